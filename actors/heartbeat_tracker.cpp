@@ -1,0 +1,167 @@
+#include "actors/heartbeat_tracker.hpp"
+
+#include <caf/actor_cast.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "runtime/common/log.hpp"
+
+namespace troupe {
+namespace {
+
+using self_ptr = heartbeat_tracker_actor::stateful_pointer<heartbeat_tracker_state>;
+using clock = heartbeat_tracker_state::clock;
+
+constexpr auto tick_every = std::chrono::milliseconds(250);
+
+bool is_leader(self_ptr self) { return self->state.role.role == raft::role::leader; }
+
+worker_list snapshot(self_ptr self) {
+  auto& st = self->state;
+  worker_list out;
+  auto now = clock::now();
+  auto dead_after = std::chrono::milliseconds(st.cfg.worker.dead_after_ms);
+  for (const auto& m : st.cfg.members) {
+    worker_state w;
+    w.report.node_id = m.id;
+    w.report.address = m.address;
+    w.report.http_address = m.http_address;
+    auto it = st.workers.find(m.id);
+    if (it != st.workers.end()) {
+      w.report = it->second.report;
+      auto age = now - it->second.last_seen;
+      w.last_seen_ms_ago = std::chrono::duration_cast<std::chrono::milliseconds>(age).count();
+      w.alive = age < dead_after;
+    }
+    out.workers.push_back(std::move(w));
+  }
+  return out;
+}
+
+std::string fingerprint(const worker_list& l) {
+  std::string f;
+  for (const auto& w : l.workers) {
+    f += std::to_string(w.report.node_id);
+    f += w.alive ? 'A' : 'd';
+    f += w.report.draining ? 'D' : '-';
+    f += w.report.executor_ok ? 'E' : 'x';
+    f += ':' + std::to_string(w.report.capacity) + ',';
+  }
+  return f;
+}
+
+void publish_if_changed(self_ptr self) {
+  auto list = snapshot(self);
+  auto f = fingerprint(list);
+  if (f == self->state.last_published) return;
+  self->state.last_published = f;
+  for (auto& l : self->state.listeners) self->send(l, list);
+}
+
+// Leader: take note of one worker's heartbeat.
+void record(self_ptr self, const worker_report& r) {
+  auto& st = self->state;
+  auto& entry = st.workers[r.node_id];
+  bool first = entry.last_seen == clock::time_point{};
+  bool was_dead = !first && clock::now() - entry.last_seen >= std::chrono::milliseconds(st.cfg.worker.dead_after_ms);
+  entry.report = r;
+  entry.last_seen = clock::now();
+  if (first || was_dead)
+    TLOG(info, "heartbeat_tracker") << "worker " << r.node_id << (first ? " registered" : " is alive again")
+                                    << " (executor " << r.executor_backend << (r.executor_ok ? "" : ", unhealthy")
+                                    << (r.draining ? ", draining" : "") << ")";
+  if (st.registered.insert(r.node_id).second) {
+    scheduler::Command cmd;
+    cmd.mutable_register_worker()->set_worker_id(r.node_id);
+    cmd.mutable_register_worker()->set_address(r.address);
+    self->request(st.raft, std::chrono::seconds(10), propose_atom::value, std::move(cmd))
+        .then([](const outcome&) {}, [](const caf::error&) {});
+  }
+  publish_if_changed(self);
+}
+
+void send_beat(self_ptr self, worker_report report) {
+  auto& st = self->state;
+  if (is_leader(self)) {
+    record(self, report);
+    return;
+  }
+  auto leader = st.role.leader_id;
+  auto* stub = leader ? st.peers->internal(leader) : nullptr;
+  if (!stub) return;
+  struct call {
+    grpc::ClientContext ctx;
+    internalpb::WorkerHeartbeatRequest req;
+    internalpb::WorkerHeartbeatResponse resp;
+  };
+  auto c = std::make_shared<call>();
+  c->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(st.cfg.worker.heartbeat_ms));
+  c->req.set_node_id(report.node_id);
+  c->req.set_address(report.address);
+  c->req.set_http_address(report.http_address);
+  c->req.set_draining(report.draining);
+  c->req.set_executor_ok(report.executor_ok);
+  c->req.set_executor_backend(report.executor_backend);
+  c->req.set_capacity(report.capacity);
+  for (auto& j : report.running_jobs) c->req.add_running_jobs(j);
+  stub->async()->WorkerHeartbeat(&c->ctx, &c->req, &c->resp, [c, leader](grpc::Status s) {
+    if (!s.ok())
+      TLOG(debug, "heartbeat_tracker") << "heartbeat to leader " << leader << " failed: " << s.error_message();
+  });
+}
+
+void beat(self_ptr self) {
+  self->state.last_beat = clock::now();
+  self->request(self->state.supervisor, std::chrono::seconds(2), workers_atom::value)
+      .then([=](worker_report& r) { send_beat(self, std::move(r)); }, [](const caf::error&) {});
+}
+
+}  // namespace
+
+heartbeat_tracker_actor::behavior_type heartbeat_tracker(
+    heartbeat_tracker_actor::stateful_pointer<heartbeat_tracker_state> self, config::node_config cfg,
+    std::shared_ptr<const peer_clients> peers, raft_node_actor raft, job_supervisor_actor supervisor) {
+  auto& st = self->state;
+  st.cfg = std::move(cfg);
+  st.peers = std::move(peers);
+  st.raft = raft;
+  st.supervisor = supervisor;
+  self->send(raft, subscribe_atom::value, caf::actor_cast<role_listener>(self));
+  self->delayed_send(self, tick_every, tick_atom::value);
+  return {
+      [=](tick_atom) {
+        auto& st = self->state;
+        if (clock::now() - st.last_beat >= std::chrono::milliseconds(st.cfg.worker.heartbeat_ms)) beat(self);
+        if (is_leader(self)) publish_if_changed(self);  // notices workers going silent
+        self->delayed_send(self, tick_every, tick_atom::value);
+      },
+      [=](const role_change& rc) {
+        auto& st = self->state;
+        bool leader_changed = rc.leader_id != st.role.leader_id;
+        bool became_leader = rc.role == raft::role::leader && st.role.role != raft::role::leader;
+        st.role = rc;
+        if (became_leader) {
+          // A new leader starts with a fresh view; workers prove liveness anew.
+          st.workers.clear();
+          st.registered.clear();
+          st.last_published.clear();
+        }
+        if (leader_changed && rc.leader_id != raft::no_node) beat(self);
+      },
+      [=](heartbeat_atom, const worker_report& r) -> heartbeat_reply {
+        heartbeat_reply rep;
+        rep.leader_id = self->state.role.leader_id;
+        rep.term = self->state.role.term;
+        if (!is_leader(self)) return rep;
+        rep.accepted = true;
+        record(self, r);
+        return rep;
+      },
+      [=](workers_atom) -> worker_list { return snapshot(self); },
+      [=](subscribe_atom, worker_listener l) {
+        self->state.listeners.push_back(l);
+        self->send(l, snapshot(self));
+      },
+  };
+}
+
+}  // namespace troupe

@@ -1,0 +1,89 @@
+// The typed interfaces of every actor of a node, in one place so that each
+// actor's header can name the handles it talks to without include cycles.
+// Read this file to learn who can say what to whom.
+#pragma once
+
+#include <caf/all.hpp>
+
+#include "protocol/messages.hpp"
+
+namespace troupe {
+
+// Anyone who wants to hear about leadership changes (dispatcher, heartbeats, supervisor).
+using role_listener = caf::typed_actor<caf::reacts_to<role_change>>;
+
+// Anyone who follows committed job changes (dispatcher, supervisor, StreamJobs, SSE).
+using change_listener = caf::typed_actor<caf::reacts_to<job_changes>>;
+
+// Anyone who follows the leader's view of worker liveness (dispatcher).
+using worker_listener = caf::typed_actor<caf::reacts_to<worker_list>>;
+
+// The only owner of the Raft log files. Persists what raft_node's ready says.
+using log_store_actor = caf::typed_actor<
+    caf::replies_to<persist_atom, persist_request>::with<persist_done>,
+    // Save a snapshot and delete the log segments it covers.
+    caf::replies_to<compact_atom, snapshot_blob>::with<persist_done>>;
+
+// The applied state: the job table, its queries and its change stream.
+using job_table_actor = caf::typed_actor<
+    caf::replies_to<apply_atom, entry_batch>::with<apply_outcomes>,
+    caf::replies_to<restore_atom, snapshot_blob>::with<std::uint64_t>,
+    caf::replies_to<compact_atom>::with<snapshot_blob>,  // serialize state at the applied index
+    caf::replies_to<get_atom, std::string>::with<job_lookup>,
+    caf::replies_to<list_atom, list_request>::with<list_reply>,
+    caf::replies_to<subscribe_atom, change_listener>::with<job_snapshot_view>,
+    caf::reacts_to<unsub_atom, change_listener>,
+    caf::replies_to<stats_atom>::with<table_stats>>;
+
+// Sends Raft messages to peers over gRPC RaftService.
+using peer_transport_actor = caf::typed_actor<caf::reacts_to<send_atom, raft_outbox>>;
+
+// Owns the Raft core: ticks it, steps peer messages into it, runs the
+// persist -> send -> apply -> advance loop, and answers proposals on commit.
+using raft_node_actor = caf::typed_actor<
+    caf::reacts_to<tick_atom>,
+    caf::reacts_to<step_atom, raft::message>,
+    caf::replies_to<propose_atom, scheduler::Command>::with<outcome>,
+    caf::replies_to<status_atom>::with<raft_status>,
+    caf::replies_to<log_atom, std::uint64_t, std::uint32_t>::with<log_page>,
+    caf::replies_to<transfer_atom, std::uint64_t>::with<outcome>,
+    caf::replies_to<read_atom>::with<outcome>,          // ReadIndex: ok once applied >= read index
+    caf::replies_to<drain_atom, bool>::with<outcome>,   // refuse new proposals from clients
+    caf::reacts_to<subscribe_atom, role_listener>>;
+
+// Leader side: liveness of every worker. Every side: sends its own heartbeat.
+using heartbeat_tracker_actor = caf::typed_actor<
+    caf::reacts_to<tick_atom>,
+    caf::reacts_to<role_change>,
+    caf::replies_to<heartbeat_atom, worker_report>::with<heartbeat_reply>,
+    caf::replies_to<workers_atom>::with<worker_list>,
+    caf::reacts_to<subscribe_atom, worker_listener>>;
+
+// Leader only: assigns pending jobs, re-queues the jobs of dead workers, evicts old jobs.
+using job_dispatcher_actor = caf::typed_actor<
+    caf::reacts_to<role_change>,
+    caf::reacts_to<job_changes>,
+    caf::reacts_to<worker_list>,
+    caf::reacts_to<tick_atom>>;
+
+// One per running job: drives the executor backend on a thread of its own.
+using job_executor_actor = caf::typed_actor<
+    caf::reacts_to<cancel_atom>,
+    caf::reacts_to<done_atom, executor_result>>;
+
+// Every node: starts a job_executor for each job assigned here, cancels them,
+// and carries their results into the log (directly on the leader, by
+// ForwardJobStatus from a follower).
+using job_supervisor_actor = caf::typed_actor<
+    caf::reacts_to<role_change>,
+    caf::reacts_to<job_changes>,
+    caf::reacts_to<done_atom, executor_result>,
+    caf::reacts_to<tick_atom>,
+    caf::reacts_to<flush_atom>,
+    caf::reacts_to<report_atom, bool>,                   // a ForwardJobStatus call ended (accepted?)
+    caf::reacts_to<heartbeat_atom, bool>,                // executor backend health probe result
+    caf::replies_to<workers_atom>::with<worker_report>,  // this node's own report
+    caf::replies_to<drain_atom>::with<outcome>,          // answers once no job runs here
+    caf::replies_to<topology_atom>::with<topology>>;
+
+}  // namespace troupe

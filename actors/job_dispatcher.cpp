@@ -1,0 +1,168 @@
+#include "actors/job_dispatcher.hpp"
+
+#include <caf/actor_cast.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "runtime/common/log.hpp"
+
+namespace troupe {
+namespace {
+
+using self_ptr = job_dispatcher_actor::stateful_pointer<job_dispatcher_state>;
+using clock = job_dispatcher_state::clock;
+
+constexpr auto tick_every = std::chrono::seconds(1);
+
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void propose(self_ptr self, scheduler::Command cmd, std::function<void(const outcome&)> then) {
+  self->request(self->state.raft, std::chrono::seconds(10), propose_atom::value, std::move(cmd))
+      .then([then](const outcome& o) { then(o); },
+            [then](const caf::error&) { then(outcome::fail(code::unavailable, "raft_node did not answer")); });
+}
+
+void track(self_ptr self, const jobs::job& j) {
+  auto& st = self->state;
+  auto old = st.active.find(j.id);
+  if (old != st.active.end() && old->second.status == jobs::job_status::pending)
+    st.pending.erase({old->second.created_at_ns, j.id});
+  if (jobs::is_terminal(j.status)) {
+    st.active.erase(j.id);
+    st.finished.insert({j.completed_at_ns.value_or(j.created_at_ns), j.id});
+  } else {
+    st.active[j.id] = j;
+    if (j.status == jobs::job_status::pending) st.pending.insert({j.created_at_ns, j.id});
+  }
+}
+
+bool grace_over(self_ptr self) {
+  // A new leader has heard from nobody yet; give every worker one full
+  // dead_after window to report before declaring it dead.
+  return clock::now() - self->state.leader_since >= std::chrono::milliseconds(self->state.cfg.worker.dead_after_ms);
+}
+
+void requeue_dead(self_ptr self) {
+  auto& st = self->state;
+  if (!grace_over(self)) return;
+  std::set<std::uint64_t> dead;
+  for (const auto& w : st.workers.workers)
+    if (!w.alive) dead.insert(w.report.node_id);
+  for (const auto& [id, j] : st.active) {
+    if (j.status != jobs::job_status::assigned && j.status != jobs::job_status::running) continue;
+    if (!dead.count(j.assigned_worker) || st.requeueing.count(id)) continue;
+    scheduler::Command cmd;
+    auto* r = cmd.mutable_requeue_job();
+    r->set_job_id(id);
+    r->set_reason("worker " + std::to_string(j.assigned_worker) + " stopped responding");
+    r->set_max_attempts(st.cfg.worker.max_attempts);
+    r->set_at_ns(now_ns());
+    st.requeueing.insert(id);
+    TLOG(warn, "job_dispatcher") << "re-queueing job " << id << " (attempt " << j.attempts << "): worker "
+                                 << j.assigned_worker << " is dead";
+    auto job_id = id;
+    propose(self, std::move(cmd), [=](const outcome&) { self->state.requeueing.erase(job_id); });
+  }
+}
+
+void dispatch(self_ptr self) {
+  auto& st = self->state;
+  if (!st.leader) return;
+  requeue_dead(self);
+  // Load: jobs each worker holds now, plus assignments on their way.
+  std::map<std::uint64_t, std::uint32_t> load, capacity;
+  for (const auto& w : st.workers.workers)
+    if (w.alive && !w.report.draining && w.report.executor_ok) {
+      load[w.report.node_id] = 0;
+      capacity[w.report.node_id] = w.report.capacity ? w.report.capacity : st.cfg.worker.capacity;
+    }
+  if (load.empty()) return;
+  for (const auto& [id, j] : st.active)
+    if ((j.status == jobs::job_status::assigned || j.status == jobs::job_status::running) && load.count(j.assigned_worker))
+      ++load[j.assigned_worker];
+  for (const auto& [created, id] : st.pending) {
+    if (st.assigning.count(id)) continue;
+    std::uint64_t best = 0;
+    for (const auto& [w, n] : load)
+      if (n < capacity[w] && (best == 0 || n < load[best])) best = w;
+    if (best == 0) break;  // every worker is full
+    ++load[best];
+    scheduler::Command cmd;
+    cmd.mutable_assign_job()->set_job_id(id);
+    cmd.mutable_assign_job()->set_worker_id(best);
+    cmd.mutable_assign_job()->set_assigned_at_ns(now_ns());
+    st.assigning.insert(id);
+    auto job_id = id;
+    propose(self, std::move(cmd), [=](const outcome& o) {
+      self->state.assigning.erase(job_id);
+      if (!o.ok()) TLOG(debug, "job_dispatcher") << "assign " << job_id << ": " << o.message;
+    });
+  }
+}
+
+void evict_old(self_ptr self) {
+  auto& st = self->state;
+  if (!st.leader || st.evicting || st.finished.empty()) return;
+  auto cutoff = now_ns() - static_cast<std::int64_t>(st.cfg.jobs.retention_s) * 1000000000ll;
+  if (st.finished.begin()->first > cutoff) return;
+  scheduler::Command cmd;
+  cmd.mutable_evict_jobs()->set_completed_before_ns(cutoff);
+  st.evicting = true;
+  propose(self, std::move(cmd), [=](const outcome&) { self->state.evicting = false; });
+}
+
+}  // namespace
+
+job_dispatcher_actor::behavior_type job_dispatcher(job_dispatcher_actor::stateful_pointer<job_dispatcher_state> self,
+                                                   config::node_config cfg, raft_node_actor raft,
+                                                   job_table_actor table, heartbeat_tracker_actor tracker) {
+  self->state.cfg = std::move(cfg);
+  self->state.raft = raft;
+  self->send(raft, subscribe_atom::value, caf::actor_cast<role_listener>(self));
+  self->send(tracker, subscribe_atom::value, caf::actor_cast<worker_listener>(self));
+  self->request(table, caf::infinite, subscribe_atom::value, caf::actor_cast<change_listener>(self))
+      .then([=](job_snapshot_view& v) {
+        for (const auto& j : v.jobs) track(self, j);
+        dispatch(self);
+      });
+  self->delayed_send(self, tick_every, tick_atom::value);
+  return {
+      [=](const role_change& rc) {
+        auto& st = self->state;
+        bool leader = rc.role == raft::role::leader;
+        if (leader && !st.leader) {
+          st.leader_since = clock::now();
+          TLOG(info, "job_dispatcher") << "active: this node leads term " << rc.term;
+        } else if (!leader && st.leader) {
+          TLOG(info, "job_dispatcher") << "idle: no longer the leader";
+        }
+        st.leader = leader;
+        dispatch(self);
+      },
+      [=](const job_changes& jc) {
+        auto& st = self->state;
+        for (const auto& c : jc.changes) {
+          if (c.kind == jobs::change_kind::evicted) {
+            st.finished.erase({c.after.completed_at_ns.value_or(c.after.created_at_ns), c.after.id});
+            st.active.erase(c.after.id);
+            continue;
+          }
+          track(self, c.after);
+        }
+        dispatch(self);
+      },
+      [=](const worker_list& wl) {
+        self->state.workers = wl;
+        dispatch(self);
+      },
+      [=](tick_atom) {
+        dispatch(self);
+        evict_old(self);
+        self->delayed_send(self, tick_every, tick_atom::value);
+      },
+  };
+}
+
+}  // namespace troupe

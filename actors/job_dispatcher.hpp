@@ -1,0 +1,43 @@
+// job_dispatcher: active on the leader only. Keeps a view of the non-terminal
+// jobs (from job_table's change stream) and of worker liveness (from
+// heartbeat_tracker), and proposes:
+//  - assign_job: each pending job, oldest first, to the live, non-draining,
+//    executor-healthy worker with the fewest active jobs, up to its capacity;
+//  - requeue_job: the jobs of a worker declared dead (attempts kept; the job
+//    table fails a job that used worker.max_attempts);
+//  - evict_jobs: finished jobs older than jobs.retention_s.
+// Every decision is a Raft entry, so a new leader's dispatcher picks up from
+// the committed state.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <set>
+#include <string>
+
+#include "actors/interfaces.hpp"
+#include "config/node_config.hpp"
+
+namespace troupe {
+
+struct job_dispatcher_state {
+  static inline const char* name = "job_dispatcher";
+  using clock = std::chrono::steady_clock;
+  config::node_config cfg;
+  raft_node_actor raft;
+  bool leader = false;
+  clock::time_point leader_since{};
+  worker_list workers;
+  std::map<std::string, jobs::job> active;                      // non-terminal jobs by id
+  std::set<std::pair<std::int64_t, std::string>> pending;       // (created_at_ns, id) of pending jobs
+  std::set<std::pair<std::int64_t, std::string>> finished;      // (completed_at_ns, id) for retention
+  std::set<std::string> assigning;                              // assign_job proposed, not yet applied
+  std::set<std::string> requeueing;
+  bool evicting = false;
+};
+
+job_dispatcher_actor::behavior_type job_dispatcher(job_dispatcher_actor::stateful_pointer<job_dispatcher_state> self,
+                                                   config::node_config cfg, raft_node_actor raft,
+                                                   job_table_actor table, heartbeat_tracker_actor tracker);
+
+}  // namespace troupe

@@ -1,0 +1,301 @@
+#include "actors/job_supervisor.hpp"
+
+#include <thread>
+
+#include <caf/actor_cast.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "actors/job_executor.hpp"
+#include "runtime/common/log.hpp"
+
+namespace troupe {
+namespace {
+
+using self_ptr = job_supervisor_actor::stateful_pointer<job_supervisor_state>;
+using clock = job_supervisor_state::clock;
+
+constexpr auto tick_every = std::chrono::milliseconds(200);
+
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void flush(self_ptr self);
+
+void queue(self_ptr self, scheduler::JobStatusUpdate u) {
+  self->state.outbox.push_back(std::move(u));
+  flush(self);
+}
+
+void start(self_ptr self, const jobs::job& j) {
+  auto& st = self->state;
+  exec::job_spec spec;
+  spec.job_id = j.id;
+  spec.node_id = st.cfg.id;
+  spec.command = j.command;
+  spec.image = j.image.empty() ? st.cfg.executor.default_image : j.image;
+  spec.timeout = std::chrono::seconds(j.timeout_s ? j.timeout_s : st.cfg.executor.timeout_s);
+  spec.output_dir = st.cfg.data_dir + "/outputs";
+  spec.output_cap_bytes = st.cfg.executor.output_cap_bytes;
+  spec.inline_limit = st.cfg.executor.output_inline_bytes;
+  auto exec = self->spawn(job_executor, st.backend, spec, j.attempts, caf::actor_cast<job_supervisor_actor>(self));
+  self->monitor(exec);
+  st.running[j.id] = {exec, j.attempts};
+  st.launched.insert({j.id, j.attempts});
+  TLOG(info, "job_supervisor") << "spawned job_executor #" << exec.id() << " for job " << j.id << " (attempt "
+                               << j.attempts << ", image " << spec.image << ", backend " << st.backend->name()
+                               << "); parent job_supervisor #" << self->id() << " monitors it";
+  scheduler::JobStatusUpdate u;
+  u.set_job_id(j.id);
+  u.set_status(scheduler::JOB_STATUS_RUNNING);
+  u.set_executed_by(st.cfg.id);
+  u.set_attempt(j.attempts);
+  u.set_at_ns(now_ns());
+  queue(self, std::move(u));
+}
+
+void reconcile(self_ptr self, const jobs::job& j) {
+  auto& st = self->state;
+  auto self_id = st.cfg.id;
+  auto run = st.running.find(j.id);
+  bool mine = j.assigned_worker == self_id;
+  if (run != st.running.end()) {
+    // Stop what no longer belongs to this attempt here: cancelled, finished
+    // elsewhere, or re-queued after this node was declared dead.
+    bool keep = mine && run->second.attempt == j.attempts &&
+                (j.status == jobs::job_status::assigned || j.status == jobs::job_status::running);
+    if (!keep) {
+      TLOG(info, "job_supervisor") << "cancelling job " << j.id << " here (now " << jobs::to_string(j.status)
+                                   << ")";
+      self->send(run->second.executor, cancel_atom::value);
+    }
+    return;
+  }
+  if (!mine || st.launched.count({j.id, j.attempts})) return;
+  if (j.status == jobs::job_status::assigned) {
+    start(self, j);
+  } else if (j.status == jobs::job_status::running) {
+    // It ran here before this process restarted; its outcome is unknowable
+    // and re-running could repeat side effects, so report it failed.
+    st.launched.insert({j.id, j.attempts});
+    scheduler::JobStatusUpdate u;
+    u.set_job_id(j.id);
+    u.set_status(scheduler::JOB_STATUS_FAILED);
+    u.set_executed_by(self_id);
+    u.set_attempt(j.attempts);
+    u.set_error("interrupted: node " + std::to_string(self_id) + " restarted while the job was running");
+    u.set_at_ns(now_ns());
+    u.set_completed_at_ms(u.at_ns() / 1000000);
+    TLOG(warn, "job_supervisor") << "job " << j.id << " was running here before a restart; reporting it failed";
+    queue(self, std::move(u));
+  }
+}
+
+void flush(self_ptr self) {
+  auto& st = self->state;
+  if (!st.in_flight.empty() || st.outbox.empty()) return;
+  auto leader = st.role.leader_id;
+  if (leader == raft::no_node) return;  // retried on tick
+  st.in_flight.swap(st.outbox);
+  if (leader == st.cfg.id) {
+    scheduler::Command cmd;
+    for (auto& u : st.in_flight) *cmd.mutable_batch_update_job_status()->add_updates() = u;
+    self->request(st.raft, std::chrono::seconds(10), propose_atom::value, std::move(cmd))
+        .then(
+            [=](const outcome& o) {
+              // An apply error (stale attempt, already terminal) is final too.
+              bool delivered = o.ok() || (o.status == code::failed_precondition && !o.not_leader) ||
+                               o.status == code::not_found;
+              self->send(self, report_atom::value, delivered);
+            },
+            [=](const caf::error&) { self->send(self, report_atom::value, false); });
+    return;
+  }
+  auto* stub = st.peers->internal(leader);
+  if (!stub) {
+    st.outbox.swap(st.in_flight);
+    return;
+  }
+  struct call {
+    grpc::ClientContext ctx;
+    internalpb::ForwardJobStatusRequest req;
+    internalpb::ForwardJobStatusResponse resp;
+  };
+  auto c = std::make_shared<call>();
+  c->ctx.set_deadline(std::chrono::system_clock::now() +
+                      std::chrono::milliseconds(st.cfg.raft.commit_deadline_ms + 1000));
+  for (auto& u : st.in_flight) *c->req.add_updates() = u;
+  auto me = caf::actor_cast<job_supervisor_actor>(self);
+  stub->async()->ForwardJobStatus(&c->ctx, &c->req, &c->resp, [c, me](grpc::Status s) {
+    bool ok = s.ok() && c->resp.accepted();
+    if (!ok)
+      TLOG(debug, "job_supervisor") << "ForwardJobStatus: " << (s.ok() ? c->resp.message() : s.error_message());
+    caf::anon_send(me, report_atom::value, ok);
+  });
+}
+
+void probe_executor(self_ptr self) {
+  auto& st = self->state;
+  if (st.probing) return;
+  st.probing = true;
+  auto me = caf::actor_cast<job_supervisor_actor>(self);
+  // healthy() talks to the Docker daemon; keep that wait off the actor.
+  std::thread([backend = st.backend, me] {
+    bool ok = false;
+    try {
+      ok = backend->healthy();
+    } catch (...) {
+    }
+    caf::anon_send(me, heartbeat_atom::value, ok);
+  }).detach();
+}
+
+void check_drains(self_ptr self) {
+  auto& st = self->state;
+  auto now = clock::now();
+  for (auto it = st.drains.begin(); it != st.drains.end();) {
+    if (st.running.empty() || now >= it->deadline) {
+      outcome o;
+      o.message = st.running.empty() ? "drained: no jobs running on node " + std::to_string(st.cfg.id)
+                                     : "timed out waiting for " + std::to_string(st.running.size()) +
+                                           " running job(s) to finish";
+      o.status = st.running.empty() ? code::ok : code::deadline_exceeded;
+      it->promise.deliver(std::move(o));
+      it = st.drains.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+}  // namespace
+
+job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::stateful_pointer<job_supervisor_state> self,
+                                                   config::node_config cfg, std::shared_ptr<exec::backend> backend,
+                                                   std::shared_ptr<const peer_clients> peers, raft_node_actor raft,
+                                                   job_table_actor table) {
+  auto& st = self->state;
+  st.cfg = std::move(cfg);
+  st.backend = std::move(backend);
+  st.peers = std::move(peers);
+  st.raft = raft;
+  // Containers of ours that no running job owns were left by a crash.
+  try {
+    for (const auto& id : st.backend->orphaned_jobs(st.cfg.id)) {
+      TLOG(warn, "job_supervisor") << "removing container of job " << id << " left by an earlier run";
+      st.backend->remove_job_artifacts(id);
+    }
+  } catch (const std::exception& e) {
+    TLOG(warn, "job_supervisor") << "could not list leftover containers: " << e.what();
+  }
+  self->set_down_handler([=](caf::down_msg& dm) {
+    for (auto it = self->state.running.begin(); it != self->state.running.end(); ++it) {
+      if (it->second.executor.address() == dm.source) {
+        TLOG(info, "job_supervisor") << "job_executor for job " << it->first << " exited ("
+                                     << self->system().render(dm.reason) << ")";
+        self->state.running.erase(it);
+        break;
+      }
+    }
+    check_drains(self);
+  });
+  self->send(raft, subscribe_atom::value, caf::actor_cast<role_listener>(self));
+  self->request(table, caf::infinite, subscribe_atom::value, caf::actor_cast<change_listener>(self))
+      .then([=](job_snapshot_view& v) {
+        for (const auto& j : v.jobs) reconcile(self, j);
+      });
+  self->delayed_send(self, tick_every, tick_atom::value);
+  probe_executor(self);
+  return {
+      [=](const role_change& rc) {
+        auto& st = self->state;
+        bool leader_changed = rc.leader_id != st.role.leader_id;
+        st.role = rc;
+        if (leader_changed) {
+          // Whatever was in flight to the old leader may be lost: send it again.
+          // Updates are idempotent (stale or duplicate ones are ignored on apply).
+          st.outbox.insert(st.outbox.begin(), st.in_flight.begin(), st.in_flight.end());
+          st.in_flight.clear();
+          flush(self);
+        }
+      },
+      [=](const job_changes& jc) {
+        // Act on each job's final state in this batch only.
+        std::map<std::string, const jobs::job*> last;
+        for (const auto& c : jc.changes)
+          if (c.kind != jobs::change_kind::evicted) last[c.after.id] = &c.after;
+        for (const auto& [id, j] : last) reconcile(self, *j);
+      },
+      [=](done_atom, executor_result& r) {
+        auto& st = self->state;
+        TLOG(info, "job_supervisor") << "job " << r.job_id << " finished: "
+                                     << scheduler::JobStatus_Name(r.update.status())
+                                     << (r.update.has_exit_code() ? " exit " + std::to_string(r.update.exit_code()) : "")
+                                     << (r.update.error().empty() ? "" : " (" + r.update.error() + ")");
+        st.running.erase(r.job_id);
+        queue(self, std::move(r.update));
+        check_drains(self);
+      },
+      [=](tick_atom) {
+        auto& st = self->state;
+        flush(self);
+        check_drains(self);
+        if (++st.ticks % 10 == 0) probe_executor(self);  // every 2 s
+        self->delayed_send(self, tick_every, tick_atom::value);
+      },
+      [=](flush_atom) { flush(self); },
+      [=](heartbeat_atom, bool ok) {
+        auto& st = self->state;
+        st.probing = false;
+        if (ok != st.executor_ok) {
+          if (ok)
+            TLOG(info, "job_supervisor") << "executor backend " << st.backend->name() << " is healthy again";
+          else
+            TLOG(warn, "job_supervisor") << "executor backend " << st.backend->name()
+                                         << " is unreachable; this node takes no jobs until it recovers";
+        }
+        st.executor_ok = ok;
+      },
+      [=](report_atom, bool ok) {
+        auto& st = self->state;
+        if (!ok) {
+          st.outbox.insert(st.outbox.begin(), st.in_flight.begin(), st.in_flight.end());
+          st.in_flight.clear();
+          return;  // retried on the next tick
+        }
+        st.in_flight.clear();
+        flush(self);
+      },
+      [=](workers_atom) -> worker_report {
+        auto& st = self->state;
+        worker_report r;
+        r.node_id = st.cfg.id;
+        r.address = st.cfg.advertise_addr.empty() ? st.cfg.self().address : st.cfg.advertise_addr;
+        r.http_address = st.cfg.self().http_address;
+        r.draining = st.draining;
+        r.executor_ok = st.executor_ok;
+        r.executor_backend = st.backend->name();
+        r.capacity = st.cfg.worker.capacity;
+        for (const auto& [id, _] : st.running) r.running_jobs.push_back(id);
+        return r;
+      },
+      [=](drain_atom) -> caf::result<outcome> {
+        auto& st = self->state;
+        st.draining = true;
+        auto rp = self->make_response_promise<outcome>();
+        st.drains.push_back({clock::now() + std::chrono::seconds(60), rp});
+        check_drains(self);
+        return rp;
+      },
+      [=](topology_atom) -> topology {
+        topology t;
+        for (const auto& [id, r] : self->state.running)
+          t.actors.push_back({"job_executor", r.executor.id(), "job_supervisor#" + std::to_string(self->id()),
+                              "monitored by job_supervisor#" + std::to_string(self->id()), "job " + id});
+        return t;
+      },
+  };
+}
+
+}  // namespace troupe

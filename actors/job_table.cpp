@@ -1,0 +1,124 @@
+#include "actors/job_table.hpp"
+
+#include <algorithm>
+
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "runtime/common/log.hpp"
+
+namespace troupe {
+namespace {
+
+void publish(job_table_actor::stateful_pointer<job_table_state> self,
+             std::vector<jobs::job_change> changes) {
+  if (changes.empty()) return;
+  job_changes msg{std::move(changes)};
+  for (auto& l : self->state.listeners) self->send(l, msg);
+}
+
+}  // namespace
+
+job_table_actor::behavior_type job_table(job_table_actor::stateful_pointer<job_table_state> self) {
+  self->set_down_handler([=](caf::down_msg& dm) {
+    auto& ls = self->state.listeners;
+    ls.erase(std::remove_if(ls.begin(), ls.end(), [&](const change_listener& l) { return l.address() == dm.source; }),
+             ls.end());
+  });
+  return {
+      [=](apply_atom, entry_batch& batch) -> apply_outcomes {
+        auto& st = self->state;
+        apply_outcomes out;
+        std::vector<jobs::job_change> changes;
+        for (auto& e : batch.entries) {
+          if (e.index <= st.applied) continue;  // already covered by a restored snapshot
+          st.applied = e.index;
+          if (e.type != raft::entry_type::normal) continue;
+          scheduler::Command cmd;
+          apply_outcome o{e.index, {}};
+          if (!cmd.ParseFromString(e.data)) {
+            // Cannot happen for entries this cluster wrote; never stop applying over it.
+            o.error = "malformed command in log entry";
+            TLOG(error, "job_table") << "entry " << e.index << ": " << o.error;
+          } else {
+            auto r = st.table.apply(e.index, cmd);
+            o.error = std::move(r.error);
+            for (auto& c : r.changes) changes.push_back(std::move(c));
+          }
+          out.results.push_back(std::move(o));
+        }
+        publish(self, std::move(changes));
+        return out;
+      },
+      [=](restore_atom, snapshot_blob& blob) -> std::uint64_t {
+        auto& st = self->state;
+        st.table.restore(blob.snap.data);
+        st.applied = blob.snap.meta.index;
+        TLOG(info, "job_table") << "restored snapshot at index " << st.applied << " ("
+                                << st.table.size() << " jobs)";
+        // Subscribers resynchronise from the full state, as if every job changed.
+        std::vector<jobs::job_change> all;
+        for (auto s : {jobs::job_status::pending, jobs::job_status::assigned, jobs::job_status::running,
+                       jobs::job_status::completed, jobs::job_status::failed, jobs::job_status::cancelled})
+          for (const auto* j : st.table.with_status(s))
+            all.push_back(jobs::job_change{st.applied, jobs::change_kind::updated, j->status, *j});
+        publish(self, std::move(all));
+        return st.applied;
+      },
+      [=](compact_atom) -> snapshot_blob {
+        snapshot_blob b;
+        b.snap.meta.index = self->state.applied;
+        b.snap.data = self->state.table.snapshot();
+        return b;
+      },
+      [=](get_atom, const std::string& id) -> job_lookup {
+        job_lookup r;
+        if (const auto* j = self->state.table.find(id)) {
+          r.found = true;
+          r.job = *j;
+        }
+        return r;
+      },
+      [=](list_atom, const list_request& req) -> list_reply {
+        list_reply r;
+        try {
+          r.result = self->state.table.list(req.query);
+        } catch (const std::invalid_argument& e) {
+          r.error = e.what();
+        }
+        return r;
+      },
+      [=](subscribe_atom, change_listener l) -> job_snapshot_view {
+        self->monitor(l);
+        self->state.listeners.push_back(l);
+        job_snapshot_view v;
+        v.applied_index = self->state.applied;
+        auto& t = self->state.table;
+        for (auto s : {jobs::job_status::pending, jobs::job_status::assigned, jobs::job_status::running,
+                       jobs::job_status::completed, jobs::job_status::failed, jobs::job_status::cancelled})
+          for (const auto* j : t.with_status(s)) v.jobs.push_back(*j);
+        std::sort(v.jobs.begin(), v.jobs.end(), [](const jobs::job& a, const jobs::job& b) {
+          return a.created_at_ns != b.created_at_ns ? a.created_at_ns < b.created_at_ns : a.id < b.id;
+        });
+        return v;
+      },
+      [=](unsub_atom, change_listener l) {
+        auto& ls = self->state.listeners;
+        ls.erase(std::remove(ls.begin(), ls.end(), l), ls.end());
+        self->demonitor(l.address());
+      },
+      [=](stats_atom) -> table_stats {
+        auto& t = self->state.table;
+        table_stats s;
+        s.applied_index = self->state.applied;
+        s.total = t.size();
+        s.active = t.active_count();
+        for (auto st : {jobs::job_status::pending, jobs::job_status::assigned, jobs::job_status::running,
+                        jobs::job_status::completed, jobs::job_status::failed, jobs::job_status::cancelled})
+          s.by_status.emplace_back(jobs::to_string(st), t.with_status(st).size());
+        return s;
+      },
+  };
+}
+
+}  // namespace troupe

@@ -1,0 +1,56 @@
+#include "actors/log_store.hpp"
+
+#include <chrono>
+
+#include "runtime/common/log.hpp"
+#include "runtime/storage/state_files.hpp"
+
+namespace troupe {
+
+log_store_actor::behavior_type log_store(log_store_actor::stateful_pointer<log_store_state> self,
+                                         std::shared_ptr<storage::segmented_log> log,
+                                         std::string dir, raft::hard_state saved) {
+  self->state.log = std::move(log);
+  self->state.dir = std::move(dir);
+  self->state.saved = saved;
+  return {
+      [=](persist_atom, persist_request& req) -> persist_done {
+        auto& st = self->state;
+        auto t0 = std::chrono::steady_clock::now();
+        if (req.snapshot) {
+          // A snapshot from the leader replaces the whole stored log; the
+          // entries that follow it arrive in this same request.
+          storage::save_snapshot(st.dir, *req.snapshot);
+          if (!st.log->empty()) st.log->truncate_suffix(st.log->first_index());
+          st.log->sync();
+        }
+        // Only term and vote must be durable before we answer (Figure 2); the
+        // commit index is recovered from the leader, so a hard state that only
+        // moved its commit index is not worth three fsyncs.
+        if (req.hard_state &&
+            (req.hard_state->term != st.saved.term || req.hard_state->vote != st.saved.vote)) {
+          storage::save_hard_state(st.dir, *req.hard_state);
+          st.saved = *req.hard_state;
+        }
+        if (!req.entries.empty()) {
+          st.log->append(req.entries);
+          st.log->sync();
+        }
+        auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::steady_clock::now() - t0)
+                      .count();
+        return persist_done{st.log->last_index(), static_cast<std::uint64_t>(us)};
+      },
+      [=](compact_atom, snapshot_blob& blob) -> persist_done {
+        auto& st = self->state;
+        storage::save_snapshot(st.dir, blob.snap);
+        st.log->compact_prefix(blob.snap.meta.index);
+        TLOG(debug, "log_store") << "snapshot saved at index " << blob.snap.meta.index << " ("
+                                 << blob.snap.data.size() << " bytes), log now starts at "
+                                 << st.log->first_index();
+        return persist_done{st.log->last_index(), 0};
+      },
+  };
+}
+
+}  // namespace troupe

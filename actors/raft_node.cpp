@@ -1,0 +1,374 @@
+#include "actors/raft_node.hpp"
+
+#include <chrono>
+
+#include <caf/stateful_actor.hpp>
+
+#include "runtime/common/log.hpp"
+#include "runtime/jobs/uuid.hpp"
+
+namespace troupe {
+namespace {
+
+using self_ptr = raft_node_actor::stateful_pointer<raft_node_state>;
+using clock = raft_node_state::clock;
+
+void drive(self_ptr self);
+
+std::chrono::milliseconds tick_interval(const config::node_config& c) {
+  return std::chrono::milliseconds(c.raft.tick_ms);
+}
+
+void notify_role(self_ptr self) {
+  auto& st = self->state;
+  role_change now{st.core->state(), st.core->term(), st.core->leader()};
+  if (now.role == st.last_role.role && now.term == st.last_role.term &&
+      now.leader_id == st.last_role.leader_id)
+    return;
+  if ((now.role == raft::role::candidate) && st.last_role.role != raft::role::candidate) ++st.elections;
+  if (now.role != st.last_role.role || now.leader_id != st.last_role.leader_id)
+    TLOG(info, "raft_node") << "role " << raft::to_string(now.role) << ", term " << now.term << ", leader "
+                            << now.leader_id;
+  st.last_role = now;
+  for (auto& l : st.listeners) self->send(l, now);
+}
+
+// Proposals whose entries are now applied learn their fate.
+void resolve(self_ptr self, const std::map<raft::index_t, raft::term_t>& terms, const apply_outcomes& out) {
+  auto& st = self->state;
+  for (const auto& o : out.results) {
+    auto it = st.pending.find(o.index);
+    if (it == st.pending.end()) continue;
+    auto& p = it->second;
+    auto t = terms.find(o.index);
+    outcome r;
+    if (t == terms.end() || t->second != p.term) {
+      r = outcome::fail(code::unavailable,
+                        "the entry was replaced by another leader's before it committed; retry");
+    } else if (!o.error.empty()) {
+      r = outcome::fail(o.error == "job not found" ? code::not_found : code::failed_precondition, o.error);
+    } else {
+      r.index = o.index;
+      r.job_id = p.job_id;
+      r.created_at_ns = p.created_at_ns;
+    }
+    p.promise.deliver(std::move(r));
+    st.pending.erase(it);
+  }
+  // Entries of other terms that took our proposals' places (their index got
+  // committed but held a different entry) were handled above; what is left
+  // below the applied index was covered by a snapshot and is unknowable.
+}
+
+void check_reads(self_ptr self) {
+  auto& st = self->state;
+  for (auto it = st.reads.begin(); it != st.reads.end();) {
+    if (it->second.index != 0 && st.applied_sent >= it->second.index) {
+      outcome r;
+      r.index = it->second.index;
+      it->second.promise.deliver(std::move(r));
+      it = st.reads.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void check_transfers(self_ptr self) {
+  auto& st = self->state;
+  auto leader = st.core->leader();
+  for (auto it = st.transfers.begin(); it != st.transfers.end();) {
+    bool moved = leader != raft::no_node && leader != st.cfg.id &&
+                 (it->target == 0 || it->target == leader);
+    if (moved) {
+      outcome r;
+      r.leader_id = leader;
+      r.message = "node " + std::to_string(leader) + " is now the leader";
+      it->promise.deliver(std::move(r));
+      it = st.transfers.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void expire(self_ptr self) {
+  auto& st = self->state;
+  auto now = clock::now();
+  for (auto it = st.pending.begin(); it != st.pending.end();) {
+    if (now >= it->second.deadline) {
+      it->second.promise.deliver(outcome::fail(
+          code::deadline_exceeded, "not committed within " + std::to_string(st.cfg.raft.commit_deadline_ms) +
+                                       " ms; the cluster may be degraded, retry"));
+      it = st.pending.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = st.transfers.begin(); it != st.transfers.end();) {
+    if (now >= it->deadline) {
+      st.core->abort_transfer();
+      it->promise.deliver(outcome::fail(code::deadline_exceeded,
+                                        "leadership transfer did not complete in time; this node still leads"));
+      it = st.transfers.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = st.reads.begin(); it != st.reads.end();) {
+    if (now >= it->second.deadline) {
+      it->second.promise.deliver(
+          outcome::fail(code::deadline_exceeded, "could not confirm leadership for a linearizable read"));
+      it = st.reads.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void maybe_snapshot(self_ptr self) {
+  auto& st = self->state;
+  if (st.snapshot_in_flight || st.cfg.raft.snapshot_every == 0) return;
+  if (st.applied_sent < st.core->snapshot_metadata().index + st.cfg.raft.snapshot_every) return;
+  st.snapshot_in_flight = true;
+  self->request(st.table, caf::infinite, compact_atom::value)
+      .then([=](snapshot_blob& blob) {
+        auto& st = self->state;
+        auto term = st.core->term_at(blob.snap.meta.index);
+        if (!term || blob.snap.meta.index <= st.core->snapshot_metadata().index ||
+            blob.snap.meta.index > st.core->applied_index()) {
+          st.snapshot_in_flight = false;
+          return;
+        }
+        blob.snap.meta.term = *term;
+        blob.snap.meta.voters = st.core->voters();
+        st.core->compact(blob.snap);
+        auto index = blob.snap.meta.index;
+        auto bytes = blob.snap.data.size();
+        self->request(st.store, caf::infinite, compact_atom::value, std::move(blob))
+            .then([=](persist_done) {
+              self->state.snapshot_in_flight = false;
+              TLOG(info, "raft_node") << "snapshot at index " << index << " (" << bytes
+                                      << " bytes); log compacted";
+            });
+      });
+}
+
+void after_persist(self_ptr self, std::shared_ptr<raft::ready> rd) {
+  auto& st = self->state;
+  if (!rd->messages.empty()) self->send(st.transport, send_atom::value, raft_outbox{rd->messages});
+  if (rd->snapshot) {
+    st.applied_sent = std::max(st.applied_sent, rd->snapshot->meta.index);
+    self->request(st.table, caf::infinite, restore_atom::value, snapshot_blob{*rd->snapshot})
+        .then([](std::uint64_t) {});
+  }
+  if (!rd->committed.empty()) {
+    std::map<raft::index_t, raft::term_t> terms;
+    for (const auto& e : rd->committed) terms.emplace(e.index, e.term);
+    st.applied_sent = std::max(st.applied_sent, rd->committed.back().index);
+    self->request(st.table, caf::infinite, apply_atom::value, entry_batch{rd->committed})
+        .then([=](apply_outcomes& out) {
+          resolve(self, terms, out);
+          maybe_snapshot(self);
+        });
+  }
+  for (auto& rs : rd->read_states) {
+    auto it = st.reads.find(rs.context);
+    if (it != st.reads.end()) it->second.index = rs.index;
+  }
+  st.core->advance(*rd);
+  st.ready_in_flight = false;
+  check_reads(self);
+  check_transfers(self);
+  drive(self);
+}
+
+void drive(self_ptr self) {
+  auto& st = self->state;
+  notify_role(self);
+  if (st.ready_in_flight || !st.core->has_ready()) return;
+  auto rd = std::make_shared<raft::ready>(st.core->take_ready());
+  st.ready_in_flight = true;
+  if (!rd->hard_state && !rd->snapshot && rd->entries.empty()) {
+    after_persist(self, rd);
+    return;
+  }
+  persist_request req{rd->hard_state, rd->snapshot, rd->entries};
+  self->request(st.store, caf::infinite, persist_atom::value, std::move(req))
+      .then([=](persist_done) { after_persist(self, rd); },
+            [=](caf::error& err) {
+              // Without durable storage this node must not take part in consensus.
+              TLOG(error, "raft_node") << "log_store failed: " << self->system().render(err)
+                                       << "; stopping the Raft loop";
+              self->quit(err);
+            });
+}
+
+}  // namespace
+
+outcome not_leader_outcome(const config::node_config& cfg, std::uint64_t leader_id) {
+  outcome o;
+  o.status = code::failed_precondition;
+  o.not_leader = true;
+  o.leader_id = leader_id;
+  if (leader_id == raft::no_node) {
+    o.message = "Not the leader: the leader is unknown (election in progress)";
+  } else {
+    const auto* m = cfg.find_member(leader_id);
+    o.leader_address = m ? m->address : "";
+    o.message = "Not the leader: leader is node " + std::to_string(leader_id) +
+                (m ? " at " + m->address : std::string());
+  }
+  return o;
+}
+
+raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_node_state> self,
+                                         std::shared_ptr<raft_node_init> init) {
+  auto& st = self->state;
+  st.cfg = init->cfg;
+  st.store = init->store;
+  st.table = init->table;
+  st.transport = init->transport;
+  st.rng.seed(std::random_device{}());
+  raft::config rc;
+  rc.id = st.cfg.id;
+  for (const auto& m : st.cfg.members) rc.voters.push_back(m.id);
+  rc.election_tick = static_cast<int>(st.cfg.raft.election_ticks);
+  rc.heartbeat_tick = static_cast<int>(st.cfg.raft.heartbeat_ticks);
+  rc.pre_vote = st.cfg.raft.pre_vote;
+  rc.check_quorum = st.cfg.raft.check_quorum;
+  rc.max_entries_per_append = st.cfg.raft.max_entries_per_append;
+  rc.snapshot_chunk_bytes = st.cfg.raft.snapshot_chunk_bytes;
+  st.applied_sent = init->restored.snap.index;
+  st.core = std::make_unique<raft::core>(rc, [self] { return self->state.rng(); }, init->restored);
+  st.last_role = role_change{st.core->state(), st.core->term(), st.core->leader()};
+  TLOG(info, "raft_node") << "started at term " << st.core->term() << ", log " << st.core->first_index()
+                          << ".." << st.core->last_index() << ", snapshot at "
+                          << init->restored.snap.index << ", " << rc.voters.size() << " voters";
+  self->delayed_send(self, tick_interval(st.cfg), tick_atom::value);
+  return {
+      [=](tick_atom) {
+        self->state.core->tick();
+        expire(self);
+        drive(self);
+        self->delayed_send(self, tick_interval(self->state.cfg), tick_atom::value);
+      },
+      [=](step_atom, const raft::message& m) {
+        self->state.core->step(m);
+        drive(self);
+      },
+      [=](propose_atom, scheduler::Command& cmd) -> caf::result<outcome> {
+        auto& st = self->state;
+        if (cmd.has_submit_job() && st.draining)
+          return outcome::fail(code::unavailable, "node is draining and accepts no new jobs; use another node");
+        if (st.core->state() != raft::role::leader) return not_leader_outcome(st.cfg, st.core->leader());
+        if (st.pending.size() >= st.cfg.raft.max_pending_proposals)
+          return outcome::fail(code::resource_exhausted,
+                               "proposal queue is full (" + std::to_string(st.pending.size()) +
+                                   " pending); retry with exponential backoff");
+        std::string job_id;
+        std::int64_t created_ns = 0;
+        if (cmd.has_submit_job()) {
+          // The leader chooses the id and the time; they travel in the entry so
+          // every node applies the same values.
+          auto* s = cmd.mutable_submit_job();
+          if (s->job_id().empty()) s->set_job_id(jobs::make_uuid_v4(st.rng(), st.rng()));
+          created_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
+          s->set_created_at_ns(created_ns);
+          s->set_created_at_ms(created_ns / 1000000);
+          job_id = s->job_id();
+        }
+        auto r = st.core->propose(cmd.SerializeAsString());
+        if (r.error == raft::propose_error::not_leader) return not_leader_outcome(st.cfg, st.core->leader());
+        if (r.error == raft::propose_error::transfer_in_progress)
+          return outcome::fail(code::unavailable, "leadership transfer in progress; retry shortly");
+        auto rp = self->make_response_promise<outcome>();
+        st.pending.emplace(r.index, raft_node_state::pending_proposal{
+                                        r.term,
+                                        clock::now() + std::chrono::milliseconds(st.cfg.raft.commit_deadline_ms),
+                                        rp, job_id, created_ns});
+        ++st.proposals;
+        drive(self);
+        return rp;
+      },
+      [=](status_atom) -> raft_status {
+        auto& st = self->state;
+        raft_status s;
+        s.node_id = st.cfg.id;
+        s.role = st.core->state();
+        s.term = st.core->term();
+        s.leader_id = st.core->leader();
+        s.commit_index = st.core->commit_index();
+        s.applied_index = st.applied_sent;
+        s.first_index = st.core->first_index();
+        s.last_index = st.core->last_index();
+        s.transfer_target = st.core->transfer_target();
+        s.proposals = st.proposals;
+        s.elections = st.elections;
+        s.pending = st.pending.size();
+        s.draining = st.draining;
+        for (const auto& p : st.core->progress()) s.peers.push_back(peer_status{p.id, p.match, p.next, p.recent_active});
+        return s;
+      },
+      [=](log_atom, std::uint64_t start, std::uint32_t limit) -> log_page {
+        auto& st = self->state;
+        log_page page;
+        page.commit_index = st.core->commit_index();
+        page.last_index = st.core->last_index();
+        page.first_index = st.core->first_index();
+        if (limit == 0) limit = 100;
+        if (limit > 1000) limit = 1000;
+        auto lo = std::max<std::uint64_t>(start, page.first_index);
+        auto hi = std::min<std::uint64_t>(lo + limit, page.last_index + 1);
+        if (lo < hi) page.entries = st.core->entries(lo, hi);
+        return page;
+      },
+      [=](transfer_atom, std::uint64_t target) -> caf::result<outcome> {
+        auto& st = self->state;
+        if (st.core->state() != raft::role::leader) return not_leader_outcome(st.cfg, st.core->leader());
+        if (target == st.cfg.id) {
+          outcome o;
+          o.leader_id = st.cfg.id;
+          o.message = "node " + std::to_string(target) + " already leads";
+          return o;
+        }
+        if (target != 0 && !st.cfg.find_member(target))
+          return outcome::fail(code::invalid_argument, "node " + std::to_string(target) + " is not a member");
+        if (!st.core->transfer_leadership(target))
+          return outcome::fail(code::failed_precondition,
+                               target == 0 ? std::string("no follower can take over leadership")
+                                           : "cannot transfer leadership to node " + std::to_string(target));
+        auto rp = self->make_response_promise<outcome>();
+        auto window = std::max<std::uint64_t>(2000, 3ull * st.cfg.raft.election_ticks * st.cfg.raft.tick_ms);
+        st.transfers.push_back({st.core->transfer_target(), clock::now() + std::chrono::milliseconds(window), rp});
+        TLOG(info, "raft_node") << "transferring leadership to node " << st.core->transfer_target();
+        drive(self);
+        return rp;
+      },
+      [=](read_atom) -> caf::result<outcome> {
+        auto& st = self->state;
+        if (st.core->state() != raft::role::leader) return not_leader_outcome(st.cfg, st.core->leader());
+        auto ctx = std::to_string(++st.next_read);
+        auto rp = self->make_response_promise<outcome>();
+        st.reads.emplace(ctx, raft_node_state::read_waiter{
+                                  0, clock::now() + std::chrono::milliseconds(st.cfg.raft.commit_deadline_ms), rp});
+        st.core->read_index(ctx);
+        drive(self);
+        return rp;
+      },
+      [=](drain_atom, bool on) -> outcome {
+        self->state.draining = on;
+        outcome o;
+        o.message = on ? "draining" : "accepting jobs";
+        return o;
+      },
+      [=](subscribe_atom, role_listener l) {
+        self->state.listeners.push_back(l);
+        self->send(l, self->state.last_role);
+      },
+  };
+}
+
+}  // namespace troupe

@@ -1,0 +1,78 @@
+// raft_node: owns the pure Raft core. Ticks it from a CAF timer, steps peer
+// messages into it, and runs etcd's application loop with one ready bundle in
+// flight: persist (log_store) -> send (peer_transport) -> apply (job_table) ->
+// advance. Client proposals wait, keyed by log index, until their entry
+// commits with the term they were proposed in (OK), is overwritten by another
+// leader's entry (UNAVAILABLE), or the commit deadline passes (DEADLINE_EXCEEDED).
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "actors/interfaces.hpp"
+#include "config/node_config.hpp"
+
+namespace troupe {
+
+struct raft_node_state {
+  static inline const char* name = "raft_node";
+  using clock = std::chrono::steady_clock;
+
+  struct pending_proposal {
+    raft::term_t term = 0;
+    clock::time_point deadline;
+    caf::typed_response_promise<outcome> promise;
+    std::string job_id;
+    std::int64_t created_at_ns = 0;
+  };
+  struct transfer_waiter {
+    std::uint64_t target = 0;  // 0: any other node
+    clock::time_point deadline;
+    caf::typed_response_promise<outcome> promise;
+  };
+  struct read_waiter {
+    raft::index_t index = 0;   // 0 until the core confirmed leadership
+    clock::time_point deadline;
+    caf::typed_response_promise<outcome> promise;
+  };
+
+  std::unique_ptr<raft::core> core;
+  config::node_config cfg;
+  log_store_actor store;
+  job_table_actor table;
+  peer_transport_actor transport;
+  std::mt19937_64 rng;
+
+  bool ready_in_flight = false;
+  bool snapshot_in_flight = false;
+  bool draining = false;
+  raft::index_t applied_sent = 0;     // last index handed to job_table
+  std::map<raft::index_t, pending_proposal> pending;
+  std::vector<transfer_waiter> transfers;
+  std::map<std::string, read_waiter> reads;  // by read context
+  std::uint64_t next_read = 0;
+  std::vector<role_listener> listeners;
+  role_change last_role;
+  std::uint64_t proposals = 0;
+  std::uint64_t elections = 0;
+};
+
+struct raft_node_init {
+  config::node_config cfg;
+  raft::restored_state restored;
+  log_store_actor store;
+  job_table_actor table;
+  peer_transport_actor transport;
+};
+
+raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_node_state> self,
+                                         std::shared_ptr<raft_node_init> init);
+
+// "Not the leader: leader is node 2 at 127.0.0.1:50052" (or "... leader is unknown").
+outcome not_leader_outcome(const config::node_config& cfg, std::uint64_t leader_id);
+
+}  // namespace troupe

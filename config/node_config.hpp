@@ -1,0 +1,96 @@
+// The settings one troupe node runs with, after the config file and the
+// command line have been merged and validated. Plain data: no I/O here.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace troupe::config {
+
+// One member of the Raft cluster, as every node must know it.
+struct member {
+  std::uint64_t id = 0;
+  std::string address;       // host:port of its gRPC listener, as peers and clients dial it
+  std::string http_address;  // optional: host:port of its REST API / dashboard
+};
+
+struct raft_options {
+  std::uint32_t tick_ms = 50;
+  std::uint32_t election_ticks = 10;  // ticks without a leader before a follower starts an election
+  std::uint32_t heartbeat_ticks = 2;
+  std::uint32_t commit_deadline_ms = 5000;  // a proposal not committed by then fails
+  std::uint32_t max_pending_proposals = 256;
+  std::uint64_t snapshot_every = 10000;  // applied entries between snapshots
+  std::uint32_t max_entries_per_append = 512;
+  std::uint32_t snapshot_chunk_bytes = 1 << 20;
+  bool pre_vote = true;
+  bool check_quorum = true;
+};
+
+struct worker_options {
+  std::uint32_t heartbeat_ms = 2000;
+  std::uint32_t dead_after_ms = 5000;  // a worker silent this long is presumed dead
+  std::uint32_t capacity = 4;          // jobs run concurrently by this node's worker
+  std::uint32_t max_attempts = 3;      // runs of one job before it is failed for good
+};
+
+struct sandbox_options {
+  std::string network = "none";
+  std::int64_t memory_bytes = 256ll << 20;
+  double cpus = 0.5;
+  std::int64_t pids_limit = 256;
+  bool drop_all_capabilities = true;
+  bool no_new_privileges = true;
+  bool read_only_rootfs = true;
+};
+
+struct executor_options {
+  std::string backend = "docker";  // "docker" | "process" | "auto" (docker when its socket answers, else process)
+  std::string docker_socket = "/var/run/docker.sock";
+  std::string default_image = "alpine:latest";
+  std::uint32_t timeout_s = 30;
+  std::uint64_t output_cap_bytes = 1 << 20;      // output beyond this is dropped
+  std::uint64_t output_inline_bytes = 64 << 10;  // larger output is stored as a file, not in the log
+  sandbox_options sandbox;
+};
+
+struct jobs_options {
+  std::uint64_t retention_s = 3600;  // finished jobs are forgotten after this
+  std::uint64_t max_active = 10000;  // submissions beyond this are refused
+  std::uint32_t max_command_bytes = 1024;
+};
+
+struct log_options {
+  std::string level = "info";  // trace|debug|info|warn|error
+};
+
+struct node_config {
+  std::string source;  // the config file path, or "<flags>"
+  std::uint64_t id = 0;
+  std::string data_dir;
+  std::string grpc_listen = "0.0.0.0:50051";
+  std::string http_listen = "0.0.0.0:8081";
+  std::string advertise_addr;   // address clients should dial for this node; default: own members[] address
+  std::vector<member> members;  // every member including this node, sorted by id
+  raft_options raft;
+  worker_options worker;
+  executor_options executor;
+  jobs_options jobs;
+  log_options log;
+
+  // This node's own entry in members; throws config_error when it has none
+  // (which validate() rules out).
+  const member& self() const;
+  // nullptr when no member has that id.
+  const member* find_member(std::uint64_t id) const;
+};
+
+// Every problem with a configuration. what() is one line naming the file (or
+// "<flags>"), the key and the problem.
+struct config_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace troupe::config

@@ -1,0 +1,248 @@
+// Typed messages the actors of one node exchange. Every actor runs in the same
+// process (peers talk over gRPC, never CAF remoting), so payload structs are
+// registered as local-only with CAF_ALLOW_UNSAFE_MESSAGE_TYPE instead of
+// needing serializers.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/atom.hpp>
+
+#include "runtime/jobs/job_table.hpp"
+#include "runtime/raft/core.hpp"
+#include "scheduler.pb.h"
+
+namespace troupe {
+
+// ---- atoms (10 characters at most) ----------------------------------------
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using step_atom = caf::atom_constant<caf::atom("step")>;
+using propose_atom = caf::atom_constant<caf::atom("propose")>;
+using status_atom = caf::atom_constant<caf::atom("status")>;
+using log_atom = caf::atom_constant<caf::atom("log")>;
+using transfer_atom = caf::atom_constant<caf::atom("transfer")>;
+using read_atom = caf::atom_constant<caf::atom("read")>;
+using persist_atom = caf::atom_constant<caf::atom("persist")>;
+using compact_atom = caf::atom_constant<caf::atom("compact")>;
+using apply_atom = caf::atom_constant<caf::atom("apply")>;
+using restore_atom = caf::atom_constant<caf::atom("restore")>;
+using get_atom = caf::atom_constant<caf::atom("get")>;
+using list_atom = caf::atom_constant<caf::atom("list")>;
+using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;
+using unsub_atom = caf::atom_constant<caf::atom("unsub")>;
+using changes_atom = caf::atom_constant<caf::atom("changes")>;
+using role_atom = caf::atom_constant<caf::atom("role")>;
+using send_atom = caf::atom_constant<caf::atom("send")>;
+using heartbeat_atom = caf::atom_constant<caf::atom("heartbeat")>;
+using workers_atom = caf::atom_constant<caf::atom("workers")>;
+using drain_atom = caf::atom_constant<caf::atom("drain")>;
+using run_atom = caf::atom_constant<caf::atom("run")>;
+using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
+using done_atom = caf::atom_constant<caf::atom("done")>;
+using started_atom = caf::atom_constant<caf::atom("started")>;
+using report_atom = caf::atom_constant<caf::atom("report")>;
+using stats_atom = caf::atom_constant<caf::atom("stats")>;
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
+using topology_atom = caf::atom_constant<caf::atom("topology")>;
+using evict_atom = caf::atom_constant<caf::atom("evict")>;
+using dispatch_atom = caf::atom_constant<caf::atom("dispatch")>;
+
+// ---- outcome of a request, mapped to gRPC codes / HTTP statuses at the gateways
+enum class code : std::uint8_t {
+  ok,
+  failed_precondition,  // not the leader, or job already terminal
+  resource_exhausted,   // too many pending proposals / active jobs
+  deadline_exceeded,    // not committed within the commit deadline
+  unavailable,          // draining, or the Raft loop has stopped, or no leader
+  invalid_argument,
+  not_found,
+  internal,
+};
+
+struct outcome {
+  code status = code::ok;
+  std::string message;
+  std::uint64_t leader_id = 0;  // set with failed_precondition for "not the leader"
+  std::string leader_address;
+  bool not_leader = false;
+  std::uint64_t index = 0;      // log index of the committed entry
+  std::string job_id;           // SubmitJob: the id the leader chose
+  std::int64_t created_at_ns = 0;
+
+  bool ok() const { return status == code::ok; }
+  static outcome fail(code c, std::string msg) {
+    outcome o;
+    o.status = c;
+    o.message = std::move(msg);
+    return o;
+  }
+};
+
+// ---- raft_node <-> log_store -------------------------------------------------
+struct persist_request {
+  std::optional<raft::hard_state> hard_state;
+  std::optional<raft::snapshot> snapshot;
+  std::vector<raft::entry> entries;
+};
+struct persist_done {
+  raft::index_t last_index = 0;
+  std::uint64_t fsync_us = 0;
+};
+
+struct raft_outbox {  // raft_node -> peer_transport
+  std::vector<raft::message> messages;
+};
+
+// ---- raft_node <-> job_table --------------------------------------------------
+struct entry_batch {
+  std::vector<raft::entry> entries;
+};
+struct apply_outcome {
+  std::uint64_t index = 0;
+  std::string error;  // non-empty: the command had no effect, and why
+};
+struct apply_outcomes {
+  std::vector<apply_outcome> results;
+};
+struct snapshot_blob {
+  raft::snapshot snap;
+};
+
+// ---- job_table queries and change stream ---------------------------------------
+struct job_lookup {
+  bool found = false;
+  jobs::job job;
+};
+struct list_request {
+  jobs::list_query query;
+};
+struct list_reply {
+  std::string error;  // e.g. "invalid page_token"
+  jobs::list_result result;
+};
+struct job_changes {
+  std::vector<jobs::job_change> changes;
+};
+struct job_snapshot_view {  // answer to subscribe: current jobs, then changes
+  std::vector<jobs::job> jobs;
+  std::uint64_t applied_index = 0;
+};
+struct table_stats {
+  std::uint64_t applied_index = 0;
+  std::size_t total = 0;
+  std::size_t active = 0;
+  std::vector<std::pair<std::string, std::size_t>> by_status;
+};
+
+// ---- raft status --------------------------------------------------------------
+struct peer_status {
+  std::uint64_t id = 0;
+  std::uint64_t match = 0;
+  std::uint64_t next = 0;
+  bool recent_active = false;
+};
+struct raft_status {
+  std::uint64_t node_id = 0;
+  raft::role role = raft::role::follower;
+  std::uint64_t term = 0;
+  std::uint64_t leader_id = 0;
+  std::uint64_t commit_index = 0;
+  std::uint64_t applied_index = 0;
+  std::uint64_t first_index = 0;
+  std::uint64_t last_index = 0;
+  std::uint64_t transfer_target = 0;
+  std::uint64_t proposals = 0;   // proposals accepted since start
+  std::uint64_t elections = 0;   // elections this node started
+  std::size_t pending = 0;       // proposals awaiting commit
+  bool draining = false;
+  std::vector<peer_status> peers;
+};
+struct role_change {
+  raft::role role = raft::role::follower;
+  std::uint64_t term = 0;
+  std::uint64_t leader_id = 0;
+};
+struct log_page {
+  std::vector<raft::entry> entries;
+  std::uint64_t commit_index = 0;
+  std::uint64_t last_index = 0;
+  std::uint64_t first_index = 0;
+};
+
+// ---- heartbeats and workers -----------------------------------------------------
+struct worker_report {  // what a node says of itself in WorkerHeartbeat
+  std::uint64_t node_id = 0;
+  std::string address;
+  std::string http_address;
+  bool draining = false;
+  bool executor_ok = true;
+  std::string executor_backend;
+  std::vector<std::string> running_jobs;
+  std::uint32_t capacity = 0;
+};
+struct worker_state {
+  worker_report report;
+  bool alive = false;
+  std::int64_t last_seen_ms_ago = -1;  // -1: never seen
+};
+struct worker_list {
+  std::vector<worker_state> workers;
+};
+struct heartbeat_reply {
+  bool accepted = false;
+  std::uint64_t leader_id = 0;
+  std::uint64_t term = 0;
+};
+
+// ---- job execution ---------------------------------------------------------------
+struct status_updates {  // executor results on their way into the log
+  std::vector<scheduler::JobStatusUpdate> updates;
+};
+struct executor_result {
+  std::string job_id;
+  std::uint32_t attempt = 0;
+  scheduler::JobStatusUpdate update;
+};
+
+// ---- topology ----------------------------------------------------------------------
+struct topology_entry {
+  std::string name;
+  std::uint64_t actor_id = 0;
+  std::string parent;    // who spawned it
+  std::string monitors;  // what it monitors / is linked to
+  std::string detail;    // e.g. job id
+};
+struct topology {
+  std::vector<topology_entry> actors;
+};
+
+}  // namespace troupe
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::outcome)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::persist_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::persist_done)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::raft_outbox)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::entry_batch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::apply_outcomes)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::snapshot_blob)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::job_lookup)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::list_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::list_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::job_changes)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::job_snapshot_view)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::table_stats)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::raft_status)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::role_change)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::log_page)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::worker_report)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::worker_list)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::heartbeat_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::status_updates)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::executor_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::topology)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::raft::message)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(::scheduler::Command)

@@ -1,0 +1,161 @@
+#include "runtime/exec/output_store.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <stdexcept>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace troupe::exec {
+
+namespace {
+
+[[noreturn]] void throw_errno(const std::string& what, const std::string& path) {
+  throw std::runtime_error(what + " " + path + ": " + std::strerror(errno));
+}
+
+void make_dir(const std::string& path) {
+  if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) throw_errno("cannot create directory", path);
+}
+
+void write_all(int fd, std::string_view data, const std::string& path) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("cannot write", path);
+    }
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+void fsync_dir(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw_errno("cannot open directory", path);
+  int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) throw_errno("cannot fsync directory", path);
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return {};
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+output_sink::~output_sink() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void output_sink::open(const std::string& path, std::size_t cap_bytes, std::size_t inline_limit) {
+  fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw_errno("cannot create", path);
+  path_ = path;
+  cap_ = cap_bytes;
+  inline_limit_ = inline_limit;
+}
+
+void output_sink::write(std::string_view data) {
+  if (inline_.size() < inline_limit_) inline_.append(data.substr(0, inline_limit_ - inline_.size()));
+  if (total_ < cap_) {
+    std::size_t room = static_cast<std::size_t>(cap_ - total_);
+    write_all(fd_, data.substr(0, room), path_);
+  }
+  total_ += data.size();
+}
+
+void output_sink::finish() {
+  if (fd_ < 0) return;
+  int fd = fd_;
+  fd_ = -1;
+  if (::fsync(fd) != 0) {
+    int e = errno;
+    ::close(fd);
+    errno = e;
+    throw_errno("cannot fsync", path_);
+  }
+  if (::close(fd) != 0) throw_errno("cannot close", path_);
+}
+
+job_output::job_output(const job_spec& spec)
+    : job_id_(spec.job_id), cap_(spec.output_cap_bytes) {
+  if (spec.output_dir.empty()) throw std::runtime_error("job " + spec.job_id + " has no output_dir");
+  if (spec.job_id.empty() || spec.job_id.find('/') != std::string::npos || spec.job_id == "." ||
+      spec.job_id == "..")
+    throw std::runtime_error("job id '" + spec.job_id + "' cannot name an output directory");
+  make_dir(spec.output_dir);
+  dir_ = spec.output_dir + "/" + spec.job_id;
+  make_dir(dir_);
+  std::string meta = dir_ + "/meta.json";
+  if (::unlink(meta.c_str()) != 0 && errno != ENOENT) throw_errno("cannot remove stale", meta);
+  stdout_.open(dir_ + "/stdout", spec.output_cap_bytes, spec.inline_limit);
+  stderr_.open(dir_ + "/stderr", spec.output_cap_bytes, spec.inline_limit);
+}
+
+void job_output::finish(job_result& r) {
+  stdout_.finish();
+  stderr_.finish();
+  r.stdout_inline = stdout_.inline_data();
+  r.stderr_inline = stderr_.inline_data();
+  r.stdout_bytes = stdout_.total_bytes();
+  r.stderr_bytes = stderr_.total_bytes();
+  r.truncated = stdout_.truncated() || stderr_.truncated();
+
+  nlohmann::json meta = {
+      {"job_id", job_id_},
+      {"outcome", to_string(r.result)},
+      {"exit_code", r.exit_code ? nlohmann::json(*r.exit_code) : nlohmann::json(nullptr)},
+      {"error", r.error},
+      {"timed_out", r.timed_out},
+      {"oom_killed", r.oom_killed},
+      {"truncated", r.truncated},
+      {"stdout_bytes", r.stdout_bytes},
+      {"stderr_bytes", r.stderr_bytes},
+      {"output_cap_bytes", cap_},
+  };
+  std::string tmp = dir_ + "/meta.json.tmp";
+  std::string final_path = dir_ + "/meta.json";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw_errno("cannot create", tmp);
+  try {
+    write_all(fd, meta.dump(2) + "\n", tmp);
+    if (::fsync(fd) != 0) throw_errno("cannot fsync", tmp);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  if (::close(fd) != 0) throw_errno("cannot close", tmp);
+  if (::rename(tmp.c_str(), final_path.c_str()) != 0) throw_errno("cannot rename to", final_path);
+  fsync_dir(dir_);
+}
+
+stored_output read_output(const std::string& output_dir, const std::string& job_id) {
+  stored_output s;
+  std::string dir = output_dir + "/" + job_id;
+  std::string meta_path = dir + "/meta.json";
+  struct stat st;
+  if (::stat(meta_path.c_str(), &st) != 0) return s;
+  nlohmann::json meta;
+  try {
+    meta = nlohmann::json::parse(read_file(meta_path));
+    s.truncated = meta.at("truncated").get<bool>();
+    s.stdout_bytes = meta.at("stdout_bytes").get<std::uint64_t>();
+    s.stderr_bytes = meta.at("stderr_bytes").get<std::uint64_t>();
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error("corrupt " + meta_path + ": " + e.what());
+  }
+  s.stdout_data = read_file(dir + "/stdout");
+  s.stderr_data = read_file(dir + "/stderr");
+  s.found = true;
+  return s;
+}
+
+}  // namespace troupe::exec

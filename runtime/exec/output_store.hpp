@@ -1,0 +1,80 @@
+// Job output on disk: <output_dir>/<job_id>/stdout, stderr and meta.json.
+//
+// Each stream is written as it is produced, capped at output_cap_bytes; bytes
+// past the cap are counted but not stored, and the cap is recorded in
+// meta.json (truncated + original sizes) so a reader can tell a cut stream from
+// a short one. meta.json is written last, atomically (temp file, fsync,
+// rename, fsync of the directory): its presence means the output is complete.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "runtime/exec/job.hpp"
+
+namespace troupe::exec {
+
+// One capped output stream backed by a file.
+class output_sink {
+ public:
+  output_sink() = default;
+  ~output_sink();
+  output_sink(const output_sink&) = delete;
+  output_sink& operator=(const output_sink&) = delete;
+
+  // Creates/truncates path. Throws std::runtime_error naming the path.
+  void open(const std::string& path, std::size_t cap_bytes, std::size_t inline_limit);
+  // Stores what fits under the cap, counts everything. Throws on I/O error.
+  void write(std::string_view data);
+  // fsyncs and closes. Throws on I/O error.
+  void finish();
+
+  std::uint64_t total_bytes() const { return total_; }
+  bool truncated() const { return total_ > cap_; }
+  const std::string& inline_data() const { return inline_; }
+
+ private:
+  int fd_ = -1;
+  std::string path_;
+  std::size_t cap_ = 0;
+  std::size_t inline_limit_ = 0;
+  std::uint64_t total_ = 0;
+  std::string inline_;
+};
+
+// The two streams of one job plus its meta.json.
+class job_output {
+ public:
+  // Creates output_dir/job_id/ (and output_dir), removes a stale meta.json from
+  // an earlier run of the same job and opens both streams. Throws
+  // std::runtime_error with the failing path.
+  explicit job_output(const job_spec& spec);
+
+  output_sink& out() { return stdout_; }
+  output_sink& err() { return stderr_; }
+
+  // Closes the streams, copies sizes/inline data/truncation into r and writes
+  // meta.json. Throws std::runtime_error on I/O error.
+  void finish(job_result& r);
+
+ private:
+  std::string dir_;
+  std::string job_id_;
+  std::size_t cap_;
+  output_sink stdout_, stderr_;
+};
+
+struct stored_output {
+  bool found = false;  // meta.json present (the job's output is complete)
+  std::string stdout_data, stderr_data;
+  bool truncated = false;
+  std::uint64_t stdout_bytes = 0, stderr_bytes = 0;  // written by the job, before the cap
+};
+
+// Reads what job_output stored. found=false when the job has no complete output.
+// Throws std::runtime_error when meta.json exists but cannot be parsed.
+stored_output read_output(const std::string& output_dir, const std::string& job_id);
+
+}  // namespace troupe::exec

@@ -1,0 +1,112 @@
+// Storage, secondary indexes and snapshots of the job table. Command handling
+// is in job_table_apply.cpp, ListJobs in job_table_list.cpp.
+#include "runtime/jobs/job_table.hpp"
+
+#include <utility>
+
+#include "runtime/jobs/snapshot_codec.hpp"
+
+namespace troupe::jobs {
+
+namespace {
+
+std::vector<const job*> to_vector(const job_set& s) {
+  std::vector<const job*> out;
+  out.reserve(s.size());
+  for (const index_entry& e : s) out.push_back(e.j);
+  return out;
+}
+
+// Creation times are mostly increasing (the leader stamps them), so a new
+// entry usually belongs at the end: hinting there makes that insert O(1).
+// A wrong hint only costs the ordinary O(log n) insert.
+void insert_entry(job_set& s, const job* j) { s.insert(s.end(), index_entry(j)); }
+
+void add_to(std::map<std::uint64_t, job_set>& m, std::uint64_t worker, const job* j) { insert_entry(m[worker], j); }
+
+// Drops the worker's set once empty so the map holds only workers with jobs.
+void remove_from(std::map<std::uint64_t, job_set>& m, std::uint64_t worker, const job* j) {
+  auto it = m.find(worker);
+  if (it == m.end()) return;
+  it->second.erase(index_entry(j));
+  if (it->second.empty()) m.erase(it);
+}
+
+}  // namespace
+
+const job* job_table::find(std::string_view id) const {
+  auto it = by_id_.find(id);
+  return it == by_id_.end() ? nullptr : it->second.get();
+}
+
+job* job_table::find_mutable(std::string_view id) {
+  auto it = by_id_.find(id);
+  return it == by_id_.end() ? nullptr : it->second.get();
+}
+
+void job_table::insert(std::unique_ptr<job> owned) {
+  const job* j = owned.get();
+  by_id_.emplace(std::string_view(j->id), std::move(owned));
+  insert_entry(by_created_, j);
+  reindex(j);
+}
+
+void job_table::erase(const job* j) {
+  unindex(j);
+  by_created_.erase(index_entry(j));
+  by_id_.erase(std::string_view(j->id));  // destroys *j: nothing may touch it after this
+}
+
+void job_table::unindex(const job* j) {
+  by_status_[static_cast<int>(j->status)].erase(index_entry(j));
+  if (j->assigned_worker != 0) remove_from(by_worker_, j->assigned_worker, j);
+  if (j->executed_by != 0 && j->executed_by != j->assigned_worker) remove_from(by_worker_, j->executed_by, j);
+  if (j->assigned_worker != 0) remove_from(active_on_worker_, j->assigned_worker, j);
+  by_completion_.erase(completion_entry(j));
+}
+
+void job_table::reindex(const job* j) {
+  insert_entry(by_status_[static_cast<int>(j->status)], j);
+  if (j->assigned_worker != 0) add_to(by_worker_, j->assigned_worker, j);
+  if (j->executed_by != 0 && j->executed_by != j->assigned_worker) add_to(by_worker_, j->executed_by, j);
+  if (is_terminal(j->status)) {
+    by_completion_.insert(by_completion_.end(), completion_entry(j));
+  } else if (j->assigned_worker != 0) {
+    add_to(active_on_worker_, j->assigned_worker, j);
+  }
+}
+
+const job_set* job_table::find_set(const std::map<std::uint64_t, job_set>& m, std::uint64_t worker) {
+  auto it = m.find(worker);
+  return it == m.end() ? nullptr : &it->second;
+}
+
+std::size_t job_table::active_count() const {
+  return by_status_[static_cast<int>(job_status::pending)].size() +
+         by_status_[static_cast<int>(job_status::assigned)].size() +
+         by_status_[static_cast<int>(job_status::running)].size();
+}
+
+std::vector<const job*> job_table::with_status(job_status s) const {
+  if (!is_known_status(static_cast<int>(s))) return {};
+  return to_vector(by_status_[static_cast<int>(s)]);
+}
+
+std::vector<const job*> job_table::on_worker(std::uint64_t worker) const {
+  const job_set* s = find_set(active_on_worker_, worker);
+  return s ? to_vector(*s) : std::vector<const job*>{};
+}
+
+std::string job_table::snapshot() const { return encode_snapshot(applied_index_, workers_, to_vector(by_created_)); }
+
+void job_table::restore(std::string_view bytes) {
+  snapshot_contents contents = decode_snapshot(bytes);  // throws before anything changes
+  job_table fresh;
+  fresh.applied_index_ = contents.applied_index;
+  fresh.workers_ = std::move(contents.workers);
+  fresh.by_id_.reserve(contents.jobs.size());
+  for (job& j : contents.jobs) fresh.insert(std::make_unique<job>(std::move(j)));
+  *this = std::move(fresh);
+}
+
+}  // namespace troupe::jobs

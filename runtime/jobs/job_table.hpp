@@ -1,0 +1,128 @@
+// The replicated job state machine. Every node applies the same committed
+// scheduler.Command entries in log order and ends up with the same table,
+// byte for byte (see snapshot()).
+//
+// Pure: no clocks, no randomness, no I/O, no threads. Times and ids arrive
+// inside the commands. Not thread-safe; the owner serializes access.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "runtime/jobs/job.hpp"
+#include "runtime/jobs/job_order.hpp"
+#include "scheduler.pb.h"
+
+namespace troupe::jobs {
+
+enum class change_kind { created, updated, evicted };
+
+struct job_change {
+  std::uint64_t index;  // log index of the command that made the change
+  change_kind kind;
+  job_status before;  // unspecified for created
+  job after;          // for evicted: the job as it was when removed
+};
+
+struct apply_result {
+  std::vector<job_change> changes;
+  // Non-empty: the command had no effect, and why ("job not found",
+  // "job is already completed", ...).
+  std::string error;
+  // batch_update_job_status only: one entry per update in order, empty for
+  // those applied. A batch where some updates apply has an empty `error`.
+  std::vector<std::string> update_errors;
+};
+
+struct list_query {
+  std::uint32_t page_size = 100;  // 0 -> 100; capped at 1000
+  std::string page_token;         // from list_result::next_page_token; empty = first page
+  job_status status = job_status::unspecified;  // unspecified = any
+  std::uint64_t worker = 0;                     // assigned_worker or executed_by; 0 = any
+  std::string command_substring;                // case-insensitive; empty = any
+  std::int64_t created_after_ms = 0, created_before_ms = 0;  // inclusive; 0 = no bound
+};
+
+struct list_result {
+  std::vector<job> jobs;        // ordered by (created_at_ns, id)
+  std::string next_page_token;  // empty on the last page
+  std::uint32_t total_count = 0;  // jobs matching the filters, across all pages
+};
+
+constexpr std::uint32_t default_page_size = 100;
+constexpr std::uint32_t max_page_size = 1000;
+
+class job_table {
+ public:
+  job_table() = default;
+  // Indexes point into the owned jobs: copying would alias them; moving is safe.
+  job_table(const job_table&) = delete;
+  job_table& operator=(const job_table&) = delete;
+  job_table(job_table&&) = default;
+  job_table& operator=(job_table&&) = default;
+
+  // Applies the committed entry at `index`. Indexes must increase: an index
+  // at or below applied_index() (a replay after restore) is refused with an
+  // error and changes nothing. Any other refused command still advances
+  // applied_index(), because the entry was consumed.
+  apply_result apply(std::uint64_t index, const scheduler::Command& cmd);
+
+  const job* find(std::string_view id) const;
+  // Throws std::invalid_argument("invalid page_token") for a token list()
+  // did not produce, and std::invalid_argument for an out-of-range status.
+  list_result list(const list_query& q) const;
+  std::size_t active_count() const;  // pending + assigned + running
+  std::vector<const job*> with_status(job_status s) const;         // in creation order
+  std::vector<const job*> on_worker(std::uint64_t worker) const;   // non-terminal jobs assigned to it, creation order
+  const std::set<std::uint64_t>& workers() const { return workers_; }  // registered workers
+  std::uint64_t applied_index() const { return applied_index_; }
+  std::size_t size() const { return by_created_.size(); }
+
+  // Deterministic bytes (snapshot_codec.hpp); equal tables give equal bytes.
+  std::string snapshot() const;
+  // Replaces the whole table. Throws std::runtime_error on malformed input and
+  // then leaves the table unchanged.
+  void restore(std::string_view bytes);
+
+ private:
+  // Command handlers (job_table_apply.cpp). Each returns the error, or "".
+  std::string apply_submit(std::uint64_t index, const scheduler::SubmitJobCommand& c, apply_result& out);
+  std::string apply_assign(std::uint64_t index, const scheduler::AssignJobCommand& c, apply_result& out);
+  std::string apply_update(std::uint64_t index, const scheduler::JobStatusUpdate& u, apply_result& out);
+  std::string apply_batch(std::uint64_t index, const scheduler::BatchUpdateJobStatusCommand& c, apply_result& out);
+  std::string apply_cancel(std::uint64_t index, const scheduler::CancelJobCommand& c, apply_result& out);
+  std::string apply_requeue(std::uint64_t index, const scheduler::RequeueJobCommand& c, apply_result& out);
+  std::string apply_register(const scheduler::RegisterWorkerCommand& c);
+  std::string apply_evict(std::uint64_t index, const scheduler::EvictJobsCommand& c, apply_result& out);
+
+  job* find_mutable(std::string_view id);
+  void insert(std::unique_ptr<job> j);
+  void erase(const job* j);
+  // Every field a secondary index keys on (status, workers, completed_at)
+  // changes only between unindex() and reindex().
+  void unindex(const job* j);
+  void reindex(const job* j);
+  // The job_set of `worker` in `m` when the worker has one, else nullptr.
+  static const job_set* find_set(const std::map<std::uint64_t, job_set>& m, std::uint64_t worker);
+
+  // Owner. Keys view the owned job's id. Used only for lookups, never
+  // iterated, so its unspecified order cannot reach any output.
+  std::unordered_map<std::string_view, std::unique_ptr<job>> by_id_;
+  job_set by_created_;
+  std::array<job_set, job_status_count> by_status_;
+  std::map<std::uint64_t, job_set> by_worker_;        // under assigned_worker and executed_by
+  std::map<std::uint64_t, job_set> active_on_worker_;  // non-terminal, under assigned_worker
+  std::set<completion_entry, completion_order> by_completion_;  // terminal jobs
+  std::set<std::uint64_t> workers_;
+  std::uint64_t applied_index_ = 0;
+};
+
+}  // namespace troupe::jobs

@@ -1,0 +1,44 @@
+// The job table's snapshot bytes. An explicit little-endian format rather than
+// a protobuf message: protobuf does not promise byte-identical serialization
+// across library versions, and nodes must agree on the bytes exactly.
+//
+// Layout (version 1):
+//   "TRPJOBS\0"  u32 version  u64 applied_index
+//   u64 worker_count  { u64 worker }            ascending
+//   u64 job_count     { job }                   in creation order
+//   u32 crc32 (IEEE) of every byte before it
+// where a job is its fields in declaration order; strings are u64 length +
+// bytes, optionals a u8 presence flag followed by the value when present.
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "runtime/jobs/job.hpp"
+
+namespace troupe::jobs {
+
+constexpr std::uint32_t snapshot_format_version = 1;
+
+struct snapshot_contents {
+  std::uint64_t applied_index = 0;
+  std::set<std::uint64_t> workers;
+  std::vector<job> jobs;  // creation order
+};
+
+// `jobs` must already be in creation order; the caller's index provides it.
+std::string encode_snapshot(std::uint64_t applied_index, const std::set<std::uint64_t>& workers,
+                            const std::vector<const job*>& jobs);
+
+// Throws std::runtime_error naming the first problem: bad magic, unsupported
+// version, checksum mismatch, truncation, out-of-range status or flag, empty
+// or duplicate job id, trailing bytes.
+snapshot_contents decode_snapshot(std::string_view bytes);
+
+// CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320).
+std::uint32_t crc32(std::string_view bytes);
+
+}  // namespace troupe::jobs

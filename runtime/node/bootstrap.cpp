@@ -1,0 +1,198 @@
+#include "runtime/node/bootstrap.hpp"
+
+#include <csignal>
+#include <filesystem>
+
+#include <caf/all.hpp>
+
+#include "actors/heartbeat_tracker.hpp"
+#include "actors/job_dispatcher.hpp"
+#include "actors/job_supervisor.hpp"
+#include "actors/job_table.hpp"
+#include "actors/log_store.hpp"
+#include "actors/peer_transport.hpp"
+#include "actors/raft_node.hpp"
+#include "gateway/grpc_gateway.hpp"
+#include "gateway/http_gateway.hpp"
+#include "runtime/common/log.hpp"
+#include "runtime/exec/docker_backend.hpp"
+#include "runtime/exec/process_backend.hpp"
+#include "runtime/storage/state_files.hpp"
+#include "runtime/storage/storage_error.hpp"
+
+namespace troupe {
+namespace {
+
+volatile std::sig_atomic_t stop_requested = 0;
+void on_signal(int) { stop_requested = 1; }
+
+std::shared_ptr<exec::backend> make_backend(const config::node_config& cfg) {
+  const auto& e = cfg.executor;
+  exec::docker_options d;
+  d.socket_path = e.docker_socket;
+  d.sandbox.network = e.sandbox.network;
+  d.sandbox.memory_bytes = e.sandbox.memory_bytes;
+  d.sandbox.nano_cpus = static_cast<std::int64_t>(e.sandbox.cpus * 1e9);
+  d.sandbox.pids_limit = e.sandbox.pids_limit;
+  d.sandbox.drop_all_capabilities = e.sandbox.drop_all_capabilities;
+  d.sandbox.no_new_privileges = e.sandbox.no_new_privileges;
+  d.sandbox.read_only_rootfs = e.sandbox.read_only_rootfs;
+  if (e.backend == "process") {
+    TLOG(info, "node") << "executor: process backend (configured)";
+    return exec::make_process_backend({});
+  }
+  std::shared_ptr<exec::backend> docker = exec::make_docker_backend(d);
+  if (e.backend == "docker") {
+    if (!docker->healthy())
+      TLOG(warn, "node") << "executor: docker backend configured but " << e.docker_socket
+                         << " does not answer; this node takes no jobs until it does";
+    else
+      TLOG(info, "node") << "executor: docker backend on " << e.docker_socket;
+    return docker;
+  }
+  if (docker->healthy()) {
+    TLOG(info, "node") << "executor: docker backend on " << e.docker_socket << " (auto: the daemon answers)";
+    return docker;
+  }
+  TLOG(info, "node") << "executor: process backend (auto: no Docker daemon answers on " << e.docker_socket
+                     << "); jobs run as plain processes without container isolation";
+  return exec::make_process_backend({});
+}
+
+struct recovered {
+  std::shared_ptr<storage::segmented_log> log;
+  raft::hard_state hs;
+  std::optional<raft::snapshot> snap;
+  raft::restored_state restored;
+};
+
+recovered recover(const std::string& dir) {
+  recovered r;
+  r.log = std::make_shared<storage::segmented_log>(storage::segmented_log::open(dir));
+  const auto& rep = r.log->recovery();
+  if (rep.truncated)
+    TLOG(warn, "log_store") << "recovery: " << rep.describe();
+  r.hs = storage::load_hard_state(dir);
+  r.snap = storage::load_snapshot(dir);
+  r.restored.hs = r.hs;
+  if (r.snap) {
+    r.restored.snap = r.snap->meta;
+    r.restored.snap_data = r.snap->data;  // a restarted leader can send it to lagging followers
+  }
+  auto from = std::max<raft::index_t>(r.log->first_index(), r.restored.snap.index + 1);
+  if (r.log->last_index() >= from) r.restored.entries = r.log->read(from, r.log->last_index() + 1);
+  TLOG(info, "log_store") << "recovered " << dir << ": term " << r.hs.term << ", vote " << r.hs.vote << ", log "
+                          << r.log->first_index() << ".." << r.log->last_index() << ", snapshot "
+                          << (r.snap ? std::to_string(r.snap->meta.index) : std::string("none"));
+  return r;
+}
+
+}  // namespace
+
+int run_node(const config::node_config& cfg) {
+  log::set_node_id(cfg.id);
+  TLOG(info, "node") << "troupe node " << cfg.id << " starting (config " << cfg.source << ", data " << cfg.data_dir
+                     << ", " << cfg.members.size() << " members)";
+  std::string raft_dir = cfg.data_dir + "/raft";
+  std::filesystem::create_directories(raft_dir);
+  std::filesystem::create_directories(cfg.data_dir + "/outputs");
+  recovered rec;
+  try {
+    rec = recover(raft_dir);
+  } catch (const std::exception& e) {
+    TLOG(error, "node") << "cannot open the Raft log: " << e.what();
+    return 1;
+  }
+  auto backend = make_backend(cfg);
+
+  caf::actor_system_config acfg;
+  acfg.set("scheduler.max-threads", std::max<std::size_t>(4, std::thread::hardware_concurrency()));
+  caf::actor_system sys{acfg};
+  auto peers = std::make_shared<const peer_clients>(cfg);
+
+  auto store = sys.spawn<caf::detached>(log_store, rec.log, raft_dir, rec.hs);
+  auto table = sys.spawn(job_table);
+  if (rec.snap) {
+    caf::scoped_actor s{sys};
+    s->request(table, caf::infinite, restore_atom::value, snapshot_blob{*rec.snap})
+        .receive([](std::uint64_t) {}, [](caf::error&) {});
+  }
+  auto transport = sys.spawn(peer_transport, peers);
+  auto init = std::make_shared<raft_node_init>();
+  init->cfg = cfg;
+  init->restored = rec.restored;
+  init->store = store;
+  init->table = table;
+  init->transport = transport;
+  auto raft = sys.spawn(raft_node, init);
+  auto supervisor = sys.spawn(job_supervisor, cfg, backend, peers, raft, table);
+  auto tracker = sys.spawn(heartbeat_tracker, cfg, peers, raft, supervisor);
+  auto dispatcher = sys.spawn(job_dispatcher, cfg, raft, table, tracker);
+  node_handles handles{raft, table, tracker, supervisor};
+
+  std::shared_ptr<void> server;
+  std::unique_ptr<http_server> http;
+  try {
+    server = start_grpc_server(sys, cfg, handles, peers);
+    http = std::make_unique<http_server>(sys, cfg, handles, peers);
+  } catch (const std::exception& e) {
+    TLOG(error, "node") << e.what();
+    for (auto a : {caf::actor_cast<caf::actor>(raft), caf::actor_cast<caf::actor>(store),
+                   caf::actor_cast<caf::actor>(table), caf::actor_cast<caf::actor>(transport),
+                   caf::actor_cast<caf::actor>(supervisor), caf::actor_cast<caf::actor>(tracker),
+                   caf::actor_cast<caf::actor>(dispatcher)})
+      caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    return 1;
+  }
+  auto gateway = sys.spawn(grpc_gateway, server, cfg.grpc_listen);
+
+  // The actor tree, once at start-up (executors are logged as they come and go).
+  auto id = [](const auto& h) { return "#" + std::to_string(h.id()); };
+  TLOG(info, "topology") << "node " << cfg.id << " actor tree (spawned by bootstrap; the bootstrap monitors every "
+                            "core actor and stops the node if one dies):";
+  TLOG(info, "topology") << "  log_store" << id(store) << " detached thread; owns " << raft_dir;
+  TLOG(info, "topology") << "  job_table" << id(table) << " applied state; monitors its change listeners";
+  TLOG(info, "topology") << "  peer_transport" << id(transport) << " RaftService client to "
+                         << cfg.members.size() - 1 << " peers";
+  TLOG(info, "topology") << "  raft_node" << id(raft) << " -> log_store" << id(store) << ", peer_transport"
+                         << id(transport) << ", job_table" << id(table);
+  TLOG(info, "topology") << "  job_supervisor" << id(supervisor) << " -> raft_node" << id(raft)
+                         << "; spawns and monitors one job_executor per job (backend " << backend->name() << ")";
+  TLOG(info, "topology") << "  heartbeat_tracker" << id(tracker) << " -> raft_node" << id(raft)
+                         << ", job_supervisor" << id(supervisor);
+  TLOG(info, "topology") << "  job_dispatcher" << id(dispatcher) << " -> raft_node" << id(raft) << ", job_table"
+                         << id(table) << ", heartbeat_tracker" << id(tracker);
+  TLOG(info, "topology") << "  grpc_gateway" << id(gateway) << " on " << cfg.grpc_listen;
+  TLOG(info, "topology") << "  http_gateway on " << cfg.http_listen;
+
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  std::signal(SIGPIPE, SIG_IGN);
+  int rc = 0;
+  {
+    caf::scoped_actor guard{sys};
+    std::vector<caf::actor> core{caf::actor_cast<caf::actor>(store), caf::actor_cast<caf::actor>(table),
+                                 caf::actor_cast<caf::actor>(transport), caf::actor_cast<caf::actor>(raft),
+                                 caf::actor_cast<caf::actor>(supervisor), caf::actor_cast<caf::actor>(tracker),
+                                 caf::actor_cast<caf::actor>(dispatcher), caf::actor_cast<caf::actor>(gateway)};
+    for (auto& a : core) guard->monitor(a);
+    bool running = true;
+    while (running && !stop_requested) {
+      guard->receive(
+          [&](caf::down_msg& dm) {
+            TLOG(error, "node") << "core actor " << caf::to_string(dm.source) << " stopped ("
+                                << sys.render(dm.reason) << "); stopping the node";
+            running = false;
+            rc = 1;
+          },
+          caf::after(std::chrono::milliseconds(200)) >> [] {});
+    }
+    TLOG(info, "node") << "shutting down";
+    http.reset();
+    server.reset();
+    for (auto& a : core) guard->send_exit(a, caf::exit_reason::user_shutdown);
+  }
+  _exit(rc);  // executor threads may still be blocked in the backend; do not wait for them
+}
+
+}  // namespace troupe

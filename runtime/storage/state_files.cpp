@@ -1,0 +1,158 @@
+#include "runtime/storage/state_files.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+
+#include "runtime/storage/byte_order.hpp"
+#include "runtime/storage/crc32c.hpp"
+#include "runtime/storage/posix_file.hpp"
+
+namespace troupe::storage {
+
+namespace {
+
+constexpr std::string_view hard_state_magic = "TRHS";
+constexpr std::string_view snapshot_magic = "TRSN";
+constexpr std::uint32_t format_version = 1;
+constexpr std::size_t hard_state_bytes = 4 + 4 + 8 + 8 + 8 + 4;
+
+void append_crc(std::string& out) { put_u32(out, crc32c(out)); }
+
+// Checks magic, version and the CRC trailer common to both formats.
+void check_envelope(std::string_view bytes, std::string_view magic, const std::string& source) {
+  if (bytes.size() < magic.size() + 4 + 4)
+    throw storage_error(source + ": file of " + std::to_string(bytes.size()) + " bytes is too short");
+  if (bytes.substr(0, magic.size()) != magic)
+    throw storage_error(source + ": bad magic at byte offset 0, expected \"" + std::string(magic) + "\"");
+  const std::uint32_t version = get_u32(bytes.data() + 4);
+  if (version != format_version)
+    throw storage_error(source + ": unsupported format version " + std::to_string(version) + " at byte offset 4");
+  const std::size_t crc_at = bytes.size() - 4;
+  const std::uint32_t stored = get_u32(bytes.data() + crc_at);
+  const std::uint32_t computed = crc32c(bytes.data(), crc_at);
+  if (stored != computed) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, ": CRC mismatch at byte offset %zu (stored 0x%08x, computed 0x%08x)", crc_at,
+                  stored, computed);
+    throw storage_error(source + buf);
+  }
+}
+
+std::optional<std::string> read_if_exists(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::nullopt;
+    throw_errno("cannot open", path);
+  }
+  unique_fd owned(fd);
+  return read_whole_file(owned.get(), path);
+}
+
+}  // namespace
+
+std::string hard_state_path(const std::string& dir) { return dir + "/hard_state"; }
+std::string snapshot_path(const std::string& dir) { return dir + "/snapshot"; }
+
+void atomic_write_file(const std::string& path, std::string_view bytes) {
+  const std::string dir = parent_directory(path);
+  ensure_directory(dir);
+  const std::string tmp = path + ".tmp";
+  {
+    unique_fd fd = open_file(tmp, O_WRONLY | O_CREAT | O_TRUNC);
+    pwrite_all(fd.get(), bytes, 0, tmp);
+    fsync_or_throw(fd.get(), tmp);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) throw_errno("cannot rename " + tmp + " to", path);
+  fsync_directory(dir);
+}
+
+std::string encode_hard_state(const raft::hard_state& hs) {
+  std::string out(hard_state_magic);
+  put_u32(out, format_version);
+  put_u64(out, hs.term);
+  put_u64(out, hs.vote);
+  put_u64(out, hs.commit);
+  append_crc(out);
+  return out;
+}
+
+raft::hard_state decode_hard_state(std::string_view bytes, const std::string& source) {
+  if (bytes.size() != hard_state_bytes)
+    throw storage_error(source + ": hard state file has " + std::to_string(bytes.size()) + " bytes, expected " +
+                        std::to_string(hard_state_bytes));
+  check_envelope(bytes, hard_state_magic, source);
+  raft::hard_state hs;
+  hs.term = get_u64(bytes.data() + 8);
+  hs.vote = get_u64(bytes.data() + 16);
+  hs.commit = get_u64(bytes.data() + 24);
+  return hs;
+}
+
+std::string encode_snapshot(const raft::snapshot& snap) {
+  std::string out(snapshot_magic);
+  out.reserve(4 + 4 + 8 + 8 + 4 + 8 * snap.meta.voters.size() + 8 + snap.data.size() + 4);
+  put_u32(out, format_version);
+  put_u64(out, snap.meta.index);
+  put_u64(out, snap.meta.term);
+  put_u32(out, static_cast<std::uint32_t>(snap.meta.voters.size()));
+  for (raft::node_id v : snap.meta.voters) put_u64(out, v);
+  put_u64(out, snap.data.size());
+  out.append(snap.data);
+  append_crc(out);
+  return out;
+}
+
+raft::snapshot decode_snapshot(std::string_view bytes, const std::string& source) {
+  check_envelope(bytes, snapshot_magic, source);
+  const std::size_t body_end = bytes.size() - 4;  // the CRC trailer
+  std::size_t pos = 8;
+  auto need = [&](std::size_t n, const char* what) {
+    if (body_end - pos < n)
+      throw storage_error(source + ": snapshot truncated reading " + what + " at byte offset " +
+                          std::to_string(pos));
+  };
+  raft::snapshot snap;
+  need(8 + 8 + 4, "header");
+  snap.meta.index = get_u64(bytes.data() + pos);
+  snap.meta.term = get_u64(bytes.data() + pos + 8);
+  const std::uint32_t voters = get_u32(bytes.data() + pos + 16);
+  pos += 20;
+  need(std::size_t{8} * voters, "voters");
+  for (std::uint32_t i = 0; i < voters; ++i, pos += 8) snap.meta.voters.push_back(get_u64(bytes.data() + pos));
+  need(8, "data length");
+  const std::uint64_t data_len = get_u64(bytes.data() + pos);
+  pos += 8;
+  if (data_len != body_end - pos)
+    throw storage_error(source + ": snapshot data length " + std::to_string(data_len) + " at byte offset " +
+                        std::to_string(pos - 8) + " does not match the " + std::to_string(body_end - pos) +
+                        " bytes present");
+  snap.data.assign(bytes.data() + pos, data_len);
+  return snap;
+}
+
+void save_hard_state(const std::string& dir, const raft::hard_state& hs) {
+  atomic_write_file(hard_state_path(dir), encode_hard_state(hs));
+}
+
+raft::hard_state load_hard_state(const std::string& dir) {
+  const std::string path = hard_state_path(dir);
+  const auto bytes = read_if_exists(path);
+  if (!bytes) return raft::hard_state{};
+  return decode_hard_state(*bytes, path);
+}
+
+void save_snapshot(const std::string& dir, const raft::snapshot& snap) {
+  atomic_write_file(snapshot_path(dir), encode_snapshot(snap));
+}
+
+std::optional<raft::snapshot> load_snapshot(const std::string& dir) {
+  const std::string path = snapshot_path(dir);
+  const auto bytes = read_if_exists(path);
+  if (!bytes) return std::nullopt;
+  return decode_snapshot(*bytes, path);
+}
+
+}  // namespace troupe::storage

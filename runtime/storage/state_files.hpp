@@ -1,0 +1,43 @@
+// Small durable files next to the log: the Raft hard state and the newest
+// snapshot, each replaced atomically and protected by a CRC32C trailer.
+//
+//   <dir>/hard_state : "TRHS" | version:u32 | term:u64 | vote:u64 | commit:u64 | crc:u32
+//   <dir>/snapshot   : "TRSN" | version:u32 | index:u64 | term:u64 | voter_count:u32 |
+//                      voters:u64[voter_count] | data_len:u64 | data | crc:u32
+// The CRC covers every byte before it. Integers are little-endian.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "runtime/raft/types.hpp"
+#include "runtime/storage/storage_error.hpp"
+
+namespace troupe::storage {
+
+// Replaces path with bytes so that after a crash at any point path holds either
+// the old or the new content: write <path>.tmp, fsync it, rename over path,
+// fsync the directory. Creates the parent directory if needed.
+void atomic_write_file(const std::string& path, std::string_view bytes);
+
+void save_hard_state(const std::string& dir, const raft::hard_state& hs);
+// Default-constructed when the file does not exist; throws storage_error when
+// it exists but is damaged.
+raft::hard_state load_hard_state(const std::string& dir);
+
+// Replaces the previous snapshot (only the newest is kept).
+void save_snapshot(const std::string& dir, const raft::snapshot& snap);
+std::optional<raft::snapshot> load_snapshot(const std::string& dir);
+
+// The pure encodings, for tests and tools. decode_* throw storage_error naming
+// `source` (a path or other description) and the offending byte offset.
+std::string encode_hard_state(const raft::hard_state& hs);
+raft::hard_state decode_hard_state(std::string_view bytes, const std::string& source);
+std::string encode_snapshot(const raft::snapshot& snap);
+raft::snapshot decode_snapshot(std::string_view bytes, const std::string& source);
+
+std::string hard_state_path(const std::string& dir);
+std::string snapshot_path(const std::string& dir);
+
+}  // namespace troupe::storage

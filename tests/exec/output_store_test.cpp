@@ -1,0 +1,123 @@
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "runtime/exec/output_store.hpp"
+#include "test_support.hpp"
+
+using namespace troupe::exec;
+using troupe::exec::test::make_spec;
+using troupe::exec::test::scratch_dir;
+
+namespace {
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+}  // namespace
+
+TEST_CASE("output store: streams under the cap are stored whole and read back") {
+  scratch_dir dir;
+  auto spec = make_spec(dir, "job-1", "unused");
+  job_result r;
+  {
+    job_output out(spec);
+    out.out().write("hello ");
+    out.out().write("world\n");
+    out.err().write("oops\n");
+    r.result = outcome::completed;
+    r.exit_code = 0;
+    out.finish(r);
+  }
+  CHECK(r.stdout_inline == "hello world\n");
+  CHECK(r.stderr_inline == "oops\n");
+  CHECK(r.stdout_bytes == 12);
+  CHECK(r.stderr_bytes == 5);
+  CHECK_FALSE(r.truncated);
+
+  stored_output s = read_output(spec.output_dir, "job-1");
+  CHECK(s.found);
+  CHECK(s.stdout_data == "hello world\n");
+  CHECK(s.stderr_data == "oops\n");
+  CHECK_FALSE(s.truncated);
+  CHECK(s.stdout_bytes == 12);
+  std::string meta = slurp(spec.output_dir + "/job-1/meta.json");
+  CHECK(meta.find("\"outcome\": \"completed\"") != std::string::npos);
+  CHECK(meta.find("\"exit_code\": 0") != std::string::npos);
+}
+
+TEST_CASE("output store: the cap cuts what is stored, the inline limit what is returned, sizes stay true") {
+  scratch_dir dir;
+  auto spec = make_spec(dir, "job-2", "unused");
+  spec.output_cap_bytes = 10;
+  spec.inline_limit = 4;
+  job_result r;
+  job_output out(spec);
+  out.out().write("0123456");
+  out.out().write("789abcdef");  // crosses the cap inside this write
+  out.err().write("short");
+  out.finish(r);
+  CHECK(r.truncated);
+  CHECK(r.stdout_bytes == 16);
+  CHECK(r.stderr_bytes == 5);
+  CHECK(r.stdout_inline == "0123");
+  CHECK(r.stderr_inline == "shor");
+  stored_output s = read_output(spec.output_dir, "job-2");
+  CHECK(s.found);
+  CHECK(s.truncated);
+  CHECK(s.stdout_data == "0123456789");
+  CHECK(s.stdout_bytes == 16);
+  CHECK(s.stderr_data == "short");
+}
+
+TEST_CASE("output store: unknown or unfinished job output is not found") {
+  scratch_dir dir;
+  CHECK_FALSE(read_output(dir.path(), "nope").found);
+  auto spec = make_spec(dir, "job-3", "unused");
+  job_output out(spec);
+  out.out().write("partial");
+  CHECK_FALSE(read_output(spec.output_dir, "job-3").found);  // no meta.json yet
+}
+
+TEST_CASE("output store: a rerun replaces the previous run's output") {
+  scratch_dir dir;
+  auto spec = make_spec(dir, "job-4", "unused");
+  {
+    job_result r;
+    job_output out(spec);
+    out.out().write("first run, long output");
+    out.finish(r);
+  }
+  {
+    job_output out(spec);
+    CHECK_FALSE(read_output(spec.output_dir, "job-4").found);  // stale meta.json removed
+    job_result r;
+    out.out().write("second");
+    out.finish(r);
+  }
+  CHECK(read_output(spec.output_dir, "job-4").stdout_data == "second");
+}
+
+TEST_CASE("output store: bad job ids and directories are refused with the reason") {
+  scratch_dir dir;
+  auto spec = make_spec(dir, "../escape", "unused");
+  CHECK_THROWS_WITH_AS(job_output{spec}, doctest::Contains("cannot name an output directory"), std::runtime_error);
+  spec = make_spec(dir, "ok", "unused");
+  spec.output_dir = "/proc/definitely/not/writable";
+  CHECK_THROWS_WITH_AS(job_output{spec}, doctest::Contains("/proc/definitely/not/writable"), std::runtime_error);
+}
+
+TEST_CASE("output store: corrupt meta.json is reported, not misread") {
+  scratch_dir dir;
+  auto spec = make_spec(dir, "job-5", "unused");
+  {
+    job_result r;
+    job_output out(spec);
+    out.finish(r);
+  }
+  std::ofstream(spec.output_dir + "/job-5/meta.json") << "{not json";
+  CHECK_THROWS_WITH_AS(read_output(spec.output_dir, "job-5"), doctest::Contains("corrupt"), std::runtime_error);
+}

@@ -1,0 +1,277 @@
+// Snapshots: exact round trips, determinism across nodes, rejection of bad bytes.
+#include <doctest/doctest.h>
+
+#include <random>
+#include <stdexcept>
+
+#include "commands.hpp"
+#include "runtime/jobs/snapshot_codec.hpp"
+#include "runtime/jobs/uuid.hpp"
+
+using namespace troupe::jobs;
+using namespace troupe::jobs::test;
+
+namespace {
+
+constexpr std::int64_t ms = 1'000'000;
+constexpr std::int64_t t0 = 1'769'604'341'000 * ms;
+
+// A seeded stream of plausible and implausible commands: most apply, some are
+// refused (unknown ids, wrong states, stale attempts), all deterministically.
+class command_generator {
+ public:
+  explicit command_generator(std::uint64_t seed) : rng_(seed) {}
+
+  scheduler::Command next() {
+    now_ += 1 + static_cast<std::int64_t>(rng_() % (50 * ms));
+    const std::uint64_t roll = rng_() % 100;
+    if (roll < 25 || ids_.empty()) {
+      std::string id = make_uuid_v4(rng_(), rng_());
+      ids_.push_back(id);
+      // Clocks of different leaders disagree: creation times are not monotonic.
+      std::int64_t created = now_ - static_cast<std::int64_t>(rng_() % (200 * ms));
+      std::string image = rng_() % 4 == 0 ? "alpine:3" : "";
+      return submit(id, "cmd " + std::to_string(rng_() % 1000), created, image, rng_() % 3 * 30);
+    }
+    const std::string& id = ids_[rng_() % ids_.size()];
+    const std::uint64_t worker = 1 + rng_() % 5;
+    const std::uint32_t attempt = static_cast<std::uint32_t>(rng_() % 3);
+    if (roll < 45) return assign(id, worker, now_);
+    if (roll < 60) return running(id, now_, worker, attempt);
+    if (roll < 75) {
+      scheduler::JobStatusUpdate u = status_update(id, rng_() % 3 ? job_status::completed : job_status::failed, now_,
+                                                   worker, attempt, static_cast<std::int32_t>(rng_() % 3));
+      u.set_stdout_inline(std::string(rng_() % 20, 'o'));
+      u.set_output_truncated(rng_() % 5 == 0);
+      return update(u);
+    }
+    if (roll < 80) return cancel(id, now_);
+    if (roll < 88) return requeue(id, "worker lost", static_cast<std::uint32_t>(rng_() % 4), now_);
+    if (roll < 92) return register_worker(worker);
+    if (roll < 95) return evict(now_ - 2000 * ms);
+    scheduler::Command c;
+    for (int i = 0; i < 3; ++i) {
+      *c.mutable_batch_update_job_status()->add_updates() =
+          status_update(ids_[rng_() % ids_.size()], job_status::running, now_, worker, attempt);
+    }
+    return c;
+  }
+
+ private:
+  std::mt19937_64 rng_;
+  std::int64_t now_ = t0;
+  std::vector<std::string> ids_;
+};
+
+log_fed_table random_table(std::uint64_t seed, int commands) {
+  log_fed_table t;
+  command_generator gen(seed);
+  for (int i = 0; i < commands; ++i) t.apply(gen.next());
+  return t;
+}
+
+std::vector<std::string> page_ids(const job_table& t, const list_query& q) {
+  std::vector<std::string> out;
+  for (const job& j : t.list(q).jobs) out.push_back(j.id);
+  return out;
+}
+
+void check_same_answers(const job_table& a, const job_table& b) {
+  CHECK(a.size() == b.size());
+  CHECK(a.applied_index() == b.applied_index());
+  CHECK(a.active_count() == b.active_count());
+  CHECK(a.workers() == b.workers());
+  for (int s = 0; s < job_status_count; ++s) {
+    auto in_a = a.with_status(static_cast<job_status>(s));
+    auto in_b = b.with_status(static_cast<job_status>(s));
+    REQUIRE(in_a.size() == in_b.size());
+    for (std::size_t i = 0; i < in_a.size(); ++i) {
+      CHECK(*in_a[i] == *in_b[i]);
+      REQUIRE(b.find(in_a[i]->id));
+      CHECK(*b.find(in_a[i]->id) == *in_a[i]);
+    }
+  }
+  for (std::uint64_t w = 1; w <= 5; ++w) {
+    CHECK(a.on_worker(w).size() == b.on_worker(w).size());
+    list_query q;
+    q.worker = w;
+    q.page_size = 1000;
+    CHECK(page_ids(a, q) == page_ids(b, q));
+    q.status = job_status::completed;
+    CHECK(page_ids(a, q) == page_ids(b, q));
+  }
+  list_query q;
+  q.command_substring = "CMD 1";
+  q.page_size = 1000;
+  CHECK(page_ids(a, q) == page_ids(b, q));
+  CHECK(a.list(q).total_count == b.list(q).total_count);
+}
+
+std::string with_crc(std::string body) {
+  std::uint32_t c = crc32(body);
+  for (int i = 0; i < 4; ++i) body.push_back(static_cast<char>(c >> (8 * i)));
+  return body;
+}
+
+}  // namespace
+
+TEST_CASE("crc32 is the IEEE CRC-32") {
+  CHECK(crc32("123456789") == 0xCBF43926u);
+  CHECK(crc32("") == 0u);
+}
+
+TEST_CASE("the empty table's snapshot is the documented layout") {
+  job_table t;
+  std::string bytes = t.snapshot();
+  std::string body("TRPJOBS\0", 8);
+  body += std::string("\x01\0\0\0", 4);   // version 1
+  body += std::string(8, '\0');           // applied index
+  body += std::string(8, '\0');           // no workers
+  body += std::string(8, '\0');           // no jobs
+  CHECK(bytes == with_crc(body));
+}
+
+TEST_CASE("snapshot and restore round-trip to identical bytes and answers") {
+  log_fed_table original = random_table(11, 3000);
+  REQUIRE(original.table.size() > 100);
+  REQUIRE_FALSE(original.table.workers().empty());
+  const std::string bytes = original.table.snapshot();
+  job_table restored;
+  restored.restore(bytes);
+  CHECK(restored.snapshot() == bytes);
+  check_same_answers(original.table, restored);
+
+  // Both continue identically from there.
+  command_generator more(99);
+  for (int i = 0; i < 500; ++i) {
+    scheduler::Command c = more.next();
+    std::uint64_t index = original.table.applied_index() + 1;
+    apply_result ra = original.table.apply(index, c);
+    apply_result rb = restored.apply(index, c);
+    CHECK(ra.error == rb.error);
+    REQUIRE(ra.changes.size() == rb.changes.size());
+    for (std::size_t k = 0; k < ra.changes.size(); ++k) CHECK(ra.changes[k].after == rb.changes[k].after);
+  }
+  CHECK(original.table.snapshot() == restored.snapshot());
+}
+
+TEST_CASE("restore replaces whatever the table held") {
+  log_fed_table a = random_table(1, 500);
+  log_fed_table b = random_table(2, 800);
+  b.table.restore(a.table.snapshot());
+  CHECK(b.table.snapshot() == a.table.snapshot());
+  check_same_answers(a.table, b.table);
+}
+
+TEST_CASE("tables fed the same seeded command sequence have identical snapshots") {
+  for (std::uint64_t seed : {3u, 4u, 5u}) {
+    CAPTURE(seed);
+    log_fed_table a, b, late;
+    command_generator gen(seed);
+    std::vector<scheduler::Command> log;
+    for (int i = 0; i < 4000; ++i) log.push_back(gen.next());
+    for (std::size_t i = 0; i < log.size(); ++i) {
+      a.apply(log[i]);
+      b.apply(log[i]);
+      if (i == log.size() / 2) {
+        // A node joining late: installs a snapshot, then applies the rest.
+        late.table.restore(a.table.snapshot());
+        late.next_index = a.next_index;
+      } else if (i > log.size() / 2) {
+        late.apply(log[i]);
+      }
+      if (i % 1000 == 999) CHECK(a.table.snapshot() == b.table.snapshot());
+    }
+    CHECK(a.table.snapshot() == b.table.snapshot());
+    CHECK(late.table.snapshot() == a.table.snapshot());
+    check_same_answers(a.table, late.table);
+  }
+  // And different sequences do give different bytes.
+  CHECK(random_table(3, 4000).table.snapshot() != random_table(6, 4000).table.snapshot());
+}
+
+TEST_CASE("the random sequence exercises every status and eviction") {
+  log_fed_table t;
+  command_generator gen(3);
+  std::size_t evicted = 0, refused = 0;
+  for (int i = 0; i < 4000; ++i) {
+    apply_result r = t.apply(gen.next());
+    if (!r.error.empty()) ++refused;
+    for (const job_change& c : r.changes) evicted += c.kind == change_kind::evicted;
+  }
+  CHECK(evicted > 0);
+  CHECK(refused > 0);
+  for (job_status s : {job_status::pending, job_status::assigned, job_status::running})
+    CHECK_FALSE(t.table.with_status(s).empty());
+}
+
+TEST_CASE("restore rejects malformed bytes and leaves the table unchanged") {
+  log_fed_table small;
+  small.apply(register_worker(2));
+  small.apply(submit("j1", "echo", t0));
+  small.apply(assign("j1", 2));
+  small.apply(finished("j1", job_status::completed, 0, t0 + 5));
+  const std::string good = small.table.snapshot();
+
+  log_fed_table target = random_table(8, 300);
+  const std::string target_before = target.table.snapshot();
+  auto rejects = [&](const std::string& bytes, const std::string& message_part) {
+    try {
+      target.table.restore(bytes);
+      FAIL("restore accepted malformed bytes");
+    } catch (const std::runtime_error& e) {
+      CHECK(std::string(e.what()).find(message_part) != std::string::npos);
+    }
+    CHECK(target.table.snapshot() == target_before);
+  };
+
+  rejects("", "too short");
+  // Every proper prefix is refused.
+  for (std::size_t n = 0; n < good.size(); ++n) {
+    CHECK_THROWS_AS(target.table.restore(good.substr(0, n)), std::runtime_error);
+  }
+  for (std::size_t i = 0; i < good.size(); i += 7) {
+    std::string flipped = good;
+    flipped[i] = static_cast<char>(flipped[i] ^ 0x20);
+    rejects(flipped, "checksum mismatch");
+  }
+  std::string body = good.substr(0, good.size() - 4);
+  std::string bad_magic = body;
+  bad_magic[0] = 'X';
+  rejects(with_crc(bad_magic), "bad magic");
+  std::string bad_version = body;
+  bad_version[8] = 2;
+  rejects(with_crc(bad_version), "unsupported version 2");
+  rejects(with_crc(body + "x"), "1 trailing bytes");
+  // The job's status byte follows three length-prefixed strings: "j1", "echo", "".
+  const std::size_t status_at = 8 + 4 + 8 + 8 + 8 + 8 + (8 + 2) + (8 + 4) + 8;
+  REQUIRE(static_cast<unsigned char>(body[status_at]) == static_cast<int>(job_status::completed));
+  std::string bad_status = body;
+  bad_status[status_at] = 9;
+  rejects(with_crc(bad_status), "invalid status 9");
+  bad_status[status_at] = 0;
+  rejects(with_crc(bad_status), "invalid status 0");
+  std::string huge_length = body;
+  huge_length[8 + 4 + 8 + 8 + 8 + 8 + 7] = 0x7f;  // id length's top byte
+  rejects(with_crc(huge_length), "runs past the end");
+  std::string huge_count = body;
+  huge_count[8 + 4 + 8 + 8 + 8 + 7] = 0x7f;  // job count's top byte
+  rejects(with_crc(huge_count), "job count");
+
+  // Two copies of the same job.
+  log_fed_table two;
+  two.apply(submit("a", "x", t0));
+  two.apply(submit("b", "x", t0 + 1));
+  std::string two_body = two.table.snapshot();
+  two_body.resize(two_body.size() - 4);
+  const std::size_t jobs_at = 8 + 4 + 8 + 8 + 8;
+  const std::size_t job_size = (two_body.size() - jobs_at) / 2;
+  std::string first = two_body.substr(jobs_at, job_size);
+  rejects(with_crc(two_body.substr(0, jobs_at) + first + first), "duplicate job id a");
+  std::string second = two_body.substr(jobs_at + job_size);
+  rejects(with_crc(two_body.substr(0, jobs_at) + second + first), "out of creation order");
+
+  // The good one still restores.
+  target.table.restore(good);
+  CHECK(target.table.snapshot() == good);
+}

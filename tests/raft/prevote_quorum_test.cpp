@@ -1,0 +1,102 @@
+// Thesis 9.6 (PreVote) and 6.2 / 4.2.3 (CheckQuorum and the leader lease).
+#include <doctest/doctest.h>
+
+#include "tests/raft/test_cluster.hpp"
+
+using namespace troupe::raft;
+using troupe::raft::test::test_cluster;
+
+TEST_CASE("prevote: a partitioned node does not bump its term and does not disrupt on rejoin") {
+  test_cluster c(3);
+  c.elect(1);
+  c.isolate(3);
+  c.tick(3, 100);  // many election timeouts alone
+  CHECK(c.node(3).term() == 1);
+  CHECK(c.node(3).state() == role::pre_candidate);
+  c.tick_all(5);
+  c.heal();
+  c.tick_all(30);
+  CHECK(c.node(1).state() == role::leader);
+  CHECK(c.node(1).term() == 1);
+  CHECK(c.node(3).leader() == 1);
+}
+
+TEST_CASE("without prevote the same partition forces a new election (the contrast)") {
+  test_cluster c(3, [](config& k) {
+    k.pre_vote = false;
+    k.check_quorum = false;
+  });
+  c.elect(1);
+  c.isolate(3);
+  c.tick(3, 100);
+  CHECK(c.node(3).term() > 1);
+  c.heal();
+  c.tick_all(30);
+  CHECK(c.node(1).term() > 1);
+}
+
+TEST_CASE("check quorum: a leader that cannot reach a majority steps down within an election timeout") {
+  test_cluster c(3);
+  c.elect(1);
+  c.tick_all(2);
+  c.isolate(1);
+  for (int i = 0; i < 21 && c.node(1).state() == role::leader; ++i) c.tick(1);
+  CHECK(c.node(1).state() == role::follower);
+  CHECK(c.node(1).leader() == no_node);
+}
+
+TEST_CASE("check quorum: a leader with a majority stays") {
+  test_cluster c(3);
+  c.elect(1);
+  c.isolate(3);
+  c.tick_all(50);
+  CHECK(c.node(1).state() == role::leader);
+}
+
+TEST_CASE("lease: a follower that heard from its leader ignores a higher-term vote request") {
+  test_cluster c(3);
+  c.elect(1);
+  c.tick_all(1);
+  message m;
+  m.type = msg_type::vote;
+  m.from = 3;
+  m.to = 2;
+  m.term = 5;
+  m.index = 100;
+  m.log_term = 5;
+  c.node(2).step(m);
+  CHECK(c.node(2).term() == 1);
+  CHECK(c.node(2).vote() == 1);
+  CHECK(c.node(2).leader() == 1);
+  SUBCASE("but a leadership-transfer campaign goes through") {
+    m.context = transfer_context;
+    c.node(2).step(m);
+    CHECK(c.node(2).term() == 5);
+    CHECK(c.node(2).vote() == 3);
+  }
+}
+
+TEST_CASE("a stale leader learns the higher term from a follower and steps down") {
+  test_cluster c(3);
+  c.elect(1);
+  c.tick_all(1);
+  c.isolate(1);
+  c.tick(2, 25);  // lease expires, 2 campaigns
+  c.heal();
+  c.isolate(1);
+  c.deliver_all();
+  c.tick_all(0);
+  for (int i = 0; i < 40 && c.node(2).state() != role::leader && c.node(3).state() != role::leader; ++i) {
+    c.tick(2);
+    c.tick(3);
+    c.deliver_all();
+  }
+  REQUIRE((c.node(2).state() == role::leader || c.node(3).state() == role::leader));
+  c.heal();
+  // Old leader (if it still thinks it leads) sends a heartbeat and is told the new term.
+  c.tick(1);
+  c.deliver_all();
+  c.tick_all(2);
+  CHECK(c.node(1).state() == role::follower);
+  CHECK(c.node(1).term() == c.node(2).term());
+}

@@ -1,0 +1,480 @@
+#include "tests/raft/sim/simulation.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <queue>
+#include <random>
+#include <sstream>
+
+#include "runtime/raft/core.hpp"
+#include "tests/raft/sim/checker.hpp"
+#include "tests/raft/sim/durable_store.hpp"
+
+namespace troupe::raft::sim {
+namespace {
+
+constexpr std::int64_t tick_len = 10;  // simulated time units per node tick
+
+// The replicated state machine: a hash chain over applied entries, so two
+// nodes agree on state iff they applied the same entries in the same order.
+struct app_state {
+  index_t index = 0;
+  std::uint64_t hash = 1469598103934665603ull;
+
+  void apply(const entry& e) {
+    auto mix = [&](std::uint64_t v) { hash = (hash ^ v) * 1099511628211ull; };
+    mix(e.index);
+    mix(e.term);
+    mix(static_cast<std::uint64_t>(e.type));
+    for (unsigned char ch : e.data) mix(ch);
+    index = e.index;
+  }
+  std::string encode(std::size_t padding) const {
+    return std::to_string(index) + ":" + std::to_string(hash) + ":" + std::string(padding, 'p');
+  }
+  static app_state decode(const std::string& s) {
+    app_state a;
+    if (s.empty()) return a;
+    std::istringstream in(s);
+    char colon = 0;
+    in >> a.index >> colon >> a.hash;
+    if (!in || colon != ':') throw safety_violation("snapshot data is corrupt: '" + s.substr(0, 40) + "'");
+    return a;
+  }
+};
+
+struct sim_node {
+  node_id id = 0;
+  std::unique_ptr<core> c;
+  durable_store disk;
+  app_state app;
+  bool up = true;
+  int crash_stage = 0;  // crash during the next ready: 1 before persist, 2 before send, 3 before advance
+  std::int64_t restart_at = 0;
+  std::int64_t tick_phase = 0;
+  std::mt19937_64 rng;  // the core's injected randomness
+};
+
+struct in_flight {
+  std::int64_t at;
+  std::uint64_t seq;
+  message m;
+  bool operator>(const in_flight& o) const { return at != o.at ? at > o.at : seq > o.seq; }
+};
+
+class simulation {
+ public:
+  explicit simulation(const sim_options& o) : opts_(o), rng_(o.seed * 0x9E3779B97F4A7C15ull + 7), chk_(o.nodes) {}
+
+  sim_result run() {
+    try {
+      choose_profile();
+      for (int i = 0; i < opts_.nodes; ++i) start_node(static_cast<node_id>(i + 1));
+      const std::int64_t chaos_end = opts_.chaos_ticks * tick_len;
+      for (; now_ < chaos_end; ++now_) step_time(true);
+      heal_everything();
+      await_leader_and_commit();
+    } catch (const std::exception& e) {
+      res_.ok = false;
+      res_.failure = "t=" + std::to_string(now_) + " (tick " + std::to_string(now_ / tick_len) + "): " + e.what();
+    }
+    res_.committed = chk_.committed_count();
+    res_.leaders = chk_.leaders_elected();
+    return res_;
+  }
+
+ private:
+  double uniform() { return std::uniform_real_distribution<double>(0, 1)(rng_); }
+  std::uint64_t below(std::uint64_t n) { return rng_() % n; }
+  template <typename... A>
+  void log(const char* fmt, A... a) {
+    if (!opts_.verbose) return;
+    std::printf("[t=%6lld] ", static_cast<long long>(now_));
+    std::printf(fmt, a...);
+    std::printf("\n");
+  }
+
+  void choose_profile() {
+    const double drops[] = {0.0, 0.05, 0.2};
+    const double dups[] = {0.0, 0.02, 0.1};
+    const std::int64_t delays[] = {2, 10, 30};
+    const std::size_t batch[] = {1, 2, 64};
+    const std::size_t inflight[] = {1, 4, 64};
+    const std::size_t chunks[] = {8, 32, 1 << 20};
+    drop_rate_ = drops[below(3)];
+    leader_crash_rate_ = below(2) == 0 ? 0.0 : 0.03;
+    dup_rate_ = dups[below(3)];
+    max_delay_ = delays[below(3)];
+    cfg_.election_tick = 10;
+    cfg_.heartbeat_tick = 1;
+    cfg_.max_entries_per_append = batch[below(3)];
+    cfg_.max_inflight_appends = inflight[below(3)];
+    cfg_.snapshot_chunk_bytes = chunks[below(3)];
+    cfg_.pre_vote = below(4) != 0;
+    cfg_.check_quorum = below(4) != 0;
+    for (int i = 0; i < opts_.nodes; ++i) cfg_.voters.push_back(static_cast<node_id>(i + 1));
+    log("profile: drop %.2f dup %.2f max_delay %lld batch %zu inflight %zu chunk %zu pre_vote %d check_quorum %d",
+        drop_rate_, dup_rate_, static_cast<long long>(max_delay_), cfg_.max_entries_per_append,
+        cfg_.max_inflight_appends, cfg_.snapshot_chunk_bytes, cfg_.pre_vote, cfg_.check_quorum);
+  }
+
+  config node_config(node_id id) const {
+    config c = cfg_;
+    c.id = id;
+    return c;
+  }
+
+  void boot(sim_node& n) {
+    n.rng.seed(rng_());
+    auto* r = &n.rng;
+    n.c = std::make_unique<core>(node_config(n.id), [r] { return (*r)(); }, n.disk.restore());
+    n.app = app_state::decode(n.disk.snap.data);
+    n.up = true;
+    n.crash_stage = 0;
+  }
+
+  void start_node(node_id id) {
+    auto n = std::make_unique<sim_node>();
+    n->id = id;
+    n->tick_phase = static_cast<std::int64_t>(below(tick_len));
+    boot(*n);
+    nodes_.push_back(std::move(n));
+    group_.push_back(0);
+  }
+
+  sim_node& node(node_id id) { return *nodes_[id - 1]; }
+
+  // ---- faults --------------------------------------------------------------
+
+  void crash(sim_node& n) {
+    log("crash node %llu (term %llu, %s, last %llu, commit %llu)", ull(n.id), ull(n.c->term()),
+        to_string(n.c->state()), ull(n.c->last_index()), ull(n.c->commit_index()));
+    n.up = false;
+    n.c.reset();
+    n.crash_stage = 0;
+    n.restart_at = now_ + static_cast<std::int64_t>(1 + below(below(2) == 0 ? 5 : 40)) * tick_len;
+    ++res_.crashes;
+    check_durability();
+  }
+
+  void restart(sim_node& n) {
+    boot(n);
+    chk_.on_restart(n.id);
+    log("restart node %llu (term %llu, last %llu, commit %llu, snapshot %llu)", ull(n.id), ull(n.c->term()),
+        ull(n.c->last_index()), ull(n.c->commit_index()), ull(n.disk.snap.meta.index));
+    process(n);
+  }
+
+  void check_durability() {
+    std::vector<const durable_store*> disks;
+    for (auto& n : nodes_) disks.push_back(&n->disk);
+    chk_.check_durability(disks);
+  }
+
+  static unsigned long long ull(std::uint64_t v) { return static_cast<unsigned long long>(v); }
+
+  void chaos_action() {
+    if (uniform() < 0.5) {
+      for (auto& n : nodes_) {
+        if (!n->up || n->c->state() != role::leader) continue;
+        const int burst = 1 + static_cast<int>(below(4));
+        for (int k = 0; k < burst; ++k) {
+          std::string data = "s" + std::to_string(opts_.seed) + "-p" + std::to_string(proposals_++);
+          auto r = n->c->propose(data);
+          if (r.error == propose_error::none) log("node %llu proposes %s at %llu", ull(n->id), data.c_str(), ull(r.index));
+        }
+        process(*n);
+      }
+    }
+    if (uniform() < 0.02) {
+      if (below(2) == 0) {
+        for (auto& g : group_) g = static_cast<int>(below(2));
+      } else {
+        for (auto& g : group_) g = 0;
+        group_[below(group_.size())] = 1;
+      }
+      std::string desc;
+      for (std::size_t i = 0; i < group_.size(); ++i) desc += std::to_string(i + 1) + ":" + std::to_string(group_[i]) + " ";
+      log("partition %s", desc.c_str());
+    } else if (uniform() < 0.04) {
+      for (auto& g : group_) g = 0;
+      log("heal partition");
+    }
+    if (uniform() < 0.012 + leader_crash_rate_) {
+      // Leaders are the interesting victims (Figure 8 of the paper needs a
+      // leader to die right after replicating to only part of the cluster).
+      sim_node* victim = &node(1 + below(nodes_.size()));
+      if (uniform() < 0.7) {
+        for (auto& n : nodes_) {
+          if (n->up && n->c->state() == role::leader) victim = n.get();
+        }
+      }
+      sim_node& n = *victim;
+      if (n.up) {
+        n.crash_stage = static_cast<int>(below(4));
+        if (n.crash_stage == 0) crash(n);
+      }
+    }
+    if (uniform() < 0.03) {
+      sim_node& n = node(1 + below(nodes_.size()));
+      if (n.up && n.c->applied_index() >= n.c->first_index() + 3) {
+        const index_t at = n.c->applied_index();
+        snapshot s{snapshot_meta{at, *n.c->term_at(at), n.c->voters()}, n.app.encode(below(100))};
+        n.c->compact(s);
+        n.disk.compact(s);
+        log("node %llu compacts through %llu", ull(n.id), ull(at));
+      }
+    }
+    for (auto& n : nodes_) {
+      if (!n->up || n->c->state() != role::leader) continue;
+      if (uniform() < 0.01) {
+        node_id target = below(2) == 0 ? no_node : 1 + below(nodes_.size());
+        bool ok = n->c->transfer_leadership(target);
+        log("node %llu transfers leadership to %llu: %s", ull(n->id), ull(target), ok ? "started" : "refused");
+        process(*n);
+        if (!n->up || n->c->state() != role::leader) continue;
+      }
+      if (uniform() < 0.05) {
+        std::string ctx = "r" + std::to_string(reads_issued_++);
+        read_floor_[ctx] = chk_.max_commit();
+        n->c->read_index(ctx);
+        process(*n);
+      }
+    }
+  }
+
+  void heal_everything() {
+    log("heal: network reliable, all nodes up");
+    for (auto& g : group_) g = 0;
+    drop_rate_ = 0;
+    dup_rate_ = 0;
+    // Healed means a well-behaved network: short delays, rare reordering.
+    max_delay_ = std::min<std::int64_t>(max_delay_, tick_len / 2);
+    for (auto& n : nodes_) {
+      if (!n->up) restart(*n);
+      n->crash_stage = 0;
+    }
+  }
+
+  // ---- network -------------------------------------------------------------
+
+  void send(const message& m) {
+    ++res_.messages;
+    if (uniform() < drop_rate_) return;
+    const int copies = uniform() < dup_rate_ ? 2 : 1;
+    for (int k = 0; k < copies; ++k) {
+      queue_.push(in_flight{now_ + 1 + static_cast<std::int64_t>(below(max_delay_)), seq_++, m});
+    }
+  }
+
+  void deliver(const message& m) {
+    if (m.to == 0 || m.to > nodes_.size()) throw safety_violation("message to unknown node " + std::to_string(m.to));
+    sim_node& n = node(m.to);
+    if (!n.up || group_[m.from - 1] != group_[m.to - 1]) return;
+    if (opts_.trace_messages) {
+      log("deliver %s %llu->%llu term %llu index %llu log_term %llu entries %zu commit %llu reject %d hint %llu ctx '%s'",
+          to_string(m.type), ull(m.from), ull(m.to), ull(m.term), ull(m.index), ull(m.log_term), m.entries.size(),
+          ull(m.commit), m.reject, ull(m.reject_hint), m.context.c_str());
+    }
+    n.c->step(m);
+    process(n);
+  }
+
+  // ---- driving the cores ---------------------------------------------------
+
+  void process(sim_node& n) {
+    ++res_.events;
+    for (int guard = 0; guard < 64 && n.c->has_ready(); ++guard) {
+      ready r = n.c->take_ready();
+      chk_.on_ready_entries(*n.c, r.entries);
+      if (n.crash_stage == 1) return crash(n);
+      n.disk.persist(r);
+      if (n.crash_stage == 2) return crash(n);
+      for (const message& m : r.messages) send(m);
+      if (r.snapshot) {
+        n.app = app_state::decode(r.snapshot->data);
+        if (n.app.index != r.snapshot->meta.index) {
+          throw safety_violation("snapshot at index " + std::to_string(r.snapshot->meta.index) +
+                                 " carries state of index " + std::to_string(n.app.index));
+        }
+        chk_.on_snapshot_install(n.id, n.app.index, n.app.hash);
+        ++res_.snapshots_installed;
+        log("node %llu installs snapshot at %llu", ull(n.id), ull(n.app.index));
+      }
+      for (const entry& e : r.committed) {
+        if (e.index != n.app.index + 1) {
+          throw safety_violation("node " + std::to_string(n.id) + " asked to apply index " + std::to_string(e.index) +
+                                 " after " + std::to_string(n.app.index));
+        }
+        n.app.apply(e);
+        chk_.on_apply(n.id, e, n.app.hash);
+      }
+      for (const read_state& rs : r.read_states) {
+        auto it = read_floor_.find(rs.context);
+        if (it == read_floor_.end()) throw safety_violation("read_state for unknown context '" + rs.context + "'");
+        chk_.on_read_state(n.id, rs.index, it->second);
+        read_floor_.erase(it);
+      }
+      if (n.crash_stage == 3) return crash(n);
+      n.c->advance(r);
+    }
+    const role before = last_role_[n.id];
+    chk_.on_node_state(*n.c);
+    if (n.c->state() != before) {
+      log("node %llu is %s in term %llu (last %llu, commit %llu)", ull(n.id), to_string(n.c->state()),
+          ull(n.c->term()), ull(n.c->last_index()), ull(n.c->commit_index()));
+      last_role_[n.id] = n.c->state();
+    }
+  }
+
+  void step_time(bool chaos) {
+    while (!queue_.empty() && queue_.top().at <= now_) {
+      message m = queue_.top().m;
+      queue_.pop();
+      deliver(m);
+    }
+    for (auto& n : nodes_) {
+      if (!n->up) {
+        if (n->restart_at <= now_) restart(*n);
+        continue;
+      }
+      if ((now_ + n->tick_phase) % tick_len == 0) {
+        n->c->tick();
+        process(*n);
+      }
+    }
+    if (chaos && now_ % tick_len == 0) chaos_action();
+  }
+
+  // ---- liveness ------------------------------------------------------------
+
+  node_id stable_leader() {
+    node_id lead = no_node;
+    term_t term = 0;
+    for (auto& n : nodes_) {
+      if (!n->up) return no_node;
+      if (n->c->state() == role::leader) {
+        if (lead != no_node) return no_node;
+        lead = n->id;
+        term = n->c->term();
+      }
+    }
+    if (lead == no_node) return no_node;
+    for (auto& n : nodes_) {
+      if (n->c->leader() != lead || n->c->term() != term) return no_node;
+    }
+    return lead;
+  }
+
+  void await_leader_and_commit() {
+    const std::int64_t settle_end = now_ + opts_.settle_ticks * tick_len;
+    // Stable means: the same leader for two election timeouts, so that a
+    // leadership transfer started during the chaos phase has played out.
+    node_id lead = no_node;
+    std::int64_t stable_since = now_;
+    const std::int64_t stable_for = 2 * cfg_.election_tick * tick_len;
+    while (now_ < settle_end) {
+      const node_id l = stable_leader();
+      if (l != lead) {
+        lead = l;
+        stable_since = now_;
+      }
+      if (lead != no_node && now_ - stable_since >= stable_for) break;
+      ++now_;
+      step_time(false);
+    }
+    if (now_ - stable_since < stable_for) lead = no_node;
+    if (lead == no_node) {
+      throw safety_violation("Liveness: no stable leader within " + std::to_string(opts_.settle_ticks) +
+                             " ticks after healing");
+    }
+    log("stable leader %llu in term %llu", ull(lead), ull(node(lead).c->term()));
+    node(lead).c->abort_transfer();
+    std::vector<std::pair<index_t, std::string>> wanted;
+    for (int k = 0; k < opts_.final_proposals; ++k) {
+      std::string data = "final-" + std::to_string(k);
+      auto r = node(lead).c->propose(data);
+      if (r.error != propose_error::none) throw safety_violation("Liveness: stable leader refused a proposal");
+      wanted.emplace_back(r.index, data);
+    }
+    process(node(lead));
+    const index_t target = wanted.back().first;
+    // The bound grows with the backlog the chaos phase left behind: each round
+    // trip moves at most batch * inflight entries to a follower.
+    index_t lowest = target;
+    for (auto& n : nodes_) lowest = std::min(lowest, n->c->applied_index());
+    const std::uint64_t per_round = cfg_.max_entries_per_append * cfg_.max_inflight_appends;
+    const std::int64_t rounds = static_cast<std::int64_t>((target - lowest + per_round - 1) / per_round);
+    const std::int64_t bound_ticks = opts_.commit_ticks + rounds * (2 * max_delay_ / tick_len + 2);
+    const std::int64_t commit_end = now_ + bound_ticks * tick_len;
+    auto all_applied = [&] {
+      for (auto& n : nodes_) {
+        if (n->c->applied_index() < target) return false;
+      }
+      return true;
+    };
+    while (now_ < commit_end && !all_applied()) {
+      ++now_;
+      step_time(false);
+    }
+    if (!all_applied()) {
+      std::string where;
+      for (auto& n : nodes_) where += " n" + std::to_string(n->id) + "=" + std::to_string(n->c->applied_index());
+      where += "; leader " + std::to_string(lead) + " progress:";
+      for (auto& p : node(lead).c->progress()) {
+        where += " n" + std::to_string(p.id) + "{match " + std::to_string(p.match) + " next " + std::to_string(p.next) +
+                 " state " + std::to_string(static_cast<int>(p.state)) + " inflight " + std::to_string(p.inflight) + "}";
+      }
+      throw safety_violation("Liveness: proposals through index " + std::to_string(target) + " not applied on every node within " +
+                             std::to_string(bound_ticks) + " ticks (applied:" + where + ")");
+    }
+    for (auto& [idx, data] : wanted) {
+      // Every node applied past idx; the committed entry there must be ours.
+      for (auto& n : nodes_) {
+        auto got = n->c->entries(idx, idx + 1);
+        if (!got.empty() && got.front().data != data) {
+          throw safety_violation("Liveness: proposal '" + data + "' at index " + std::to_string(idx) +
+                                 " was replaced by '" + got.front().data + "' although the leader stayed stable");
+        }
+      }
+    }
+    const std::uint64_t h = chk_.hash_at(target);
+    for (auto& n : nodes_) {
+      if (n->app.index == target && n->app.hash != h) throw safety_violation("final states differ");
+    }
+    check_durability();
+  }
+
+  sim_options opts_;
+  std::mt19937_64 rng_;
+  checker chk_;
+  sim_result res_;
+  config cfg_;
+  double drop_rate_ = 0, dup_rate_ = 0, leader_crash_rate_ = 0;
+  std::int64_t max_delay_ = 1;
+  std::int64_t now_ = 0;
+  std::vector<std::unique_ptr<sim_node>> nodes_;
+  std::vector<int> group_;
+  std::priority_queue<in_flight, std::vector<in_flight>, std::greater<>> queue_;
+  std::uint64_t seq_ = 0;
+  std::uint64_t proposals_ = 0;
+  std::uint64_t reads_issued_ = 0;
+  std::map<std::string, index_t> read_floor_;
+  std::map<node_id, role> last_role_;
+};
+
+}  // namespace
+
+sim_result run_simulation(const sim_options& opts) {
+  if (opts.nodes < 1 || opts.nodes > 9) {
+    sim_result r;
+    r.ok = false;
+    r.failure = "nodes must be between 1 and 9, got " + std::to_string(opts.nodes);
+    return r;
+  }
+  return simulation(opts).run();
+}
+
+}  // namespace troupe::raft::sim
