@@ -84,11 +84,18 @@ void dispatch(self_ptr self) {
       ++load[j.assigned_worker];
   for (const auto& [created, id] : st.pending) {
     if (st.assigning.count(id)) continue;
+    // Least loaded first; among equals, the first after the worker chosen
+    // last, so an idle cluster spreads jobs instead of piling them on node 1.
     std::uint64_t best = 0;
+    auto better = [&](std::uint64_t w) {
+      if (best == 0 || load[w] != load[best]) return best == 0 || load[w] < load[best];
+      return (w > st.last_assigned) && !(best > st.last_assigned && best < w);
+    };
     for (const auto& [w, n] : load)
-      if (n < capacity[w] && (best == 0 || n < load[best])) best = w;
+      if (n < capacity[w] && better(w)) best = w;
     if (best == 0) break;  // every worker is full
     ++load[best];
+    st.last_assigned = best;
     scheduler::Command cmd;
     cmd.mutable_assign_job()->set_job_id(id);
     cmd.mutable_assign_job()->set_worker_id(best);

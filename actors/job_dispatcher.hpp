@@ -34,6 +34,7 @@ struct job_dispatcher_state {
   std::set<std::string> assigning;                              // assign_job proposed, not yet applied
   std::set<std::string> requeueing;
   bool evicting = false;
+  std::uint64_t last_assigned = 0;  // round-robin among equally loaded workers
 };
 
 job_dispatcher_actor::behavior_type job_dispatcher(job_dispatcher_actor::stateful_pointer<job_dispatcher_state> self,

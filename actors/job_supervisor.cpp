@@ -7,6 +7,7 @@
 
 #include "actors/job_executor.hpp"
 #include "runtime/common/log.hpp"
+#include "runtime/common/metrics.hpp"
 
 namespace troupe {
 namespace {
@@ -41,7 +42,7 @@ void start(self_ptr self, const jobs::job& j) {
   spec.inline_limit = st.cfg.executor.output_inline_bytes;
   auto exec = self->spawn(job_executor, st.backend, spec, j.attempts, caf::actor_cast<job_supervisor_actor>(self));
   self->monitor(exec);
-  st.running[j.id] = {exec, j.attempts};
+  st.running[j.id] = {exec, j.attempts, clock::now()};
   st.launched.insert({j.id, j.attempts});
   TLOG(info, "job_supervisor") << "spawned job_executor #" << exec.id() << " for job " << j.id << " (attempt "
                                << j.attempts << ", image " << spec.image << ", backend " << st.backend->name()
@@ -233,6 +234,11 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
                                      << scheduler::JobStatus_Name(r.update.status())
                                      << (r.update.has_exit_code() ? " exit " + std::to_string(r.update.exit_code()) : "")
                                      << (r.update.error().empty() ? "" : " (" + r.update.error() + ")");
+        if (auto run = st.running.find(r.job_id); run != st.running.end())
+          metrics::global()
+              .get_histogram("troupe_job_run_seconds", "Run time of jobs executed on this node, start to done",
+                             metrics::duration_buckets())
+              .observe(std::chrono::duration<double>(clock::now() - run->second.started).count());
         st.running.erase(r.job_id);
         queue(self, std::move(r.update));
         check_drains(self);

@@ -26,6 +26,7 @@ struct job_supervisor_state {
   struct running_job {
     job_executor_actor executor;
     std::uint32_t attempt = 0;
+    clock::time_point started{};  // for the run time histogram
   };
   struct drain_waiter {
     clock::time_point deadline;

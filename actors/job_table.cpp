@@ -115,7 +115,7 @@ job_table_actor::behavior_type job_table(job_table_actor::stateful_pointer<job_t
         s.active = t.active_count();
         for (auto st : {jobs::job_status::pending, jobs::job_status::assigned, jobs::job_status::running,
                         jobs::job_status::completed, jobs::job_status::failed, jobs::job_status::cancelled})
-          s.by_status.emplace_back(jobs::to_string(st), t.with_status(st).size());
+          s.by_status.emplace_back(jobs::to_string(st), t.count(st));
         return s;
       },
   };

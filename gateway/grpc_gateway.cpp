@@ -10,6 +10,7 @@
 
 #include "actors/raft_node.hpp"
 #include "gateway/ask.hpp"
+#include "gateway/grpc_metrics.hpp"
 #include "gateway/views.hpp"
 #include "protocol/raft_codec.hpp"
 #include "runtime/common/log.hpp"
@@ -248,7 +249,8 @@ class scheduler_service final : public scheduler::SchedulerService::CallbackServ
       return r;
     }
     auto id = req->job_id();
-    ask(sys_, nodes_.table, query_timeout,
+    auto lookup = [=] {
+      ask(sys_, nodes_.table, query_timeout,
         [=](const job_lookup& l) {
           if (!l.found) {
             r->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND, "job " + id + " not found"));
@@ -262,6 +264,22 @@ class scheduler_service final : public scheduler::SchedulerService::CallbackServ
           fetch_output(l.job.executed_by, id, resp, r);
         },
         [=](const caf::error& e) { r->Finish(actor_error(sys_, e)); }, get_atom::value, id);
+    };
+    if (!req->linearizable()) {
+      lookup();
+      return r;
+    }
+    // ReadIndex: the leader confirms it still leads and has applied every
+    // entry committed before this request; then the local read is current.
+    ask(sys_, nodes_.raft, commit_wait(),
+        [=](const outcome& o) {
+          if (!o.ok()) {
+            r->Finish(to_status(ctx, o));
+            return;
+          }
+          lookup();
+        },
+        [=](const caf::error& e) { r->Finish(actor_error(sys_, e)); }, read_atom::value);
     return r;
   }
 
@@ -614,6 +632,7 @@ std::shared_ptr<void> start_grpc_server(caf::actor_system& sys, const config::no
   b.RegisterService(rs->scheduler.get());
   b.RegisterService(rs->internal.get());
   b.RegisterService(rs->raft.get());
+  b.experimental().SetInterceptorCreators(grpc_metrics_interceptors());
   rs->server = b.BuildAndStart();
   if (!rs->server || port == 0) throw std::runtime_error("cannot listen for gRPC on " + cfg.grpc_listen);
   return rs;

@@ -22,6 +22,7 @@ struct node_handles {
   job_table_actor table;
   heartbeat_tracker_actor tracker;
   job_supervisor_actor supervisor;
+  topology fixed_actors;  // the tree the bootstrap spawned (executors come from job_supervisor)
 };
 
 using grpc_gateway_actor = caf::typed_actor<caf::replies_to<status_atom>::with<std::string>>;

@@ -44,7 +44,7 @@ struct options {
 const char* usage_text =
     "usage: troupe [-a ADDR[,ADDR...]] [-o table|json] COMMAND\n"
     "  job submit CMD [--image I] [--timeout S] [--wait]   submit; --wait follows it and exits with its code\n"
-    "  job status ID                                       one job, with its output\n"
+    "  job status ID [--linearizable]                      one job, with its output (--linearizable: ReadIndex on the leader)\n"
     "  job cancel ID\n"
     "  job list [--status S] [--worker N] [--command TEXT] [--created-after-ms MS] [--created-before-ms MS]\n"
     "           [--page-size N] [--page-token T] [--all] [--stream]\n"
@@ -54,7 +54,7 @@ const char* usage_text =
 
 options parse(int argc, char** argv) {
   options o;
-  static const std::vector<std::string> switches{"--wait", "--all", "--stream"};
+  static const std::vector<std::string> switches{"--wait", "--all", "--stream", "--linearizable"};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -195,7 +195,7 @@ json info_json(const scheduler::JobInfo& j) {
 void print_job_row(const scheduler::JobInfo& j) {
   std::cout << std::left << std::setw(38) << j.job_id() << std::setw(11) << status_name(j.status()) << std::setw(7)
             << (j.assigned_worker() ? std::to_string(j.assigned_worker()) : "-") << std::setw(6)
-            << (j.has_exit_code() ? std::to_string(j.exit_code()) : "-") << std::setw(32)
+            << (j.has_exit_code() ? std::to_string(j.exit_code()) : "-") << std::setw(37)
             << time_ms(j.created_at_ms()) << j.command().substr(0, 60) << "\n";
 }
 
@@ -207,6 +207,7 @@ int fail(const grpc::Status& s) {
 int job_status(client& c, const options& o, const std::string& id, bool quiet_status = false) {
   scheduler::GetJobStatusRequest req;
   req.set_job_id(id);
+  req.set_linearizable(has(o, "--linearizable"));
   scheduler::GetJobStatusResponse resp;
   auto s = c.call(&S::GetJobStatus, req, resp);
   if (!s.ok()) return fail(s);
@@ -293,7 +294,7 @@ int job_list(client& c, const options& o) {
   json all = json::array();
   if (!o.json_out)
     std::cout << std::left << std::setw(38) << "JOB" << std::setw(11) << "STATUS" << std::setw(7) << "WORKER"
-              << std::setw(6) << "EXIT" << std::setw(32) << "CREATED" << "COMMAND\n";
+              << std::setw(6) << "EXIT" << std::setw(37) << "CREATED" << "COMMAND\n";
   std::uint32_t total = 0;
   std::string next;
   for (int page = 0; page < 100000; ++page) {

@@ -2,6 +2,8 @@
 
 #include <sstream>
 
+#include "runtime/common/metrics.hpp"
+
 namespace troupe::exec {
 
 namespace {
@@ -63,6 +65,10 @@ docker_client::docker_client(std::string socket_path, std::string api_version)
 
 http_response docker_client::call(const std::string& what, http_request req, bool allow_failure) const {
   http_response r = http_.perform(req);
+  bool failed = !r.connected || (!r.transport_error.empty() && !r.timed_out && !r.aborted) ||
+                (!allow_failure && !r.timed_out && !r.aborted && !r.ok());
+  if (failed)
+    metrics::global().get_counter("troupe_docker_api_errors_total", "Docker Engine API requests that failed").inc();
   if (!r.connected)
     throw docker_error("docker daemon unreachable at " + http_.socket_path() + ": " + r.transport_error, 0, "");
   if (!r.transport_error.empty() && !r.timed_out && !r.aborted)

@@ -81,6 +81,11 @@ const job_set* job_table::find_set(const std::map<std::uint64_t, job_set>& m, st
   return it == m.end() ? nullptr : &it->second;
 }
 
+std::size_t job_table::count(job_status s) const {
+  auto i = static_cast<std::size_t>(s);
+  return i < by_status_.size() ? by_status_[i].size() : 0;
+}
+
 std::size_t job_table::active_count() const {
   return by_status_[static_cast<int>(job_status::pending)].size() +
          by_status_[static_cast<int>(job_status::assigned)].size() +

@@ -80,6 +80,7 @@ class job_table {
   // did not produce, and std::invalid_argument for an out-of-range status.
   list_result list(const list_query& q) const;
   std::size_t active_count() const;  // pending + assigned + running
+  std::size_t count(job_status s) const;  // O(1)
   std::vector<const job*> with_status(job_status s) const;         // in creation order
   std::vector<const job*> on_worker(std::uint64_t worker) const;   // non-terminal jobs assigned to it, creation order
   const std::set<std::uint64_t>& workers() const { return workers_; }  // registered workers

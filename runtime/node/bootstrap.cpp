@@ -42,16 +42,17 @@ std::shared_ptr<exec::backend> make_backend(const config::node_config& cfg) {
     return exec::make_process_backend({});
   }
   std::shared_ptr<exec::backend> docker = exec::make_docker_backend(d);
+  auto describe = [&] { return static_cast<exec::docker_backend&>(*docker).describe(); };
   if (e.backend == "docker") {
     if (!docker->healthy())
       TLOG(warn, "node") << "executor: docker backend configured but " << e.docker_socket
                          << " does not answer; this node takes no jobs until it does";
     else
-      TLOG(info, "node") << "executor: docker backend on " << e.docker_socket;
+      TLOG(info, "node") << "executor: " << describe();
     return docker;
   }
   if (docker->healthy()) {
-    TLOG(info, "node") << "executor: docker backend on " << e.docker_socket << " (auto: the daemon answers)";
+    TLOG(info, "node") << "executor: " << describe() << " (auto: the daemon answers)";
     return docker;
   }
   TLOG(info, "node") << "executor: process backend (auto: no Docker daemon answers on " << e.docker_socket
@@ -128,42 +129,52 @@ int run_node(const config::node_config& cfg) {
   auto supervisor = sys.spawn(job_supervisor, cfg, backend, peers, raft, table);
   auto tracker = sys.spawn(heartbeat_tracker, cfg, peers, raft, supervisor);
   auto dispatcher = sys.spawn(job_dispatcher, cfg, raft, table, tracker);
-  node_handles handles{raft, table, tracker, supervisor};
+  node_handles handles{raft, table, tracker, supervisor, {}};
 
   std::shared_ptr<void> server;
   std::unique_ptr<http_server> http;
-  try {
-    server = start_grpc_server(sys, cfg, handles, peers);
-    http = std::make_unique<http_server>(sys, cfg, handles, peers);
-  } catch (const std::exception& e) {
-    TLOG(error, "node") << e.what();
+  grpc_gateway_actor gateway;
+  auto stop_all = [&] {
     for (auto a : {caf::actor_cast<caf::actor>(raft), caf::actor_cast<caf::actor>(store),
                    caf::actor_cast<caf::actor>(table), caf::actor_cast<caf::actor>(transport),
                    caf::actor_cast<caf::actor>(supervisor), caf::actor_cast<caf::actor>(tracker),
-                   caf::actor_cast<caf::actor>(dispatcher)})
-      caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
-    return 1;
+                   caf::actor_cast<caf::actor>(dispatcher), caf::actor_cast<caf::actor>(gateway)})
+      if (a) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  };
+  try {
+    server = start_grpc_server(sys, cfg, handles, peers);
+    gateway = sys.spawn(grpc_gateway, server, cfg.grpc_listen);
+    // The actor tree: logged once here, served by GET /api/topology.
+    auto ref = [](const char* name, const auto& h) { return std::string(name) + "#" + std::to_string(h.id()); };
+    auto& t = handles.fixed_actors.actors;
+    t.push_back({"log_store", store.id(), "bootstrap", "monitored by bootstrap", "detached thread; owns " + raft_dir});
+    t.push_back({"job_table", table.id(), "bootstrap", "monitored by bootstrap; monitors its change listeners",
+                 "applied state, queries, change stream"});
+    t.push_back({"peer_transport", transport.id(), "bootstrap", "monitored by bootstrap",
+                 "RaftService client to " + std::to_string(cfg.members.size() - 1) + " peers"});
+    t.push_back({"raft_node", raft.id(), "bootstrap", "monitored by bootstrap",
+                 "-> " + ref("log_store", store) + ", " + ref("peer_transport", transport) + ", " +
+                     ref("job_table", table)});
+    t.push_back({"job_supervisor", supervisor.id(), "bootstrap", "monitored by bootstrap; monitors its job_executors",
+                 "-> " + ref("raft_node", raft) + "; executor backend " + backend->name()});
+    t.push_back({"heartbeat_tracker", tracker.id(), "bootstrap", "monitored by bootstrap",
+                 "-> " + ref("raft_node", raft) + ", " + ref("job_supervisor", supervisor)});
+    t.push_back({"job_dispatcher", dispatcher.id(), "bootstrap", "monitored by bootstrap",
+                 "-> " + ref("raft_node", raft) + ", " + ref("job_table", table) + ", " +
+                     ref("heartbeat_tracker", tracker)});
+    t.push_back({"grpc_gateway", gateway.id(), "bootstrap", "monitored by bootstrap", "gRPC on " + cfg.grpc_listen});
+    t.push_back({"http_gateway", 0, "bootstrap", "cpp-httplib threads", "REST and dashboard on " + cfg.http_listen});
+    http = std::make_unique<http_server>(sys, cfg, handles, peers);
+  } catch (const std::exception& e) {
+    TLOG(error, "node") << e.what();
+    stop_all();
+    _exit(1);
   }
-  auto gateway = sys.spawn(grpc_gateway, server, cfg.grpc_listen);
-
-  // The actor tree, once at start-up (executors are logged as they come and go).
-  auto id = [](const auto& h) { return "#" + std::to_string(h.id()); };
-  TLOG(info, "topology") << "node " << cfg.id << " actor tree (spawned by bootstrap; the bootstrap monitors every "
-                            "core actor and stops the node if one dies):";
-  TLOG(info, "topology") << "  log_store" << id(store) << " detached thread; owns " << raft_dir;
-  TLOG(info, "topology") << "  job_table" << id(table) << " applied state; monitors its change listeners";
-  TLOG(info, "topology") << "  peer_transport" << id(transport) << " RaftService client to "
-                         << cfg.members.size() - 1 << " peers";
-  TLOG(info, "topology") << "  raft_node" << id(raft) << " -> log_store" << id(store) << ", peer_transport"
-                         << id(transport) << ", job_table" << id(table);
-  TLOG(info, "topology") << "  job_supervisor" << id(supervisor) << " -> raft_node" << id(raft)
-                         << "; spawns and monitors one job_executor per job (backend " << backend->name() << ")";
-  TLOG(info, "topology") << "  heartbeat_tracker" << id(tracker) << " -> raft_node" << id(raft)
-                         << ", job_supervisor" << id(supervisor);
-  TLOG(info, "topology") << "  job_dispatcher" << id(dispatcher) << " -> raft_node" << id(raft) << ", job_table"
-                         << id(table) << ", heartbeat_tracker" << id(tracker);
-  TLOG(info, "topology") << "  grpc_gateway" << id(gateway) << " on " << cfg.grpc_listen;
-  TLOG(info, "topology") << "  http_gateway on " << cfg.http_listen;
+  TLOG(info, "topology") << "node " << cfg.id << " actor tree (spawned by the bootstrap, which stops the node if a "
+                            "core actor dies):";
+  for (const auto& e : handles.fixed_actors.actors)
+    TLOG(info, "topology") << "  " << e.name << (e.actor_id ? "#" + std::to_string(e.actor_id) : std::string())
+                           << " [" << e.monitors << "] " << e.detail;
 
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
@@ -190,8 +201,8 @@ int run_node(const config::node_config& cfg) {
     TLOG(info, "node") << "shutting down";
     http.reset();
     server.reset();
-    for (auto& a : core) guard->send_exit(a, caf::exit_reason::user_shutdown);
   }
+  stop_all();
   _exit(rc);  // executor threads may still be blocked in the backend; do not wait for them
 }
 

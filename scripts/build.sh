@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Configures and builds troupe into ./build (Ninja, ccache when present).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${TROUPE_BUILD_DIR:-$root/build}
+jobs=${TROUPE_BUILD_JOBS:-$(nproc)}
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+ninja -C "$build" -j "$jobs"

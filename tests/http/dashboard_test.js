@@ -1,0 +1,133 @@
+// End-to-end test of the dashboard in headless Chromium (run by
+// http_cluster_run, which starts the cluster and sets TROUPE_LEADER_URL).
+// Loads the page, cancels a long job from its row, submits a job through the
+// form, sees it complete with its output, checks that job data is rendered as
+// text (never as HTML), and saves a screenshot.
+//   node dashboard_test.js <screenshot.png>
+"use strict";
+
+const fs = require("fs");
+const os = require("os");
+const path = require("path");
+const assert = require("assert");
+let chromium;
+try {
+  ({ chromium } = require("playwright-core"));
+} catch (e) {
+  console.error("FAIL: playwright-core is not installed: run `npm ci` in " + __dirname);
+  process.exit(1);
+}
+
+const base = process.env.TROUPE_LEADER_URL;
+const screenshot = process.argv[2];
+if (!base || !screenshot) {
+  console.error("usage: TROUPE_LEADER_URL=http://127.0.0.1:PORT node dashboard_test.js <screenshot.png>");
+  process.exit(2);
+}
+
+const step = (s) => console.log(new Date().toISOString() + " " + s);
+
+async function main() {
+  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "troupe-chromium-"));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: "/usr/bin/chromium",
+    headless: true,
+    viewport: { width: 1400, height: 1050 },
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    timeout: 30000,
+  });
+  const errors = [];
+  try {
+    const page = context.pages()[0] || await context.newPage();
+    page.setDefaultTimeout(20000);
+    page.on("pageerror", (e) => errors.push("page error: " + e.message));
+    // The one deliberate 400 (the empty command below) is expected; nothing else may fail.
+    page.on("console", (m) => {
+      if (m.type() === "error" && !/status of 400 \(Bad Request\)/.test(m.text())) errors.push("console error: " + m.text());
+    });
+    const failed = [];
+    page.on("response", (r) => {
+      if (r.status() >= 400 && !(r.request().method() === "POST" && r.status() === 400)) failed.push(r.status() + " " + r.url());
+    });
+    // Only our own origin: the page must need no external asset.
+    const foreign = [];
+    page.on("request", (r) => { if (!r.url().startsWith(base)) foreign.push(r.url()); });
+
+    step("load " + base + "/");
+    const resp = await page.goto(base + "/", { waitUntil: "load" });
+    assert.strictEqual(resp.status(), 200);
+    assert.strictEqual(await page.title(), "troupe dashboard");
+    await page.waitForFunction(() => document.querySelectorAll("#nodes tbody tr").length === 3);
+    await page.waitForFunction(() => document.getElementById("conn").textContent === "live");
+    await page.waitForFunction(() => document.querySelectorAll("#topology tbody tr").length >= 4);
+    await page.waitForFunction(() => document.querySelectorAll("#raft-log tbody tr").length >= 1);
+
+    step("submit sleep 60 and cancel it from its row");
+    await page.fill("#submit-command", "sleep 60");
+    await page.click("#submit-form button[type=submit]");
+    await page.waitForFunction(() => /^submitted /.test(document.getElementById("submit-result").textContent));
+    const longId = await page.getAttribute("#submit-result", "data-job-id");
+    const longRow = `#jobs tbody tr[data-job-id="${longId}"]`;
+    await page.waitForSelector(longRow + '[data-status="running"]', { timeout: 20000 });
+    await page.click(longRow + " button.cancel");
+    await page.waitForSelector(longRow + '[data-status="cancelled"]', { timeout: 20000 });
+    step("cancelled " + longId);
+
+    step("an empty command is rejected by the server and shown as an error");
+    await page.evaluate(() => document.getElementById("submit-command").removeAttribute("required"));
+    await page.fill("#submit-command", "");
+    await page.click("#submit-form button[type=submit]");
+    await page.waitForFunction(() => /^rejected: command must not be empty/.test(document.getElementById("submit-result").textContent));
+
+    step("submit a job whose command and output look like HTML");
+    const marker = "dash" + Date.now();
+    const evil = `echo '<img src=x onerror="window.__xss=1">${marker}'`;
+    await page.fill("#submit-command", evil);
+    await page.click("#submit-form button[type=submit]");
+    await page.waitForFunction((m) => document.getElementById("job-view-output").textContent.includes(m), marker);
+    const evilId = await page.getAttribute("#submit-result", "data-job-id");
+    assert.strictEqual(await page.evaluate(() => window.__xss), undefined, "job output was interpreted as HTML");
+    assert.strictEqual(await page.locator("#job-view img, #jobs img").count(), 0, "an <img> from job data was rendered");
+    assert.strictEqual(await page.textContent("#job-view-output"), `<img src=x onerror="window.__xss=1">${marker}\n`);
+    await page.waitForSelector(`#jobs tbody tr[data-job-id="${evilId}"][data-status="completed"]`);
+
+    step("submit echo through the form and watch it complete with its output");
+    await page.fill("#submit-command", "echo hello from the dashboard");
+    await page.click("#submit-form button[type=submit]");
+    await page.waitForFunction((prev) => {
+      const id = document.getElementById("submit-result").dataset.jobId;
+      return id && id !== prev && document.getElementById("job-view-id").textContent === id &&
+        document.getElementById("job-view-fields").dataset.status === "completed";
+    }, evilId);
+    const okId = await page.getAttribute("#submit-result", "data-job-id");
+    assert.strictEqual(await page.textContent("#job-view-output"), "hello from the dashboard\n");
+    await page.waitForSelector(`#jobs tbody tr[data-job-id="${okId}"][data-status="completed"]`);
+
+    step("status filter shows only cancelled jobs");
+    await page.selectOption("#filter-status", "cancelled");
+    await page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll("#jobs tbody tr")];
+      return rows.length >= 1 && rows.every((r) => r.dataset.status === "cancelled");
+    });
+    await page.selectOption("#filter-status", "");
+    await page.waitForFunction(() => document.querySelectorAll("#jobs tbody tr").length >= 3);
+
+    // Put the completed job back in view for the screenshot.
+    await page.click(`#jobs tbody tr[data-job-id="${okId}"]`);
+    await page.waitForFunction(() => document.getElementById("job-view-fields").dataset.status === "completed");
+    await page.waitForTimeout(2200);  // one more slow refresh: cluster, raft log, topology
+    await page.screenshot({ path: screenshot, fullPage: true });
+    step("screenshot " + screenshot);
+
+    assert.deepStrictEqual(foreign, [], "the page requested something outside " + base);
+    assert.deepStrictEqual(failed, [], "requests of the page failed");
+    assert.deepStrictEqual(errors, [], "the page logged errors");
+  } finally {
+    await context.close();
+    fs.rmSync(userDataDir, { recursive: true, force: true });
+  }
+}
+
+main().then(() => { step("PASS"); process.exit(0); },
+  (e) => { console.error("FAIL: " + (e && e.stack || e)); process.exit(1); });

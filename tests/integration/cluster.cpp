@@ -1,0 +1,307 @@
+#include "tests/integration/cluster.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+
+namespace troupe::integration {
+namespace fs = std::filesystem;
+
+namespace {
+
+// Asks the kernel for `count` distinct free loopback ports. All sockets stay
+// bound until every port is known, so the same port is never handed out twice.
+std::vector<std::uint16_t> free_ports(std::size_t count) {
+  std::vector<int> fds;
+  std::vector<std::uint16_t> ports;
+  for (std::size_t i = 0; i < count; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+    fds.push_back(fd);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = 0;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+      throw std::runtime_error(std::string("bind 127.0.0.1:0: ") + std::strerror(errno));
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    ports.push_back(ntohs(a.sin_port));
+  }
+  for (int fd : fds) ::close(fd);
+  return ports;
+}
+
+std::string make_temp_dir() {
+  const char* base = std::getenv("TMPDIR");
+  std::string tmpl = std::string(base && *base ? base : "/tmp") + "/troupe-integ-XXXXXX";
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back('\0');
+  if (!::mkdtemp(buf.data())) throw std::runtime_error("mkdtemp " + tmpl + ": " + std::strerror(errno));
+  return buf.data();
+}
+
+std::string loopback(std::uint16_t port) { return "127.0.0.1:" + std::to_string(port); }
+
+}  // namespace
+
+bool wait_until(milliseconds timeout, const std::function<bool()>& done, milliseconds step) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto max_rounds = timeout / step + 2;
+  for (decltype(max_rounds) i = 0; i < max_rounds; ++i) {
+    if (done()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(step);
+  }
+  return done();
+}
+
+std::unique_ptr<scheduler::SchedulerService::Stub> make_stub(const std::string& address) {
+  grpc::ChannelArguments args;
+  // Reconnect quickly after a node restarts on the same port.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
+  return scheduler::SchedulerService::NewStub(
+      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+}
+
+void set_deadline(grpc::ClientContext& ctx, milliseconds d) {
+  ctx.set_deadline(std::chrono::system_clock::now() + d);
+}
+
+cluster::cluster(cluster_options opts) : opts_(std::move(opts)), failures_at_start_(failed_assertions()) {
+  if (opts_.nodes == 0) throw std::invalid_argument("cluster needs at least one node");
+  dir_ = make_temp_dir();
+  auto ports = free_ports(2 * opts_.nodes);
+  nodes_.resize(opts_.nodes);
+  for (std::size_t i = 0; i < opts_.nodes; ++i) {
+    auto& n = nodes_[i];
+    n.id = i + 1;
+    n.grpc_port = ports[2 * i];
+    n.http_port = ports[2 * i + 1];
+    n.config_path = dir_ + "/node-" + std::to_string(n.id) + ".toml";
+    n.stub = make_stub(loopback(n.grpc_port));
+  }
+  for (const auto& n : nodes_) write_config(n);
+}
+
+cluster::~cluster() {
+  bool failed = failed_assertions() > failures_at_start_ || std::uncaught_exceptions() > 0;
+  if (failed) dump_logs();
+  for (auto& n : nodes_) {
+    if (n.pid > 0) {
+      ::kill(n.pid, SIGKILL);
+      reap(n, milliseconds(5000));
+    }
+  }
+  if (failed || std::getenv("TROUPE_KEEP_TEST_DIR")) {
+    std::cerr << "[cluster] kept " << dir_ << "\n";
+  } else {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+}
+
+void cluster::write_config(const node& n) const {
+  std::ostringstream t;
+  t << "[node]\nid = " << n.id << "\ndata_dir = \"" << data_dir(n.id) << "\"\n\n"
+    << "[listen]\ngrpc = \"" << loopback(n.grpc_port) << "\"\nhttp = \"" << loopback(n.http_port) << "\"\n\n";
+  for (const auto& m : nodes_)
+    t << "[[members]]\nid = " << m.id << "\naddress = \"" << loopback(m.grpc_port) << "\"\nhttp = \""
+      << loopback(m.http_port) << "\"\n\n";
+  t << "[raft]\ntick_ms = " << opts_.tick_ms << "\nelection_ticks = " << opts_.election_ticks
+    << "\nheartbeat_ticks = " << opts_.heartbeat_ticks << "\ncommit_deadline_ms = " << opts_.commit_deadline_ms
+    << "\nmax_pending_proposals = " << opts_.max_pending_proposals << "\nsnapshot_every = " << opts_.snapshot_every
+    << "\n\n"
+    << "[worker]\nheartbeat_ms = " << opts_.worker_heartbeat_ms << "\ndead_after_ms = " << opts_.worker_dead_after_ms
+    << "\ncapacity = " << opts_.worker_capacity << "\n\n"
+    << "[executor]\nbackend = \"process\"\ntimeout_s = 60\n\n"
+    << "[log]\nlevel = \"" << opts_.log_level << "\"\n";
+  std::ofstream f(n.config_path, std::ios::trunc);
+  f << t.str();
+  f.close();
+  if (!f) throw std::runtime_error("cannot write " + n.config_path);
+}
+
+void cluster::start_all() {
+  for (auto& n : nodes_)
+    if (n.pid <= 0) start(n.id);
+}
+
+void cluster::start(std::uint64_t id) {
+  auto& n = at(id);
+  if (n.pid > 0) throw std::logic_error("node " + std::to_string(id) + " is already running");
+  ++n.starts;
+  auto log = log_path(id);
+  int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error("open " + log + ": " + std::strerror(errno));
+  // Everything the child needs is prepared before fork: after it, only
+  // async-signal-safe calls until exec.
+  std::string bin = node_binary();
+  const char* argv[] = {bin.c_str(), "--config", n.config_path.c_str(), nullptr};
+  const char* workdir = dir_.c_str();
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(fd);
+    throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  }
+  if (pid == 0) {
+    ::dup2(fd, STDOUT_FILENO);
+    ::dup2(fd, STDERR_FILENO);
+    int devnull = ::open("/dev/null", O_RDONLY);
+    if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
+    if (::chdir(workdir) != 0) ::_exit(126);
+    ::execv(argv[0], const_cast<char* const*>(argv));
+    ::_exit(127);
+  }
+  ::close(fd);
+  n.pid = pid;
+}
+
+void cluster::reap(node& n, milliseconds timeout) {
+  if (n.pid <= 0) return;
+  int status = 0;
+  bool gone = wait_until(timeout, [&] {
+    pid_t r = ::waitpid(n.pid, &status, WNOHANG);
+    return r == n.pid || (r < 0 && errno == ECHILD);
+  }, milliseconds(10));
+  if (!gone) {
+    ::kill(n.pid, SIGKILL);
+    ::waitpid(n.pid, &status, 0);
+  }
+  n.pid = -1;
+}
+
+void cluster::kill9(std::uint64_t id) {
+  auto& n = at(id);
+  if (n.pid <= 0) throw std::logic_error("node " + std::to_string(id) + " is not running");
+  ::kill(n.pid, SIGKILL);
+  reap(n, milliseconds(5000));
+}
+
+int cluster::terminate(std::uint64_t id, milliseconds grace) {
+  auto& n = at(id);
+  if (n.pid <= 0) throw std::logic_error("node " + std::to_string(id) + " is not running");
+  ::kill(n.pid, SIGTERM);
+  int status = -1;
+  bool exited = wait_until(grace, [&] { return ::waitpid(n.pid, &status, WNOHANG) == n.pid; }, milliseconds(20));
+  if (!exited) {
+    ::kill(n.pid, SIGKILL);
+    ::waitpid(n.pid, &status, 0);
+  }
+  n.pid = -1;
+  return status;
+}
+
+bool cluster::running(std::uint64_t id) const { return at(id).pid > 0; }
+pid_t cluster::pid(std::uint64_t id) const { return at(id).pid; }
+std::string cluster::grpc_address(std::uint64_t id) const { return loopback(at(id).grpc_port); }
+std::string cluster::http_address(std::uint64_t id) const { return loopback(at(id).http_port); }
+std::string cluster::data_dir(std::uint64_t id) const { return dir_ + "/data-" + std::to_string(id); }
+
+std::string cluster::log_path(std::uint64_t id) const {
+  const auto& n = at(id);
+  return dir_ + "/node-" + std::to_string(id) + "." + std::to_string(std::max(n.starts, 1)) + ".log";
+}
+
+std::string cluster::log_text(std::uint64_t id) const {
+  std::ifstream f(log_path(id));
+  std::ostringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+std::vector<std::uint64_t> cluster::ids() const {
+  std::vector<std::uint64_t> out;
+  for (const auto& n : nodes_) out.push_back(n.id);
+  return out;
+}
+
+scheduler::SchedulerService::Stub& cluster::stub(std::uint64_t id) { return *at(id).stub; }
+
+bool cluster::status(std::uint64_t id, scheduler::GetClusterStatusResponse& out, milliseconds deadline) {
+  grpc::ClientContext ctx;
+  set_deadline(ctx, deadline);
+  scheduler::GetClusterStatusRequest req;
+  return stub(id).GetClusterStatus(&ctx, req, &out).ok();
+}
+
+std::uint64_t cluster::agreed_leader() {
+  std::uint64_t leader = 0;
+  for (const auto& n : nodes_) {
+    if (n.pid <= 0) continue;
+    scheduler::GetClusterStatusResponse s;
+    if (!status(n.id, s, milliseconds(1000)) || s.leader_id() == 0) return 0;
+    if (leader != 0 && s.leader_id() != leader) return 0;
+    leader = s.leader_id();
+  }
+  if (leader == 0 || leader > nodes_.size() || at(leader).pid <= 0) return 0;
+  // The leader must say so itself (a forwarded answer comes from it too).
+  scheduler::GetClusterStatusResponse self;
+  if (!status(leader, self, milliseconds(1000))) return 0;
+  return self.node_id() == leader && self.role() == "leader" ? leader : 0;
+}
+
+std::uint64_t cluster::wait_for_leader(milliseconds timeout) {
+  std::uint64_t leader = 0;
+  wait_until(timeout, [&] { return (leader = agreed_leader()) != 0; }, milliseconds(50));
+  return leader;
+}
+
+std::uint64_t cluster::some_follower(std::uint64_t leader) const {
+  for (const auto& n : nodes_)
+    if (n.id != leader && n.pid > 0) return n.id;
+  return 0;
+}
+
+void cluster::dump_logs(std::size_t lines) const {
+  for (const auto& n : nodes_) {
+    std::ifstream f(log_path(n.id));
+    std::deque<std::string> tail;
+    for (std::string l; std::getline(f, l);) {
+      tail.push_back(std::move(l));
+      if (tail.size() > lines) tail.pop_front();
+    }
+    std::cerr << "----- " << log_path(n.id) << " (last " << tail.size() << " lines, pid " << n.pid << ") -----\n";
+    for (const auto& l : tail) std::cerr << l << "\n";
+  }
+}
+
+cluster::node& cluster::at(std::uint64_t id) {
+  if (id == 0 || id > nodes_.size()) throw std::out_of_range("no node " + std::to_string(id));
+  return nodes_[id - 1];
+}
+const cluster::node& cluster::at(std::uint64_t id) const {
+  if (id == 0 || id > nodes_.size()) throw std::out_of_range("no node " + std::to_string(id));
+  return nodes_[id - 1];
+}
+
+// The environment may point at other builds of the binaries (e.g. to run this
+// suite against an installed release); the build's own are the default.
+const char* node_binary() {
+  const char* env = std::getenv("TROUPE_NODE_BINARY");
+  return env && *env ? env : TROUPE_NODE_BINARY;
+}
+const char* cli_binary() {
+  const char* env = std::getenv("TROUPE_CLI_BINARY");
+  return env && *env ? env : TROUPE_CLI_BINARY;
+}
+
+}  // namespace troupe::integration

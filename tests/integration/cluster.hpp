@@ -1,0 +1,122 @@
+// A real troupe cluster for integration tests: N troupe-node processes on free
+// loopback ports, each with its own config, data dir and log file in a fresh
+// temporary directory. Every process is started by fork/exec and stopped by
+// pid; the destructor kills and reaps whatever is still running.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "scheduler.grpc.pb.h"
+
+namespace troupe::integration {
+
+using std::chrono::milliseconds;
+
+// Settings written into every node's TOML; defaults favour test speed.
+struct cluster_options {
+  std::size_t nodes = 3;
+  std::uint32_t tick_ms = 50;
+  std::uint32_t election_ticks = 10;
+  std::uint32_t heartbeat_ticks = 2;
+  std::uint32_t commit_deadline_ms = 5000;
+  std::uint32_t max_pending_proposals = 256;
+  std::uint64_t snapshot_every = 10000;
+  std::uint32_t worker_heartbeat_ms = 500;
+  std::uint32_t worker_dead_after_ms = 1500;
+  std::uint32_t worker_capacity = 4;
+  std::string log_level = "info";
+};
+
+// Polls `done` every `step` until it returns true or `timeout` passes.
+// Returns whether it became true. The loop is bounded by both time and count.
+bool wait_until(milliseconds timeout, const std::function<bool()>& done, milliseconds step = milliseconds(50));
+
+// Status of a SchedulerService call made with a deadline.
+std::unique_ptr<scheduler::SchedulerService::Stub> make_stub(const std::string& address);
+void set_deadline(grpc::ClientContext& ctx, milliseconds d);
+
+class cluster {
+ public:
+  explicit cluster(cluster_options opts = {});
+  ~cluster();
+  cluster(const cluster&) = delete;
+  cluster& operator=(const cluster&) = delete;
+
+  // Starts every node. Does not wait for a leader.
+  void start_all();
+  // Starts node `id` (1-based). Each start logs to a new file (see log_path).
+  void start(std::uint64_t id);
+  // SIGKILL, then reap.
+  void kill9(std::uint64_t id);
+  // SIGTERM, wait (bounded) for a clean exit, SIGKILL if it does not come.
+  // Returns the exit status as reported by waitpid.
+  int terminate(std::uint64_t id, milliseconds grace = milliseconds(10000));
+  bool running(std::uint64_t id) const;
+  pid_t pid(std::uint64_t id) const;
+
+  std::size_t size() const { return opts_.nodes; }
+  const std::string& dir() const { return dir_; }
+  std::string grpc_address(std::uint64_t id) const;
+  std::string http_address(std::uint64_t id) const;
+  std::string data_dir(std::uint64_t id) const;
+  // Log file of the latest start of node `id`, and its contents.
+  std::string log_path(std::uint64_t id) const;
+  std::string log_text(std::uint64_t id) const;
+  std::vector<std::uint64_t> ids() const;
+
+  scheduler::SchedulerService::Stub& stub(std::uint64_t id);
+
+  // GetClusterStatus of node `id` as it answers (forwarded to the leader when
+  // it knows one). false when the call failed.
+  bool status(std::uint64_t id, scheduler::GetClusterStatusResponse& out, milliseconds deadline = milliseconds(2000));
+  // The leader as seen by node `id` itself: asks every running node and
+  // returns the id that a node reports for itself as role "leader" and every
+  // other running node agrees on. 0 if there is none yet.
+  std::uint64_t agreed_leader();
+  // Waits (bounded) until the running nodes agree on a leader; returns it or 0.
+  std::uint64_t wait_for_leader(milliseconds timeout = milliseconds(15000));
+  // Any running node other than `not_this`.
+  std::uint64_t some_follower(std::uint64_t leader) const;
+
+  // Prints the last `lines` lines of every node's log to stderr.
+  void dump_logs(std::size_t lines = 40) const;
+
+ private:
+  struct node {
+    std::uint64_t id = 0;
+    std::uint16_t grpc_port = 0;
+    std::uint16_t http_port = 0;
+    pid_t pid = -1;
+    int starts = 0;
+    std::string config_path;
+    std::unique_ptr<scheduler::SchedulerService::Stub> stub;
+  };
+  node& at(std::uint64_t id);
+  const node& at(std::uint64_t id) const;
+  void write_config(const node& n) const;
+  void reap(node& n, milliseconds timeout);
+
+  cluster_options opts_;
+  std::string dir_;
+  std::vector<node> nodes_;
+  std::size_t failures_at_start_ = 0;
+};
+
+// Counts failed doctest assertions (see test_main.cpp), so a cluster can
+// print its nodes' logs when the test that used it failed.
+std::size_t failed_assertions();
+
+// The path of the troupe-node and troupe binaries: $TROUPE_NODE_BINARY and
+// $TROUPE_CLI_BINARY when set, else the paths CMake compiled in.
+const char* node_binary();
+const char* cli_binary();
+
+}  // namespace troupe::integration

@@ -1,0 +1,86 @@
+// A follower that missed more than the leader keeps in its log catches up
+// through InstallSnapshot.
+#include <doctest/doctest.h>
+
+#include <map>
+
+#include <grpcpp/grpcpp.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/integration/client.hpp"
+#include "tests/integration/cluster.hpp"
+
+using namespace troupe::integration;
+
+TEST_SUITE("snapshot") {
+
+TEST_CASE("a restarted follower catches up from the leader's snapshot") {
+  cluster_options o;
+  o.snapshot_every = 50;
+  cluster c(o);
+  c.start_all();
+  auto leader = c.wait_for_leader();
+  REQUIRE(leader != 0);
+  auto lagging = c.some_follower(leader);
+  auto& ls = c.stub(leader);
+  c.kill9(lagging);
+  // Wait until the leader presumes its worker dead, so no job waits on it.
+  REQUIRE(wait_until(milliseconds(10000), [&] {
+    scheduler::GetClusterStatusResponse s;
+    if (!c.status(leader, s)) return false;
+    for (const auto& n : s.nodes())
+      if (n.node_id() == lagging) return !n.is_alive();
+    return false;
+  }));
+
+  // Each job is at least 4 entries (submit, assign, running, completed):
+  // 60 jobs are > 3 x snapshot_every entries.
+  std::vector<std::string> ids;
+  for (int i = 0; i < 60; ++i) {
+    scheduler::SubmitJobResponse r;
+    REQUIRE(submit(ls, "echo snap-" + std::to_string(i), &r).ok());
+    ids.push_back(r.job_id());
+  }
+  for (const auto& id : ids) REQUIRE(is_terminal(wait_for_job(ls, id, milliseconds(30000)).status()));
+
+  // The leader compacted: its first available log index moved past 1.
+  grpc::ClientContext ctx;
+  set_deadline(ctx, milliseconds(5000));
+  scheduler::GetRaftLogEntriesRequest req;
+  req.set_limit(1);
+  scheduler::GetRaftLogEntriesResponse log;
+  REQUIRE(ls.GetRaftLogEntries(&ctx, req, &log).ok());
+  CHECK(log.commit_index() > 3 * 50);
+  CHECK(log.first_available_index() > 50);
+
+  c.start(lagging);
+  auto leader_commit = log.commit_index();
+  nlohmann::json view;
+  bool caught_up = wait_until(milliseconds(20000), [&] {
+    auto r = http("GET", "http://" + c.http_address(lagging) + "/api/cluster", "", milliseconds(2000));
+    if (r.code != 200) return false;
+    view = nlohmann::json::parse(r.body, nullptr, false);
+    return view.is_object() && view["commit_index"].is_number() &&
+           view["commit_index"].get<std::uint64_t>() >= leader_commit &&
+           view["last_applied"].get<std::uint64_t>() >= leader_commit;
+  }, milliseconds(100));
+  CHECK_MESSAGE(caught_up, view.dump());
+
+  std::map<std::string, int> on_leader, on_follower;
+  for (const auto& j : list_all(ls, {})) on_leader[j.job_id()] = j.status();
+  bool same = wait_until(milliseconds(10000), [&] {
+    on_follower.clear();
+    try {
+      for (const auto& j : list_all(c.stub(lagging), {})) on_follower[j.job_id()] = j.status();
+    } catch (const std::exception&) {
+      return false;
+    }
+    return on_follower == on_leader;
+  }, milliseconds(200));
+  CHECK(on_leader.size() == ids.size());
+  CHECK(same);
+  CHECK_MESSAGE(c.log_text(lagging).find("restored snapshot") != std::string::npos,
+                "no \"restored snapshot\" in " << c.log_path(lagging));
+}
+
+}  // TEST_SUITE
