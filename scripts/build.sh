@@ -4,5 +4,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${TROUPE_BUILD_DIR:-$root/build}
 jobs=${TROUPE_BUILD_JOBS:-$(nproc)}
+# ccache: hash paths relative to the checkout, so a fresh clone elsewhere hits the cache.
+export CCACHE_BASEDIR="$root" CCACHE_NOHASHDIR=1
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
 ninja -C "$build" -j "$jobs"
