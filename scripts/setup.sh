@@ -13,8 +13,11 @@ packages=(
   doctest-dev
   docker.io busybox-static                     # real dockerd + a local test image for the executor tests
   curl util-linux iproute2 procps              # test scripts: curl --unix-socket, unshare, setsid, pgrep
-  nodejs npm chromium                          # dashboard end-to-end test (playwright-core drives Debian's chromium)
+  nodejs chromium                              # dashboard end-to-end test (playwright-core drives Debian's chromium)
 )
+# Some images ship a nodejs that bundles npm (and conflicts with Debian's npm
+# package); ask for the package only where the command is missing.
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do

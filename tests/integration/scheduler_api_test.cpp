@@ -506,4 +506,26 @@ TEST_CASE("DrainNode: a draining leader hands leadership away first; a drained n
   }
 }
 
+// Open defect (see the integration report): TransferLeadership(0) ignores
+// draining, so a draining leader may hand leadership to a node drained
+// earlier, and a draining leader refuses every SubmitJob: the cluster then
+// accepts no job at all although one healthy node is left.
+TEST_CASE("after draining a follower and then the leader, the cluster still accepts jobs" * doctest::skip()) {
+  running_cluster rc;
+  auto drained_first = rc.follower;
+  auto drain = [&](std::uint64_t id) {
+    grpc::ClientContext ctx;
+    set_deadline(ctx, milliseconds(30000));
+    scheduler::DrainNodeResponse resp;
+    auto st = rc.c.stub(id).DrainNode(&ctx, {}, &resp);
+    REQUIRE_MESSAGE(st.ok(), st.error_message());
+  };
+  drain(drained_first);
+  drain(rc.leader);
+  auto now_leader = rc.c.wait_for_leader(milliseconds(5000));
+  REQUIRE(now_leader != 0);
+  CHECK(now_leader != drained_first);
+  CHECK(submit(rc.c.stub(now_leader), "echo still-accepting").ok());
+}
+
 }  // TEST_SUITE
