@@ -405,6 +405,7 @@ class scheduler_service final : public scheduler::SchedulerService::CallbackServ
           fail, drain_atom::value);
     };
     auto several = cfg.members.size() > 1;
+    auto self_id = cfg.id;
     ask(*sys, nodes.raft, query_timeout,
         [=](const outcome&) {
           ask(*sys, nodes.raft, query_timeout,
@@ -413,12 +414,27 @@ class scheduler_service final : public scheduler::SchedulerService::CallbackServ
                   wait_jobs("");
                   return;
                 }
-                ask(*sys, nodes.raft, transfer_wait,
-                    [=](const outcome& t) {
-                      wait_jobs(t.ok() ? "leadership handed to node " + std::to_string(t.leader_id)
-                                       : "could not hand leadership away: " + t.message);
+                // A node drained earlier refuses every SubmitJob, so it must not
+                // inherit leadership: when another node drains, name a live one
+                // that does not; otherwise Raft picks the most up-to-date follower.
+                ask(*sys, nodes.tracker, query_timeout,
+                    [=](const worker_list& wl) {
+                      std::uint64_t target = 0;
+                      bool other_draining = false;
+                      for (const auto& w : wl.workers)
+                        if (w.report.node_id != self_id && w.report.draining) other_draining = true;
+                      for (const auto& w : wl.workers)
+                        if (other_draining && target == 0 && w.report.node_id != self_id && w.alive &&
+                            !w.report.draining)
+                          target = w.report.node_id;
+                      ask(*sys, nodes.raft, transfer_wait,
+                          [=](const outcome& t) {
+                            wait_jobs(t.ok() ? "leadership handed to node " + std::to_string(t.leader_id)
+                                             : "could not hand leadership away: " + t.message);
+                          },
+                          fail, transfer_atom::value, target);
                     },
-                    fail, transfer_atom::value, std::uint64_t{0});
+                    fail, workers_atom::value);
               },
               fail, status_atom::value);
         },

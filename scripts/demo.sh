@@ -5,7 +5,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/setup.sh"
-"$root/scripts/build.sh"
+TROUPE_BUILD_TARGETS="troupe-node troupe" "$root/scripts/build.sh"
 bin="$root/build/tools"
 work=${TROUPE_DEMO_DIR:-$root/data/demo}
 mkdir -p "$work"

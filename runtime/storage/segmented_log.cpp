@@ -256,8 +256,13 @@ void segmented_log::sync() {
 void segmented_log::truncate_suffix(raft::index_t from) {
   if (empty() || from > last_index()) return;
   from = std::max(from, first_index_);
+  // Offsets in locations_ are relative to the segment holding the entry. When
+  // `from` starts a segment, that whole segment goes and the one before it
+  // keeps every byte: cutting it at location_of(from).offset (0, an offset in
+  // the removed file) would empty it and lose entries before `from`.
+  const bool from_starts_segment = segments_[segment_position(from)].first_index == from;
   while (!segments_.empty() && segments_.back().first_index >= from) remove_last_segment();
-  if (!segments_.empty()) {
+  if (!segments_.empty() && !from_starts_segment) {
     segment& s = segments_.back();
     const std::uint64_t cut = location_of(from).offset;
     truncate_file(s.fd.get(), cut, s.path);

@@ -141,6 +141,59 @@ TEST_SUITE("segmented_log") {
     check_entries(reopened, 1, 3, 5);
   }
 
+  // Regression: truncating at the first index of a segment used to cut the
+  // segment before it at the removed segment's offset (0), emptying it; the
+  // re-appended entries then landed at byte 0 of the older file, and reopening
+  // failed with "index gap in ...01.seg at byte offset 0: expected index 1,
+  // found 16" (the storage.crash flake, where the writer's conflicts hit a
+  // segment start), after losing synced entries.
+  TEST_CASE("truncate_suffix at a segment boundary keeps every byte of the previous segment") {
+    temp_dir d;
+    const log_options opts{1000};
+    const std::string first_seg = d.path() + "/log/00000000000000000001.seg";
+    {
+      auto log = segmented_log::open(d.path(), opts);
+      log.append(make_entries(1, 40, 1));  // segments start at 1, 16, 31
+      log.sync();
+      const auto full_size = std::filesystem::file_size(first_seg);
+      log.truncate_suffix(16);
+      CHECK(std::filesystem::file_size(first_seg) == full_size);
+      CHECK(log.last_index() == 15);
+      check_entries(log, 1, 15, 1);
+      log.append(make_entries(16, 20, 4));
+      log.sync();
+      check_entries(log, 1, 15, 1);
+      check_entries(log, 16, 20, 4);
+    }
+    auto log = segmented_log::open(d.path(), opts);
+    CHECK(log.first_index() == 1);
+    CHECK(log.last_index() == 20);
+    check_entries(log, 1, 15, 1);
+    check_entries(log, 16, 20, 4);
+  }
+
+  TEST_CASE("a conflicting append starting exactly at a segment boundary keeps the segments before it") {
+    temp_dir d;
+    const log_options opts{1000};
+    {
+      auto log = segmented_log::open(d.path(), opts);
+      log.append(make_entries(1, 40, 1));  // segments start at 1, 16, 31
+      log.sync();
+      log.append(make_entries(31, 33, 2));  // conflict at 31: segment 31 goes, 16..30 stay
+      log.append(make_entries(16, 18, 3));  // conflict at 16: segment 16 goes, 1..15 stay
+      log.sync();
+      check_entries(log, 1, 15, 1);
+      check_entries(log, 16, 18, 3);
+    }
+    auto log = segmented_log::open(d.path(), opts);
+    CHECK(log.first_index() == 1);
+    CHECK(log.last_index() == 18);
+    check_entries(log, 1, 15, 1);
+    check_entries(log, 16, 18, 3);
+    CHECK(segment_files(d.path()) ==
+          std::vector<std::string>{"00000000000000000001.seg", "00000000000000000016.seg"});
+  }
+
   TEST_CASE("compact_prefix deletes only whole segments at or below the index and keeps the newest") {
     temp_dir d;
     const log_options opts{1000};
