@@ -4,6 +4,7 @@
 #include <caf/stateful_actor.hpp>
 
 #include "runtime/common/log.hpp"
+#include "runtime/common/wall_clock.hpp"
 
 namespace troupe {
 namespace {
@@ -12,11 +13,6 @@ using self_ptr = job_dispatcher_actor::stateful_pointer<job_dispatcher_state>;
 using clock = job_dispatcher_state::clock;
 
 constexpr auto tick_every = std::chrono::seconds(1);
-
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 void propose(self_ptr self, scheduler::Command cmd, std::function<void(const outcome&)> then) {
   self->request(self->state.raft, std::chrono::seconds(10), propose_atom::value, std::move(cmd))
@@ -58,7 +54,7 @@ void requeue_dead(self_ptr self) {
     r->set_job_id(id);
     r->set_reason("worker " + std::to_string(j.assigned_worker) + " stopped responding");
     r->set_max_attempts(st.cfg.worker.max_attempts);
-    r->set_at_ns(now_ns());
+    r->set_at_ns(wall_clock_ns());
     st.requeueing.insert(id);
     TLOG(warn, "job_dispatcher") << "re-queueing job " << id << " (attempt " << j.attempts << "): worker "
                                  << j.assigned_worker << " is dead";
@@ -99,7 +95,7 @@ void dispatch(self_ptr self) {
     scheduler::Command cmd;
     cmd.mutable_assign_job()->set_job_id(id);
     cmd.mutable_assign_job()->set_worker_id(best);
-    cmd.mutable_assign_job()->set_assigned_at_ns(now_ns());
+    cmd.mutable_assign_job()->set_assigned_at_ns(wall_clock_ns());
     st.assigning.insert(id);
     auto job_id = id;
     propose(self, std::move(cmd), [=](const outcome& o) {
@@ -112,7 +108,7 @@ void dispatch(self_ptr self) {
 void evict_old(self_ptr self) {
   auto& st = self->state;
   if (!st.leader || st.evicting || st.finished.empty()) return;
-  auto cutoff = now_ns() - static_cast<std::int64_t>(st.cfg.jobs.retention_s) * 1000000000ll;
+  auto cutoff = wall_clock_ns() - static_cast<std::int64_t>(st.cfg.jobs.retention_s) * 1000000000ll;
   if (st.finished.begin()->first > cutoff) return;
   scheduler::Command cmd;
   cmd.mutable_evict_jobs()->set_completed_before_ns(cutoff);

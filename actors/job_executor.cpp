@@ -7,6 +7,7 @@
 #include <caf/stateful_actor.hpp>
 
 #include "runtime/common/log.hpp"
+#include "runtime/common/wall_clock.hpp"
 
 namespace troupe {
 
@@ -52,9 +53,7 @@ job_executor_actor::behavior_type job_executor(job_executor_actor::stateful_poin
       r.result = exec::outcome::failed;
       r.error = std::string("executor error: ") + e.what();
     }
-    auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                   std::chrono::system_clock::now().time_since_epoch())
-                   .count();
+    auto now = wall_clock_ns();
     caf::anon_send(me, done_atom::value, executor_result{spec.job_id, attempt, to_update(spec, attempt, r, now)});
   }).detach();
   return {

@@ -7,6 +7,7 @@
 
 #include "actors/job_executor.hpp"
 #include "runtime/common/log.hpp"
+#include "runtime/common/wall_clock.hpp"
 #include "runtime/common/metrics.hpp"
 
 namespace troupe {
@@ -16,11 +17,6 @@ using self_ptr = job_supervisor_actor::stateful_pointer<job_supervisor_state>;
 using clock = job_supervisor_state::clock;
 
 constexpr auto tick_every = std::chrono::milliseconds(200);
-
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 void flush(self_ptr self);
 
@@ -52,7 +48,7 @@ void start(self_ptr self, const jobs::job& j) {
   u.set_status(scheduler::JOB_STATUS_RUNNING);
   u.set_executed_by(st.cfg.id);
   u.set_attempt(j.attempts);
-  u.set_at_ns(now_ns());
+  u.set_at_ns(wall_clock_ns());
   queue(self, std::move(u));
 }
 
@@ -86,7 +82,7 @@ void reconcile(self_ptr self, const jobs::job& j) {
     u.set_executed_by(self_id);
     u.set_attempt(j.attempts);
     u.set_error("interrupted: node " + std::to_string(self_id) + " restarted while the job was running");
-    u.set_at_ns(now_ns());
+    u.set_at_ns(wall_clock_ns());
     u.set_completed_at_ms(u.at_ns() / 1000000);
     TLOG(warn, "job_supervisor") << "job " << j.id << " was running here before a restart; reporting it failed";
     queue(self, std::move(u));

@@ -5,6 +5,7 @@
 #include <caf/stateful_actor.hpp>
 
 #include "runtime/common/log.hpp"
+#include "runtime/common/wall_clock.hpp"
 #include "runtime/jobs/uuid.hpp"
 
 namespace troupe {
@@ -273,9 +274,7 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
           // every node applies the same values.
           auto* s = cmd.mutable_submit_job();
           if (s->job_id().empty()) s->set_job_id(jobs::make_uuid_v4(st.rng(), st.rng()));
-          created_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                           std::chrono::system_clock::now().time_since_epoch())
-                           .count();
+          created_ns = wall_clock_ns();
           s->set_created_at_ns(created_ns);
           s->set_created_at_ms(created_ns / 1000000);
           job_id = s->job_id();

@@ -14,6 +14,7 @@
 #include "gateway/views.hpp"
 #include "protocol/raft_codec.hpp"
 #include "runtime/common/log.hpp"
+#include "runtime/common/wall_clock.hpp"
 #include "runtime/exec/backend.hpp"
 #include "runtime/exec/output_store.hpp"
 
@@ -221,9 +222,7 @@ class scheduler_service final : public scheduler::SchedulerService::CallbackServ
                 }
                 scheduler::Command cmd;
                 cmd.mutable_cancel_job()->set_job_id(id);
-                auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                              std::chrono::system_clock::now().time_since_epoch())
-                              .count();
+                auto ns = wall_clock_ns();
                 cmd.mutable_cancel_job()->set_cancelled_at_ns(ns);
                 cmd.mutable_cancel_job()->set_cancelled_at_ms(ns / 1000000);
                 ask(sys_, nodes_.raft, commit_wait(),

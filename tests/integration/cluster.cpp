@@ -132,8 +132,10 @@ void cluster::write_config(const node& n) const {
     << "\n\n"
     << "[worker]\nheartbeat_ms = " << opts_.worker_heartbeat_ms << "\ndead_after_ms = " << opts_.worker_dead_after_ms
     << "\ncapacity = " << opts_.worker_capacity << "\n\n"
-    << "[executor]\nbackend = \"process\"\ntimeout_s = 60\n\n"
-    << "[log]\nlevel = \"" << opts_.log_level << "\"\n";
+    << "[executor]\nbackend = \"" << opts_.executor_backend << "\"\ntimeout_s = 60\n";
+  if (!opts_.docker_socket.empty()) t << "docker_socket = \"" << opts_.docker_socket << "\"\n";
+  if (!opts_.default_image.empty()) t << "default_image = \"" << opts_.default_image << "\"\n";
+  t << "\n[log]\nlevel = \"" << opts_.log_level << "\"\n";
   std::ofstream f(n.config_path, std::ios::trunc);
   f << t.str();
   f.close();

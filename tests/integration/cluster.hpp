@@ -33,6 +33,11 @@ struct cluster_options {
   std::uint32_t worker_dead_after_ms = 1500;
   std::uint32_t worker_capacity = 4;
   std::string log_level = "info";
+  // [executor]: "process" | "docker" | "auto". docker_socket and
+  // default_image are written only when set (else the node's defaults apply).
+  std::string executor_backend = "process";
+  std::string docker_socket;
+  std::string default_image;
 };
 
 // Polls `done` every `step` until it returns true or `timeout` passes.
@@ -113,6 +118,9 @@ class cluster {
 // Counts failed doctest assertions (see test_main.cpp), so a cluster can
 // print its nodes' logs when the test that used it failed.
 std::size_t failed_assertions();
+// A test case that could not run here (e.g. no test dockerd) calls this; when
+// every test case that ran did, the binary exits 77 (ctest: skipped).
+void note_skipped_test();
 
 // The path of the troupe-node and troupe binaries: $TROUPE_NODE_BINARY and
 // $TROUPE_CLI_BINARY when set, else the paths CMake compiled in.
