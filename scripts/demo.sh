@@ -50,7 +50,7 @@ done
 "$bin/troupe" -a 127.0.0.1:50051,127.0.0.1:50052,127.0.0.1:50053 cluster status
 
 echo
-echo "demo: submitting: echo hello from troupe on \$(hostname)"
+echo "demo: submitting a job to a follower (node 2); the client follows the redirect to the leader"
 "$bin/troupe" -a 127.0.0.1:50052,127.0.0.1:50051,127.0.0.1:50053 job submit --wait 'echo "hello from troupe on $(uname -n)"; date'
 echo
 echo "demo: dashboard: http://127.0.0.1:8081/   (REST: http://127.0.0.1:8081/api/cluster)"
