@@ -113,11 +113,14 @@ struct docker_cluster {
   std::uint64_t leader = 0;
   std::uint64_t follower = 0;
   explicit docker_cluster(const std::string& sock) : c(options(sock)) {
+    auto t0 = steady::now();
     c.start_all();
     leader = c.wait_for_leader();
     REQUIRE_MESSAGE(leader != 0, "no leader within 15 s");
     follower = c.some_follower(leader);
     REQUIRE(follower != 0);
+    std::fprintf(stderr, "[docker_e2e] cluster up, leader %llu, in %ld ms\n",
+                 static_cast<unsigned long long>(leader), ms_since(t0));
   }
   static cluster_options options(const std::string& sock) {
     cluster_options o;
