@@ -39,7 +39,7 @@ void start(self_ptr self, const jobs::job& j) {
   auto exec = self->spawn(job_executor, st.backend, spec, j.attempts, caf::actor_cast<job_supervisor_actor>(self));
   self->monitor(exec);
   st.running[j.id] = {exec, j.attempts, clock::now()};
-  st.launched.insert({j.id, j.attempts});
+  st.launched[j.id] = j.attempts;
   TLOG(info, "job_supervisor") << "spawned job_executor #" << exec.id() << " for job " << j.id << " (attempt "
                                << j.attempts << ", image " << spec.image << ", backend " << st.backend->name()
                                << "); parent job_supervisor #" << self->id() << " monitors it";
@@ -57,6 +57,8 @@ void reconcile(self_ptr self, const jobs::job& j) {
   auto self_id = st.cfg.id;
   auto run = st.running.find(j.id);
   bool mine = j.assigned_worker == self_id;
+  // A finished job needs no memory of its attempts here any more.
+  if (jobs::is_terminal(j.status)) st.launched.erase(j.id);
   if (run != st.running.end()) {
     // Stop what no longer belongs to this attempt here: cancelled, finished
     // elsewhere, or re-queued after this node was declared dead.
@@ -69,13 +71,14 @@ void reconcile(self_ptr self, const jobs::job& j) {
     }
     return;
   }
-  if (!mine || st.launched.count({j.id, j.attempts})) return;
+  auto seen = st.launched.find(j.id);
+  if (!mine || (seen != st.launched.end() && seen->second >= j.attempts)) return;
   if (j.status == jobs::job_status::assigned) {
     start(self, j);
   } else if (j.status == jobs::job_status::running) {
     // It ran here before this process restarted; its outcome is unknowable
     // and re-running could repeat side effects, so report it failed.
-    st.launched.insert({j.id, j.attempts});
+    st.launched[j.id] = j.attempts;
     scheduler::JobStatusUpdate u;
     u.set_job_id(j.id);
     u.set_status(scheduler::JOB_STATUS_FAILED);

@@ -38,7 +38,7 @@ struct job_supervisor_state {
   raft_node_actor raft;
   role_change role;
   std::map<std::string, running_job> running;
-  std::set<std::pair<std::string, std::uint32_t>> launched;  // attempts this process started or reported
+  std::map<std::string, std::uint32_t> launched;  // latest attempt this process started or reported, per unfinished job
   std::vector<scheduler::JobStatusUpdate> outbox;            // waiting to be sent to the leader
   std::vector<scheduler::JobStatusUpdate> in_flight;         // sent, not yet acknowledged
   bool executor_ok = true;

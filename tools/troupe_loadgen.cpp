@@ -1,0 +1,514 @@
+// troupe-loadgen: end-to-end SubmitJob load against one troupe cluster.
+//   troupe-loadgen [--addr HOST:PORT] [--concurrency N] [--duration-s S] [--count N]
+//                  [--command CMD] [--deadline-ms MS] [--wait-leader-s S] [-o table|json]
+//   troupe-loadgen --etcd [--addr HOST:PORT] [--value-bytes N] ...   (reference: etcd v3 KV.Put)
+// Keeps N SubmitJob calls in flight (gRPC callback stub, one HTTP/2 channel per
+// address). Each logical submission follows "Not the leader" redirects (trailing
+// metadata `leader-address`), retries RESOURCE_EXHAUSTED and UNAVAILABLE with
+// exponential backoff (bounded), and counts every retry. Latency is measured per
+// logical submission, from its first send to its OK reply, retries included.
+// Runs for --duration-s (default 5) or until --count submissions have finished,
+// whichever comes first when both are given (--count alone is capped at 600 s).
+// With --etcd the same client drives etcd's KV.Put (generic stub, hand-encoded
+// PutRequest, a fresh key per call) instead, as a reference measured the same way.
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <queue>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "scheduler.grpc.pb.h"
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+struct options {
+  std::string addr = "127.0.0.1:50051";
+  int concurrency = 1;
+  double duration_s = 5;
+  bool duration_set = false;
+  long long count = 0;  // 0: no count limit
+  std::string command = "true";
+  int deadline_ms = 10000;
+  double wait_leader_s = 0;
+  bool json_out = false;
+  bool etcd = false;
+  int value_bytes = 64;
+};
+
+[[noreturn]] void die(const std::string& msg) {
+  std::cerr << "troupe-loadgen: " << msg << "\n";
+  std::exit(2);
+}
+
+const char* usage_text =
+    "usage: troupe-loadgen [--addr HOST:PORT] [--concurrency N] [--duration-s S] [--count N]\n"
+    "                      [--command CMD] [--deadline-ms MS] [--wait-leader-s S] [-o table|json]\n"
+    "  --addr          one node's gRPC address; redirects to the leader are followed (default 127.0.0.1:50051)\n"
+    "  --concurrency   SubmitJob calls kept in flight (default 1)\n"
+    "  --duration-s    run this long (default 5; with --count, an upper bound)\n"
+    "  --count         stop after this many submissions have finished (capped at 600 s without --duration-s)\n"
+    "  --command       the job's command (default \"true\")\n"
+    "  --deadline-ms   per-call gRPC deadline (default 10000)\n"
+    "  --wait-leader-s first wait up to S seconds for GetClusterStatus to name a leader (default 0: don't)\n"
+    "  --etcd          drive etcd's /etcdserverpb.KV/Put at --addr instead (reference); a new key per call\n"
+    "  --value-bytes   value size of the etcd puts (default 64)\n";
+
+double parse_num(const std::string& flag, const std::string& v, double lo, double hi) {
+  try {
+    std::size_t pos = 0;
+    double d = std::stod(v, &pos);
+    if (pos != v.size() || !(d >= lo && d <= hi)) throw std::invalid_argument("");
+    return d;
+  } catch (...) {
+    std::ostringstream os;
+    os << flag << " must be a number in [" << lo << ", " << hi << "], got \"" << v << "\"";
+    die(os.str());
+  }
+}
+
+options parse(int argc, char** argv) {
+  options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) die("flag " + a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "-h" || a == "--help") {
+      std::cout << usage_text;
+      std::exit(0);
+    } else if (a == "--addr" || a == "-a") {
+      o.addr = value();
+    } else if (a == "--concurrency" || a == "-c") {
+      o.concurrency = static_cast<int>(parse_num(a, value(), 1, 4096));
+    } else if (a == "--duration-s") {
+      o.duration_s = parse_num(a, value(), 0.1, 3600);
+      o.duration_set = true;
+    } else if (a == "--count") {
+      o.count = static_cast<long long>(parse_num(a, value(), 1, 1e9));
+    } else if (a == "--command") {
+      o.command = value();
+    } else if (a == "--deadline-ms") {
+      o.deadline_ms = static_cast<int>(parse_num(a, value(), 10, 600000));
+    } else if (a == "--wait-leader-s") {
+      o.wait_leader_s = parse_num(a, value(), 0, 3600);
+    } else if (a == "--etcd") {
+      o.etcd = true;
+    } else if (a == "--value-bytes") {
+      o.value_bytes = static_cast<int>(parse_num(a, value(), 0, 1 << 20));
+    } else if (a == "-o" || a == "--output") {
+      auto v = value();
+      if (v != "json" && v != "table") die("-o takes table or json");
+      o.json_out = v == "json";
+    } else {
+      die("unknown argument \"" + a + "\" (see --help)");
+    }
+  }
+  if (o.count > 0 && !o.duration_set) o.duration_s = 600;
+  if (o.etcd && o.wait_leader_s > 0) die("--wait-leader-s works with troupe only");
+  return o;
+}
+
+const char* code_name(grpc::StatusCode c) {
+  switch (c) {
+    case grpc::StatusCode::OK: return "OK";
+    case grpc::StatusCode::CANCELLED: return "CANCELLED";
+    case grpc::StatusCode::UNKNOWN: return "UNKNOWN";
+    case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
+    case grpc::StatusCode::ALREADY_EXISTS: return "ALREADY_EXISTS";
+    case grpc::StatusCode::PERMISSION_DENIED: return "PERMISSION_DENIED";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
+    case grpc::StatusCode::ABORTED: return "ABORTED";
+    case grpc::StatusCode::OUT_OF_RANGE: return "OUT_OF_RANGE";
+    case grpc::StatusCode::UNIMPLEMENTED: return "UNIMPLEMENTED";
+    case grpc::StatusCode::INTERNAL: return "INTERNAL";
+    case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
+    case grpc::StatusCode::DATA_LOSS: return "DATA_LOSS";
+    case grpc::StatusCode::UNAUTHENTICATED: return "UNAUTHENTICATED";
+    default: return "DO_NOT_USE";
+  }
+}
+
+std::string json_escape(const std::string& s) {
+  std::string out;
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
+void put_varint(std::string& out, std::uint64_t v) {
+  while (v >= 0x80) {
+    out += static_cast<char>((v & 0x7f) | 0x80);
+    v >>= 7;
+  }
+  out += static_cast<char>(v);
+}
+
+// etcdserverpb.PutRequest{key = 1, value = 2}, serialized by hand: the only
+// etcd message this tool sends.
+std::string etcd_put_request(const std::string& key, const std::string& value) {
+  std::string out;
+  out += '\x0a';
+  put_varint(out, key.size());
+  out += key;
+  out += '\x12';
+  put_varint(out, value.size());
+  out += value;
+  return out;
+}
+
+// Runs callbacks at a given time on one thread: backoff without blocking gRPC's
+// callback threads.
+class timer_thread {
+ public:
+  timer_thread() : th_([this] { run(); }) {}
+  ~timer_thread() {
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    th_.join();
+  }
+  void at(clock_type::time_point when, std::function<void()> fn) {
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      q_.push(item{when, seq_++, std::move(fn)});
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  struct item {
+    clock_type::time_point when;
+    std::uint64_t seq;
+    std::function<void()> fn;
+    bool operator>(const item& o) const { return when != o.when ? when > o.when : seq > o.seq; }
+  };
+  void run() {
+    std::unique_lock<std::mutex> lk(mu_);
+    while (!stop_) {
+      if (q_.empty()) {
+        cv_.wait(lk);
+        continue;
+      }
+      auto when = q_.top().when;
+      if (clock_type::now() < when) {
+        cv_.wait_until(lk, when);
+        continue;
+      }
+      auto fn = q_.top().fn;
+      q_.pop();
+      lk.unlock();
+      fn();
+      lk.lock();
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::priority_queue<item, std::vector<item>, std::greater<item>> q_;
+  std::uint64_t seq_ = 0;
+  bool stop_ = false;
+  std::thread th_;  // last: started once the rest is constructed
+};
+
+constexpr int max_attempts = 30;  // per logical submission (redirects and retries included)
+
+struct stats {
+  std::vector<double> latencies_ms;  // OK submissions only
+  long long ok = 0;
+  std::map<std::string, long long> final_errors;  // by code, submissions that gave up
+  long long redirects = 0;
+  long long no_leader_retries = 0;
+  long long resource_exhausted_retries = 0;
+  long long unavailable_retries = 0;
+};
+
+class loadgen;
+
+// One in-flight slot: its submissions run one after another, so its stats need
+// no lock (each callback happens-after the previous call's start).
+struct slot {
+  loadgen* lg = nullptr;
+  stats st;
+  std::unique_ptr<grpc::ClientContext> ctx;
+  scheduler::SubmitJobRequest req;
+  scheduler::SubmitJobResponse resp;
+  grpc::ByteBuffer etcd_req, etcd_resp;
+  std::size_t index = 0;
+  std::uint64_t seq = 0;
+  clock_type::time_point first_sent;
+  int attempt = 0;
+  int backoff_ms = 0;
+};
+
+class loadgen {
+ public:
+  explicit loadgen(const options& o) : o_(o), leader_(o.addr) {
+    slots_.resize(static_cast<std::size_t>(o.concurrency));
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+      slots_[i].lg = this;
+      slots_[i].index = i;
+      slots_[i].req.set_command(o.command);
+    }
+    if (o.etcd) {
+      etcd_value_.assign(static_cast<std::size_t>(o.value_bytes), 'x');
+      etcd_stub_ = std::make_unique<grpc::GenericStub>(grpc::CreateChannel(o.addr, grpc::InsecureChannelCredentials()));
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%08llx", static_cast<unsigned long long>(
+                                                   clock_type::now().time_since_epoch().count() & 0xffffffffULL));
+      key_prefix_ = std::string("troupe-loadgen/") + buf + "/";
+    }
+  }
+
+  bool wait_for_leader() {
+    auto until = clock_type::now() + std::chrono::duration_cast<clock_type::duration>(
+                                         std::chrono::duration<double>(o_.wait_leader_s));
+    for (int i = 0; i < 100000 && clock_type::now() < until; ++i) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + milliseconds(1000));
+      scheduler::GetClusterStatusRequest req;
+      scheduler::GetClusterStatusResponse resp;
+      auto st = stub_for(o_.addr)->GetClusterStatus(&ctx, req, &resp);
+      if (st.ok() && resp.leader_id() != 0) return true;
+      std::this_thread::sleep_for(milliseconds(200));
+    }
+    return false;
+  }
+
+  void run() {
+    start_ = clock_type::now();
+    end_by_ = start_ + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(o_.duration_s));
+    active_ = o_.concurrency;
+    for (auto& s : slots_) next(s);
+    std::unique_lock<std::mutex> lk(done_mu_);
+    // Bounded: the issuing stops at end_by_, each call has a deadline, and the
+    // retries per submission are capped; allow a generous grace period anyway.
+    auto hard_stop = end_by_ + milliseconds(o_.deadline_ms) * (max_attempts + 1) + std::chrono::seconds(5);
+    done_cv_.wait_until(lk, hard_stop, [&] { return active_ == 0; });
+    finished_ = clock_type::now();
+    if (active_ != 0) {
+      std::cerr << "troupe-loadgen: " << active_ << " slot(s) still busy at the hard stop\n";
+      std::_Exit(3);  // callbacks may still touch the slots: do not destroy them
+    }
+  }
+
+  void report() const {
+    stats all;
+    for (const auto& s : slots_) {
+      all.ok += s.st.ok;
+      all.redirects += s.st.redirects;
+      all.no_leader_retries += s.st.no_leader_retries;
+      all.resource_exhausted_retries += s.st.resource_exhausted_retries;
+      all.unavailable_retries += s.st.unavailable_retries;
+      for (const auto& [k, v] : s.st.final_errors) all.final_errors[k] += v;
+      all.latencies_ms.insert(all.latencies_ms.end(), s.st.latencies_ms.begin(), s.st.latencies_ms.end());
+    }
+    std::sort(all.latencies_ms.begin(), all.latencies_ms.end());
+    auto pct = [&](double p) {
+      if (all.latencies_ms.empty()) return 0.0;
+      auto idx = static_cast<std::size_t>(p * static_cast<double>(all.latencies_ms.size() - 1) + 0.5);
+      return all.latencies_ms[std::min(idx, all.latencies_ms.size() - 1)];
+    };
+    double elapsed = std::chrono::duration<double>(finished_ - start_).count();
+    double rate = elapsed > 0 ? static_cast<double>(all.ok) / elapsed : 0;
+    long long errors = 0;
+    for (const auto& kv : all.final_errors) errors += kv.second;
+    double mean = 0;
+    for (double v : all.latencies_ms) mean += v;
+    if (!all.latencies_ms.empty()) mean /= static_cast<double>(all.latencies_ms.size());
+
+    if (o_.json_out) {
+      std::ostringstream os;
+      os.setf(std::ios::fixed);
+      os.precision(3);
+      os << "{\"target\":\"" << (o_.etcd ? "etcd" : "troupe") << "\",\"addr\":\"" << json_escape(o_.addr)
+         << "\",\"leader\":\"" << json_escape(o_.etcd ? o_.addr : current_leader())
+         << "\",\"concurrency\":" << o_.concurrency << ",\"command\":\"" << json_escape(o_.command)
+         << "\",\"elapsed_s\":" << elapsed << ",\"committed\":" << all.ok << ",\"committed_per_s\":" << rate
+         << ",\"latency_ms\":{\"mean\":" << mean << ",\"p50\":" << pct(0.50) << ",\"p99\":" << pct(0.99)
+         << ",\"max\":" << (all.latencies_ms.empty() ? 0.0 : all.latencies_ms.back()) << "}"
+         << ",\"retries\":{\"redirect\":" << all.redirects << ",\"no_leader\":" << all.no_leader_retries
+         << ",\"RESOURCE_EXHAUSTED\":" << all.resource_exhausted_retries
+         << ",\"UNAVAILABLE\":" << all.unavailable_retries << "},\"errors\":{";
+      bool first = true;
+      for (const auto& [k, v] : all.final_errors) {
+        os << (first ? "" : ",") << "\"" << k << "\":" << v;
+        first = false;
+      }
+      os << "},\"errors_total\":" << errors << "}";
+      std::cout << os.str() << "\n";
+      return;
+    }
+    if (o_.etcd)
+      std::printf("etcd KV.Put at %s, concurrency %d, %d-byte values\n", o_.addr.c_str(), o_.concurrency,
+                  o_.value_bytes);
+    else
+      std::printf("addr %s (leader %s), concurrency %d, command \"%s\"\n", o_.addr.c_str(),
+                  current_leader().c_str(), o_.concurrency, o_.command.c_str());
+    std::printf("elapsed %.3f s, committed %lld, %.1f submitted/s\n", elapsed, all.ok, rate);
+    std::printf("latency ms: mean %.3f  p50 %.3f  p99 %.3f  max %.3f\n", mean, pct(0.50), pct(0.99),
+                all.latencies_ms.empty() ? 0.0 : all.latencies_ms.back());
+    std::printf("retries: redirect %lld, no leader %lld, RESOURCE_EXHAUSTED %lld, UNAVAILABLE %lld\n",
+                all.redirects, all.no_leader_retries, all.resource_exhausted_retries, all.unavailable_retries);
+    std::printf("errors (gave up): %lld", errors);
+    for (const auto& [k, v] : all.final_errors) std::printf("  %s %lld", k.c_str(), v);
+    std::printf("\n");
+  }
+
+ private:
+  std::shared_ptr<scheduler::SchedulerService::Stub> stub_for(const std::string& addr) {
+    std::lock_guard<std::mutex> g(mu_);
+    auto& s = stubs_[addr];
+    if (!s) s = scheduler::SchedulerService::NewStub(grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
+    return s;
+  }
+  std::string current_leader() const {
+    std::lock_guard<std::mutex> g(mu_);
+    return leader_;
+  }
+  void set_leader(const std::string& addr) {
+    std::lock_guard<std::mutex> g(mu_);
+    leader_ = addr;
+  }
+
+  // Starts the slot's next logical submission, or retires the slot.
+  void next(slot& s) {
+    bool more = clock_type::now() < end_by_;
+    if (more && o_.count > 0) more = issued_.fetch_add(1) < o_.count;
+    if (!more) {
+      std::lock_guard<std::mutex> g(done_mu_);
+      if (--active_ == 0) done_cv_.notify_all();
+      return;
+    }
+    s.attempt = 0;
+    s.backoff_ms = 20;
+    s.first_sent = clock_type::now();
+    send(s);
+  }
+
+  void send(slot& s) {
+    ++s.attempt;
+    s.ctx = std::make_unique<grpc::ClientContext>();
+    s.ctx->set_deadline(std::chrono::system_clock::now() + milliseconds(o_.deadline_ms));
+    if (o_.etcd) {
+      auto bytes = etcd_put_request(key_prefix_ + std::to_string(s.index) + "/" + std::to_string(s.seq++), etcd_value_);
+      grpc::Slice slice(bytes);
+      s.etcd_req = grpc::ByteBuffer(&slice, 1);
+      s.etcd_resp.Clear();
+      etcd_stub_->UnaryCall(s.ctx.get(), etcd_put_method_, grpc::StubOptions(), &s.etcd_req, &s.etcd_resp,
+                            [this, &s](grpc::Status st) { on_reply(s, st); });
+      return;
+    }
+    s.resp.Clear();
+    auto stub = stub_for(current_leader());
+    stub->async()->SubmitJob(s.ctx.get(), &s.req, &s.resp, [this, &s](grpc::Status st) { on_reply(s, st); });
+  }
+
+  void retry_later(slot& s) {
+    auto delay = milliseconds(s.backoff_ms);
+    s.backoff_ms = std::min(s.backoff_ms * 2, 1000);
+    timers_.at(clock_type::now() + delay, [this, &s] { send(s); });
+  }
+
+  void give_up(slot& s, grpc::StatusCode code) {
+    ++s.st.final_errors[code_name(code)];
+    // A failing server answers fast: pace the slot so it does not spin.
+    timers_.at(clock_type::now() + milliseconds(50), [this, &s] { next(s); });
+  }
+
+  void on_reply(slot& s, const grpc::Status& st) {
+    if (st.ok()) {
+      ++s.st.ok;
+      s.st.latencies_ms.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - s.first_sent).count());
+      next(s);
+      return;
+    }
+    auto code = st.error_code();
+    bool retryable_left = s.attempt < max_attempts && clock_type::now() < end_by_ + milliseconds(o_.deadline_ms);
+    if (code == grpc::StatusCode::FAILED_PRECONDITION && st.error_message().rfind("Not the leader", 0) == 0) {
+      if (!retryable_left) return give_up(s, code);
+      const auto& md = s.ctx->GetServerTrailingMetadata();
+      auto it = md.find("leader-address");
+      if (it != md.end() && !it->second.empty()) {
+        ++s.st.redirects;
+        set_leader(std::string(it->second.data(), it->second.size()));
+        send(s);
+      } else {  // election in progress
+        ++s.st.no_leader_retries;
+        retry_later(s);
+      }
+      return;
+    }
+    if (code == grpc::StatusCode::RESOURCE_EXHAUSTED || code == grpc::StatusCode::UNAVAILABLE) {
+      if (!retryable_left) return give_up(s, code);
+      if (code == grpc::StatusCode::RESOURCE_EXHAUSTED)
+        ++s.st.resource_exhausted_retries;
+      else
+        ++s.st.unavailable_retries;
+      retry_later(s);
+      return;
+    }
+    give_up(s, code);
+  }
+
+  const options o_;
+  mutable std::mutex mu_;
+  std::string leader_;
+  std::map<std::string, std::shared_ptr<scheduler::SchedulerService::Stub>> stubs_;
+  std::vector<slot> slots_;
+  std::unique_ptr<grpc::GenericStub> etcd_stub_;
+  const std::string etcd_put_method_ = "/etcdserverpb.KV/Put";
+  std::string etcd_value_, key_prefix_;
+  std::atomic<long long> issued_{0};
+  clock_type::time_point start_, end_by_, finished_;
+  std::mutex done_mu_;
+  std::condition_variable done_cv_;
+  int active_ = 0;
+  timer_thread timers_;  // last: destroyed first, while the slots still exist
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto o = parse(argc, argv);
+  auto lg = std::make_unique<loadgen>(o);
+  if (o.wait_leader_s > 0 && !lg->wait_for_leader()) {
+    std::cerr << "troupe-loadgen: no leader at " << o.addr << " within " << o.wait_leader_s << " s\n";
+    return 1;
+  }
+  lg->run();
+  lg->report();
+  return 0;
+}
