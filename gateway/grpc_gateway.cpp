@@ -37,6 +37,13 @@ grpc::Status actor_error(caf::actor_system& sys, const caf::error& e) {
   return grpc::Status(grpc::StatusCode::UNAVAILABLE, "node is not answering: " + sys.render(e));
 }
 
+// Finishes r with INVALID_ARGUMENT when the request has a problem; true if so.
+bool reject_invalid(grpc::ServerUnaryReactor* r, const std::string& problem) {
+  if (problem.empty()) return false;
+  r->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, problem));
+  return true;
+}
+
 bool is_forwarded(grpc::CallbackServerContext* ctx) {
   return ctx->client_metadata().count(forwarded_key) > 0;
 }
@@ -159,10 +166,7 @@ class scheduler_service final : public scheduler::SchedulerService::CallbackServ
     auto* r = ctx->DefaultReactor();
     auto bad = views::check_command(req->command(), cfg_.jobs.max_command_bytes);
     if (bad.empty() && req->has_image()) bad = views::check_image(req->image());
-    if (!bad.empty()) {
-      r->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, bad));
-      return r;
-    }
+    if (reject_invalid(r, bad)) return r;
     scheduler::Command cmd;
     auto* s = cmd.mutable_submit_job();
     s->set_command(req->command());
@@ -194,11 +198,7 @@ class scheduler_service final : public scheduler::SchedulerService::CallbackServ
   grpc::ServerUnaryReactor* CancelJob(grpc::CallbackServerContext* ctx, const scheduler::CancelJobRequest* req,
                                       scheduler::CancelJobResponse* resp) override {
     auto* r = ctx->DefaultReactor();
-    auto bad = views::check_job_id(req->job_id());
-    if (!bad.empty()) {
-      r->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, bad));
-      return r;
-    }
+    if (reject_invalid(r, views::check_job_id(req->job_id()))) return r;
     auto id = req->job_id();
     auto fail = [=](const caf::error& e) { r->Finish(actor_error(sys_, e)); };
     // Leader first (a follower redirects), then existence and state, then the entry.
@@ -242,11 +242,7 @@ class scheduler_service final : public scheduler::SchedulerService::CallbackServ
   grpc::ServerUnaryReactor* GetJobStatus(grpc::CallbackServerContext* ctx, const scheduler::GetJobStatusRequest* req,
                                          scheduler::GetJobStatusResponse* resp) override {
     auto* r = ctx->DefaultReactor();
-    auto bad = views::check_job_id(req->job_id());
-    if (!bad.empty()) {
-      r->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, bad));
-      return r;
-    }
+    if (reject_invalid(r, views::check_job_id(req->job_id()))) return r;
     auto id = req->job_id();
     auto lookup = [=] {
       ask(sys_, nodes_.table, query_timeout,
@@ -516,11 +512,7 @@ class internal_service final : public internalpb::InternalService::CallbackServi
   grpc::ServerUnaryReactor* GetJobOutput(grpc::CallbackServerContext* ctx, const internalpb::GetJobOutputRequest* req,
                                          internalpb::GetJobOutputResponse* resp) override {
     auto* r = ctx->DefaultReactor();
-    auto bad = views::check_job_id(req->job_id());
-    if (!bad.empty()) {
-      r->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, bad));
-      return r;
-    }
+    if (reject_invalid(r, views::check_job_id(req->job_id()))) return r;
     auto out = exec::read_output(cfg_.data_dir + "/outputs", req->job_id());
     resp->set_found(out.found);
     resp->set_stdout_data(out.stdout_data);

@@ -13,7 +13,4 @@ namespace troupe {
 // For grpc::ServerBuilder::experimental().SetInterceptorCreators().
 std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> grpc_metrics_interceptors();
 
-// "OK", "NOT_FOUND", ...: the label value used for a status code.
-const char* grpc_code_name(grpc::StatusCode c);
-
 }  // namespace troupe

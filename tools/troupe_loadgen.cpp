@@ -31,6 +31,7 @@
 #include <thread>
 #include <vector>
 
+#include "protocol/grpc_status_names.hpp"
 #include "scheduler.grpc.pb.h"
 
 namespace {
@@ -126,28 +127,6 @@ options parse(int argc, char** argv) {
   return o;
 }
 
-const char* code_name(grpc::StatusCode c) {
-  switch (c) {
-    case grpc::StatusCode::OK: return "OK";
-    case grpc::StatusCode::CANCELLED: return "CANCELLED";
-    case grpc::StatusCode::UNKNOWN: return "UNKNOWN";
-    case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
-    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
-    case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
-    case grpc::StatusCode::ALREADY_EXISTS: return "ALREADY_EXISTS";
-    case grpc::StatusCode::PERMISSION_DENIED: return "PERMISSION_DENIED";
-    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
-    case grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
-    case grpc::StatusCode::ABORTED: return "ABORTED";
-    case grpc::StatusCode::OUT_OF_RANGE: return "OUT_OF_RANGE";
-    case grpc::StatusCode::UNIMPLEMENTED: return "UNIMPLEMENTED";
-    case grpc::StatusCode::INTERNAL: return "INTERNAL";
-    case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
-    case grpc::StatusCode::DATA_LOSS: return "DATA_LOSS";
-    case grpc::StatusCode::UNAUTHENTICATED: return "UNAUTHENTICATED";
-    default: return "DO_NOT_USE";
-  }
-}
 
 std::string json_escape(const std::string& s) {
   std::string out;
@@ -443,7 +422,7 @@ class loadgen {
   }
 
   void give_up(slot& s, grpc::StatusCode code) {
-    ++s.st.final_errors[code_name(code)];
+    ++s.st.final_errors[troupe::grpc_code_name(code)];
     // A failing server answers fast: pace the slot so it does not spin.
     timers_.at(clock_type::now() + milliseconds(50), [this, &s] { next(s); });
   }

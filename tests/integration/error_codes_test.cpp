@@ -115,7 +115,11 @@ TEST_CASE("RESOURCE_EXHAUSTED beyond max_pending_proposals, DEADLINE_EXCEEDED wi
   auto leader = c.wait_for_leader();
   REQUIRE(leader != 0);
   auto& ls = c.stub(leader);
-  REQUIRE(submit(ls, "echo warm").ok());
+  scheduler::SubmitJobResponse warm;
+  REQUIRE(submit(ls, "echo warm", &warm).ok());
+  // Let the warm-up job's own entries (assign, running, completed) commit
+  // first: pending internal proposals would take queue slots below.
+  REQUIRE(wait_for_job(ls, warm.job_id(), milliseconds(10000)).status() == scheduler::JOB_STATUS_COMPLETED);
   for (auto id : c.ids())
     if (id != leader) c.kill9(id);
 
