@@ -107,27 +107,7 @@ std::string docker_backend::create_pulling_if_missing(const container_config& co
 }
 
 job_result docker_backend::run(const job_spec& spec, cancel_token& cancel) {
-  job_result r;
-  std::optional<job_output> out;
-  try {
-    out.emplace(spec);
-  } catch (const std::exception& e) {
-    r.error = std::string("cannot store output: ") + e.what();
-    return r;
-  }
-  try {
-    execute(spec, cancel, *out, r);
-  } catch (const std::exception& e) {
-    r.result = outcome::failed;
-    r.error = e.what();
-  }
-  try {
-    out->finish(r);
-  } catch (const std::exception& e) {
-    r.result = outcome::failed;
-    r.error = std::string("cannot store output: ") + e.what();
-  }
-  return r;
+  return run_with_output(spec, [&](job_output& out, job_result& r) { execute(spec, cancel, out, r); });
 }
 
 void docker_backend::execute(const job_spec& spec, cancel_token& cancel, job_output& out, job_result& r) {

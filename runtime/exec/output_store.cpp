@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <sys/stat.h>
@@ -156,6 +157,30 @@ stored_output read_output(const std::string& output_dir, const std::string& job_
   s.stderr_data = read_file(dir + "/stderr");
   s.found = true;
   return s;
+}
+
+job_result run_with_output(const job_spec& spec, const std::function<void(job_output&, job_result&)>& execute) {
+  job_result r;
+  std::optional<job_output> out;
+  try {
+    out.emplace(spec);
+  } catch (const std::exception& e) {
+    r.error = std::string("cannot store output: ") + e.what();
+    return r;
+  }
+  try {
+    execute(*out, r);
+  } catch (const std::exception& e) {
+    r.result = outcome::failed;
+    r.error = e.what();
+  }
+  try {
+    out->finish(r);
+  } catch (const std::exception& e) {
+    r.result = outcome::failed;
+    r.error = std::string("cannot store output: ") + e.what();
+  }
+  return r;
 }
 
 }  // namespace troupe::exec

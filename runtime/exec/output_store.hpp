@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -65,6 +66,12 @@ class job_output {
   std::size_t cap_;
   output_sink stdout_, stderr_;
 };
+
+// The frame every backend's run() shares: opens the job's output, runs
+// `execute` with it, then stores it. A failure to open or store the output
+// fails the job with "cannot store output: ..."; an exception from `execute`
+// fails it with the exception's message.
+job_result run_with_output(const job_spec& spec, const std::function<void(job_output&, job_result&)>& execute);
 
 struct stored_output {
   bool found = false;  // meta.json present (the job's output is complete)

@@ -105,15 +105,10 @@ std::vector<std::string> process_backend::orphaned_jobs(std::uint64_t) { return 
 void process_backend::remove_job_artifacts(const std::string&) {}
 
 job_result process_backend::run(const job_spec& spec, cancel_token& cancel) {
-  job_result r;
-  std::optional<job_output> out;
-  try {
-    out.emplace(spec);
-  } catch (const std::exception& e) {
-    r.error = std::string("cannot store output: ") + e.what();
-    return r;
-  }
+  return run_with_output(spec, [&](job_output& out, job_result& r) { execute(spec, cancel, out, r); });
+}
 
+void process_backend::execute(const job_spec& spec, cancel_token& cancel, job_output& out, job_result& r) {
   int status = 0;
   pid_t pid = -1;
   auto group = std::make_shared<process_group>();
@@ -190,7 +185,7 @@ job_result process_backend::run(const job_spec& spec, cancel_token& cancel) {
           if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
           ssize_t got = ::read(fds[i].fd, buf, sizeof buf);
           if (got > 0) {
-            (owners[i] == &out_r ? out->out() : out->err()).write(std::string_view(buf, static_cast<std::size_t>(got)));
+            (owners[i] == &out_r ? out.out() : out.err()).write(std::string_view(buf, static_cast<std::size_t>(got)));
           } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
             owners[i]->reset();
           }
@@ -224,10 +219,9 @@ job_result process_backend::run(const job_spec& spec, cancel_token& cancel) {
         r.error = "killed by signal " + std::to_string(WTERMSIG(status));
       }
     }
-  } catch (const std::exception& e) {
-    r.result = outcome::failed;
-    r.error = e.what();
-    // Never leave a job running (or a zombie) behind an internal error.
+  } catch (const std::exception&) {
+    // Never leave a job running (or a zombie) behind an internal error;
+    // run_with_output turns the error into the job's result.
     std::lock_guard<std::mutex> lock(group->mutex);
     if (pid > 0 && !group->reaped) {
       ::kill(-pid, SIGKILL);
@@ -236,14 +230,8 @@ job_result process_backend::run(const job_spec& spec, cancel_token& cancel) {
       }
       group->reaped = true;
     }
+    throw;
   }
-  try {
-    out->finish(r);
-  } catch (const std::exception& e) {
-    r.result = outcome::failed;
-    r.error = std::string("cannot store output: ") + e.what();
-  }
-  return r;
 }
 
 std::unique_ptr<backend> make_process_backend(process_options options) {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "runtime/exec/backend.hpp"
+#include "runtime/exec/output_store.hpp"
 
 namespace troupe::exec {
 
@@ -39,6 +40,7 @@ class process_backend final : public backend {
   void remove_job_artifacts(const std::string& job_id) override;
 
  private:
+  void execute(const job_spec& spec, cancel_token& cancel, job_output& out, job_result& r);
   process_options options_;
 };
 
