@@ -6,13 +6,20 @@ namespace troupe::views {
 
 namespace {
 constexpr std::int64_t ns_per_ms = 1000000;
-}
 
-void to_job_info(const jobs::job& j, scheduler::JobInfo* out) {
+// JobInfo and GetJobStatusResponse carry the same job fields under the same
+// names (their numbers differ, which protobuf's generated setters hide).
+template <class Msg>
+void set_common_fields(const jobs::job& j, Msg* out) {
   out->set_job_id(j.id);
   out->set_command(j.command);
   out->set_status(static_cast<scheduler::JobStatus>(j.status));
   out->set_assigned_worker(j.assigned_worker);
+  out->set_executed_by(j.executed_by);
+  if (j.exit_code) out->set_exit_code(*j.exit_code);
+  out->set_image(j.image);
+  out->set_error(j.error);
+  out->set_attempts(j.attempts);
   out->set_created_at_ms(j.created_at_ns / ns_per_ms);
   out->set_created_at_ns(j.created_at_ns);
   if (j.completed_at_ns) {
@@ -20,33 +27,17 @@ void to_job_info(const jobs::job& j, scheduler::JobInfo* out) {
     out->set_completed_at_ns(*j.completed_at_ns);
   }
   if (j.started_at_ns) out->set_started_at_ms(*j.started_at_ns / ns_per_ms);
-  out->set_executed_by(j.executed_by);
-  if (j.exit_code) out->set_exit_code(*j.exit_code);
-  out->set_image(j.image);
-  out->set_error(j.error);
-  out->set_attempts(j.attempts);
 }
 
+}  // namespace
+
+void to_job_info(const jobs::job& j, scheduler::JobInfo* out) { set_common_fields(j, out); }
+
 void to_job_status(const jobs::job& j, scheduler::GetJobStatusResponse* out) {
-  out->set_job_id(j.id);
-  out->set_status(static_cast<scheduler::JobStatus>(j.status));
+  set_common_fields(j, out);
   out->set_output(j.stdout_inline);
   out->set_stderr(j.stderr_inline);
   out->set_output_truncated(j.output_truncated);
-  out->set_error(j.error);
-  out->set_assigned_worker(j.assigned_worker);
-  out->set_executed_by(j.executed_by);
-  if (j.exit_code) out->set_exit_code(*j.exit_code);
-  out->set_created_at_ms(j.created_at_ns / ns_per_ms);
-  out->set_created_at_ns(j.created_at_ns);
-  if (j.completed_at_ns) {
-    out->set_completed_at_ms(*j.completed_at_ns / ns_per_ms);
-    out->set_completed_at_ns(*j.completed_at_ns);
-  }
-  if (j.started_at_ns) out->set_started_at_ms(*j.started_at_ns / ns_per_ms);
-  out->set_command(j.command);
-  out->set_image(j.image);
-  out->set_attempts(j.attempts);
 }
 
 jobs::list_query to_list_query(const scheduler::ListJobsRequest& r) {
