@@ -70,7 +70,7 @@ void record(self_ptr self, const worker_report& r) {
                                     << " (executor " << r.executor_backend << (r.executor_ok ? "" : ", unhealthy")
                                     << (r.draining ? ", draining" : "") << ")";
   if (st.registered.insert(r.node_id).second) {
-    scheduler::Command cmd;
+    logpb::Command cmd;
     cmd.mutable_register_worker()->set_worker_id(r.node_id);
     cmd.mutable_register_worker()->set_address(r.address);
     self->request(st.raft, std::chrono::seconds(10), propose_atom::value, std::move(cmd))

@@ -33,7 +33,8 @@ using job_table_actor = caf::typed_actor<
     caf::replies_to<list_atom, list_request>::with<list_reply>,
     caf::replies_to<subscribe_atom, change_listener>::with<job_snapshot_view>,
     caf::reacts_to<unsub_atom, change_listener>,
-    caf::replies_to<stats_atom>::with<table_stats>>;
+    caf::replies_to<stats_atom>::with<table_stats>,
+    caf::replies_to<workers_atom, std::uint64_t>::with<worker_load>>;  // one worker: drained? jobs on it?
 
 // Sends Raft messages to peers over gRPC RaftService.
 using peer_transport_actor = caf::typed_actor<caf::reacts_to<send_atom, raft_outbox>>;
@@ -43,7 +44,7 @@ using peer_transport_actor = caf::typed_actor<caf::reacts_to<send_atom, raft_out
 using raft_node_actor = caf::typed_actor<
     caf::reacts_to<tick_atom>,
     caf::reacts_to<step_atom, raft::message>,
-    caf::replies_to<propose_atom, scheduler::Command>::with<outcome>,
+    caf::replies_to<propose_atom, logpb::Command>::with<outcome>,
     caf::replies_to<status_atom>::with<raft_status>,
     caf::replies_to<log_atom, std::uint64_t, std::uint32_t>::with<log_page>,
     caf::replies_to<transfer_atom, std::uint64_t>::with<outcome>,

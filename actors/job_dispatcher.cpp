@@ -14,7 +14,7 @@ using clock = job_dispatcher_state::clock;
 
 constexpr auto tick_every = std::chrono::seconds(1);
 
-void propose(self_ptr self, scheduler::Command cmd, std::function<void(const outcome&)> then) {
+void propose(self_ptr self, logpb::Command cmd, std::function<void(const outcome&)> then) {
   self->request(self->state.raft, std::chrono::seconds(10), propose_atom::value, std::move(cmd))
       .then([then](const outcome& o) { then(o); },
             [then](const caf::error&) { then(outcome::fail(code::unavailable, "raft_node did not answer")); });
@@ -49,7 +49,7 @@ void requeue_dead(self_ptr self) {
   for (const auto& [id, j] : st.active) {
     if (j.status != jobs::job_status::assigned && j.status != jobs::job_status::running) continue;
     if (!dead.count(j.assigned_worker) || st.requeueing.count(id)) continue;
-    scheduler::Command cmd;
+    logpb::Command cmd;
     auto* r = cmd.mutable_requeue_job();
     r->set_job_id(id);
     r->set_reason("worker " + std::to_string(j.assigned_worker) + " stopped responding");
@@ -92,7 +92,7 @@ void dispatch(self_ptr self) {
     if (best == 0) break;  // every worker is full
     ++load[best];
     st.last_assigned = best;
-    scheduler::Command cmd;
+    logpb::Command cmd;
     cmd.mutable_assign_job()->set_job_id(id);
     cmd.mutable_assign_job()->set_worker_id(best);
     cmd.mutable_assign_job()->set_assigned_at_ns(wall_clock_ns());
@@ -110,7 +110,7 @@ void evict_old(self_ptr self) {
   if (!st.leader || st.evicting || st.finished.empty()) return;
   auto cutoff = wall_clock_ns() - static_cast<std::int64_t>(st.cfg.jobs.retention_s) * 1000000000ll;
   if (st.finished.begin()->first > cutoff) return;
-  scheduler::Command cmd;
+  logpb::Command cmd;
   cmd.mutable_evict_jobs()->set_completed_before_ns(cutoff);
   st.evicting = true;
   propose(self, std::move(cmd), [=](const outcome&) { self->state.evicting = false; });

@@ -11,9 +11,9 @@
 
 namespace troupe {
 
-scheduler::JobStatusUpdate to_update(const exec::job_spec& spec, std::uint32_t attempt, const exec::job_result& r,
+logpb::JobStatusUpdate to_update(const exec::job_spec& spec, std::uint32_t attempt, const exec::job_result& r,
                                      std::int64_t completed_at_ns) {
-  scheduler::JobStatusUpdate u;
+  logpb::JobStatusUpdate u;
   u.set_job_id(spec.job_id);
   u.set_executed_by(spec.node_id);
   u.set_attempt(attempt);

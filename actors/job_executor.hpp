@@ -21,7 +21,7 @@ job_executor_actor::behavior_type job_executor(job_executor_actor::stateful_poin
                                                std::uint32_t attempt, job_supervisor_actor supervisor);
 
 // The status update a finished run becomes (COMPLETED only for exit code 0).
-scheduler::JobStatusUpdate to_update(const exec::job_spec& spec, std::uint32_t attempt, const exec::job_result& r,
+logpb::JobStatusUpdate to_update(const exec::job_spec& spec, std::uint32_t attempt, const exec::job_result& r,
                                      std::int64_t completed_at_ns);
 
 }  // namespace troupe

@@ -20,7 +20,7 @@ constexpr auto tick_every = std::chrono::milliseconds(200);
 
 void flush(self_ptr self);
 
-void queue(self_ptr self, scheduler::JobStatusUpdate u) {
+void queue(self_ptr self, logpb::JobStatusUpdate u) {
   self->state.outbox.push_back(std::move(u));
   flush(self);
 }
@@ -43,7 +43,7 @@ void start(self_ptr self, const jobs::job& j) {
   TLOG(info, "job_supervisor") << "spawned job_executor #" << exec.id() << " for job " << j.id << " (attempt "
                                << j.attempts << ", image " << spec.image << ", backend " << st.backend->name()
                                << "); parent job_supervisor #" << self->id() << " monitors it";
-  scheduler::JobStatusUpdate u;
+  logpb::JobStatusUpdate u;
   u.set_job_id(j.id);
   u.set_status(scheduler::JOB_STATUS_RUNNING);
   u.set_executed_by(st.cfg.id);
@@ -79,7 +79,7 @@ void reconcile(self_ptr self, const jobs::job& j) {
     // It ran here before this process restarted; its outcome is unknowable
     // and re-running could repeat side effects, so report it failed.
     st.launched[j.id] = j.attempts;
-    scheduler::JobStatusUpdate u;
+    logpb::JobStatusUpdate u;
     u.set_job_id(j.id);
     u.set_status(scheduler::JOB_STATUS_FAILED);
     u.set_executed_by(self_id);
@@ -99,7 +99,7 @@ void flush(self_ptr self) {
   if (leader == raft::no_node) return;  // retried on tick
   st.in_flight.swap(st.outbox);
   if (leader == st.cfg.id) {
-    scheduler::Command cmd;
+    logpb::Command cmd;
     for (auto& u : st.in_flight) *cmd.mutable_batch_update_job_status()->add_updates() = u;
     self->request(st.raft, std::chrono::seconds(10), propose_atom::value, std::move(cmd))
         .then(

@@ -39,8 +39,8 @@ struct job_supervisor_state {
   role_change role;
   std::map<std::string, running_job> running;
   std::map<std::string, std::uint32_t> launched;  // latest attempt this process started or reported, per unfinished job
-  std::vector<scheduler::JobStatusUpdate> outbox;            // waiting to be sent to the leader
-  std::vector<scheduler::JobStatusUpdate> in_flight;         // sent, not yet acknowledged
+  std::vector<logpb::JobStatusUpdate> outbox;            // waiting to be sent to the leader
+  std::vector<logpb::JobStatusUpdate> in_flight;         // sent, not yet acknowledged
   bool executor_ok = true;
   bool probing = false;
   std::uint64_t ticks = 0;

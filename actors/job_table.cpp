@@ -34,14 +34,17 @@ job_table_actor::behavior_type job_table(job_table_actor::stateful_pointer<job_t
           if (e.index <= st.applied) continue;  // already covered by a restored snapshot
           st.applied = e.index;
           if (e.type != raft::entry_type::normal) continue;
-          scheduler::Command cmd;
-          apply_outcome o{e.index, {}};
+          logpb::Command cmd;
+          apply_outcome o;
+          o.index = e.index;
           if (!cmd.ParseFromString(e.data)) {
             // Cannot happen for entries this cluster wrote; never stop applying over it.
+            o.refused = jobs::refusal::malformed;
             o.error = "malformed command in log entry";
             TLOG(error, "job_table") << "entry " << e.index << ": " << o.error;
           } else {
             auto r = st.table.apply(e.index, cmd);
+            o.refused = r.refused;
             o.error = std::move(r.error);
             for (auto& c : r.changes) changes.push_back(std::move(c));
           }
@@ -117,6 +120,13 @@ job_table_actor::behavior_type job_table(job_table_actor::stateful_pointer<job_t
                         jobs::job_status::completed, jobs::job_status::failed, jobs::job_status::cancelled})
           s.by_status.emplace_back(jobs::to_string(st), t.count(st));
         return s;
+      },
+      [=](workers_atom, std::uint64_t worker) -> worker_load {
+        worker_load w;
+        w.worker_id = worker;
+        w.active = self->state.table.on_worker(worker).size();
+        w.applied_index = self->state.applied;
+        return w;
       },
   };
 }

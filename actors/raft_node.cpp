@@ -258,7 +258,7 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
         self->state.core->step(m);
         drive(self);
       },
-      [=](propose_atom, scheduler::Command& cmd) -> caf::result<outcome> {
+      [=](propose_atom, logpb::Command& cmd) -> caf::result<outcome> {
         auto& st = self->state;
         if (cmd.has_submit_job() && st.draining)
           return outcome::fail(code::unavailable, "node is draining and accepts no new jobs; use another node");

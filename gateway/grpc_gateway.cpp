@@ -167,7 +167,7 @@ class scheduler_service final : public scheduler::SchedulerService::CallbackServ
     auto bad = views::check_command(req->command(), cfg_.jobs.max_command_bytes);
     if (bad.empty() && req->has_image()) bad = views::check_image(req->image());
     if (reject_invalid(r, bad)) return r;
-    scheduler::Command cmd;
+    logpb::Command cmd;
     auto* s = cmd.mutable_submit_job();
     s->set_command(req->command());
     if (req->has_image() && !req->image().empty()) s->set_image(req->image());
@@ -220,7 +220,7 @@ class scheduler_service final : public scheduler::SchedulerService::CallbackServ
                   r->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, resp->message()));
                   return;
                 }
-                scheduler::Command cmd;
+                logpb::Command cmd;
                 cmd.mutable_cancel_job()->set_job_id(id);
                 auto ns = wall_clock_ns();
                 cmd.mutable_cancel_job()->set_cancelled_at_ns(ns);
@@ -557,7 +557,7 @@ class internal_service final : public internalpb::InternalService::CallbackServi
                                              const internalpb::ForwardJobStatusRequest* req,
                                              internalpb::ForwardJobStatusResponse* resp) override {
     auto* r = ctx->DefaultReactor();
-    scheduler::Command cmd;
+    logpb::Command cmd;
     for (const auto& u : req->updates()) *cmd.mutable_batch_update_job_status()->add_updates() = u;
     ask(sys_, nodes_.raft, milliseconds(cfg_.raft.commit_deadline_ms + 2000),
         [=](const outcome& o) {

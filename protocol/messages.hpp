@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -14,7 +15,7 @@
 
 #include "runtime/jobs/job_table.hpp"
 #include "runtime/raft/core.hpp"
-#include "scheduler.pb.h"
+#include "log_command.pb.h"
 
 namespace troupe {
 
@@ -50,6 +51,9 @@ using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using topology_atom = caf::atom_constant<caf::atom("topology")>;
 using evict_atom = caf::atom_constant<caf::atom("evict")>;
 using dispatch_atom = caf::atom_constant<caf::atom("dispatch")>;
+using undrain_atom = caf::atom_constant<caf::atom("undrain")>;
+using output_atom = caf::atom_constant<caf::atom("output")>;
+using forward_atom = caf::atom_constant<caf::atom("forward")>;
 
 // ---- outcome of a request, mapped to gRPC codes / HTTP statuses at the gateways
 enum class code : std::uint8_t {
@@ -103,6 +107,7 @@ struct entry_batch {
 };
 struct apply_outcome {
   std::uint64_t index = 0;
+  jobs::refusal refused = jobs::refusal::none;
   std::string error;  // non-empty: the command had no effect, and why
 };
 struct apply_outcomes {
@@ -130,12 +135,40 @@ struct job_changes {
 struct job_snapshot_view {  // answer to subscribe: current jobs, then changes
   std::vector<jobs::job> jobs;
   std::uint64_t applied_index = 0;
+  std::set<std::uint64_t> draining;  // workers drained by a committed set_worker_draining
+};
+// What the table says of one worker (DrainNode waits on it).
+struct worker_load {
+  std::uint64_t worker_id = 0;
+  bool draining = false;
+  std::size_t active = 0;  // jobs assigned to or running on it
+  std::uint64_t applied_index = 0;
 };
 struct table_stats {
   std::uint64_t applied_index = 0;
   std::size_t total = 0;
   std::size_t active = 0;
   std::vector<std::pair<std::string, std::size_t>> by_status;
+};
+
+// ---- proposals ----------------------------------------------------------------
+// raft_node's answer to a proposal that committed with the term it was
+// proposed in and applied without refusal. Every other fate is a caf::error
+// (protocol/errors.hpp).
+struct proposal_result {
+  std::uint64_t index = 0;
+  std::string job_id;  // submit_job: the id the leader chose
+  std::int64_t created_at_ns = 0;
+};
+
+// ---- job output (the whole of it lives on the node that ran the job) ----------
+struct job_output {
+  bool found = false;
+  std::string stdout_data;
+  std::string stderr_data;
+  bool truncated = false;
+  std::uint64_t stdout_bytes = 0;
+  std::uint64_t stderr_bytes = 0;
 };
 
 // ---- raft status --------------------------------------------------------------
@@ -200,12 +233,12 @@ struct heartbeat_reply {
 
 // ---- job execution ---------------------------------------------------------------
 struct status_updates {  // executor results on their way into the log
-  std::vector<scheduler::JobStatusUpdate> updates;
+  std::vector<logpb::JobStatusUpdate> updates;
 };
 struct executor_result {
   std::string job_id;
   std::uint32_t attempt = 0;
-  scheduler::JobStatusUpdate update;
+  logpb::JobStatusUpdate update;
 };
 
 // ---- topology ----------------------------------------------------------------------
@@ -235,6 +268,9 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::list_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::job_changes)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::job_snapshot_view)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::table_stats)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::worker_load)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::proposal_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::job_output)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::raft_status)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::role_change)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::log_page)
@@ -245,4 +281,4 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::status_updates)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::executor_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::topology)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::raft::message)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(::scheduler::Command)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(::troupe::logpb::Command)

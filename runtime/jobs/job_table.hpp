@@ -19,7 +19,7 @@
 
 #include "runtime/jobs/job.hpp"
 #include "runtime/jobs/job_order.hpp"
-#include "scheduler.pb.h"
+#include "log_command.pb.h"
 
 namespace troupe::jobs {
 
@@ -32,8 +32,19 @@ struct job_change {
   job after;          // for evicted: the job as it was when removed
 };
 
+// Why a committed command had no effect; the node maps it to a client error.
+enum class refusal : std::uint8_t {
+  none,
+  not_found,      // the job does not exist
+  conflict,       // the job's state does not allow it (already terminal, not pending, ...)
+  over_capacity,  // admission: jobs.max_active jobs are active
+  malformed,      // the command itself is wrong (empty id, unknown kind, ...)
+  stale,          // a replay or a stale attempt: nothing to do, and nothing to retry
+};
+
 struct apply_result {
   std::vector<job_change> changes;
+  refusal refused = refusal::none;
   // Non-empty: the command had no effect, and why ("job not found",
   // "job is already completed", ...).
   std::string error;
@@ -73,7 +84,7 @@ class job_table {
   // at or below applied_index() (a replay after restore) is refused with an
   // error and changes nothing. Any other refused command still advances
   // applied_index(), because the entry was consumed.
-  apply_result apply(std::uint64_t index, const scheduler::Command& cmd);
+  apply_result apply(std::uint64_t index, const logpb::Command& cmd);
 
   const job* find(std::string_view id) const;
   // Throws std::invalid_argument("invalid page_token") for a token list()
@@ -95,14 +106,14 @@ class job_table {
 
  private:
   // Command handlers (job_table_apply.cpp). Each returns the error, or "".
-  std::string apply_submit(std::uint64_t index, const scheduler::SubmitJobCommand& c, apply_result& out);
-  std::string apply_assign(std::uint64_t index, const scheduler::AssignJobCommand& c, apply_result& out);
-  std::string apply_update(std::uint64_t index, const scheduler::JobStatusUpdate& u, apply_result& out);
-  std::string apply_batch(std::uint64_t index, const scheduler::BatchUpdateJobStatusCommand& c, apply_result& out);
-  std::string apply_cancel(std::uint64_t index, const scheduler::CancelJobCommand& c, apply_result& out);
-  std::string apply_requeue(std::uint64_t index, const scheduler::RequeueJobCommand& c, apply_result& out);
-  std::string apply_register(const scheduler::RegisterWorkerCommand& c);
-  std::string apply_evict(std::uint64_t index, const scheduler::EvictJobsCommand& c, apply_result& out);
+  std::string apply_submit(std::uint64_t index, const logpb::SubmitJobCommand& c, apply_result& out);
+  std::string apply_assign(std::uint64_t index, const logpb::AssignJobCommand& c, apply_result& out);
+  std::string apply_update(std::uint64_t index, const logpb::JobStatusUpdate& u, apply_result& out);
+  std::string apply_batch(std::uint64_t index, const logpb::BatchUpdateJobStatusCommand& c, apply_result& out);
+  std::string apply_cancel(std::uint64_t index, const logpb::CancelJobCommand& c, apply_result& out);
+  std::string apply_requeue(std::uint64_t index, const logpb::RequeueJobCommand& c, apply_result& out);
+  std::string apply_register(const logpb::RegisterWorkerCommand& c);
+  std::string apply_evict(std::uint64_t index, const logpb::EvictJobsCommand& c, apply_result& out);
 
   job* find_mutable(std::string_view id);
   void insert(std::unique_ptr<job> j);

@@ -39,29 +39,13 @@ std::string status_name(int value) {
   return is_known_status(value) ? to_string(static_cast<job_status>(value)) : "unknown status " + std::to_string(value);
 }
 
-scheduler::JobStatusUpdate as_update(const scheduler::UpdateJobStatusCommand& c) {
-  scheduler::JobStatusUpdate u;
-  u.set_job_id(c.job_id());
-  u.set_status(c.status());
-  u.set_executed_by(c.executed_by());
-  if (c.has_exit_code()) u.set_exit_code(c.exit_code());
-  if (c.has_completed_at_ms()) u.set_completed_at_ms(c.completed_at_ms());
-  u.set_error(c.error());
-  u.set_stdout_inline(c.stdout_inline());
-  u.set_stderr_inline(c.stderr_inline());
-  u.set_output_truncated(c.output_truncated());
-  u.set_at_ns(c.at_ns());
-  u.set_attempt(c.attempt());
-  return u;
-}
-
 void record(apply_result& out, std::uint64_t index, change_kind kind, job_status before, const job& after) {
   out.changes.push_back(job_change{index, kind, before, after});
 }
 
 }  // namespace
 
-apply_result job_table::apply(std::uint64_t index, const scheduler::Command& cmd) {
+apply_result job_table::apply(std::uint64_t index, const logpb::Command& cmd) {
   apply_result out;
   // Raft delivers each committed entry once and in order; after a restore the
   // log may replay entries the snapshot already covers. Those must not apply twice.
@@ -72,27 +56,25 @@ apply_result job_table::apply(std::uint64_t index, const scheduler::Command& cmd
   }
   applied_index_ = index;
   switch (cmd.kind_case()) {
-    case scheduler::Command::kSubmitJob: out.error = apply_submit(index, cmd.submit_job(), out); break;
-    case scheduler::Command::kAssignJob: out.error = apply_assign(index, cmd.assign_job(), out); break;
-    case scheduler::Command::kUpdateJobStatus:
-      out.error = apply_update(index, as_update(cmd.update_job_status()), out);
-      break;
-    case scheduler::Command::kBatchUpdateJobStatus:
+    case logpb::Command::kSubmitJob: out.error = apply_submit(index, cmd.submit_job(), out); break;
+    case logpb::Command::kAssignJob: out.error = apply_assign(index, cmd.assign_job(), out); break;
+    case logpb::Command::kBatchUpdateJobStatus:
       out.error = apply_batch(index, cmd.batch_update_job_status(), out);
       break;
-    case scheduler::Command::kCancelJob: out.error = apply_cancel(index, cmd.cancel_job(), out); break;
-    case scheduler::Command::kRequeueJob: out.error = apply_requeue(index, cmd.requeue_job(), out); break;
-    case scheduler::Command::kRegisterWorker: out.error = apply_register(cmd.register_worker()); break;
-    case scheduler::Command::kEvictJobs: out.error = apply_evict(index, cmd.evict_jobs(), out); break;
-    case scheduler::Command::KIND_NOT_SET: out.error = "command has no kind set"; break;
+    case logpb::Command::kCancelJob: out.error = apply_cancel(index, cmd.cancel_job(), out); break;
+    case logpb::Command::kRequeueJob: out.error = apply_requeue(index, cmd.requeue_job(), out); break;
+    case logpb::Command::kRegisterWorker: out.error = apply_register(cmd.register_worker()); break;
+    case logpb::Command::kEvictJobs: out.error = apply_evict(index, cmd.evict_jobs(), out); break;
+    case logpb::Command::KIND_NOT_SET: out.error = "command has no kind set"; break;
   }
+  if (!out.error.empty()) out.refused = out.error == "job not found" ? refusal::not_found : refusal::conflict;
   return out;
 }
 
 // A new job starts pending. The id is the proposer's (a UUID in practice, but
 // ids from the original system's log are accepted as they are); a duplicate
 // id is refused so a retried submit cannot overwrite a job.
-std::string job_table::apply_submit(std::uint64_t index, const scheduler::SubmitJobCommand& c, apply_result& out) {
+std::string job_table::apply_submit(std::uint64_t index, const logpb::SubmitJobCommand& c, apply_result& out) {
   if (c.job_id().empty()) return "submit_job: job_id is empty";
   if (c.command().empty()) return "submit_job: command is empty";
   if (find(c.job_id())) return "job already exists";
@@ -112,7 +94,7 @@ std::string job_table::apply_submit(std::uint64_t index, const scheduler::Submit
 // updates carrying an older attempt number are stale from then on. The worker
 // need not be registered: registration and assignment are both leader
 // decisions, and refusing here would only lose the job's place in line.
-std::string job_table::apply_assign(std::uint64_t index, const scheduler::AssignJobCommand& c, apply_result& out) {
+std::string job_table::apply_assign(std::uint64_t index, const logpb::AssignJobCommand& c, apply_result& out) {
   job* j = find_mutable(c.job_id());
   if (!j) return "job not found";
   if (c.worker_id() == 0) return "assign_job: worker_id is 0";
@@ -135,7 +117,7 @@ std::string job_table::apply_assign(std::uint64_t index, const scheduler::Assign
 // executor later reports completion); stale attempt (the job was requeued
 // after its worker was declared dead, and that worker still reported);
 // finally the transition itself.
-std::string job_table::apply_update(std::uint64_t index, const scheduler::JobStatusUpdate& u, apply_result& out) {
+std::string job_table::apply_update(std::uint64_t index, const logpb::JobStatusUpdate& u, apply_result& out) {
   job* j = find_mutable(u.job_id());
   if (!j) return "job not found";
   if (is_terminal(j->status)) return already(j->status);
@@ -183,22 +165,23 @@ std::string job_table::apply_update(std::uint64_t index, const scheduler::JobSta
 
 // Each update stands alone, in order (so RUNNING then COMPLETED for one job in
 // one batch works). The command as a whole fails only if none applied.
-std::string job_table::apply_batch(std::uint64_t index, const scheduler::BatchUpdateJobStatusCommand& c,
+std::string job_table::apply_batch(std::uint64_t index, const logpb::BatchUpdateJobStatusCommand& c,
                                    apply_result& out) {
   if (c.updates().empty()) return "batch_update_job_status: no updates";
   bool any_applied = false;
-  for (const scheduler::JobStatusUpdate& u : c.updates()) {
+  for (const logpb::JobStatusUpdate& u : c.updates()) {
     std::string error = apply_update(index, u, out);
     if (error.empty()) any_applied = true;
     out.update_errors.push_back(std::move(error));
   }
   if (any_applied) return {};
+  if (out.update_errors.size() == 1) return out.update_errors.front();  // a batch of one says why, plainly
   return "no update in the batch applied; first: " + out.update_errors.front();
 }
 
 // Cancelling keeps assigned_worker, so the node running the job learns from
 // the change that it must stop it.
-std::string job_table::apply_cancel(std::uint64_t index, const scheduler::CancelJobCommand& c, apply_result& out) {
+std::string job_table::apply_cancel(std::uint64_t index, const logpb::CancelJobCommand& c, apply_result& out) {
   job* j = find_mutable(c.job_id());
   if (!j) return "job not found";
   if (is_terminal(j->status)) return already(j->status);
@@ -215,7 +198,7 @@ std::string job_table::apply_cancel(std::uint64_t index, const scheduler::Cancel
 // The worker holding the job is gone. With attempts left the job is pending
 // again as if never assigned (attempts kept, so its next reports carry a new
 // attempt number); without, it fails with the reason.
-std::string job_table::apply_requeue(std::uint64_t index, const scheduler::RequeueJobCommand& c, apply_result& out) {
+std::string job_table::apply_requeue(std::uint64_t index, const logpb::RequeueJobCommand& c, apply_result& out) {
   job* j = find_mutable(c.job_id());
   if (!j) return "job not found";
   if (is_terminal(j->status)) return already(j->status);
@@ -243,7 +226,7 @@ std::string job_table::apply_requeue(std::uint64_t index, const scheduler::Reque
 }
 
 // The table keeps worker ids only; addresses live in the cluster membership.
-std::string job_table::apply_register(const scheduler::RegisterWorkerCommand& c) {
+std::string job_table::apply_register(const logpb::RegisterWorkerCommand& c) {
   if (c.worker_id() == 0) return "register_worker: worker_id is 0";
   if (!workers_.insert(c.worker_id()).second) return "worker " + std::to_string(c.worker_id()) + " is already registered";
   return {};
@@ -251,7 +234,7 @@ std::string job_table::apply_register(const scheduler::RegisterWorkerCommand& c)
 
 // Retention. Takes the prefix of the completion index, so changes come out in
 // completion order and the cost is proportional to what is evicted.
-std::string job_table::apply_evict(std::uint64_t index, const scheduler::EvictJobsCommand& c, apply_result& out) {
+std::string job_table::apply_evict(std::uint64_t index, const logpb::EvictJobsCommand& c, apply_result& out) {
   while (!by_completion_.empty()) {
     const completion_entry& oldest = *by_completion_.begin();
     if (oldest.completed_at_ns > c.completed_before_ns()) break;

@@ -7,6 +7,7 @@
 #include "commands.hpp"
 
 using namespace troupe::jobs;
+namespace logpb = troupe::logpb;
 using namespace troupe::jobs::test;
 
 namespace {
@@ -14,7 +15,7 @@ namespace {
 constexpr std::int64_t t0 = 1'769'604'341'000'000'000;  // 2026-01-28T12:45:41Z
 
 // Applies `c`, which must succeed, and returns its result.
-apply_result must_apply(log_fed_table& t, const scheduler::Command& c) {
+apply_result must_apply(log_fed_table& t, const logpb::Command& c) {
   apply_result r = t.apply(c);
   INFO("error: " << r.error);
   REQUIRE(r.error.empty());
@@ -23,7 +24,7 @@ apply_result must_apply(log_fed_table& t, const scheduler::Command& c) {
 
 // Applies `c`, which must be refused with exactly `error` and change nothing
 // but the applied index.
-void must_refuse(log_fed_table& t, const scheduler::Command& c, const std::string& error) {
+void must_refuse(log_fed_table& t, const logpb::Command& c, const std::string& error) {
   const std::string before = t.table.snapshot();
   const std::uint64_t index = t.next_index;
   apply_result r = t.apply(c);
@@ -34,7 +35,7 @@ void must_refuse(log_fed_table& t, const scheduler::Command& c, const std::strin
   // its index with a no-op-equivalent refused command, compare.
   job_table expected;
   expected.restore(before);
-  scheduler::Command nothing;
+  logpb::Command nothing;
   expected.apply(index, nothing);
   CHECK(expected.snapshot() == t.table.snapshot());
 }
@@ -75,7 +76,7 @@ TEST_CASE("submit_job creates a pending job from the command's fields") {
 
 TEST_CASE("submit_job without created_at_ns falls back to created_at_ms") {
   log_fed_table t;
-  scheduler::Command c = submit("j1", "true", 0);
+  logpb::Command c = submit("j1", "true", 0);
   c.mutable_submit_job()->set_created_at_ms(1'769'604'341'231);
   must_apply(t, c);
   CHECK(t.table.find("j1")->created_at_ns == 1'769'604'341'231'000'000);
@@ -155,7 +156,7 @@ TEST_CASE("RUNNING is refused for pending and already running jobs") {
 TEST_CASE("COMPLETED from running records result, time, executor and output") {
   log_fed_table t = with_assigned_job("j1", 7);
   must_apply(t, running("j1", t0 + 20));
-  scheduler::JobStatusUpdate u = status_update("j1", job_status::completed, t0 + 30, 7, 1, 0);
+  logpb::JobStatusUpdate u = status_update("j1", job_status::completed, t0 + 30, 7, 1, 0);
   u.set_stdout_inline("hello\n");
   u.set_stderr_inline(std::string("warn\0x", 6));
   u.set_output_truncated(true);
@@ -176,7 +177,7 @@ TEST_CASE("COMPLETED from running records result, time, executor and output") {
 
 TEST_CASE("FAILED straight from assigned records the error, completed_at_ms fallback") {
   log_fed_table t = with_assigned_job("j1", 7);
-  scheduler::JobStatusUpdate u = status_update("j1", job_status::failed, 0, 7, 1, 127);
+  logpb::JobStatusUpdate u = status_update("j1", job_status::failed, 0, 7, 1, 127);
   u.set_error("image not found");
   u.set_completed_at_ms(1'769'604'342'500);
   must_apply(t, update(u));
@@ -241,7 +242,7 @@ TEST_CASE("a cancelled job stays cancelled when its executor reports completion"
 TEST_CASE("batch_update_job_status applies each update in order and reports each") {
   log_fed_table t = with_assigned_job("j1", 7);
   must_apply(t, submit("j2", "true", t0 + 1));
-  scheduler::Command c;
+  logpb::Command c;
   auto* b = c.mutable_batch_update_job_status();
   *b->add_updates() = status_update("j1", job_status::running, t0 + 20, 7, 1);
   *b->add_updates() = status_update("j2", job_status::running, t0 + 20);  // pending: refused
@@ -264,11 +265,11 @@ TEST_CASE("batch_update_job_status applies each update in order and reports each
 
 TEST_CASE("a batch where nothing applies is an error; so is an empty batch") {
   log_fed_table t = with_assigned_job("j1", 7);
-  scheduler::Command c;
+  logpb::Command c;
   *c.mutable_batch_update_job_status()->add_updates() = status_update("ghost", job_status::running, t0);
   *c.mutable_batch_update_job_status()->add_updates() = status_update("j1", job_status::pending, t0);
   must_refuse(t, c, "no update in the batch applied; first: job not found");
-  scheduler::Command empty;
+  logpb::Command empty;
   empty.mutable_batch_update_job_status();
   must_refuse(t, empty, "batch_update_job_status: no updates");
 }
@@ -302,7 +303,7 @@ TEST_CASE("cancel_job refuses terminal and unknown jobs; ms time fallback") {
   must_refuse(t, cancel("j1", t0 + 40), "job is already failed");
   must_refuse(t, cancel("nope", t0 + 40), "job not found");
   must_apply(t, submit("j2", "true", t0));
-  scheduler::Command c;
+  logpb::Command c;
   c.mutable_cancel_job()->set_job_id("j2");
   c.mutable_cancel_job()->set_cancelled_at_ms(1'769'604'399'000);
   must_apply(t, c);
@@ -436,7 +437,7 @@ TEST_CASE("entries at or below the applied index are refused; so is an empty com
   CHECK(r.error.empty());
   CHECK(t.table.applied_index() == 10);
   t.next_index = 11;
-  must_refuse(t, scheduler::Command{}, "command has no kind set");
+  must_refuse(t, logpb::Command{}, "command has no kind set");
 }
 
 TEST_CASE("with_status lists in creation order, not submission order") {

@@ -11,6 +11,7 @@
 #include "runtime/jobs/uuid.hpp"
 
 using namespace troupe::jobs;
+namespace logpb = troupe::logpb;
 using namespace troupe::jobs::test;
 
 namespace {
@@ -51,7 +52,7 @@ fixture& million() {
     fixture f;
     auto start = std::chrono::steady_clock::now();
     std::uint64_t index = 0;
-    scheduler::Command c;
+    logpb::Command c;
     auto* s = c.mutable_submit_job();
     f.expected.reserve(job_count);
     for (int i = 0; i < job_count; ++i) {

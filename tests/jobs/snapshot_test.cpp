@@ -9,6 +9,7 @@
 #include "runtime/jobs/uuid.hpp"
 
 using namespace troupe::jobs;
+namespace logpb = troupe::logpb;
 using namespace troupe::jobs::test;
 
 namespace {
@@ -22,7 +23,7 @@ class command_generator {
  public:
   explicit command_generator(std::uint64_t seed) : rng_(seed) {}
 
-  scheduler::Command next() {
+  logpb::Command next() {
     now_ += 1 + static_cast<std::int64_t>(rng_() % (50 * ms));
     const std::uint64_t roll = rng_() % 100;
     if (roll < 25 || ids_.empty()) {
@@ -39,7 +40,7 @@ class command_generator {
     if (roll < 45) return assign(id, worker, now_);
     if (roll < 60) return running(id, now_, worker, attempt);
     if (roll < 75) {
-      scheduler::JobStatusUpdate u = status_update(id, rng_() % 3 ? job_status::completed : job_status::failed, now_,
+      logpb::JobStatusUpdate u = status_update(id, rng_() % 3 ? job_status::completed : job_status::failed, now_,
                                                    worker, attempt, static_cast<std::int32_t>(rng_() % 3));
       u.set_stdout_inline(std::string(rng_() % 20, 'o'));
       u.set_output_truncated(rng_() % 5 == 0);
@@ -49,7 +50,7 @@ class command_generator {
     if (roll < 88) return requeue(id, "worker lost", static_cast<std::uint32_t>(rng_() % 4), now_);
     if (roll < 92) return register_worker(worker);
     if (roll < 95) return evict(now_ - 2000 * ms);
-    scheduler::Command c;
+    logpb::Command c;
     for (int i = 0; i < 3; ++i) {
       *c.mutable_batch_update_job_status()->add_updates() =
           status_update(ids_[rng_() % ids_.size()], job_status::running, now_, worker, attempt);
@@ -144,7 +145,7 @@ TEST_CASE("snapshot and restore round-trip to identical bytes and answers") {
   // Both continue identically from there.
   command_generator more(99);
   for (int i = 0; i < 500; ++i) {
-    scheduler::Command c = more.next();
+    logpb::Command c = more.next();
     std::uint64_t index = original.table.applied_index() + 1;
     apply_result ra = original.table.apply(index, c);
     apply_result rb = restored.apply(index, c);
@@ -168,7 +169,7 @@ TEST_CASE("tables fed the same seeded command sequence have identical snapshots"
     CAPTURE(seed);
     log_fed_table a, b, late;
     command_generator gen(seed);
-    std::vector<scheduler::Command> log;
+    std::vector<logpb::Command> log;
     for (int i = 0; i < 4000; ++i) log.push_back(gen.next());
     for (std::size_t i = 0; i < log.size(); ++i) {
       a.apply(log[i]);

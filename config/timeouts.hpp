@@ -1,0 +1,68 @@
+// Every timeout a node derives from its configuration, in one place. Waits
+// nest (a gateway waits for the service, which waits for raft_node, which
+// answers a proposal by its commit deadline), so each outer wait is the inner
+// one plus one margin: change a setting and every wait that depends on it
+// moves with it. Nothing else in the tree writes a timeout literal.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+
+#include "config/node_config.hpp"
+
+namespace troupe::config {
+
+using std::chrono::milliseconds;
+
+// Time for an answer to travel one hop further out (actor mailbox, a gRPC
+// round trip on a loaded node) beyond the wait of the hop it depends on.
+inline constexpr milliseconds hop_margin{1000};
+
+// A question to a local actor that answers from its own state (job table
+// lookups, raft status, worker list).
+inline constexpr milliseconds query_timeout{5000};
+
+// The spec's bound on DrainNode's wait for the node's jobs to end.
+inline constexpr milliseconds drain_jobs_wait{60000};
+
+inline milliseconds tick(const node_config& c) { return milliseconds(c.raft.tick_ms); }
+
+inline milliseconds election_timeout(const node_config& c) {
+  return milliseconds(std::uint64_t{c.raft.election_ticks} * c.raft.tick_ms);
+}
+
+// raft_node answers every proposal by this deadline (DEADLINE_EXCEEDED).
+inline milliseconds commit_deadline(const node_config& c) { return milliseconds(c.raft.commit_deadline_ms); }
+
+// How long whoever asks raft_node to propose waits for its answer: the commit
+// deadline, checked once per tick, plus a hop.
+inline milliseconds commit_wait(const node_config& c) { return commit_deadline(c) + tick(c) + hop_margin; }
+
+// A leadership transfer that has not completed in this window is aborted: the
+// target needs a few election timeouts to catch up and win (at least 2 s on
+// fast test settings).
+inline milliseconds transfer_window(const node_config& c) {
+  return std::max(milliseconds(2000), 3 * election_timeout(c));
+}
+
+// How long whoever asks raft_node for a transfer waits for its answer.
+inline milliseconds transfer_wait(const node_config& c) { return transfer_window(c) + tick(c) + hop_margin; }
+
+// DrainNode: the drain entry commits, the node's jobs end (bounded), then
+// leadership is handed away.
+inline milliseconds drain_wait(const node_config& c) {
+  return commit_wait(c) + drain_jobs_wait + transfer_wait(c) + hop_margin;
+}
+
+// A wait one hop further out than `inner` (a gateway over the service, a
+// follower forwarding to the leader).
+inline milliseconds outer(milliseconds inner) { return inner + hop_margin; }
+
+// A heartbeat is worth sending only until the next one.
+inline milliseconds heartbeat_interval(const node_config& c) { return milliseconds(c.worker.heartbeat_ms); }
+
+// A worker silent this long is presumed dead; a new leader also waits this
+// long before judging anyone.
+inline milliseconds dead_after(const node_config& c) { return milliseconds(c.worker.dead_after_ms); }
+
+}  // namespace troupe::config
