@@ -24,6 +24,17 @@ log_store_actor::behavior_type log_store(log_store_actor::stateful_pointer<log_s
           if (!st.log->empty()) st.log->truncate_suffix(st.log->first_index());
           st.log->sync();
         }
+        // Entries before the hard state: a hard state that moved term and
+        // commit together with a repairing append must never be durable
+        // without those entries, or a crash between the two writes restarts
+        // the node with the new commit over stale entries (it would apply
+        // entries that never committed). The other order is safe: the entries
+        // alone are just an uncommitted tail, and no message depending on
+        // this bundle has been sent yet.
+        if (!req.entries.empty()) {
+          st.log->append(req.entries);
+          st.log->sync();
+        }
         // Only term and vote must be durable before we answer (Figure 2); the
         // commit index is recovered from the leader, so a hard state that only
         // moved its commit index is not worth three fsyncs.
@@ -31,10 +42,6 @@ log_store_actor::behavior_type log_store(log_store_actor::stateful_pointer<log_s
             (req.hard_state->term != st.saved.term || req.hard_state->vote != st.saved.vote)) {
           storage::save_hard_state(st.dir, *req.hard_state);
           st.saved = *req.hard_state;
-        }
-        if (!req.entries.empty()) {
-          st.log->append(req.entries);
-          st.log->sync();
         }
         auto us = std::chrono::duration_cast<std::chrono::microseconds>(
                       std::chrono::steady_clock::now() - t0)
