@@ -125,9 +125,10 @@ TEST_CASE("the empty table's snapshot is the documented layout") {
   job_table t;
   std::string bytes = t.snapshot();
   std::string body("TRPJOBS\0", 8);
-  body += std::string("\x01\0\0\0", 4);   // version 1
+  body += std::string("\x02\0\0\0", 4);   // version 2
   body += std::string(8, '\0');           // applied index
   body += std::string(8, '\0');           // no workers
+  body += std::string(8, '\0');           // none draining
   body += std::string(8, '\0');           // no jobs
   CHECK(bytes == with_crc(body));
 }
@@ -241,11 +242,13 @@ TEST_CASE("restore rejects malformed bytes and leaves the table unchanged") {
   bad_magic[0] = 'X';
   rejects(with_crc(bad_magic), "bad magic");
   std::string bad_version = body;
-  bad_version[8] = 2;
-  rejects(with_crc(bad_version), "unsupported version 2");
+  bad_version[8] = 3;
+  rejects(with_crc(bad_version), "unsupported version 3");
   rejects(with_crc(body + "x"), "1 trailing bytes");
+  // Header, one worker, no draining workers, the job count; then the job.
+  const std::size_t job_at = 8 + 4 + 8 + (8 + 8) + 8 + 8;
   // The job's status byte follows three length-prefixed strings: "j1", "echo", "".
-  const std::size_t status_at = 8 + 4 + 8 + 8 + 8 + 8 + (8 + 2) + (8 + 4) + 8;
+  const std::size_t status_at = job_at + (8 + 2) + (8 + 4) + 8;
   REQUIRE(static_cast<unsigned char>(body[status_at]) == static_cast<int>(job_status::completed));
   std::string bad_status = body;
   bad_status[status_at] = 9;
@@ -253,10 +256,10 @@ TEST_CASE("restore rejects malformed bytes and leaves the table unchanged") {
   bad_status[status_at] = 0;
   rejects(with_crc(bad_status), "invalid status 0");
   std::string huge_length = body;
-  huge_length[8 + 4 + 8 + 8 + 8 + 8 + 7] = 0x7f;  // id length's top byte
+  huge_length[job_at + 7] = 0x7f;  // id length's top byte
   rejects(with_crc(huge_length), "runs past the end");
   std::string huge_count = body;
-  huge_count[8 + 4 + 8 + 8 + 8 + 7] = 0x7f;  // job count's top byte
+  huge_count[job_at - 8 + 7] = 0x7f;  // job count's top byte
   rejects(with_crc(huge_count), "job count");
 
   // Two copies of the same job.
@@ -265,7 +268,7 @@ TEST_CASE("restore rejects malformed bytes and leaves the table unchanged") {
   two.apply(submit("b", "x", t0 + 1));
   std::string two_body = two.table.snapshot();
   two_body.resize(two_body.size() - 4);
-  const std::size_t jobs_at = 8 + 4 + 8 + 8 + 8;
+  const std::size_t jobs_at = 8 + 4 + 8 + 8 + 8 + 8;  // header, no workers, none draining, job count
   const std::size_t job_size = (two_body.size() - jobs_at) / 2;
   std::string first = two_body.substr(jobs_at, job_size);
   rejects(with_crc(two_body.substr(0, jobs_at) + first + first), "duplicate job id a");
