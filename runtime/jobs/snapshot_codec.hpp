@@ -40,8 +40,9 @@ std::string encode_snapshot(std::uint64_t applied_index, const std::set<std::uin
 
 // Reads every version from oldest_snapshot_format_version to
 // snapshot_format_version. Throws std::runtime_error naming the first
-// problem: bad magic, unsupported (e.g. newer) version, checksum mismatch, truncation, out-of-range status or flag, empty
-// or duplicate job id, trailing bytes.
+// problem: bad magic, unsupported (e.g. newer) version, checksum mismatch,
+// truncation, out-of-range status or flag, empty or duplicate job id,
+// unordered worker ids, a drained worker 0, trailing bytes.
 snapshot_contents decode_snapshot(std::string_view bytes);
 
 // CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320).
