@@ -1,6 +1,7 @@
 // How each replicated command changes the job table. Every rule here is a
 // decision all nodes must make identically; each is exercised by
-// tests/jobs/job_table_apply_test.cpp.
+// tests/jobs/job_table_apply_test.cpp, and every refusal's code by
+// refusal_test.cpp (drain: drain_test.cpp).
 //
 // Lifecycle:  pending -> assigned -> running -> completed | failed
 //             pending | assigned | running -> cancelled
