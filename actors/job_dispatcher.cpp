@@ -70,7 +70,7 @@ void dispatch(self_ptr self) {
   // Load: jobs each worker holds now, plus assignments on their way.
   std::map<std::uint64_t, std::uint32_t> load, capacity;
   for (const auto& w : st.workers.workers)
-    if (w.alive && !w.report.draining && w.report.executor_ok) {
+    if (w.alive && !st.draining.count(w.report.node_id) && w.report.executor_ok) {
       load[w.report.node_id] = 0;
       capacity[w.report.node_id] = w.report.capacity ? w.report.capacity : st.cfg.worker.capacity;
     }
@@ -127,6 +127,7 @@ job_dispatcher_actor::behavior_type job_dispatcher(job_dispatcher_actor::statefu
   self->send(tracker, subscribe_atom::value, caf::actor_cast<worker_listener>(self));
   self->request(table, caf::infinite, subscribe_atom::value, caf::actor_cast<change_listener>(self))
       .then([=](job_snapshot_view& v) {
+        self->state.draining = std::move(v.draining);
         for (const auto& j : v.jobs) track(self, j);
         dispatch(self);
       });
@@ -153,6 +154,12 @@ job_dispatcher_actor::behavior_type job_dispatcher(job_dispatcher_actor::statefu
             continue;
           }
           track(self, c.after);
+        }
+        for (const auto& w : jc.workers) {
+          if (w.draining)
+            st.draining.insert(w.worker_id);
+          else
+            st.draining.erase(w.worker_id);
         }
         dispatch(self);
       },

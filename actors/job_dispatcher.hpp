@@ -1,6 +1,6 @@
 // job_dispatcher: active on the leader only. Keeps a view of the non-terminal
-// jobs (from job_table's change stream) and of worker liveness (from
-// heartbeat_tracker), and proposes:
+// jobs and of drained workers (from job_table's change stream) and of worker
+// liveness (from heartbeat_tracker), and proposes:
 //  - assign_job: each pending job, oldest first, to the live, non-draining,
 //    executor-healthy worker with the fewest active jobs, up to its capacity;
 //  - requeue_job: the jobs of a worker declared dead (attempts kept; the job
@@ -28,6 +28,9 @@ struct job_dispatcher_state {
   bool leader = false;
   clock::time_point leader_since{};
   worker_list workers;
+  // Drained workers as the job table has them (a committed set_worker_draining),
+  // not as heartbeats say: every leader, now or after a restart, agrees.
+  std::set<std::uint64_t> draining;
   std::map<std::string, jobs::job> active;                      // non-terminal jobs by id
   std::set<std::pair<std::int64_t, std::string>> pending;       // (created_at_ns, id) of pending jobs
   std::set<std::pair<std::int64_t, std::string>> finished;      // (completed_at_ns, id) for retention

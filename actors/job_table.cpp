@@ -1,6 +1,7 @@
 #include "actors/job_table.hpp"
 
 #include <algorithm>
+#include <set>
 
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
@@ -10,10 +11,12 @@
 namespace troupe {
 namespace {
 
-void publish(job_table_actor::stateful_pointer<job_table_state> self,
-             std::vector<jobs::job_change> changes) {
-  if (changes.empty()) return;
-  job_changes msg{std::move(changes)};
+// One message per applied batch; sent when only drain state changed too, so
+// listeners that follow drains (the dispatcher) hear of them at once.
+void publish(job_table_actor::stateful_pointer<job_table_state> self, std::vector<jobs::job_change> changes,
+             std::vector<jobs::worker_change> workers = {}) {
+  if (changes.empty() && workers.empty()) return;
+  job_changes msg{std::move(changes), std::move(workers)};
   for (auto& l : self->state.listeners) self->send(l, msg);
 }
 
@@ -30,6 +33,7 @@ job_table_actor::behavior_type job_table(job_table_actor::stateful_pointer<job_t
         auto& st = self->state;
         apply_outcomes out;
         std::vector<jobs::job_change> changes;
+        std::vector<jobs::worker_change> workers;
         for (auto& e : batch.entries) {
           if (e.index <= st.applied) continue;  // already covered by a restored snapshot
           st.applied = e.index;
@@ -47,14 +51,16 @@ job_table_actor::behavior_type job_table(job_table_actor::stateful_pointer<job_t
             o.refused = r.refused;
             o.error = std::move(r.error);
             for (auto& c : r.changes) changes.push_back(std::move(c));
+            workers.insert(workers.end(), r.workers.begin(), r.workers.end());
           }
           out.results.push_back(std::move(o));
         }
-        publish(self, std::move(changes));
+        publish(self, std::move(changes), std::move(workers));
         return out;
       },
       [=](restore_atom, snapshot_blob& blob) -> std::uint64_t {
         auto& st = self->state;
+        const std::set<std::uint64_t> was_draining = st.table.draining_workers();
         st.table.restore(blob.snap.data);
         st.applied = blob.snap.meta.index;
         TLOG(info, "job_table") << "restored snapshot at index " << st.applied << " ("
@@ -65,7 +71,13 @@ job_table_actor::behavior_type job_table(job_table_actor::stateful_pointer<job_t
                        jobs::job_status::completed, jobs::job_status::failed, jobs::job_status::cancelled})
           for (const auto* j : st.table.with_status(s))
             all.push_back(jobs::job_change{st.applied, jobs::change_kind::updated, j->status, *j});
-        publish(self, std::move(all));
+        // Likewise every worker drained before or after, with its state now.
+        std::set<std::uint64_t> touched = was_draining;
+        touched.insert(st.table.draining_workers().begin(), st.table.draining_workers().end());
+        std::vector<jobs::worker_change> workers;
+        for (std::uint64_t w : touched)
+          workers.push_back(jobs::worker_change{st.applied, w, st.table.is_draining(w)});
+        publish(self, std::move(all), std::move(workers));
         return st.applied;
       },
       [=](compact_atom) -> snapshot_blob {
@@ -97,6 +109,7 @@ job_table_actor::behavior_type job_table(job_table_actor::stateful_pointer<job_t
         job_snapshot_view v;
         v.applied_index = self->state.applied;
         auto& t = self->state.table;
+        v.draining = t.draining_workers();
         for (auto s : {jobs::job_status::pending, jobs::job_status::assigned, jobs::job_status::running,
                        jobs::job_status::completed, jobs::job_status::failed, jobs::job_status::cancelled})
           for (const auto* j : t.with_status(s)) v.jobs.push_back(*j);
@@ -119,11 +132,13 @@ job_table_actor::behavior_type job_table(job_table_actor::stateful_pointer<job_t
         for (auto st : {jobs::job_status::pending, jobs::job_status::assigned, jobs::job_status::running,
                         jobs::job_status::completed, jobs::job_status::failed, jobs::job_status::cancelled})
           s.by_status.emplace_back(jobs::to_string(st), t.count(st));
+        s.draining.assign(t.draining_workers().begin(), t.draining_workers().end());
         return s;
       },
       [=](workers_atom, std::uint64_t worker) -> worker_load {
         worker_load w;
         w.worker_id = worker;
+        w.draining = self->state.table.is_draining(worker);
         w.active = self->state.table.on_worker(worker).size();
         w.applied_index = self->state.applied;
         return w;

@@ -129,8 +129,9 @@ struct list_reply {
   std::string error;  // e.g. "invalid page_token"
   jobs::list_result result;
 };
-struct job_changes {
+struct job_changes {  // one applied batch: job changes, then drain changes, in log order each
   std::vector<jobs::job_change> changes;
+  std::vector<jobs::worker_change> workers;
 };
 struct job_snapshot_view {  // answer to subscribe: current jobs, then changes
   std::vector<jobs::job> jobs;
@@ -149,6 +150,7 @@ struct table_stats {
   std::size_t total = 0;
   std::size_t active = 0;
   std::vector<std::pair<std::string, std::size_t>> by_status;
+  std::vector<std::uint64_t> draining;  // workers drained in the table, ascending
 };
 
 // ---- proposals ----------------------------------------------------------------

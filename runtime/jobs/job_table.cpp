@@ -102,13 +102,16 @@ std::vector<const job*> job_table::on_worker(std::uint64_t worker) const {
   return s ? to_vector(*s) : std::vector<const job*>{};
 }
 
-std::string job_table::snapshot() const { return encode_snapshot(applied_index_, workers_, to_vector(by_created_)); }
+std::string job_table::snapshot() const {
+  return encode_snapshot(applied_index_, workers_, draining_, to_vector(by_created_));
+}
 
 void job_table::restore(std::string_view bytes) {
   snapshot_contents contents = decode_snapshot(bytes);  // throws before anything changes
   job_table fresh;
   fresh.applied_index_ = contents.applied_index;
   fresh.workers_ = std::move(contents.workers);
+  fresh.draining_ = std::move(contents.draining);
   fresh.by_id_.reserve(contents.jobs.size());
   for (job& j : contents.jobs) fresh.insert(std::make_unique<job>(std::move(j)));
   *this = std::move(fresh);

@@ -42,15 +42,33 @@ enum class refusal : std::uint8_t {
   stale,          // a replay or a stale attempt: nothing to do, and nothing to retry
 };
 
+// A worker drained (draining = true) or returned to service by a committed
+// set_worker_draining. Only real changes are reported, not repeats.
+struct worker_change {
+  std::uint64_t index;  // log index of the command that made the change
+  std::uint64_t worker_id;
+  bool draining;
+};
+
+// The refusal of one command, or of one update in a batch: the code callers
+// act on, and the message clients see. code == none: it applied.
+struct apply_error {
+  refusal code = refusal::none;
+  std::string message;
+
+  bool ok() const { return code == refusal::none; }
+};
+
 struct apply_result {
   std::vector<job_change> changes;
+  std::vector<worker_change> workers;
   refusal refused = refusal::none;
   // Non-empty: the command had no effect, and why ("job not found",
   // "job is already completed", ...).
   std::string error;
-  // batch_update_job_status only: one entry per update in order, empty for
+  // batch_update_job_status only: one entry per update in order, ok() for
   // those applied. A batch where some updates apply has an empty `error`.
-  std::vector<std::string> update_errors;
+  std::vector<apply_error> update_errors;
 };
 
 struct list_query {
@@ -81,9 +99,14 @@ class job_table {
   job_table& operator=(job_table&&) = default;
 
   // Applies the committed entry at `index`. Indexes must increase: an index
-  // at or below applied_index() (a replay after restore) is refused with an
-  // error and changes nothing. Any other refused command still advances
-  // applied_index(), because the entry was consumed.
+  // at or below applied_index() (a replay after restore) is refused as
+  // refusal::stale and changes nothing. Any other refused command still
+  // advances applied_index(), because the entry was consumed.
+  //
+  // Refusal codes: stale (replay, update from an older attempt), not_found
+  // (no such job), conflict (the job's or worker's state does not allow it),
+  // over_capacity (submit at its max_active), malformed (the command itself
+  // is wrong: empty id, worker 0, no kind, a status workers may not report).
   apply_result apply(std::uint64_t index, const logpb::Command& cmd);
 
   const job* find(std::string_view id) const;
@@ -95,6 +118,9 @@ class job_table {
   std::vector<const job*> with_status(job_status s) const;         // in creation order
   std::vector<const job*> on_worker(std::uint64_t worker) const;   // non-terminal jobs assigned to it, creation order
   const std::set<std::uint64_t>& workers() const { return workers_; }  // registered workers
+  // Workers a committed set_worker_draining drained; assignments to them are refused.
+  const std::set<std::uint64_t>& draining_workers() const { return draining_; }
+  bool is_draining(std::uint64_t worker) const { return draining_.count(worker) != 0; }
   std::uint64_t applied_index() const { return applied_index_; }
   std::size_t size() const { return by_created_.size(); }
 
@@ -105,15 +131,17 @@ class job_table {
   void restore(std::string_view bytes);
 
  private:
-  // Command handlers (job_table_apply.cpp). Each returns the error, or "".
-  std::string apply_submit(std::uint64_t index, const logpb::SubmitJobCommand& c, apply_result& out);
-  std::string apply_assign(std::uint64_t index, const logpb::AssignJobCommand& c, apply_result& out);
-  std::string apply_update(std::uint64_t index, const logpb::JobStatusUpdate& u, apply_result& out);
-  std::string apply_batch(std::uint64_t index, const logpb::BatchUpdateJobStatusCommand& c, apply_result& out);
-  std::string apply_cancel(std::uint64_t index, const logpb::CancelJobCommand& c, apply_result& out);
-  std::string apply_requeue(std::uint64_t index, const logpb::RequeueJobCommand& c, apply_result& out);
-  std::string apply_register(const logpb::RegisterWorkerCommand& c);
-  std::string apply_evict(std::uint64_t index, const logpb::EvictJobsCommand& c, apply_result& out);
+  // Command handlers (job_table_apply.cpp). Each returns its refusal, or an
+  // ok() apply_error when the command applied.
+  apply_error apply_submit(std::uint64_t index, const logpb::SubmitJobCommand& c, apply_result& out);
+  apply_error apply_assign(std::uint64_t index, const logpb::AssignJobCommand& c, apply_result& out);
+  apply_error apply_update(std::uint64_t index, const logpb::JobStatusUpdate& u, apply_result& out);
+  apply_error apply_batch(std::uint64_t index, const logpb::BatchUpdateJobStatusCommand& c, apply_result& out);
+  apply_error apply_cancel(std::uint64_t index, const logpb::CancelJobCommand& c, apply_result& out);
+  apply_error apply_requeue(std::uint64_t index, const logpb::RequeueJobCommand& c, apply_result& out);
+  apply_error apply_register(const logpb::RegisterWorkerCommand& c);
+  apply_error apply_evict(std::uint64_t index, const logpb::EvictJobsCommand& c, apply_result& out);
+  apply_error apply_draining(std::uint64_t index, const logpb::SetWorkerDrainingCommand& c, apply_result& out);
 
   job* find_mutable(std::string_view id);
   void insert(std::unique_ptr<job> j);
@@ -134,6 +162,7 @@ class job_table {
   std::map<std::uint64_t, job_set> active_on_worker_;  // non-terminal, under assigned_worker
   std::set<completion_entry, completion_order> by_completion_;  // terminal jobs
   std::set<std::uint64_t> workers_;
+  std::set<std::uint64_t> draining_;
   std::uint64_t applied_index_ = 0;
 };
 

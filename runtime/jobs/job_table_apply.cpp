@@ -1,6 +1,7 @@
 // How each replicated command changes the job table. Every rule here is a
 // decision all nodes must make identically; each is exercised by
-// tests/jobs/job_table_apply_test.cpp.
+// tests/jobs/job_table_apply_test.cpp, and every refusal's code by
+// refusal_test.cpp (drain: drain_test.cpp).
 //
 // Lifecycle:  pending -> assigned -> running -> completed | failed
 //             pending | assigned | running -> cancelled
@@ -33,7 +34,15 @@ std::int64_t event_time_ns(std::int64_t ns, bool has_ms, std::int64_t ms) {
   return has_ms ? ms_to_ns(ms) : 0;
 }
 
-std::string already(job_status s) { return std::string("job is already ") + to_string(s); }
+apply_error refuse(refusal code, std::string message) { return apply_error{code, std::move(message)}; }
+
+apply_error not_found() { return refuse(refusal::not_found, "job not found"); }
+
+apply_error already(job_status s) { return refuse(refusal::conflict, std::string("job is already ") + to_string(s)); }
+
+apply_error not_in(job_status s, const char* expected) {
+  return refuse(refusal::conflict, std::string("job is ") + to_string(s) + ", not " + expected);
+}
 
 std::string status_name(int value) {
   return is_known_status(value) ? to_string(static_cast<job_status>(value)) : "unknown status " + std::to_string(value);
@@ -50,34 +59,45 @@ apply_result job_table::apply(std::uint64_t index, const logpb::Command& cmd) {
   // Raft delivers each committed entry once and in order; after a restore the
   // log may replay entries the snapshot already covers. Those must not apply twice.
   if (index <= applied_index_) {
+    out.refused = refusal::stale;
     out.error = "entry " + std::to_string(index) + " is already applied (applied index " +
                 std::to_string(applied_index_) + ")";
     return out;
   }
   applied_index_ = index;
+  apply_error e;
   switch (cmd.kind_case()) {
-    case logpb::Command::kSubmitJob: out.error = apply_submit(index, cmd.submit_job(), out); break;
-    case logpb::Command::kAssignJob: out.error = apply_assign(index, cmd.assign_job(), out); break;
-    case logpb::Command::kBatchUpdateJobStatus:
-      out.error = apply_batch(index, cmd.batch_update_job_status(), out);
-      break;
-    case logpb::Command::kCancelJob: out.error = apply_cancel(index, cmd.cancel_job(), out); break;
-    case logpb::Command::kRequeueJob: out.error = apply_requeue(index, cmd.requeue_job(), out); break;
-    case logpb::Command::kRegisterWorker: out.error = apply_register(cmd.register_worker()); break;
-    case logpb::Command::kEvictJobs: out.error = apply_evict(index, cmd.evict_jobs(), out); break;
-    case logpb::Command::KIND_NOT_SET: out.error = "command has no kind set"; break;
+    case logpb::Command::kSubmitJob: e = apply_submit(index, cmd.submit_job(), out); break;
+    case logpb::Command::kAssignJob: e = apply_assign(index, cmd.assign_job(), out); break;
+    case logpb::Command::kBatchUpdateJobStatus: e = apply_batch(index, cmd.batch_update_job_status(), out); break;
+    case logpb::Command::kCancelJob: e = apply_cancel(index, cmd.cancel_job(), out); break;
+    case logpb::Command::kRequeueJob: e = apply_requeue(index, cmd.requeue_job(), out); break;
+    case logpb::Command::kRegisterWorker: e = apply_register(cmd.register_worker()); break;
+    case logpb::Command::kEvictJobs: e = apply_evict(index, cmd.evict_jobs(), out); break;
+    case logpb::Command::kSetWorkerDraining: e = apply_draining(index, cmd.set_worker_draining(), out); break;
+    // Also what an entry holding only a field this schema does not know (the
+    // reserved 2, or one from a newer version) parses to.
+    case logpb::Command::KIND_NOT_SET: e = refuse(refusal::malformed, "command has no kind set"); break;
   }
-  if (!out.error.empty()) out.refused = out.error == "job not found" ? refusal::not_found : refusal::conflict;
+  out.refused = e.code;
+  out.error = std::move(e.message);
   return out;
 }
 
 // A new job starts pending. The id is the proposer's (a UUID in practice, but
 // ids from the original system's log are accepted as they are); a duplicate
 // id is refused so a retried submit cannot overwrite a job.
-std::string job_table::apply_submit(std::uint64_t index, const logpb::SubmitJobCommand& c, apply_result& out) {
-  if (c.job_id().empty()) return "submit_job: job_id is empty";
-  if (c.command().empty()) return "submit_job: command is empty";
-  if (find(c.job_id())) return "job already exists";
+// Admission happens here, not at the gateway: the cap the leader stamped into
+// the entry is checked against the applied state, so concurrent submits
+// through any node can never push the active count past it.
+apply_error job_table::apply_submit(std::uint64_t index, const logpb::SubmitJobCommand& c, apply_result& out) {
+  if (c.job_id().empty()) return refuse(refusal::malformed, "submit_job: job_id is empty");
+  if (c.command().empty()) return refuse(refusal::malformed, "submit_job: command is empty");
+  if (find(c.job_id())) return refuse(refusal::conflict, "job already exists");
+  if (c.max_active() != 0 && active_count() >= c.max_active()) {
+    return refuse(refusal::over_capacity, "too many active jobs (" + std::to_string(active_count()) + ", limit " +
+                                              std::to_string(c.max_active()) + "); retry later");
+  }
   auto j = std::make_unique<job>();
   j->id = c.job_id();
   j->command = c.command();
@@ -94,12 +114,17 @@ std::string job_table::apply_submit(std::uint64_t index, const logpb::SubmitJobC
 // updates carrying an older attempt number are stale from then on. The worker
 // need not be registered: registration and assignment are both leader
 // decisions, and refusing here would only lose the job's place in line.
-std::string job_table::apply_assign(std::uint64_t index, const logpb::AssignJobCommand& c, apply_result& out) {
+// A draining worker is refused, though: drain is replicated state, so an
+// assignment proposed by a leader that had not seen the drain yet cannot land.
+apply_error job_table::apply_assign(std::uint64_t index, const logpb::AssignJobCommand& c, apply_result& out) {
   job* j = find_mutable(c.job_id());
-  if (!j) return "job not found";
-  if (c.worker_id() == 0) return "assign_job: worker_id is 0";
+  if (!j) return not_found();
+  if (c.worker_id() == 0) return refuse(refusal::malformed, "assign_job: worker_id is 0");
   if (is_terminal(j->status)) return already(j->status);
-  if (j->status != job_status::pending) return std::string("job is ") + to_string(j->status) + ", not pending";
+  if (j->status != job_status::pending) return not_in(j->status, "pending");
+  if (is_draining(c.worker_id())) {
+    return refuse(refusal::conflict, "worker " + std::to_string(c.worker_id()) + " is draining");
+  }
   job_status before = j->status;
   unindex(j);
   j->status = job_status::assigned;
@@ -117,13 +142,13 @@ std::string job_table::apply_assign(std::uint64_t index, const logpb::AssignJobC
 // executor later reports completion); stale attempt (the job was requeued
 // after its worker was declared dead, and that worker still reported);
 // finally the transition itself.
-std::string job_table::apply_update(std::uint64_t index, const logpb::JobStatusUpdate& u, apply_result& out) {
+apply_error job_table::apply_update(std::uint64_t index, const logpb::JobStatusUpdate& u, apply_result& out) {
   job* j = find_mutable(u.job_id());
-  if (!j) return "job not found";
+  if (!j) return not_found();
   if (is_terminal(j->status)) return already(j->status);
   if (u.attempt() != 0 && u.attempt() != j->attempts) {
-    return "stale update from attempt " + std::to_string(u.attempt()) + "; job is on attempt " +
-           std::to_string(j->attempts);
+    return refuse(refusal::stale, "stale update from attempt " + std::to_string(u.attempt()) +
+                                      "; job is on attempt " + std::to_string(j->attempts));
   }
   const int target = u.status();
   const std::int64_t at = event_time_ns(u.at_ns(), u.has_completed_at_ms(), u.completed_at_ms());
@@ -132,8 +157,8 @@ std::string job_table::apply_update(std::uint64_t index, const logpb::JobStatusU
   job_status before = j->status;
 
   if (target == static_cast<int>(job_status::running)) {
-    if (j->status == job_status::running) return "job is already running";
-    if (j->status != job_status::assigned) return std::string("job is ") + to_string(j->status) + ", not assigned";
+    if (j->status == job_status::running) return refuse(refusal::conflict, "job is already running");
+    if (j->status != job_status::assigned) return not_in(j->status, "assigned");
     unindex(j);
     j->status = job_status::running;
     j->started_at_ns = at;
@@ -142,7 +167,7 @@ std::string job_table::apply_update(std::uint64_t index, const logpb::JobStatusU
     // From assigned too: a job can finish (or fail to start) before its
     // RUNNING report is committed.
     if (j->status != job_status::assigned && j->status != job_status::running) {
-      return std::string("job is ") + to_string(j->status) + ", not assigned or running";
+      return not_in(j->status, "assigned or running");
     }
     unindex(j);
     j->status = static_cast<job_status>(target);
@@ -154,8 +179,10 @@ std::string job_table::apply_update(std::uint64_t index, const logpb::JobStatusU
     j->stderr_inline = u.stderr_inline();
     j->output_truncated = u.output_truncated();
   } else {
-    // pending/assigned/cancelled have their own commands; workers only report progress.
-    return "status update to " + status_name(target) + " is not allowed (only running, completed or failed)";
+    // pending/assigned/cancelled have their own commands; workers only report
+    // progress. Whatever the job's state, such an update is wrong in itself.
+    return refuse(refusal::malformed,
+                  "status update to " + status_name(target) + " is not allowed (only running, completed or failed)");
   }
   j->updated_index = index;
   reindex(j);
@@ -164,26 +191,28 @@ std::string job_table::apply_update(std::uint64_t index, const logpb::JobStatusU
 }
 
 // Each update stands alone, in order (so RUNNING then COMPLETED for one job in
-// one batch works). The command as a whole fails only if none applied.
-std::string job_table::apply_batch(std::uint64_t index, const logpb::BatchUpdateJobStatusCommand& c,
+// one batch works). The command as a whole fails only if none applied, and
+// then with the first update's code, matching the message that names it.
+apply_error job_table::apply_batch(std::uint64_t index, const logpb::BatchUpdateJobStatusCommand& c,
                                    apply_result& out) {
-  if (c.updates().empty()) return "batch_update_job_status: no updates";
+  if (c.updates().empty()) return refuse(refusal::malformed, "batch_update_job_status: no updates");
   bool any_applied = false;
   for (const logpb::JobStatusUpdate& u : c.updates()) {
-    std::string error = apply_update(index, u, out);
-    if (error.empty()) any_applied = true;
-    out.update_errors.push_back(std::move(error));
+    apply_error e = apply_update(index, u, out);
+    if (e.ok()) any_applied = true;
+    out.update_errors.push_back(std::move(e));
   }
   if (any_applied) return {};
-  if (out.update_errors.size() == 1) return out.update_errors.front();  // a batch of one says why, plainly
-  return "no update in the batch applied; first: " + out.update_errors.front();
+  const apply_error& first = out.update_errors.front();
+  if (out.update_errors.size() == 1) return first;  // a batch of one says why, plainly
+  return refuse(first.code, "no update in the batch applied; first: " + first.message);
 }
 
 // Cancelling keeps assigned_worker, so the node running the job learns from
 // the change that it must stop it.
-std::string job_table::apply_cancel(std::uint64_t index, const logpb::CancelJobCommand& c, apply_result& out) {
+apply_error job_table::apply_cancel(std::uint64_t index, const logpb::CancelJobCommand& c, apply_result& out) {
   job* j = find_mutable(c.job_id());
-  if (!j) return "job not found";
+  if (!j) return not_found();
   if (is_terminal(j->status)) return already(j->status);
   job_status before = j->status;
   unindex(j);
@@ -198,12 +227,12 @@ std::string job_table::apply_cancel(std::uint64_t index, const logpb::CancelJobC
 // The worker holding the job is gone. With attempts left the job is pending
 // again as if never assigned (attempts kept, so its next reports carry a new
 // attempt number); without, it fails with the reason.
-std::string job_table::apply_requeue(std::uint64_t index, const logpb::RequeueJobCommand& c, apply_result& out) {
+apply_error job_table::apply_requeue(std::uint64_t index, const logpb::RequeueJobCommand& c, apply_result& out) {
   job* j = find_mutable(c.job_id());
-  if (!j) return "job not found";
+  if (!j) return not_found();
   if (is_terminal(j->status)) return already(j->status);
   if (j->status != job_status::assigned && j->status != job_status::running) {
-    return std::string("job is ") + to_string(j->status) + ", not assigned or running";
+    return not_in(j->status, "assigned or running");
   }
   job_status before = j->status;
   unindex(j);
@@ -226,15 +255,17 @@ std::string job_table::apply_requeue(std::uint64_t index, const logpb::RequeueJo
 }
 
 // The table keeps worker ids only; addresses live in the cluster membership.
-std::string job_table::apply_register(const logpb::RegisterWorkerCommand& c) {
-  if (c.worker_id() == 0) return "register_worker: worker_id is 0";
-  if (!workers_.insert(c.worker_id()).second) return "worker " + std::to_string(c.worker_id()) + " is already registered";
+apply_error job_table::apply_register(const logpb::RegisterWorkerCommand& c) {
+  if (c.worker_id() == 0) return refuse(refusal::malformed, "register_worker: worker_id is 0");
+  if (!workers_.insert(c.worker_id()).second) {
+    return refuse(refusal::conflict, "worker " + std::to_string(c.worker_id()) + " is already registered");
+  }
   return {};
 }
 
 // Retention. Takes the prefix of the completion index, so changes come out in
 // completion order and the cost is proportional to what is evicted.
-std::string job_table::apply_evict(std::uint64_t index, const logpb::EvictJobsCommand& c, apply_result& out) {
+apply_error job_table::apply_evict(std::uint64_t index, const logpb::EvictJobsCommand& c, apply_result& out) {
   while (!by_completion_.empty()) {
     const completion_entry& oldest = *by_completion_.begin();
     if (oldest.completed_at_ns > c.completed_before_ns()) break;
@@ -242,6 +273,17 @@ std::string job_table::apply_evict(std::uint64_t index, const logpb::EvictJobsCo
     record(out, index, change_kind::evicted, j->status, *j);
     erase(j);
   }
+  return {};
+}
+
+// Drain or undrain one worker. Asking for the state it already has applies
+// and changes nothing, so a retried drain (or undrain) is harmless and no
+// change is reported. The worker need not be registered (as for assignment).
+apply_error job_table::apply_draining(std::uint64_t index, const logpb::SetWorkerDrainingCommand& c,
+                                      apply_result& out) {
+  if (c.worker_id() == 0) return refuse(refusal::malformed, "set_worker_draining: worker_id is 0");
+  const bool changed = c.draining() ? draining_.insert(c.worker_id()).second : draining_.erase(c.worker_id()) != 0;
+  if (changed) out.workers.push_back(worker_change{index, c.worker_id(), c.draining()});
   return {};
 }
 

@@ -146,6 +146,25 @@ job read_job(reader& r) {
   return j;
 }
 
+// A std::set iterates in ascending order, so equal sets give equal bytes.
+void write_worker_set(writer& w, const std::set<std::uint64_t>& ids) {
+  w.u64(ids.size());
+  for (std::uint64_t id : ids) w.u64(id);
+}
+
+// `what` names one element ("worker"), for the messages.
+std::set<std::uint64_t> read_worker_set(reader& r, const char* what) {
+  std::uint64_t count = r.u64();
+  if (count > r.remaining() / 8) r.fail(std::string(what) + " count " + std::to_string(count) + " exceeds the data");
+  std::set<std::uint64_t> out;
+  for (std::uint64_t i = 0; i < count; ++i) {
+    std::uint64_t worker = r.u64();
+    if (!out.empty() && worker <= *out.rbegin()) r.fail(std::string(what) + "s are not strictly ascending");
+    out.insert(out.end(), worker);
+  }
+  return out;
+}
+
 }  // namespace
 
 std::uint32_t crc32(std::string_view bytes) {
@@ -164,13 +183,13 @@ std::uint32_t crc32(std::string_view bytes) {
 }
 
 std::string encode_snapshot(std::uint64_t applied_index, const std::set<std::uint64_t>& workers,
-                            const std::vector<const job*>& jobs) {
+                            const std::set<std::uint64_t>& draining, const std::vector<const job*>& jobs) {
   writer w;
   w.raw(magic);
   w.u32(snapshot_format_version);
   w.u64(applied_index);
-  w.u64(workers.size());
-  for (std::uint64_t id : workers) w.u64(id);
+  write_worker_set(w, workers);
+  write_worker_set(w, draining);
   w.u64(jobs.size());
   for (const job* j : jobs) write_job(w, *j);
   w.u32(crc32(w.str()));
@@ -192,18 +211,19 @@ snapshot_contents decode_snapshot(std::string_view bytes) {
 
   reader r(body);
   if (r.raw(magic.size()) != magic) r.fail("bad magic");
-  if (std::uint32_t version = r.u32(); version != snapshot_format_version) {
-    r.fail("unsupported version " + std::to_string(version));
+  const std::uint32_t version = r.u32();
+  if (version < oldest_snapshot_format_version || version > snapshot_format_version) {
+    // Typically a snapshot from a newer troupe: refuse rather than guess.
+    r.fail("unsupported version " + std::to_string(version) + " (this build reads versions " +
+           std::to_string(oldest_snapshot_format_version) + " to " + std::to_string(snapshot_format_version) + ")");
   }
   snapshot_contents out;
   out.applied_index = r.u64();
-
-  std::uint64_t worker_count = r.u64();
-  if (worker_count > r.remaining() / 8) r.fail("worker count " + std::to_string(worker_count) + " exceeds the data");
-  for (std::uint64_t i = 0; i < worker_count; ++i) {
-    std::uint64_t worker = r.u64();
-    if (!out.workers.empty() && worker <= *out.workers.rbegin()) r.fail("workers are not strictly ascending");
-    out.workers.insert(out.workers.end(), worker);
+  out.workers = read_worker_set(r, "worker");
+  if (version >= 2) {
+    out.draining = read_worker_set(r, "draining worker");
+    // A drain of worker 0 is refused on apply, so no table can hold one.
+    if (out.draining.count(0)) r.fail("the draining set holds worker 0");
   }
 
   std::uint64_t job_count = r.u64();

@@ -2,13 +2,16 @@
 // a protobuf message: protobuf does not promise byte-identical serialization
 // across library versions, and nodes must agree on the bytes exactly.
 //
-// Layout (version 1):
+// Layout (version 2):
 //   "TRPJOBS\0"  u32 version  u64 applied_index
-//   u64 worker_count  { u64 worker }            ascending
-//   u64 job_count     { job }                   in creation order
+//   u64 worker_count    { u64 worker }          ascending
+//   u64 draining_count  { u64 worker }          ascending, never 0
+//   u64 job_count       { job }                 in creation order
 //   u32 crc32 (IEEE) of every byte before it
 // where a job is its fields in declaration order; strings are u64 length +
 // bytes, optionals a u8 presence flag followed by the value when present.
+// Version 1 is the same without the draining set (nothing drained); it is
+// still read, since a data dir keeps its snapshot across an upgrade.
 #pragma once
 
 #include <cstdint>
@@ -21,21 +24,25 @@
 
 namespace troupe::jobs {
 
-constexpr std::uint32_t snapshot_format_version = 1;
+constexpr std::uint32_t snapshot_format_version = 2;      // what encode_snapshot writes
+constexpr std::uint32_t oldest_snapshot_format_version = 1;  // the oldest decode_snapshot reads
 
 struct snapshot_contents {
   std::uint64_t applied_index = 0;
   std::set<std::uint64_t> workers;
+  std::set<std::uint64_t> draining;
   std::vector<job> jobs;  // creation order
 };
 
 // `jobs` must already be in creation order; the caller's index provides it.
 std::string encode_snapshot(std::uint64_t applied_index, const std::set<std::uint64_t>& workers,
-                            const std::vector<const job*>& jobs);
+                            const std::set<std::uint64_t>& draining, const std::vector<const job*>& jobs);
 
-// Throws std::runtime_error naming the first problem: bad magic, unsupported
-// version, checksum mismatch, truncation, out-of-range status or flag, empty
-// or duplicate job id, trailing bytes.
+// Reads every version from oldest_snapshot_format_version to
+// snapshot_format_version. Throws std::runtime_error naming the first
+// problem: bad magic, unsupported (e.g. newer) version, checksum mismatch,
+// truncation, out-of-range status or flag, empty or duplicate job id,
+// unordered worker ids, a drained worker 0, trailing bytes.
 snapshot_contents decode_snapshot(std::string_view bytes);
 
 // CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320).

@@ -94,6 +94,20 @@ inline logpb::Command evict(std::int64_t completed_before_ns) {
   return c;
 }
 
+inline logpb::Command set_draining(std::uint64_t worker, bool draining) {
+  logpb::Command c;
+  c.mutable_set_worker_draining()->set_worker_id(worker);
+  c.mutable_set_worker_draining()->set_draining(draining);
+  return c;
+}
+
+// A submit carrying the leader's admission cap, as raft_node stamps it.
+inline logpb::Command submit_capped(const std::string& id, std::int64_t created_at_ns, std::uint64_t max_active) {
+  logpb::Command c = submit(id, "true", created_at_ns);
+  c.mutable_submit_job()->set_max_active(max_active);
+  return c;
+}
+
 // A job table fed consecutive log indexes starting at 1.
 struct log_fed_table {
   job_table table;

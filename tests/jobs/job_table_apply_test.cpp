@@ -250,10 +250,12 @@ TEST_CASE("batch_update_job_status applies each update in order and reports each
   *b->add_updates() = status_update("ghost", job_status::completed, t0 + 30);
   apply_result r = must_apply(t, c);
   REQUIRE(r.update_errors.size() == 4);
-  CHECK(r.update_errors[0].empty());
-  CHECK(r.update_errors[1] == "job is pending, not assigned");
-  CHECK(r.update_errors[2].empty());
-  CHECK(r.update_errors[3] == "job not found");
+  CHECK(r.update_errors[0].ok());
+  CHECK(r.update_errors[1].message == "job is pending, not assigned");
+  CHECK(r.update_errors[1].code == refusal::conflict);
+  CHECK(r.update_errors[2].ok());
+  CHECK(r.update_errors[3].message == "job not found");
+  CHECK(r.update_errors[3].code == refusal::not_found);
   REQUIRE(r.changes.size() == 2);
   CHECK(r.changes[0].after.status == job_status::running);
   CHECK(r.changes[1].before == job_status::running);

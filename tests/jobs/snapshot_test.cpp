@@ -125,9 +125,10 @@ TEST_CASE("the empty table's snapshot is the documented layout") {
   job_table t;
   std::string bytes = t.snapshot();
   std::string body("TRPJOBS\0", 8);
-  body += std::string("\x01\0\0\0", 4);   // version 1
+  body += std::string("\x02\0\0\0", 4);   // version 2
   body += std::string(8, '\0');           // applied index
   body += std::string(8, '\0');           // no workers
+  body += std::string(8, '\0');           // none draining
   body += std::string(8, '\0');           // no jobs
   CHECK(bytes == with_crc(body));
 }
@@ -241,11 +242,13 @@ TEST_CASE("restore rejects malformed bytes and leaves the table unchanged") {
   bad_magic[0] = 'X';
   rejects(with_crc(bad_magic), "bad magic");
   std::string bad_version = body;
-  bad_version[8] = 2;
-  rejects(with_crc(bad_version), "unsupported version 2");
+  bad_version[8] = 3;
+  rejects(with_crc(bad_version), "unsupported version 3");
   rejects(with_crc(body + "x"), "1 trailing bytes");
+  // Header, one worker, no draining workers, the job count; then the job.
+  const std::size_t job_at = 8 + 4 + 8 + (8 + 8) + 8 + 8;
   // The job's status byte follows three length-prefixed strings: "j1", "echo", "".
-  const std::size_t status_at = 8 + 4 + 8 + 8 + 8 + 8 + (8 + 2) + (8 + 4) + 8;
+  const std::size_t status_at = job_at + (8 + 2) + (8 + 4) + 8;
   REQUIRE(static_cast<unsigned char>(body[status_at]) == static_cast<int>(job_status::completed));
   std::string bad_status = body;
   bad_status[status_at] = 9;
@@ -253,10 +256,10 @@ TEST_CASE("restore rejects malformed bytes and leaves the table unchanged") {
   bad_status[status_at] = 0;
   rejects(with_crc(bad_status), "invalid status 0");
   std::string huge_length = body;
-  huge_length[8 + 4 + 8 + 8 + 8 + 8 + 7] = 0x7f;  // id length's top byte
+  huge_length[job_at + 7] = 0x7f;  // id length's top byte
   rejects(with_crc(huge_length), "runs past the end");
   std::string huge_count = body;
-  huge_count[8 + 4 + 8 + 8 + 8 + 7] = 0x7f;  // job count's top byte
+  huge_count[job_at - 8 + 7] = 0x7f;  // job count's top byte
   rejects(with_crc(huge_count), "job count");
 
   // Two copies of the same job.
@@ -265,7 +268,7 @@ TEST_CASE("restore rejects malformed bytes and leaves the table unchanged") {
   two.apply(submit("b", "x", t0 + 1));
   std::string two_body = two.table.snapshot();
   two_body.resize(two_body.size() - 4);
-  const std::size_t jobs_at = 8 + 4 + 8 + 8 + 8;
+  const std::size_t jobs_at = 8 + 4 + 8 + 8 + 8 + 8;  // header, no workers, none draining, job count
   const std::size_t job_size = (two_body.size() - jobs_at) / 2;
   std::string first = two_body.substr(jobs_at, job_size);
   rejects(with_crc(two_body.substr(0, jobs_at) + first + first), "duplicate job id a");
@@ -275,4 +278,181 @@ TEST_CASE("restore rejects malformed bytes and leaves the table unchanged") {
   // The good one still restores.
   target.table.restore(good);
   CHECK(target.table.snapshot() == good);
+}
+
+namespace {
+
+// The body (no checksum) of a snapshot with its version field set to `v`.
+std::string body_with_version(std::string bytes, std::uint32_t v) {
+  bytes.resize(bytes.size() - 4);
+  for (int i = 0; i < 4; ++i) bytes[8 + i] = static_cast<char>(v >> (8 * i));
+  return bytes;
+}
+
+// The same state in format version 1, which has no draining set: drop the
+// (empty) set's count, which follows the registered workers.
+std::string as_version_1(const job_table& t) {
+  REQUIRE(t.draining_workers().empty());
+  std::string body = body_with_version(t.snapshot(), 1);
+  const std::size_t draining_at = 8 + 4 + 8 + 8 + 8 * t.workers().size();
+  REQUIRE(body.substr(draining_at, 8) == std::string(8, '\0'));
+  body.erase(draining_at, 8);
+  return with_crc(body);
+}
+
+}  // namespace
+
+TEST_CASE("the draining set is in the snapshot: round trip, equal tables give equal bytes") {
+  auto build = [](bool drain_5) {
+    log_fed_table t = random_table(21, 2000);
+    t.apply(set_draining(2, true));
+    if (drain_5) t.apply(set_draining(5, true));
+    t.apply(set_draining(3, true));
+    t.apply(set_draining(3, false));
+    t.apply(set_draining(2, true));  // a repeat
+    return t;
+  };
+  log_fed_table a = build(true), b = build(true), c = build(false);
+  REQUIRE(a.table.draining_workers() == std::set<std::uint64_t>{2, 5});
+  const std::string bytes = a.table.snapshot();
+  CHECK(b.table.snapshot() == bytes);
+  CHECK(c.table.snapshot() != bytes);
+
+  job_table restored;
+  restored.restore(bytes);
+  CHECK(restored.draining_workers() == std::set<std::uint64_t>{2, 5});
+  CHECK(restored.snapshot() == bytes);
+  check_same_answers(a.table, restored);
+  // Restoring a table without drains drops the ones held before.
+  restored.restore(c.table.snapshot());
+  CHECK(restored.draining_workers() == std::set<std::uint64_t>{2});
+
+  // The drain still holds after a restore: the next assignment is refused alike.
+  restored.restore(bytes);
+  const std::uint64_t index = a.table.applied_index() + 1;
+  const logpb::Command sub = submit("after-restore", "true", t0);
+  REQUIRE(a.table.apply(index, sub).error.empty());
+  REQUIRE(restored.apply(index, sub).error.empty());
+  CHECK(a.table.apply(index + 1, assign("after-restore", 5)).error == "worker 5 is draining");
+  CHECK(restored.apply(index + 1, assign("after-restore", 5)).error == "worker 5 is draining");
+  CHECK(a.table.snapshot() == restored.snapshot());
+}
+
+TEST_CASE("the draining set's bytes follow the registered workers, ascending") {
+  log_fed_table t;
+  t.apply(register_worker(2));
+  t.apply(set_draining(6, true));
+  t.apply(set_draining(4, true));
+  std::string body("TRPJOBS\0", 8);
+  body += std::string("\x02\0\0\0", 4);               // version 2
+  body += std::string("\x03\0\0\0\0\0\0\0", 8);       // applied index 3
+  body += std::string("\x01\0\0\0\0\0\0\0", 8);       // one worker:
+  body += std::string("\x02\0\0\0\0\0\0\0", 8);       //   2
+  body += std::string("\x02\0\0\0\0\0\0\0", 8);       // two draining:
+  body += std::string("\x04\0\0\0\0\0\0\0", 8);       //   4
+  body += std::string("\x06\0\0\0\0\0\0\0", 8);       //   6
+  body += std::string(8, '\0');                       // no jobs
+  CHECK(t.table.snapshot() == with_crc(body));
+}
+
+TEST_CASE("drains interleaved with the random stream replicate identically, also to a late joiner") {
+  command_generator gen(31);
+  std::vector<logpb::Command> log;
+  for (int i = 0; i < 3000; ++i) {
+    // Workers 1..5 drain and return in turn, so some assignments meet a drain.
+    if (i % 37 == 0) log.push_back(set_draining(1 + (i / 37) % 5, (i / 37) % 2 == 0));
+    log.push_back(gen.next());
+  }
+  log_fed_table a, b, late;
+  std::size_t refused_for_drain = 0;
+  for (std::size_t i = 0; i < log.size(); ++i) {
+    apply_result r = a.apply(log[i]);
+    b.apply(log[i]);
+    if (r.refused == refusal::conflict && r.error.find("is draining") != std::string::npos) ++refused_for_drain;
+    if (i == log.size() / 2) {
+      late.table.restore(a.table.snapshot());
+      late.next_index = a.next_index;
+    } else if (i > log.size() / 2) {
+      late.apply(log[i]);
+    }
+  }
+  CHECK(refused_for_drain > 0);
+  CHECK_FALSE(a.table.draining_workers().empty());
+  CHECK(a.table.snapshot() == b.table.snapshot());
+  CHECK(late.table.snapshot() == a.table.snapshot());
+  CHECK(late.table.draining_workers() == a.table.draining_workers());
+  check_same_answers(a.table, late.table);
+}
+
+TEST_CASE("a snapshot in format version 1 still restores, with no worker draining") {
+  log_fed_table original = random_table(12, 1500);
+  REQUIRE_FALSE(original.table.workers().empty());
+  const std::string v1 = as_version_1(original.table);
+  REQUIRE(v1[8] == 1);
+
+  log_fed_table target;
+  target.apply(set_draining(3, true));
+  target.table.restore(v1);
+  CHECK(target.table.draining_workers().empty());
+  check_same_answers(original.table, target.table);
+  // Written back in the current format, identical to the original's.
+  CHECK(target.table.snapshot() == original.table.snapshot());
+
+  // And one written out byte by byte: applied index 7, worker 3, no jobs.
+  std::string body("TRPJOBS\0", 8);
+  body += std::string("\x01\0\0\0", 4);          // version 1
+  body += std::string("\x07\0\0\0\0\0\0\0", 8);  // applied index 7
+  body += std::string("\x01\0\0\0\0\0\0\0", 8);  // one worker:
+  body += std::string("\x03\0\0\0\0\0\0\0", 8);  //   3
+  body += std::string(8, '\0');                  // no jobs
+  job_table t;
+  t.restore(with_crc(body));
+  CHECK(t.applied_index() == 7);
+  CHECK(t.workers() == std::set<std::uint64_t>{3});
+  CHECK(t.draining_workers().empty());
+  CHECK(t.size() == 0);
+}
+
+TEST_CASE("a newer or unknown snapshot version is refused, naming the versions this build reads") {
+  log_fed_table t = random_table(13, 200);
+  t.apply(set_draining(1, true));
+  const std::string before = t.table.snapshot();
+  for (std::uint32_t v : {3u, 0u, 0xFFFFFFFFu}) {
+    CAPTURE(v);
+    CHECK_THROWS_WITH_AS(t.table.restore(with_crc(body_with_version(before, v))),
+                         ("job snapshot: unsupported version " + std::to_string(v) +
+                          " (this build reads versions 1 to 2) at byte 12")
+                             .c_str(),
+                         std::runtime_error);
+    CHECK(t.table.snapshot() == before);
+  }
+}
+
+TEST_CASE("restore rejects a malformed draining set") {
+  log_fed_table small;
+  small.apply(register_worker(2));
+  small.apply(set_draining(4, true));
+  small.apply(set_draining(6, true));
+  std::string body = small.table.snapshot();
+  body.resize(body.size() - 4);
+  const std::size_t draining_at = 8 + 4 + 8 + (8 + 8);  // header, one worker
+  REQUIRE(static_cast<unsigned char>(body[draining_at]) == 2);
+  job_table target;
+  auto rejects = [&](const std::string& bad, const std::string& message_part) {
+    CHECK_THROWS_WITH_AS(target.restore(with_crc(bad)), doctest::Contains(message_part.c_str()), std::runtime_error);
+    CHECK(target.draining_workers().empty());
+  };
+  std::string descending = body;
+  descending[draining_at + 16] = 4;  // 4, 4
+  rejects(descending, "draining workers are not strictly ascending");
+  std::string zero = body;
+  zero[draining_at + 8] = 0;  // 0, 6
+  rejects(zero, "the draining set holds worker 0");
+  std::string huge = body;
+  huge[draining_at + 7] = 0x7f;
+  rejects(huge, "draining worker count");
+  // Read as version 1 (no draining set), the draining count is taken for the job count.
+  std::string as_v1 = body;
+  as_v1[8] = 1;
+  rejects(as_v1, "job count 2 exceeds the data");
 }
