@@ -34,6 +34,17 @@ void track(self_ptr self, const jobs::job& j) {
   }
 }
 
+// A job the table no longer has (evicted, or absent from a restored
+// snapshot): nothing may be proposed for it any more.
+void forget(self_ptr self, const jobs::job& j) {
+  auto& st = self->state;
+  if (auto old = st.active.find(j.id); old != st.active.end()) {
+    if (old->second.status == jobs::job_status::pending) st.pending.erase({old->second.created_at_ns, j.id});
+    st.active.erase(old);
+  }
+  st.finished.erase({j.completed_at_ns.value_or(j.created_at_ns), j.id});
+}
+
 bool grace_over(self_ptr self) {
   // A new leader has heard from nobody yet; give every worker one full
   // dead_after window to report before declaring it dead.
@@ -149,8 +160,7 @@ job_dispatcher_actor::behavior_type job_dispatcher(job_dispatcher_actor::statefu
         auto& st = self->state;
         for (const auto& c : jc.changes) {
           if (c.kind == jobs::change_kind::evicted) {
-            st.finished.erase({c.after.completed_at_ns.value_or(c.after.created_at_ns), c.after.id});
-            st.active.erase(c.after.id);
+            forget(self, c.after);
             continue;
           }
           track(self, c.after);

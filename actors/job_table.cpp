@@ -61,12 +61,27 @@ job_table_actor::behavior_type job_table(job_table_actor::stateful_pointer<job_t
       [=](restore_atom, snapshot_blob& blob) -> std::uint64_t {
         auto& st = self->state;
         const std::set<std::uint64_t> was_draining = st.table.draining_workers();
-        st.table.restore(blob.snap.data);
+        // Keep the old table until the new one is in place: jobs it has and the
+        // snapshot lacks (evicted meanwhile) must be announced as evicted, or
+        // subscribers (the dispatcher) would keep them for ever.
+        jobs::job_table before = std::move(st.table);
+        st.table = jobs::job_table();
+        try {
+          st.table.restore(blob.snap.data);
+        } catch (...) {
+          st.table = std::move(before);
+          throw;
+        }
         st.applied = blob.snap.meta.index;
         TLOG(info, "job_table") << "restored snapshot at index " << st.applied << " ("
                                 << st.table.size() << " jobs)";
         // Subscribers resynchronise from the full state, as if every job changed.
         std::vector<jobs::job_change> all;
+        for (auto s : {jobs::job_status::pending, jobs::job_status::assigned, jobs::job_status::running,
+                       jobs::job_status::completed, jobs::job_status::failed, jobs::job_status::cancelled})
+          for (const auto* j : before.with_status(s))
+            if (!st.table.find(j->id))
+              all.push_back(jobs::job_change{st.applied, jobs::change_kind::evicted, j->status, *j});
         for (auto s : {jobs::job_status::pending, jobs::job_status::assigned, jobs::job_status::running,
                        jobs::job_status::completed, jobs::job_status::failed, jobs::job_status::cancelled})
           for (const auto* j : st.table.with_status(s))
