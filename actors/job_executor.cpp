@@ -57,6 +57,14 @@ job_executor_actor::behavior_type job_executor(job_executor_actor::stateful_poin
     auto now = wall_clock_ns();
     caf::anon_send(me, done_atom::value, executor_result{spec.job_id, attempt, to_update(spec, attempt, r, now)});
   });
+  // Ending for any reason but its result (the supervisor gone, the node
+  // stopping) ends the job too, so the helper returns and the actor system is
+  // not left waiting for a job nobody will report.
+  self->attach_functor([token = self->state.cancel](const caf::error& reason) {
+    if (reason) token->cancel();
+  });
+  self->monitor(supervisor);
+  self->set_down_handler([=](caf::down_msg&) { self->quit(caf::exit_reason::user_shutdown); });
   return {
       [=](cancel_atom) { self->state.cancel->cancel(); },
       [=](done_atom, executor_result& r) {

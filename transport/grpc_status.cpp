@@ -1,6 +1,6 @@
 #include "transport/grpc_status.hpp"
 
-#include <iterator>
+#include <map>
 #include <string>
 
 #include "protocol/errors.hpp"

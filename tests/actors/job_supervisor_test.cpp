@@ -142,14 +142,29 @@ TEST_CASE("a late answer for an older batch never settles a newer one") {
   CHECK(f.wait_log(four) == four);
 }
 
-TEST_CASE("shutdown stops a running job without reporting it") {
-  fixture f;
+// A job assigned here running `sleep 987.6` (unique, so pgrep finds only it).
+jobs::job long_job() {
   jobs::job j;
   j.id = "5e1f0c1a-0000-4000-8000-000000000001";
-  j.command = "sleep 987.6";  // unique, so pgrep below finds only this job
+  j.command = "sleep 987.6";
   j.status = jobs::job_status::assigned;
   j.assigned_worker = 1;
   j.attempts = 1;
+  return j;
+}
+
+bool job_process_gone() {
+  auto until = std::chrono::steady_clock::now() + 5s;
+  while (std::system("pgrep -f '^sleep 987.6$' > /dev/null") == 0) {
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(20ms);
+  }
+  return true;
+}
+
+TEST_CASE("shutdown stops a running job without reporting it") {
+  fixture f;
+  auto j = long_job();
   f.self->send(f.supervisor, job_changes{{jobs::job_change{1, jobs::change_kind::created, {}, j}}});
   auto running = "1@2:" + j.id + "/JOB_STATUS_RUNNING,;";
   REQUIRE(f.wait_log(running) == running);
@@ -160,6 +175,15 @@ TEST_CASE("shutdown stops a running job without reporting it") {
   CHECK(stopped == 1);
   std::this_thread::sleep_for(500ms);
   CHECK(f.log() == running);  // no CANCELLED report
-  auto gone = std::system("! pgrep -f '^sleep 987.6$' > /dev/null");
-  CHECK(gone == 0);
+  CHECK(job_process_gone());
+}
+
+TEST_CASE("a job whose supervisor is gone is stopped") {
+  fixture f;
+  auto j = long_job();
+  f.self->send(f.supervisor, job_changes{{jobs::job_change{1, jobs::change_kind::created, {}, j}}});
+  auto running = "1@2:" + j.id + "/JOB_STATUS_RUNNING,;";
+  REQUIRE(f.wait_log(running) == running);
+  f.self->send_exit(f.supervisor, caf::exit_reason::kill);
+  CHECK(job_process_gone());
 }
