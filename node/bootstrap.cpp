@@ -110,7 +110,7 @@ void shut_down(caf::actor_system& sys, const actor_tree& tree, job_supervisor_ac
       .receive([](std::size_t n) { TLOG(info, "node") << n << " running job(s) stopped"; },
                [&](caf::error& e) {
                  TLOG(warn, "node") << "jobs did not all stop within " << config::executor_stop_wait.count()
-                                    << " ms (" << sys.render(e) << "); exiting anyway";
+                                    << " ms (" << sys.render(e) << "); stopping the core actors anyway";
                });
   // 3. The core actors, last spawned first.
   auto core = tree.actors();
