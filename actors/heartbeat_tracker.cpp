@@ -3,6 +3,8 @@
 #include <caf/actor_cast.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "config/timeouts.hpp"
+#include "protocol/errors.hpp"
 #include "runtime/common/log.hpp"
 
 namespace troupe {
@@ -19,7 +21,7 @@ worker_list snapshot(self_ptr self) {
   auto& st = self->state;
   worker_list out;
   auto now = clock::now();
-  auto dead_after = std::chrono::milliseconds(st.cfg.worker.dead_after_ms);
+  auto dead_after = config::dead_after(st.cfg);
   for (const auto& m : st.cfg.members) {
     worker_state w;
     w.report.node_id = m.id;
@@ -62,7 +64,7 @@ void record(self_ptr self, const worker_report& r) {
   auto& st = self->state;
   auto& entry = st.workers[r.node_id];
   bool first = entry.last_seen == clock::time_point{};
-  bool was_dead = !first && clock::now() - entry.last_seen >= std::chrono::milliseconds(st.cfg.worker.dead_after_ms);
+  bool was_dead = !first && clock::now() - entry.last_seen >= config::dead_after(st.cfg);
   entry.report = r;
   entry.last_seen = clock::now();
   if (first || was_dead)
@@ -73,7 +75,7 @@ void record(self_ptr self, const worker_report& r) {
     logpb::Command cmd;
     cmd.mutable_register_worker()->set_worker_id(r.node_id);
     cmd.mutable_register_worker()->set_address(r.address);
-    self->request(st.raft, std::chrono::seconds(10), propose_atom::value, std::move(cmd))
+    self->request(st.raft, config::commit_wait(st.cfg), propose_atom::value, std::move(cmd))
         .then([](const outcome&) {}, [](const caf::error&) {});
   }
   publish_if_changed(self);
@@ -86,32 +88,19 @@ void send_beat(self_ptr self, worker_report report) {
     return;
   }
   auto leader = st.role.leader_id;
-  auto* stub = leader ? st.peers->internal(leader) : nullptr;
-  if (!stub) return;
-  struct call {
-    grpc::ClientContext ctx;
-    internalpb::WorkerHeartbeatRequest req;
-    internalpb::WorkerHeartbeatResponse resp;
-  };
-  auto c = std::make_shared<call>();
-  c->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(st.cfg.worker.heartbeat_ms));
-  c->req.set_node_id(report.node_id);
-  c->req.set_address(report.address);
-  c->req.set_http_address(report.http_address);
-  c->req.set_draining(report.draining);
-  c->req.set_executor_ok(report.executor_ok);
-  c->req.set_executor_backend(report.executor_backend);
-  c->req.set_capacity(report.capacity);
-  for (auto& j : report.running_jobs) c->req.add_running_jobs(j);
-  stub->async()->WorkerHeartbeat(&c->ctx, &c->req, &c->resp, [c, leader](grpc::Status s) {
-    if (!s.ok())
-      TLOG(debug, "heartbeat_tracker") << "heartbeat to leader " << leader << " failed: " << s.error_message();
-  });
+  if (leader == raft::no_node) return;
+  self->request(st.transport, config::heartbeat_wait(st.cfg), heartbeat_atom::value, leader, std::move(report))
+      .then([](const heartbeat_reply&) {},
+            [leader](const caf::error& e) {
+              TLOG(debug, "heartbeat_tracker") << "heartbeat to leader " << leader
+                                               << " failed: " << describe(e).message;
+            });
 }
 
 void beat(self_ptr self) {
   self->state.last_beat = clock::now();
-  self->request(self->state.supervisor, std::chrono::seconds(2), workers_atom::value)
+  // A report is worth sending only until the next beat.
+  self->request(self->state.supervisor, config::heartbeat_interval(self->state.cfg), workers_atom::value)
       .then([=](worker_report& r) { send_beat(self, std::move(r)); }, [](const caf::error&) {});
 }
 
@@ -119,10 +108,10 @@ void beat(self_ptr self) {
 
 heartbeat_tracker_actor::behavior_type heartbeat_tracker(
     heartbeat_tracker_actor::stateful_pointer<heartbeat_tracker_state> self, config::node_config cfg,
-    std::shared_ptr<const peer_clients> peers, raft_node_actor raft, job_supervisor_actor supervisor) {
+    peer_transport_actor transport, raft_node_actor raft, job_supervisor_actor supervisor) {
   auto& st = self->state;
   st.cfg = std::move(cfg);
-  st.peers = std::move(peers);
+  st.transport = std::move(transport);
   st.raft = raft;
   st.supervisor = supervisor;
   self->send(raft, subscribe_atom::value, caf::actor_cast<role_listener>(self));
@@ -130,7 +119,7 @@ heartbeat_tracker_actor::behavior_type heartbeat_tracker(
   return {
       [=](tick_atom) {
         auto& st = self->state;
-        if (clock::now() - st.last_beat >= std::chrono::milliseconds(st.cfg.worker.heartbeat_ms)) beat(self);
+        if (clock::now() - st.last_beat >= config::heartbeat_interval(st.cfg)) beat(self);
         if (is_leader(self)) publish_if_changed(self);  // notices workers going silent
         self->delayed_send(self, tick_every, tick_atom::value);
       },

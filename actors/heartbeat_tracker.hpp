@@ -15,7 +15,6 @@
 
 #include "actors/interfaces.hpp"
 #include "config/node_config.hpp"
-#include "gateway/peer_clients.hpp"
 
 namespace troupe {
 
@@ -27,7 +26,7 @@ struct heartbeat_tracker_state {
     clock::time_point last_seen;
   };
   config::node_config cfg;
-  std::shared_ptr<const peer_clients> peers;
+  peer_transport_actor transport;  // heartbeats to the leader
   raft_node_actor raft;
   job_supervisor_actor supervisor;
   role_change role;
@@ -40,6 +39,6 @@ struct heartbeat_tracker_state {
 
 heartbeat_tracker_actor::behavior_type heartbeat_tracker(
     heartbeat_tracker_actor::stateful_pointer<heartbeat_tracker_state> self, config::node_config cfg,
-    std::shared_ptr<const peer_clients> peers, raft_node_actor raft, job_supervisor_actor supervisor);
+    peer_transport_actor transport, raft_node_actor raft, job_supervisor_actor supervisor);
 
 }  // namespace troupe

@@ -6,6 +6,7 @@
 #include <caf/all.hpp>
 
 #include "protocol/messages.hpp"
+#include "transport/interface.hpp"  // peer_transport_actor: calls to other members
 
 namespace troupe {
 
@@ -36,9 +37,6 @@ using job_table_actor = caf::typed_actor<
     caf::replies_to<stats_atom>::with<table_stats>,
     caf::replies_to<workers_atom, std::uint64_t>::with<worker_load>>;  // one worker: drained? jobs on it?
 
-// Sends Raft messages to peers over gRPC RaftService.
-using peer_transport_actor = caf::typed_actor<caf::reacts_to<send_atom, raft_outbox>>;
-
 // Owns the Raft core: ticks it, steps peer messages into it, runs the
 // persist -> send -> apply -> advance loop, and answers proposals on commit.
 using raft_node_actor = caf::typed_actor<
@@ -67,24 +65,26 @@ using job_dispatcher_actor = caf::typed_actor<
     caf::reacts_to<worker_list>,
     caf::reacts_to<tick_atom>>;
 
-// One per running job: drives the executor backend on a thread of its own.
+// One per running job: drives the executor backend on a detached helper actor.
 using job_executor_actor = caf::typed_actor<
     caf::reacts_to<cancel_atom>,
     caf::reacts_to<done_atom, executor_result>>;
 
 // Every node: starts a job_executor for each job assigned here, cancels them,
 // and carries their results into the log (directly on the leader, by
-// ForwardJobStatus from a follower).
+// ForwardJobStatus through peer_transport from a follower).
 using job_supervisor_actor = caf::typed_actor<
     caf::reacts_to<role_change>,
     caf::reacts_to<job_changes>,
     caf::reacts_to<done_atom, executor_result>,
     caf::reacts_to<tick_atom>,
-    caf::reacts_to<flush_atom>,
-    caf::reacts_to<report_atom, bool>,                   // a ForwardJobStatus call ended (accepted?)
-    caf::reacts_to<heartbeat_atom, bool>,                // executor backend health probe result
-    caf::replies_to<workers_atom>::with<worker_report>,  // this node's own report
-    caf::replies_to<drain_atom>::with<outcome>,          // answers once no job runs here
+    caf::reacts_to<heartbeat_atom, bool>,                          // executor backend health probe result
+    caf::replies_to<workers_atom>::with<worker_report>,            // this node's own report
+    caf::replies_to<output_atom, std::string>::with<job_output>,   // a job's output stored on this node
+    caf::replies_to<drain_atom>::with<outcome>,                    // answers once no job runs here
+    // Node shutdown: stop every job here without reporting it (after a
+    // restart it is reported failed, "interrupted"); answers once none runs.
+    caf::replies_to<shutdown_atom>::with<std::size_t /*jobs stopped*/>,
     caf::replies_to<topology_atom>::with<topology>>;
 
 }  // namespace troupe

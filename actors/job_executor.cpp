@@ -1,9 +1,9 @@
 #include "actors/job_executor.hpp"
 
 #include <chrono>
-#include <thread>
 
 #include <caf/actor_cast.hpp>
+#include <caf/blocking_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
 #include "runtime/common/log.hpp"
@@ -43,9 +43,10 @@ job_executor_actor::behavior_type job_executor(job_executor_actor::stateful_poin
                                                std::uint32_t attempt, job_supervisor_actor supervisor) {
   self->state.cancel = std::make_shared<exec::cancel_token>();
   auto me = caf::actor_cast<job_executor_actor>(self);
-  // The backend blocks for the whole run; it gets a thread of its own so this
-  // actor stays responsive to cancel.
-  std::thread([backend, spec, attempt, token = self->state.cancel, me] {
+  // The backend blocks for the whole run; it runs in a detached helper actor
+  // (a thread of its own, owned by the actor system, which waits for it at
+  // shutdown) so this actor stays responsive to cancel.
+  self->spawn<caf::detached>([backend, spec, attempt, token = self->state.cancel, me](caf::blocking_actor*) {
     exec::job_result r;
     try {
       r = backend->run(spec, *token);
@@ -55,7 +56,15 @@ job_executor_actor::behavior_type job_executor(job_executor_actor::stateful_poin
     }
     auto now = wall_clock_ns();
     caf::anon_send(me, done_atom::value, executor_result{spec.job_id, attempt, to_update(spec, attempt, r, now)});
-  }).detach();
+  });
+  // Ending for any reason but its result (the supervisor gone, the node
+  // stopping) ends the job too, so the helper returns and the actor system is
+  // not left waiting for a job nobody will report.
+  self->attach_functor([token = self->state.cancel](const caf::error& reason) {
+    if (reason) token->cancel();
+  });
+  self->monitor(supervisor);
+  self->set_down_handler([=](caf::down_msg&) { self->quit(caf::exit_reason::user_shutdown); });
   return {
       [=](cancel_atom) { self->state.cancel->cancel(); },
       [=](done_atom, executor_result& r) {

@@ -1,6 +1,6 @@
 // job_executor: one actor per job attempt running on this node. It runs the
-// job through the executor backend on a thread of its own (the backend API
-// blocks), relays a cancel to the backend at once, and hands the result to the
+// job through the executor backend in a detached helper actor (the backend
+// API blocks), relays a cancel to the backend at once, and hands the result to the
 // job_supervisor that spawned and monitors it, then exits.
 #pragma once
 

@@ -1,14 +1,18 @@
 #include "actors/job_supervisor.hpp"
 
-#include <thread>
-
 #include <caf/actor_cast.hpp>
+#include <caf/blocking_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
 #include "actors/job_executor.hpp"
+#include "actors/output_reader.hpp"
+#include "config/timeouts.hpp"
+#include "protocol/errors.hpp"
 #include "runtime/common/log.hpp"
-#include "runtime/common/wall_clock.hpp"
 #include "runtime/common/metrics.hpp"
+#include "runtime/common/wall_clock.hpp"
+#include "runtime/jobs/uuid.hpp"
+#include "transport/status_report.hpp"
 
 namespace troupe {
 namespace {
@@ -54,6 +58,7 @@ void start(self_ptr self, const jobs::job& j) {
 
 void reconcile(self_ptr self, const jobs::job& j) {
   auto& st = self->state;
+  if (st.stopping) return;  // the node is shutting down: start and report nothing
   auto self_id = st.cfg.id;
   auto run = st.running.find(j.id);
   bool mine = j.assigned_worker == self_id;
@@ -92,47 +97,52 @@ void reconcile(self_ptr self, const jobs::job& j) {
   }
 }
 
+// The batch in flight goes back to the front of the outbox, in order; any
+// answer still on its way for it will no longer match.
+void requeue(self_ptr self) {
+  auto& st = self->state;
+  if (!st.in_flight) return;
+  auto& u = st.in_flight->updates;
+  st.outbox.insert(st.outbox.begin(), u.begin(), u.end());
+  st.in_flight.reset();
+}
+
+// An answer for batch a.seq: only the batch in flight can be settled by it
+// (a late answer for a batch resent under a newer seq changes nothing).
+void settle(self_ptr self, const report_ack& a) {
+  auto& st = self->state;
+  if (!st.in_flight || st.in_flight->seq != a.seq) return;
+  if (!a.final) {
+    TLOG(debug, "job_supervisor") << "status batch " << a.seq << " not accepted (" << a.message
+                                  << "); retrying";
+    requeue(self);  // resent on the next tick
+    return;
+  }
+  st.in_flight.reset();
+  flush(self);
+}
+
+// Sends the outbox as one numbered batch: proposed here on the leader,
+// forwarded to it from a follower. One batch in flight at a time keeps the
+// updates of a job in order.
 void flush(self_ptr self) {
   auto& st = self->state;
-  if (!st.in_flight.empty() || st.outbox.empty()) return;
+  if (st.in_flight || st.outbox.empty()) return;
   auto leader = st.role.leader_id;
   if (leader == raft::no_node) return;  // retried on tick
-  st.in_flight.swap(st.outbox);
+  st.in_flight = status_batch{++st.last_seq, std::move(st.outbox)};
+  st.outbox.clear();
+  auto seq = st.in_flight->seq;
   if (leader == st.cfg.id) {
-    logpb::Command cmd;
-    for (auto& u : st.in_flight) *cmd.mutable_batch_update_job_status()->add_updates() = u;
-    self->request(st.raft, std::chrono::seconds(10), propose_atom::value, std::move(cmd))
-        .then(
-            [=](const outcome& o) {
-              // An apply error (stale attempt, already terminal) is final too.
-              bool delivered = o.ok() || (o.status == code::failed_precondition && !o.not_leader) ||
-                               o.status == code::not_found;
-              self->send(self, report_atom::value, delivered);
-            },
-            [=](const caf::error&) { self->send(self, report_atom::value, false); });
+    propose(
+        self, st.raft, config::commit_wait(st.cfg), status_command(*st.in_flight),
+        [=](std::uint64_t) { settle(self, acknowledge(seq, caf::error{})); },
+        [=](const caf::error& e) { settle(self, acknowledge(seq, e)); });
     return;
   }
-  auto* stub = st.peers->internal(leader);
-  if (!stub) {
-    st.outbox.swap(st.in_flight);
-    return;
-  }
-  struct call {
-    grpc::ClientContext ctx;
-    internalpb::ForwardJobStatusRequest req;
-    internalpb::ForwardJobStatusResponse resp;
-  };
-  auto c = std::make_shared<call>();
-  c->ctx.set_deadline(std::chrono::system_clock::now() +
-                      std::chrono::milliseconds(st.cfg.raft.commit_deadline_ms + 1000));
-  for (auto& u : st.in_flight) *c->req.add_updates() = u;
-  auto me = caf::actor_cast<job_supervisor_actor>(self);
-  stub->async()->ForwardJobStatus(&c->ctx, &c->req, &c->resp, [c, me](grpc::Status s) {
-    bool ok = s.ok() && c->resp.accepted();
-    if (!ok)
-      TLOG(debug, "job_supervisor") << "ForwardJobStatus: " << (s.ok() ? c->resp.message() : s.error_message());
-    caf::anon_send(me, report_atom::value, ok);
-  });
+  self->request(st.transport, config::peer_commit_wait(st.cfg), report_atom::value, leader, *st.in_flight)
+      .then([=](report_ack& a) { settle(self, a); },
+            [=](caf::error& e) { settle(self, report_ack{seq, false, describe(e).message}); });
 }
 
 void probe_executor(self_ptr self) {
@@ -140,15 +150,24 @@ void probe_executor(self_ptr self) {
   if (st.probing) return;
   st.probing = true;
   auto me = caf::actor_cast<job_supervisor_actor>(self);
-  // healthy() talks to the Docker daemon; keep that wait off the actor.
-  std::thread([backend = st.backend, me] {
+  // healthy() talks to the Docker daemon; keep that wait off the actor, in a
+  // detached helper the actor system waits for at shutdown.
+  self->spawn<caf::detached>([backend = st.backend, me](caf::blocking_actor*) {
     bool ok = false;
     try {
       ok = backend->healthy();
     } catch (...) {
     }
     caf::anon_send(me, heartbeat_atom::value, ok);
-  }).detach();
+  });
+}
+
+// Shutdown: answer every waiter once no executor is left.
+void check_stopped(self_ptr self) {
+  auto& st = self->state;
+  if (!st.stopping || !st.running.empty()) return;
+  for (auto& w : st.stop_waiters) w.deliver(st.stopped);
+  st.stop_waiters.clear();
 }
 
 void check_drains(self_ptr self) {
@@ -173,12 +192,12 @@ void check_drains(self_ptr self) {
 
 job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::stateful_pointer<job_supervisor_state> self,
                                                    config::node_config cfg, std::shared_ptr<exec::backend> backend,
-                                                   std::shared_ptr<const peer_clients> peers, raft_node_actor raft,
+                                                   peer_transport_actor transport, raft_node_actor raft,
                                                    job_table_actor table) {
   auto& st = self->state;
   st.cfg = std::move(cfg);
   st.backend = std::move(backend);
-  st.peers = std::move(peers);
+  st.transport = std::move(transport);
   st.raft = raft;
   // Containers of ours that no running job owns were left by a crash.
   try {
@@ -199,6 +218,7 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
       }
     }
     check_drains(self);
+    check_stopped(self);
   });
   self->send(raft, subscribe_atom::value, caf::actor_cast<role_listener>(self));
   self->request(table, caf::infinite, subscribe_atom::value, caf::actor_cast<change_listener>(self))
@@ -213,10 +233,10 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
         bool leader_changed = rc.leader_id != st.role.leader_id;
         st.role = rc;
         if (leader_changed) {
-          // Whatever was in flight to the old leader may be lost: send it again.
-          // Updates are idempotent (stale or duplicate ones are ignored on apply).
-          st.outbox.insert(st.outbox.begin(), st.in_flight.begin(), st.in_flight.end());
-          st.in_flight.clear();
+          // Whatever was in flight to the old leader may be lost: send it again,
+          // as a new batch. Updates are idempotent (stale or duplicate ones are
+          // ignored on apply).
+          requeue(self);
           flush(self);
         }
       },
@@ -239,17 +259,23 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
                              metrics::duration_buckets())
               .observe(std::chrono::duration<double>(clock::now() - run->second.started).count());
         st.running.erase(r.job_id);
-        queue(self, std::move(r.update));
+        if (st.stopping && r.update.status() == scheduler::JOB_STATUS_CANCELLED) {
+          // Stopped by the node's shutdown, not by a CancelJob: still RUNNING in
+          // the log, reported failed ("interrupted") after the restart.
+          TLOG(info, "job_supervisor") << "job " << r.job_id << " stopped by the shutdown; not reported";
+        } else {
+          queue(self, std::move(r.update));
+        }
         check_drains(self);
+        check_stopped(self);
       },
       [=](tick_atom) {
         auto& st = self->state;
         flush(self);
         check_drains(self);
-        if (++st.ticks % 10 == 0) probe_executor(self);  // every 2 s
+        if (++st.ticks % 10 == 0 && !st.stopping) probe_executor(self);  // every 2 s
         self->delayed_send(self, tick_every, tick_atom::value);
       },
-      [=](flush_atom) { flush(self); },
       [=](heartbeat_atom, bool ok) {
         auto& st = self->state;
         st.probing = false;
@@ -261,16 +287,6 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
                                          << " is unreachable; this node takes no jobs until it recovers";
         }
         st.executor_ok = ok;
-      },
-      [=](report_atom, bool ok) {
-        auto& st = self->state;
-        if (!ok) {
-          st.outbox.insert(st.outbox.begin(), st.in_flight.begin(), st.in_flight.end());
-          st.in_flight.clear();
-          return;  // retried on the next tick
-        }
-        st.in_flight.clear();
-        flush(self);
       },
       [=](workers_atom) -> worker_report {
         auto& st = self->state;
@@ -289,8 +305,28 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
         auto& st = self->state;
         st.draining = true;
         auto rp = self->make_response_promise<outcome>();
-        st.drains.push_back({clock::now() + std::chrono::seconds(60), rp});
+        st.drains.push_back({clock::now() + config::drain_jobs_wait, rp});
         check_drains(self);
+        return rp;
+      },
+      [=](output_atom, const std::string& job_id) -> caf::result<job_output> {
+        if (!jobs::is_valid_uuid(job_id))
+          return make_error(errc::invalid_argument,
+                            "malformed job id \"" + job_id.substr(0, 64) + "\": expected a UUID");
+        auto reader = self->spawn<caf::detached>(output_reader, self->state.cfg.data_dir + "/outputs");
+        return self->delegate(reader, output_atom::value, job_id);
+      },
+      [=](shutdown_atom) -> caf::result<std::size_t> {
+        auto& st = self->state;
+        st.stopping = true;
+        for (const auto& [id, run] : st.running) {
+          TLOG(info, "job_supervisor") << "stopping job " << id << " for the node's shutdown";
+          self->send(run.executor, cancel_atom::value);
+        }
+        st.stopped += st.running.size();
+        if (st.running.empty()) return st.stopped;
+        auto rp = self->make_response_promise<std::size_t>();
+        st.stop_waiters.push_back(rp);
         return rp;
       },
       [=](topology_atom) -> topology {

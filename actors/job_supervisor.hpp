@@ -2,20 +2,22 @@
 // committed job changes; spawns (and monitors) a job_executor for each job
 // assigned here, cancels it when a CancelJob commits or the job is re-queued
 // elsewhere, and carries every status change into the log: proposed directly
-// on the leader, sent by ForwardJobStatus from a follower, retried until the
-// leader accepts it. Answers this node's own worker report for heartbeats.
+// on the leader, sent by ForwardJobStatus (peer_transport) from a follower,
+// in numbered batches kept until their own call is acknowledged as final.
+// Answers this node's worker report for heartbeats and reads its stored job
+// outputs (in a detached output_reader). On node shutdown it stops every job
+// without reporting it.
 #pragma once
 
 #include <chrono>
 #include <map>
 #include <memory>
-#include <set>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "actors/interfaces.hpp"
 #include "config/node_config.hpp"
-#include "gateway/peer_clients.hpp"
 #include "runtime/exec/backend.hpp"
 
 namespace troupe {
@@ -34,23 +36,27 @@ struct job_supervisor_state {
   };
   config::node_config cfg;
   std::shared_ptr<exec::backend> backend;
-  std::shared_ptr<const peer_clients> peers;
+  peer_transport_actor transport;
   raft_node_actor raft;
   role_change role;
   std::map<std::string, running_job> running;
   std::map<std::string, std::uint32_t> launched;  // latest attempt this process started or reported, per unfinished job
-  std::vector<logpb::JobStatusUpdate> outbox;            // waiting to be sent to the leader
-  std::vector<logpb::JobStatusUpdate> in_flight;         // sent, not yet acknowledged
+  std::vector<logpb::JobStatusUpdate> outbox;     // waiting for the next batch
+  std::optional<status_batch> in_flight;          // sent; only an ack of its own seq settles it
+  std::uint64_t last_seq = 0;
   bool executor_ok = true;
   bool probing = false;
   std::uint64_t ticks = 0;
-  bool draining = false;
+  bool draining = false;  // kept until the gateway's DrainNode moves to the service layer
   std::vector<drain_waiter> drains;
+  bool stopping = false;  // node shutdown: start nothing, report nothing
+  std::size_t stopped = 0;
+  std::vector<caf::typed_response_promise<std::size_t>> stop_waiters;
 };
 
 job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::stateful_pointer<job_supervisor_state> self,
                                                    config::node_config cfg, std::shared_ptr<exec::backend> backend,
-                                                   std::shared_ptr<const peer_clients> peers, raft_node_actor raft,
+                                                   peer_transport_actor transport, raft_node_actor raft,
                                                    job_table_actor table);
 
 }  // namespace troupe

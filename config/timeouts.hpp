@@ -65,4 +65,32 @@ inline milliseconds heartbeat_interval(const node_config& c) { return millisecon
 // long before judging anyone.
 inline milliseconds dead_after(const node_config& c) { return milliseconds(c.worker.dead_after_ms); }
 
+
+// ---- node-to-node calls (transport/) ----------------------------------------
+
+// One RaftService call carrying a message batch. Raft retransmits whatever is
+// lost, so a call stuck longer than this is only worth dropping.
+inline constexpr milliseconds raft_call_deadline{5000};
+
+// GetJobOutput: the peer asks its own supervisor (query_timeout), plus a hop.
+inline milliseconds peer_query_deadline() { return outer(query_timeout); }
+// Whoever asks peer_transport for a peer's job output.
+inline milliseconds peer_query_wait() { return outer(peer_query_deadline()); }
+
+// ForwardJobStatus and SetWorkerDraining: the leader waits commit_wait for its
+// proposal, the call one hop more.
+inline milliseconds peer_commit_deadline(const node_config& c) { return outer(commit_wait(c)); }
+// Whoever asks peer_transport for such a call.
+inline milliseconds peer_commit_wait(const node_config& c) { return outer(peer_commit_deadline(c)); }
+
+// A heartbeat call, and the tracker's wait for peer_transport's answer.
+inline milliseconds heartbeat_deadline(const node_config& c) { return heartbeat_interval(c); }
+inline milliseconds heartbeat_wait(const node_config& c) { return outer(heartbeat_deadline(c)); }
+
+// ---- shutdown ------------------------------------------------------------------
+
+// After SIGTERM the bootstrap cancels every running job (process group killed,
+// container removed) and waits this long for the executors to end.
+inline constexpr milliseconds executor_stop_wait{10000};
+
 }  // namespace troupe::config

@@ -12,7 +12,7 @@
 #include "gateway/ask.hpp"
 #include "gateway/grpc_metrics.hpp"
 #include "gateway/views.hpp"
-#include "protocol/raft_codec.hpp"
+#include "transport/peer_services.hpp"
 #include "runtime/common/log.hpp"
 #include "runtime/common/wall_clock.hpp"
 #include "runtime/exec/backend.hpp"
@@ -503,118 +503,9 @@ class scheduler_service final : public scheduler::SchedulerService::CallbackServ
   std::shared_ptr<const peer_clients> peers_;
 };
 
-// ---------------------------------------------------------------------------
-class internal_service final : public internalpb::InternalService::CallbackService {
- public:
-  internal_service(caf::actor_system& sys, config::node_config cfg, node_handles nodes)
-      : sys_(sys), cfg_(std::move(cfg)), nodes_(std::move(nodes)) {}
-
-  grpc::ServerUnaryReactor* GetJobOutput(grpc::CallbackServerContext* ctx, const internalpb::GetJobOutputRequest* req,
-                                         internalpb::GetJobOutputResponse* resp) override {
-    auto* r = ctx->DefaultReactor();
-    if (reject_invalid(r, views::check_job_id(req->job_id()))) return r;
-    auto out = exec::read_output(cfg_.data_dir + "/outputs", req->job_id());
-    resp->set_found(out.found);
-    resp->set_stdout_data(out.stdout_data);
-    resp->set_stderr_data(out.stderr_data);
-    resp->set_truncated(out.truncated);
-    resp->set_stdout_size(out.stdout_bytes);
-    resp->set_stderr_size(out.stderr_bytes);
-    r->Finish(grpc::Status::OK);
-    return r;
-  }
-
-  grpc::ServerUnaryReactor* WorkerHeartbeat(grpc::CallbackServerContext* ctx,
-                                            const internalpb::WorkerHeartbeatRequest* req,
-                                            internalpb::WorkerHeartbeatResponse* resp) override {
-    auto* r = ctx->DefaultReactor();
-    worker_report w;
-    w.node_id = req->node_id();
-    w.address = req->address();
-    w.http_address = req->http_address();
-    w.draining = req->draining();
-    w.executor_ok = req->executor_ok();
-    w.executor_backend = req->executor_backend();
-    w.capacity = req->capacity();
-    w.running_jobs.assign(req->running_jobs().begin(), req->running_jobs().end());
-    if (!cfg_.find_member(w.node_id)) {
-      r->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                             "node " + std::to_string(w.node_id) + " is not a member of this cluster"));
-      return r;
-    }
-    ask(sys_, nodes_.tracker, query_timeout,
-        [=](const heartbeat_reply& h) {
-          resp->set_accepted(h.accepted);
-          resp->set_leader_id(h.leader_id);
-          resp->set_term(h.term);
-          r->Finish(grpc::Status::OK);
-        },
-        [=](const caf::error& e) { r->Finish(actor_error(sys_, e)); }, heartbeat_atom::value, w);
-    return r;
-  }
-
-  grpc::ServerUnaryReactor* ForwardJobStatus(grpc::CallbackServerContext* ctx,
-                                             const internalpb::ForwardJobStatusRequest* req,
-                                             internalpb::ForwardJobStatusResponse* resp) override {
-    auto* r = ctx->DefaultReactor();
-    logpb::Command cmd;
-    for (const auto& u : req->updates()) *cmd.mutable_batch_update_job_status()->add_updates() = u;
-    ask(sys_, nodes_.raft, milliseconds(cfg_.raft.commit_deadline_ms + 2000),
-        [=](const outcome& o) {
-          // Applied with an error (stale attempt, already terminal) is final:
-          // the worker must not retry it.
-          bool final_answer = o.ok() || (!o.not_leader && (o.status == code::failed_precondition ||
-                                                           o.status == code::not_found));
-          resp->set_accepted(final_answer);
-          resp->set_message(o.message);
-          r->Finish(grpc::Status::OK);
-        },
-        [=](const caf::error& e) { r->Finish(actor_error(sys_, e)); }, propose_atom::value, cmd);
-    return r;
-  }
-
- private:
-  caf::actor_system& sys_;
-  config::node_config cfg_;
-  node_handles nodes_;
-};
-
-// ---------------------------------------------------------------------------
-class raft_service final : public raftpb::RaftService::CallbackService {
- public:
-  explicit raft_service(raft_node_actor raft) : raft_(std::move(raft)) {}
-
-  grpc::ServerUnaryReactor* AppendEntries(grpc::CallbackServerContext* ctx, const raftpb::RaftBatch* req,
-                                          raftpb::Ack*) override {
-    return deliver(ctx, req);
-  }
-  grpc::ServerUnaryReactor* RequestVote(grpc::CallbackServerContext* ctx, const raftpb::RaftBatch* req,
-                                        raftpb::Ack*) override {
-    return deliver(ctx, req);
-  }
-  grpc::ServerUnaryReactor* TimeoutNow(grpc::CallbackServerContext* ctx, const raftpb::RaftBatch* req,
-                                       raftpb::Ack*) override {
-    return deliver(ctx, req);
-  }
-  grpc::ServerUnaryReactor* InstallSnapshot(grpc::CallbackServerContext* ctx, const raftpb::RaftBatch* req,
-                                            raftpb::Ack*) override {
-    return deliver(ctx, req);
-  }
-
- private:
-  grpc::ServerUnaryReactor* deliver(grpc::CallbackServerContext* ctx, const raftpb::RaftBatch* req) {
-    for (const auto& m : req->messages()) caf::anon_send(raft_, step_atom::value, codec::from_proto(m));
-    auto* r = ctx->DefaultReactor();
-    r->Finish(grpc::Status::OK);
-    return r;
-  }
-  raft_node_actor raft_;
-};
-
 struct running_server {
   std::unique_ptr<scheduler_service> scheduler;
-  std::unique_ptr<internal_service> internal;
-  std::unique_ptr<raft_service> raft;
+  std::shared_ptr<void> peer_services;  // RaftService and InternalService (transport/)
   std::unique_ptr<grpc::Server> server;
   ~running_server() {
     if (server) server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
@@ -629,16 +520,13 @@ std::shared_ptr<void> start_grpc_server(caf::actor_system& sys, const config::no
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   auto rs = std::make_shared<running_server>();
   rs->scheduler = std::make_unique<scheduler_service>(sys, cfg, nodes, peers);
-  rs->internal = std::make_unique<internal_service>(sys, cfg, nodes);
-  rs->raft = std::make_unique<raft_service>(nodes.raft);
   grpc::ServerBuilder b;
   int port = 0;
   b.AddListeningPort(cfg.grpc_listen, grpc::InsecureServerCredentials(), &port);
   b.SetMaxReceiveMessageSize(max_message_bytes);
   b.SetMaxSendMessageSize(max_message_bytes);
   b.RegisterService(rs->scheduler.get());
-  b.RegisterService(rs->internal.get());
-  b.RegisterService(rs->raft.get());
+  rs->peer_services = add_peer_services(b, sys, cfg, peer_inbox{nodes.raft, nodes.tracker, nodes.supervisor});
   b.experimental().SetInterceptorCreators(grpc_metrics_interceptors());
   rs->server = b.BuildAndStart();
   if (!rs->server || port == 0) throw std::runtime_error("cannot listen for gRPC on " + cfg.grpc_listen);

@@ -13,7 +13,7 @@
 
 #include "actors/interfaces.hpp"
 #include "config/node_config.hpp"
-#include "gateway/peer_clients.hpp"
+#include "transport/peer_clients.hpp"
 
 namespace troupe {
 

@@ -20,7 +20,7 @@
 
 #include "config/node_config.hpp"
 #include "gateway/grpc_gateway.hpp"
-#include "gateway/peer_clients.hpp"
+#include "transport/peer_clients.hpp"
 
 namespace httplib {
 class Server;

@@ -47,13 +47,13 @@ using done_atom = caf::atom_constant<caf::atom("done")>;
 using started_atom = caf::atom_constant<caf::atom("started")>;
 using report_atom = caf::atom_constant<caf::atom("report")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
-using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using topology_atom = caf::atom_constant<caf::atom("topology")>;
 using evict_atom = caf::atom_constant<caf::atom("evict")>;
 using dispatch_atom = caf::atom_constant<caf::atom("dispatch")>;
 using undrain_atom = caf::atom_constant<caf::atom("undrain")>;
 using output_atom = caf::atom_constant<caf::atom("output")>;
 using forward_atom = caf::atom_constant<caf::atom("forward")>;
+using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
 
 // ---- outcome of a request, mapped to gRPC codes / HTTP statuses at the gateways
 enum class code : std::uint8_t {
@@ -234,9 +234,6 @@ struct heartbeat_reply {
 };
 
 // ---- job execution ---------------------------------------------------------------
-struct status_updates {  // executor results on their way into the log
-  std::vector<logpb::JobStatusUpdate> updates;
-};
 struct executor_result {
   std::string job_id;
   std::uint32_t attempt = 0;
@@ -279,7 +276,6 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::log_page)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::worker_report)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::worker_list)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::heartbeat_reply)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::status_updates)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::executor_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::topology)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::raft::message)

@@ -4,7 +4,7 @@
 #include "config/command_line.hpp"
 #include "config/node_config.hpp"
 #include "runtime/common/log.hpp"
-#include "runtime/node/bootstrap.hpp"
+#include "node/bootstrap.hpp"
 
 int main(int argc, char** argv) {
   troupe::config::cli_result cli;

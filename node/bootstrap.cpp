@@ -1,4 +1,4 @@
-#include "runtime/node/bootstrap.hpp"
+#include "node/bootstrap.hpp"
 
 #include <csignal>
 #include <filesystem>
@@ -10,15 +10,17 @@
 #include "actors/job_supervisor.hpp"
 #include "actors/job_table.hpp"
 #include "actors/log_store.hpp"
-#include "actors/peer_transport.hpp"
 #include "actors/raft_node.hpp"
+#include "config/timeouts.hpp"
 #include "gateway/grpc_gateway.hpp"
 #include "gateway/http_gateway.hpp"
+#include "node/actor_tree.hpp"
 #include "runtime/common/log.hpp"
 #include "runtime/exec/docker_backend.hpp"
 #include "runtime/exec/process_backend.hpp"
 #include "runtime/storage/state_files.hpp"
 #include "runtime/storage/storage_error.hpp"
+#include "transport/peer_transport.hpp"
 
 namespace troupe {
 namespace {
@@ -88,6 +90,36 @@ recovered recover(const std::string& dir) {
   return r;
 }
 
+// Stops the gateways, then the node's jobs (unreported), then the core actors;
+// returns once every actor was told to stop (the actor system's destructor
+// waits for them, detached helpers included).
+void shut_down(caf::actor_system& sys, const actor_tree& tree, job_supervisor_actor supervisor,
+               std::unique_ptr<http_server>& http, grpc_gateway_actor& gateway, std::shared_ptr<void>& server) {
+  caf::scoped_actor self{sys};
+  // 1. No new requests: the HTTP server joins its threads; the gRPC server
+  // (owned by the grpc_gateway actor and by us) shuts down once both let go.
+  http.reset();
+  if (gateway) {
+    self->send_exit(gateway, caf::exit_reason::user_shutdown);
+    self->wait_for(gateway);
+  }
+  server.reset();
+  // 2. Stop the jobs running here, without reporting them: they were
+  // interrupted, and the restarted node reports them failed.
+  self->request(supervisor, config::executor_stop_wait, shutdown_atom::value)
+      .receive([](std::size_t n) { TLOG(info, "node") << n << " running job(s) stopped"; },
+               [&](caf::error& e) {
+                 TLOG(warn, "node") << "jobs did not all stop within " << config::executor_stop_wait.count()
+                                    << " ms (" << sys.render(e) << "); stopping the core actors anyway";
+               });
+  // 3. The core actors, last spawned first.
+  auto core = tree.actors();
+  for (auto it = core.rbegin(); it != core.rend(); ++it) self->send_exit(*it, caf::exit_reason::user_shutdown);
+}
+
+int run_actors(caf::actor_system& sys, const config::node_config& cfg, const recovered& rec,
+               std::shared_ptr<exec::backend> backend);
+
 }  // namespace
 
 int run_node(const config::node_config& cfg) {
@@ -105,20 +137,39 @@ int run_node(const config::node_config& cfg) {
     return 1;
   }
   auto backend = make_backend(cfg);
+  int rc = 0;
+  {
+    caf::actor_system_config acfg;
+    acfg.set("scheduler.max-threads", std::max<std::size_t>(4, std::thread::hardware_concurrency()));
+    caf::actor_system sys{acfg};
+    rc = run_actors(sys, cfg, rec, backend);
+    TLOG(info, "node") << "waiting for every actor to end";
+  }  // ~actor_system waits for every actor, the executors' detached helpers included
+  TLOG(info, "node") << "stopped";
+  return rc;
+}
 
-  caf::actor_system_config acfg;
-  acfg.set("scheduler.max-threads", std::max<std::size_t>(4, std::thread::hardware_concurrency()));
-  caf::actor_system sys{acfg};
+namespace {
+
+int run_actors(caf::actor_system& sys, const config::node_config& cfg, const recovered& rec,
+               std::shared_ptr<exec::backend> backend) {
+  const std::string raft_dir = cfg.data_dir + "/raft";
   auto peers = std::make_shared<const peer_clients>(cfg);
 
+  // Each spawn adds its row to the tree at once, naming the handles it was given.
+  actor_tree tree;
   auto store = sys.spawn<caf::detached>(log_store, rec.log, raft_dir, rec.hs);
+  tree.add("log_store", store, {}, "detached thread; owns " + raft_dir);
   auto table = sys.spawn(job_table);
+  tree.add("job_table", table, {}, "applied state, queries, change stream", "monitors its change listeners");
   if (rec.snap) {
     caf::scoped_actor s{sys};
     s->request(table, caf::infinite, restore_atom::value, snapshot_blob{*rec.snap})
         .receive([](std::uint64_t) {}, [](caf::error&) {});
   }
-  auto transport = sys.spawn(peer_transport, peers);
+  auto transport = sys.spawn(peer_transport, cfg, peers);
+  tree.add("peer_transport", transport, {},
+           "RaftService and InternalService client to " + std::to_string(cfg.members.size() - 1) + " peers");
   auto init = std::make_shared<raft_node_init>();
   init->cfg = cfg;
   init->restored = rec.restored;
@@ -126,49 +177,35 @@ int run_node(const config::node_config& cfg) {
   init->table = table;
   init->transport = transport;
   auto raft = sys.spawn(raft_node, init);
-  auto supervisor = sys.spawn(job_supervisor, cfg, backend, peers, raft, table);
-  auto tracker = sys.spawn(heartbeat_tracker, cfg, peers, raft, supervisor);
+  tree.add("raft_node", raft, {"log_store", "peer_transport", "job_table"}, "");
+  auto supervisor = sys.spawn(job_supervisor, cfg, backend, transport, raft, table);
+  tree.add("job_supervisor", supervisor, {"raft_node", "job_table", "peer_transport"},
+           "executor backend " + backend->name(), "monitors its job_executors");
+  auto tracker = sys.spawn(heartbeat_tracker, cfg, transport, raft, supervisor);
+  tree.add("heartbeat_tracker", tracker, {"raft_node", "job_supervisor", "peer_transport"}, "");
   auto dispatcher = sys.spawn(job_dispatcher, cfg, raft, table, tracker);
+  tree.add("job_dispatcher", dispatcher, {"raft_node", "job_table", "heartbeat_tracker"}, "");
   node_handles handles{raft, table, tracker, supervisor, {}};
 
   std::shared_ptr<void> server;
   std::unique_ptr<http_server> http;
   grpc_gateway_actor gateway;
-  auto stop_all = [&] {
-    for (auto a : {caf::actor_cast<caf::actor>(raft), caf::actor_cast<caf::actor>(store),
-                   caf::actor_cast<caf::actor>(table), caf::actor_cast<caf::actor>(transport),
-                   caf::actor_cast<caf::actor>(supervisor), caf::actor_cast<caf::actor>(tracker),
-                   caf::actor_cast<caf::actor>(dispatcher), caf::actor_cast<caf::actor>(gateway)})
-      if (a) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
-  };
+  int rc = 0;
   try {
     server = start_grpc_server(sys, cfg, handles, peers);
     gateway = sys.spawn(grpc_gateway, server, cfg.grpc_listen);
-    // The actor tree: logged once here, served by GET /api/topology.
-    auto ref = [](const char* name, const auto& h) { return std::string(name) + "#" + std::to_string(h.id()); };
-    auto& t = handles.fixed_actors.actors;
-    t.push_back({"log_store", store.id(), "bootstrap", "monitored by bootstrap", "detached thread; owns " + raft_dir});
-    t.push_back({"job_table", table.id(), "bootstrap", "monitored by bootstrap; monitors its change listeners",
-                 "applied state, queries, change stream"});
-    t.push_back({"peer_transport", transport.id(), "bootstrap", "monitored by bootstrap",
-                 "RaftService client to " + std::to_string(cfg.members.size() - 1) + " peers"});
-    t.push_back({"raft_node", raft.id(), "bootstrap", "monitored by bootstrap",
-                 "-> " + ref("log_store", store) + ", " + ref("peer_transport", transport) + ", " +
-                     ref("job_table", table)});
-    t.push_back({"job_supervisor", supervisor.id(), "bootstrap", "monitored by bootstrap; monitors its job_executors",
-                 "-> " + ref("raft_node", raft) + "; executor backend " + backend->name()});
-    t.push_back({"heartbeat_tracker", tracker.id(), "bootstrap", "monitored by bootstrap",
-                 "-> " + ref("raft_node", raft) + ", " + ref("job_supervisor", supervisor)});
-    t.push_back({"job_dispatcher", dispatcher.id(), "bootstrap", "monitored by bootstrap",
-                 "-> " + ref("raft_node", raft) + ", " + ref("job_table", table) + ", " +
-                     ref("heartbeat_tracker", tracker)});
-    t.push_back({"grpc_gateway", gateway.id(), "bootstrap", "monitored by bootstrap", "gRPC on " + cfg.grpc_listen});
-    t.push_back({"http_gateway", 0, "bootstrap", "cpp-httplib threads", "REST and dashboard on " + cfg.http_listen});
+    tree.add("grpc_gateway", gateway, {"raft_node", "job_table", "heartbeat_tracker", "job_supervisor"},
+             "gRPC on " + cfg.grpc_listen + "; RaftService and InternalService in to raft_node#" +
+                 std::to_string(raft.id()) + ", heartbeat_tracker#" + std::to_string(tracker.id()) +
+                 ", job_supervisor#" + std::to_string(supervisor.id()));
+    tree.add_external("http_gateway", "cpp-httplib threads; REST and dashboard on " + cfg.http_listen);
+    // The tree is complete but for the HTTP server, which serves it.
+    handles.fixed_actors = tree.describe();
     http = std::make_unique<http_server>(sys, cfg, handles, peers);
   } catch (const std::exception& e) {
     TLOG(error, "node") << e.what();
-    stop_all();
-    _exit(1);
+    shut_down(sys, tree, supervisor, http, gateway, server);
+    return 1;
   }
   TLOG(info, "topology") << "node " << cfg.id << " actor tree (spawned by the bootstrap, which stops the node if a "
                             "core actor dies):";
@@ -179,14 +216,9 @@ int run_node(const config::node_config& cfg) {
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   std::signal(SIGPIPE, SIG_IGN);
-  int rc = 0;
   {
     caf::scoped_actor guard{sys};
-    std::vector<caf::actor> core{caf::actor_cast<caf::actor>(store), caf::actor_cast<caf::actor>(table),
-                                 caf::actor_cast<caf::actor>(transport), caf::actor_cast<caf::actor>(raft),
-                                 caf::actor_cast<caf::actor>(supervisor), caf::actor_cast<caf::actor>(tracker),
-                                 caf::actor_cast<caf::actor>(dispatcher), caf::actor_cast<caf::actor>(gateway)};
-    for (auto& a : core) guard->monitor(a);
+    for (auto& a : tree.actors()) guard->monitor(a);
     bool running = true;
     while (running && !stop_requested) {
       guard->receive(
@@ -196,14 +228,14 @@ int run_node(const config::node_config& cfg) {
             running = false;
             rc = 1;
           },
-          caf::after(std::chrono::milliseconds(200)) >> [] {});
+          caf::after(config::tick(cfg)) >> [] {});
     }
-    TLOG(info, "node") << "shutting down";
-    http.reset();
-    server.reset();
   }
-  stop_all();
-  _exit(rc);  // executor threads may still be blocked in the backend; do not wait for them
+  TLOG(info, "node") << "shutting down";
+  shut_down(sys, tree, supervisor, http, gateway, server);
+  return rc;
 }
+
+}  // namespace
 
 }  // namespace troupe

@@ -1,4 +1,4 @@
-#include "gateway/peer_clients.hpp"
+#include "transport/peer_clients.hpp"
 
 namespace troupe {
 

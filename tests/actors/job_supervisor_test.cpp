@@ -1,0 +1,189 @@
+// job_supervisor against fakes of its neighbours: status batches are settled
+// only by the answer to their own seq (a late answer for a batch resent after
+// a leader change clears nothing), non-final answers are resent, and a node
+// shutdown stops running jobs without reporting them.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <thread>
+
+#include <caf/all.hpp>
+
+#include "actors/job_supervisor.hpp"
+#include "runtime/exec/process_backend.hpp"
+
+using namespace troupe;
+using namespace std::chrono_literals;
+
+namespace {
+
+// peer_transport plus two test controls: the log of batches sent
+// ("seq@leader:jobs;") and answering one of them.
+using fake_transport_actor = peer_transport_actor::extend<caf::replies_to<get_atom>::with<std::string>,
+                                                          caf::reacts_to<done_atom, std::uint64_t, bool>>;
+
+struct fake_transport_state {
+  std::string log;
+  std::map<std::uint64_t, caf::typed_response_promise<report_ack>> pending;
+};
+
+fake_transport_actor::behavior_type fake_transport(fake_transport_actor::stateful_pointer<fake_transport_state> self) {
+  return {
+      [](send_atom, const raft_outbox&) {},
+      [=](report_atom, std::uint64_t leader, const status_batch& b) -> caf::result<report_ack> {
+        std::string jobs;
+        for (const auto& u : b.updates) jobs += u.job_id() + "/" + scheduler::JobStatus_Name(u.status()) + ",";
+        self->state.log += std::to_string(b.seq) + "@" + std::to_string(leader) + ":" + jobs + ";";
+        auto rp = self->make_response_promise<report_ack>();
+        self->state.pending[b.seq] = rp;
+        return rp;
+      },
+      [](heartbeat_atom, std::uint64_t, const worker_report&) { return heartbeat_reply{}; },
+      [](output_atom, std::uint64_t, const std::string&) { return job_output{}; },
+      [](drain_atom, std::uint64_t, std::uint64_t, bool) { return std::uint64_t{0}; },
+      [=](get_atom) { return self->state.log; },
+      [=](done_atom, std::uint64_t seq, bool final) {
+        auto it = self->state.pending.find(seq);
+        if (it == self->state.pending.end()) return;
+        it->second.deliver(report_ack{seq, final, final ? "applied" : "retry"});
+        self->state.pending.erase(it);
+      },
+  };
+}
+
+// raft_node and job_table: only what the supervisor asks of them at start.
+caf::behavior fake_neighbour(caf::event_based_actor* self) {
+  self->set_default_handler(caf::drop);
+  return {[](subscribe_atom, const change_listener&) { return job_snapshot_view{}; },
+          [](subscribe_atom, const role_listener&) {}};
+}
+
+executor_result finished(const std::string& job) {
+  executor_result r;
+  r.job_id = job;
+  r.attempt = 1;
+  r.update.set_job_id(job);
+  r.update.set_attempt(1);
+  r.update.set_status(scheduler::JOB_STATUS_COMPLETED);
+  return r;
+}
+
+struct fixture {
+  caf::actor_system_config acfg;
+  caf::actor_system sys{acfg};
+  caf::scoped_actor self{sys};
+  fake_transport_actor transport = sys.spawn(fake_transport);
+  job_supervisor_actor supervisor;
+  std::string dir = "/tmp/troupe-supervisor-test-" + std::to_string(::getpid());
+
+  fixture() {
+    std::filesystem::create_directories(dir + "/outputs");
+    config::node_config cfg;
+    cfg.id = 1;
+    cfg.members = {{1, "127.0.0.1:1", ""}, {2, "127.0.0.1:2", ""}, {3, "127.0.0.1:3", ""}};
+    cfg.data_dir = dir;
+    cfg.executor.timeout_s = 300;
+    auto raft = caf::actor_cast<raft_node_actor>(sys.spawn(fake_neighbour));
+    auto table = caf::actor_cast<job_table_actor>(sys.spawn(fake_neighbour));
+    supervisor = sys.spawn(job_supervisor, cfg, std::shared_ptr<exec::backend>(exec::make_process_backend({})),
+                           transport, raft, table);
+    self->send(supervisor, role_change{raft::role::follower, 1, 2});
+  }
+  ~fixture() {
+    for (caf::actor a : {caf::actor_cast<caf::actor>(supervisor), caf::actor_cast<caf::actor>(transport)})
+      self->send_exit(a, caf::exit_reason::user_shutdown);
+    self->wait_for(supervisor, transport);
+    std::filesystem::remove_all(dir);
+  }
+
+  std::string log() {
+    std::string out;
+    self->request(transport, 5s, get_atom::value).receive([&](std::string& s) { out = s; }, [](caf::error&) {});
+    return out;
+  }
+  // Waits (bounded) until the batch log reads `expected`.
+  std::string wait_log(const std::string& expected) {
+    auto until = std::chrono::steady_clock::now() + 5s;
+    auto now = log();
+    while (now != expected && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(20ms);
+      now = log();
+    }
+    return now;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a late answer for an older batch never settles a newer one") {
+  fixture f;
+  f.self->send(f.supervisor, done_atom::value, finished("A"));
+  CHECK(f.wait_log("1@2:A/JOB_STATUS_COMPLETED,;") == "1@2:A/JOB_STATUS_COMPLETED,;");
+  // The leader changes: A goes again, to the new leader, as batch 2.
+  f.self->send(f.supervisor, role_change{raft::role::follower, 2, 3});
+  CHECK(f.wait_log("1@2:A/JOB_STATUS_COMPLETED,;2@3:A/JOB_STATUS_COMPLETED,;") ==
+        "1@2:A/JOB_STATUS_COMPLETED,;2@3:A/JOB_STATUS_COMPLETED,;");
+  f.self->send(f.supervisor, done_atom::value, finished("B"));
+  // Batch 1's (final) answer arrives late: batch 2 stays in flight, B waits.
+  f.self->send(f.transport, done_atom::value, std::uint64_t{1}, true);
+  std::this_thread::sleep_for(500ms);  // a few supervisor ticks
+  CHECK(f.log() == "1@2:A/JOB_STATUS_COMPLETED,;2@3:A/JOB_STATUS_COMPLETED,;");
+  // Batch 2's own answer settles it; B follows as batch 3.
+  f.self->send(f.transport, done_atom::value, std::uint64_t{2}, true);
+  auto three = "1@2:A/JOB_STATUS_COMPLETED,;2@3:A/JOB_STATUS_COMPLETED,;3@3:B/JOB_STATUS_COMPLETED,;";
+  CHECK(f.wait_log(three) == three);
+  // Not final (e.g. not the leader yet): B is kept and resent as batch 4.
+  f.self->send(f.transport, done_atom::value, std::uint64_t{3}, false);
+  auto four = std::string(three) + "4@3:B/JOB_STATUS_COMPLETED,;";
+  CHECK(f.wait_log(four) == four);
+}
+
+// A job assigned here running `sleep 987.6` (unique, so pgrep finds only it).
+jobs::job long_job() {
+  jobs::job j;
+  j.id = "5e1f0c1a-0000-4000-8000-000000000001";
+  j.command = "sleep 987.6";
+  j.status = jobs::job_status::assigned;
+  j.assigned_worker = 1;
+  j.attempts = 1;
+  return j;
+}
+
+bool job_process_gone() {
+  auto until = std::chrono::steady_clock::now() + 5s;
+  while (std::system("pgrep -f '^sleep 987.6$' > /dev/null") == 0) {
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(20ms);
+  }
+  return true;
+}
+
+TEST_CASE("shutdown stops a running job without reporting it") {
+  fixture f;
+  auto j = long_job();
+  f.self->send(f.supervisor, job_changes{{jobs::job_change{1, jobs::change_kind::created, {}, j}}});
+  auto running = "1@2:" + j.id + "/JOB_STATUS_RUNNING,;";
+  REQUIRE(f.wait_log(running) == running);
+  f.self->send(f.transport, done_atom::value, std::uint64_t{1}, true);
+  std::size_t stopped = 0;
+  f.self->request(f.supervisor, 10s, shutdown_atom::value)
+      .receive([&](std::size_t n) { stopped = n; }, [](caf::error& e) { FAIL(caf::to_string(e)); });
+  CHECK(stopped == 1);
+  std::this_thread::sleep_for(500ms);
+  CHECK(f.log() == running);  // no CANCELLED report
+  CHECK(job_process_gone());
+}
+
+TEST_CASE("a job whose supervisor is gone is stopped") {
+  fixture f;
+  auto j = long_job();
+  f.self->send(f.supervisor, job_changes{{jobs::job_change{1, jobs::change_kind::created, {}, j}}});
+  auto running = "1@2:" + j.id + "/JOB_STATUS_RUNNING,;";
+  REQUIRE(f.wait_log(running) == running);
+  f.self->send_exit(f.supervisor, caf::exit_reason::kill);
+  CHECK(job_process_gone());
+}

@@ -1,0 +1,188 @@
+// The transport end to end on loopback: a peer_transport actor calls a real
+// gRPC server carrying the peer services, whose inbox is played by fake
+// actors; plus the rule that ends a status batch's retries.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <variant>
+
+#include <caf/all.hpp>
+#include <grpcpp/grpcpp.h>
+
+#include "protocol/errors.hpp"
+#include "transport/peer_services.hpp"
+#include "transport/peer_transport.hpp"
+#include "transport/status_report.hpp"
+
+using namespace troupe;
+using std::chrono::seconds;
+
+namespace {
+
+constexpr char job_id[] = "123e4567-e89b-42d3-a456-426614174000";
+
+outcome not_leader(std::uint64_t id, std::string address) {
+  outcome o = outcome::fail(code::failed_precondition, "Not the leader");
+  o.not_leader = true;
+  o.leader_id = id;
+  o.leader_address = std::move(address);
+  return o;
+}
+
+// Plays raft_node: the first update's job id (or the drained worker) picks the answer.
+raft_inbox::behavior_type fake_raft() {
+  return {
+      [](step_atom, const raft::message&) {},
+      [](propose_atom, const logpb::Command& cmd) -> outcome {
+        if (cmd.has_set_worker_draining()) {
+          if (cmd.set_worker_draining().worker_id() == 3) return not_leader(3, "127.0.0.1:9");
+          outcome o;
+          o.index = 42;
+          return o;
+        }
+        const auto& id = cmd.batch_update_job_status().updates(0).job_id();
+        if (id == "gone") return outcome::fail(code::not_found, "job not found");
+        if (id == "busy") return outcome::fail(code::resource_exhausted, "queue full");
+        if (id == "moved") return not_leader(3, "127.0.0.1:9");
+        return outcome{};
+      },
+  };
+}
+
+heartbeat_inbox::behavior_type fake_tracker() {
+  return {[](heartbeat_atom, const worker_report& w) { return heartbeat_reply{w.node_id == 1, 2, 7}; }};
+}
+
+output_inbox::behavior_type fake_supervisor() {
+  return {[](output_atom, const std::string& id) {
+    job_output o;
+    o.found = true;
+    o.stdout_data = "out of " + id;
+    o.stdout_bytes = 99;
+    o.truncated = true;
+    return o;
+  }};
+}
+
+config::node_config make_config(std::uint64_t id, int port) {
+  config::node_config c;
+  c.id = id;
+  c.members = {{1, "127.0.0.1:1", ""}, {2, "127.0.0.1:" + std::to_string(port), ""}, {3, "127.0.0.1:2", ""}};
+  return c;
+}
+
+status_batch batch(std::uint64_t seq, const std::string& job) {
+  status_batch b;
+  b.seq = seq;
+  b.updates.emplace_back().set_job_id(job);
+  return b;
+}
+
+struct fixture {
+  caf::actor_system_config acfg;
+  std::unique_ptr<caf::actor_system> sys;
+  std::shared_ptr<void> services;
+  std::unique_ptr<grpc::Server> server;
+  peer_transport_actor transport;
+
+  fixture() {
+    register_error_category(acfg);
+    sys = std::make_unique<caf::actor_system>(acfg);
+    grpc::ServerBuilder b;
+    int port = 0;
+    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    peer_inbox inbox{sys->spawn(fake_raft), sys->spawn(fake_tracker), sys->spawn(fake_supervisor)};
+    services = add_peer_services(b, *sys, make_config(2, 0), inbox);
+    server = b.BuildAndStart();
+    REQUIRE(port != 0);
+    auto cfg = make_config(1, port);
+    transport = sys->spawn(peer_transport, cfg, std::make_shared<const peer_clients>(cfg));
+  }
+  ~fixture() {
+    server->Shutdown();
+    caf::anon_send_exit(transport, caf::exit_reason::user_shutdown);
+  }
+
+  // The answer to one request, or the errc it failed with.
+  template <class T, class... Ts>
+  std::variant<T, error_info> ask(Ts... xs) {
+    caf::scoped_actor self{*sys};
+    std::variant<T, error_info> out;
+    self->request(transport, seconds(30), xs...)
+        .receive([&](T& x) { out = std::move(x); }, [&](caf::error& e) { out = describe(e); });
+    return out;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a status batch's answer is final when applied or refused for good") {
+  CHECK(acknowledge(5, caf::error{}).final);
+  CHECK(acknowledge(5, caf::error{}).seq == 5);
+  for (auto c : {errc::not_found, errc::failed_precondition, errc::invalid_argument}) CHECK(is_final(c));
+  for (auto c : {errc::not_leader, errc::unavailable, errc::deadline_exceeded, errc::resource_exhausted,
+                 errc::internal})
+    CHECK_FALSE(is_final(c));
+  auto e = error_of(not_leader(2, "a:1"));
+  CHECK(describe(e).code == errc::not_leader);
+  CHECK(describe(e).leader_id == 2);
+  CHECK_FALSE(acknowledge(1, e).final);
+  CHECK(describe(error_of(outcome::fail(code::not_found, "x"))).code == errc::not_found);
+  CHECK_FALSE(error_of(outcome{}));
+}
+
+TEST_CASE("peer_transport <-> peer services over gRPC") {
+  fixture f;
+
+  SUBCASE("ForwardJobStatus answers each batch by its own seq, final or not") {
+    auto ok = std::get<report_ack>(f.ask<report_ack>(report_atom::value, std::uint64_t{2}, batch(7, "j")));
+    CHECK(ok.seq == 7);
+    CHECK(ok.final);
+    auto gone = std::get<report_ack>(f.ask<report_ack>(report_atom::value, std::uint64_t{2}, batch(8, "gone")));
+    CHECK(gone.seq == 8);
+    CHECK(gone.final);
+    for (const char* retry : {"busy", "moved"}) {
+      auto r = std::get<report_ack>(f.ask<report_ack>(report_atom::value, std::uint64_t{2}, batch(9, retry)));
+      CHECK(r.seq == 9);
+      CHECK_FALSE(r.final);
+    }
+  }
+
+  SUBCASE("SetWorkerDraining: commit index, or not_leader with the leader from trailing metadata") {
+    auto idx = f.ask<std::uint64_t>(drain_atom::value, std::uint64_t{2}, std::uint64_t{2}, true);
+    REQUIRE(std::holds_alternative<std::uint64_t>(idx));
+    CHECK(std::get<std::uint64_t>(idx) == 42);
+    auto moved = f.ask<std::uint64_t>(drain_atom::value, std::uint64_t{2}, std::uint64_t{3}, true);
+    REQUIRE(std::holds_alternative<error_info>(moved));
+    auto info = std::get<error_info>(moved);
+    CHECK(info.code == errc::not_leader);
+    CHECK(info.leader_id == 3);
+    CHECK(info.leader_address == "127.0.0.1:9");
+    auto stranger = f.ask<std::uint64_t>(drain_atom::value, std::uint64_t{2}, std::uint64_t{8}, true);
+    REQUIRE(std::holds_alternative<error_info>(stranger));
+    CHECK(std::get<error_info>(stranger).code == errc::invalid_argument);
+  }
+
+  SUBCASE("WorkerHeartbeat and GetJobOutput") {
+    worker_report w;
+    w.node_id = 1;
+    w.running_jobs = {"a", "b"};
+    auto h = std::get<heartbeat_reply>(f.ask<heartbeat_reply>(heartbeat_atom::value, std::uint64_t{2}, w));
+    CHECK(h.accepted);
+    CHECK(h.term == 7);
+    auto o = std::get<job_output>(f.ask<job_output>(output_atom::value, std::uint64_t{2}, std::string(job_id)));
+    CHECK(o.found);
+    CHECK(o.stdout_data == std::string("out of ") + job_id);
+    CHECK(o.stdout_bytes == 99);
+    CHECK(o.truncated);
+    auto bad = f.ask<job_output>(output_atom::value, std::uint64_t{2}, std::string("../etc"));
+    REQUIRE(std::holds_alternative<error_info>(bad));
+    CHECK(std::get<error_info>(bad).code == errc::invalid_argument);
+  }
+
+  SUBCASE("no channel to a node that is not a peer") {
+    auto r = f.ask<report_ack>(report_atom::value, std::uint64_t{9}, batch(1, "j"));
+    REQUIRE(std::holds_alternative<error_info>(r));
+    CHECK(std::get<error_info>(r).code == errc::unavailable);
+  }
+}

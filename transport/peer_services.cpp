@@ -1,0 +1,181 @@
+#include "transport/peer_services.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+
+#include "config/timeouts.hpp"
+#include "internal.grpc.pb.h"
+#include "protocol/raft_codec.hpp"
+#include "raft.grpc.pb.h"
+#include "runtime/jobs/uuid.hpp"
+#include "transport/grpc_status.hpp"
+#include "transport/internal_codec.hpp"
+#include "transport/status_report.hpp"
+
+namespace troupe {
+namespace {
+
+// Runs `body(self)` in a short-lived actor: gRPC handlers are not actors, and
+// a request (or a proposal) needs one to receive its answer.
+template <class Body>
+void in_actor(caf::actor_system& sys, Body body) {
+  sys.spawn([body](caf::event_based_actor* self) { body(self); });
+}
+
+// ---------------------------------------------------------------------------
+class internal_service final : public internalpb::InternalService::CallbackService {
+ public:
+  internal_service(caf::actor_system& sys, config::node_config cfg, peer_inbox inbox)
+      : sys_(sys), cfg_(std::move(cfg)), inbox_(std::move(inbox)) {}
+
+  grpc::ServerUnaryReactor* GetJobOutput(grpc::CallbackServerContext* ctx, const internalpb::GetJobOutputRequest* req,
+                                         internalpb::GetJobOutputResponse* resp) override {
+    auto* r = ctx->DefaultReactor();
+    if (!jobs::is_valid_uuid(req->job_id())) {
+      r->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                             "malformed job id \"" + req->job_id().substr(0, 64) + "\": expected a UUID"));
+      return r;
+    }
+    auto outputs = inbox_.outputs;
+    auto id = req->job_id();
+    in_actor(sys_, [=](caf::event_based_actor* self) {
+      self->request(outputs, config::query_timeout, output_atom::value, id)
+          .then(
+              [=](const job_output& o) {
+                transport::to_proto(o, resp);
+                r->Finish(grpc::Status::OK);
+              },
+              [=](caf::error& e) { r->Finish(transport::to_status(*ctx, e)); });
+    });
+    return r;
+  }
+
+  grpc::ServerUnaryReactor* WorkerHeartbeat(grpc::CallbackServerContext* ctx,
+                                            const internalpb::WorkerHeartbeatRequest* req,
+                                            internalpb::WorkerHeartbeatResponse* resp) override {
+    auto* r = ctx->DefaultReactor();
+    auto w = transport::from_proto(*req);
+    if (!cfg_.find_member(w.node_id)) {
+      r->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                             "node " + std::to_string(w.node_id) + " is not a member of this cluster"));
+      return r;
+    }
+    auto tracker = inbox_.heartbeats;
+    in_actor(sys_, [=](caf::event_based_actor* self) {
+      self->request(tracker, config::query_timeout, heartbeat_atom::value, w)
+          .then(
+              [=](const heartbeat_reply& h) {
+                transport::to_proto(h, resp);
+                r->Finish(grpc::Status::OK);
+              },
+              [=](caf::error& e) { r->Finish(transport::to_status(*ctx, e)); });
+    });
+    return r;
+  }
+
+  // Answers OK with accepted = final (status_report.hpp): the worker resends
+  // what is not final, so a refusal is an answer here, not a gRPC error.
+  grpc::ServerUnaryReactor* ForwardJobStatus(grpc::CallbackServerContext* ctx,
+                                             const internalpb::ForwardJobStatusRequest* req,
+                                             internalpb::ForwardJobStatusResponse* resp) override {
+    auto* r = ctx->DefaultReactor();
+    status_batch batch;
+    batch.updates.assign(req->updates().begin(), req->updates().end());
+    auto raft = inbox_.raft;
+    auto wait = config::commit_wait(cfg_);
+    in_actor(sys_, [=](caf::event_based_actor* self) {
+      auto answer = [=](const caf::error& e) {
+        auto ack = acknowledge(0, e);
+        resp->set_accepted(ack.final);
+        resp->set_message(ack.message);
+        r->Finish(grpc::Status::OK);
+      };
+      propose(self, raft, wait, status_command(batch), [=](std::uint64_t) { answer(caf::error{}); }, answer);
+    });
+    return r;
+  }
+
+  grpc::ServerUnaryReactor* SetWorkerDraining(grpc::CallbackServerContext* ctx,
+                                              const internalpb::SetWorkerDrainingRequest* req,
+                                              internalpb::SetWorkerDrainingResponse* resp) override {
+    auto* r = ctx->DefaultReactor();
+    if (!cfg_.find_member(req->worker_id())) {
+      r->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                             "node " + std::to_string(req->worker_id()) + " is not a member of this cluster"));
+      return r;
+    }
+    logpb::Command cmd;
+    cmd.mutable_set_worker_draining()->set_worker_id(req->worker_id());
+    cmd.mutable_set_worker_draining()->set_draining(req->draining());
+    auto raft = inbox_.raft;
+    auto wait = config::commit_wait(cfg_);
+    in_actor(sys_, [=](caf::event_based_actor* self) {
+      propose(
+          self, raft, wait, cmd,
+          [=](std::uint64_t index) {
+            resp->set_commit_index(index);
+            r->Finish(grpc::Status::OK);
+          },
+          [=](const caf::error& e) { r->Finish(transport::to_status(*ctx, e)); });
+    });
+    return r;
+  }
+
+ private:
+  caf::actor_system& sys_;
+  config::node_config cfg_;
+  peer_inbox inbox_;
+};
+
+// ---------------------------------------------------------------------------
+// One-way: every message of a batch is stepped into raft_node; the call ends
+// at once (answers travel as Raft messages of their own).
+class raft_service final : public raftpb::RaftService::CallbackService {
+ public:
+  explicit raft_service(raft_inbox raft) : raft_(std::move(raft)) {}
+
+  grpc::ServerUnaryReactor* AppendEntries(grpc::CallbackServerContext* ctx, const raftpb::RaftBatch* req,
+                                          raftpb::Ack*) override {
+    return deliver(ctx, req);
+  }
+  grpc::ServerUnaryReactor* RequestVote(grpc::CallbackServerContext* ctx, const raftpb::RaftBatch* req,
+                                        raftpb::Ack*) override {
+    return deliver(ctx, req);
+  }
+  grpc::ServerUnaryReactor* TimeoutNow(grpc::CallbackServerContext* ctx, const raftpb::RaftBatch* req,
+                                       raftpb::Ack*) override {
+    return deliver(ctx, req);
+  }
+  grpc::ServerUnaryReactor* InstallSnapshot(grpc::CallbackServerContext* ctx, const raftpb::RaftBatch* req,
+                                            raftpb::Ack*) override {
+    return deliver(ctx, req);
+  }
+
+ private:
+  grpc::ServerUnaryReactor* deliver(grpc::CallbackServerContext* ctx, const raftpb::RaftBatch* req) {
+    for (const auto& m : req->messages()) caf::anon_send(raft_, step_atom::value, codec::from_proto(m));
+    auto* r = ctx->DefaultReactor();
+    r->Finish(grpc::Status::OK);
+    return r;
+  }
+  raft_inbox raft_;
+};
+
+struct peer_services {
+  std::unique_ptr<internal_service> internal;
+  std::unique_ptr<raft_service> raft;
+};
+
+}  // namespace
+
+std::shared_ptr<void> add_peer_services(grpc::ServerBuilder& builder, caf::actor_system& sys,
+                                        const config::node_config& cfg, peer_inbox inbox) {
+  auto s = std::make_shared<peer_services>();
+  s->raft = std::make_unique<raft_service>(inbox.raft);
+  s->internal = std::make_unique<internal_service>(sys, cfg, std::move(inbox));
+  builder.RegisterService(s->internal.get());
+  builder.RegisterService(s->raft.get());
+  return s;
+}
+
+}  // namespace troupe

@@ -1,0 +1,127 @@
+#include "transport/peer_transport.hpp"
+
+#include <chrono>
+#include <map>
+
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "config/timeouts.hpp"
+#include "protocol/errors.hpp"
+#include "protocol/raft_codec.hpp"
+#include "runtime/common/log.hpp"
+#include "transport/internal_codec.hpp"
+#include "transport/unary_call.hpp"
+
+namespace troupe {
+namespace {
+
+using self_ptr = peer_transport_actor::stateful_pointer<peer_transport_state>;
+
+struct raft_call {
+  grpc::ClientContext ctx;
+  raftpb::RaftBatch request;
+  raftpb::Ack reply;
+};
+
+void dispatch(raftpb::RaftService::Stub* stub, codec::raft_rpc rpc, std::uint64_t to, std::shared_ptr<raft_call> c) {
+  c->ctx.set_deadline(std::chrono::system_clock::now() + config::raft_call_deadline);
+  auto done = [c, to](grpc::Status s) {
+    if (!s.ok())
+      TLOG(debug, "peer_transport") << "to node " << to << ": " << s.error_message();
+  };
+  auto* async = stub->async();
+  switch (rpc) {
+    case codec::raft_rpc::append_entries: async->AppendEntries(&c->ctx, &c->request, &c->reply, done); break;
+    case codec::raft_rpc::request_vote: async->RequestVote(&c->ctx, &c->request, &c->reply, done); break;
+    case codec::raft_rpc::install_snapshot: async->InstallSnapshot(&c->ctx, &c->request, &c->reply, done); break;
+    case codec::raft_rpc::timeout_now: async->TimeoutNow(&c->ctx, &c->request, &c->reply, done); break;
+  }
+}
+
+void send_raft(self_ptr self, const raft_outbox& out) {
+  // One call per (peer, family), keeping each peer's messages in order.
+  std::map<std::pair<std::uint64_t, codec::raft_rpc>, std::shared_ptr<raft_call>> calls;
+  for (const auto& m : out.messages) {
+    auto key = std::make_pair(m.to, codec::rpc_for(m.type));
+    auto& c = calls[key];
+    if (!c) c = std::make_shared<raft_call>();
+    codec::to_proto(m, *c->request.add_messages());
+  }
+  for (auto& [key, c] : calls) {
+    auto* stub = self->state.peers->raft(key.first);
+    if (!stub) {
+      TLOG(warn, "peer_transport") << "no channel to node " << key.first;
+      continue;
+    }
+    dispatch(stub, key.second, key.first, c);
+  }
+}
+
+caf::error no_channel(std::uint64_t node) {
+  return make_error(errc::unavailable, node == 0 ? std::string("no leader to send to")
+                                                 : "no channel to node " + std::to_string(node));
+}
+
+}  // namespace
+
+peer_transport_actor::behavior_type peer_transport(peer_transport_actor::stateful_pointer<peer_transport_state> self,
+                                                   config::node_config cfg,
+                                                   std::shared_ptr<const peer_clients> peers) {
+  self->state.cfg = std::move(cfg);
+  self->state.peers = std::move(peers);
+  auto& sys = self->system();
+  return {
+      [=](send_atom, const raft_outbox& out) { send_raft(self, out); },
+      [=, &sys](report_atom, std::uint64_t leader, const status_batch& b) -> caf::result<report_ack> {
+        auto* stub = self->state.peers->internal(leader);
+        if (!stub) return no_channel(leader);
+        internalpb::ForwardJobStatusRequest req;
+        for (const auto& u : b.updates) *req.add_updates() = u;
+        auto seq = b.seq;
+        auto call = transport::spawn_call<report_ack, internalpb::ForwardJobStatusResponse>(
+            sys, config::peer_commit_deadline(self->state.cfg), std::move(req),
+            [stub](auto* ctx, auto* q, auto* p, auto cb) { stub->async()->ForwardJobStatus(ctx, q, p, std::move(cb)); },
+            [seq](const internalpb::ForwardJobStatusResponse& r) { return report_ack{seq, r.accepted(), r.message()}; });
+        return self->delegate(call, run_atom::value);
+      },
+      [=, &sys](heartbeat_atom, std::uint64_t leader, const worker_report& w) -> caf::result<heartbeat_reply> {
+        auto* stub = self->state.peers->internal(leader);
+        if (!stub) return no_channel(leader);
+        internalpb::WorkerHeartbeatRequest req;
+        transport::to_proto(w, &req);
+        auto call = transport::spawn_call<heartbeat_reply, internalpb::WorkerHeartbeatResponse>(
+            sys, config::heartbeat_deadline(self->state.cfg), std::move(req),
+            [stub](auto* ctx, auto* q, auto* p, auto cb) { stub->async()->WorkerHeartbeat(ctx, q, p, std::move(cb)); },
+            [](const internalpb::WorkerHeartbeatResponse& r) { return transport::from_proto(r); });
+        return self->delegate(call, run_atom::value);
+      },
+      [=, &sys](output_atom, std::uint64_t node, const std::string& job_id) -> caf::result<job_output> {
+        auto* stub = self->state.peers->internal(node);
+        if (!stub) return no_channel(node);
+        internalpb::GetJobOutputRequest req;
+        req.set_job_id(job_id);
+        auto call = transport::spawn_call<job_output, internalpb::GetJobOutputResponse>(
+            sys, config::peer_query_deadline(), std::move(req),
+            [stub](auto* ctx, auto* q, auto* p, auto cb) { stub->async()->GetJobOutput(ctx, q, p, std::move(cb)); },
+            [](const internalpb::GetJobOutputResponse& r) { return transport::from_proto(r); });
+        return self->delegate(call, run_atom::value);
+      },
+      [=, &sys](drain_atom, std::uint64_t leader, std::uint64_t node, bool draining) -> caf::result<std::uint64_t> {
+        auto* stub = self->state.peers->internal(leader);
+        if (!stub) return no_channel(leader);
+        internalpb::SetWorkerDrainingRequest req;
+        req.set_worker_id(node);
+        req.set_draining(draining);
+        auto call = transport::spawn_call<std::uint64_t, internalpb::SetWorkerDrainingResponse>(
+            sys, config::peer_commit_deadline(self->state.cfg), std::move(req),
+            [stub](auto* ctx, auto* q, auto* p, auto cb) {
+              stub->async()->SetWorkerDraining(ctx, q, p, std::move(cb));
+            },
+            [](const internalpb::SetWorkerDrainingResponse& r) { return r.commit_index(); });
+        return self->delegate(call, run_atom::value);
+      },
+  };
+}
+
+}  // namespace troupe

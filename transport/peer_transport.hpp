@@ -1,0 +1,32 @@
+// peer_transport: every call this node makes to another member, behind the
+// typed interface of transport/interface.hpp.
+//   - Raft messages over RaftService, one-way: each call delivers a batch of
+//     messages for one peer and one RPC family; replies come back as messages
+//     of their own; a failed call is dropped and logged at debug, since Raft
+//     retransmits.
+//   - InternalService requests (ForwardJobStatus, WorkerHeartbeat,
+//     GetJobOutput, SetWorkerDraining), each answered to the requester with
+//     the reply or a troupe caf::error (the peer's gRPC status read back as
+//     its errc).
+// Non-blocking throughout (gRPC's callback API); deadlines from config/timeouts.hpp.
+#pragma once
+
+#include <memory>
+
+#include "config/node_config.hpp"
+#include "transport/interface.hpp"
+#include "transport/peer_clients.hpp"
+
+namespace troupe {
+
+struct peer_transport_state {
+  static inline const char* name = "peer_transport";
+  config::node_config cfg;
+  std::shared_ptr<const peer_clients> peers;
+};
+
+peer_transport_actor::behavior_type peer_transport(peer_transport_actor::stateful_pointer<peer_transport_state> self,
+                                                   config::node_config cfg,
+                                                   std::shared_ptr<const peer_clients> peers);
+
+}  // namespace troupe
