@@ -6,6 +6,7 @@
 #include <caf/stateful_actor.hpp>
 
 #include "actors/job_executor.hpp"
+#include "actors/raft_node.hpp"
 #include "runtime/common/log.hpp"
 #include "runtime/common/wall_clock.hpp"
 #include "runtime/common/metrics.hpp"
@@ -103,13 +104,9 @@ void flush(self_ptr self) {
     for (auto& u : st.in_flight) *cmd.mutable_batch_update_job_status()->add_updates() = u;
     self->request(st.raft, std::chrono::seconds(10), propose_atom::value, std::move(cmd))
         .then(
-            [=](const outcome& o) {
-              // An apply error (stale attempt, already terminal) is final too.
-              bool delivered = o.ok() || (o.status == code::failed_precondition && !o.not_leader) ||
-                               o.status == code::not_found;
-              self->send(self, report_atom::value, delivered);
-            },
-            [=](const caf::error&) { self->send(self, report_atom::value, false); });
+            [=](const proposal_result&) { self->send(self, report_atom::value, true); },
+            // An apply refusal (stale attempt, already terminal) is final too.
+            [=](const caf::error& e) { self->send(self, report_atom::value, refused_on_apply(e)); });
     return;
   }
   auto* stub = st.peers->internal(leader);
@@ -151,24 +148,6 @@ void probe_executor(self_ptr self) {
   }).detach();
 }
 
-void check_drains(self_ptr self) {
-  auto& st = self->state;
-  auto now = clock::now();
-  for (auto it = st.drains.begin(); it != st.drains.end();) {
-    if (st.running.empty() || now >= it->deadline) {
-      outcome o;
-      o.message = st.running.empty() ? "drained: no jobs running on node " + std::to_string(st.cfg.id)
-                                     : "timed out waiting for " + std::to_string(st.running.size()) +
-                                           " running job(s) to finish";
-      o.status = st.running.empty() ? code::ok : code::deadline_exceeded;
-      it->promise.deliver(std::move(o));
-      it = st.drains.erase(it);
-    } else {
-      ++it;
-    }
-  }
-}
-
 }  // namespace
 
 job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::stateful_pointer<job_supervisor_state> self,
@@ -198,7 +177,6 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
         break;
       }
     }
-    check_drains(self);
   });
   self->send(raft, subscribe_atom::value, caf::actor_cast<role_listener>(self));
   self->request(table, caf::infinite, subscribe_atom::value, caf::actor_cast<change_listener>(self))
@@ -240,13 +218,11 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
               .observe(std::chrono::duration<double>(clock::now() - run->second.started).count());
         st.running.erase(r.job_id);
         queue(self, std::move(r.update));
-        check_drains(self);
-      },
+          },
       [=](tick_atom) {
         auto& st = self->state;
         flush(self);
-        check_drains(self);
-        if (++st.ticks % 10 == 0) probe_executor(self);  // every 2 s
+            if (++st.ticks % 10 == 0) probe_executor(self);  // every 2 s
         self->delayed_send(self, tick_every, tick_atom::value);
       },
       [=](flush_atom) { flush(self); },
@@ -278,20 +254,11 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
         r.node_id = st.cfg.id;
         r.address = st.cfg.advertise_addr.empty() ? st.cfg.self().address : st.cfg.advertise_addr;
         r.http_address = st.cfg.self().http_address;
-        r.draining = st.draining;
         r.executor_ok = st.executor_ok;
         r.executor_backend = st.backend->name();
         r.capacity = st.cfg.worker.capacity;
         for (const auto& [id, _] : st.running) r.running_jobs.push_back(id);
         return r;
-      },
-      [=](drain_atom) -> caf::result<outcome> {
-        auto& st = self->state;
-        st.draining = true;
-        auto rp = self->make_response_promise<outcome>();
-        st.drains.push_back({clock::now() + std::chrono::seconds(60), rp});
-        check_drains(self);
-        return rp;
       },
       [=](topology_atom) -> topology {
         topology t;

@@ -28,10 +28,6 @@ struct job_supervisor_state {
     std::uint32_t attempt = 0;
     clock::time_point started{};  // for the run time histogram
   };
-  struct drain_waiter {
-    clock::time_point deadline;
-    caf::typed_response_promise<outcome> promise;
-  };
   config::node_config cfg;
   std::shared_ptr<exec::backend> backend;
   std::shared_ptr<const peer_clients> peers;
@@ -44,8 +40,6 @@ struct job_supervisor_state {
   bool executor_ok = true;
   bool probing = false;
   std::uint64_t ticks = 0;
-  bool draining = false;
-  std::vector<drain_waiter> drains;
 };
 
 job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::stateful_pointer<job_supervisor_state> self,

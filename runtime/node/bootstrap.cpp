@@ -14,6 +14,8 @@
 #include "actors/raft_node.hpp"
 #include "gateway/grpc_gateway.hpp"
 #include "gateway/http_gateway.hpp"
+#include "protocol/errors.hpp"
+#include "service/node_service.hpp"
 #include "runtime/common/log.hpp"
 #include "runtime/exec/docker_backend.hpp"
 #include "runtime/exec/process_backend.hpp"
@@ -108,6 +110,7 @@ int run_node(const config::node_config& cfg) {
 
   caf::actor_system_config acfg;
   acfg.set("scheduler.max-threads", std::max<std::size_t>(4, std::thread::hardware_concurrency()));
+  register_error_category(acfg);
   caf::actor_system sys{acfg};
   auto peers = std::make_shared<const peer_clients>(cfg);
 
@@ -129,24 +132,28 @@ int run_node(const config::node_config& cfg) {
   auto supervisor = sys.spawn(job_supervisor, cfg, backend, peers, raft, table);
   auto tracker = sys.spawn(heartbeat_tracker, cfg, peers, raft, supervisor);
   auto dispatcher = sys.spawn(job_dispatcher, cfg, raft, table, tracker);
-  node_handles handles{raft, table, tracker, supervisor, {}};
+  auto service_init = std::make_shared<node_service_init>();
+  service_init->cfg = cfg;
+  service_init->raft = raft;
+  service_init->table = table;
+  service_init->tracker = tracker;
+  service_init->supervisor = supervisor;
+  service_init->peers = peers;
 
-  std::shared_ptr<void> server;
+  std::shared_ptr<grpc_server> server;
   std::unique_ptr<http_server> http;
-  grpc_gateway_actor gateway;
+  node_service_actor service;
   auto stop_all = [&] {
     for (auto a : {caf::actor_cast<caf::actor>(raft), caf::actor_cast<caf::actor>(store),
                    caf::actor_cast<caf::actor>(table), caf::actor_cast<caf::actor>(transport),
                    caf::actor_cast<caf::actor>(supervisor), caf::actor_cast<caf::actor>(tracker),
-                   caf::actor_cast<caf::actor>(dispatcher), caf::actor_cast<caf::actor>(gateway)})
+                   caf::actor_cast<caf::actor>(dispatcher), caf::actor_cast<caf::actor>(service)})
       if (a) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
   };
   try {
-    server = start_grpc_server(sys, cfg, handles, peers);
-    gateway = sys.spawn(grpc_gateway, server, cfg.grpc_listen);
     // The actor tree: logged once here, served by GET /api/topology.
     auto ref = [](const char* name, const auto& h) { return std::string(name) + "#" + std::to_string(h.id()); };
-    auto& t = handles.fixed_actors.actors;
+    auto& t = service_init->fixed_actors.actors;
     t.push_back({"log_store", store.id(), "bootstrap", "monitored by bootstrap", "detached thread; owns " + raft_dir});
     t.push_back({"job_table", table.id(), "bootstrap", "monitored by bootstrap; monitors its change listeners",
                  "applied state, queries, change stream"});
@@ -162,9 +169,13 @@ int run_node(const config::node_config& cfg) {
     t.push_back({"job_dispatcher", dispatcher.id(), "bootstrap", "monitored by bootstrap",
                  "-> " + ref("raft_node", raft) + ", " + ref("job_table", table) + ", " +
                      ref("heartbeat_tracker", tracker)});
-    t.push_back({"grpc_gateway", gateway.id(), "bootstrap", "monitored by bootstrap", "gRPC on " + cfg.grpc_listen});
-    t.push_back({"http_gateway", 0, "bootstrap", "cpp-httplib threads", "REST and dashboard on " + cfg.http_listen});
-    http = std::make_unique<http_server>(sys, cfg, handles, peers);
+    t.push_back({"grpc_gateway", 0, "bootstrap", "gRPC callback threads", "gRPC on " + cfg.grpc_listen + " -> node_service"});
+    t.push_back({"http_gateway", 0, "bootstrap", "cpp-httplib threads",
+                 "REST and dashboard on " + cfg.http_listen + " -> node_service"});
+    // The service adds its own entry (its id) when asked for the tree.
+    service = sys.spawn(node_service, service_init);
+    server = start_grpc_server(sys, cfg, service, raft, tracker);
+    http = std::make_unique<http_server>(sys, cfg, service);
   } catch (const std::exception& e) {
     TLOG(error, "node") << e.what();
     stop_all();
@@ -172,9 +183,10 @@ int run_node(const config::node_config& cfg) {
   }
   TLOG(info, "topology") << "node " << cfg.id << " actor tree (spawned by the bootstrap, which stops the node if a "
                             "core actor dies):";
-  for (const auto& e : handles.fixed_actors.actors)
+  for (const auto& e : service_init->fixed_actors.actors)
     TLOG(info, "topology") << "  " << e.name << (e.actor_id ? "#" + std::to_string(e.actor_id) : std::string())
                            << " [" << e.monitors << "] " << e.detail;
+  TLOG(info, "topology") << "  node_service#" << service.id() << " [monitored by bootstrap] every client operation";
 
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
@@ -185,7 +197,7 @@ int run_node(const config::node_config& cfg) {
     std::vector<caf::actor> core{caf::actor_cast<caf::actor>(store), caf::actor_cast<caf::actor>(table),
                                  caf::actor_cast<caf::actor>(transport), caf::actor_cast<caf::actor>(raft),
                                  caf::actor_cast<caf::actor>(supervisor), caf::actor_cast<caf::actor>(tracker),
-                                 caf::actor_cast<caf::actor>(dispatcher), caf::actor_cast<caf::actor>(gateway)};
+                                 caf::actor_cast<caf::actor>(dispatcher), caf::actor_cast<caf::actor>(service)};
     for (auto& a : core) guard->monitor(a);
     bool running = true;
     while (running && !stop_requested) {
