@@ -169,7 +169,6 @@ int run_node(const config::node_config& cfg) {
     t.push_back({"job_dispatcher", dispatcher.id(), "bootstrap", "monitored by bootstrap",
                  "-> " + ref("raft_node", raft) + ", " + ref("job_table", table) + ", " +
                      ref("heartbeat_tracker", tracker)});
-    t.push_back({"grpc_gateway", 0, "bootstrap", "gRPC callback threads", "gRPC on " + cfg.grpc_listen + " -> node_service"});
     t.push_back({"http_gateway", 0, "bootstrap", "cpp-httplib threads",
                  "REST and dashboard on " + cfg.http_listen + " -> node_service"});
     // The service adds its own entry (its id) when asked for the tree.
@@ -187,6 +186,9 @@ int run_node(const config::node_config& cfg) {
     TLOG(info, "topology") << "  " << e.name << (e.actor_id ? "#" + std::to_string(e.actor_id) : std::string())
                            << " [" << e.monitors << "] " << e.detail;
   TLOG(info, "topology") << "  node_service#" << service.id() << " [monitored by bootstrap] every client operation";
+  // Not an actor (gRPC's callback threads run it), so not in GET /api/topology.
+  TLOG(info, "topology") << "  grpc_gateway [gRPC callback threads, server owned by the bootstrap] gRPC on "
+                         << cfg.grpc_listen << " -> node_service";
 
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
