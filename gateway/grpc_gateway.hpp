@@ -14,10 +14,6 @@
 #include "config/node_config.hpp"
 #include "service/node_service.hpp"
 
-namespace grpc {
-class Server;
-}
-
 namespace troupe {
 
 // The running server and its services; stops the server when destroyed.
