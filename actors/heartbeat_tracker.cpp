@@ -76,7 +76,7 @@ void record(self_ptr self, const worker_report& r) {
     cmd.mutable_register_worker()->set_worker_id(r.node_id);
     cmd.mutable_register_worker()->set_address(r.address);
     self->request(st.raft, config::commit_wait(st.cfg), propose_atom::value, std::move(cmd))
-        .then([](const outcome&) {}, [](const caf::error&) {});
+        .then([](const proposal_result&) {}, [](const caf::error&) {});
   }
   publish_if_changed(self);
 }

@@ -39,15 +39,18 @@ using job_table_actor = caf::typed_actor<
 
 // Owns the Raft core: ticks it, steps peer messages into it, runs the
 // persist -> send -> apply -> advance loop, and answers proposals on commit.
+// Failures are caf::errors of protocol/errors.hpp (not_leader with the
+// leader's id and address, resource_exhausted, unavailable, deadline_exceeded,
+// and the job table's refusals: not_found, failed_precondition,
+// resource_exhausted, invalid_argument).
 using raft_node_actor = caf::typed_actor<
     caf::reacts_to<tick_atom>,
     caf::reacts_to<step_atom, raft::message>,
-    caf::replies_to<propose_atom, logpb::Command>::with<outcome>,
+    caf::replies_to<propose_atom, logpb::Command>::with<proposal_result>,  // committed and applied
     caf::replies_to<status_atom>::with<raft_status>,
     caf::replies_to<log_atom, std::uint64_t, std::uint32_t>::with<log_page>,
-    caf::replies_to<transfer_atom, std::uint64_t>::with<outcome>,
-    caf::replies_to<read_atom>::with<outcome>,          // ReadIndex: ok once applied >= read index
-    caf::replies_to<drain_atom, bool>::with<outcome>,   // refuse new proposals from clients
+    caf::replies_to<transfer_atom, std::uint64_t>::with<std::uint64_t>,  // the new leader's id
+    caf::replies_to<read_atom>::with<std::uint64_t>,  // ReadIndex: answered once applied >= read index
     caf::reacts_to<subscribe_atom, role_listener>>;
 
 // Leader side: liveness of every worker. Every side: sends its own heartbeat.
@@ -81,7 +84,6 @@ using job_supervisor_actor = caf::typed_actor<
     caf::reacts_to<heartbeat_atom, bool>,                          // executor backend health probe result
     caf::replies_to<workers_atom>::with<worker_report>,            // this node's own report
     caf::replies_to<output_atom, std::string>::with<job_output>,   // a job's output stored on this node
-    caf::replies_to<drain_atom>::with<outcome>,                    // answers once no job runs here
     // Node shutdown: stop every job here without reporting it (after a
     // restart it is reported failed, "interrupted"); answers once none runs.
     caf::replies_to<shutdown_atom>::with<std::size_t /*jobs stopped*/>,

@@ -3,6 +3,7 @@
 #include <caf/actor_cast.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "config/timeouts.hpp"
 #include "runtime/common/log.hpp"
 #include "runtime/common/wall_clock.hpp"
 
@@ -14,10 +15,10 @@ using clock = job_dispatcher_state::clock;
 
 constexpr auto tick_every = std::chrono::seconds(1);
 
-void propose(self_ptr self, logpb::Command cmd, std::function<void(const outcome&)> then) {
-  self->request(self->state.raft, std::chrono::seconds(10), propose_atom::value, std::move(cmd))
-      .then([then](const outcome& o) { then(o); },
-            [then](const caf::error&) { then(outcome::fail(code::unavailable, "raft_node did not answer")); });
+// `then` gets no error when the entry committed and applied, else why not.
+void propose(self_ptr self, logpb::Command cmd, std::function<void(const caf::error&)> then) {
+  self->request(self->state.raft, config::commit_wait(self->state.cfg), propose_atom::value, std::move(cmd))
+      .then([then](const proposal_result&) { then(caf::error{}); }, [then](const caf::error& e) { then(e); });
 }
 
 void track(self_ptr self, const jobs::job& j) {
@@ -70,7 +71,7 @@ void requeue_dead(self_ptr self) {
     TLOG(warn, "job_dispatcher") << "re-queueing job " << id << " (attempt " << j.attempts << "): worker "
                                  << j.assigned_worker << " is dead";
     auto job_id = id;
-    propose(self, std::move(cmd), [=](const outcome&) { self->state.requeueing.erase(job_id); });
+    propose(self, std::move(cmd), [=](const caf::error&) { self->state.requeueing.erase(job_id); });
   }
 }
 
@@ -109,9 +110,9 @@ void dispatch(self_ptr self) {
     cmd.mutable_assign_job()->set_assigned_at_ns(wall_clock_ns());
     st.assigning.insert(id);
     auto job_id = id;
-    propose(self, std::move(cmd), [=](const outcome& o) {
+    propose(self, std::move(cmd), [=](const caf::error& e) {
       self->state.assigning.erase(job_id);
-      if (!o.ok()) TLOG(debug, "job_dispatcher") << "assign " << job_id << ": " << o.message;
+      if (e) TLOG(debug, "job_dispatcher") << "assign " << job_id << ": " << self->system().render(e);
     });
   }
 }
@@ -124,7 +125,7 @@ void evict_old(self_ptr self) {
   logpb::Command cmd;
   cmd.mutable_evict_jobs()->set_completed_before_ns(cutoff);
   st.evicting = true;
-  propose(self, std::move(cmd), [=](const outcome&) { self->state.evicting = false; });
+  propose(self, std::move(cmd), [=](const caf::error&) { self->state.evicting = false; });
 }
 
 }  // namespace

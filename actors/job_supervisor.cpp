@@ -170,24 +170,6 @@ void check_stopped(self_ptr self) {
   st.stop_waiters.clear();
 }
 
-void check_drains(self_ptr self) {
-  auto& st = self->state;
-  auto now = clock::now();
-  for (auto it = st.drains.begin(); it != st.drains.end();) {
-    if (st.running.empty() || now >= it->deadline) {
-      outcome o;
-      o.message = st.running.empty() ? "drained: no jobs running on node " + std::to_string(st.cfg.id)
-                                     : "timed out waiting for " + std::to_string(st.running.size()) +
-                                           " running job(s) to finish";
-      o.status = st.running.empty() ? code::ok : code::deadline_exceeded;
-      it->promise.deliver(std::move(o));
-      it = st.drains.erase(it);
-    } else {
-      ++it;
-    }
-  }
-}
-
 }  // namespace
 
 job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::stateful_pointer<job_supervisor_state> self,
@@ -217,7 +199,6 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
         break;
       }
     }
-    check_drains(self);
     check_stopped(self);
   });
   self->send(raft, subscribe_atom::value, caf::actor_cast<role_listener>(self));
@@ -266,14 +247,12 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
         } else {
           queue(self, std::move(r.update));
         }
-        check_drains(self);
-        check_stopped(self);
+            check_stopped(self);
       },
       [=](tick_atom) {
         auto& st = self->state;
         flush(self);
-        check_drains(self);
-        if (++st.ticks % 10 == 0 && !st.stopping) probe_executor(self);  // every 2 s
+            if (++st.ticks % 10 == 0 && !st.stopping) probe_executor(self);  // every 2 s
         self->delayed_send(self, tick_every, tick_atom::value);
       },
       [=](heartbeat_atom, bool ok) {
@@ -294,20 +273,11 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
         r.node_id = st.cfg.id;
         r.address = st.cfg.advertise_addr.empty() ? st.cfg.self().address : st.cfg.advertise_addr;
         r.http_address = st.cfg.self().http_address;
-        r.draining = st.draining;
         r.executor_ok = st.executor_ok;
         r.executor_backend = st.backend->name();
         r.capacity = st.cfg.worker.capacity;
         for (const auto& [id, _] : st.running) r.running_jobs.push_back(id);
         return r;
-      },
-      [=](drain_atom) -> caf::result<outcome> {
-        auto& st = self->state;
-        st.draining = true;
-        auto rp = self->make_response_promise<outcome>();
-        st.drains.push_back({clock::now() + config::drain_jobs_wait, rp});
-        check_drains(self);
-        return rp;
       },
       [=](output_atom, const std::string& job_id) -> caf::result<job_output> {
         if (!jobs::is_valid_uuid(job_id))

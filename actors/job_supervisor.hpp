@@ -30,10 +30,6 @@ struct job_supervisor_state {
     std::uint32_t attempt = 0;
     clock::time_point started{};  // for the run time histogram
   };
-  struct drain_waiter {
-    clock::time_point deadline;
-    caf::typed_response_promise<outcome> promise;
-  };
   config::node_config cfg;
   std::shared_ptr<exec::backend> backend;
   peer_transport_actor transport;
@@ -47,8 +43,6 @@ struct job_supervisor_state {
   bool executor_ok = true;
   bool probing = false;
   std::uint64_t ticks = 0;
-  bool draining = false;  // kept until the gateway's DrainNode moves to the service layer
-  std::vector<drain_waiter> drains;
   bool stopping = false;  // node shutdown: start nothing, report nothing
   std::size_t stopped = 0;
   std::vector<caf::typed_response_promise<std::size_t>> stop_waiters;

@@ -4,6 +4,8 @@
 
 #include <caf/stateful_actor.hpp>
 
+#include "config/timeouts.hpp"
+#include "protocol/errors.hpp"
 #include "runtime/common/log.hpp"
 #include "runtime/common/wall_clock.hpp"
 #include "runtime/jobs/uuid.hpp"
@@ -16,8 +18,22 @@ using clock = raft_node_state::clock;
 
 void drive(self_ptr self);
 
-std::chrono::milliseconds tick_interval(const config::node_config& c) {
-  return std::chrono::milliseconds(c.raft.tick_ms);
+// The table's reason for refusing a committed command, as the error its
+// proposer answers with; the table's message is kept.
+caf::error refusal_error(jobs::refusal r, std::string message) {
+  switch (r) {
+    case jobs::refusal::not_found: return make_error(errc::not_found, std::move(message));
+    case jobs::refusal::over_capacity: return make_error(errc::resource_exhausted, std::move(message));
+    case jobs::refusal::malformed: return make_error(errc::invalid_argument, std::move(message));
+    case jobs::refusal::conflict:
+    case jobs::refusal::stale:
+    case jobs::refusal::none: break;
+  }
+  return make_error(errc::failed_precondition, std::move(message));
+}
+
+caf::error replaced_error() {
+  return make_error(errc::unavailable, "the entry was replaced by another leader's before it committed; retry");
 }
 
 void notify_role(self_ptr self) {
@@ -42,18 +58,12 @@ void resolve(self_ptr self, const std::map<raft::index_t, raft::term_t>& terms, 
     if (it == st.pending.end()) continue;
     auto& p = it->second;
     auto t = terms.find(o.index);
-    outcome r;
-    if (t == terms.end() || t->second != p.term) {
-      r = outcome::fail(code::unavailable,
-                        "the entry was replaced by another leader's before it committed; retry");
-    } else if (!o.error.empty()) {
-      r = outcome::fail(o.error == "job not found" ? code::not_found : code::failed_precondition, o.error);
-    } else {
-      r.index = o.index;
-      r.job_id = p.job_id;
-      r.created_at_ns = p.created_at_ns;
-    }
-    p.promise.deliver(std::move(r));
+    if (t == terms.end() || t->second != p.term)
+      p.promise.deliver(replaced_error());
+    else if (o.refused != jobs::refusal::none || !o.error.empty())
+      p.promise.deliver(refusal_error(o.refused, o.error));
+    else
+      p.promise.deliver(proposal_result{o.index, p.job_id, p.created_at_ns});
     st.pending.erase(it);
   }
   // Entries of other terms that took our proposals' places (their index got
@@ -65,9 +75,7 @@ void check_reads(self_ptr self) {
   auto& st = self->state;
   for (auto it = st.reads.begin(); it != st.reads.end();) {
     if (it->second.index != 0 && st.applied_sent >= it->second.index) {
-      outcome r;
-      r.index = it->second.index;
-      it->second.promise.deliver(std::move(r));
+      it->second.promise.deliver(std::uint64_t{it->second.index});
       it = st.reads.erase(it);
     } else {
       ++it;
@@ -82,10 +90,7 @@ void check_transfers(self_ptr self) {
     bool moved = leader != raft::no_node && leader != st.cfg.id &&
                  (it->target == 0 || it->target == leader);
     if (moved) {
-      outcome r;
-      r.leader_id = leader;
-      r.message = "node " + std::to_string(leader) + " is now the leader";
-      it->promise.deliver(std::move(r));
+      it->promise.deliver(std::uint64_t{leader});
       it = st.transfers.erase(it);
     } else {
       ++it;
@@ -95,11 +100,11 @@ void check_transfers(self_ptr self) {
 
 void expire(self_ptr self) {
   auto& st = self->state;
-  auto now = clock::now();
+  auto now = st.now();
   for (auto it = st.pending.begin(); it != st.pending.end();) {
     if (now >= it->second.deadline) {
-      it->second.promise.deliver(outcome::fail(
-          code::deadline_exceeded, "not committed within " + std::to_string(st.cfg.raft.commit_deadline_ms) +
+      it->second.promise.deliver(make_error(
+          errc::deadline_exceeded, "not committed within " + std::to_string(config::commit_deadline(st.cfg).count()) +
                                        " ms; the cluster may be degraded, retry"));
       it = st.pending.erase(it);
     } else {
@@ -109,8 +114,8 @@ void expire(self_ptr self) {
   for (auto it = st.transfers.begin(); it != st.transfers.end();) {
     if (now >= it->deadline) {
       st.core->abort_transfer();
-      it->promise.deliver(outcome::fail(code::deadline_exceeded,
-                                        "leadership transfer did not complete in time; this node still leads"));
+      it->promise.deliver(make_error(errc::deadline_exceeded,
+                                     "leadership transfer did not complete in time; this node still leads"));
       it = st.transfers.erase(it);
     } else {
       ++it;
@@ -119,7 +124,7 @@ void expire(self_ptr self) {
   for (auto it = st.reads.begin(); it != st.reads.end();) {
     if (now >= it->second.deadline) {
       it->second.promise.deliver(
-          outcome::fail(code::deadline_exceeded, "could not confirm leadership for a linearizable read"));
+          make_error(errc::deadline_exceeded, "could not confirm leadership for a linearizable read"));
       it = st.reads.erase(it);
     } else {
       ++it;
@@ -207,20 +212,15 @@ void drive(self_ptr self) {
 
 }  // namespace
 
-outcome not_leader_outcome(const config::node_config& cfg, std::uint64_t leader_id) {
-  outcome o;
-  o.status = code::failed_precondition;
-  o.not_leader = true;
-  o.leader_id = leader_id;
-  if (leader_id == raft::no_node) {
-    o.message = "Not the leader: the leader is unknown (election in progress)";
-  } else {
-    const auto* m = cfg.find_member(leader_id);
-    o.leader_address = m ? m->address : "";
-    o.message = "Not the leader: leader is node " + std::to_string(leader_id) +
-                (m ? " at " + m->address : std::string());
-  }
-  return o;
+caf::error not_leader(const config::node_config& cfg, std::uint64_t leader_id) {
+  const auto* m = leader_id == raft::no_node ? nullptr : cfg.find_member(leader_id);
+  return not_leader_error(leader_id, m ? m->address : std::string());
+}
+
+bool refused_on_apply(const caf::error& e) {
+  if (e.category() != error_category) return false;
+  auto c = static_cast<errc>(e.code());
+  return c == errc::not_found || c == errc::failed_precondition || c == errc::invalid_argument;
 }
 
 raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_node_state> self,
@@ -230,6 +230,7 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
   st.store = init->store;
   st.table = init->table;
   st.transport = init->transport;
+  st.now = init->now;
   st.rng.seed(std::random_device{}());
   raft::config rc;
   rc.id = st.cfg.id;
@@ -246,48 +247,50 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
   TLOG(info, "raft_node") << "started at term " << st.core->term() << ", log " << st.core->first_index()
                           << ".." << st.core->last_index() << ", snapshot at "
                           << init->restored.snap.index << ", " << rc.voters.size() << " voters";
-  self->delayed_send(self, tick_interval(st.cfg), tick_atom::value);
+  self->delayed_send(self, config::tick(st.cfg), tick_atom::value);
   return {
       [=](tick_atom) {
         self->state.core->tick();
         expire(self);
         drive(self);
-        self->delayed_send(self, tick_interval(self->state.cfg), tick_atom::value);
+        self->delayed_send(self, config::tick(self->state.cfg), tick_atom::value);
       },
       [=](step_atom, const raft::message& m) {
         self->state.core->step(m);
         drive(self);
       },
-      [=](propose_atom, logpb::Command& cmd) -> caf::result<outcome> {
+      [=](propose_atom, logpb::Command& cmd) -> caf::result<proposal_result> {
         auto& st = self->state;
-        if (cmd.has_submit_job() && st.draining)
-          return outcome::fail(code::unavailable, "node is draining and accepts no new jobs; use another node");
-        if (st.core->state() != raft::role::leader) return not_leader_outcome(st.cfg, st.core->leader());
+        if (st.core->state() != raft::role::leader) return not_leader(st.cfg, st.core->leader());
         if (st.pending.size() >= st.cfg.raft.max_pending_proposals)
-          return outcome::fail(code::resource_exhausted,
-                               "proposal queue is full (" + std::to_string(st.pending.size()) +
-                                   " pending); retry with exponential backoff");
+          return make_error(errc::resource_exhausted, "proposal queue is full (" + std::to_string(st.pending.size()) +
+                                                          " pending); retry with exponential backoff");
         std::string job_id;
         std::int64_t created_ns = 0;
         if (cmd.has_submit_job()) {
-          // The leader chooses the id and the time; they travel in the entry so
-          // every node applies the same values.
+          // The leader chooses the id, the time and the admission cap; they
+          // travel in the entry so every node applies the same values.
           auto* s = cmd.mutable_submit_job();
           if (s->job_id().empty()) s->set_job_id(jobs::make_uuid_v4(st.rng(), st.rng()));
           created_ns = wall_clock_ns();
           s->set_created_at_ns(created_ns);
           s->set_created_at_ms(created_ns / 1000000);
+          s->set_max_active(st.cfg.jobs.max_active);
           job_id = s->job_id();
         }
         auto r = st.core->propose(cmd.SerializeAsString());
-        if (r.error == raft::propose_error::not_leader) return not_leader_outcome(st.cfg, st.core->leader());
+        if (r.error == raft::propose_error::not_leader) return not_leader(st.cfg, st.core->leader());
         if (r.error == raft::propose_error::transfer_in_progress)
-          return outcome::fail(code::unavailable, "leadership transfer in progress; retry shortly");
-        auto rp = self->make_response_promise<outcome>();
+          return make_error(errc::unavailable, "leadership transfer in progress; retry shortly");
+        // An index still pending from an older term now holds this entry: the
+        // old proposal lost its place, so it learns that before it is replaced.
+        if (auto old = st.pending.find(r.index); old != st.pending.end()) {
+          old->second.promise.deliver(replaced_error());
+          st.pending.erase(old);
+        }
+        auto rp = self->make_response_promise<proposal_result>();
         st.pending.emplace(r.index, raft_node_state::pending_proposal{
-                                        r.term,
-                                        clock::now() + std::chrono::milliseconds(st.cfg.raft.commit_deadline_ms),
-                                        rp, job_id, created_ns});
+                                        r.term, st.now() + config::commit_deadline(st.cfg), rp, job_id, created_ns});
         ++st.proposals;
         drive(self);
         return rp;
@@ -307,7 +310,6 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
         s.proposals = st.proposals;
         s.elections = st.elections;
         s.pending = st.pending.size();
-        s.draining = st.draining;
         for (const auto& p : st.core->progress()) s.peers.push_back(peer_status{p.id, p.match, p.next, p.recent_active});
         return s;
       },
@@ -318,50 +320,37 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
         page.last_index = st.core->last_index();
         page.first_index = st.core->first_index();
         if (limit == 0) limit = 100;
-        if (limit > 1000) limit = 1000;
+        if (limit > max_log_page) limit = max_log_page;
         auto lo = std::max<std::uint64_t>(start, page.first_index);
         auto hi = std::min<std::uint64_t>(lo + limit, page.last_index + 1);
         if (lo < hi) page.entries = st.core->entries(lo, hi);
         return page;
       },
-      [=](transfer_atom, std::uint64_t target) -> caf::result<outcome> {
+      [=](transfer_atom, std::uint64_t target) -> caf::result<std::uint64_t> {
         auto& st = self->state;
-        if (st.core->state() != raft::role::leader) return not_leader_outcome(st.cfg, st.core->leader());
-        if (target == st.cfg.id) {
-          outcome o;
-          o.leader_id = st.cfg.id;
-          o.message = "node " + std::to_string(target) + " already leads";
-          return o;
-        }
+        if (st.core->state() != raft::role::leader) return not_leader(st.cfg, st.core->leader());
+        if (target == st.cfg.id) return std::uint64_t{st.cfg.id};  // already leads
         if (target != 0 && !st.cfg.find_member(target))
-          return outcome::fail(code::invalid_argument, "node " + std::to_string(target) + " is not a member");
+          return make_error(errc::invalid_argument, "node " + std::to_string(target) + " is not a member");
         if (!st.core->transfer_leadership(target))
-          return outcome::fail(code::failed_precondition,
-                               target == 0 ? std::string("no follower can take over leadership")
-                                           : "cannot transfer leadership to node " + std::to_string(target));
-        auto rp = self->make_response_promise<outcome>();
-        auto window = std::max<std::uint64_t>(2000, 3ull * st.cfg.raft.election_ticks * st.cfg.raft.tick_ms);
-        st.transfers.push_back({st.core->transfer_target(), clock::now() + std::chrono::milliseconds(window), rp});
+          return make_error(errc::failed_precondition,
+                            target == 0 ? std::string("no follower can take over leadership")
+                                        : "cannot transfer leadership to node " + std::to_string(target));
+        auto rp = self->make_response_promise<std::uint64_t>();
+        st.transfers.push_back({st.core->transfer_target(), st.now() + config::transfer_window(st.cfg), rp});
         TLOG(info, "raft_node") << "transferring leadership to node " << st.core->transfer_target();
         drive(self);
         return rp;
       },
-      [=](read_atom) -> caf::result<outcome> {
+      [=](read_atom) -> caf::result<std::uint64_t> {
         auto& st = self->state;
-        if (st.core->state() != raft::role::leader) return not_leader_outcome(st.cfg, st.core->leader());
+        if (st.core->state() != raft::role::leader) return not_leader(st.cfg, st.core->leader());
         auto ctx = std::to_string(++st.next_read);
-        auto rp = self->make_response_promise<outcome>();
-        st.reads.emplace(ctx, raft_node_state::read_waiter{
-                                  0, clock::now() + std::chrono::milliseconds(st.cfg.raft.commit_deadline_ms), rp});
+        auto rp = self->make_response_promise<std::uint64_t>();
+        st.reads.emplace(ctx, raft_node_state::read_waiter{0, st.now() + config::commit_deadline(st.cfg), rp});
         st.core->read_index(ctx);
         drive(self);
         return rp;
-      },
-      [=](drain_atom, bool on) -> outcome {
-        self->state.draining = on;
-        outcome o;
-        o.message = on ? "draining" : "accepting jobs";
-        return o;
       },
       [=](subscribe_atom, role_listener l) {
         self->state.listeners.push_back(l);

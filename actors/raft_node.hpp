@@ -2,11 +2,14 @@
 // messages into it, and runs etcd's application loop with one ready bundle in
 // flight: persist (log_store) -> send (peer_transport) -> apply (job_table) ->
 // advance. Client proposals wait, keyed by log index, until their entry
-// commits with the term they were proposed in (OK), is overwritten by another
-// leader's entry (UNAVAILABLE), or the commit deadline passes (DEADLINE_EXCEEDED).
+// commits with the term they were proposed in and is applied (a
+// proposal_result, or the table's refusal as a typed error), is overwritten by
+// another leader's entry (unavailable), or the commit deadline passes
+// (deadline_exceeded). Every deadline reads the injected clock.
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -18,6 +21,9 @@
 
 namespace troupe {
 
+// GetRaftLogEntries answers at most this many entries per page.
+inline constexpr std::uint32_t max_log_page = 1000;
+
 struct raft_node_state {
   static inline const char* name = "raft_node";
   using clock = std::chrono::steady_clock;
@@ -25,19 +31,19 @@ struct raft_node_state {
   struct pending_proposal {
     raft::term_t term = 0;
     clock::time_point deadline;
-    caf::typed_response_promise<outcome> promise;
+    caf::typed_response_promise<proposal_result> promise;
     std::string job_id;
     std::int64_t created_at_ns = 0;
   };
   struct transfer_waiter {
     std::uint64_t target = 0;  // 0: any other node
     clock::time_point deadline;
-    caf::typed_response_promise<outcome> promise;
+    caf::typed_response_promise<std::uint64_t> promise;
   };
   struct read_waiter {
     raft::index_t index = 0;   // 0 until the core confirmed leadership
     clock::time_point deadline;
-    caf::typed_response_promise<outcome> promise;
+    caf::typed_response_promise<std::uint64_t> promise;
   };
 
   std::unique_ptr<raft::core> core;
@@ -46,10 +52,10 @@ struct raft_node_state {
   job_table_actor table;
   peer_transport_actor transport;
   std::mt19937_64 rng;
+  std::function<clock::time_point()> now;
 
   bool ready_in_flight = false;
   bool snapshot_in_flight = false;
-  bool draining = false;
   raft::index_t applied_sent = 0;     // last index handed to job_table
   std::map<raft::index_t, pending_proposal> pending;
   std::vector<transfer_waiter> transfers;
@@ -67,12 +73,22 @@ struct raft_node_init {
   log_store_actor store;
   job_table_actor table;
   peer_transport_actor transport;
+  // Every deadline (commit, transfer, read) is measured on this clock, so an
+  // in-process test can drive expiry.
+  std::function<std::chrono::steady_clock::time_point()> now = [] { return std::chrono::steady_clock::now(); };
 };
 
 raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_node_state> self,
                                          std::shared_ptr<raft_node_init> init);
 
-// "Not the leader: leader is node 2 at 127.0.0.1:50052" (or "... leader is unknown").
-outcome not_leader_outcome(const config::node_config& cfg, std::uint64_t leader_id);
+// errc::not_leader naming `leader_id` and its client address from the
+// membership: "Not the leader: leader is node 2 at 127.0.0.1:50052" (or
+// "... the leader is unknown (election in progress)" for 0).
+caf::error not_leader(const config::node_config& cfg, std::uint64_t leader_id);
+
+// True for a proposal that committed and was refused by the job table (the
+// job is unknown, terminal, the attempt stale, the command malformed): the
+// answer is final, and retrying the same command cannot change it.
+bool refused_on_apply(const caf::error& e);
 
 }  // namespace troupe

@@ -48,15 +48,41 @@ inline milliseconds transfer_window(const node_config& c) {
 // How long whoever asks raft_node for a transfer waits for its answer.
 inline milliseconds transfer_wait(const node_config& c) { return transfer_window(c) + tick(c) + hop_margin; }
 
-// DrainNode: the drain entry commits, the node's jobs end (bounded), then
-// leadership is handed away.
-inline milliseconds drain_wait(const node_config& c) {
-  return commit_wait(c) + drain_jobs_wait + transfer_wait(c) + hop_margin;
-}
-
 // A wait one hop further out than `inner` (a gateway over the service, a
 // follower forwarding to the leader).
 inline milliseconds outer(milliseconds inner) { return inner + hop_margin; }
+
+// A write (SubmitJob, CancelJob, a drain entry) the service may forward to
+// the leader: the leader's commit wait, one hop to reach the leader, one hop
+// back to the service's caller.
+inline milliseconds forward_wait(const node_config& c) { return outer(commit_wait(c)); }
+inline milliseconds write_wait(const node_config& c) { return outer(forward_wait(c)); }
+
+// DrainNode / UndrainNode: attempts to commit the drain entry (here, or by
+// the leader on request) start within one commit wait; the last one may take
+// a forwarded write's wait.
+inline milliseconds drain_entry_wait(const node_config& c) { return commit_wait(c) + forward_wait(c); }
+
+// DrainNode: the drain entry commits, the node's jobs end (bounded), then
+// leadership is handed away.
+inline milliseconds drain_wait(const node_config& c) {
+  return drain_entry_wait(c) + drain_jobs_wait + transfer_wait(c) + hop_margin;
+}
+
+// The same for a leadership transfer asked on a follower (REST forwards it).
+inline milliseconds transfer_forward_wait(const node_config& c) { return outer(transfer_wait(c)); }
+inline milliseconds transfer_request_wait(const node_config& c) { return outer(transfer_forward_wait(c)); }
+
+// A question the service forwards to the leader (cluster status, Raft log)
+// or to the node that ran a job (its output).
+inline milliseconds remote_query_wait() { return outer(query_timeout); }
+inline milliseconds forwarded_query_wait() { return outer(remote_query_wait()); }
+
+// Server-sent events: a comment line after this long idle keeps proxies from
+// closing the stream and reveals a client that went away; the writer thread
+// wakes this often to notice a server shutdown.
+inline constexpr milliseconds sse_keepalive{15000};
+inline constexpr milliseconds sse_poll{1000};
 
 // A heartbeat is worth sending only until the next one.
 inline milliseconds heartbeat_interval(const node_config& c) { return milliseconds(c.worker.heartbeat_ms); }

@@ -1,8 +1,9 @@
 // http_gateway: the REST API, the live dashboard and /metrics on the node's
 // http listen address (cpp-httplib, its own thread pool). Handlers translate
-// HTTP into actor requests (or into calls on this node's own SchedulerService,
-// so both APIs share one code path) and the answers into JSON; they never read
-// Raft state directly. Writes sent to a follower are forwarded to the leader.
+// HTTP into requests to the node service (a blocking scoped_actor request,
+// about 90 µs, fine for REST) and its answers into JSON; gRPC and REST share
+// the service's one code path. Writes sent to a follower are forwarded to the
+// leader by the service.
 //
 // Every route lives in one table (see routes()): a path that matches no route
 // is a JSON 404, a known path with another method a JSON 405 with Allow.
@@ -19,8 +20,7 @@
 #include <caf/actor_system.hpp>
 
 #include "config/node_config.hpp"
-#include "gateway/grpc_gateway.hpp"
-#include "transport/peer_clients.hpp"
+#include "service/node_service.hpp"
 
 namespace httplib {
 class Server;
@@ -34,8 +34,7 @@ class http_server {
  public:
   // Binds the listen address (throws std::runtime_error if it cannot) and
   // serves on a thread of its own until destroyed.
-  http_server(caf::actor_system& sys, config::node_config cfg, node_handles nodes,
-              std::shared_ptr<const peer_clients> peers);
+  http_server(caf::actor_system& sys, config::node_config cfg, node_service_actor service);
   ~http_server();
   http_server(const http_server&) = delete;
   http_server& operator=(const http_server&) = delete;
@@ -64,15 +63,14 @@ class http_server {
   void raft_log(const httplib::Request& req, httplib::Response& res);
   void transfer_leadership(const httplib::Request& req, httplib::Response& res);
   void drain(const httplib::Request& req, httplib::Response& res);
+  void undrain(const httplib::Request& req, httplib::Response& res);
   void topology(const httplib::Request& req, httplib::Response& res);
   void events(const httplib::Request& req, httplib::Response& res);
   void serve_metrics(const httplib::Request& req, httplib::Response& res);
 
   caf::actor_system& sys_;
   config::node_config cfg_;
-  node_handles nodes_;
-  std::shared_ptr<const peer_clients> peers_;
-  std::unique_ptr<scheduler::SchedulerService::Stub> local_stub_;  // this very node's SchedulerService
+  node_service_actor service_;
   std::vector<route> routes_;
   std::unique_ptr<httplib::Server> server_;
   std::shared_ptr<std::atomic<bool>> stopping_;

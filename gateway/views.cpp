@@ -1,7 +1,5 @@
 #include "gateway/views.hpp"
 
-#include "runtime/jobs/uuid.hpp"
-
 namespace troupe::views {
 
 namespace {
@@ -50,103 +48,6 @@ jobs::list_query to_list_query(const scheduler::ListJobsRequest& r) {
   q.created_after_ms = r.created_after_ms();
   q.created_before_ms = r.created_before_ms();
   return q;
-}
-
-const char* role_name(raft::role r) {
-  switch (r) {
-    case raft::role::leader: return "leader";
-    case raft::role::candidate: return "candidate";
-    case raft::role::pre_candidate: return "pre_candidate";
-    case raft::role::follower: return "follower";
-  }
-  return "unknown";
-}
-
-scheduler::GetClusterStatusResponse cluster_status(const config::node_config& cfg, const raft_status& rs,
-                                                   const worker_list& workers) {
-  scheduler::GetClusterStatusResponse out;
-  out.set_current_term(rs.term);
-  out.set_leader_id(rs.leader_id);
-  out.set_commit_index(rs.commit_index);
-  out.set_last_applied(rs.applied_index);
-  out.set_log_length(rs.last_index);
-  out.set_node_id(rs.node_id);
-  out.set_role(role_name(rs.role));
-  for (const auto& m : cfg.members) {
-    auto* n = out.add_nodes();
-    n->set_node_id(m.id);
-    n->set_address(m.address);
-    n->set_http_address(m.http_address);
-    n->set_role(m.id == rs.leader_id ? "leader" : "follower");
-    for (const auto& w : workers.workers) {
-      if (w.report.node_id != m.id) continue;
-      n->set_is_alive(w.alive || m.id == rs.node_id);
-      n->set_draining(w.report.draining);
-      n->set_executor_ok(w.report.executor_ok);
-      n->set_running_jobs(static_cast<std::uint32_t>(w.report.running_jobs.size()));
-      if (!w.report.http_address.empty()) n->set_http_address(w.report.http_address);
-    }
-    if (m.id == rs.node_id) n->set_match_index(rs.last_index);
-    for (const auto& p : rs.peers)
-      if (p.id == m.id) n->set_match_index(p.match);
-  }
-  return out;
-}
-
-scheduler::GetRaftLogEntriesResponse raft_log(const log_page& page) {
-  scheduler::GetRaftLogEntriesResponse out;
-  out.set_commit_index(page.commit_index);
-  out.set_last_log_index(page.last_index);
-  out.set_first_available_index(page.first_index);
-  for (const auto& e : page.entries) {
-    auto* info = out.add_entries();
-    info->set_index(e.index);
-    info->set_term(e.term);
-    info->set_is_committed(e.index <= page.commit_index);
-    if (e.type == raft::entry_type::noop) {
-      info->set_kind("noop");
-    } else {
-      info->set_kind("command");
-      info->mutable_command()->ParseFromString(e.data);
-    }
-  }
-  return out;
-}
-
-grpc::StatusCode grpc_code(code c) {
-  switch (c) {
-    case code::ok: return grpc::StatusCode::OK;
-    case code::failed_precondition: return grpc::StatusCode::FAILED_PRECONDITION;
-    case code::resource_exhausted: return grpc::StatusCode::RESOURCE_EXHAUSTED;
-    case code::deadline_exceeded: return grpc::StatusCode::DEADLINE_EXCEEDED;
-    case code::unavailable: return grpc::StatusCode::UNAVAILABLE;
-    case code::invalid_argument: return grpc::StatusCode::INVALID_ARGUMENT;
-    case code::not_found: return grpc::StatusCode::NOT_FOUND;
-    case code::internal: return grpc::StatusCode::INTERNAL;
-  }
-  return grpc::StatusCode::UNKNOWN;
-}
-
-std::string check_command(const std::string& command, std::size_t max_bytes) {
-  if (command.empty()) return "command must not be empty";
-  if (command.size() > max_bytes)
-    return "command is " + std::to_string(command.size()) + " bytes; the limit is " + std::to_string(max_bytes);
-  if (command.find('\0') != std::string::npos) return "command must not contain NUL bytes";
-  return {};
-}
-
-std::string check_image(const std::string& image) {
-  if (image.size() > 255) return "image name is longer than 255 bytes";
-  for (char c : image)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_' || c == '/' || c == ':' ||
-          c == '@'))
-      return "image name contains an invalid character";
-  return {};
-}
-
-std::string check_job_id(const std::string& id) {
-  if (!jobs::is_valid_uuid(id)) return "malformed job id \"" + id.substr(0, 64) + "\": expected a UUID";
-  return {};
 }
 
 }  // namespace troupe::views

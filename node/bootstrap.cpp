@@ -15,6 +15,8 @@
 #include "gateway/grpc_gateway.hpp"
 #include "gateway/http_gateway.hpp"
 #include "node/actor_tree.hpp"
+#include "protocol/errors.hpp"
+#include "service/node_service.hpp"
 #include "runtime/common/log.hpp"
 #include "runtime/exec/docker_backend.hpp"
 #include "runtime/exec/process_backend.hpp"
@@ -94,15 +96,11 @@ recovered recover(const std::string& dir) {
 // returns once every actor was told to stop (the actor system's destructor
 // waits for them, detached helpers included).
 void shut_down(caf::actor_system& sys, const actor_tree& tree, job_supervisor_actor supervisor,
-               std::unique_ptr<http_server>& http, grpc_gateway_actor& gateway, std::shared_ptr<void>& server) {
+               std::unique_ptr<http_server>& http, std::shared_ptr<grpc_server>& server) {
   caf::scoped_actor self{sys};
-  // 1. No new requests: the HTTP server joins its threads; the gRPC server
-  // (owned by the grpc_gateway actor and by us) shuts down once both let go.
+  // 1. No new requests: the HTTP server joins its threads, the gRPC server
+  // shuts down.
   http.reset();
-  if (gateway) {
-    self->send_exit(gateway, caf::exit_reason::user_shutdown);
-    self->wait_for(gateway);
-  }
   server.reset();
   // 2. Stop the jobs running here, without reporting them: they were
   // interrupted, and the restarted node reports them failed.
@@ -141,6 +139,7 @@ int run_node(const config::node_config& cfg) {
   {
     caf::actor_system_config acfg;
     acfg.set("scheduler.max-threads", std::max<std::size_t>(4, std::thread::hardware_concurrency()));
+    register_error_category(acfg);
     caf::actor_system sys{acfg};
     rc = run_actors(sys, cfg, rec, backend);
     TLOG(info, "node") << "waiting for every actor to end";
@@ -185,33 +184,43 @@ int run_actors(caf::actor_system& sys, const config::node_config& cfg, const rec
   tree.add("heartbeat_tracker", tracker, {"raft_node", "job_supervisor", "peer_transport"}, "");
   auto dispatcher = sys.spawn(job_dispatcher, cfg, raft, table, tracker);
   tree.add("job_dispatcher", dispatcher, {"raft_node", "job_table", "heartbeat_tracker"}, "");
-  node_handles handles{raft, table, tracker, supervisor, {}};
+  auto service_init = std::make_shared<node_service_init>();
+  service_init->cfg = cfg;
+  service_init->raft = raft;
+  service_init->table = table;
+  service_init->tracker = tracker;
+  service_init->supervisor = supervisor;
+  service_init->transport = transport;
+  service_init->peers = peers;
 
-  std::shared_ptr<void> server;
+  std::shared_ptr<grpc_server> server;
   std::unique_ptr<http_server> http;
-  grpc_gateway_actor gateway;
   int rc = 0;
+  node_service_actor service;
   try {
-    server = start_grpc_server(sys, cfg, handles, peers);
-    gateway = sys.spawn(grpc_gateway, server, cfg.grpc_listen);
-    tree.add("grpc_gateway", gateway, {"raft_node", "job_table", "heartbeat_tracker", "job_supervisor"},
-             "gRPC on " + cfg.grpc_listen + "; RaftService and InternalService in to raft_node#" +
-                 std::to_string(raft.id()) + ", heartbeat_tracker#" + std::to_string(tracker.id()) +
-                 ", job_supervisor#" + std::to_string(supervisor.id()));
-    tree.add_external("http_gateway", "cpp-httplib threads; REST and dashboard on " + cfg.http_listen);
-    // The tree is complete but for the HTTP server, which serves it.
-    handles.fixed_actors = tree.describe();
-    http = std::make_unique<http_server>(sys, cfg, handles, peers);
+    tree.add_external("http_gateway", "cpp-httplib threads; REST and dashboard on " + cfg.http_listen +
+                                          " -> node_service");
+    // node_service serves the tree (GET /api/topology) and adds its own row.
+    service_init->fixed_actors = tree.describe();
+    service = sys.spawn(node_service, service_init);
+    tree.add("node_service", service, {"raft_node", "job_table", "heartbeat_tracker", "job_supervisor", "peer_transport"},
+             "every client operation, from both gateways");
+    server = start_grpc_server(sys, cfg, service, peer_inbox{raft, tracker, supervisor});
+    http = std::make_unique<http_server>(sys, cfg, service);
   } catch (const std::exception& e) {
     TLOG(error, "node") << e.what();
-    shut_down(sys, tree, supervisor, http, gateway, server);
+    shut_down(sys, tree, supervisor, http, server);
     return 1;
   }
   TLOG(info, "topology") << "node " << cfg.id << " actor tree (spawned by the bootstrap, which stops the node if a "
                             "core actor dies):";
-  for (const auto& e : handles.fixed_actors.actors)
+  for (const auto& e : tree.describe().actors)
     TLOG(info, "topology") << "  " << e.name << (e.actor_id ? "#" + std::to_string(e.actor_id) : std::string())
                            << " [" << e.monitors << "] " << e.detail;
+  // Not an actor (gRPC's callback threads run it), so not in GET /api/topology.
+  TLOG(info, "topology") << "  grpc_gateway [gRPC callback threads, server owned by the bootstrap] SchedulerService on "
+                         << cfg.grpc_listen << " -> node_service; RaftService and InternalService (transport) in to "
+                         << "raft_node, heartbeat_tracker, job_supervisor";
 
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
@@ -232,7 +241,7 @@ int run_actors(caf::actor_system& sys, const config::node_config& cfg, const rec
     }
   }
   TLOG(info, "node") << "shutting down";
-  shut_down(sys, tree, supervisor, http, gateway, server);
+  shut_down(sys, tree, supervisor, http, server);
   return rc;
 }
 

@@ -35,8 +35,6 @@ using get_atom = caf::atom_constant<caf::atom("get")>;
 using list_atom = caf::atom_constant<caf::atom("list")>;
 using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;
 using unsub_atom = caf::atom_constant<caf::atom("unsub")>;
-using changes_atom = caf::atom_constant<caf::atom("changes")>;
-using role_atom = caf::atom_constant<caf::atom("role")>;
 using send_atom = caf::atom_constant<caf::atom("send")>;
 using heartbeat_atom = caf::atom_constant<caf::atom("heartbeat")>;
 using workers_atom = caf::atom_constant<caf::atom("workers")>;
@@ -44,47 +42,15 @@ using drain_atom = caf::atom_constant<caf::atom("drain")>;
 using run_atom = caf::atom_constant<caf::atom("run")>;
 using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
 using done_atom = caf::atom_constant<caf::atom("done")>;
-using started_atom = caf::atom_constant<caf::atom("started")>;
 using report_atom = caf::atom_constant<caf::atom("report")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
 using topology_atom = caf::atom_constant<caf::atom("topology")>;
-using evict_atom = caf::atom_constant<caf::atom("evict")>;
-using dispatch_atom = caf::atom_constant<caf::atom("dispatch")>;
 using undrain_atom = caf::atom_constant<caf::atom("undrain")>;
 using output_atom = caf::atom_constant<caf::atom("output")>;
 using forward_atom = caf::atom_constant<caf::atom("forward")>;
 using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
-
-// ---- outcome of a request, mapped to gRPC codes / HTTP statuses at the gateways
-enum class code : std::uint8_t {
-  ok,
-  failed_precondition,  // not the leader, or job already terminal
-  resource_exhausted,   // too many pending proposals / active jobs
-  deadline_exceeded,    // not committed within the commit deadline
-  unavailable,          // draining, or the Raft loop has stopped, or no leader
-  invalid_argument,
-  not_found,
-  internal,
-};
-
-struct outcome {
-  code status = code::ok;
-  std::string message;
-  std::uint64_t leader_id = 0;  // set with failed_precondition for "not the leader"
-  std::string leader_address;
-  bool not_leader = false;
-  std::uint64_t index = 0;      // log index of the committed entry
-  std::string job_id;           // SubmitJob: the id the leader chose
-  std::int64_t created_at_ns = 0;
-
-  bool ok() const { return status == code::ok; }
-  static outcome fail(code c, std::string msg) {
-    outcome o;
-    o.status = c;
-    o.message = std::move(msg);
-    return o;
-  }
-};
+using submit_atom = caf::atom_constant<caf::atom("submit")>;
+using cluster_atom = caf::atom_constant<caf::atom("cluster")>;
 
 // ---- raft_node <-> log_store -------------------------------------------------
 struct persist_request {
@@ -193,7 +159,6 @@ struct raft_status {
   std::uint64_t proposals = 0;   // proposals accepted since start
   std::uint64_t elections = 0;   // elections this node started
   std::size_t pending = 0;       // proposals awaiting commit
-  bool draining = false;
   std::vector<peer_status> peers;
 };
 struct role_change {
@@ -254,7 +219,6 @@ struct topology {
 
 }  // namespace troupe
 
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::outcome)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::persist_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::persist_done)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::raft_outbox)

@@ -3,7 +3,7 @@
 //   troupe job status ID | job cancel ID
 //   troupe job list [--status S] [--worker N] [--command SUBSTR] [--created-after-ms MS]
 //                   [--created-before-ms MS] [--page-size N] [--page-token T] [--all] [--stream]
-//   troupe cluster status | cluster transfer-leader [--to N] | cluster drain
+//   troupe cluster status | cluster transfer-leader [--to N] | cluster drain | cluster undrain
 //   troupe log list [--start-index N] [--limit N]
 // Follows "Not the leader" redirects (trailing metadata leader-address), tries
 // the next address when one is down, and retries RESOURCE_EXHAUSTED with
@@ -48,7 +48,7 @@ const char* usage_text =
     "  job cancel ID\n"
     "  job list [--status S] [--worker N] [--command TEXT] [--created-after-ms MS] [--created-before-ms MS]\n"
     "           [--page-size N] [--page-token T] [--all] [--stream]\n"
-    "  cluster status | cluster transfer-leader [--to N] | cluster drain\n"
+    "  cluster status | cluster transfer-leader [--to N] | cluster drain | cluster undrain\n"
     "  log list [--start-index N] [--limit N]\n"
     "  -a/--addr takes one or several gRPC addresses (comma separated); the client follows leader redirects.\n";
 
@@ -413,6 +413,19 @@ int main(int argc, char** argv) {
                              : resp.message())
               << "\n";
     return resp.timed_out() ? 1 : 0;
+  }
+  if (group == "cluster" && verb == "undrain") {
+    // Like drain, asked of the node given with -a (the first address): it
+    // returns that node to service.
+    auto stub = c.stub();
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    scheduler::UndrainNodeResponse resp;
+    auto s = stub->UndrainNode(&ctx, {}, &resp);
+    if (!s.ok()) return fail(s);
+    std::cout << (o.json_out ? json{{"success", resp.success()}, {"message", resp.message()}}.dump() : resp.message())
+              << "\n";
+    return resp.success() ? 0 : 1;
   }
   if (group == "log" && verb == "list") {
     scheduler::GetRaftLogEntriesRequest req;

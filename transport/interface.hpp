@@ -52,7 +52,7 @@ using peer_transport_actor = caf::typed_actor<
 // Raft messages are stepped into raft_node; forwarded status batches and
 // drains become proposals.
 using raft_inbox = caf::typed_actor<caf::reacts_to<step_atom, raft::message>,
-                                    caf::replies_to<propose_atom, logpb::Command>::with<outcome>>;
+                                    caf::replies_to<propose_atom, logpb::Command>::with<proposal_result>>;
 using heartbeat_inbox = caf::typed_actor<caf::replies_to<heartbeat_atom, worker_report>::with<heartbeat_reply>>;
 using output_inbox = caf::typed_actor<caf::replies_to<output_atom, std::string>::with<job_output>>;
 

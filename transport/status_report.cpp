@@ -2,22 +2,6 @@
 
 namespace troupe {
 
-caf::error error_of(const outcome& o) {
-  if (o.ok()) return {};
-  if (o.not_leader) return not_leader_error(o.leader_id, o.leader_address);
-  switch (o.status) {
-    case code::ok: return {};
-    case code::failed_precondition: return make_error(errc::failed_precondition, o.message);
-    case code::resource_exhausted: return make_error(errc::resource_exhausted, o.message);
-    case code::deadline_exceeded: return make_error(errc::deadline_exceeded, o.message);
-    case code::unavailable: return make_error(errc::unavailable, o.message);
-    case code::invalid_argument: return make_error(errc::invalid_argument, o.message);
-    case code::not_found: return make_error(errc::not_found, o.message);
-    case code::internal: return make_error(errc::internal, o.message);
-  }
-  return make_error(errc::internal, o.message);
-}
-
 bool is_final(errc c) {
   switch (c) {
     case errc::not_found:

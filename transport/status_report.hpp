@@ -16,12 +16,7 @@
 namespace troupe {
 
 // Who accepts proposals: raft_node, seen through that one message.
-using proposer = caf::typed_actor<caf::replies_to<propose_atom, logpb::Command>::with<outcome>>;
-
-// raft_node's answer as an error (none when the entry committed and applied).
-// The one adapter from `outcome`: when propose answers proposal_result or a
-// caf::error, it and propose() below are all that change.
-caf::error error_of(const outcome& o);
+using proposer = caf::typed_actor<caf::replies_to<propose_atom, logpb::Command>::with<proposal_result>>;
 
 // Asks `raft` to propose `cmd`; calls on_commit(commit index) or on_error(error).
 // Any requesting actor (typed or not) may use it from its own context.
@@ -30,13 +25,7 @@ void propose(Self* self, const proposer& raft, std::chrono::milliseconds wait, l
              OnCommit on_commit, OnError on_error) {
   self->request(raft, wait, propose_atom::value, std::move(cmd))
       .then(
-          [=](const outcome& o) {
-            if (auto err = error_of(o))
-              on_error(err);
-            else
-              on_commit(o.index);
-          },
-          [=](caf::error& e) { on_error(e); });
+          [=](const proposal_result& r) { on_commit(r.index); }, [=](caf::error& e) { on_error(e); });
 }
 
 // Is this answer final for a status batch? Applied (no error), or refused by

@@ -165,7 +165,7 @@ bool job_process_gone() {
 TEST_CASE("shutdown stops a running job without reporting it") {
   fixture f;
   auto j = long_job();
-  f.self->send(f.supervisor, job_changes{{jobs::job_change{1, jobs::change_kind::created, {}, j}}});
+  f.self->send(f.supervisor, job_changes{{jobs::job_change{1, jobs::change_kind::created, {}, j}}, {}});
   auto running = "1@2:" + j.id + "/JOB_STATUS_RUNNING,;";
   REQUIRE(f.wait_log(running) == running);
   f.self->send(f.transport, done_atom::value, std::uint64_t{1}, true);
@@ -181,7 +181,7 @@ TEST_CASE("shutdown stops a running job without reporting it") {
 TEST_CASE("a job whose supervisor is gone is stopped") {
   fixture f;
   auto j = long_job();
-  f.self->send(f.supervisor, job_changes{{jobs::job_change{1, jobs::change_kind::created, {}, j}}});
+  f.self->send(f.supervisor, job_changes{{jobs::job_change{1, jobs::change_kind::created, {}, j}}, {}});
   auto running = "1@2:" + j.id + "/JOB_STATUS_RUNNING,;";
   REQUIRE(f.wait_log(running) == running);
   f.self->send_exit(f.supervisor, caf::exit_reason::kill);

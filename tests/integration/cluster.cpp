@@ -135,6 +135,7 @@ void cluster::write_config(const node& n) const {
     << "[executor]\nbackend = \"" << opts_.executor_backend << "\"\ntimeout_s = 60\n";
   if (!opts_.docker_socket.empty()) t << "docker_socket = \"" << opts_.docker_socket << "\"\n";
   if (!opts_.default_image.empty()) t << "default_image = \"" << opts_.default_image << "\"\n";
+  if (opts_.max_active != 0) t << "\n[jobs]\nmax_active = " << opts_.max_active << "\n";
   t << "\n[log]\nlevel = \"" << opts_.log_level << "\"\n";
   std::ofstream f(n.config_path, std::ios::trunc);
   f << t.str();

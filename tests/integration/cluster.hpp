@@ -32,6 +32,7 @@ struct cluster_options {
   std::uint32_t worker_heartbeat_ms = 500;
   std::uint32_t worker_dead_after_ms = 1500;
   std::uint32_t worker_capacity = 4;
+  std::uint64_t max_active = 0;  // [jobs] max_active; 0 = the node's default
   std::string log_level = "info";
   // [executor]: "process" | "docker" | "auto". docker_socket and
   // default_image are written only when set (else the node's defaults apply).

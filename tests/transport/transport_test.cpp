@@ -21,30 +21,23 @@ namespace {
 
 constexpr char job_id[] = "123e4567-e89b-42d3-a456-426614174000";
 
-outcome not_leader(std::uint64_t id, std::string address) {
-  outcome o = outcome::fail(code::failed_precondition, "Not the leader");
-  o.not_leader = true;
-  o.leader_id = id;
-  o.leader_address = std::move(address);
-  return o;
-}
 
 // Plays raft_node: the first update's job id (or the drained worker) picks the answer.
 raft_inbox::behavior_type fake_raft() {
   return {
       [](step_atom, const raft::message&) {},
-      [](propose_atom, const logpb::Command& cmd) -> outcome {
+      [](propose_atom, const logpb::Command& cmd) -> caf::result<proposal_result> {
         if (cmd.has_set_worker_draining()) {
-          if (cmd.set_worker_draining().worker_id() == 3) return not_leader(3, "127.0.0.1:9");
-          outcome o;
-          o.index = 42;
-          return o;
+          if (cmd.set_worker_draining().worker_id() == 3) return not_leader_error(3, "127.0.0.1:9");
+          proposal_result r;
+          r.index = 42;
+          return r;
         }
         const auto& id = cmd.batch_update_job_status().updates(0).job_id();
-        if (id == "gone") return outcome::fail(code::not_found, "job not found");
-        if (id == "busy") return outcome::fail(code::resource_exhausted, "queue full");
-        if (id == "moved") return not_leader(3, "127.0.0.1:9");
-        return outcome{};
+        if (id == "gone") return make_error(errc::not_found, "job not found");
+        if (id == "busy") return make_error(errc::resource_exhausted, "queue full");
+        if (id == "moved") return not_leader_error(3, "127.0.0.1:9");
+        return proposal_result{};
       },
   };
 }
@@ -123,12 +116,11 @@ TEST_CASE("a status batch's answer is final when applied or refused for good") {
   for (auto c : {errc::not_leader, errc::unavailable, errc::deadline_exceeded, errc::resource_exhausted,
                  errc::internal})
     CHECK_FALSE(is_final(c));
-  auto e = error_of(not_leader(2, "a:1"));
+  auto e = not_leader_error(2, "a:1");
   CHECK(describe(e).code == errc::not_leader);
   CHECK(describe(e).leader_id == 2);
   CHECK_FALSE(acknowledge(1, e).final);
-  CHECK(describe(error_of(outcome::fail(code::not_found, "x"))).code == errc::not_found);
-  CHECK_FALSE(error_of(outcome{}));
+  CHECK(acknowledge(1, make_error(errc::not_found, "job not found")).final);
 }
 
 TEST_CASE("peer_transport <-> peer services over gRPC") {
