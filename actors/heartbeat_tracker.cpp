@@ -13,7 +13,7 @@ namespace {
 using self_ptr = heartbeat_tracker_actor::stateful_pointer<heartbeat_tracker_state>;
 using clock = heartbeat_tracker_state::clock;
 
-constexpr auto tick_every = std::chrono::milliseconds(250);
+constexpr auto tick_every = config::tracker_tick;
 
 bool is_leader(self_ptr self) { return self->state.role.role == raft::role::leader; }
 
@@ -44,7 +44,6 @@ std::string fingerprint(const worker_list& l) {
   for (const auto& w : l.workers) {
     f += std::to_string(w.report.node_id);
     f += w.alive ? 'A' : 'd';
-    f += w.report.draining ? 'D' : '-';
     f += w.report.executor_ok ? 'E' : 'x';
     f += ':' + std::to_string(w.report.capacity) + ',';
   }
@@ -70,7 +69,7 @@ void record(self_ptr self, const worker_report& r) {
   if (first || was_dead)
     TLOG(info, "heartbeat_tracker") << "worker " << r.node_id << (first ? " registered" : " is alive again")
                                     << " (executor " << r.executor_backend << (r.executor_ok ? "" : ", unhealthy")
-                                    << (r.draining ? ", draining" : "") << ")";
+                                    << ")";
   if (st.registered.insert(r.node_id).second) {
     logpb::Command cmd;
     cmd.mutable_register_worker()->set_worker_id(r.node_id);

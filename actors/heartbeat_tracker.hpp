@@ -3,7 +3,7 @@
 // On the leader, records every worker's heartbeats: a worker is registered
 // (RegisterWorker entry) on its first heartbeat and counts as dead, excluded
 // from assignment, once unseen for worker.dead_after_ms (5 s). Listeners (the
-// dispatcher) get the full worker list whenever liveness, draining or
+// dispatcher) get the full worker list whenever liveness, capacity or
 // executor health of any worker changes.
 #pragma once
 

@@ -13,7 +13,7 @@ namespace {
 using self_ptr = job_dispatcher_actor::stateful_pointer<job_dispatcher_state>;
 using clock = job_dispatcher_state::clock;
 
-constexpr auto tick_every = std::chrono::seconds(1);
+constexpr auto tick_every = config::dispatcher_tick;
 
 // `then` gets no error when the entry committed and applied, else why not.
 void propose(self_ptr self, logpb::Command cmd, std::function<void(const caf::error&)> then) {

@@ -18,7 +18,7 @@ logpb::JobStatusUpdate to_update(const exec::job_spec& spec, std::uint32_t attem
   u.set_executed_by(spec.node_id);
   u.set_attempt(attempt);
   u.set_at_ns(completed_at_ns);
-  u.set_completed_at_ms(completed_at_ns / 1000000);
+  u.set_completed_at_ms(ns_to_ms(completed_at_ns));
   if (r.exit_code) u.set_exit_code(*r.exit_code);
   std::string error = r.error;
   scheduler::JobStatus status = scheduler::JOB_STATUS_FAILED;

@@ -20,7 +20,7 @@ namespace {
 using self_ptr = job_supervisor_actor::stateful_pointer<job_supervisor_state>;
 using clock = job_supervisor_state::clock;
 
-constexpr auto tick_every = std::chrono::milliseconds(200);
+constexpr auto tick_every = config::supervisor_tick;
 
 void flush(self_ptr self);
 
@@ -91,7 +91,7 @@ void reconcile(self_ptr self, const jobs::job& j) {
     u.set_attempt(j.attempts);
     u.set_error("interrupted: node " + std::to_string(self_id) + " restarted while the job was running");
     u.set_at_ns(wall_clock_ns());
-    u.set_completed_at_ms(u.at_ns() / 1000000);
+    u.set_completed_at_ms(ns_to_ms(u.at_ns()));
     TLOG(warn, "job_supervisor") << "job " << j.id << " was running here before a restart; reporting it failed";
     queue(self, std::move(u));
   }
@@ -140,7 +140,7 @@ void flush(self_ptr self) {
         [=](const caf::error& e) { settle(self, acknowledge(seq, e)); });
     return;
   }
-  self->request(st.transport, config::peer_commit_wait(st.cfg), report_atom::value, leader, *st.in_flight)
+  self->request(st.transport, config::write_wait(st.cfg), report_atom::value, leader, *st.in_flight)
       .then([=](report_ack& a) { settle(self, a); },
             [=](caf::error& e) { settle(self, report_ack{seq, false, describe(e).message}); });
 }
@@ -252,7 +252,7 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
       [=](tick_atom) {
         auto& st = self->state;
         flush(self);
-            if (++st.ticks % 10 == 0 && !st.stopping) probe_executor(self);  // every 2 s
+            if (++st.ticks % config::probe_every_ticks == 0 && !st.stopping) probe_executor(self);
         self->delayed_send(self, tick_every, tick_atom::value);
       },
       [=](heartbeat_atom, bool ok) {

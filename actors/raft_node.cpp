@@ -50,25 +50,35 @@ void notify_role(self_ptr self) {
   for (auto& l : st.listeners) self->send(l, now);
 }
 
-// Proposals whose entries are now applied learn their fate.
+// Proposals whose index is now committed learn their fate: every pending
+// index up to the last committed one in this batch, not only those the table
+// answered for (it answers for normal entries only, so a proposal whose index
+// another leader filled with its no-op would otherwise wait for its deadline).
 void resolve(self_ptr self, const std::map<raft::index_t, raft::term_t>& terms, const apply_outcomes& out) {
   auto& st = self->state;
-  for (const auto& o : out.results) {
-    auto it = st.pending.find(o.index);
-    if (it == st.pending.end()) continue;
+  if (terms.empty()) return;
+  std::map<raft::index_t, const apply_outcome*> outcomes;
+  for (const auto& o : out.results) outcomes.emplace(o.index, &o);
+  const auto last = terms.rbegin()->first;
+  for (auto it = st.pending.begin(); it != st.pending.end() && it->first <= last; it = st.pending.erase(it)) {
     auto& p = it->second;
-    auto t = terms.find(o.index);
-    if (t == terms.end() || t->second != p.term)
+    auto t = terms.find(it->first);
+    if (t == terms.end()) {
+      // Below this batch and never answered: a snapshot covered the index.
+      p.promise.deliver(make_error(errc::unavailable, "the entry's fate is unknown (a snapshot covered it); "
+                                                      "check before retrying"));
+      continue;
+    }
+    if (t->second != p.term) {
       p.promise.deliver(replaced_error());
-    else if (o.refused != jobs::refusal::none || !o.error.empty())
-      p.promise.deliver(refusal_error(o.refused, o.error));
-    else
-      p.promise.deliver(proposal_result{o.index, p.job_id, p.created_at_ns});
-    st.pending.erase(it);
+      continue;
+    }
+    auto o = outcomes.find(it->first);
+    if (o != outcomes.end() && (o->second->refused != jobs::refusal::none || !o->second->error.empty()))
+      p.promise.deliver(refusal_error(o->second->refused, o->second->error));
+    else  // applied (or already in the table's restored snapshot): it is ours, committed
+      p.promise.deliver(proposal_result{it->first, p.job_id, p.created_at_ns});
   }
-  // Entries of other terms that took our proposals' places (their index got
-  // committed but held a different entry) were handled above; what is left
-  // below the applied index was covered by a snapshot and is unknowable.
 }
 
 void check_reads(self_ptr self) {
@@ -274,7 +284,7 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
           if (s->job_id().empty()) s->set_job_id(jobs::make_uuid_v4(st.rng(), st.rng()));
           created_ns = wall_clock_ns();
           s->set_created_at_ns(created_ns);
-          s->set_created_at_ms(created_ns / 1000000);
+          s->set_created_at_ms(ns_to_ms(created_ns));
           s->set_max_active(st.cfg.jobs.max_active);
           job_id = s->job_id();
         }

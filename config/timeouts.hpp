@@ -52,9 +52,10 @@ inline milliseconds transfer_wait(const node_config& c) { return transfer_window
 // follower forwarding to the leader).
 inline milliseconds outer(milliseconds inner) { return inner + hop_margin; }
 
-// A write (SubmitJob, CancelJob, a drain entry) the service may forward to
-// the leader: the leader's commit wait, one hop to reach the leader, one hop
-// back to the service's caller.
+// A write one node hands to the leader (SubmitJob or CancelJob forwarded by
+// the service, a ForwardJobStatus batch, a SetWorkerDraining entry): the
+// leader's commit wait plus the hop to it; write_wait adds the hop back to
+// whoever asked (a gateway, the supervisor, the drain workflow).
 inline milliseconds forward_wait(const node_config& c) { return outer(commit_wait(c)); }
 inline milliseconds write_wait(const node_config& c) { return outer(forward_wait(c)); }
 
@@ -73,8 +74,9 @@ inline milliseconds drain_wait(const node_config& c) {
 inline milliseconds transfer_forward_wait(const node_config& c) { return outer(transfer_wait(c)); }
 inline milliseconds transfer_request_wait(const node_config& c) { return outer(transfer_forward_wait(c)); }
 
-// A question the service forwards to the leader (cluster status, Raft log)
-// or to the node that ran a job (its output).
+// A question another node answers from its own state: cluster status and
+// Raft log on the leader, a job's output (GetJobOutput) on the node that ran
+// it; forwarded_query_wait adds the hop back to whoever asked.
 inline milliseconds remote_query_wait() { return outer(query_timeout); }
 inline milliseconds forwarded_query_wait() { return outer(remote_query_wait()); }
 
@@ -92,22 +94,23 @@ inline milliseconds heartbeat_interval(const node_config& c) { return millisecon
 inline milliseconds dead_after(const node_config& c) { return milliseconds(c.worker.dead_after_ms); }
 
 
+// ---- how often actors look at their own state (periods, not deadlines) ------
+
+// job_supervisor: resend an unacknowledged status batch, probe the executor
+// backend's health every probe_every_ticks ticks (2 s).
+inline constexpr milliseconds supervisor_tick{200};
+inline constexpr int probe_every_ticks = 10;
+// heartbeat_tracker: is a heartbeat due; has a worker gone silent (leader).
+inline constexpr milliseconds tracker_tick{250};
+// job_dispatcher: retry assignments that found every worker full, re-queue
+// dead workers' jobs, evict jobs past retention.
+inline constexpr milliseconds dispatcher_tick{1000};
+
 // ---- node-to-node calls (transport/) ----------------------------------------
 
 // One RaftService call carrying a message batch. Raft retransmits whatever is
 // lost, so a call stuck longer than this is only worth dropping.
 inline constexpr milliseconds raft_call_deadline{5000};
-
-// GetJobOutput: the peer asks its own supervisor (query_timeout), plus a hop.
-inline milliseconds peer_query_deadline() { return outer(query_timeout); }
-// Whoever asks peer_transport for a peer's job output.
-inline milliseconds peer_query_wait() { return outer(peer_query_deadline()); }
-
-// ForwardJobStatus and SetWorkerDraining: the leader waits commit_wait for its
-// proposal, the call one hop more.
-inline milliseconds peer_commit_deadline(const node_config& c) { return outer(commit_wait(c)); }
-// Whoever asks peer_transport for such a call.
-inline milliseconds peer_commit_wait(const node_config& c) { return outer(peer_commit_deadline(c)); }
 
 // A heartbeat call, and the tracker's wait for peer_transport's answer.
 inline milliseconds heartbeat_deadline(const node_config& c) { return heartbeat_interval(c); }

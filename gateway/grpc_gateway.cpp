@@ -12,6 +12,7 @@
 #include "gateway/views.hpp"
 #include "transport/peer_services.hpp"
 #include "runtime/common/log.hpp"
+#include "runtime/common/wall_clock.hpp"
 #include "scheduler.grpc.pb.h"
 #include "service/peer_calls.hpp"
 
@@ -36,7 +37,7 @@ class scheduler_service final : public scheduler::SchedulerService::CallbackServ
     // A follower answers "Not the leader" (the spec's redirect), never forwards.
     return call<proposal_result>(ctx, config::write_wait(cfg_), [=](const proposal_result& r) {
       resp->set_job_id(r.job_id);
-      resp->set_created_at_ms(r.created_at_ns / 1000000);
+      resp->set_created_at_ms(ns_to_ms(r.created_at_ns));
     }, submit_atom::value, s);
   }
 

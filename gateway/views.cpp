@@ -1,9 +1,10 @@
 #include "gateway/views.hpp"
 
+#include "runtime/common/wall_clock.hpp"
+
 namespace troupe::views {
 
 namespace {
-constexpr std::int64_t ns_per_ms = 1000000;
 
 // JobInfo and GetJobStatusResponse carry the same job fields under the same
 // names (their numbers differ, which protobuf's generated setters hide).
@@ -18,13 +19,13 @@ void set_common_fields(const jobs::job& j, Msg* out) {
   out->set_image(j.image);
   out->set_error(j.error);
   out->set_attempts(j.attempts);
-  out->set_created_at_ms(j.created_at_ns / ns_per_ms);
+  out->set_created_at_ms(ns_to_ms(j.created_at_ns));
   out->set_created_at_ns(j.created_at_ns);
   if (j.completed_at_ns) {
-    out->set_completed_at_ms(*j.completed_at_ns / ns_per_ms);
+    out->set_completed_at_ms(ns_to_ms(*j.completed_at_ns));
     out->set_completed_at_ns(*j.completed_at_ns);
   }
-  if (j.started_at_ns) out->set_started_at_ms(*j.started_at_ns / ns_per_ms);
+  if (j.started_at_ns) out->set_started_at_ms(ns_to_ms(*j.started_at_ns));
 }
 
 }  // namespace

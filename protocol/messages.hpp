@@ -178,7 +178,6 @@ struct worker_report {  // what a node says of itself in WorkerHeartbeat
   std::uint64_t node_id = 0;
   std::string address;
   std::string http_address;
-  bool draining = false;
   bool executor_ok = true;
   std::string executor_backend;
   std::vector<std::string> running_jobs;

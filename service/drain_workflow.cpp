@@ -34,7 +34,7 @@ void ask_leader(self_ptr self, const ctx_ptr &c, bool draining, clock::time_poin
                 const caf::error &not_leader_err) {
   auto leader = describe(not_leader_err).leader_id;
   if (!leader) return retry_or_fail(self, c, draining, until, then, not_leader_err);
-  self->request(c->transport, config::peer_commit_wait(c->cfg), drain_atom::value, leader, c->cfg.id, draining)
+  self->request(c->transport, config::write_wait(c->cfg), drain_atom::value, leader, c->cfg.id, draining)
       .then([=](std::uint64_t index) { then(index); },
             [=](caf::error &e) { retry_or_fail(self, c, draining, until, then, e); });
 }

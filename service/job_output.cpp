@@ -21,7 +21,7 @@ void fetch_output(node_service_actor::pointer self, const ctx_ptr& c, std::uint6
         .then([=](job_output& o) { then(std::move(o)); }, on_error);
     return;
   }
-  self->request(c->transport, config::peer_query_wait(), output_atom::value, node, job_id)
+  self->request(c->transport, config::forwarded_query_wait(), output_atom::value, node, job_id)
       .then([=](job_output& o) { then(std::move(o)); }, on_error);
 }
 

@@ -69,7 +69,7 @@ caf::result<proposal_result> submit(self_ptr self, const ctx_ptr &c, submit_requ
                             self, *c->peers, e, config::forward_wait(c->cfg), fwd,
                             [](auto *a, auto *ctx, auto *q, auto *p, auto cb) { a->SubmitJob(ctx, q, p, cb); },
                             [](const scheduler::SubmitJobResponse &r) {
-                              return proposal_result{0, r.job_id(), r.created_at_ms() * 1000000};
+                              return proposal_result{0, r.job_id(), ms_to_ns(r.created_at_ms())};
                             },
                             rp);
                       },
@@ -88,7 +88,7 @@ caf::result<std::uint64_t> cancel(self_ptr self, const ctx_ptr &c, std::string i
   auto ns = wall_clock_ns();
   cmd.mutable_cancel_job()->set_job_id(id);
   cmd.mutable_cancel_job()->set_cancelled_at_ns(ns);
-  cmd.mutable_cancel_job()->set_cancelled_at_ms(ns / 1000000);
+  cmd.mutable_cancel_job()->set_cancelled_at_ms(ns_to_ms(ns));
   auto rp = self->make_response_promise<std::uint64_t>();
   self->request(c->raft, config::commit_wait(c->cfg), propose_atom::value, std::move(cmd))
       .then([=](const proposal_result &r) mutable { rp.deliver(std::uint64_t{r.index}); },

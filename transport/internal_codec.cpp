@@ -6,7 +6,6 @@ void to_proto(const worker_report& r, internalpb::WorkerHeartbeatRequest* out) {
   out->set_node_id(r.node_id);
   out->set_address(r.address);
   out->set_http_address(r.http_address);
-  out->set_draining(r.draining);
   out->set_executor_ok(r.executor_ok);
   out->set_executor_backend(r.executor_backend);
   out->set_capacity(r.capacity);
@@ -18,7 +17,6 @@ worker_report from_proto(const internalpb::WorkerHeartbeatRequest& in) {
   w.node_id = in.node_id();
   w.address = in.address();
   w.http_address = in.http_address();
-  w.draining = in.draining();
   w.executor_ok = in.executor_ok();
   w.executor_backend = in.executor_backend();
   w.capacity = in.capacity();

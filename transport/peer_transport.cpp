@@ -80,7 +80,7 @@ peer_transport_actor::behavior_type peer_transport(peer_transport_actor::statefu
         for (const auto& u : b.updates) *req.add_updates() = u;
         auto seq = b.seq;
         auto call = transport::spawn_call<report_ack, internalpb::ForwardJobStatusResponse>(
-            sys, config::peer_commit_deadline(self->state.cfg), std::move(req),
+            sys, config::forward_wait(self->state.cfg), std::move(req),
             [stub](auto* ctx, auto* q, auto* p, auto cb) { stub->async()->ForwardJobStatus(ctx, q, p, std::move(cb)); },
             [seq](const internalpb::ForwardJobStatusResponse& r) { return report_ack{seq, r.accepted(), r.message()}; });
         return self->delegate(call, run_atom::value);
@@ -102,7 +102,7 @@ peer_transport_actor::behavior_type peer_transport(peer_transport_actor::statefu
         internalpb::GetJobOutputRequest req;
         req.set_job_id(job_id);
         auto call = transport::spawn_call<job_output, internalpb::GetJobOutputResponse>(
-            sys, config::peer_query_deadline(), std::move(req),
+            sys, config::remote_query_wait(), std::move(req),
             [stub](auto* ctx, auto* q, auto* p, auto cb) { stub->async()->GetJobOutput(ctx, q, p, std::move(cb)); },
             [](const internalpb::GetJobOutputResponse& r) { return transport::from_proto(r); });
         return self->delegate(call, run_atom::value);
@@ -114,7 +114,7 @@ peer_transport_actor::behavior_type peer_transport(peer_transport_actor::statefu
         req.set_worker_id(node);
         req.set_draining(draining);
         auto call = transport::spawn_call<std::uint64_t, internalpb::SetWorkerDrainingResponse>(
-            sys, config::peer_commit_deadline(self->state.cfg), std::move(req),
+            sys, config::forward_wait(self->state.cfg), std::move(req),
             [stub](auto* ctx, auto* q, auto* p, auto cb) {
               stub->async()->SetWorkerDraining(ctx, q, p, std::move(cb));
             },

@@ -13,4 +13,9 @@ inline std::int64_t wall_clock_ns() {
       .count();
 }
 
+// Milliseconds since the epoch, for the fields the original system's clients
+// read (created_at_ms, completed_at_ms, ...), from troupe's nanoseconds.
+inline std::int64_t ns_to_ms(std::int64_t ns) { return ns / 1000000; }
+inline std::int64_t ms_to_ns(std::int64_t ms) { return ms * 1000000; }
+
 }  // namespace troupe

@@ -1,5 +1,7 @@
-# The layering rule (gateway -> service -> actors -> runtime, transport beneath
-# actors), checked on #include lines and on the CMake link interface:
+# The layering rule (node -> gateway -> service -> actors -> runtime, transport
+# beneath actors), checked on #include lines and on the CMake link interface:
+#   service/    includes nothing from gateway/ or node/
+#   gateway/    includes nothing from node/
 #   actors/, runtime/, transport/, protocol/  include nothing from gateway/
 #   runtime/    includes nothing from actors/, transport/, gateway/, service/
 #   actors/     includes nothing from gateway/ or service/
@@ -25,10 +27,12 @@ function(forbid dir pattern)
   set(failures "${failures}" PARENT_SCOPE)
 endfunction()
 
-forbid(actors "gateway|service")
-forbid(runtime "actors|transport|gateway|service")
-forbid(transport "gateway|actors|service")
-forbid(protocol "gateway|actors|transport|service")
+forbid(service "gateway|node")
+forbid(gateway "node")
+forbid(actors "gateway|service|node")
+forbid(runtime "actors|transport|gateway|service|node")
+forbid(transport "gateway|actors|service|node")
+forbid(protocol "gateway|actors|transport|service|node")
 
 function(forbid_link target links forbidden)
   foreach(lib ${forbidden})
@@ -39,7 +43,8 @@ function(forbid_link target links forbidden)
   set(failures "${failures}" PARENT_SCOPE)
 endfunction()
 
-forbid_link(troupe_actors "${ACTORS_LINKS}" "troupe_gateway;troupe_transport;troupe_bootstrap")
+forbid_link(troupe_service "${SERVICE_LINKS}" "troupe_gateway;troupe_bootstrap")
+forbid_link(troupe_actors "${ACTORS_LINKS}" "troupe_gateway;troupe_service;troupe_transport;troupe_bootstrap")
 forbid_link(troupe_transport "${TRANSPORT_LINKS}" "troupe_gateway;troupe_actors;troupe_bootstrap")
 forbid_link(troupe_transport_api "${TRANSPORT_API_LINKS}" "troupe_gateway;troupe_actors;troupe_bootstrap")
 

@@ -1,0 +1,139 @@
+// raft_node in-process: proposal resolution, expiry and leadership loss, on
+// three whole nodes (real log_store and job_table) over a fake network, with
+// the test clock driving ticks and deadlines.
+#define CAF_SUITE raft_node
+#include "tests/actors/fixture.hpp"
+
+using namespace troupe;
+using namespace troupe::test;
+using std::chrono::milliseconds;
+
+CAF_TEST_FIXTURE_SCOPE(raft_node_tests, cluster_fixture)
+
+CAF_TEST(a committed submit answers its index and job id on every node) {
+  start(3);
+  auto l = wait_for_leader();
+  CAF_REQUIRE_NOT_EQUAL(l, 0u);
+  auto a = ask<proposal_result>(node(l).raft, propose_atom::value, submit_command("echo hi"));
+  pass(milliseconds(500));
+  CAF_REQUIRE(a->value.has_value());
+  CAF_CHECK_EQUAL(a->value->job_id.size(), 36u);  // a UUID chosen by the leader
+  CAF_CHECK_GREATER(a->value->index, 0u);
+  CAF_CHECK_GREATER(a->value->created_at_ns, 0);
+  for (auto& n : nodes) {
+    auto j = ask<job_lookup>(n.table, get_atom::value, a->value->job_id);
+    settle();
+    CAF_REQUIRE(j->value.has_value());
+    CAF_CHECK(j->value->found);
+    CAF_CHECK_EQUAL(j->value->job.command, "echo hi");
+  }
+}
+
+CAF_TEST(a follower answers not_leader naming the leader and its address) {
+  start(3);
+  auto l = wait_for_leader();
+  CAF_REQUIRE_NOT_EQUAL(l, 0u);
+  auto f = l == 1 ? 2u : 1u;
+  auto a = ask<proposal_result>(node(f).raft, propose_atom::value, submit_command("echo hi"));
+  settle();
+  CAF_REQUIRE(a->error.has_value());
+  CAF_CHECK(a->error->code == errc::not_leader);
+  CAF_CHECK_EQUAL(a->error->leader_id, l);
+  CAF_CHECK_EQUAL(a->error->leader_address, node(l).cfg.find_member(l)->address);
+  CAF_CHECK_EQUAL(a->error->message, "Not the leader: leader is node " + std::to_string(l) + " at " +
+                                         node(l).cfg.find_member(l)->address);
+}
+
+CAF_TEST(the table refusal of a committed entry reaches the proposer typed) {
+  start(3);
+  auto l = wait_for_leader();
+  CAF_REQUIRE_NOT_EQUAL(l, 0u);
+  logpb::Command cancel;
+  cancel.mutable_cancel_job()->set_job_id("00000000-0000-4000-8000-000000000000");
+  auto a = ask<proposal_result>(node(l).raft, propose_atom::value, cancel);
+  pass(milliseconds(500));
+  CAF_REQUIRE(a->error.has_value());
+  CAF_CHECK(a->error->code == errc::not_found);
+  CAF_CHECK_EQUAL(a->error->message, "job not found");
+}
+
+CAF_TEST(admission is decided on apply so submits proposed together never pass the cap) {
+  start(3, [](config::node_config& c) { c.jobs.max_active = 5; });
+  auto l = wait_for_leader();
+  CAF_REQUIRE_NOT_EQUAL(l, 0u);
+  // All ten are proposed before any commits: a count read before proposing
+  // would let every one of them in.
+  std::vector<std::shared_ptr<answer<proposal_result>>> answers;
+  for (int i = 0; i < 10; ++i)
+    answers.push_back(ask<proposal_result>(node(l).raft, propose_atom::value, submit_command("sleep 100")));
+  pass(milliseconds(1000));
+  std::size_t ok = 0, refused = 0;
+  for (auto& a : answers) {
+    CAF_REQUIRE(a->done());
+    if (a->value) ++ok;
+    if (a->error && a->error->code == errc::resource_exhausted) {
+      ++refused;
+      CAF_CHECK_EQUAL(a->error->message, "too many active jobs (5, limit 5); retry later");
+    }
+  }
+  CAF_CHECK_EQUAL(ok, 5u);
+  CAF_CHECK_EQUAL(refused, 5u);
+}
+
+CAF_TEST(a proposal that cannot commit expires with deadline_exceeded at the commit deadline) {
+  start(3);
+  auto l = wait_for_leader();
+  CAF_REQUIRE_NOT_EQUAL(l, 0u);
+  net->isolate(l);
+  auto a = ask<proposal_result>(node(l).raft, propose_atom::value, submit_command("echo lost"));
+  auto deadline = milliseconds(node(l).cfg.raft.commit_deadline_ms);
+  pass(deadline - milliseconds(200));
+  CAF_CHECK(!a->done());  // still waiting just before the deadline
+  pass(milliseconds(400));
+  CAF_REQUIRE(a->error.has_value());
+  // Either the deadline passed first or CheckQuorum made it step down: both
+  // are answers a client retries; an isolated leader never claims success.
+  CAF_CHECK(a->error->code == errc::deadline_exceeded || a->error->code == errc::unavailable);
+  CAF_CHECK(!a->value.has_value());
+}
+
+CAF_TEST(a deposed leader answers its replaced proposal unavailable once the winners entries commit there) {
+  start(3);
+  auto old = wait_for_leader();
+  CAF_REQUIRE_NOT_EQUAL(old, 0u);
+  // Everything committed so far is applied everywhere.
+  pass(milliseconds(500));
+  net->isolate(old);
+  auto lost = ask<proposal_result>(node(old).raft, propose_atom::value, submit_command("echo lost"));
+  settle();
+  // The other two elect a leader of a later term and commit an entry of theirs
+  // at the index the old leader used.
+  std::uint64_t fresh = 0;
+  for (int i = 0; i < 200 && (fresh == 0 || fresh == old); ++i) {
+    pass(milliseconds(50));
+    for (auto& n : nodes)
+      if (n.id != old && leader_of(n.id) == n.id) fresh = n.id;
+  }
+  CAF_REQUIRE(fresh != 0 && fresh != old);
+  auto won = ask<proposal_result>(node(fresh).raft, propose_atom::value, submit_command("echo won"));
+  pass(milliseconds(500));
+  CAF_REQUIRE(won->value.has_value());
+  // Healed well within the commit deadline: the old leader learns the
+  // winner's entries, and its proposal's index now holds another term's entry.
+  net->heal();
+  pass(milliseconds(1000));
+  CAF_REQUIRE(lost->error.has_value());
+  CAF_CHECK(lost->error->code == errc::unavailable);
+  CAF_CHECK_EQUAL(lost->error->message, "the entry was replaced by another leader's before it committed; retry");
+  // The old leader's entry never applied anywhere.
+  net->heal();
+  pass(milliseconds(2000));
+  for (auto& n : nodes) {
+    auto page = ask<list_reply>(n.table, list_atom::value, list_request{});
+    settle();
+    CAF_REQUIRE(page->value.has_value());
+    for (const auto& j : page->value->result.jobs) CAF_CHECK_NOT_EQUAL(j.command, "echo lost");
+  }
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()

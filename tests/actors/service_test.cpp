@@ -1,0 +1,197 @@
+// node_service in-process: the typed errors a client sees for each way a
+// request can fail, whichever actor beneath refused it, and the one table per
+// gateway that turns them into gRPC codes and HTTP statuses.
+#define CAF_SUITE node_service
+#include "tests/actors/fixture.hpp"
+
+#include "gateway/grpc_errors.hpp"
+#include "gateway/http_json.hpp"
+#include "service/node_service.hpp"
+
+using namespace troupe;
+using namespace troupe::test;
+
+namespace {
+
+using propose_fn = std::function<caf::result<proposal_result>(const logpb::Command&)>;
+
+// raft_node whose proposals the test answers.
+raft_node_actor::behavior_type scripted_raft(raft_node_actor::pointer, std::shared_ptr<propose_fn> answer) {
+  return {
+      [](tick_atom) {},
+      [](step_atom, const raft::message&) {},
+      [=](propose_atom, logpb::Command& cmd) -> caf::result<proposal_result> { return (*answer)(cmd); },
+      [](status_atom) { return raft_status{}; },
+      [](log_atom, std::uint64_t, std::uint32_t) { return log_page{}; },
+      [](transfer_atom, std::uint64_t) { return std::uint64_t{0}; },
+      [](read_atom) { return std::uint64_t{0}; },
+      [](subscribe_atom, role_listener) {},
+  };
+}
+
+heartbeat_tracker_actor::behavior_type idle_tracker() {
+  return {
+      [](tick_atom) {},
+      [](const role_change&) {},
+      [](heartbeat_atom, const worker_report&) { return heartbeat_reply{}; },
+      [](workers_atom) { return worker_list{}; },
+      [](subscribe_atom, worker_listener) {},
+  };
+}
+
+job_supervisor_actor::behavior_type idle_supervisor() {
+  return {
+      [](const role_change&) {},
+      [](const job_changes&) {},
+      [](done_atom, executor_result&) {},
+      [](tick_atom) {},
+      [](heartbeat_atom, bool) {},
+      [](workers_atom) { return worker_report{}; },
+      [](output_atom, const std::string&) { return job_output{}; },
+      [](shutdown_atom) { return std::size_t{0}; },
+      [](topology_atom) { return topology{}; },
+  };
+}
+
+constexpr char some_job[] = "123e4567-e89b-42d3-a456-426614174000";
+
+struct service_fixture : sim_fixture {
+  temp_dir dir;
+  std::shared_ptr<propose_fn> reply = std::make_shared<propose_fn>();
+  std::shared_ptr<fake_network> net = std::make_shared<fake_network>();
+  std::shared_ptr<peer_script> script = std::make_shared<peer_script>();
+  job_table_actor table = own(sys.spawn(job_table));
+  node_service_actor service;
+
+  service_fixture() {
+    auto init = std::make_shared<node_service_init>();
+    init->cfg = node_config_for(1, 3, dir.path);
+    init->raft = sys.spawn(scripted_raft, reply);
+    init->table = table;
+    init->tracker = sys.spawn(idle_tracker);
+    init->supervisor = sys.spawn(idle_supervisor);
+    init->transport = sys.spawn(fake_transport, 1, net, script);
+    init->peers = std::make_shared<const peer_clients>(init->cfg);
+    service = own(sys.spawn(node_service, init));
+    settle();
+  }
+
+  template <class T, class... Ts>
+  std::shared_ptr<answer<T>> ask_service(Ts... xs) {
+    return ask<T>(service, xs...);
+  }
+
+  submit_request submit(std::string command) {
+    submit_request r;
+    r.command = std::move(command);
+    return r;
+  }
+};
+
+}  // namespace
+
+CAF_TEST_FIXTURE_SCOPE(service_tests, service_fixture)
+
+CAF_TEST(a bad command is invalid_argument before anything is proposed) {
+  bool proposed = false;
+  *reply = [&](const logpb::Command&) -> caf::result<proposal_result> {
+    proposed = true;
+    return proposal_result{};
+  };
+  auto a = ask_service<proposal_result>(submit_atom::value, submit(""));
+  CAF_REQUIRE(a->error.has_value());
+  CAF_CHECK(a->error->code == errc::invalid_argument);
+  CAF_CHECK_EQUAL(a->error->message, "command must not be empty");
+  CAF_CHECK(!proposed);
+}
+
+CAF_TEST(a follower answers not_leader with the leader it knows) {
+  *reply = [](const logpb::Command&) -> caf::result<proposal_result> {
+    return not_leader_error(2, "127.0.0.1:50052");
+  };
+  auto a = ask_service<proposal_result>(submit_atom::value, submit("echo hi"));
+  CAF_REQUIRE(a->error.has_value());
+  CAF_CHECK(a->error->code == errc::not_leader);
+  CAF_CHECK_EQUAL(a->error->leader_id, 2u);
+  CAF_CHECK_EQUAL(a->error->message, "Not the leader: leader is node 2 at 127.0.0.1:50052");
+}
+
+CAF_TEST(a draining follower answers unavailable and names the drain) {
+  // The drain is what this node's table holds (a committed set_worker_draining).
+  logpb::Command drain;
+  drain.mutable_set_worker_draining()->set_worker_id(1);
+  drain.mutable_set_worker_draining()->set_draining(true);
+  raft::entry e;
+  e.term = 1;
+  e.index = 1;
+  e.data = drain.SerializeAsString();
+  self->send(table, apply_atom::value, entry_batch{{e}});
+  settle();
+  *reply = [](const logpb::Command&) -> caf::result<proposal_result> {
+    return not_leader_error(2, "127.0.0.1:50052");
+  };
+  auto a = ask_service<proposal_result>(submit_atom::value, submit("echo hi"));
+  CAF_REQUIRE(a->error.has_value());
+  CAF_CHECK(a->error->code == errc::unavailable);
+  CAF_CHECK(a->error->message.find("draining") != std::string::npos);
+}
+
+CAF_TEST(the leaders refusals reach the client unchanged) {
+  *reply = [](const logpb::Command&) -> caf::result<proposal_result> {
+    return make_error(errc::resource_exhausted, "too many active jobs (5, limit 5); retry later");
+  };
+  auto a = ask_service<proposal_result>(submit_atom::value, submit("echo hi"));
+  CAF_REQUIRE(a->error.has_value());
+  CAF_CHECK(a->error->code == errc::resource_exhausted);
+  CAF_CHECK_EQUAL(a->error->message, "too many active jobs (5, limit 5); retry later");
+
+  *reply = [](const logpb::Command&) -> caf::result<proposal_result> {
+    return make_error(errc::failed_precondition, "job is already completed");
+  };
+  auto c = ask_service<std::uint64_t>(cancel_atom::value, std::string(some_job), false);
+  CAF_REQUIRE(c->error.has_value());
+  CAF_CHECK(c->error->code == errc::failed_precondition);
+  CAF_CHECK_EQUAL(c->error->message, "job is already completed");
+}
+
+CAF_TEST(cancel of an unknown job is not_found naming the job) {
+  *reply = [](const logpb::Command& cmd) -> caf::result<proposal_result> {
+    CAF_CHECK(cmd.has_cancel_job());
+    CAF_CHECK_GREATER(cmd.cancel_job().cancelled_at_ns(), 0);  // the service stamps the time
+    return make_error(errc::not_found, "job not found");
+  };
+  auto c = ask_service<std::uint64_t>(cancel_atom::value, std::string(some_job), false);
+  CAF_REQUIRE(c->error.has_value());
+  CAF_CHECK(c->error->code == errc::not_found);
+  CAF_CHECK_EQUAL(c->error->message, std::string("job ") + some_job + " not found");
+  auto bad = ask_service<std::uint64_t>(cancel_atom::value, std::string("not-a-uuid"), false);
+  CAF_REQUIRE(bad->error.has_value());
+  CAF_CHECK(bad->error->code == errc::invalid_argument);
+}
+
+CAF_TEST(a request nobody answers in time is deadline_exceeded and a dead actor unavailable) {
+  CAF_CHECK(describe(caf::make_error(caf::sec::request_timeout)).code == errc::deadline_exceeded);
+  CAF_CHECK(describe(caf::make_error(caf::sec::request_receiver_down)).code == errc::unavailable);
+}
+
+CAF_TEST(each errc has one gRPC code and one HTTP status) {
+  using C = grpc::StatusCode;
+  CAF_CHECK(grpc_code(errc::not_leader) == C::FAILED_PRECONDITION);
+  CAF_CHECK(grpc_code(errc::not_found) == C::NOT_FOUND);
+  CAF_CHECK(grpc_code(errc::invalid_argument) == C::INVALID_ARGUMENT);
+  CAF_CHECK(grpc_code(errc::failed_precondition) == C::FAILED_PRECONDITION);
+  CAF_CHECK(grpc_code(errc::resource_exhausted) == C::RESOURCE_EXHAUSTED);
+  CAF_CHECK(grpc_code(errc::unavailable) == C::UNAVAILABLE);
+  CAF_CHECK(grpc_code(errc::deadline_exceeded) == C::DEADLINE_EXCEEDED);
+  CAF_CHECK(grpc_code(errc::internal) == C::INTERNAL);
+  CAF_CHECK_EQUAL(http_json::http_status(errc::not_leader), 503);
+  CAF_CHECK_EQUAL(http_json::http_status(errc::not_found), 404);
+  CAF_CHECK_EQUAL(http_json::http_status(errc::invalid_argument), 400);
+  CAF_CHECK_EQUAL(http_json::http_status(errc::failed_precondition), 400);
+  CAF_CHECK_EQUAL(http_json::http_status(errc::resource_exhausted), 429);
+  CAF_CHECK_EQUAL(http_json::http_status(errc::unavailable), 503);
+  CAF_CHECK_EQUAL(http_json::http_status(errc::deadline_exceeded), 504);
+  CAF_CHECK_EQUAL(http_json::http_status(errc::internal), 500);
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
