@@ -271,8 +271,8 @@ caf::result<topology> actor_tree(self_ptr self, const ctx_ptr &c) {
           [=](const topology &executors) mutable {
             topology t = c->fixed_actors;
             t.actors.push_back({"node_service", self->id(), "bootstrap", "monitored by bootstrap",
-                                "every client operation -> raft_node, job_table, "
-                                "heartbeat_tracker, job_supervisor"});
+                                "every client operation -> raft_node, job_table, heartbeat_tracker, "
+                                "job_supervisor, peer_transport"});
             t.actors.insert(t.actors.end(), executors.actors.begin(), executors.actors.end());
             rp.deliver(std::move(t));
           },
