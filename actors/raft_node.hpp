@@ -21,8 +21,6 @@
 
 namespace troupe {
 
-// GetRaftLogEntries answers at most this many entries per page.
-inline constexpr std::uint32_t max_log_page = 1000;
 
 struct raft_node_state {
   static inline const char* name = "raft_node";
