@@ -84,9 +84,4 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
 // "... the leader is unknown (election in progress)" for 0).
 caf::error not_leader(const config::node_config& cfg, std::uint64_t leader_id);
 
-// True for a proposal that committed and was refused by the job table (the
-// job is unknown, terminal, the attempt stale, the command malformed): the
-// answer is final, and retrying the same command cannot change it.
-bool refused_on_apply(const caf::error& e);
-
 }  // namespace troupe
