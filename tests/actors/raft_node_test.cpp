@@ -136,4 +136,59 @@ CAF_TEST(a deposed leader answers its replaced proposal unavailable once the win
   }
 }
 
+CAF_TEST(a leader elected again answers a new proposal at an index still pending from its older term) {
+  // A long commit deadline: every answer below must come from the entries'
+  // fate, not from expiry.
+  start(3, [](config::node_config& c) { c.raft.commit_deadline_ms = 60000; });
+  auto l = wait_for_leader();
+  CAF_REQUIRE_NOT_EQUAL(l, 0u);
+  pass(milliseconds(500));
+  const auto before = status(l).last_index;
+  // L, cut off, proposes entries at before+1 .. before+4 that can never commit.
+  net->isolate(l);
+  std::vector<std::shared_ptr<answer<proposal_result>>> old;
+  for (int k = 0; k < 4; ++k)
+    old.push_back(ask<proposal_result>(node(l).raft, propose_atom::value, submit_command("echo old " + std::to_string(k))));
+  CAF_REQUIRE_EQUAL(status(l).last_index, before + 4);
+  // The other two elect M, whose no-op overwrites index before+1 (nobody
+  // proposes anything else: no dispatcher or heartbeats run here).
+  std::uint64_t m = 0;
+  for (int i = 0; i < 200 && m == 0; ++i) {
+    pass(milliseconds(50));
+    for (auto& n : nodes)
+      if (n.id != l && leader_of(n.id) == n.id) m = n.id;
+  }
+  CAF_REQUIRE_NOT_EQUAL(m, 0u);
+  CAF_REQUIRE_EQUAL(status(m).last_index, before + 1);
+  // L rejoins as M's follower: its before+1 is replaced and answered, the rest
+  // of its old entries are gone from its log but still pending there.
+  net->heal();
+  pass(milliseconds(1000));
+  CAF_REQUIRE_EQUAL(leader_of(l), m);
+  CAF_REQUIRE(old[0]->error.has_value());
+  CAF_CHECK(old[0]->error->code == errc::unavailable);
+  for (int k = 1; k < 4; ++k) CAF_REQUIRE(!old[k]->done());
+  // L leads again, in a later term; its no-op takes before+2.
+  auto moved = ask<std::uint64_t>(node(m).raft, transfer_atom::value, l);
+  for (int i = 0; i < 100 && !moved->done(); ++i) pass(milliseconds(50));
+  CAF_REQUIRE(moved->value.has_value());
+  CAF_REQUIRE_EQUAL(*moved->value, l);
+  auto s = status(l);
+  CAF_REQUIRE(s.role == raft::role::leader);
+  CAF_REQUIRE_EQUAL(s.last_index, before + 2);
+  CAF_REQUIRE(!old[2]->done());  // before+3 is still pending from L's first term
+  // The new proposal lands at before+3: the old client there learns at once
+  // that its entry lost its place, and the new client gets its own answer.
+  auto fresh = ask<proposal_result>(node(l).raft, propose_atom::value, submit_command("echo new"));
+  CAF_REQUIRE(old[2]->error.has_value());
+  CAF_CHECK(old[2]->error->code == errc::unavailable);
+  CAF_CHECK_EQUAL(old[2]->error->message, "the entry was replaced by another leader's before it committed; retry");
+  pass(milliseconds(500));
+  CAF_REQUIRE(fresh->value.has_value());
+  CAF_CHECK_EQUAL(fresh->value->index, before + 3);
+  auto j = ask<job_lookup>(node(l).table, get_atom::value, fresh->value->job_id);
+  CAF_REQUIRE(j->value.has_value());
+  CAF_CHECK_EQUAL(j->value->job.command, "echo new");
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()
