@@ -1,5 +1,7 @@
 #include "actors/job_supervisor.hpp"
 
+#include <set>
+
 #include <caf/actor_cast.hpp>
 #include <caf/blocking_actor.hpp>
 #include <caf/stateful_actor.hpp>
@@ -276,7 +278,14 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
         r.executor_ok = st.executor_ok;
         r.executor_backend = st.backend->name();
         r.capacity = st.cfg.worker.capacity;
-        for (const auto& [id, _] : st.running) r.running_jobs.push_back(id);
+        // Running here, or finished with its status not yet acknowledged: the
+        // leader takes a job missing from this list for lost (job_dispatcher).
+        std::set<std::string> held;
+        for (const auto& [id, _] : st.running) held.insert(id);
+        for (const auto& u : st.outbox) held.insert(u.job_id());
+        if (st.in_flight)
+          for (const auto& u : st.in_flight->updates) held.insert(u.job_id());
+        r.running_jobs.assign(held.begin(), held.end());
         return r;
       },
       [=](output_atom, const std::string& job_id) -> caf::result<job_output> {
