@@ -61,6 +61,10 @@ void start(self_ptr self, const jobs::job& j) {
 void reconcile(self_ptr self, const jobs::job& j) {
   auto& st = self->state;
   if (st.stopping) return;  // the node is shutting down: start and report nothing
+  if (!st.caught_up) {
+    st.deferred[j.id] = j;  // only its latest state counts
+    return;
+  }
   auto self_id = st.cfg.id;
   auto run = st.running.find(j.id);
   bool mine = j.assigned_worker == self_id;
@@ -215,6 +219,14 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
         auto& st = self->state;
         bool leader_changed = rc.leader_id != st.role.leader_id;
         st.role = rc;
+        if (rc.caught_up && !st.caught_up) {
+          st.caught_up = true;
+          TLOG(info, "job_supervisor") << "caught up with the log; acting on " << st.deferred.size()
+                                       << " job(s) seen meanwhile";
+          auto jobs = std::move(st.deferred);
+          st.deferred.clear();
+          for (const auto& [id, j] : jobs) reconcile(self, j);
+        }
         if (leader_changed) {
           // Whatever was in flight to the old leader may be lost: send it again,
           // as a new batch. Updates are idempotent (stale or duplicate ones are
@@ -226,8 +238,12 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
       [=](const job_changes& jc) {
         // Act on each job's final state in this batch only.
         std::map<std::string, const jobs::job*> last;
-        for (const auto& c : jc.changes)
-          if (c.kind != jobs::change_kind::evicted) last[c.after.id] = &c.after;
+        for (const auto& c : jc.changes) {
+          if (c.kind != jobs::change_kind::evicted)
+            last[c.after.id] = &c.after;
+          else
+            self->state.deferred.erase(c.after.id);
+        }
         for (const auto& [id, j] : last) reconcile(self, *j);
       },
       [=](done_atom, executor_result& r) {

@@ -191,4 +191,41 @@ CAF_TEST(a leader elected again answers a new proposal at an index still pending
   CAF_CHECK_EQUAL(j->value->job.command, "echo new");
 }
 
+CAF_TEST(a node that starts behind reports caught_up only once it applied the leaders commit index) {
+  start(3);
+  net->isolate(3);  // node 3 starts cut off, as if it had been down
+  auto l = wait_for_leader();
+  CAF_REQUIRE(l == 1 || l == 2);
+  for (int k = 0; k < 5; ++k) ask<proposal_result>(node(l).raft, propose_atom::value, submit_command("echo " + std::to_string(k)));
+  pass(milliseconds(500));
+  const auto commit = status(l).commit_index;
+  CAF_REQUIRE_GREATER_OR_EQUAL(commit, 6u);  // the no-op and five jobs
+  // A listener on node 3 that asks the table, on caught_up, what it has applied.
+  auto seen = std::make_shared<std::vector<role_change>>();
+  auto applied_then = std::make_shared<std::uint64_t>(0);
+  auto table3 = node(3).table;
+  auto listener = sys.spawn([=](caf::event_based_actor* s) -> caf::behavior {
+    return {[=](const role_change& rc) {
+      bool first = rc.caught_up && (seen->empty() || !seen->back().caught_up);
+      seen->push_back(rc);
+      if (first)
+        s->request(table3, caf::infinite, stats_atom::value).then([=](const table_stats& t) {
+          *applied_then = t.applied_index;
+        });
+    }};
+  });
+  owned.push_back(listener);
+  self->send(node(3).raft, subscribe_atom::value, caf::actor_cast<role_listener>(listener));
+  pass(milliseconds(500));
+  CAF_REQUIRE(!seen->empty());
+  CAF_CHECK(!seen->back().caught_up);  // no leader heard: not caught up
+  net->heal();
+  pass(milliseconds(1000));
+  CAF_REQUIRE(seen->back().caught_up);
+  CAF_CHECK_GREATER_OR_EQUAL(*applied_then, commit);
+  // The others, which took part from the start, are caught up too.
+  auto first_caught_up = std::find_if(seen->begin(), seen->end(), [](const role_change& rc) { return rc.caught_up; });
+  CAF_CHECK(first_caught_up != seen->end() && first_caught_up->leader_id == l);
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()
