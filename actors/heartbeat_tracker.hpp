@@ -4,7 +4,7 @@
 // (RegisterWorker entry) on its first heartbeat and counts as dead, excluded
 // from assignment, once unseen for worker.dead_after_ms (5 s). Listeners (the
 // dispatcher) get the full worker list whenever liveness, capacity or
-// executor health of any worker changes.
+// executor health or the reported running jobs of any worker change.
 #pragma once
 
 #include <chrono>

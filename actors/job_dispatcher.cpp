@@ -49,7 +49,39 @@ void forget(self_ptr self, const jobs::job& j) {
 bool grace_over(self_ptr self) {
   // A new leader has heard from nobody yet; give every worker one full
   // dead_after window to report before declaring it dead.
-  return clock::now() - self->state.leader_since >= std::chrono::milliseconds(self->state.cfg.worker.dead_after_ms);
+  return self->state.now() - self->state.leader_since >= config::dead_after(self->state.cfg);
+}
+
+void propose_requeue(self_ptr self, const std::string& id, std::string reason) {
+  auto& st = self->state;
+  logpb::Command cmd;
+  auto* r = cmd.mutable_requeue_job();
+  r->set_job_id(id);
+  r->set_reason(std::move(reason));
+  r->set_max_attempts(st.cfg.worker.max_attempts);
+  r->set_at_ns(wall_clock_ns());
+  st.requeueing.insert(id);
+  propose(self, std::move(cmd), [=](const caf::error&) { self->state.requeueing.erase(id); });
+}
+
+// A job the table has on a live worker that the worker does not report: its
+// assignment or its result got lost; re-queue it (or fail it, at
+// max_attempts) so that no single lost message leaves it non-terminal.
+void requeue_unreported(self_ptr self) {
+  auto& st = self->state;
+  if (!grace_over(self)) return;
+  unreported_graces g{config::unreported_running_grace(st.cfg), config::unreported_assigned_grace(st.cfg)};
+  for (const auto& id : find_unreported(st.active, st.workers, st.unreported, st.now(), g)) {
+    if (st.requeueing.count(id)) continue;
+    const auto& j = st.active.at(id);
+    auto grace = j.status == jobs::job_status::assigned ? g.assigned : g.running;
+    TLOG(warn, "job_dispatcher") << "re-queueing job " << id << " (attempt " << j.attempts << ", "
+                                 << jobs::to_string(j.status) << "): worker " << j.assigned_worker
+                                 << " is alive but has not reported it for " << grace.count() << " ms";
+    propose_requeue(self, id,
+                    "worker " + std::to_string(j.assigned_worker) + " did not report the job for " +
+                        std::to_string(grace.count()) + " ms (its assignment or result was lost)");
+  }
 }
 
 void requeue_dead(self_ptr self) {
@@ -61,17 +93,9 @@ void requeue_dead(self_ptr self) {
   for (const auto& [id, j] : st.active) {
     if (j.status != jobs::job_status::assigned && j.status != jobs::job_status::running) continue;
     if (!dead.count(j.assigned_worker) || st.requeueing.count(id)) continue;
-    logpb::Command cmd;
-    auto* r = cmd.mutable_requeue_job();
-    r->set_job_id(id);
-    r->set_reason("worker " + std::to_string(j.assigned_worker) + " stopped responding");
-    r->set_max_attempts(st.cfg.worker.max_attempts);
-    r->set_at_ns(wall_clock_ns());
-    st.requeueing.insert(id);
     TLOG(warn, "job_dispatcher") << "re-queueing job " << id << " (attempt " << j.attempts << "): worker "
                                  << j.assigned_worker << " is dead";
-    auto job_id = id;
-    propose(self, std::move(cmd), [=](const caf::error&) { self->state.requeueing.erase(job_id); });
+    propose_requeue(self, id, "worker " + std::to_string(j.assigned_worker) + " stopped responding");
   }
 }
 
@@ -79,6 +103,7 @@ void dispatch(self_ptr self) {
   auto& st = self->state;
   if (!st.leader) return;
   requeue_dead(self);
+  requeue_unreported(self);
   // Load: jobs each worker holds now, plus assignments on their way.
   std::map<std::uint64_t, std::uint32_t> load, capacity;
   for (const auto& w : st.workers.workers)
@@ -132,9 +157,11 @@ void evict_old(self_ptr self) {
 
 job_dispatcher_actor::behavior_type job_dispatcher(job_dispatcher_actor::stateful_pointer<job_dispatcher_state> self,
                                                    config::node_config cfg, raft_node_actor raft,
-                                                   job_table_actor table, heartbeat_tracker_actor tracker) {
+                                                   job_table_actor table, heartbeat_tracker_actor tracker,
+                                                   std::function<std::chrono::steady_clock::time_point()> now) {
   self->state.cfg = std::move(cfg);
   self->state.raft = raft;
+  self->state.now = std::move(now);
   self->send(raft, subscribe_atom::value, caf::actor_cast<role_listener>(self));
   self->send(tracker, subscribe_atom::value, caf::actor_cast<worker_listener>(self));
   self->request(table, caf::infinite, subscribe_atom::value, caf::actor_cast<change_listener>(self))
@@ -149,7 +176,8 @@ job_dispatcher_actor::behavior_type job_dispatcher(job_dispatcher_actor::statefu
         auto& st = self->state;
         bool leader = rc.role == raft::role::leader;
         if (leader && !st.leader) {
-          st.leader_since = clock::now();
+          st.leader_since = st.now();
+          st.unreported.clear();
           TLOG(info, "job_dispatcher") << "active: this node leads term " << rc.term;
         } else if (!leader && st.leader) {
           TLOG(info, "job_dispatcher") << "idle: no longer the leader";

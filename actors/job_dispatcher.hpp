@@ -3,19 +3,23 @@
 // liveness (from heartbeat_tracker), and proposes:
 //  - assign_job: each pending job, oldest first, to the live, non-draining,
 //    executor-healthy worker with the fewest active jobs, up to its capacity;
-//  - requeue_job: the jobs of a worker declared dead (attempts kept; the job
-//    table fails a job that used worker.max_attempts);
+//  - requeue_job: the jobs of a worker declared dead, and the jobs a live
+//    worker's heartbeats leave out for longer than a grace (a lost
+//    assignment or result; actors/unreported_jobs.hpp) (attempts kept; the
+//    job table fails a job that used worker.max_attempts);
 //  - evict_jobs: finished jobs older than jobs.retention_s.
 // Every decision is a Raft entry, so a new leader's dispatcher picks up from
 // the committed state.
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
 
 #include "actors/interfaces.hpp"
+#include "actors/unreported_jobs.hpp"
 #include "config/node_config.hpp"
 
 namespace troupe {
@@ -25,6 +29,7 @@ struct job_dispatcher_state {
   using clock = std::chrono::steady_clock;
   config::node_config cfg;
   raft_node_actor raft;
+  std::function<clock::time_point()> now;
   bool leader = false;
   clock::time_point leader_since{};
   worker_list workers;
@@ -36,12 +41,14 @@ struct job_dispatcher_state {
   std::set<std::pair<std::int64_t, std::string>> finished;      // (completed_at_ns, id) for retention
   std::set<std::string> assigning;                              // assign_job proposed, not yet applied
   std::set<std::string> requeueing;
+  unreported_map unreported;  // jobs live workers do not report, since when
   bool evicting = false;
   std::uint64_t last_assigned = 0;  // round-robin among equally loaded workers
 };
 
 job_dispatcher_actor::behavior_type job_dispatcher(job_dispatcher_actor::stateful_pointer<job_dispatcher_state> self,
                                                    config::node_config cfg, raft_node_actor raft,
-                                                   job_table_actor table, heartbeat_tracker_actor tracker);
+                                                   job_table_actor table, heartbeat_tracker_actor tracker,
+                                                   std::function<std::chrono::steady_clock::time_point()> now);
 
 }  // namespace troupe

@@ -1,5 +1,7 @@
 #include "actors/job_supervisor.hpp"
 
+#include <set>
+
 #include <caf/actor_cast.hpp>
 #include <caf/blocking_actor.hpp>
 #include <caf/stateful_actor.hpp>
@@ -59,6 +61,10 @@ void start(self_ptr self, const jobs::job& j) {
 void reconcile(self_ptr self, const jobs::job& j) {
   auto& st = self->state;
   if (st.stopping) return;  // the node is shutting down: start and report nothing
+  if (!st.caught_up) {
+    st.deferred[j.id] = j;  // only its latest state counts
+    return;
+  }
   auto self_id = st.cfg.id;
   auto run = st.running.find(j.id);
   bool mine = j.assigned_worker == self_id;
@@ -213,6 +219,14 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
         auto& st = self->state;
         bool leader_changed = rc.leader_id != st.role.leader_id;
         st.role = rc;
+        if (rc.caught_up && !st.caught_up) {
+          st.caught_up = true;
+          TLOG(info, "job_supervisor") << "caught up with the log; acting on " << st.deferred.size()
+                                       << " job(s) seen meanwhile";
+          auto jobs = std::move(st.deferred);
+          st.deferred.clear();
+          for (const auto& [id, j] : jobs) reconcile(self, j);
+        }
         if (leader_changed) {
           // Whatever was in flight to the old leader may be lost: send it again,
           // as a new batch. Updates are idempotent (stale or duplicate ones are
@@ -224,8 +238,12 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
       [=](const job_changes& jc) {
         // Act on each job's final state in this batch only.
         std::map<std::string, const jobs::job*> last;
-        for (const auto& c : jc.changes)
-          if (c.kind != jobs::change_kind::evicted) last[c.after.id] = &c.after;
+        for (const auto& c : jc.changes) {
+          if (c.kind != jobs::change_kind::evicted)
+            last[c.after.id] = &c.after;
+          else
+            self->state.deferred.erase(c.after.id);
+        }
         for (const auto& [id, j] : last) reconcile(self, *j);
       },
       [=](done_atom, executor_result& r) {
@@ -276,7 +294,14 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
         r.executor_ok = st.executor_ok;
         r.executor_backend = st.backend->name();
         r.capacity = st.cfg.worker.capacity;
-        for (const auto& [id, _] : st.running) r.running_jobs.push_back(id);
+        // Running here, or finished with its status not yet acknowledged: the
+        // leader takes a job missing from this list for lost (job_dispatcher).
+        std::set<std::string> held;
+        for (const auto& [id, _] : st.running) held.insert(id);
+        for (const auto& u : st.outbox) held.insert(u.job_id());
+        if (st.in_flight)
+          for (const auto& u : st.in_flight->updates) held.insert(u.job_id());
+        r.running_jobs.assign(held.begin(), held.end());
         return r;
       },
       [=](output_atom, const std::string& job_id) -> caf::result<job_output> {

@@ -6,7 +6,8 @@
 // in numbered batches kept until their own call is acknowledged as final.
 // Answers this node's worker report for heartbeats and reads its stored job
 // outputs (in a detached output_reader). On node shutdown it stops every job
-// without reporting it.
+// without reporting it. After a (re)start it acts on no job before raft_node
+// reports it has caught up with the cluster's commit index.
 #pragma once
 
 #include <chrono>
@@ -44,6 +45,12 @@ struct job_supervisor_state {
   bool probing = false;
   std::uint64_t ticks = 0;
   bool stopping = false;  // node shutdown: start nothing, report nothing
+  // Until raft_node says this node has caught up (role_change::caught_up),
+  // the table may show intermediate states (a job ASSIGNED here that completed
+  // later in the log): the latest state of each job waits here, and is acted
+  // on once caught up.
+  bool caught_up = false;
+  std::map<std::string, jobs::job> deferred;
   std::size_t stopped = 0;
   std::vector<caf::typed_response_promise<std::size_t>> stop_waiters;
 };

@@ -36,11 +36,29 @@ caf::error replaced_error() {
   return make_error(errc::unavailable, "the entry was replaced by another leader's before it committed; retry");
 }
 
+// The commit index restored from disk may be stale (only term and vote are
+// fsynced), so this node counts as caught up only once it has applied a
+// commit index that covers an entry of the current leader's term: everything
+// committed before that leader took over precedes its first entry.
+void check_caught_up(self_ptr self) {
+  auto& st = self->state;
+  if (st.caught_up) return;
+  if (st.catch_up_target == 0 && st.core->leader() != raft::no_node) {
+    auto commit = st.core->commit_index();
+    if (commit > 0 && st.core->term_at(commit) == st.core->term()) st.catch_up_target = commit;
+  }
+  if (st.catch_up_target == 0 || st.applied_done < st.catch_up_target) return;
+  st.caught_up = true;
+  TLOG(info, "raft_node") << "caught up: applied through index " << st.applied_done
+                          << ", the leader's commit index when this node learned it";
+}
+
 void notify_role(self_ptr self) {
   auto& st = self->state;
-  role_change now{st.core->state(), st.core->term(), st.core->leader()};
+  check_caught_up(self);
+  role_change now{st.core->state(), st.core->term(), st.core->leader(), st.caught_up};
   if (now.role == st.last_role.role && now.term == st.last_role.term &&
-      now.leader_id == st.last_role.leader_id)
+      now.leader_id == st.last_role.leader_id && now.caught_up == st.last_role.caught_up)
     return;
   if ((now.role == raft::role::candidate) && st.last_role.role != raft::role::candidate) ++st.elections;
   if (now.role != st.last_role.role || now.leader_id != st.last_role.leader_id)
@@ -175,8 +193,12 @@ void after_persist(self_ptr self, std::shared_ptr<raft::ready> rd) {
   if (!rd->messages.empty()) self->send(st.transport, send_atom::value, raft_outbox{rd->messages});
   if (rd->snapshot) {
     st.applied_sent = std::max(st.applied_sent, rd->snapshot->meta.index);
+    auto index = rd->snapshot->meta.index;
     self->request(st.table, caf::infinite, restore_atom::value, snapshot_blob{*rd->snapshot})
-        .then([](std::uint64_t) {});
+        .then([=](std::uint64_t) {
+          self->state.applied_done = std::max(self->state.applied_done, index);
+          notify_role(self);
+        });
   }
   if (!rd->committed.empty()) {
     std::map<raft::index_t, raft::term_t> terms;
@@ -184,7 +206,9 @@ void after_persist(self_ptr self, std::shared_ptr<raft::ready> rd) {
     st.applied_sent = std::max(st.applied_sent, rd->committed.back().index);
     self->request(st.table, caf::infinite, apply_atom::value, entry_batch{rd->committed})
         .then([=](apply_outcomes& out) {
+          self->state.applied_done = std::max(self->state.applied_done, terms.rbegin()->first);
           resolve(self, terms, out);
+          notify_role(self);  // the table published these changes before answering
           maybe_snapshot(self);
         });
   }
@@ -246,6 +270,7 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
   rc.max_entries_per_append = st.cfg.raft.max_entries_per_append;
   rc.snapshot_chunk_bytes = st.cfg.raft.snapshot_chunk_bytes;
   st.applied_sent = init->restored.snap.index;
+  st.applied_done = init->restored.snap.index;  // the bootstrap restored the table from it
   st.core = std::make_unique<raft::core>(rc, [self] { return self->state.rng(); }, init->restored);
   st.last_role = role_change{st.core->state(), st.core->term(), st.core->leader()};
   TLOG(info, "raft_node") << "started at term " << st.core->term() << ", log " << st.core->first_index()

@@ -1,7 +1,9 @@
 // raft_node: owns the pure Raft core. Ticks it from a CAF timer, steps peer
 // messages into it, and runs etcd's application loop with one ready bundle in
 // flight: persist (log_store) -> send (peer_transport) -> apply (job_table) ->
-// advance. Client proposals wait, keyed by log index, until their entry
+// advance. Tells role listeners its role, and when it has caught up with
+// what the cluster had committed at its start (role_change::caught_up).
+// Client proposals wait, keyed by log index, until their entry
 // commits with the term they were proposed in and is applied (a
 // proposal_result, or the table's refusal as a typed error), is overwritten by
 // another leader's entry (unavailable), or the commit deadline passes
@@ -55,6 +57,12 @@ struct raft_node_state {
   bool ready_in_flight = false;
   bool snapshot_in_flight = false;
   raft::index_t applied_sent = 0;     // last index handed to job_table
+  raft::index_t applied_done = 0;     // last index job_table answered for
+  // Catching up after a start: the first commit index this node learns that
+  // covers an entry of the current leader's term (so it is the leader's real
+  // commit, not a stale one restored from disk); caught up once applied.
+  raft::index_t catch_up_target = 0;
+  bool caught_up = false;
   std::map<raft::index_t, pending_proposal> pending;
   std::vector<transfer_waiter> transfers;
   std::map<std::string, read_waiter> reads;  // by read context

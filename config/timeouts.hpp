@@ -93,6 +93,14 @@ inline milliseconds heartbeat_interval(const node_config& c) { return millisecon
 // long before judging anyone.
 inline milliseconds dead_after(const node_config& c) { return milliseconds(c.worker.dead_after_ms); }
 
+// The leader re-queues a job its table has RUNNING on a live worker when that
+// worker's heartbeats leave it out for a heartbeat window (a running job, or
+// one whose final status is not acknowledged yet, is in every report). An
+// ASSIGNED job also gets the time for the assignment to commit and reach the
+// worker, which may be catching up after a restart.
+inline milliseconds unreported_running_grace(const node_config& c) { return dead_after(c); }
+inline milliseconds unreported_assigned_grace(const node_config& c) { return dead_after(c) + commit_wait(c); }
+
 
 // ---- how often actors look at their own state (periods, not deadlines) ------
 

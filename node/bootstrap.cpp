@@ -182,7 +182,9 @@ int run_actors(caf::actor_system& sys, const config::node_config& cfg, const rec
            "executor backend " + backend->name(), "monitors its job_executors");
   auto tracker = sys.spawn(heartbeat_tracker, cfg, transport, raft, supervisor);
   tree.add("heartbeat_tracker", tracker, {"raft_node", "job_supervisor", "peer_transport"}, "");
-  auto dispatcher = sys.spawn(job_dispatcher, cfg, raft, table, tracker);
+  auto dispatcher = sys.spawn(job_dispatcher, cfg, raft, table, tracker,
+                              std::function<std::chrono::steady_clock::time_point()>(
+                                  [] { return std::chrono::steady_clock::now(); }));
   tree.add("job_dispatcher", dispatcher, {"raft_node", "job_table", "heartbeat_tracker"}, "");
   auto service_init = std::make_shared<node_service_init>();
   service_init->cfg = cfg;

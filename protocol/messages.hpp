@@ -165,6 +165,12 @@ struct role_change {
   raft::role role = raft::role::follower;
   std::uint64_t term = 0;
   std::uint64_t leader_id = 0;
+  // This node has applied everything that was committed when it started (or
+  // restarted): the job table shows no intermediate state any more. Until
+  // then its entries may be replayed from a stale restored commit index in
+  // pieces, and a job seen ASSIGNED may have completed later in the log.
+  // Never goes back to false.
+  bool caught_up = false;
 };
 // GetRaftLogEntries answers at most this many entries per page.
 inline constexpr std::uint32_t max_log_page = 1000;

@@ -40,7 +40,7 @@ std::optional<std::uint64_t> find_valid_record_after(std::string_view bytes, std
 }
 
 segment_scan scan_segment(std::string_view bytes, const std::string& file, raft::index_t first_index,
-                          bool is_last_segment) {
+                          bool is_last_segment, raft::term_t prev_term) {
   segment_scan out;
   raft::index_t expected = first_index;
   std::uint64_t off = 0;
@@ -50,6 +50,11 @@ segment_scan scan_segment(std::string_view bytes, const std::string& file, raft:
       if (r.record.index != expected)
         throw storage_error("index gap in " + file + " at byte offset " + std::to_string(off) + ": expected index " +
                             std::to_string(expected) + ", found " + std::to_string(r.record.index));
+      if (r.record.term < prev_term)
+        throw storage_error("term decreases in " + file + " at byte offset " + std::to_string(off) + ": index " +
+                            std::to_string(r.record.index) + " has term " + std::to_string(r.record.term) +
+                            " after term " + std::to_string(prev_term));
+      prev_term = r.record.term;
       out.records.push_back(
           scanned_record{r.record.term, r.record.index, off, static_cast<std::uint32_t>(r.record.record_bytes)});
       off += r.record.record_bytes;
@@ -66,6 +71,7 @@ segment_scan scan_segment(std::string_view bytes, const std::string& file, raft:
       throw storage_error(where + "; a valid record follows at byte offset " + std::to_string(*next) +
                           ", so this is not a torn tail");
     out.tail_status = r.status;
+    out.tail_error = where;
     break;
   }
   out.valid_bytes = off;

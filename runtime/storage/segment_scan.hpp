@@ -25,15 +25,20 @@ struct segment_scan {
   std::vector<scanned_record> records;
   std::uint64_t valid_bytes = 0;  // records end here; < input size means a torn tail
   record_status tail_status = record_status::ok;  // why the tail was rejected
+  std::string tail_error;  // with a torn tail: what was wrong, naming the file and offset
 };
 
 // Scans `bytes` (the whole content of segment `file`) whose first record must
 // carry `first_index`. A record that fails to decode is accepted as a torn
-// tail only when `is_last_segment` and no decodable record follows it at any
-// byte offset; otherwise throws storage_error naming `file` and the offset.
-// A well-formed record with an unexpected index (a gap) always throws.
+// tail only when `is_last_segment` (the caller may pass true for a segment
+// that a crash can have left torn, and decide from the later ones) and no
+// decodable record follows it at any byte offset; otherwise throws
+// storage_error naming `file` and the offset. A well-formed record with an
+// unexpected index (a gap) or with a term below its predecessor's (the
+// previous record's, or `prev_term` for the first) always throws: terms never
+// decrease along a Raft log.
 segment_scan scan_segment(std::string_view bytes, const std::string& file, raft::index_t first_index,
-                          bool is_last_segment);
+                          bool is_last_segment, raft::term_t prev_term = 0);
 
 // The first offset > `after` at which a record with a correct CRC and an index
 // in [min_index, min_index + bytes.size()] starts, if any. The index window

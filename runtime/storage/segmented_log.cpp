@@ -100,27 +100,55 @@ segmented_log segmented_log::open(const std::string& dir, log_options opts) {
   std::vector<segment_scan> scans;
   scans.reserve(found.size());
   raft::index_t prev_last = 0;
+  raft::term_t prev_term = 0;
   for (std::size_t i = 0; i < found.size(); ++i) {
     const bool is_last = i + 1 == found.size();
+    // A crash during a rollover leaves the next-to-last segment's unsynced
+    // tail torn and the new last segment empty; whether that is what happened
+    // is decided below, once the last segment has been read.
+    const bool may_be_torn = i + 2 >= found.size();
     segment seg;
     seg.first_index = found[i].first_index;
     seg.path = found[i].path;
     seg.fd = open_file(seg.path, O_RDWR);
     const std::string bytes = read_whole_file(seg.fd.get(), seg.path);
     seg.size = bytes.size();
-    segment_scan scan = scan_segment(bytes, seg.path, seg.first_index, is_last);
-    if (scan.records.empty() && !is_last)
+    segment_scan scan = scan_segment(bytes, seg.path, seg.first_index, may_be_torn, prev_term);
+    const bool torn = scan.valid_bytes < seg.size;
+    // Damage in the next-to-last segment is a torn tail only if nothing was
+    // acknowledged after it: a decodable record in the last segment was
+    // written (and synced) after the damaged bytes, so they are corruption.
+    if (i > 0 && !scan.records.empty() && scans.back().valid_bytes < log.segments_.back().size)
+      throw storage_error(scans.back().tail_error + "; " + seg.path +
+                          " holds records written after it, so this is not a torn tail");
+    if (scan.records.empty() && !is_last && !torn)
       throw storage_error("empty segment " + seg.path + " (byte offset 0) is not the last segment");
     if (!scan.records.empty() && i > 0 && seg.first_index != prev_last + 1)
       throw storage_error("index gap in " + seg.path + " at byte offset 0: segment starts at index " +
                           std::to_string(seg.first_index) + " but the previous segment ends at index " +
                           std::to_string(prev_last));
-    if (!scan.records.empty()) prev_last = scan.records.back().index;
+    if (!scan.records.empty()) {
+      prev_last = scan.records.back().index;
+      prev_term = scan.records.back().term;
+    }
     log.segments_.push_back(std::move(seg));
     scans.push_back(std::move(scan));
   }
-
-  // Phase 2: repair what a crash can legitimately leave behind.
+  // Phase 2: repair what a crash can legitimately leave behind: an empty last
+  // segment (removed first, so a crash here leaves a plain torn tail), then
+  // the torn tail of the segment that is last now. Phase 1 allowed a segment
+  // without records only last, or next-to-last when torn through its first
+  // record: at most two go.
+  while (!log.segments_.empty() && scans.back().records.empty()) {
+    segment& last = log.segments_.back();
+    if (scans.back().valid_bytes < last.size)
+      log.recovery_.truncated = torn_tail{last.path, 0, last.size, scans.back().tail_status};
+    log.recovery_.removed_empty_segments.push_back(last.path);
+    unlink_file(last.path);
+    fsync_directory(log.log_dir_);
+    log.segments_.pop_back();
+    scans.pop_back();
+  }
   if (!log.segments_.empty()) {
     segment& last = log.segments_.back();
     const segment_scan& scan = scans.back();
@@ -129,13 +157,6 @@ segmented_log segmented_log::open(const std::string& dir, log_options opts) {
       truncate_file(last.fd.get(), scan.valid_bytes, last.path);
       fdatasync_or_throw(last.fd.get(), last.path);
       last.size = scan.valid_bytes;
-    }
-    if (scan.records.empty()) {
-      log.recovery_.removed_empty_segments.push_back(last.path);
-      unlink_file(last.path);
-      fsync_directory(log.log_dir_);
-      log.segments_.pop_back();
-      scans.pop_back();
     }
   }
 

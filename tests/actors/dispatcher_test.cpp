@@ -7,6 +7,7 @@
 #include "tests/actors/fixture.hpp"
 
 #include "actors/job_dispatcher.hpp"
+#include "config/timeouts.hpp"
 #include "runtime/jobs/job_table.hpp"
 
 using namespace troupe;
@@ -84,6 +85,23 @@ logpb::Command submit(const std::string& id, std::int64_t created_ns) {
   return c;
 }
 
+logpb::Command running(const std::string& id, std::uint64_t worker) {
+  logpb::Command c;
+  auto* u = c.mutable_batch_update_job_status()->add_updates();
+  u->set_job_id(id);
+  u->set_status(scheduler::JOB_STATUS_RUNNING);
+  u->set_executed_by(worker);
+  u->set_attempt(1);
+  u->set_at_ns(2000);
+  return c;
+}
+
+worker_list reporting(std::uint64_t worker, std::vector<std::string> jobs) {
+  auto wl = live_workers({worker}, 4);
+  wl.workers.front().report.running_jobs = std::move(jobs);
+  return wl;
+}
+
 std::string job_id(int n) {
   char buf[40];
   std::snprintf(buf, sizeof buf, "00000000-0000-4000-8000-%012d", n);
@@ -99,7 +117,9 @@ struct dispatcher_fixture : sim_fixture {
   std::unique_ptr<temp_dir> dir = std::make_unique<temp_dir>();
 
   dispatcher_fixture() {
-    dispatcher = own(sys.spawn(job_dispatcher, node_config_for(1, 3, dir->path), raft, table, tracker));
+    dispatcher = own(sys.spawn(job_dispatcher, node_config_for(1, 3, dir->path), raft, table, tracker,
+                               std::function<std::chrono::steady_clock::time_point()>(
+                                   [this] { return sched.clock().now(); })));
     settle();
   }
 
@@ -115,6 +135,19 @@ struct dispatcher_fixture : sim_fixture {
     for (const auto& c : log->proposals)
       if (c.has_assign_job()) out.push_back(c.assign_job().worker_id());
     return out;
+  }
+  std::size_t requeues_for(const std::string& id) const {
+    std::size_t n = 0;
+    for (const auto& c : log->proposals)
+      if (c.has_requeue_job() && c.requeue_job().job_id() == id) ++n;
+    return n;
+  }
+  // Lets `d` of test time pass in dispatcher ticks (each one looks at the jobs).
+  void pass(milliseconds d) {
+    for (auto t = milliseconds(0); t < d; t += config::dispatcher_tick) {
+      sched.clock().advance_time(config::dispatcher_tick);
+      settle();
+    }
   }
   std::size_t proposals_for(const std::string& id) const {
     std::size_t n = 0;
@@ -182,6 +215,93 @@ CAF_TEST(a pending job absent from a restored snapshot is never proposed again) 
   settle();
   CAF_CHECK_EQUAL(proposals_for(job_id(1)), 0u);
   CAF_CHECK_EQUAL(proposals_for(job_id(2)), 1u);
+}
+
+CAF_TEST(a running job its live worker does not report is re-queued after a heartbeat window and not before) {
+  const auto cfg = node_config_for(1, 3, dir->path);
+  self->send(dispatcher, reporting(1, {}));
+  settle();
+  commit(submit(job_id(1), 1000));
+  CAF_REQUIRE_EQUAL(assignments(), (std::vector<std::uint64_t>{1}));
+  commit(running(job_id(1), 1));
+  // Reported: however long it runs, nothing is proposed.
+  self->send(dispatcher, reporting(1, {job_id(1)}));
+  settle();
+  pass(4 * config::unreported_assigned_grace(cfg));
+  CAF_CHECK_EQUAL(requeues_for(job_id(1)), 0u);
+  // The worker stops mentioning it (its result was lost, say): within the
+  // window nothing happens, after it the job is re-queued, attempts kept.
+  self->send(dispatcher, reporting(1, {}));
+  settle();
+  pass(config::unreported_running_grace(cfg) - config::dispatcher_tick);
+  CAF_CHECK_EQUAL(requeues_for(job_id(1)), 0u);
+  pass(2 * config::dispatcher_tick);
+  CAF_REQUIRE_EQUAL(requeues_for(job_id(1)), 1u);
+  for (const auto& c : log->proposals) {
+    if (!c.has_requeue_job()) continue;
+    CAF_CHECK_EQUAL(c.requeue_job().max_attempts(), cfg.worker.max_attempts);
+    CAF_CHECK_EQUAL(c.requeue_job().reason(), "worker 1 did not report the job for " +
+                                                  std::to_string(config::unreported_running_grace(cfg).count()) +
+                                                  " ms (its assignment or result was lost)");
+  }
+  // Re-queued in the table, then assigned again (attempt 2) by the dispatcher.
+  auto j = ask<job_lookup>(table, get_atom::value, job_id(1));
+  CAF_REQUIRE(j->value.has_value());
+  CAF_CHECK_EQUAL(j->value->job.attempts, 2u);
+  CAF_CHECK(j->value->job.status == jobs::job_status::assigned);
+  CAF_CHECK_EQUAL(proposals_for(job_id(1)), 2u);
+}
+
+CAF_TEST(an assigned job not yet reported gets the longer grace before it is re-queued) {
+  const auto cfg = node_config_for(1, 3, dir->path);
+  self->send(dispatcher, reporting(1, {}));
+  settle();
+  pass(config::dead_after(cfg));  // a new leader judges no worker before this
+  commit(submit(job_id(2), 1000));
+  CAF_REQUIRE_EQUAL(assignments(), (std::vector<std::uint64_t>{1}));
+  // Past the running job's window, still within the assignment's grace: the
+  // worker may not have applied the assignment yet.
+  pass(config::unreported_running_grace(cfg) + 2 * config::dispatcher_tick);
+  CAF_CHECK_EQUAL(requeues_for(job_id(2)), 0u);
+  pass(config::unreported_assigned_grace(cfg) - config::unreported_running_grace(cfg));
+  CAF_CHECK_EQUAL(requeues_for(job_id(2)), 1u);
+}
+
+CAF_TEST(find_unreported names only jobs on live workers missing for longer than their grace) {
+  std::map<std::string, jobs::job> active;
+  auto job = [&](const std::string& id, jobs::job_status s, std::uint64_t w) {
+    jobs::job j;
+    j.id = id;
+    j.status = s;
+    j.assigned_worker = w;
+    j.attempts = 1;
+    active[id] = j;
+  };
+  job("run-reported", jobs::job_status::running, 1);
+  job("run-missing", jobs::job_status::running, 1);
+  job("assigned-missing", jobs::job_status::assigned, 1);
+  job("on-dead-worker", jobs::job_status::running, 2);
+  job("pending", jobs::job_status::pending, 0);
+  auto wl = live_workers({1, 2}, 4);
+  wl.workers[0].report.running_jobs = {"run-reported"};
+  wl.workers[1].alive = false;
+  unreported_map missing;
+  const unreported_graces g{milliseconds(5000), milliseconds(11000)};
+  const std::chrono::steady_clock::time_point t0{};
+  CAF_CHECK(find_unreported(active, wl, missing, t0, g).empty());
+  CAF_CHECK_EQUAL(missing.size(), 2u);  // run-missing, assigned-missing
+  CAF_CHECK(find_unreported(active, wl, missing, t0 + milliseconds(4999), g).empty());
+  CAF_CHECK_EQUAL(find_unreported(active, wl, missing, t0 + milliseconds(5000), g),
+                  (std::vector<std::string>{"run-missing"}));
+  // A new attempt starts the clock again.
+  active["run-missing"].attempts = 2;
+  CAF_CHECK(find_unreported(active, wl, missing, t0 + milliseconds(9000), g).empty());
+  CAF_CHECK_EQUAL(find_unreported(active, wl, missing, t0 + milliseconds(11000), g),
+                  (std::vector<std::string>{"assigned-missing"}));
+  // Reported again: forgotten.
+  wl.workers[0].report.running_jobs = {"run-reported", "run-missing", "assigned-missing"};
+  CAF_CHECK(find_unreported(active, wl, missing, t0 + milliseconds(60000), g).empty());
+  CAF_CHECK(missing.empty());
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -80,7 +80,7 @@ struct fixture {
   job_supervisor_actor supervisor;
   std::string dir = "/tmp/troupe-supervisor-test-" + std::to_string(::getpid());
 
-  fixture() {
+  explicit fixture(bool caught_up = true) {
     std::filesystem::create_directories(dir + "/outputs");
     config::node_config cfg;
     cfg.id = 1;
@@ -91,7 +91,7 @@ struct fixture {
     auto table = caf::actor_cast<job_table_actor>(sys.spawn(fake_neighbour));
     supervisor = sys.spawn(job_supervisor, cfg, std::shared_ptr<exec::backend>(exec::make_process_backend({})),
                            transport, raft, table);
-    self->send(supervisor, role_change{raft::role::follower, 1, 2});
+    self->send(supervisor, role_change{raft::role::follower, 1, 2, caught_up});
   }
   ~fixture() {
     for (caf::actor a : {caf::actor_cast<caf::actor>(supervisor), caf::actor_cast<caf::actor>(transport)})
@@ -124,7 +124,7 @@ TEST_CASE("a late answer for an older batch never settles a newer one") {
   f.self->send(f.supervisor, done_atom::value, finished("A"));
   CHECK(f.wait_log("1@2:A/JOB_STATUS_COMPLETED,;") == "1@2:A/JOB_STATUS_COMPLETED,;");
   // The leader changes: A goes again, to the new leader, as batch 2.
-  f.self->send(f.supervisor, role_change{raft::role::follower, 2, 3});
+  f.self->send(f.supervisor, role_change{raft::role::follower, 2, 3, true});
   CHECK(f.wait_log("1@2:A/JOB_STATUS_COMPLETED,;2@3:A/JOB_STATUS_COMPLETED,;") ==
         "1@2:A/JOB_STATUS_COMPLETED,;2@3:A/JOB_STATUS_COMPLETED,;");
   f.self->send(f.supervisor, done_atom::value, finished("B"));
@@ -186,4 +186,26 @@ TEST_CASE("a job whose supervisor is gone is stopped") {
   REQUIRE(f.wait_log(running) == running);
   f.self->send_exit(f.supervisor, caf::exit_reason::kill);
   CHECK(job_process_gone());
+}
+
+TEST_CASE("after a restart no job starts before the node has caught up; then only the latest state counts") {
+  fixture f(false);  // raft_node has not reported caught_up yet
+  // Replay from a stale restored commit: job A is seen ASSIGNED here, and
+  // completes further on in the log; job B is still ASSIGNED at the end.
+  auto a = long_job();
+  auto b = long_job();
+  b.id = "5e1f0c1a-0000-4000-8000-000000000002";
+  f.self->send(f.supervisor, job_changes{{jobs::job_change{10, jobs::change_kind::created, {}, a},
+                                          jobs::job_change{11, jobs::change_kind::created, {}, b}},
+                                         {}});
+  std::this_thread::sleep_for(500ms);  // a few supervisor ticks
+  CHECK(f.log().empty());              // nothing started, nothing reported
+  auto a_done = a;
+  a_done.status = jobs::job_status::completed;
+  f.self->send(f.supervisor, job_changes{{jobs::job_change{12, jobs::change_kind::updated, a.status, a_done}}, {}});
+  f.self->send(f.supervisor, role_change{raft::role::follower, 1, 2, true});
+  auto running = "1@2:" + b.id + "/JOB_STATUS_RUNNING,;";
+  CHECK(f.wait_log(running) == running);  // B starts; A, completed, never ran again
+  std::this_thread::sleep_for(300ms);
+  CHECK(f.log() == running);
 }

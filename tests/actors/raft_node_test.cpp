@@ -136,4 +136,96 @@ CAF_TEST(a deposed leader answers its replaced proposal unavailable once the win
   }
 }
 
+CAF_TEST(a leader elected again answers a new proposal at an index still pending from its older term) {
+  // A long commit deadline: every answer below must come from the entries'
+  // fate, not from expiry.
+  start(3, [](config::node_config& c) { c.raft.commit_deadline_ms = 60000; });
+  auto l = wait_for_leader();
+  CAF_REQUIRE_NOT_EQUAL(l, 0u);
+  pass(milliseconds(500));
+  const auto before = status(l).last_index;
+  // L, cut off, proposes entries at before+1 .. before+4 that can never commit.
+  net->isolate(l);
+  std::vector<std::shared_ptr<answer<proposal_result>>> old;
+  for (int k = 0; k < 4; ++k)
+    old.push_back(ask<proposal_result>(node(l).raft, propose_atom::value, submit_command("echo old " + std::to_string(k))));
+  CAF_REQUIRE_EQUAL(status(l).last_index, before + 4);
+  // The other two elect M, whose no-op overwrites index before+1 (nobody
+  // proposes anything else: no dispatcher or heartbeats run here).
+  std::uint64_t m = 0;
+  for (int i = 0; i < 200 && m == 0; ++i) {
+    pass(milliseconds(50));
+    for (auto& n : nodes)
+      if (n.id != l && leader_of(n.id) == n.id) m = n.id;
+  }
+  CAF_REQUIRE_NOT_EQUAL(m, 0u);
+  CAF_REQUIRE_EQUAL(status(m).last_index, before + 1);
+  // L rejoins as M's follower: its before+1 is replaced and answered, the rest
+  // of its old entries are gone from its log but still pending there.
+  net->heal();
+  pass(milliseconds(1000));
+  CAF_REQUIRE_EQUAL(leader_of(l), m);
+  CAF_REQUIRE(old[0]->error.has_value());
+  CAF_CHECK(old[0]->error->code == errc::unavailable);
+  for (int k = 1; k < 4; ++k) CAF_REQUIRE(!old[k]->done());
+  // L leads again, in a later term; its no-op takes before+2.
+  auto moved = ask<std::uint64_t>(node(m).raft, transfer_atom::value, l);
+  for (int i = 0; i < 100 && !moved->done(); ++i) pass(milliseconds(50));
+  CAF_REQUIRE(moved->value.has_value());
+  CAF_REQUIRE_EQUAL(*moved->value, l);
+  auto s = status(l);
+  CAF_REQUIRE(s.role == raft::role::leader);
+  CAF_REQUIRE_EQUAL(s.last_index, before + 2);
+  CAF_REQUIRE(!old[2]->done());  // before+3 is still pending from L's first term
+  // The new proposal lands at before+3: the old client there learns at once
+  // that its entry lost its place, and the new client gets its own answer.
+  auto fresh = ask<proposal_result>(node(l).raft, propose_atom::value, submit_command("echo new"));
+  CAF_REQUIRE(old[2]->error.has_value());
+  CAF_CHECK(old[2]->error->code == errc::unavailable);
+  CAF_CHECK_EQUAL(old[2]->error->message, "the entry was replaced by another leader's before it committed; retry");
+  pass(milliseconds(500));
+  CAF_REQUIRE(fresh->value.has_value());
+  CAF_CHECK_EQUAL(fresh->value->index, before + 3);
+  auto j = ask<job_lookup>(node(l).table, get_atom::value, fresh->value->job_id);
+  CAF_REQUIRE(j->value.has_value());
+  CAF_CHECK_EQUAL(j->value->job.command, "echo new");
+}
+
+CAF_TEST(a node that starts behind reports caught_up only once it applied the leaders commit index) {
+  start(3);
+  net->isolate(3);  // node 3 starts cut off, as if it had been down
+  auto l = wait_for_leader();
+  CAF_REQUIRE(l == 1 || l == 2);
+  for (int k = 0; k < 5; ++k) ask<proposal_result>(node(l).raft, propose_atom::value, submit_command("echo " + std::to_string(k)));
+  pass(milliseconds(500));
+  const auto commit = status(l).commit_index;
+  CAF_REQUIRE_GREATER_OR_EQUAL(commit, 6u);  // the no-op and five jobs
+  // A listener on node 3 that asks the table, on caught_up, what it has applied.
+  auto seen = std::make_shared<std::vector<role_change>>();
+  auto applied_then = std::make_shared<std::uint64_t>(0);
+  auto table3 = node(3).table;
+  auto listener = sys.spawn([=](caf::event_based_actor* s) -> caf::behavior {
+    return {[=](const role_change& rc) {
+      bool first = rc.caught_up && (seen->empty() || !seen->back().caught_up);
+      seen->push_back(rc);
+      if (first)
+        s->request(table3, caf::infinite, stats_atom::value).then([=](const table_stats& t) {
+          *applied_then = t.applied_index;
+        });
+    }};
+  });
+  owned.push_back(listener);
+  self->send(node(3).raft, subscribe_atom::value, caf::actor_cast<role_listener>(listener));
+  pass(milliseconds(500));
+  CAF_REQUIRE(!seen->empty());
+  CAF_CHECK(!seen->back().caught_up);  // no leader heard: not caught up
+  net->heal();
+  pass(milliseconds(1000));
+  CAF_REQUIRE(seen->back().caught_up);
+  CAF_CHECK_GREATER_OR_EQUAL(*applied_then, commit);
+  // The others, which took part from the start, are caught up too.
+  auto first_caught_up = std::find_if(seen->begin(), seen->end(), [](const role_change& rc) { return rc.caught_up; });
+  CAF_CHECK(first_caught_up != seen->end() && first_caught_up->leader_id == l);
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -94,4 +94,20 @@ TEST_SUITE("record_codec") {
     CHECK_THROWS_WITH_AS(scan_segment(seg, "s", 4, true), doctest::Contains("expected index 4, found 5"),
                          storage_error);
   }
+  TEST_CASE("scan_segment refuses a term that decreases, within a segment or from the previous one") {
+    std::string seg;
+    encode_record(make_entry(5, 2, 20), seg);
+    const std::size_t rec = seg.size();
+    encode_record(make_entry(6, 3, 20), seg);
+    encode_record(make_entry(7, 2, 20), seg);  // below its predecessor's term 3
+    CHECK_THROWS_WITH_AS(scan_segment(seg, "s", 5, true),
+                         doctest::Contains(("term decreases in s at byte offset " + std::to_string(2 * rec) +
+                                            ": index 7 has term 2 after term 3").c_str()),
+                         storage_error);
+    const std::string ok = seg.substr(0, 2 * rec);
+    CHECK(scan_segment(ok, "s", 5, true, 2).records.size() == 2);
+    CHECK_THROWS_WITH_AS(scan_segment(ok, "s", 5, true, 4),
+                         doctest::Contains("term decreases in s at byte offset 0: index 5 has term 2 after term 4"),
+                         storage_error);
+  }
 }

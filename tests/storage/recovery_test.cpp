@@ -5,6 +5,7 @@
 #include <map>
 #include <random>
 
+#include "runtime/storage/record_codec.hpp"
 #include "runtime/storage/segmented_log.hpp"
 #include "test_support.hpp"
 
@@ -184,5 +185,83 @@ TEST_SUITE("recovery") {
     }
     CHECK(refused > 0);
     CHECK(repaired > 0);
+  }
+}
+
+TEST_SUITE("recovery") {
+  TEST_CASE("a torn next-to-last segment followed by an empty last one (crash during rollover) is repaired") {
+    temp_dir d;
+    const auto files = build_log(d.path(), 30);  // two full segments: 1..15, 16..30
+    REQUIRE(files.size() == 2);
+    // The writer rolled over (created the next segment) and the power went
+    // before the previous segment's last record was on disk.
+    const std::string empty = d.path() + "/log/" + segment_file_name(31);
+    write_file(empty, "");
+    std::filesystem::resize_file(files[1], 14 * record_bytes + 5);
+    auto log = segmented_log::open(d.path(), small_segments);
+    CHECK(log.last_index() == 29);
+    CHECK(log.recovery().removed_empty_segments == std::vector<std::string>{empty});
+    CHECK_FALSE(std::filesystem::exists(empty));
+    REQUIRE(log.recovery().truncated.has_value());
+    CHECK(log.recovery().truncated->file == files[1]);
+    CHECK(log.recovery().truncated->offset == 14 * record_bytes);
+    CHECK(std::filesystem::file_size(files[1]) == 14 * record_bytes);
+    const auto es = log.read(1, 30);
+    for (raft::index_t i = 1; i <= 29; ++i) REQUIRE(es[i - 1] == make_entry(i, 1));
+    log.append(make_entries(30, 31, 2));
+    log.sync();
+    CHECK(segmented_log::open(d.path(), small_segments).last_index() == 31);
+  }
+
+  TEST_CASE("a next-to-last segment torn through its first record, then an empty last one: both go") {
+    temp_dir d;
+    const auto files = build_log(d.path(), 16);  // 1..15, and 16 alone
+    REQUIRE(files.size() == 2);
+    const std::string empty = d.path() + "/log/" + segment_file_name(17);
+    write_file(empty, "");
+    std::filesystem::resize_file(files[1], 7);
+    auto log = segmented_log::open(d.path(), small_segments);
+    CHECK(log.last_index() == 15);
+    CHECK(log.recovery().removed_empty_segments == std::vector<std::string>{empty, files[1]});
+  }
+
+  TEST_CASE("a torn next-to-last segment followed by records is corruption, left untouched") {
+    temp_dir d;
+    const auto files = build_log(d.path(), 40);
+    std::filesystem::resize_file(files[1], 14 * record_bytes + 5);
+    expect_corruption(d.path(), files[1], 14 * record_bytes);
+    CHECK_THROWS_WITH_AS(segmented_log::open(d.path(), small_segments),
+                         doctest::Contains((files.back() + " holds records written after it").c_str()), storage_error);
+  }
+
+  TEST_CASE("a term that decreases along the log is corruption naming file and offset") {
+    temp_dir d;
+    {
+      auto log = segmented_log::open(d.path(), small_segments);
+      log.append(make_entries(1, 20, 3));  // 1..15 in the first segment, 16..20 in the second
+      log.sync();
+    }
+    std::vector<std::string> files;
+    for (const auto& e : std::filesystem::directory_iterator(d.path() + "/log")) files.push_back(e.path().string());
+    std::sort(files.begin(), files.end());
+    REQUIRE(files.size() == 2);
+    // Index 18 rewritten with term 2, a valid record in the wrong place.
+    std::string bytes = read_file(files[1]);
+    std::string rec;
+    encode_record(make_entry(18, 2), rec);
+    REQUIRE(rec.size() == record_bytes);
+    bytes.replace(2 * record_bytes, record_bytes, rec);
+    write_file(files[1], bytes);
+    expect_corruption(d.path(), files[1], 2 * record_bytes);
+    // Across segments: the second segment's first record below the first's last term.
+    bytes.replace(0, record_bytes, [] {
+      std::string r;
+      encode_record(make_entry(16, 1), r);
+      return r;
+    }());
+    write_file(files[1], bytes);
+    CHECK_THROWS_WITH_AS(segmented_log::open(d.path(), small_segments),
+                         doctest::Contains((files[1] + " at byte offset 0: index 16 has term 1 after term 3").c_str()),
+                         storage_error);
   }
 }

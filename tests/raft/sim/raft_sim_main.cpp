@@ -2,6 +2,7 @@
 //   raft_sim --seeds 2000 --nodes 3            seeds 1..2000
 //   raft_sim --seed-start 500 --seed-count 100 --nodes 5
 //   raft_sim --seed 1234 --nodes 5 --verbose   replay one seed with a trace
+//   raft_sim --write-order hard-state-first    log_store's order before issue 10 (fails)
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -22,7 +23,7 @@ bool parse_u64(const char* s, std::uint64_t& out) {
 }
 
 int usage(const char* prog, const std::string& why) {
-  std::fprintf(stderr, "%s: %s\nusage: %s [--seeds N | --seed S | --seed-start S --seed-count N] [--nodes N] [--verbose] [--trace]\n",
+  std::fprintf(stderr, "%s: %s\nusage: %s [--seeds N | --seed S | --seed-start S --seed-count N] [--nodes N] [--write-order entries-first|hard-state-first] [--verbose] [--trace]\n",
                prog, why.c_str(), prog);
   return 2;
 }
@@ -32,6 +33,7 @@ int usage(const char* prog, const std::string& why) {
 int main(int argc, char** argv) {
   std::uint64_t start = 1, count = 100, nodes = 3;
   bool verbose = false, trace = false;
+  auto order = troupe::raft::sim::write_order::entries_first;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&](std::uint64_t& out) {
@@ -50,6 +52,14 @@ int main(int argc, char** argv) {
       if (!value(count)) return usage(argv[0], "--seed-count needs a number");
     } else if (a == "--nodes") {
       if (!value(nodes) || nodes < 1 || nodes > 9) return usage(argv[0], "--nodes needs a number in 1..9");
+    } else if (a == "--write-order") {
+      const std::string v = i + 1 < argc ? argv[++i] : "";
+      if (v == "entries-first")
+        order = troupe::raft::sim::write_order::entries_first;
+      else if (v == "hard-state-first")
+        order = troupe::raft::sim::write_order::hard_state_first;
+      else
+        return usage(argv[0], "--write-order needs entries-first or hard-state-first");
     } else if (a == "--verbose") {
       verbose = true;
     } else if (a == "--trace") {
@@ -66,6 +76,7 @@ int main(int argc, char** argv) {
     o.nodes = static_cast<int>(nodes);
     o.verbose = verbose;
     o.trace_messages = trace;
+    o.order = order;
     auto r = troupe::raft::sim::run_simulation(o);
     committed += r.committed;
     messages += r.messages;
@@ -74,9 +85,10 @@ int main(int argc, char** argv) {
     leaders += r.leaders;
     if (!r.ok) {
       ++failures;
-      std::printf("FAIL seed %llu (%llu nodes): %s\n  replay: %s --seed %llu --nodes %llu --verbose\n",
+      std::printf("FAIL seed %llu (%llu nodes): %s\n  replay: %s --seed %llu --nodes %llu%s --verbose\n",
                   static_cast<unsigned long long>(seed), static_cast<unsigned long long>(nodes), r.failure.c_str(),
-                  argv[0], static_cast<unsigned long long>(seed), static_cast<unsigned long long>(nodes));
+                  argv[0], static_cast<unsigned long long>(seed), static_cast<unsigned long long>(nodes),
+                  order == troupe::raft::sim::write_order::entries_first ? "" : " --write-order hard-state-first");
       if (failures >= 5) break;
     }
   }

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <optional>
 #include <queue>
 #include <random>
 #include <sstream>
@@ -16,6 +17,11 @@ namespace troupe::raft::sim {
 namespace {
 
 constexpr std::int64_t tick_len = 10;  // simulated time units per node tick
+// During the chaos phase, the chance that a ready with several disk writes
+// (snapshot, entries, hard state) is cut by a crash after one of them. Such
+// readies are rare (a few per run), and this is where the order of the
+// writes matters.
+constexpr double torn_ready_rate = 0.5;
 
 // The replicated state machine: a hash chain over applied entries, so two
 // nodes agree on state iff they applied the same entries in the same order.
@@ -51,7 +57,16 @@ struct sim_node {
   durable_store disk;
   app_state app;
   bool up = true;
-  int crash_stage = 0;  // crash during the next ready: 1 before persist, 2 before send, 3 before advance
+  // Where to crash while driving readies (0: not armed): 1 before persisting,
+  // 2 after the first of its disk writes, 3 after the second (2 and 3 wait for
+  // a ready with that many writes), 4 after persisting but before sending,
+  // 5 after applying but before advance.
+  int crash_stage = 0;
+  // raft_node's driver: one ready in flight at a time. It is persisting
+  // (log_store) until `persisted_at`; meanwhile the core keeps stepping
+  // messages and ticks, and its next ready waits.
+  std::optional<ready> in_flight;
+  std::int64_t persisted_at = 0;
   std::int64_t restart_at = 0;
   std::int64_t tick_phase = 0;
   std::mt19937_64 rng;  // the core's injected randomness
@@ -74,6 +89,7 @@ class simulation {
       for (int i = 0; i < opts_.nodes; ++i) start_node(static_cast<node_id>(i + 1));
       const std::int64_t chaos_end = opts_.chaos_ticks * tick_len;
       for (; now_ < chaos_end; ++now_) step_time(true);
+      chaos_ = false;
       heal_everything();
       await_leader_and_commit();
     } catch (const std::exception& e) {
@@ -112,12 +128,18 @@ class simulation {
     cfg_.max_entries_per_append = batch[below(3)];
     cfg_.max_inflight_appends = inflight[below(3)];
     cfg_.snapshot_chunk_bytes = chunks[below(3)];
+    // raft_node's persist is a round trip to log_store plus fsyncs: never instant.
+    const std::int64_t persist_delays[] = {1, 3, 8};
+    persist_delay_ = persist_delays[below(3)];
     cfg_.pre_vote = below(4) != 0;
     cfg_.check_quorum = below(4) != 0;
     for (int i = 0; i < opts_.nodes; ++i) cfg_.voters.push_back(static_cast<node_id>(i + 1));
-    log("profile: drop %.2f dup %.2f max_delay %lld batch %zu inflight %zu chunk %zu pre_vote %d check_quorum %d",
+    log("profile: drop %.2f dup %.2f max_delay %lld batch %zu inflight %zu chunk %zu pre_vote %d check_quorum %d "
+        "persist_delay %lld write_order %s",
         drop_rate_, dup_rate_, static_cast<long long>(max_delay_), cfg_.max_entries_per_append,
-        cfg_.max_inflight_appends, cfg_.snapshot_chunk_bytes, cfg_.pre_vote, cfg_.check_quorum);
+        cfg_.max_inflight_appends, cfg_.snapshot_chunk_bytes, cfg_.pre_vote, cfg_.check_quorum,
+        static_cast<long long>(persist_delay_),
+        opts_.order == write_order::entries_first ? "entries-first" : "hard-state-first");
   }
 
   config node_config(node_id id) const {
@@ -133,6 +155,7 @@ class simulation {
     n.app = app_state::decode(n.disk.snap.data);
     n.up = true;
     n.crash_stage = 0;
+    n.in_flight.reset();
   }
 
   void start_node(node_id id) {
@@ -154,6 +177,7 @@ class simulation {
     n.up = false;
     n.c.reset();
     n.crash_stage = 0;
+    n.in_flight.reset();  // whatever of it was not written yet is lost
     n.restart_at = now_ + static_cast<std::int64_t>(1 + below(below(2) == 0 ? 5 : 40)) * tick_len;
     ++res_.crashes;
     check_durability();
@@ -213,7 +237,7 @@ class simulation {
       }
       sim_node& n = *victim;
       if (n.up) {
-        n.crash_stage = static_cast<int>(below(4));
+        n.crash_stage = static_cast<int>(below(6));
         if (n.crash_stage == 0) crash(n);
       }
     }
@@ -284,41 +308,21 @@ class simulation {
 
   // ---- driving the cores ---------------------------------------------------
 
+  // raft_node's drive(): take a ready only when none is in flight, persist
+  // it (log_store's writes, in opts_.order), then send, apply, advance.
   void process(sim_node& n) {
     ++res_.events;
-    for (int guard = 0; guard < 64 && n.c->has_ready(); ++guard) {
-      ready r = n.c->take_ready();
-      chk_.on_ready_entries(*n.c, r.entries);
-      if (n.crash_stage == 1) return crash(n);
-      n.disk.persist(r);
-      if (n.crash_stage == 2) return crash(n);
-      for (const message& m : r.messages) send(m);
-      if (r.snapshot) {
-        n.app = app_state::decode(r.snapshot->data);
-        if (n.app.index != r.snapshot->meta.index) {
-          throw safety_violation("snapshot at index " + std::to_string(r.snapshot->meta.index) +
-                                 " carries state of index " + std::to_string(n.app.index));
-        }
-        chk_.on_snapshot_install(n.id, n.app.index, n.app.hash);
-        ++res_.snapshots_installed;
-        log("node %llu installs snapshot at %llu", ull(n.id), ull(n.app.index));
+    for (int guard = 0; guard < 64; ++guard) {
+      if (!n.in_flight) {
+        if (!n.c->has_ready()) break;
+        ready r = n.c->take_ready();
+        chk_.on_ready_entries(*n.c, r.entries);
+        if (n.crash_stage == 1) return crash(n);
+        n.in_flight = std::move(r);
+        n.persisted_at = now_ + (persist_delay_ == 0 ? 0 : static_cast<std::int64_t>(below(persist_delay_ + 1)));
       }
-      for (const entry& e : r.committed) {
-        if (e.index != n.app.index + 1) {
-          throw safety_violation("node " + std::to_string(n.id) + " asked to apply index " + std::to_string(e.index) +
-                                 " after " + std::to_string(n.app.index));
-        }
-        n.app.apply(e);
-        chk_.on_apply(n.id, e, n.app.hash);
-      }
-      for (const read_state& rs : r.read_states) {
-        auto it = read_floor_.find(rs.context);
-        if (it == read_floor_.end()) throw safety_violation("read_state for unknown context '" + rs.context + "'");
-        chk_.on_read_state(n.id, rs.index, it->second);
-        read_floor_.erase(it);
-      }
-      if (n.crash_stage == 3) return crash(n);
-      n.c->advance(r);
+      if (n.persisted_at > now_) break;
+      if (!finish_ready(n)) return;  // crashed
     }
     const role before = last_role_[n.id];
     chk_.on_node_state(*n.c);
@@ -327,6 +331,57 @@ class simulation {
           ull(n.c->term()), ull(n.c->last_index()), ull(n.c->commit_index()));
       last_role_[n.id] = n.c->state();
     }
+  }
+
+  // log_store answered for the ready in flight: false if the node crashed.
+  bool finish_ready(sim_node& n) {
+    const ready& r = *n.in_flight;
+    const std::vector<disk_write> writes = n.disk.log_store_writes(r, opts_.order);
+    for (std::size_t k = 0; k < writes.size(); ++k) {
+      // A crash between two writes of one ready: each is fsynced on its own.
+      // (armed by chaos_action, or a power loss that strikes this very ready).
+      if (k > 0 && (n.crash_stage == static_cast<int>(1 + k) || (chaos_ && uniform() < torn_ready_rate))) {
+        crash(n);
+        return false;
+      }
+      n.disk.write(writes[k], r);
+    }
+    if (n.crash_stage == 4) {
+      crash(n);
+      return false;
+    }
+    for (const message& m : r.messages) send(m);
+    if (r.snapshot) {
+      n.app = app_state::decode(r.snapshot->data);
+      if (n.app.index != r.snapshot->meta.index) {
+        throw safety_violation("snapshot at index " + std::to_string(r.snapshot->meta.index) +
+                               " carries state of index " + std::to_string(n.app.index));
+      }
+      chk_.on_snapshot_install(n.id, n.app.index, n.app.hash);
+      ++res_.snapshots_installed;
+      log("node %llu installs snapshot at %llu", ull(n.id), ull(n.app.index));
+    }
+    for (const entry& e : r.committed) {
+      if (e.index != n.app.index + 1) {
+        throw safety_violation("node " + std::to_string(n.id) + " asked to apply index " + std::to_string(e.index) +
+                               " after " + std::to_string(n.app.index));
+      }
+      n.app.apply(e);
+      chk_.on_apply(n.id, e, n.app.hash);
+    }
+    for (const read_state& rs : r.read_states) {
+      auto it = read_floor_.find(rs.context);
+      if (it == read_floor_.end()) throw safety_violation("read_state for unknown context '" + rs.context + "'");
+      chk_.on_read_state(n.id, rs.index, it->second);
+      read_floor_.erase(it);
+    }
+    if (n.crash_stage == 5) {
+      crash(n);
+      return false;
+    }
+    n.c->advance(r);
+    n.in_flight.reset();
+    return true;
   }
 
   void step_time(bool chaos) {
@@ -340,6 +395,8 @@ class simulation {
         if (n->restart_at <= now_) restart(*n);
         continue;
       }
+      if (n->in_flight && n->persisted_at <= now_) process(*n);
+      if (!n->up) continue;
       if ((now_ + n->tick_phase) % tick_len == 0) {
         n->c->tick();
         process(*n);
@@ -407,7 +464,7 @@ class simulation {
     for (auto& n : nodes_) lowest = std::min(lowest, n->c->applied_index());
     const std::uint64_t per_round = cfg_.max_entries_per_append * cfg_.max_inflight_appends;
     const std::int64_t rounds = static_cast<std::int64_t>((target - lowest + per_round - 1) / per_round);
-    const std::int64_t bound_ticks = opts_.commit_ticks + rounds * (2 * max_delay_ / tick_len + 2);
+    const std::int64_t bound_ticks = opts_.commit_ticks + rounds * (2 * (max_delay_ + persist_delay_) / tick_len + 2);
     const std::int64_t commit_end = now_ + bound_ticks * tick_len;
     auto all_applied = [&] {
       for (auto& n : nodes_) {
@@ -454,6 +511,8 @@ class simulation {
   config cfg_;
   double drop_rate_ = 0, dup_rate_ = 0, leader_crash_rate_ = 0;
   std::int64_t max_delay_ = 1;
+  std::int64_t persist_delay_ = 0;
+  bool chaos_ = true;  // log_store's time for one ready, at most
   std::int64_t now_ = 0;
   std::vector<std::unique_ptr<sim_node>> nodes_;
   std::vector<int> group_;

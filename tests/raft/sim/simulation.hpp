@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string>
 
+#include "tests/raft/sim/durable_store.hpp"
+
 namespace troupe::raft::sim {
 
 struct sim_options {
@@ -18,6 +20,9 @@ struct sim_options {
   int settle_ticks = 200;     // bound for a leader to emerge once healed
   int commit_ticks = 100;     // bound for final proposals to commit everywhere
   int final_proposals = 5;
+  // How the simulated log_store orders the writes of one ready; the old
+  // order (hard state first) is kept to show that the checker catches it.
+  write_order order = write_order::entries_first;
 };
 
 struct sim_result {

@@ -1,0 +1,33 @@
+#include "actors/unreported_jobs.hpp"
+
+#include <algorithm>
+
+namespace troupe {
+
+std::vector<std::string> find_unreported(const std::map<std::string, jobs::job>& active, const worker_list& workers,
+                                         unreported_map& missing, std::chrono::steady_clock::time_point now,
+                                         const unreported_graces& graces) {
+  std::map<std::uint64_t, const worker_report*> live;
+  for (const auto& w : workers.workers)
+    if (w.alive) live[w.report.node_id] = &w.report;
+  std::vector<std::string> out;
+  unreported_map still;
+  for (const auto& [id, j] : active) {
+    if (j.status != jobs::job_status::assigned && j.status != jobs::job_status::running) continue;
+    auto w = live.find(j.assigned_worker);
+    if (w == live.end()) continue;
+    const auto& ids = w->second->running_jobs;
+    if (std::find(ids.begin(), ids.end(), id) != ids.end()) continue;  // the worker has it
+    unreported_since m{j.assigned_worker, j.attempts, j.status, now};
+    if (auto old = missing.find(id); old != missing.end() && old->second.worker == m.worker &&
+                                     old->second.attempt == m.attempt && old->second.status == m.status)
+      m.since = old->second.since;
+    auto grace = j.status == jobs::job_status::assigned ? graces.assigned : graces.running;
+    if (now - m.since >= grace) out.push_back(id);
+    still.emplace(id, m);
+  }
+  missing = std::move(still);  // jobs now reported, finished or elsewhere are forgotten
+  return out;
+}
+
+}  // namespace troupe
