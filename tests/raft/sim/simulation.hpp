@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace troupe::raft::sim {
 
@@ -18,6 +19,16 @@ struct sim_options {
   int settle_ticks = 200;     // bound for a leader to emerge once healed
   int commit_ticks = 100;     // bound for final proposals to commit everywhere
   int final_proposals = 5;
+  // Fuzzing (fuzz/raft_fuzz.cpp): when non-empty, every random choice of the
+  // run (fault profile, drop, duplicate, delay and so reordering of each
+  // message, partitions, crashes and their timing, proposals, the cores' own
+  // randomness) takes one byte of `choices`; the seeded generator takes over
+  // once they run out.
+  std::string_view choices;
+  // Arbitrary choices can starve an election forever (e.g. equal randomized
+  // timeouts on every node) without any bug, so a fuzzer checks safety only:
+  // false ends the run after the chaos phase, skipping heal and liveness.
+  bool check_liveness = true;
 };
 
 struct sim_result {
