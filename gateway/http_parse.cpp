@@ -112,6 +112,10 @@ parsed<log_range> parse_log_query(const query_params& params, std::uint64_t max_
   return r;
 }
 
-std::string reply_text(const json& body) { return body.dump(); }
+// Replies echo what the client sent (a query value cut at 32 bytes, possibly
+// inside a UTF-8 sequence; nlohmann's parse errors quote the body's bytes), and
+// a plain dump() throws on invalid UTF-8, which turned those 400s into 500s.
+// Invalid bytes become U+FFFD instead.
+std::string reply_text(const json& body) { return body.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 }  // namespace troupe::http_parse

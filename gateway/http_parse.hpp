@@ -62,7 +62,8 @@ struct log_range {
 };
 parsed<log_range> parse_log_query(const query_params& params, std::uint64_t max_limit);
 
-// The text of a JSON reply, as http_json::reply sends it.
+// The text of a JSON reply, as http_json::reply sends it: always valid UTF-8,
+// even when a message quotes invalid bytes from the request.
 std::string reply_text(const json& body);
 
 }  // namespace troupe::http_parse
