@@ -5,11 +5,10 @@
 // whose members are sorted and contain this node.
 //
 // validate()'s only side effect is creating [node].data_dir and a probe file
-// in it, so the harness points data_dir at one scratch directory of its own,
-// removed at exit: no input can create directories anywhere else.
-#include <unistd.h>
-
-#include <cstdlib>
+// in it (removed at once), so the harness points data_dir at the system's
+// temporary directory, which exists: no input creates a directory anywhere,
+// and nothing is left behind even when a run aborts.
+#include <filesystem>
 #include <string>
 
 #include "config/config_file.hpp"
@@ -24,13 +23,7 @@ constexpr const char* target = "config_fuzz";
 const std::string source = "fuzz.toml";
 
 const std::string& scratch_dir() {
-  static const std::string dir = [] {
-    char name[] = "/tmp/troupe-config-fuzz-XXXXXX";
-    if (!::mkdtemp(name)) contract_broken(target, "cannot create a scratch directory in /tmp");
-    static std::string made = name;
-    std::atexit([] { ::rmdir(made.c_str()); });
-    return made;
-  }();
+  static const std::string dir = std::filesystem::temp_directory_path().string();
   return dir;
 }
 
