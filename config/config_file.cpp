@@ -286,21 +286,22 @@ std::string one_line(std::string s) {
 
 }  // namespace
 
-node_config parse_file(const std::string& path) {
-  const std::string text = read_whole_file(path);
+node_config parse_file(const std::string& path) { return parse_text(read_whole_file(path), path); }
+
+node_config parse_text(const std::string& text, const std::string& source) {
   toml::table root;
   try {
-    root = toml::parse(text, path);
+    root = toml::parse(text, source);
   } catch (const toml::parse_error& e) {
     const auto& where = e.source().begin;
-    throw config_error(path + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) +
+    throw config_error(source + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) +
                        ": invalid TOML: " + one_line(std::string(e.description())));
   }
 
   node_config c;
-  c.source = path;
+  c.source = source;
   bool saw_id = false;
-  const value_reader reader(path);
+  const value_reader reader(source);
   schema(c, reader, saw_id).read_root(root);
   if (!saw_id) reader.fail("[node].id", "missing (every node needs a unique id > 0)");
   return c;

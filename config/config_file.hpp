@@ -15,6 +15,10 @@ namespace troupe::config {
 // a value of the wrong type or out of its type's range, or a missing [node].id.
 node_config parse_file(const std::string& path);
 
+// parse_file on text already in memory; `source` names it in every message
+// (parse_file passes the path). No I/O: what the config fuzzer drives.
+node_config parse_text(const std::string& text, const std::string& source);
+
 // parse_file + validate + finalize: what a node started with only a config
 // file runs with. Throws config_error.
 node_config load_file(const std::string& path);

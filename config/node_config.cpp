@@ -1,6 +1,25 @@
 #include "config/node_config.hpp"
 
 namespace troupe::config {
+namespace {
+
+std::string one_line(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char ch : s) {
+    if (ch == '\n')
+      out += "\\n";
+    else if (ch == '\r')
+      out += "\\r";
+    else
+      out += ch;
+  }
+  return out;
+}
+
+}  // namespace
+
+config_error::config_error(const std::string& what) : std::runtime_error(one_line(what)) {}
 
 const member* node_config::find_member(std::uint64_t member_id) const {
   for (const member& m : members)

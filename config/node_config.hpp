@@ -88,9 +88,11 @@ struct node_config {
 };
 
 // Every problem with a configuration. what() is one line naming the file (or
-// "<flags>"), the key and the problem.
+// "<flags>"), the key and the problem. Keys and values quoted in it come from
+// the file and may hold line breaks (TOML allows "\n" in quoted keys and
+// strings), so the constructor writes CR and LF as \r and \n.
 struct config_error : std::runtime_error {
-  using std::runtime_error::runtime_error;
+  explicit config_error(const std::string& what);
 };
 
 }  // namespace troupe::config

@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include <optional>
+#include <variant>
 
 #include <caf/scoped_actor.hpp>
 #include <google/protobuf/util/json_util.h>
@@ -12,6 +13,7 @@
 #include "gateway/dashboard/assets.hpp"
 #include "gateway/http_events.hpp"
 #include "gateway/http_json.hpp"
+#include "gateway/http_parse.hpp"
 #include "runtime/common/log.hpp"
 #include "runtime/common/metrics.hpp"
 #include "service/status_views.hpp"
@@ -20,6 +22,7 @@ namespace troupe {
 namespace {
 
 using namespace http_json;
+using http_parse::bad_request;
 
 // The node service's answer to a blocking request: a value, or why not.
 template <class R>
@@ -202,20 +205,12 @@ void http_server::post_job(const httplib::Request& req, httplib::Response& res) 
   auto failed = [&](int status, const std::string& msg) {
     reply(res, status, {{"success", false}, {"job_id", nullptr}, {"status", nullptr}, {"error", msg}});
   };
-  json body;
-  try {
-    body = json::parse(req.body);
-  } catch (const json::exception& e) {
-    return failed(400, std::string("malformed JSON: ") + e.what());
-  }
-  if (!body.is_object()) return failed(400, "the body must be a JSON object");
-  if (!body.contains("command")) return failed(400, "missing field \"command\"");
-  if (!body["command"].is_string()) return failed(400, "field \"command\" must be a string");
-  if (body.contains("image") && !body["image"].is_null() && !body["image"].is_string())
-    return failed(400, "field \"image\" must be a string or null");
+  auto parsed = http_parse::parse_submit_body(req.body);
+  if (auto* bad = std::get_if<bad_request>(&parsed)) return failed(400, bad->message);
+  auto& job = std::get<http_parse::job_submission>(parsed);
   submit_request s;
-  s.command = body["command"].get<std::string>();
-  if (body.contains("image") && body["image"].is_string()) s.image = body["image"].get<std::string>();
+  s.command = std::move(job.command);
+  s.image = std::move(job.image);
   s.forward = true;
   auto r = ask<proposal_result>(sys_, service_, config::write_wait(cfg_), submit_atom::value, s);
   if (!r) return failed(http_status(r.error), describe(r.error).message);
@@ -229,33 +224,9 @@ void http_server::delete_job(const httplib::Request& req, httplib::Response& res
 }
 
 void http_server::list_jobs(const httplib::Request& req, httplib::Response& res) {
-  jobs::list_query q;
-  auto param = [&](const char* k) { return req.has_param(k) ? req.get_param_value(k) : std::string(); };
-  if (auto v = param("page_size"); !v.empty()) {
-    auto n = parse_u64(v);
-    if (!n) return error(res, 400, "page_size must be a non-negative integer, got \"" + v.substr(0, 32) + "\"");
-    q.page_size = static_cast<std::uint32_t>(std::min<std::uint64_t>(*n, jobs::max_page_size));
-  }
-  q.page_token = param("page_token");
-  if (auto v = param("status"); !v.empty()) {
-    auto st = jobs::parse_status(v);
-    if (!st) return error(res, 400, "unknown status \"" + v.substr(0, 32) + "\"");
-    q.status = *st;
-  }
-  if (auto v = param("worker"); !v.empty()) {
-    auto n = parse_u64(v);
-    if (!n) return error(res, 400, "worker must be a node id, got \"" + v.substr(0, 32) + "\"");
-    q.worker = *n;
-  }
-  q.command_substring = param("command");
-  for (auto [k, dst] :
-       {std::pair{"created_after_ms", &q.created_after_ms}, std::pair{"created_before_ms", &q.created_before_ms}}) {
-    if (auto v = param(k); !v.empty()) {
-      auto n = parse_u64(v);
-      if (!n) return error(res, 400, std::string(k) + " must be milliseconds since the epoch, got \"" + v.substr(0, 32) + "\"");
-      *dst = static_cast<std::int64_t>(*n);
-    }
-  }
+  auto parsed = http_parse::parse_list_query(req.params);
+  if (auto* bad = std::get_if<bad_request>(&parsed)) return error(res, 400, bad->message);
+  const auto& q = std::get<jobs::list_query>(parsed);
   auto l = ask<jobs::list_result>(sys_, service_, config::outer(config::query_timeout), list_atom::value, q);
   if (!l) return fail(res, l.error);
   json arr = json::array();
@@ -280,21 +251,9 @@ void http_server::get_job(const httplib::Request& req, httplib::Response& res) {
 }
 
 void http_server::raft_log(const httplib::Request& req, httplib::Response& res) {
-  std::uint64_t start = 0, limit = 100;
-  if (req.has_param("start_index")) {
-    auto v = req.get_param_value("start_index");
-    auto n = parse_u64(v);
-    if (!n) return error(res, 400, "start_index must be a non-negative integer, got \"" + v.substr(0, 32) + "\"");
-    start = *n;
-  }
-  if (req.has_param("limit")) {
-    auto v = req.get_param_value("limit");
-    auto n = parse_u64(v);
-    if (!n || *n == 0 || *n > max_log_page)
-      return error(res, 400, "limit must be an integer from 1 to " + std::to_string(max_log_page) + ", got \"" +
-                                 v.substr(0, 32) + "\"");
-    limit = *n;
-  }
+  auto parsed = http_parse::parse_log_query(req.params, max_log_page);
+  if (auto* bad = std::get_if<bad_request>(&parsed)) return error(res, 400, bad->message);
+  const auto [start, limit] = std::get<http_parse::log_range>(parsed);
   auto out = ask<scheduler::GetRaftLogEntriesResponse>(sys_, service_, config::forwarded_query_wait(), log_atom::value,
                                                        start, static_cast<std::uint32_t>(limit), false);
   if (!out) return fail(res, out.error);
@@ -321,15 +280,9 @@ void http_server::raft_log(const httplib::Request& req, httplib::Response& res) 
 }
 
 void http_server::transfer_leadership(const httplib::Request& req, httplib::Response& res) {
-  auto body = object_body(req, res, true);
-  if (!body) return;
-  std::uint64_t target = 0;
-  if (body->contains("target_node_id") && !(*body)["target_node_id"].is_null()) {
-    const auto& t = (*body)["target_node_id"];
-    if (!t.is_number_unsigned())
-      return error(res, 400, "field \"target_node_id\" must be a non-negative integer (0 = best follower)");
-    target = t.get<std::uint64_t>();
-  }
+  auto parsed = http_parse::parse_transfer_body(req.body);
+  if (auto* bad = std::get_if<bad_request>(&parsed)) return error(res, 400, bad->message);
+  const std::uint64_t target = std::get<std::uint64_t>(parsed);
   auto r = ask<std::uint64_t>(sys_, service_, config::transfer_request_wait(cfg_), transfer_atom::value, target, true);
   if (!r) {
     auto msg = describe(r.error).message;

@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include "gateway/http_parse.hpp"
 #include "runtime/jobs/rfc3339.hpp"
 
 namespace troupe::http_json {
@@ -15,7 +16,7 @@ json nullable_time(const std::optional<std::int64_t>& ns) {
 
 void reply(httplib::Response& res, int status, const json& body) {
   res.status = status;
-  res.set_content(body.dump(), "application/json");
+  res.set_content(http_parse::reply_text(body), "application/json");
 }
 
 void error(httplib::Response& res, int status, const std::string& msg) {
@@ -55,27 +56,13 @@ json job_json(const jobs::job& j) {
               {"output_truncated", j.output_truncated}};
 }
 
-std::optional<std::uint64_t> parse_u64(const std::string& s) {
-  if (s.empty() || s.size() > 19) return std::nullopt;
-  for (char c : s)
-    if (c < '0' || c > '9') return std::nullopt;
-  return std::stoull(s);
-}
-
 std::optional<json> object_body(const httplib::Request& req, httplib::Response& res, bool allow_empty) {
-  if (allow_empty && req.body.find_first_not_of(" \t\r\n") == std::string::npos) return json::object();
-  json body;
-  try {
-    body = json::parse(req.body);
-  } catch (const json::exception& e) {
-    error(res, 400, std::string("malformed JSON: ") + e.what());
+  auto parsed = http_parse::parse_object_body(req.body, allow_empty);
+  if (auto* bad = std::get_if<http_parse::bad_request>(&parsed)) {
+    error(res, 400, bad->message);
     return std::nullopt;
   }
-  if (!body.is_object()) {
-    error(res, 400, "the body must be a JSON object");
-    return std::nullopt;
-  }
-  return body;
+  return std::get<json>(std::move(parsed));
 }
 
 }  // namespace troupe::http_json

@@ -33,10 +33,8 @@ int http_status(const caf::error& e);
 // A job as GET /api/jobs lists it.
 json job_json(const jobs::job& j);
 
-std::optional<std::uint64_t> parse_u64(const std::string& s);
-
-// Parses a request body that must be a JSON object; an empty body counts as
-// {} when allow_empty. On failure answers 400 and returns nullopt.
+// Parses a request body that must be a JSON object (http_parse::
+// parse_object_body); on failure answers 400 and returns nullopt.
 std::optional<json> object_body(const httplib::Request& req, httplib::Response& res, bool allow_empty);
 
 }  // namespace troupe::http_json

@@ -11,6 +11,7 @@ packages=(
   libcpp-httplib-dev nlohmann-json3-dev libtomlplusplus-dev
   libcurl4-openssl-dev                         # Docker Engine API over its unix socket
   doctest-dev
+  clang-14 libclang-rt-14-dev                  # libFuzzer targets (scripts/fuzz.sh); the main build stays g++
   docker.io busybox-static                     # real dockerd + a local test image for the executor tests
   curl util-linux iproute2 procps              # test scripts: curl --unix-socket, unshare, setsid, pgrep
   nodejs chromium                              # dashboard end-to-end test (playwright-core drives Debian's chromium)

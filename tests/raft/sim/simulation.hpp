@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "tests/raft/sim/durable_store.hpp"
 
@@ -23,6 +24,16 @@ struct sim_options {
   // How the simulated log_store orders the writes of one ready; the old
   // order (hard state first) is kept to show that the checker catches it.
   write_order order = write_order::entries_first;
+  // Fuzzing (fuzz/raft_fuzz.cpp): when non-empty, every random choice of the
+  // run (fault profile, drop, duplicate, delay and so reordering of each
+  // message, partitions, crashes and their timing, proposals, the cores' own
+  // randomness) takes one byte of `choices`; the seeded generator takes over
+  // once they run out.
+  std::string_view choices;
+  // Arbitrary choices can starve an election forever (e.g. equal randomized
+  // timeouts on every node) without any bug, so a fuzzer checks safety only:
+  // false ends the run after the chaos phase, skipping heal and liveness.
+  bool check_liveness = true;
 };
 
 struct sim_result {

@@ -1,0 +1,151 @@
+// Writes the seed corpora (fuzz/corpus/<target>/) from the real encoders, so
+// the binary seeds stay valid when a format changes: run
+// `bash scripts/fuzz.sh seeds` and commit the result. A few valid examples per
+// target; the fuzzer mutates from there.
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "runtime/jobs/snapshot_codec.hpp"
+#include "runtime/storage/record_codec.hpp"
+
+namespace {
+
+using namespace troupe;
+
+std::string out_dir;
+
+void write(const std::string& target, const std::string& name, const std::string& bytes) {
+  std::ofstream f(out_dir + "/" + target + "/" + name, std::ios::binary);
+  f << bytes;
+  if (!f) {
+    std::cerr << "make_seeds: cannot write " << target << "/" << name << "\n";
+    std::exit(1);
+  }
+}
+
+// record_fuzz input: flag byte (bit 0 = last segment, bits 1..7 = first index - 1) + segment.
+std::string segment(bool last, raft::index_t first, const std::vector<raft::entry>& entries) {
+  std::string out(1, static_cast<char>((last ? 1 : 0) | ((first - 1) << 1)));
+  for (const raft::entry& e : entries) storage::encode_record(e, out);
+  return out;
+}
+
+void records() {
+  const std::vector<raft::entry> three{{1, 1, raft::entry_type::noop, ""},
+                                       {1, 2, raft::entry_type::normal, "submit job-1"},
+                                       {2, 3, raft::entry_type::normal, std::string(40, 'x')}};
+  write("record", "three_records_last", segment(true, 1, three));
+  write("record", "three_records_middle", segment(false, 1, three));
+  std::string torn = segment(true, 1, three);
+  torn.resize(torn.size() - 10);
+  write("record", "torn_tail", torn);
+  write("record", "first_index_5", segment(true, 5, {{3, 5, raft::entry_type::normal, "a"}, {3, 6, raft::entry_type::noop, ""}}));
+  write("record", "empty_segment", segment(true, 1, {}));
+}
+
+std::string snapshot(std::uint64_t applied, const std::set<std::uint64_t>& workers,
+                     const std::set<std::uint64_t>& draining, const std::vector<jobs::job>& js) {
+  std::vector<const jobs::job*> ptrs;
+  for (const auto& j : js) ptrs.push_back(&j);
+  return jobs::encode_snapshot(applied, workers, draining, ptrs);
+}
+
+// Version 1: version 2 without the draining set (an empty set's count is 8 zero bytes).
+std::string as_version_1(std::string v2) {
+  v2.resize(v2.size() - 4);                        // the CRC
+  v2[8] = 1;                                       // version, little-endian
+  const std::size_t workers_at = 8 + 4 + 8;
+  const std::uint64_t nworkers = static_cast<unsigned char>(v2[workers_at]);  // < 256 here
+  v2.erase(workers_at + 8 + 8 * nworkers, 8);      // the empty draining set
+  const std::uint32_t crc = jobs::crc32(v2);
+  for (int i = 0; i < 4; ++i) v2.push_back(static_cast<char>(crc >> (8 * i)));
+  return v2;
+}
+
+void snapshots() {
+  write("snapshot", "empty", snapshot(0, {}, {}, {}));
+  jobs::job pending;
+  pending.id = "job-1";
+  pending.command = "echo hi";
+  pending.created_at_ns = 1'000;
+  pending.updated_index = 3;
+  jobs::job done = pending;
+  done.id = "job-2";
+  done.image = "alpine:latest";
+  done.status = jobs::job_status::completed;
+  done.assigned_worker = done.executed_by = 2;
+  done.exit_code = 0;
+  done.attempts = 1;
+  done.created_at_ns = 2'000;
+  done.started_at_ns = 2'500;
+  done.completed_at_ns = 3'000;
+  done.stdout_inline = "hi\n";
+  done.assigned_at_ns = 2'100;
+  jobs::job running = done;
+  running.id = "job-3";
+  running.status = jobs::job_status::running;
+  running.exit_code.reset();
+  running.completed_at_ns.reset();
+  running.created_at_ns = 4'000;
+  const std::string full = snapshot(9, {1, 2, 3}, {3}, {pending, done, running});
+  write("snapshot", "three_jobs", full);
+  write("snapshot", "three_jobs_v1", as_version_1(snapshot(9, {1, 2}, {}, {pending, done, running})));
+}
+
+void configs() {
+  write("config", "minimal.toml",
+        "[node]\nid = 1\ndata_dir = \"d\"\n\n[[members]]\nid = 1\naddress = \"127.0.0.1:50051\"\n");
+  write("config", "three_members.toml",
+        "[node]\nid = 2\ndata_dir = \"d\"\n[listen]\ngrpc = \"0.0.0.0:50052\"\nhttp = \"0.0.0.0:8082\"\n"
+        "[[members]]\nid = 3\naddress = \"127.0.0.1:50053\"\nhttp = \"127.0.0.1:8083\"\n"
+        "[[members]]\nid = 1\naddress = \"127.0.0.1:50051\"\n"
+        "[[members]]\nid = 2\naddress = \"localhost:50052\"\n"
+        "[executor]\nbackend = \"process\"\n[executor.sandbox]\ncpus = 0.5\nnetwork = \"none\"\n"
+        "[log]\nlevel = \"debug\"\n");
+}
+
+// rest_fuzz input: byte 0 picks the request (0 submit, 1 transfer, 2 drain, 3 list, 4 raft log).
+void rest() {
+  write("rest", "submit", std::string(1, 0) + R"({"command":"echo hi","image":"alpine:latest"})");
+  write("rest", "submit_null_image", std::string(1, 0) + R"({"command":"ls -l","image":null})");
+  write("rest", "transfer", std::string(1, 1) + R"({"target_node_id":2})");
+  write("rest", "transfer_empty", std::string(1, 1));
+  write("rest", "drain", std::string(1, 2) + "{}");
+  write("rest", "list", std::string(1, 3) + "page_size=2&status=pending&command=echo&created_after_ms=1000");
+  write("rest", "list_worker", std::string(1, 3) + "worker=2&created_before_ms=99999&page_token=abc");
+  write("rest", "raft_log", std::string(1, 4) + "start_index=5&limit=10");
+}
+
+// raft_fuzz input: byte 0 (bit 0: 5 nodes), then one byte per choice.
+void raft_runs() {
+  std::string calm(1, 0);
+  calm += std::string(300, '\x80');  // mid-range choices: few drops, no crashes
+  write("raft", "three_nodes_calm", calm);
+  std::string mixed(1, 1);
+  std::uint32_t x = 12345;
+  for (int i = 0; i < 600; ++i) {
+    x = x * 1103515245u + 12345u;
+    mixed.push_back(static_cast<char>(x >> 24));
+  }
+  write("raft", "five_nodes_mixed", mixed);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::cerr << "usage: make_seeds <corpus dir>\n";
+    return 2;
+  }
+  out_dir = argv[1];
+  records();
+  snapshots();
+  configs();
+  rest();
+  raft_runs();
+  return 0;
+}

@@ -1,0 +1,22 @@
+// The five fuzz harnesses. Each runs one input and aborts (fuzz_check.hpp) if
+// the code under test breaks its documented contract; an exception of an
+// undocumented type escapes, which is a failure too.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace troupe::fuzz {
+
+// byte 0: bit 0 = is_last_segment, bits 1..7 = first_index - 1; then segment bytes.
+void record_one(const std::uint8_t* data, std::size_t size);
+// The whole input is snapshot bytes.
+void snapshot_one(const std::uint8_t* data, std::size_t size);
+// The whole input is TOML text.
+void config_one(const std::uint8_t* data, std::size_t size);
+// byte 0 picks the request (rest_fuzz.cpp); then the body or query string.
+void rest_one(const std::uint8_t* data, std::size_t size);
+// byte 0 picks the cluster size; then one byte per random choice of the simulation.
+void raft_one(const std::uint8_t* data, std::size_t size);
+
+}  // namespace troupe::fuzz
