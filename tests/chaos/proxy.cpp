@@ -107,14 +107,14 @@ fault_proxy::~fault_proxy() {
   join_finished_pumps(true);
 }
 
-fault_proxy::link& fault_proxy::at(std::uint64_t from, std::uint64_t to) {
+fault_proxy::link& fault_proxy::at(std::uint64_t from, std::uint64_t to) const {
   if (from == 0 || to == 0 || from > n_ || to > n_ || from == to)
     throw std::out_of_range("no proxy link " + std::to_string(from) + "->" + std::to_string(to));
   return *links_[(from - 1) * n_ + (to - 1)];
 }
 
 std::string fault_proxy::address(std::uint64_t from, std::uint64_t to) const {
-  return "127.0.0.1:" + std::to_string(const_cast<fault_proxy*>(this)->at(from, to).port);
+  return "127.0.0.1:" + std::to_string(at(from, to).port);
 }
 
 void fault_proxy::set_destination(std::uint64_t to, const std::string& host_port) {

@@ -57,7 +57,7 @@ class fault_proxy {
     std::vector<std::weak_ptr<conn>> conns;
   };
 
-  link& at(std::uint64_t from, std::uint64_t to);
+  link& at(std::uint64_t from, std::uint64_t to) const;
   void accept_loop();
   void open(link& l, int client_fd);
   void pump(link& l, std::shared_ptr<conn> c, bool forward);
