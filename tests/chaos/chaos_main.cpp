@@ -115,12 +115,13 @@ read_options addresses(const integration::cluster& c) {
 
 // Reads until every job is terminal in every view and two reads in a row are
 // the same (the cluster stopped changing), or `limit` passes; returns the last read.
-std::vector<view> settle(const integration::cluster& c, const history& h, seconds limit) {
+std::vector<view> settle(const integration::cluster& c, const history& h, const std::string& runs_file,
+                         seconds limit) {
   auto until = steady::now() + limit;
   std::vector<view> prev, cur;
   for (int round = 0; round < 10000; ++round) {
     cur = read_views(addresses(c));
-    auto v = judge(cur, h.submits(), h.cancels());
+    auto v = judge(cur, h.submits(), h.cancels(), read_runs(runs_file));
     if (v.unreadable_views == 0 && v.settled() && same_reads(prev, cur)) break;
     if (steady::now() >= until) {
       say("chaos: settle wait of " + std::to_string(limit.count()) + " s is over; judging the last read");
@@ -204,6 +205,7 @@ bool run_seed(const options& o, std::uint64_t seed) {
   cop.seed = seed;
   cop.threads = o.clients;
   cop.run_tag = "s" + std::to_string(seed);
+  cop.runs_file = c.dir() + "/job-runs.txt";
   clients cl(cop, h);
   auto t0 = steady::now();
   auto until = t0 + std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(o.duration_s));
@@ -217,19 +219,19 @@ bool run_seed(const options& o, std::uint64_t seed) {
   say("chaos: healed, clients stopped; waiting for every job to end (at most " + num(o.settle_s) + " s)");
   if (c.wait_for_leader(milliseconds(30000)) == 0) say("chaos: no agreed leader 30 s after healing");
 
-  auto views = settle(c, h, seconds(static_cast<long>(o.settle_s)));
-  auto v = judge(views, h.submits(), h.cancels());
+  auto views = settle(c, h, cop.runs_file, seconds(static_cast<long>(o.settle_s)));
+  auto v = judge(views, h.submits(), h.cancels(), read_runs(cop.runs_file));
   if (!o.self_check.empty()) {
     say("chaos self-check baseline: " + v.line(seed, o.nodes));
     if (o.self_check == "wipe") {
       wipe_follower(c, proxy);
-      views = settle(c, h, seconds(20));
+      views = settle(c, h, cop.runs_file, seconds(20));
     } else if (!corrupt(o.self_check, views, h)) {
       say("chaos self-check: nothing to corrupt (no acknowledged or terminal job); self-check not done");
       ++integration::failures;
       return false;
     }
-    v = judge(views, h.submits(), h.cancels());
+    v = judge(views, h.submits(), h.cancels(), read_runs(cop.runs_file));
   }
   v.faults = nm.faults();
   v.node_crashes = nm.node_crashes();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <fstream>
 #include <set>
 #include <sstream>
 
@@ -148,8 +149,16 @@ std::vector<view> read_views(const read_options& o) {
   return out;
 }
 
+std::map<std::string, long> read_runs(const std::string& path) {
+  std::map<std::string, long> out;
+  std::ifstream f(path);
+  std::string line;
+  for (long i = 0; i < 100000000 && std::getline(f, line); ++i) ++out[line];
+  return out;
+}
+
 verdict judge(const std::vector<view>& views, const std::vector<submit_op>& submits,
-              const std::vector<cancel_op>& cancels) {
+              const std::vector<cancel_op>& cancels, const std::map<std::string, long>& runs) {
   verdict v;
   std::map<std::string, std::size_t> per_kind;
   std::vector<const view*> readable;
@@ -238,6 +247,14 @@ verdict judge(const std::vector<view>& views, const std::vector<submit_op>& subm
       note(v, per_kind, "divergent", "job " + id + " (" + token + "):" + diff + " first: " + first.common_fields());
       continue;
     }
+    // Each assignment may start the job once; more starts mean it ran again
+    // (e.g. after a restart), which the spec rules out for side effects' sake.
+    if (auto r = runs.find(token); r != runs.end() && r->second > static_cast<long>(first.attempts)) {
+      ++v.reruns;
+      note(v, per_kind, "rerun", "job " + id + " (" + token + ") started " + std::to_string(r->second) +
+                                     " times with " + std::to_string(first.attempts) + " attempt(s): " +
+                                     first.common_fields());
+    }
     if (first.status == "completed") {
       ++v.completed;
       ++v.output_checked;
@@ -293,7 +310,7 @@ std::string verdict::line(std::uint64_t seed, std::size_t nodes) const {
     << " duplicates=" << duplicates << " divergent=" << divergent << " stuck=" << stuck
     << " cancels_ok=" << cancels_ok << " cancel_violations=" << cancel_violations << " completed=" << completed
     << " output_checked=" << output_checked << " output_bad=" << output_bad << " phantoms=" << phantoms
-    << " unreadable_views=" << unreadable_views << " node_crashes=" << node_crashes;
+    << " reruns=" << reruns << " unreadable_views=" << unreadable_views << " node_crashes=" << node_crashes;
   return s.str();
 }
 

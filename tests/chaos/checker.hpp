@@ -45,21 +45,25 @@ struct verdict {
   long operations = 0, faults = 0, acknowledged = 0, indeterminate = 0, refused = 0;
   long jobs = 0, lost = 0, duplicates = 0, divergent = 0, stuck = 0, unreadable_views = 0;
   long phantoms = 0;  // a job whose submit was answered with a definite refusal
+  long reruns = 0;    // a job that started more often than it was assigned (attempts)
   long cancels_ok = 0, cancel_violations = 0, completed = 0, output_checked = 0, output_bad = 0;
   long node_crashes = 0;  // nodes that exited without being killed (reported, not judged)
   std::vector<std::string> details;  // one line per finding, for the report (first ones only)
 
   bool pass() const {
     return lost == 0 && divergent == 0 && stuck == 0 && cancel_violations == 0 && output_bad == 0 &&
-           phantoms == 0 && unreadable_views == 0;
+           phantoms == 0 && reruns == 0 && unreadable_views == 0;
   }
   // A state the cluster will not change any more: every job terminal everywhere.
   bool settled() const { return stuck == 0; }
   std::string line(std::uint64_t seed, std::size_t nodes) const;
 };
 
+// `runs`: how many times each token's job started (the clients' runs file).
 verdict judge(const std::vector<view>& views, const std::vector<submit_op>& submits,
-              const std::vector<cancel_op>& cancels);
+              const std::vector<cancel_op>& cancels, const std::map<std::string, long>& runs);
+// Counts the lines of the runs file by token.
+std::map<std::string, long> read_runs(const std::string& path);
 
 // Whether two reads hold the same jobs with the same fields in every view.
 bool same_reads(const std::vector<view>& a, const std::vector<view>& b);

@@ -141,7 +141,8 @@ void clients::run(std::size_t index) {
       submit_op op;
       op.token = "tok-" + opts_.run_tag + "-" + std::to_string(index) + "-" + std::to_string(n);
       // A third of the jobs run long enough to be cancelled while running.
-      op.command = (percent(s.rng) < 33 ? "sleep 1; echo " : "echo ") + op.token;
+      op.command = "echo " + op.token + " >> " + opts_.runs_file + "; " + (percent(s.rng) < 33 ? "sleep 1; " : "") +
+                   "echo " + op.token;
       scheduler::SubmitJobResponse resp;
       op.result = s.run([&](stub_type& stub, grpc::ClientContext& ctx) {
         scheduler::SubmitJobRequest req;

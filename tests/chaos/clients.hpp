@@ -21,6 +21,9 @@ struct client_options {
   int pause_ms = 60;            // between one thread's operations
   int call_deadline_ms = 4000;  // per RPC; a deadline makes the operation indeterminate
   std::string run_tag;          // part of every token: tok-<run_tag>-<thread>-<n>
+  // Every job first appends its token to this file (the process executor runs
+  // on this host), so the checker can count how often each job really ran.
+  std::string runs_file;
 };
 
 class clients {
