@@ -66,7 +66,7 @@ void data_disks::free(std::uint64_t node) {
 
 nemesis::nemesis(std::uint64_t seed, integration::cluster& c, fault_proxy& p, data_disks& d, steady::time_point t0)
     : rng_(seed), c_(c), proxy_(p), disks_(d), t0_(t0), paused_(c.size() + 1), killed_(c.size() + 1),
-      filled_(c.size() + 1) {
+      filled_(c.size() + 1), filled_since_start_(c.size() + 1) {
   for (auto id : c.ids()) stubs_.push_back(integration::make_stub(c.grpc_address(id)));
 }
 
@@ -105,17 +105,22 @@ std::vector<std::uint64_t> nemesis::followers(std::uint64_t leader) const {
   return out;
 }
 
-void nemesis::restart_exited(bool disk_was_full) {
+void nemesis::start(std::uint64_t id) {
+  c_.start(id);
+  filled_since_start_[id] = false;
+}
+
+void nemesis::restart_exited() {
   for (auto id : c_.ids()) {
     int status = 0;
     if (killed_[id] || !c_.exited(id, &status)) continue;
     std::string how = WIFEXITED(status) ? "exit code " + std::to_string(WEXITSTATUS(status))
                                         : "signal " + std::to_string(WTERMSIG(status));
-    bool expected = disk_was_full && filled_[id];
+    bool expected = filled_since_start_[id];
     if (!expected) ++crashes_;
     log("node " + std::to_string(id) + " had exited by itself (" + how + ")" +
-        (expected ? ", its disk was full" : ": UNEXPECTED, see " + c_.log_path(id)) + "; starting it again");
-    c_.start(id);
+        (expected ? ", its disk had been full" : ": UNEXPECTED, see " + c_.log_path(id)) + "; starting it again");
+    start(id);
   }
 }
 
@@ -127,10 +132,10 @@ void nemesis::heal_all() {
     if (filled_[id]) disks_.free(id);
   }
   // A node whose disk filled may have stopped itself (fail-stop); that is expected.
-  restart_exited(true);
+  restart_exited();
   for (auto id : c_.ids()) {
     filled_[id] = false;
-    if (killed_[id]) c_.start(id);
+    if (killed_[id]) start(id);
     killed_[id] = false;
   }
 }
@@ -146,7 +151,7 @@ void nemesis::run(steady::time_point until) {
     auto hold = milliseconds(1000 + rng_() % 4000);
     auto gap = milliseconds(500 + rng_() % 2000);
     bool target_leader = rng_() % 2 == 0;
-    restart_exited(false);
+    restart_exited();
     std::uint64_t l = leader();
     auto others = followers(l);
     std::uint64_t other = pick(others);
@@ -214,7 +219,7 @@ void nemesis::run(steady::time_point until) {
           what += " skipped: " + disks_.why_not();
           break;
         }
-        filled_[target] = true;
+        filled_[target] = filled_since_start_[target] = true;
         what += " node " + std::to_string(target) + " (" + std::to_string(disks_.fill(target) >> 20) + " MiB filler)";
         break;
       case kinds:

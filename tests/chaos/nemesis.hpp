@@ -57,7 +57,8 @@ class nemesis {
   void sleep_until(steady::time_point t) const;
   std::uint64_t pick(const std::vector<std::uint64_t>& from);
   std::vector<std::uint64_t> followers(std::uint64_t leader) const;
-  void restart_exited(bool disk_was_full);
+  void restart_exited();
+  void start(std::uint64_t id);
 
   std::mt19937_64 rng_;
   integration::cluster& c_;
@@ -66,6 +67,9 @@ class nemesis {
   steady::time_point t0_;
   std::vector<std::unique_ptr<scheduler::SchedulerService::Stub>> stubs_;
   std::vector<bool> paused_, killed_, filled_;
+  // The disk of this start of the node was full once: its fail-stop exit,
+  // which may come seconds after the disk is freed, is expected.
+  std::vector<bool> filled_since_start_;
   long faults_ = 0;
   long crashes_ = 0;
 };
