@@ -227,12 +227,6 @@ caf::error not_leader(const config::node_config& cfg, std::uint64_t leader_id) {
   return not_leader_error(leader_id, m ? m->address : std::string());
 }
 
-bool refused_on_apply(const caf::error& e) {
-  if (e.category() != error_category) return false;
-  auto c = static_cast<errc>(e.code());
-  return c == errc::not_found || c == errc::failed_precondition || c == errc::invalid_argument;
-}
-
 raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_node_state> self,
                                          std::shared_ptr<raft_node_init> init) {
   auto& st = self->state;

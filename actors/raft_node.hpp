@@ -21,8 +21,6 @@
 
 namespace troupe {
 
-// GetRaftLogEntries answers at most this many entries per page.
-inline constexpr std::uint32_t max_log_page = 1000;
 
 struct raft_node_state {
   static inline const char* name = "raft_node";
@@ -85,10 +83,5 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
 // membership: "Not the leader: leader is node 2 at 127.0.0.1:50052" (or
 // "... the leader is unknown (election in progress)" for 0).
 caf::error not_leader(const config::node_config& cfg, std::uint64_t leader_id);
-
-// True for a proposal that committed and was refused by the job table (the
-// job is unknown, terminal, the attempt stale, the command malformed): the
-// answer is final, and retrying the same command cannot change it.
-bool refused_on_apply(const caf::error& e);
 
 }  // namespace troupe

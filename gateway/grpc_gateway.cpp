@@ -79,15 +79,19 @@ class scheduler_service final : public scheduler::SchedulerService::CallbackServ
   grpc::ServerUnaryReactor* GetClusterStatus(grpc::CallbackServerContext* ctx,
                                              const scheduler::GetClusterStatusRequest*,
                                              scheduler::GetClusterStatusResponse* resp) override {
-    return call<scheduler::GetClusterStatusResponse>(ctx, config::forwarded_query_wait(), [=](const scheduler::GetClusterStatusResponse& r) { *resp = r; },
-                cluster_atom::value, is_forwarded(ctx));
+    using answer = scheduler::GetClusterStatusResponse;
+    return call<answer>(
+        ctx, config::forwarded_query_wait(), [=](const answer& r) { *resp = r; }, cluster_atom::value,
+        is_forwarded(ctx));
   }
 
   grpc::ServerUnaryReactor* GetRaftLogEntries(grpc::CallbackServerContext* ctx,
                                               const scheduler::GetRaftLogEntriesRequest* req,
                                               scheduler::GetRaftLogEntriesResponse* resp) override {
-    return call<scheduler::GetRaftLogEntriesResponse>(ctx, config::forwarded_query_wait(), [=](const scheduler::GetRaftLogEntriesResponse& r) { *resp = r; },
-                log_atom::value, std::uint64_t{req->start_index()}, std::uint32_t{req->limit()}, is_forwarded(ctx));
+    using answer = scheduler::GetRaftLogEntriesResponse;
+    return call<answer>(
+        ctx, config::forwarded_query_wait(), [=](const answer& r) { *resp = r; }, log_atom::value,
+        std::uint64_t{req->start_index()}, std::uint32_t{req->limit()}, is_forwarded(ctx));
   }
 
   grpc::ServerUnaryReactor* TransferLeadership(grpc::CallbackServerContext* ctx,

@@ -7,7 +7,6 @@
 #include <caf/scoped_actor.hpp>
 #include <google/protobuf/util/json_util.h>
 
-#include "actors/raft_node.hpp"
 #include "config/host_port.hpp"
 #include "config/timeouts.hpp"
 #include "gateway/dashboard/assets.hpp"

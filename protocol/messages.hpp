@@ -166,6 +166,8 @@ struct role_change {
   std::uint64_t term = 0;
   std::uint64_t leader_id = 0;
 };
+// GetRaftLogEntries answers at most this many entries per page.
+inline constexpr std::uint32_t max_log_page = 1000;
 struct log_page {
   std::vector<raft::entry> entries;
   std::uint64_t commit_index = 0;

@@ -51,39 +51,18 @@ TEST_CASE("200 concurrent submits against max_active = 50: never more than 50 ac
     }
   });
 
-  struct call {
-    grpc::ClientContext ctx;
-    scheduler::SubmitJobRequest req;
-    scheduler::SubmitJobResponse resp;
-    grpc::Status status;
-  };
-  std::vector<std::unique_ptr<call>> calls;
-  std::atomic<int> outstanding{n};
-  for (int i = 0; i < n; ++i) {
-    auto cl = std::make_unique<call>();
-    set_deadline(cl->ctx, milliseconds(20000));
-    cl->req.set_command("sleep 5");
-    calls.push_back(std::move(cl));
-  }
-  for (auto& cl : calls) {
-    auto* p = cl.get();
-    ls.async()->SubmitJob(&p->ctx, &p->req, &p->resp, [p, &outstanding](grpc::Status s) {
-      p->status = std::move(s);
-      --outstanding;
-    });
-  }
-  bool answered = wait_until(milliseconds(25000), [&] { return outstanding.load() == 0; }, milliseconds(10));
+  auto r = submit_concurrently(ls, std::vector<std::string>(n, "sleep 5"), milliseconds(20000), milliseconds(25000));
   // A last look after every submit is settled.
   std::this_thread::sleep_for(milliseconds(200));
   watching = false;
   watcher.join();
-  REQUIRE(answered);
+  REQUIRE(r.all_answered);
 
   std::map<grpc::StatusCode, int> codes;
-  for (auto& cl : calls) {
-    ++codes[cl->status.error_code()];
-    if (cl->status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
-      const auto& m = cl->status.error_message();
+  for (const auto& st : r.statuses) {
+    ++codes[st.error_code()];
+    if (st.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      const auto& m = st.error_message();
       CHECK_MESSAGE(m.rfind("too many active jobs (", 0) == 0, m);
       CHECK_MESSAGE(m.find(", limit 50); retry later") != std::string::npos, m);
     }

@@ -5,9 +5,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cctype>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 
@@ -28,6 +30,40 @@ grpc::Status submit(scheduler::SchedulerService::Stub& s, const std::string& com
   auto st = s.SubmitJob(&ctx, req, &resp);
   if (out) *out = resp;
   return st;
+}
+
+concurrent_submits submit_concurrently(scheduler::SchedulerService::Stub& s, const std::vector<std::string>& commands,
+                                       milliseconds deadline, milliseconds wait) {
+  struct call {
+    grpc::ClientContext ctx;
+    scheduler::SubmitJobRequest req;
+    scheduler::SubmitJobResponse resp;
+    grpc::Status status;
+  };
+  std::vector<std::unique_ptr<call>> calls;
+  std::atomic<std::size_t> outstanding{commands.size()};
+  for (const auto& command : commands) {
+    auto c = std::make_unique<call>();
+    set_deadline(c->ctx, deadline);
+    c->req.set_command(command);
+    calls.push_back(std::move(c));
+  }
+  for (auto& c : calls) {
+    auto* p = c.get();
+    s.async()->SubmitJob(&p->ctx, &p->req, &p->resp, [p, &outstanding](grpc::Status st) {
+      p->status = std::move(st);
+      --outstanding;
+    });
+  }
+  auto settled = [&] { return outstanding.load() == 0; };
+  concurrent_submits out;
+  out.all_answered = wait_until(wait, settled, milliseconds(10));
+  if (!out.all_answered) {
+    for (auto& c : calls) c->ctx.TryCancel();
+    wait_until(deadline, settled, milliseconds(10));
+  }
+  for (auto& c : calls) out.statuses.push_back(c->status);
+  return out;
 }
 
 grpc::Status job_status(scheduler::SchedulerService::Stub& s, const std::string& id,

@@ -25,6 +25,17 @@ grpc::Status list(scheduler::SchedulerService::Stub& s, const scheduler::ListJob
 // Every job matching `req` (filters kept), following page tokens (bounded).
 std::vector<scheduler::JobInfo> list_all(scheduler::SchedulerService::Stub& s, scheduler::ListJobsRequest req);
 
+// Sends every command as its own SubmitJob at once (async, no thread per
+// call) and waits at most `wait` for all answers. Calls still unanswered then
+// are cancelled (and their CANCELLED status awaited), so nothing outlives
+// this call. all_answered says whether every call finished within `wait`.
+struct concurrent_submits {
+  bool all_answered = false;
+  std::vector<grpc::Status> statuses;  // in the order of `commands`
+};
+concurrent_submits submit_concurrently(scheduler::SchedulerService::Stub& s, const std::vector<std::string>& commands,
+                                       milliseconds deadline, milliseconds wait);
+
 bool is_terminal(scheduler::JobStatus st);
 // Polls GetJobStatus until the job is terminal (or `want` when given).
 // Returns the last answer; its status is UNSPECIFIED when no call succeeded.

@@ -124,36 +124,17 @@ TEST_CASE("RESOURCE_EXHAUSTED beyond max_pending_proposals, DEADLINE_EXCEEDED wi
     if (id != leader) c.kill9(id);
 
   constexpr int n = 12;
-  struct call {
-    grpc::ClientContext ctx;
-    scheduler::SubmitJobRequest req;
-    scheduler::SubmitJobResponse resp;
-    grpc::Status status;
-  };
-  std::vector<std::unique_ptr<call>> calls;
-  std::atomic<int> outstanding{n};
-  for (int i = 0; i < n; ++i) {
-    auto cl = std::make_unique<call>();
-    set_deadline(cl->ctx, milliseconds(10000));
-    cl->req.set_command("echo " + std::to_string(i));
-    calls.push_back(std::move(cl));
-  }
+  std::vector<std::string> commands;
+  for (int i = 0; i < n; ++i) commands.push_back("echo " + std::to_string(i));
   auto start = std::chrono::steady_clock::now();
-  for (auto& cl : calls) {
-    auto* p = cl.get();
-    ls.async()->SubmitJob(&p->ctx, &p->req, &p->resp, [p, &outstanding](grpc::Status s) {
-      p->status = std::move(s);
-      --outstanding;
-    });
-  }
-  REQUIRE(wait_until(milliseconds(15000), [&] { return outstanding.load() == 0; }, milliseconds(10)));
+  auto r = submit_concurrently(ls, commands, milliseconds(10000), milliseconds(15000));
+  REQUIRE(r.all_answered);
   auto elapsed = std::chrono::steady_clock::now() - start;
   std::map<grpc::StatusCode, int> codes;
-  for (auto& cl : calls) {
-    ++codes[cl->status.error_code()];
-    if (cl->status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED)
-      CHECK_MESSAGE(cl->status.error_message().find("proposal queue is full") != std::string::npos,
-                    cl->status.error_message());
+  for (const auto& st : r.statuses) {
+    ++codes[st.error_code()];
+    if (st.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED)
+      CHECK_MESSAGE(st.error_message().find("proposal queue is full") != std::string::npos, st.error_message());
   }
   CHECK(codes[grpc::StatusCode::OK] == 0);
   CHECK(codes[grpc::StatusCode::DEADLINE_EXCEEDED] == 4);
