@@ -144,7 +144,30 @@ std::size_t collect(char* p, std::size_t size, std::size_t n, void* user) {
   static_cast<std::string*>(user)->append(p, size * n);
   return size * n;
 }
+std::size_t collect_header(char* p, std::size_t size, std::size_t n, void* user) {
+  std::string line(p, size * n);
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+  if (!line.empty()) static_cast<std::vector<std::string>*>(user)->push_back(std::move(line));
+  return size * n;
+}
+
+bool iequals(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+  return true;
+}
 }  // namespace
+
+std::string header(const http_reply& r, const std::string& name) {
+  for (const auto& h : r.headers) {
+    auto colon = h.find(':');
+    if (colon == std::string::npos || !iequals(h.substr(0, colon), name)) continue;
+    auto v = h.find_first_not_of(' ', colon + 1);
+    return v == std::string::npos ? std::string() : h.substr(v);
+  }
+  return {};
+}
 
 http_reply http(const std::string& method, const std::string& url, const std::string& body, milliseconds timeout) {
   http_reply out;
@@ -161,6 +184,8 @@ http_reply http(const std::string& method, const std::string& url, const std::st
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &out.body);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, collect_header);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &out.headers);
   if (method == "POST" || method == "PUT") {
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.c_str());

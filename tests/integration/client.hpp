@@ -50,7 +50,10 @@ struct http_reply {
   long code = 0;       // 0: no answer
   std::string body;
   std::string error;   // curl's message when code == 0
+  std::vector<std::string> headers;  // raw header lines ("Name: value"), CRLF stripped
 };
+// The value of header `name` (case-insensitive) in `r`, or "" when absent.
+std::string header(const http_reply& r, const std::string& name);
 http_reply http(const std::string& method, const std::string& url, const std::string& body = "",
                 milliseconds timeout = milliseconds(10000));
 

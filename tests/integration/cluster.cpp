@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -123,9 +124,11 @@ void cluster::write_config(const node& n) const {
   std::ostringstream t;
   t << "[node]\nid = " << n.id << "\ndata_dir = \"" << data_dir(n.id) << "\"\n\n"
     << "[listen]\ngrpc = \"" << loopback(n.grpc_port) << "\"\nhttp = \"" << loopback(n.http_port) << "\"\n\n";
-  for (const auto& m : nodes_)
-    t << "[[members]]\nid = " << m.id << "\naddress = \"" << loopback(m.grpc_port) << "\"\nhttp = \""
-      << loopback(m.http_port) << "\"\n\n";
+  for (const auto& m : nodes_) {
+    auto address = m.id != n.id && opts_.peer_address ? opts_.peer_address(n.id, m.id) : loopback(m.grpc_port);
+    t << "[[members]]\nid = " << m.id << "\naddress = \"" << address << "\"\nhttp = \"" << loopback(m.http_port)
+      << "\"\n\n";
+  }
   t << "[raft]\ntick_ms = " << opts_.tick_ms << "\nelection_ticks = " << opts_.election_ticks
     << "\nheartbeat_ticks = " << opts_.heartbeat_ticks << "\ncommit_deadline_ms = " << opts_.commit_deadline_ms
     << "\nmax_pending_proposals = " << opts_.max_pending_proposals << "\nsnapshot_every = " << opts_.snapshot_every
@@ -166,6 +169,8 @@ void cluster::start(std::uint64_t id) {
     throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
   }
   if (pid == 0) {
+    // If the test itself is killed (a ctest timeout), its nodes go with it.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     ::dup2(fd, STDOUT_FILENO);
     ::dup2(fd, STDERR_FILENO);
     int devnull = ::open("/dev/null", O_RDONLY);
@@ -214,6 +219,16 @@ int cluster::terminate(std::uint64_t id, milliseconds grace) {
 }
 
 bool cluster::running(std::uint64_t id) const { return at(id).pid > 0; }
+
+bool cluster::exited(std::uint64_t id, int* status) {
+  auto& n = at(id);
+  if (n.pid <= 0) return false;
+  int st = 0;
+  if (::waitpid(n.pid, &st, WNOHANG) != n.pid) return false;
+  n.pid = -1;
+  if (status) *status = st;
+  return true;
+}
 pid_t cluster::pid(std::uint64_t id) const { return at(id).pid; }
 std::string cluster::grpc_address(std::uint64_t id) const { return loopback(at(id).grpc_port); }
 std::string cluster::http_address(std::uint64_t id) const { return loopback(at(id).http_port); }

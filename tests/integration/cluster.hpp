@@ -39,6 +39,10 @@ struct cluster_options {
   std::string executor_backend = "process";
   std::string docker_socket;
   std::string default_image;
+  // When set, node `from` lists peer `to` at this address instead of the
+  // peer's own gRPC listener (tests/chaos routes every link through a
+  // fault-injecting proxy this way). A node always lists itself directly.
+  std::function<std::string(std::uint64_t from, std::uint64_t to)> peer_address;
 };
 
 // Polls `done` every `step` until it returns true or `timeout` passes.
@@ -66,6 +70,10 @@ class cluster {
   // Returns the exit status as reported by waitpid.
   int terminate(std::uint64_t id, milliseconds grace = milliseconds(10000));
   bool running(std::uint64_t id) const;
+  // Whether node `id` had been started and has exited by itself since (it is
+  // reaped here, `status` gets waitpid's status); false while it runs or when
+  // it was not started.
+  bool exited(std::uint64_t id, int* status = nullptr);
   pid_t pid(std::uint64_t id) const;
 
   std::size_t size() const { return opts_.nodes; }

@@ -1,0 +1,237 @@
+#include "tests/chaos/nemesis.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+
+namespace troupe::chaos {
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+
+data_disks::data_disks(integration::cluster& c, std::size_t size_mib) : c_(c) {
+  for (auto id : c.ids()) {
+    auto dir = c.data_dir(id);
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    auto opts = "size=" + std::to_string(size_mib) + "m,mode=0755";
+    if (::mount("tmpfs", dir.c_str(), "tmpfs", 0, opts.c_str()) != 0) {
+      why_not_ = "mount -t tmpfs -o " + opts + " on " + dir + " failed: " + std::strerror(errno) +
+                 " (needs root); the disk-full fault is skipped";
+      break;
+    }
+    mounted_.push_back(dir);
+  }
+  if (!why_not_.empty()) {
+    for (const auto& d : mounted_) ::umount2(d.c_str(), MNT_DETACH);
+    mounted_.clear();
+  }
+}
+
+data_disks::~data_disks() {
+  // Lazy: the nodes may still hold files open; the cluster kills them next.
+  for (const auto& d : mounted_) ::umount2(d.c_str(), MNT_DETACH);
+}
+
+std::uint64_t data_disks::fill(std::uint64_t node) {
+  auto path = c_.data_dir(node) + "/chaos-filler";
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return 0;
+  std::vector<char> block(1 << 20, 0);
+  std::uint64_t written = 0;
+  // Bounded by the tmpfs size: it ends with ENOSPC well before 64 GiB.
+  for (int i = 0; i < 65536; ++i) {
+    auto w = ::write(fd, block.data(), block.size());
+    if (w <= 0) break;
+    written += static_cast<std::uint64_t>(w);
+  }
+  ::close(fd);
+  return written;
+}
+
+void data_disks::free(std::uint64_t node) {
+  std::error_code ec;
+  fs::remove(c_.data_dir(node) + "/chaos-filler", ec);
+}
+
+nemesis::nemesis(std::uint64_t seed, integration::cluster& c, fault_proxy& p, data_disks& d, steady::time_point t0)
+    : rng_(seed), c_(c), proxy_(p), disks_(d), t0_(t0), paused_(c.size() + 1), killed_(c.size() + 1),
+      filled_(c.size() + 1), filled_since_start_(c.size() + 1) {
+  for (auto id : c.ids()) stubs_.push_back(integration::make_stub(c.grpc_address(id)));
+}
+
+void nemesis::log(const std::string& what) const {
+  auto s = std::chrono::duration<double>(steady::now() - t0_).count();
+  std::printf("[chaos %7.2fs] %s\n", s, what.c_str());
+  std::fflush(stdout);
+}
+
+void nemesis::sleep_until(steady::time_point t) const {
+  for (int i = 0; i < 100000 && steady::now() < t; ++i) std::this_thread::sleep_for(milliseconds(20));
+}
+
+std::uint64_t nemesis::pick(const std::vector<std::uint64_t>& from) {
+  auto r = rng_();  // always drawn, so the schedule does not depend on who is up
+  return from.empty() ? 0 : from[r % from.size()];
+}
+
+std::uint64_t nemesis::leader() {
+  for (auto id : c_.ids()) {
+    if (paused_[id] || !c_.running(id)) continue;
+    grpc::ClientContext ctx;
+    integration::set_deadline(ctx, milliseconds(500));
+    scheduler::GetClusterStatusRequest req;
+    scheduler::GetClusterStatusResponse resp;
+    if (stubs_[id - 1]->GetClusterStatus(&ctx, req, &resp).ok() && resp.role() == "leader" && resp.node_id() != 0)
+      return resp.node_id();
+  }
+  return 0;
+}
+
+std::vector<std::uint64_t> nemesis::followers(std::uint64_t leader) const {
+  std::vector<std::uint64_t> out;
+  for (auto id : c_.ids())
+    if (id != leader) out.push_back(id);
+  return out;
+}
+
+void nemesis::start(std::uint64_t id) {
+  c_.start(id);
+  filled_since_start_[id] = false;
+}
+
+void nemesis::restart_exited() {
+  for (auto id : c_.ids()) {
+    int status = 0;
+    if (killed_[id] || !c_.exited(id, &status)) continue;
+    std::string how = WIFEXITED(status) ? "exit code " + std::to_string(WEXITSTATUS(status))
+                                        : "signal " + std::to_string(WTERMSIG(status));
+    bool expected = filled_since_start_[id];
+    if (!expected) ++crashes_;
+    log("node " + std::to_string(id) + " had exited by itself (" + how + ")" +
+        (expected ? ", its disk had been full" : ": UNEXPECTED, see " + c_.log_path(id)) + "; starting it again");
+    start(id);
+  }
+}
+
+void nemesis::heal_all() {
+  proxy_.heal();
+  for (auto id : c_.ids()) {
+    if (paused_[id] && c_.running(id)) ::kill(c_.pid(id), SIGCONT);
+    paused_[id] = false;
+    if (filled_[id]) disks_.free(id);
+  }
+  // A node whose disk filled may have stopped itself (fail-stop); that is expected.
+  restart_exited();
+  for (auto id : c_.ids()) {
+    filled_[id] = false;
+    if (killed_[id]) start(id);
+    killed_[id] = false;
+  }
+}
+
+void nemesis::run(steady::time_point until) {
+  enum kind { kill_leader, kill_follower, kill_majority, kill_all, pause_node, isolate_node, blackhole_node,
+              split_cluster, slow_node, fill_disk, kinds };
+  static const char* names[] = {"kill -9 leader", "kill -9 follower", "kill -9 majority", "kill -9 all",
+                                "SIGSTOP", "isolate", "blackhole", "split", "slow links", "disk full"};
+  const std::size_t n = c_.size();
+  for (int step = 0; step < 100000 && steady::now() < until; ++step) {
+    auto k = static_cast<kind>(rng_() % kinds);
+    auto hold = milliseconds(1000 + rng_() % 4000);
+    auto gap = milliseconds(500 + rng_() % 2000);
+    bool target_leader = rng_() % 2 == 0;
+    restart_exited();
+    std::uint64_t l = leader();
+    auto others = followers(l);
+    std::uint64_t other = pick(others);
+    std::uint64_t target = target_leader && l != 0 ? l : other;
+    std::string what = std::string(names[k]);
+    switch (k) {
+      case kill_leader:
+      case kill_follower: {
+        auto victim = k == kill_leader && l != 0 ? l : other;
+        c_.kill9(victim);
+        killed_[victim] = true;
+        what += " node " + std::to_string(victim) + (l ? "" : " (no leader known)");
+        break;
+      }
+      case kill_majority: {
+        std::vector<std::uint64_t> victims;
+        if (l != 0) victims.push_back(l);
+        for (auto id : others)
+          if (victims.size() < n / 2 + 1 && rng_() % 4 != 0) victims.push_back(id);
+        for (auto id : others)
+          if (victims.size() < n / 2 + 1 && std::find(victims.begin(), victims.end(), id) == victims.end())
+            victims.push_back(id);
+        for (auto id : victims) {
+          c_.kill9(id);
+          killed_[id] = true;
+          what += " " + std::to_string(id);
+        }
+        break;
+      }
+      case kill_all:
+        for (auto id : c_.ids()) {
+          c_.kill9(id);
+          killed_[id] = true;
+        }
+        break;
+      case pause_node:
+        ::kill(c_.pid(target), SIGSTOP);
+        paused_[target] = true;
+        what += " node " + std::to_string(target) + (target == l ? " (leader)" : "");
+        break;
+      case isolate_node:
+      case blackhole_node:
+        proxy_.set_node_mode(target, k == isolate_node ? link_mode::cut : link_mode::stall);
+        what += " node " + std::to_string(target) + (target == l ? " (leader)" : "");
+        break;
+      case split_cluster: {
+        // A minority side with `target` in it (so the leader sometimes is).
+        std::vector<std::uint64_t> side{target};
+        for (auto id : c_.ids())
+          if (side.size() < (n - 1) / 2 && id != target && rng_() % 2 == 0) side.push_back(id);
+        proxy_.split(side);
+        what += " {";
+        for (auto id : side) what += " " + std::to_string(id);
+        what += " } | rest";
+        break;
+      }
+      case slow_node: {
+        int ms = 50 + static_cast<int>(rng_() % 250);
+        proxy_.set_node_delay(target, ms);
+        what += " node " + std::to_string(target) + " +" + std::to_string(ms) + " ms per chunk";
+        break;
+      }
+      case fill_disk:
+        if (!disks_.available()) {
+          what += " skipped: " + disks_.why_not();
+          break;
+        }
+        filled_[target] = filled_since_start_[target] = true;
+        what += " node " + std::to_string(target) + " (" + std::to_string(disks_.fill(target) >> 20) + " MiB filler)";
+        break;
+      case kinds:
+        break;
+    }
+    ++faults_;
+    log("fault " + std::to_string(faults_) + ": " + what + ", for " + std::to_string(hold.count()) + " ms");
+    sleep_until(std::min(until, steady::now() + hold));
+    heal_all();
+    log("healed");
+    sleep_until(std::min(until, steady::now() + gap));
+  }
+}
+
+}  // namespace troupe::chaos

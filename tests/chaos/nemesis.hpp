@@ -1,0 +1,77 @@
+// The seeded nemesis: one fault at a time, drawn from the seed (kind, hold
+// time, pause after, which node), applied to the real processes and the
+// proxy, then healed. The same seed gives the same schedule; which node is the
+// leader at that moment is up to the cluster.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "scheduler.grpc.pb.h"
+#include "tests/chaos/history.hpp"
+#include "tests/chaos/proxy.hpp"
+#include "tests/integration/cluster.hpp"
+
+namespace troupe::chaos {
+
+// A size-limited tmpfs under each node's data dir, so one node's disk can be
+// filled for real. Mounting needs root (CAP_SYS_ADMIN); without it the
+// disk-full fault is skipped and says why. Unmounted (lazily) on destruction.
+class data_disks {
+ public:
+  data_disks(integration::cluster& c, std::size_t size_mib);
+  ~data_disks();
+  data_disks(const data_disks&) = delete;
+  data_disks& operator=(const data_disks&) = delete;
+
+  bool available() const { return mounted_.size() > 0 && why_not_.empty(); }
+  const std::string& why_not() const { return why_not_; }
+  // Writes a filler file until the node's disk is full; returns the bytes written.
+  std::uint64_t fill(std::uint64_t node);
+  void free(std::uint64_t node);
+
+ private:
+  integration::cluster& c_;
+  std::vector<std::string> mounted_;
+  std::string why_not_;
+};
+
+class nemesis {
+ public:
+  nemesis(std::uint64_t seed, integration::cluster& c, fault_proxy& p, data_disks& d, steady::time_point t0);
+
+  // Runs faults until `until` (each fault's hold time is cut short there).
+  void run(steady::time_point until);
+  // Ends every fault: links pass, paused nodes continue, disks freed, every
+  // node that is down (killed, or exited by itself) started again.
+  void heal_all();
+  long faults() const { return faults_; }
+  long node_crashes() const { return crashes_; }
+  std::uint64_t leader();  // the node that says it leads, 0 if none answers
+
+ private:
+  void log(const std::string& what) const;
+  void sleep_until(steady::time_point t) const;
+  std::uint64_t pick(const std::vector<std::uint64_t>& from);
+  std::vector<std::uint64_t> followers(std::uint64_t leader) const;
+  void restart_exited();
+  void start(std::uint64_t id);
+
+  std::mt19937_64 rng_;
+  integration::cluster& c_;
+  fault_proxy& proxy_;
+  data_disks& disks_;
+  steady::time_point t0_;
+  std::vector<std::unique_ptr<scheduler::SchedulerService::Stub>> stubs_;
+  std::vector<bool> paused_, killed_, filled_;
+  // The disk of this start of the node was full once: its fail-stop exit,
+  // which may come seconds after the disk is freed, is expected.
+  std::vector<bool> filled_since_start_;
+  long faults_ = 0;
+  long crashes_ = 0;
+};
+
+}  // namespace troupe::chaos
