@@ -8,6 +8,7 @@
 
 #include "runtime/common/log.hpp"
 #include "runtime/common/wall_clock.hpp"
+#include "runtime/exec/output_store.hpp"
 
 namespace troupe {
 
@@ -48,6 +49,17 @@ job_executor_actor::behavior_type job_executor(job_executor_actor::stateful_poin
   // shutdown) so this actor stays responsive to cancel.
   self->spawn<caf::detached>([backend, spec, attempt, token = self->state.cancel, me](caf::blocking_actor*) {
     exec::job_result r;
+    try {
+      // Durable before anything runs: a restarted node must know this
+      // attempt may have run (job_supervisor reports it failed, not again).
+      exec::record_start(spec.output_dir, spec.job_id, attempt);
+    } catch (const std::exception& e) {
+      r.result = exec::outcome::failed;
+      r.error = std::string("cannot record the job's start: ") + e.what();
+      auto update = to_update(spec, attempt, r, wall_clock_ns());
+      caf::anon_send(me, done_atom::value, executor_result{spec.job_id, attempt, std::move(update)});
+      return;
+    }
     try {
       r = backend->run(spec, *token);
     } catch (const std::exception& e) {

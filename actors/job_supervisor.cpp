@@ -8,6 +8,7 @@
 
 #include "actors/job_executor.hpp"
 #include "actors/output_reader.hpp"
+#include "runtime/exec/output_store.hpp"
 #include "config/timeouts.hpp"
 #include "protocol/errors.hpp"
 #include "runtime/common/log.hpp"
@@ -58,6 +59,17 @@ void start(self_ptr self, const jobs::job& j) {
   queue(self, std::move(u));
 }
 
+// Whether this node recorded starting the job's current attempt (a record
+// left by an earlier process: this one has not launched it).
+bool started_here(const job_supervisor_state& st, const jobs::job& j) {
+  try {
+    auto recorded = exec::recorded_start(st.cfg.data_dir + "/outputs", j.id);
+    return recorded && *recorded == j.attempts;
+  } catch (const std::exception&) {
+    return false;  // an id that cannot name a directory was never started here
+  }
+}
+
 void reconcile(self_ptr self, const jobs::job& j) {
   auto& st = self->state;
   if (st.stopping) return;  // the node is shutting down: start and report nothing
@@ -84,11 +96,14 @@ void reconcile(self_ptr self, const jobs::job& j) {
   }
   auto seen = st.launched.find(j.id);
   if (!mine || (seen != st.launched.end() && seen->second >= j.attempts)) return;
-  if (j.status == jobs::job_status::assigned) {
+  // Started here before this process restarted (RUNNING in the log, or its
+  // start recorded on disk though the report never committed): its outcome
+  // is unknowable and running it again could repeat side effects, so it is
+  // reported failed. At most once per attempt and node.
+  bool started_before = j.status == jobs::job_status::running || started_here(st, j);
+  if (j.status == jobs::job_status::assigned && !started_before) {
     start(self, j);
-  } else if (j.status == jobs::job_status::running) {
-    // It ran here before this process restarted; its outcome is unknowable
-    // and re-running could repeat side effects, so report it failed.
+  } else if (started_before) {
     st.launched[j.id] = j.attempts;
     logpb::JobStatusUpdate u;
     u.set_job_id(j.id);

@@ -42,6 +42,13 @@ void fsync_dir(const std::string& path) {
   if (rc != 0) throw_errno("cannot fsync directory", path);
 }
 
+// The job's own directory; the id must not reach outside output_dir.
+std::string job_dir(const std::string& output_dir, const std::string& job_id) {
+  if (job_id.empty() || job_id.find('/') != std::string::npos || job_id == "." || job_id == "..")
+    throw std::runtime_error("job id '" + job_id + "' cannot name an output directory");
+  return output_dir + "/" + job_id;
+}
+
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return {};
@@ -89,11 +96,8 @@ void output_sink::finish() {
 job_output::job_output(const job_spec& spec)
     : job_id_(spec.job_id), cap_(spec.output_cap_bytes) {
   if (spec.output_dir.empty()) throw std::runtime_error("job " + spec.job_id + " has no output_dir");
-  if (spec.job_id.empty() || spec.job_id.find('/') != std::string::npos || spec.job_id == "." ||
-      spec.job_id == "..")
-    throw std::runtime_error("job id '" + spec.job_id + "' cannot name an output directory");
   make_dir(spec.output_dir);
-  dir_ = spec.output_dir + "/" + spec.job_id;
+  dir_ = job_dir(spec.output_dir, spec.job_id);
   make_dir(dir_);
   std::string meta = dir_ + "/meta.json";
   if (::unlink(meta.c_str()) != 0 && errno != ENOENT) throw_errno("cannot remove stale", meta);
@@ -136,6 +140,33 @@ void job_output::finish(job_result& r) {
   if (::close(fd) != 0) throw_errno("cannot close", tmp);
   if (::rename(tmp.c_str(), final_path.c_str()) != 0) throw_errno("cannot rename to", final_path);
   fsync_dir(dir_);
+}
+
+void record_start(const std::string& output_dir, const std::string& job_id, std::uint32_t attempt) {
+  auto dir = job_dir(output_dir, job_id);
+  make_dir(output_dir);
+  make_dir(dir);
+  std::string tmp = dir + "/started.tmp";
+  std::string final_path = dir + "/started";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw_errno("cannot create", tmp);
+  try {
+    write_all(fd, std::to_string(attempt) + "\n", tmp);
+    if (::fsync(fd) != 0) throw_errno("cannot fsync", tmp);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  if (::close(fd) != 0) throw_errno("cannot close", tmp);
+  if (::rename(tmp.c_str(), final_path.c_str()) != 0) throw_errno("cannot rename to", final_path);
+  fsync_dir(dir);
+}
+
+std::optional<std::uint32_t> recorded_start(const std::string& output_dir, const std::string& job_id) {
+  std::ifstream in(job_dir(output_dir, job_id) + "/started");
+  std::uint32_t attempt = 0;
+  if (!(in >> attempt)) return std::nullopt;
+  return attempt;
 }
 
 stored_output read_output(const std::string& output_dir, const std::string& job_id) {

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -79,6 +80,14 @@ struct stored_output {
   bool truncated = false;
   std::uint64_t stdout_bytes = 0, stderr_bytes = 0;  // written by the job, before the cap
 };
+
+// The attempt of a job this node started last, recorded durably (temp file,
+// fsync, rename, fsync of the directory) before the job runs. After a crash
+// the record says the attempt may have run, with side effects: it must be
+// reported failed, never started again (at most once per attempt and node).
+void record_start(const std::string& output_dir, const std::string& job_id, std::uint32_t attempt);
+// The recorded attempt, or nullopt when none was recorded (or it is unreadable).
+std::optional<std::uint32_t> recorded_start(const std::string& output_dir, const std::string& job_id);
 
 // Reads what job_output stored. found=false when the job has no complete output.
 // Throws std::runtime_error when meta.json exists but cannot be parsed.

@@ -14,6 +14,7 @@
 #include <caf/all.hpp>
 
 #include "actors/job_supervisor.hpp"
+#include "runtime/exec/output_store.hpp"
 #include "runtime/exec/process_backend.hpp"
 
 using namespace troupe;
@@ -208,4 +209,24 @@ TEST_CASE("after a restart no job starts before the node has caught up; then onl
   CHECK(f.wait_log(running) == running);  // B starts; A, completed, never ran again
   std::this_thread::sleep_for(300ms);
   CHECK(f.log() == running);
+}
+
+TEST_CASE("an attempt whose start this node recorded before a restart is reported failed, never started again") {
+  fixture f;
+  auto j = long_job();
+  // What an earlier process of this node left: the attempt's start record
+  // (its RUNNING report never committed, so the table still says ASSIGNED).
+  exec::record_start(f.dir + "/outputs", j.id, j.attempts);
+  f.self->send(f.supervisor, job_changes{{jobs::job_change{1, jobs::change_kind::created, {}, j}}, {}});
+  auto failed = "1@2:" + j.id + "/JOB_STATUS_FAILED,;";
+  CHECK(f.wait_log(failed) == failed);
+  CHECK(std::system("pgrep -f '^sleep 987.6$' > /dev/null") != 0);  // not started
+  // A later attempt (the job re-queued back here) runs as usual.
+  f.self->send(f.transport, done_atom::value, std::uint64_t{1}, true);
+  j.attempts = 2;
+  f.self->send(f.supervisor,
+                job_changes{{jobs::job_change{2, jobs::change_kind::updated, jobs::job_status::assigned, j}}, {}});
+  auto running = failed + "2@2:" + j.id + "/JOB_STATUS_RUNNING,;";
+  CHECK(f.wait_log(running) == running);
+  CHECK(exec::recorded_start(f.dir + "/outputs", j.id) == std::optional<std::uint32_t>(2));
 }
