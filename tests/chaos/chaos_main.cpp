@@ -10,6 +10,7 @@
 // must make the verdict FAIL: it proves the checker can fail.
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstring>
@@ -239,7 +240,22 @@ bool run_seed(const options& o, std::uint64_t seed) {
   say(v.line(seed, o.nodes));
   std::ostringstream a;
   a << "chaos availability: seed=" << seed << " nodes=" << o.nodes
-    << " longest_without_ack_ms=" << h.longest_gap(t0, faults_end).count() << " attempts:";
+    << " longest_without_ack_ms=" << h.longest_gap(t0, faults_end).count();
+  // Failover as clients see it: from each kill -9 of the leader (a quorum
+  // left) to the next acknowledged submit.
+  std::chrono::milliseconds worst_failover{0};
+  long failovers = 0, never = 0;
+  for (auto t : nm.leader_kills()) {
+    if (auto d = h.first_ack_after(t)) {
+      worst_failover = std::max(worst_failover, *d);
+      ++failovers;
+    } else {
+      ++never;
+    }
+  }
+  a << " leader_kills=" << failovers + never << " longest_to_ack_after_leader_kill_ms=" << worst_failover.count();
+  if (never) a << " (" << never << " without a later ack)";
+  a << " attempts:";
   for (const auto& [code, count] : h.attempts_by_code()) a << " " << code << "=" << count;
   say(a.str());
   if (!v.pass()) ++integration::failures;

@@ -59,4 +59,13 @@ std::chrono::milliseconds history::longest_gap(steady::time_point from, steady::
   return std::chrono::duration_cast<std::chrono::milliseconds>(longest);
 }
 
+std::optional<std::chrono::milliseconds> history::first_ack_after(steady::time_point t) const {
+  std::lock_guard<std::mutex> g(mu_);
+  std::optional<steady::time_point> first;
+  for (auto a : acked_at_)
+    if (a > t && (!first || a < *first)) first = a;
+  if (!first) return std::nullopt;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(*first - t);
+}
+
 }  // namespace troupe::chaos

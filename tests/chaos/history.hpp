@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,8 @@ class history {
   std::map<std::string, long> attempts_by_code() const;
   // The longest time within [from, to] without an acknowledged submit.
   std::chrono::milliseconds longest_gap(steady::time_point from, steady::time_point to) const;
+  // The time from `t` to the first acknowledged submit after it, if any.
+  std::optional<std::chrono::milliseconds> first_ack_after(steady::time_point t) const;
 
  private:
   mutable std::mutex mu_;

@@ -161,6 +161,7 @@ void nemesis::run(steady::time_point until) {
       case kill_leader:
       case kill_follower: {
         auto victim = k == kill_leader && l != 0 ? l : other;
+        if (victim == l && l != 0) leader_kills_.push_back(steady::now());
         c_.kill9(victim);
         killed_[victim] = true;
         what += " node " + std::to_string(victim) + (l ? "" : " (no leader known)");

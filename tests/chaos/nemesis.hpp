@@ -50,6 +50,8 @@ class nemesis {
   void heal_all();
   long faults() const { return faults_; }
   long node_crashes() const { return crashes_; }
+  // When the node that led was killed with kill -9 alone (a quorum remained).
+  const std::vector<steady::time_point>& leader_kills() const { return leader_kills_; }
   std::uint64_t leader();  // the node that says it leads, 0 if none answers
 
  private:
@@ -70,6 +72,7 @@ class nemesis {
   // The disk of this start of the node was full once: its fail-stop exit,
   // which may come seconds after the disk is freed, is expected.
   std::vector<bool> filled_since_start_;
+  std::vector<steady::time_point> leader_kills_;
   long faults_ = 0;
   long crashes_ = 0;
 };
