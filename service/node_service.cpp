@@ -166,6 +166,12 @@ caf::result<jobs::list_result> list(self_ptr self, const ctx_ptr &c, jobs::list_
   return rp;
 }
 
+// Questions only the leader answers well (liveness, the committed log): a
+// follower that knows the leader forwards them, unless asked for its own view.
+bool ask_the_leader(const raft_status &rs, bool local_only) {
+  return !local_only && rs.role != raft::role::leader && rs.leader_id != raft::no_node;
+}
+
 // Liveness is the leader's knowledge (heartbeats go there): a follower that
 // knows the leader forwards; otherwise this node answers from its own state.
 caf::result<scheduler::GetClusterStatusResponse> cluster(self_ptr self, const ctx_ptr &c, bool local_only) {
@@ -175,7 +181,7 @@ caf::result<scheduler::GetClusterStatusResponse> cluster(self_ptr self, const ct
   self->request(c->raft, query_timeout, status_atom::value)
       .then(
           [=](const raft_status &rs) mutable {
-            if (!local_only && rs.role != raft::role::leader && rs.leader_id != raft::no_node) {
+            if (ask_the_leader(rs, local_only)) {
               peer_calls::forward_to_leader<response, scheduler::GetClusterStatusRequest, response>(
                   self, *c->peers, not_leader(c->cfg, rs.leader_id), config::remote_query_wait(), {},
                   [](auto *a, auto *ctx, auto *q, auto *p, auto cb) { a->GetClusterStatus(ctx, q, p, cb); },
@@ -203,7 +209,7 @@ caf::result<scheduler::GetRaftLogEntriesResponse> raft_log(self_ptr self, const 
   self->request(c->raft, query_timeout, status_atom::value)
       .then(
           [=](const raft_status &rs) mutable {
-            if (!local_only && rs.role != raft::role::leader && rs.leader_id != raft::no_node) {
+            if (ask_the_leader(rs, local_only)) {
               scheduler::GetRaftLogEntriesRequest fwd;
               fwd.set_start_index(start);
               fwd.set_limit(limit);

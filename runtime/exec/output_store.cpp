@@ -42,6 +42,25 @@ void fsync_dir(const std::string& path) {
   if (rc != 0) throw_errno("cannot fsync directory", path);
 }
 
+// Replaces dir/name with `content` atomically and durably: temp file, fsync,
+// rename, fsync of the directory. Readers see the old file or the whole new one.
+void write_durably(const std::string& dir, const std::string& name, std::string_view content) {
+  std::string tmp = dir + "/" + name + ".tmp";
+  std::string final_path = dir + "/" + name;
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw_errno("cannot create", tmp);
+  try {
+    write_all(fd, content, tmp);
+    if (::fsync(fd) != 0) throw_errno("cannot fsync", tmp);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  if (::close(fd) != 0) throw_errno("cannot close", tmp);
+  if (::rename(tmp.c_str(), final_path.c_str()) != 0) throw_errno("cannot rename to", final_path);
+  fsync_dir(dir);
+}
+
 // The job's own directory; the id must not reach outside output_dir.
 std::string job_dir(const std::string& output_dir, const std::string& job_id) {
   if (job_id.empty() || job_id.find('/') != std::string::npos || job_id == "." || job_id == "..")
@@ -126,40 +145,14 @@ void job_output::finish(job_result& r) {
       {"stderr_bytes", r.stderr_bytes},
       {"output_cap_bytes", cap_},
   };
-  std::string tmp = dir_ + "/meta.json.tmp";
-  std::string final_path = dir_ + "/meta.json";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw_errno("cannot create", tmp);
-  try {
-    write_all(fd, meta.dump(2) + "\n", tmp);
-    if (::fsync(fd) != 0) throw_errno("cannot fsync", tmp);
-  } catch (...) {
-    ::close(fd);
-    throw;
-  }
-  if (::close(fd) != 0) throw_errno("cannot close", tmp);
-  if (::rename(tmp.c_str(), final_path.c_str()) != 0) throw_errno("cannot rename to", final_path);
-  fsync_dir(dir_);
+  write_durably(dir_, "meta.json", meta.dump(2) + "\n");
 }
 
 void record_start(const std::string& output_dir, const std::string& job_id, std::uint32_t attempt) {
   auto dir = job_dir(output_dir, job_id);
   make_dir(output_dir);
   make_dir(dir);
-  std::string tmp = dir + "/started.tmp";
-  std::string final_path = dir + "/started";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw_errno("cannot create", tmp);
-  try {
-    write_all(fd, std::to_string(attempt) + "\n", tmp);
-    if (::fsync(fd) != 0) throw_errno("cannot fsync", tmp);
-  } catch (...) {
-    ::close(fd);
-    throw;
-  }
-  if (::close(fd) != 0) throw_errno("cannot close", tmp);
-  if (::rename(tmp.c_str(), final_path.c_str()) != 0) throw_errno("cannot rename to", final_path);
-  fsync_dir(dir);
+  write_durably(dir, "started", std::to_string(attempt) + "\n");
 }
 
 std::optional<std::uint32_t> recorded_start(const std::string& output_dir, const std::string& job_id) {
