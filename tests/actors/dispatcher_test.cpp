@@ -52,17 +52,6 @@ raft_node_actor::behavior_type instant_leader(raft_node_actor::pointer self, job
   };
 }
 
-// heartbeat_tracker that says nothing by itself; tests send worker lists.
-heartbeat_tracker_actor::behavior_type quiet_tracker() {
-  return {
-      [](tick_atom) {},
-      [](const role_change&) {},
-      [](heartbeat_atom, const worker_report&) { return heartbeat_reply{}; },
-      [](workers_atom) { return worker_list{}; },
-      [](subscribe_atom, worker_listener) {},
-  };
-}
-
 worker_list live_workers(std::initializer_list<std::uint64_t> ids, std::uint32_t capacity) {
   worker_list wl;
   for (auto id : ids) {

@@ -116,6 +116,17 @@ inline peer_transport_actor::behavior_type fake_transport(peer_transport_actor::
   };
 }
 
+// heartbeat_tracker that says nothing by itself; tests send worker lists.
+inline heartbeat_tracker_actor::behavior_type quiet_tracker() {
+  return {
+      [](tick_atom) {},
+      [](const role_change&) {},
+      [](heartbeat_atom, const worker_report&) { return heartbeat_reply{}; },
+      [](workers_atom) { return worker_list{}; },
+      [](subscribe_atom, worker_listener) {},
+  };
+}
+
 inline config::node_config node_config_for(std::uint64_t id, std::size_t members, const std::string& data_dir) {
   config::node_config c;
   c.source = "<test>";

@@ -29,16 +29,6 @@ raft_node_actor::behavior_type scripted_raft(raft_node_actor::pointer, std::shar
   };
 }
 
-heartbeat_tracker_actor::behavior_type idle_tracker() {
-  return {
-      [](tick_atom) {},
-      [](const role_change&) {},
-      [](heartbeat_atom, const worker_report&) { return heartbeat_reply{}; },
-      [](workers_atom) { return worker_list{}; },
-      [](subscribe_atom, worker_listener) {},
-  };
-}
-
 job_supervisor_actor::behavior_type idle_supervisor() {
   return {
       [](const role_change&) {},
@@ -68,7 +58,7 @@ struct service_fixture : sim_fixture {
     init->cfg = node_config_for(1, 3, dir.path);
     init->raft = sys.spawn(scripted_raft, reply);
     init->table = table;
-    init->tracker = sys.spawn(idle_tracker);
+    init->tracker = sys.spawn(quiet_tracker);
     init->supervisor = sys.spawn(idle_supervisor);
     init->transport = sys.spawn(fake_transport, 1, net, script);
     init->peers = std::make_shared<const peer_clients>(init->cfg);
