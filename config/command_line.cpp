@@ -3,6 +3,7 @@
 #include "config/closest_match.hpp"
 #include "config/config_file.hpp"
 #include "config/host_port.hpp"
+#include "config/secret.hpp"
 #include "config/validate.hpp"
 
 #include <algorithm>
@@ -41,6 +42,11 @@ const std::vector<flag_spec>& flag_specs() {
       {"advertise-addr", "HOST:PORT", "the address clients and peers should dial for this node"},
       {"executor", "BACKEND", "job executor: docker, process, or auto (docker when its socket answers)"},
       {"log-level", "LEVEL", "trace, debug, info, warn or error"},
+      {"tls-cert", "FILE", "PEM certificate for every listener and for peers ([tls].cert_file; CN node-<id>)"},
+      {"tls-key", "FILE", "PEM private key of --tls-cert ([tls].key_file)"},
+      {"tls-ca", "FILE", "PEM cluster CA: peers must present a certificate it signed ([tls].ca_file)"},
+      {"auth-token", "LIST", "client tokens as \"name:role:token,...\" (role read, submit or admin; token \"@FILE\" "
+                             "reads it from FILE); replaces the file's [[auth.tokens]]"},
       {"check-config", nullptr, "validate the configuration, print a one-line summary and exit 0"},
       {"help", nullptr, "print this help and exit"},
       {"version", nullptr, "print the version and exit"},
@@ -132,6 +138,37 @@ std::vector<member> parse_peers(const std::string& value, std::uint64_t self_id)
   return peers;
 }
 
+// --auth-token "name:role:token,...": the token is everything after the
+// second colon, or "@FILE" to read it from a file.
+std::vector<auth_token> parse_tokens(const std::string& value) {
+  std::vector<auth_token> out;
+  std::istringstream list(value);
+  std::string entry;
+  while (std::getline(list, entry, ',')) {
+    const auto a = entry.find(':');
+    const auto b = a == std::string::npos ? a : entry.find(':', a + 1);
+    if (b == std::string::npos || a == 0 || b + 1 >= entry.size())
+      fail("--auth-token", "entry " + quoted(entry.substr(0, entry.find(':'))) + "... is not name:role:token");
+    auth_token t;
+    t.name = entry.substr(0, a);
+    const auto r = parse_role(entry.substr(a + 1, b - a - 1));
+    if (!r) fail("--auth-token", "token " + quoted(t.name) + ": role must be read, submit or admin");
+    t.grants = *r;
+    std::string token = entry.substr(b + 1);
+    if (token.front() == '@') {
+      try {
+        token = read_token_file(token.substr(1));
+      } catch (const config_error& e) {
+        fail("--auth-token", "token " + quoted(t.name) + ": " + e.what());
+      }
+    }
+    t.token_sha256 = sha256_hex(token);
+    out.push_back(std::move(t));
+  }
+  if (out.empty()) fail("--auth-token", "no tokens in the list");
+  return out;
+}
+
 using flag_values = std::map<std::string, std::string>;
 
 flag_values scan(int argc, const char* const* argv) {
@@ -215,6 +252,10 @@ node_config build_config(const flag_values& given) {
   if (const std::string* v = get(given, "executor")) c.executor.backend = one_of("--executor", *v, {"docker", "process", "auto"});
   if (const std::string* v = get(given, "log-level"))
     c.log.level = one_of("--log-level", *v, {"trace", "debug", "info", "warn", "error"});
+  if (const std::string* v = get(given, "tls-cert")) c.tls.cert_file = *v;
+  if (const std::string* v = get(given, "tls-key")) c.tls.key_file = *v;
+  if (const std::string* v = get(given, "tls-ca")) c.tls.ca_file = *v;
+  if (const std::string* v = get(given, "auth-token")) c.auth.tokens = parse_tokens(*v);
   const std::string* advertise = get(given, "advertise-addr");
   if (advertise) {
     const auto host_port = parse_endpoint("--advertise-addr", *advertise);

@@ -1,6 +1,7 @@
 #include "config/config_file.hpp"
 
 #include "config/closest_match.hpp"
+#include "config/secret.hpp"
 #include "config/validate.hpp"
 
 #include <toml++/toml.h>
@@ -121,6 +122,7 @@ class schema {
                           {"max_pending_proposals", u32(ro.max_pending_proposals)},
                           {"snapshot_every", u64(ro.snapshot_every)},
                           {"max_entries_per_append", u32(ro.max_entries_per_append)},
+                          {"max_append_bytes", u64(ro.max_append_bytes)},
                           {"snapshot_chunk_bytes", u32(ro.snapshot_chunk_bytes)},
                           {"pre_vote", boolean(ro.pre_vote)},
                           {"check_quorum", boolean(ro.check_quorum)}}});
@@ -136,9 +138,18 @@ class schema {
                           {"docker_socket", string(eo.docker_socket)},
                           {"default_image", string(eo.default_image)},
                           {"timeout_s", u32(eo.timeout_s)},
+                          {"max_timeout_s", u32(eo.max_timeout_s)},
                           {"output_cap_bytes", u64(eo.output_cap_bytes)},
                           {"output_inline_bytes", u64(eo.output_inline_bytes)},
-                          {"sandbox", [this](auto& n, auto& k) { read_sub_table(n, k, "executor.sandbox"); }}}});
+                          {"sandbox", [this](auto& n, auto& k) { read_sub_table(n, k, "executor.sandbox"); }},
+                          {"process", [this](auto& n, auto& k) { read_sub_table(n, k, "executor.process"); }}}});
+    process_options& po = c.executor.process;
+    sections_.push_back({"executor.process",
+                         {{"user", string(po.user)},
+                          {"work_dir", path(po.work_dir)},
+                          {"max_processes", u64(po.max_processes)},
+                          {"max_file_bytes", u64(po.max_file_bytes)},
+                          {"cpu_s", u64(po.cpu_s)}}});
     sandbox_options& so = c.executor.sandbox;
     sections_.push_back({"executor.sandbox",
                          {{"network", string(so.network)},
@@ -154,6 +165,21 @@ class schema {
                           {"max_active", u64(jo.max_active)},
                           {"max_command_bytes", u32(jo.max_command_bytes)}}});
     sections_.push_back({"log", {{"level", string(c.log.level)}}});
+    sections_.push_back({"tls",
+                         {{"cert_file", path(c.tls.cert_file)},
+                          {"key_file", path(c.tls.key_file)},
+                          {"ca_file", path(c.tls.ca_file)}}});
+    sections_.push_back({"auth", {{"tokens", [this](auto& n, auto&) { read_tokens(n); }}}});
+    limits_options& lo = c.limits;
+    sections_.push_back({"limits",
+                         {{"client_message_bytes", u64(lo.client_message_bytes)},
+                          {"stream_subscribers", u32(lo.stream_subscribers)},
+                          {"http_connections", u32(lo.http_connections)},
+                          {"http_header_bytes", u32(lo.http_header_bytes)},
+                          {"http_headers", u32(lo.http_headers)},
+                          {"http_request_timeout_ms", u32(lo.http_request_timeout_ms)},
+                          {"http_idle_timeout_ms", u32(lo.http_idle_timeout_ms)}}});
+    sections_.push_back({"http", {{"allowed_hosts", [&c, this](auto& n, auto& k) { c.http.allowed_hosts = strings(n, k); }}}});
   }
 
   void read_root(const toml::table& root) {
@@ -161,7 +187,7 @@ class schema {
       const std::string name(key.str());
       if (name == "members") {
         read_members(value);
-      } else if (const section* s = find(name); s && name != "executor.sandbox") {
+      } else if (const section* s = find(name); s && !is_sub_table(name)) {
         if (!value.is_table()) r_.fail(s->label(), "expected a table, got " + type_name(value.type()));
         read_section(*value.as_table(), *s);
       } else if (!value.is_table()) {
@@ -169,7 +195,7 @@ class schema {
       } else {
         std::vector<std::string> known{"members"};
         for (const section& sec : sections_)
-          if (sec.name != "executor.sandbox") known.push_back(sec.name);
+          if (!is_sub_table(sec.name)) known.push_back(sec.name);
         const std::string near = closest_match(name, known);
         r_.fail("[" + name + "]", "unknown section" +
                                       (near.empty() ? std::string() : " (did you mean [" + near + "]?)"));
@@ -178,6 +204,74 @@ class schema {
   }
 
  private:
+  static bool is_sub_table(const std::string& name) { return name.find('.') != std::string::npos; }
+
+  // A path in the file is relative to the file's directory, so a config and
+  // its certificates can move together.
+  field_setter path(std::string& out) const {
+    return [&out, this](const toml::node& n, const std::string& k) {
+      out = resolve(r_.string(n, k, "a string (a file path)"));
+    };
+  }
+  std::string resolve(const std::string& p) const {
+    if (p.empty() || std::filesystem::path(p).is_absolute()) return p;
+    const auto dir = std::filesystem::path(r_.source()).parent_path();
+    return dir.empty() ? p : (dir / p).lexically_normal().string();
+  }
+
+  std::vector<std::string> strings(const toml::node& n, const std::string& key) const {
+    const toml::array* a = n.as_array();
+    if (!a) r_.fail(key, "expected an array of strings, got " + type_name(n.type()));
+    std::vector<std::string> out;
+    std::size_t i = 0;
+    for (const toml::node& v : *a) out.push_back(r_.string(v, key + "[" + std::to_string(i++) + "]"));
+    return out;
+  }
+
+  // [[auth.tokens]]: name, role and exactly one of token, token_sha256, token_file.
+  void read_tokens(const toml::node& n) {
+    const toml::array* entries = n.as_array();
+    if (!entries || !entries->is_array_of_tables())
+      r_.fail("[[auth.tokens]]", "expected an array of tables (one [[auth.tokens]] block per token), got " +
+                                     type_name(n.type()));
+    std::size_t index = 0;
+    for (const toml::node& entry : *entries) {
+      ++index;
+      const std::string label = "[[auth.tokens]][" + std::to_string(index) + "]";
+      auth_token t;
+      std::string role_name, token, digest, file;
+      int forms = 0;
+      const std::vector<field> fields{
+          {"name", [&](auto& v, auto& k) { t.name = r_.string(v, k); }},
+          {"role", [&](auto& v, auto& k) { role_name = r_.string(v, k, "a string (\"read\", \"submit\" or \"admin\")"); }},
+          {"token", [&](auto& v, auto& k) { token = r_.string(v, k); ++forms; }},
+          {"token_sha256", [&](auto& v, auto& k) { digest = r_.string(v, k, "a string (64 hex digits)"); ++forms; }},
+          {"token_file", [&](auto& v, auto& k) { file = resolve(r_.string(v, k, "a string (a file path)")); ++forms; }}};
+      read_fields(*entry.as_table(), label, fields);
+      if (t.name.empty()) r_.fail(label + ".name", "missing (a name for logs and metrics, e.g. \"ci\")");
+      if (role_name.empty()) r_.fail(label + ".role", "missing (\"read\", \"submit\" or \"admin\")");
+      const auto r = parse_role(role_name);
+      if (!r) r_.fail(label + ".role", "\"" + role_name + "\" is not one of \"read\", \"submit\", \"admin\"");
+      t.grants = *r;
+      if (forms != 1) r_.fail(label, "give exactly one of token, token_sha256, token_file");
+      if (!file.empty()) {
+        try {
+          token = read_token_file(file);
+        } catch (const config_error& e) {
+          r_.fail(label + ".token_file", e.what());
+        }
+      }
+      if (!digest.empty()) {
+        if (!is_sha256_hex(digest)) r_.fail(label + ".token_sha256", "expected 64 hex digits (SHA-256 of the token)");
+        t.token_sha256 = lowercase_hex(digest);
+      } else {
+        if (token.empty()) r_.fail(label + ".token", "empty");
+        t.token_sha256 = sha256_hex(token);
+      }
+      c_.auth.tokens.push_back(std::move(t));
+    }
+  }
+
   field_setter u32(std::uint32_t& out) const {
     return [&out, this](const toml::node& n, const std::string& k) { out = r_.unsigned_integer<std::uint32_t>(n, k); };
   }

@@ -19,6 +19,15 @@ std::string one_line(const std::string& s) {
 
 }  // namespace
 
+const char* to_string(role r) {
+  switch (r) {
+    case role::read: return "read";
+    case role::submit: return "submit";
+    case role::admin: return "admin";
+  }
+  return "unknown";
+}
+
 config_error::config_error(const std::string& what) : std::runtime_error(one_line(what)) {}
 
 const member* node_config::find_member(std::uint64_t member_id) const {

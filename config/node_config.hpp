@@ -24,6 +24,7 @@ struct raft_options {
   std::uint32_t max_pending_proposals = 256;
   std::uint64_t snapshot_every = 10000;  // applied entries between snapshots
   std::uint32_t max_entries_per_append = 512;
+  std::uint64_t max_append_bytes = 1 << 20;  // entry bytes per AppendEntries message (etcd's default)
   std::uint32_t snapshot_chunk_bytes = 1 << 20;
   bool pre_vote = true;
   bool check_quorum = true;
@@ -46,20 +47,74 @@ struct sandbox_options {
   bool read_only_rootfs = true;
 };
 
+// The process backend: jobs run as an unprivileged user in a per-job working
+// directory outside the data dir, with a minimal environment and rlimits.
+struct process_options {
+  std::string user;  // empty: "nobody" when the node runs as root, else the node's own user
+  std::string work_dir = "/tmp/troupe-jobs";  // per-job directories are made below <work_dir>/node-<id>/
+  std::uint64_t max_processes = 256;          // RLIMIT_NPROC
+  std::uint64_t max_file_bytes = 1ull << 30;  // RLIMIT_FSIZE: one file a job writes
+  std::uint64_t cpu_s = 0;                    // RLIMIT_CPU; 0: the job's timeout
+};
+
 struct executor_options {
   std::string backend = "docker";  // "docker" | "process" | "auto" (docker when its socket answers, else process)
   std::string docker_socket = "/var/run/docker.sock";
   std::string default_image = "alpine:latest";
-  std::uint32_t timeout_s = 30;
+  std::uint32_t timeout_s = 30;       // when a job asks for none
+  std::uint32_t max_timeout_s = 86400;  // a job asking for more is refused (INVALID_ARGUMENT)
   std::uint64_t output_cap_bytes = 1 << 20;      // output beyond this is dropped
   std::uint64_t output_inline_bytes = 64 << 10;  // larger output is stored as a file, not in the log
   sandbox_options sandbox;
+  process_options process;
 };
 
 struct jobs_options {
   std::uint64_t retention_s = 3600;  // finished jobs are forgotten after this
   std::uint64_t max_active = 10000;  // submissions beyond this are refused
   std::uint32_t max_command_bytes = 1024;
+};
+
+// [tls]: all three files or none. With them every listener speaks TLS only and
+// peers must present a certificate signed by ca_file whose CN (or a DNS SAN)
+// is node-<id>. Relative paths are resolved against the config file's directory.
+struct tls_options {
+  std::string cert_file;
+  std::string key_file;
+  std::string ca_file;
+  bool enabled() const { return !cert_file.empty(); }
+};
+
+enum class role : std::uint8_t { read = 1, submit = 2, admin = 3 };  // each includes the ones below it
+const char* to_string(role r);
+
+// [[auth.tokens]]: when any is configured, clients must present one as
+// "authorization: Bearer <token>". Only the SHA-256 of a token is kept.
+struct auth_token {
+  std::string name;
+  std::string token_sha256;  // lowercase hex of SHA-256(token)
+  role grants = role::read;
+};
+
+struct auth_options {
+  std::vector<auth_token> tokens;
+  bool enabled() const { return !tokens.empty(); }
+};
+
+// Bounds on what clients may hold of a node.
+struct limits_options {
+  std::uint64_t client_message_bytes = 4 << 20;  // gRPC request/response size from and to clients
+  std::uint32_t stream_subscribers = 64;         // StreamJobs calls open at once (and /api/events streams)
+  std::uint32_t http_connections = 256;          // HTTP connections open at once; more are refused
+  std::uint32_t http_header_bytes = 16 << 10;    // request line + headers
+  std::uint32_t http_headers = 100;              // header fields per request
+  std::uint32_t http_request_timeout_ms = 10000;  // to receive a whole request head and body
+  std::uint32_t http_idle_timeout_ms = 30000;     // a keep-alive connection with no request is closed
+};
+
+// [http]: names the REST API answers to, besides its own addresses.
+struct http_options {
+  std::vector<std::string> allowed_hosts;  // extra Host header values (host or host:port); "*" allows any
 };
 
 struct log_options {
@@ -79,6 +134,10 @@ struct node_config {
   executor_options executor;
   jobs_options jobs;
   log_options log;
+  tls_options tls;
+  auth_options auth;
+  limits_options limits;
+  http_options http;
 
   // This node's own entry in members; throws config_error when it has none
   // (which validate() rules out).

@@ -5,7 +5,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <vector>
 
@@ -22,7 +26,8 @@ const std::map<std::string, std::string>& flag_for_key() {
       {"[node].advertise_addr", "--advertise-addr"},
       {"[listen].grpc", "--port"},        {"[listen].http", "--dashboard-port"},
       {"[executor].backend", "--executor"}, {"[executor].default_image", "--image"},
-      {"[log].level", "--log-level"}};
+      {"[log].level", "--log-level"},      {"[tls].cert_file", "--tls-cert"},
+      {"[tls].key_file", "--tls-key"},     {"[tls].ca_file", "--tls-ca"}};
   return m;
 }
 
@@ -46,6 +51,9 @@ class checker {
     check_executor();
     check_jobs();
     check_log();
+    check_tls();
+    check_auth();
+    check_limits();
     check_data_dir();  // last: the only check with a side effect
   }
 
@@ -160,6 +168,8 @@ class checker {
     in_range<std::uint64_t>("[raft].snapshot_every", r.snapshot_every, 1, 1000000000, "applied entries between snapshots");
     in_range<std::uint32_t>("[raft].max_entries_per_append", r.max_entries_per_append, 1, 100000,
                             "entries per AppendEntries message");
+    in_range<std::uint64_t>("[raft].max_append_bytes", r.max_append_bytes, 4096, 32ull << 20,
+                            "entry bytes per AppendEntries message; one larger entry still goes alone");
     // gRPC refuses messages above 4 MiB by default; leave room for framing.
     in_range<std::uint32_t>("[raft].snapshot_chunk_bytes", r.snapshot_chunk_bytes, 4096, 3u << 20,
                             "bytes per InstallSnapshot message; gRPC's default limit is 4 MiB");
@@ -187,7 +197,9 @@ class checker {
     for (char ch : e.default_image)
       if (std::isspace(static_cast<unsigned char>(ch)))
         fail("[executor].default_image", quoted(e.default_image) + " contains whitespace");
-    in_range<std::uint32_t>("[executor].timeout_s", e.timeout_s, 1, 86400, "seconds a job may run");
+    in_range<std::uint32_t>("[executor].max_timeout_s", e.max_timeout_s, 1, 30u * 86400, "the most seconds a job may ask for");
+    in_range<std::uint32_t>("[executor].timeout_s", e.timeout_s, 1, e.max_timeout_s,
+                            "seconds a job runs when it asks for no timeout; at most [executor].max_timeout_s");
     in_range<std::uint64_t>("[executor].output_cap_bytes", e.output_cap_bytes, 1, 1ull << 30, "bytes of output kept per job");
     if (e.output_inline_bytes > e.output_cap_bytes)
       fail("[executor].output_inline_bytes",
@@ -201,6 +213,29 @@ class checker {
     if (!std::isfinite(s.cpus) || s.cpus <= 0.0 || s.cpus > 1024.0)
       fail("[executor.sandbox].cpus", std::to_string(s.cpus) + " is out of range (0, 1024] (CPUs per job)");
     in_range<std::int64_t>("[executor.sandbox].pids_limit", s.pids_limit, 1, 1000000, "processes per job");
+
+    const process_options& p = e.process;
+    if (p.work_dir.empty() || p.work_dir.front() != '/')
+      fail("[executor.process].work_dir", quoted(p.work_dir) + " is not an absolute path");
+    if (inside(p.work_dir, c_.data_dir))
+      fail("[executor.process].work_dir", quoted(p.work_dir) + " is inside the data dir " + quoted(c_.data_dir) +
+                                              "; jobs must not reach the node's Raft log");
+    for (char ch : p.user)
+      if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_' && ch != '-' && ch != '.')
+        fail("[executor.process].user", quoted(p.user) + " is not a user name");
+    in_range<std::uint64_t>("[executor.process].max_processes", p.max_processes, 1, 1000000, "processes of the job's user");
+    in_range<std::uint64_t>("[executor.process].max_file_bytes", p.max_file_bytes, 4096, 1ull << 50, "bytes per file a job writes");
+    in_range<std::uint64_t>("[executor.process].cpu_s", p.cpu_s, 0, 30ull * 86400, "CPU seconds per job; 0 = the timeout");
+  }
+
+  // Whether path `p` is `dir` or below it (lexically, both made absolute).
+  static bool inside(const std::string& p, const std::string& dir) {
+    namespace fs = std::filesystem;
+    if (dir.empty()) return false;
+    const auto a = fs::absolute(p).lexically_normal().string();
+    auto b = fs::absolute(dir).lexically_normal().string();
+    while (b.size() > 1 && b.back() == '/') b.pop_back();
+    return a == b || a.rfind(b + "/", 0) == 0;
   }
 
   // "none", "bridge", "host" or a user-defined Docker network name.
@@ -225,6 +260,48 @@ class checker {
     static const std::vector<std::string> levels{"trace", "debug", "info", "warn", "error"};
     if (std::find(levels.begin(), levels.end(), c_.log.level) == levels.end())
       fail("[log].level", quoted(c_.log.level) + " is not one of trace, debug, info, warn, error");
+  }
+
+  void check_tls() const {
+    const tls_options& t = c_.tls;
+    const bool any = !t.cert_file.empty() || !t.key_file.empty() || !t.ca_file.empty();
+    if (!any) return;
+    const std::pair<const char*, const std::string*> files[] = {
+        {"[tls].cert_file", &t.cert_file}, {"[tls].key_file", &t.key_file}, {"[tls].ca_file", &t.ca_file}};
+    for (const auto& [key, value] : files) {
+      if (value->empty()) fail(key, "missing (give cert_file, key_file and ca_file together, or none)");
+      std::ifstream in(*value);
+      if (!in) fail(key, "cannot read " + quoted(*value) + ": " + std::strerror(errno));
+    }
+  }
+
+  void check_auth() const {
+    const auto& tokens = c_.auth.tokens;
+    for (std::size_t i = 0; i < tokens.size(); ++i)
+      for (std::size_t j = 0; j < i; ++j) {
+        const std::string key = "[[auth.tokens]][" + std::to_string(i + 1) + "]";
+        if (tokens[i].name == tokens[j].name) fail(key + ".name", quoted(tokens[i].name) + " is used twice");
+        if (tokens[i].token_sha256 == tokens[j].token_sha256)
+          fail(key, "the same token as " + quoted(tokens[j].name) + " (each token must name one client)");
+      }
+  }
+
+  void check_limits() const {
+    const limits_options& l = c_.limits;
+    const std::uint64_t output = 2 * c_.executor.output_cap_bytes + (64 << 10);
+    in_range<std::uint64_t>("[limits].client_message_bytes", l.client_message_bytes, std::max<std::uint64_t>(output, 64 << 10),
+                            1ull << 30, "bytes per client message; must hold a job's stdout and stderr (2 x [executor].output_cap_bytes + 64 KiB)");
+    in_range<std::uint32_t>("[limits].stream_subscribers", l.stream_subscribers, 1, 100000, "StreamJobs / event streams open at once");
+    in_range<std::uint32_t>("[limits].http_connections", l.http_connections, 4, 100000, "HTTP connections open at once");
+    in_range<std::uint32_t>("[limits].http_header_bytes", l.http_header_bytes, 1024, 1u << 20, "bytes of request line and headers");
+    in_range<std::uint32_t>("[limits].http_headers", l.http_headers, 8, 10000, "header fields per request");
+    in_range<std::uint32_t>("[limits].http_request_timeout_ms", l.http_request_timeout_ms, 100, 600000,
+                            "milliseconds to receive a request");
+    in_range<std::uint32_t>("[limits].http_idle_timeout_ms", l.http_idle_timeout_ms, 100, 3600000,
+                            "milliseconds an idle keep-alive connection stays open");
+    for (std::size_t i = 0; i < c_.http.allowed_hosts.size(); ++i)
+      if (c_.http.allowed_hosts[i].empty() || c_.http.allowed_hosts[i].find_first_of(" \t/") != std::string::npos)
+        fail("[http].allowed_hosts[" + std::to_string(i) + "]", quoted(c_.http.allowed_hosts[i]) + " is not a host or host:port");
   }
 
   void check_data_dir() const {

@@ -12,6 +12,8 @@ grpc::StatusCode grpc_code(errc c) {
     case errc::unavailable: return grpc::StatusCode::UNAVAILABLE;
     case errc::deadline_exceeded: return grpc::StatusCode::DEADLINE_EXCEEDED;
     case errc::internal: return grpc::StatusCode::INTERNAL;
+    case errc::unauthenticated: return grpc::StatusCode::UNAUTHENTICATED;
+    case errc::permission_denied: return grpc::StatusCode::PERMISSION_DENIED;
   }
   return grpc::StatusCode::UNKNOWN;
 }

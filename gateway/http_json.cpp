@@ -33,6 +33,8 @@ int http_status(errc c) {
     case errc::deadline_exceeded: return 504;
     case errc::unavailable: return 503;
     case errc::internal: return 500;
+    case errc::unauthenticated: return 401;
+    case errc::permission_denied: return 403;
   }
   return 500;
 }

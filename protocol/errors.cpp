@@ -16,6 +16,8 @@ const char* to_string(errc c) {
     case errc::unavailable: return "unavailable";
     case errc::deadline_exceeded: return "deadline_exceeded";
     case errc::internal: return "internal";
+    case errc::unauthenticated: return "unauthenticated";
+    case errc::permission_denied: return "permission_denied";
   }
   return "unknown";
 }

@@ -27,6 +27,8 @@ enum class errc : std::uint8_t {
   unavailable,          // no leader, entry replaced by another leader, node stopping
   deadline_exceeded,    // not committed (or not answered) in time
   internal,
+  unauthenticated,    // no or unknown token (UNAUTHENTICATED / 401)
+  permission_denied,  // a known token whose role does not allow the call (PERMISSION_DENIED / 403)
 };
 
 inline constexpr caf::atom_value error_category = caf::atom("troupe");

@@ -26,6 +26,8 @@ constexpr row table[] = {
     {errc::unavailable, grpc::StatusCode::UNAVAILABLE},
     {errc::deadline_exceeded, grpc::StatusCode::DEADLINE_EXCEEDED},
     {errc::internal, grpc::StatusCode::INTERNAL},
+    {errc::unauthenticated, grpc::StatusCode::UNAUTHENTICATED},
+    {errc::permission_denied, grpc::StatusCode::PERMISSION_DENIED},
 
     {errc::unavailable, grpc::StatusCode::CANCELLED},
     {errc::unavailable, grpc::StatusCode::ABORTED},

@@ -7,6 +7,8 @@ bool is_final(errc c) {
     case errc::not_found:
     case errc::failed_precondition:
     case errc::invalid_argument:
+    case errc::unauthenticated:
+    case errc::permission_denied:
       return true;
     case errc::not_leader:
     case errc::resource_exhausted:

@@ -89,6 +89,23 @@ TEST_CASE("config/examples/full.toml sets every key to its default") {
   CHECK(c.jobs.max_active == d.jobs.max_active);
   CHECK(c.jobs.max_command_bytes == d.jobs.max_command_bytes);
   CHECK(c.log.level == d.log.level);
+  CHECK(c.raft.max_append_bytes == d.raft.max_append_bytes);
+  CHECK(c.executor.max_timeout_s == d.executor.max_timeout_s);
+  CHECK(c.executor.process.user == d.executor.process.user);
+  CHECK(c.executor.process.work_dir == d.executor.process.work_dir);
+  CHECK(c.executor.process.max_processes == d.executor.process.max_processes);
+  CHECK(c.executor.process.max_file_bytes == d.executor.process.max_file_bytes);
+  CHECK(c.executor.process.cpu_s == d.executor.process.cpu_s);
+  CHECK(!c.tls.enabled());
+  CHECK(!c.auth.enabled());
+  CHECK(c.limits.client_message_bytes == d.limits.client_message_bytes);
+  CHECK(c.limits.stream_subscribers == d.limits.stream_subscribers);
+  CHECK(c.limits.http_connections == d.limits.http_connections);
+  CHECK(c.limits.http_header_bytes == d.limits.http_header_bytes);
+  CHECK(c.limits.http_headers == d.limits.http_headers);
+  CHECK(c.limits.http_request_timeout_ms == d.limits.http_request_timeout_ms);
+  CHECK(c.limits.http_idle_timeout_ms == d.limits.http_idle_timeout_ms);
+  CHECK(c.http.allowed_hosts.empty());
 
   // "Every key": each one the loader knows appears in the file.
   const std::string text = read_text(path);
@@ -99,7 +116,11 @@ TEST_CASE("config/examples/full.toml sets every key to its default") {
         "dead_after_ms =", "capacity =", "max_attempts =", "backend =", "docker_socket =", "default_image =",
         "timeout_s =", "output_cap_bytes =", "output_inline_bytes =", "network =", "memory_bytes =", "cpus =",
         "pids_limit =", "drop_all_capabilities =", "no_new_privileges =", "read_only_rootfs =", "retention_s =",
-        "max_active =", "max_command_bytes =", "level ="}) {
+        "max_active =", "max_command_bytes =", "level =", "max_append_bytes =", "max_timeout_s =", "user =",
+        "work_dir =", "max_processes =", "max_file_bytes =", "cpu_s =", "cert_file =", "key_file =", "ca_file =",
+        "token =", "role =", "client_message_bytes =", "stream_subscribers =", "http_connections =",
+        "http_header_bytes =", "http_headers =", "http_request_timeout_ms =", "http_idle_timeout_ms =",
+        "allowed_hosts ="}) {
     CAPTURE(key);
     CHECK(text.find(key) != std::string::npos);
   }
