@@ -94,6 +94,9 @@ void reconcile(self_ptr self, const jobs::job& j) {
     }
     return;
   }
+  // A finished job is done with, here too: its start record only matters
+  // while the table still expects an outcome.
+  if (jobs::is_terminal(j.status)) return;
   auto seen = st.launched.find(j.id);
   if (!mine || (seen != st.launched.end() && seen->second >= j.attempts)) return;
   // Started here before this process restarted (RUNNING in the log, or its

@@ -230,3 +230,16 @@ TEST_CASE("an attempt whose start this node recorded before a restart is reporte
   CHECK(f.wait_log(running) == running);
   CHECK(exec::recorded_start(f.dir + "/outputs", j.id) == std::optional<std::uint32_t>(2));
 }
+
+TEST_CASE("a finished job that ran here is never reported again, after it ends or after a restart") {
+  fixture f;
+  auto j = long_job();
+  // Its start record stays on disk after it completed (and across restarts).
+  exec::record_start(f.dir + "/outputs", j.id, j.attempts);
+  auto done = j;
+  done.status = jobs::job_status::completed;
+  done.executed_by = j.assigned_worker;
+  f.self->send(f.supervisor, job_changes{{jobs::job_change{1, jobs::change_kind::created, {}, done}}, {}});
+  std::this_thread::sleep_for(500ms);  // a few supervisor ticks
+  CHECK(f.log().empty());              // once reported "interrupted" for every completed job
+}

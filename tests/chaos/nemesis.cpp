@@ -98,6 +98,26 @@ std::uint64_t nemesis::leader() {
   return 0;
 }
 
+std::string nemesis::impairment(std::uint64_t leader) {
+  for (auto id : c_.ids()) {
+    if (id == leader) continue;
+    const std::string node = "node " + std::to_string(id);
+    if (!c_.running(id) || killed_[id]) return node + " was down";
+    if (paused_[id]) return node + " was paused";
+    if (filled_since_start_[id]) return node + "'s disk had been full since its start (it may be failing-stop)";
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("x-troupe-forwarded", "1");  // answer from its own state, do not ask the leader
+    integration::set_deadline(ctx, milliseconds(300));
+    scheduler::GetClusterStatusRequest req;
+    scheduler::GetClusterStatusResponse resp;
+    auto st = stubs_[id - 1]->GetClusterStatus(&ctx, req, &resp);
+    if (!st.ok()) return node + " did not answer (" + st.error_message() + ")";
+    if (resp.leader_id() != leader)
+      return node + " followed " + (resp.leader_id() ? "node " + std::to_string(resp.leader_id()) : "no leader");
+  }
+  return "";
+}
+
 std::vector<std::uint64_t> nemesis::followers(std::uint64_t leader) const {
   std::vector<std::uint64_t> out;
   for (auto id : c_.ids())
@@ -161,7 +181,10 @@ void nemesis::run(steady::time_point until) {
       case kill_leader:
       case kill_follower: {
         auto victim = k == kill_leader && l != 0 ? l : other;
-        if (victim == l && l != 0) leader_kills_.push_back(steady::now());
+        if (victim == l && l != 0) {
+          auto why = impairment(l);  // asked before the kill: it takes a few ms
+          leader_kills_.push_back({steady::now(), l, why});
+        }
         c_.kill9(victim);
         killed_[victim] = true;
         what += " node " + std::to_string(victim) + (l ? "" : " (no leader known)");
@@ -227,6 +250,7 @@ void nemesis::run(steady::time_point until) {
         break;
     }
     ++faults_;
+    fault_starts_.push_back(steady::now());
     log("fault " + std::to_string(faults_) + ": " + what + ", for " + std::to_string(hold.count()) + " ms");
     sleep_until(std::min(until, steady::now() + hold));
     heal_all();

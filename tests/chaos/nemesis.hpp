@@ -39,6 +39,17 @@ class data_disks {
   std::string why_not_;
 };
 
+// A kill -9 of the node that led. It measures failover only when the rest
+// of the cluster was healthy at that moment (`impaired` empty): every other
+// node running, not paused, its disk not filled since its start (a node whose
+// disk filled may fail-stop any moment), and answering from its own state
+// that it follows the victim.
+struct leader_kill {
+  steady::time_point at;
+  std::uint64_t victim = 0;
+  std::string impaired;  // why the rest of the cluster was not healthy; empty when it was
+};
+
 class nemesis {
  public:
   nemesis(std::uint64_t seed, integration::cluster& c, fault_proxy& p, data_disks& d, steady::time_point t0);
@@ -50,8 +61,10 @@ class nemesis {
   void heal_all();
   long faults() const { return faults_; }
   long node_crashes() const { return crashes_; }
-  // When the node that led was killed with kill -9 alone (a quorum remained).
-  const std::vector<steady::time_point>& leader_kills() const { return leader_kills_; }
+  const std::vector<leader_kill>& leader_kills() const { return leader_kills_; }
+  // When each fault began, in order.
+  const std::vector<steady::time_point>& fault_starts() const { return fault_starts_; }
+  double seconds_since_start(steady::time_point t) const { return std::chrono::duration<double>(t - t0_).count(); }
   std::uint64_t leader();  // the node that says it leads, 0 if none answers
 
  private:
@@ -72,7 +85,9 @@ class nemesis {
   // The disk of this start of the node was full once: its fail-stop exit,
   // which may come seconds after the disk is freed, is expected.
   std::vector<bool> filled_since_start_;
-  std::vector<steady::time_point> leader_kills_;
+  std::string impairment(std::uint64_t leader);
+  std::vector<leader_kill> leader_kills_;
+  std::vector<steady::time_point> fault_starts_;
   long faults_ = 0;
   long crashes_ = 0;
 };
