@@ -431,6 +431,26 @@ def check_k8s(env, image):
     expect(dash[0]["metadata"]["name"] in hosts, "k8s: the node answers to the dashboard Service's name ([http] allowed_hosts)")
 
 
+def check_install(env, build):
+    """cmake --install into a temp prefix lays out the binaries, the example
+    config and the unit, the unit pointing at that prefix."""
+    prefix = os.path.join(env.tmp, "prefix")
+    r = subprocess.run(["cmake", "--install", build, "--prefix", prefix], capture_output=True, text=True)
+    expect(r.returncode == 0, "cmake --install --prefix <tmp>" + (f": {r.stderr.strip()}" if r.returncode else ""))
+    for f in ("bin/troupe-node", "bin/troupe", "etc/troupe/troupe.toml", "lib/systemd/system/troupe.service",
+              "share/doc/troupe/full.toml"):
+        expect(os.path.isfile(os.path.join(prefix, f)), f"cmake --install: {f}")
+    for b in ("bin/troupe-node", "bin/troupe"):
+        expect(os.stat(os.path.join(prefix, b)).st_mode & stat.S_IXUSR, f"cmake --install: {b} is executable")
+    o = unit_options(os.path.join(prefix, "lib/systemd/system/troupe.service"))
+    expect(o[("Service", "ExecStart")] == [f"{prefix}/bin/troupe-node --config {prefix}/etc/troupe/troupe.toml"],
+           "cmake --install: the unit's ExecStart names the installed binary and config")
+    with open(os.path.join(env.root, "deploy/systemd/troupe.toml"), "rb") as a, \
+            open(os.path.join(prefix, "etc/troupe/troupe.toml"), "rb") as b:
+        expect(a.read() == b.read(), "cmake --install: etc/troupe/troupe.toml is deploy/systemd/troupe.toml")
+    env.check_config(os.path.join(prefix, "etc/troupe/troupe.toml"), "installed etc/troupe/troupe.toml")
+
+
 def check_negative(env):
     """The binary really validates: a config with an unknown key fails."""
     bad = os.path.join(env.tmp, "bad.toml")
@@ -447,6 +467,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--node", required=True, help="the troupe-node binary")
     ap.add_argument("--root", required=True, help="the source checkout")
+    ap.add_argument("--build", help="the build dir: also check cmake --install")
     a = ap.parse_args()
     if not os.access(a.node, os.X_OK):
         fail(f"{a.node} is not an executable troupe-node")
@@ -458,6 +479,8 @@ def main():
         image = check_dockerfile(env)
         check_compose(env, image)
         check_k8s(env, image)
+        if a.build:
+            check_install(env, a.build)
     print(f"check_deploy: {CHECKS} checks passed")
 
 
