@@ -335,6 +335,12 @@ def check_k8s(env, image):
     kust = kinds.get("Kustomization", [{}])[0]
     k8s_files = sorted({fn for fn, d in docs if d["kind"] != "Kustomization"})
     expect(sorted(kust.get("resources", [])) == k8s_files, "kustomization.yaml lists every manifest")
+    if subprocess.run(["sh", "-c", "command -v kubectl"], capture_output=True).returncode == 0:
+        r = subprocess.run(["kubectl", "kustomize", os.path.join(env.root, "deploy/k8s")], capture_output=True, text=True)
+        expect(r.returncode == 0 and len(list(yaml.safe_load_all(r.stdout))) == sum(d["kind"] != "Kustomization" for _, d in docs),
+               "kubectl kustomize deploy/k8s renders every manifest" + (f": {r.stderr.strip()}" if r.returncode else ""))
+    else:
+        print("skip kubectl kustomize (kubectl not installed)")
     sts = kinds["StatefulSet"][0]
     spec, pod = sts["spec"], sts["spec"]["template"]["spec"]
     labels = sts["spec"]["template"]["metadata"]["labels"]
