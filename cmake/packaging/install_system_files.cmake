@@ -22,6 +22,10 @@ file(READ "${TROUPE_SOURCE_DIR}/deploy/systemd/troupe.service" _troupe_unit)
 string(REPLACE "/usr/bin/troupe-node" "${CMAKE_INSTALL_PREFIX}/bin/troupe-node" _troupe_unit "${_troupe_unit}")
 string(REPLACE "/etc/troupe/troupe.toml" "${_troupe_conf}" _troupe_unit "${_troupe_unit}")
 string(REPLACE "/usr/share/doc/troupe/" "${CMAKE_INSTALL_PREFIX}/share/doc/troupe/" _troupe_unit "${_troupe_unit}")
-file(WRITE "${TROUPE_BINARY_DIR}/packaging/troupe.service" "${_troupe_unit}")
-file(INSTALL "${TROUPE_BINARY_DIR}/packaging/troupe.service" DESTINATION "${CMAKE_INSTALL_PREFIX}/lib/systemd/system"
+# One staging file per destination: installs into different prefixes may run at once.
+string(MD5 _troupe_key "$ENV{DESTDIR}${CMAKE_INSTALL_PREFIX}")
+set(_troupe_staged "${TROUPE_BINARY_DIR}/packaging/troupe.service.${_troupe_key}")
+file(WRITE "${_troupe_staged}" "${_troupe_unit}")
+file(INSTALL "${_troupe_staged}" DESTINATION "${CMAKE_INSTALL_PREFIX}/lib/systemd/system" RENAME troupe.service
      PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
+file(REMOVE "${_troupe_staged}")
