@@ -21,6 +21,10 @@ import argparse
 import os
 import re
 import shlex
+import socket
+import time
+import urllib.error
+import urllib.request
 import stat
 import subprocess
 import sys
@@ -457,6 +461,56 @@ def check_install(env, build):
     env.check_config(os.path.join(prefix, "etc/troupe/troupe.toml"), "installed etc/troupe/troupe.toml")
 
 
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def check_served(env):
+    """The endpoints the probes and health checks name are served: one node
+    from the systemd example (a one-member cluster, so it elects itself) on
+    free loopback ports, process executor; stopped by its pid."""
+    grpc, http = free_port(), free_port()
+    with open(os.path.join(env.root, "deploy/systemd/troupe.toml")) as f:
+        text = f.read().replace("127.0.0.1:50051", f"127.0.0.1:{grpc}").replace("127.0.0.1:8081", f"127.0.0.1:{http}")
+    conf = os.path.join(env.tmp, "served.toml")
+    with open(conf, "w") as f:
+        f.write(text)
+    log = open(os.path.join(env.tmp, "served.log"), "w")
+    node = subprocess.Popen([env.node, "--config", conf, "--data-dir", os.path.join(env.tmp, "data-served"),
+                             "--executor", "process"], stdout=log, stderr=subprocess.STDOUT)
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through an http_proxy
+    try:
+        def status(path):
+            try:
+                with direct.open(f"http://127.0.0.1:{http}{path}", timeout=2) as r:
+                    return r.status
+            except urllib.error.HTTPError as e:
+                return e.code
+            except OSError:
+                return None
+        deadline = time.monotonic() + 30
+        got = {}
+        for path in ("/health/live", "/health/ready", "/metrics"):
+            while (got.get(path) != 200) and time.monotonic() < deadline and node.poll() is None:
+                got[path] = status(path)
+                if got[path] != 200:
+                    time.sleep(0.2)
+            if got.get(path) != 200:
+                with open(os.path.join(env.tmp, "served.log")) as f:
+                    print(f.read()[-3000:], file=sys.stderr)
+            expect(got.get(path) == 200, f"a running node serves GET {path} with 200 (got {got.get(path)})")
+    finally:
+        node.terminate()
+        try:
+            node.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            node.kill()
+            node.wait()
+        log.close()
+
+
 def check_negative(env):
     """The binary really validates: a config with an unknown key fails."""
     bad = os.path.join(env.tmp, "bad.toml")
@@ -480,6 +534,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="troupe-deploy-check.") as tmp:
         env = Env(a.node, a.root, tmp)
         check_negative(env)
+        check_served(env)
         check_local(env)
         check_systemd(env)
         image = check_dockerfile(env)
