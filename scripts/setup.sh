@@ -4,18 +4,29 @@
 # and does not touch the network.
 set -euo pipefail
 
-packages=(
-  build-essential cmake ninja-build ccache pkg-config git
+# What configuring and building troupe needs (CMakeLists.txt's find_package /
+# pkg_check_modules and the tool chain). deploy/docker/Dockerfile's build stage
+# installs exactly these; tests/deploy (ctest -L deploy) compares the two lists.
+build_packages=(
+  build-essential cmake ninja-build pkg-config
   libcaf-dev                                   # CAF 0.17.6 actors
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libcpp-httplib-dev nlohmann-json3-dev libtomlplusplus-dev
   libcurl4-openssl-dev                         # Docker Engine API over its unix socket
-  doctest-dev
+  doctest-dev                                  # find_package(doctest) is required even without the tests
+  file                                         # CPack reads ELF types with it before dpkg-shlibdeps (scripts/package.sh)
+)
+# Development, test and CI tools: not needed to build, not in the image.
+dev_test_packages=(
+  ccache git
   clang-14 libclang-rt-14-dev                  # libFuzzer targets (scripts/fuzz.sh); the main build stays g++
   docker.io busybox-static                     # real dockerd + a local test image for the executor tests
   curl util-linux iproute2 procps              # test scripts: curl --unix-socket, unshare, setsid, pgrep
   nodejs chromium                              # dashboard end-to-end test (playwright-core drives Debian's chromium)
+  python3-yaml openssl                         # deploy checks (tests/deploy): YAML parsing, test certificates
+  debootstrap                                  # package test (tests/deploy): installs the .deb into a clean bookworm chroot
 )
+packages=("${build_packages[@]}" "${dev_test_packages[@]}")
 # Some images ship a nodejs that bundles npm (and conflicts with Debian's npm
 # package); ask for the package only where the command is missing.
 command -v npm >/dev/null 2>&1 || packages+=(npm)
