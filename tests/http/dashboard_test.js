@@ -1,8 +1,11 @@
 // End-to-end test of the dashboard in headless Chromium (run by
 // http_cluster_run, which starts the cluster and sets TROUPE_LEADER_URL).
-// Loads the page, cancels a long job from its row, submits a job through the
-// form, sees it complete with its output, checks that job data is rendered as
-// text (never as HTML), and saves a screenshot.
+// Loads the page; with TROUPE_ADMIN_TOKEN set (the nodes require tokens) the
+// API answers 401, the page shows its token form, and after the token is
+// entered everything loads, the token in sessionStorage and nowhere else.
+// Then cancels a long job from its row, submits a job through the form, sees
+// it complete with its output, checks that job data is rendered as text
+// (never as HTML), and saves a screenshot.
 //   node dashboard_test.js <screenshot.png>
 "use strict";
 
@@ -19,6 +22,7 @@ try {
 }
 
 const base = process.env.TROUPE_LEADER_URL;
+const token = process.env.TROUPE_ADMIN_TOKEN || "";
 const screenshot = process.argv[2];
 if (!base || !screenshot) {
   console.error("usage: TROUPE_LEADER_URL=http://127.0.0.1:PORT node dashboard_test.js <screenshot.png>");
@@ -43,11 +47,16 @@ async function main() {
     page.setDefaultTimeout(20000);
     page.on("pageerror", (e) => errors.push("page error: " + e.message));
     // The one deliberate 400 (the empty command below) is expected; nothing else may fail.
+    // Before the token is entered the API's 401s are expected (and Chromium
+    // logs each as a console error); after it, none.
+    let signedIn = !token;
     page.on("console", (m) => {
-      if (m.type() === "error" && !/status of 400 \(Bad Request\)/.test(m.text())) errors.push("console error: " + m.text());
+      if (m.type() === "error" && !/status of 400 \(Bad Request\)/.test(m.text()) &&
+          !(!signedIn && /status of 401 \(Unauthorized\)/.test(m.text()))) errors.push("console error: " + m.text());
     });
     const failed = [];
     page.on("response", (r) => {
+      if (r.status() === 401 && !signedIn) return;
       if (r.status() >= 400 && !(r.request().method() === "POST" && r.status() === 400)) failed.push(r.status() + " " + r.url());
     });
     // Only our own origin: the page must need no external asset.
@@ -58,6 +67,34 @@ async function main() {
     const resp = await page.goto(base + "/", { waitUntil: "load" });
     assert.strictEqual(resp.status(), 200);
     assert.strictEqual(await page.title(), "troupe dashboard");
+    if (token) {
+      step("the API answers 401: the page asks for a token");
+      await page.waitForSelector("#login-section:not([hidden])");
+      await page.waitForFunction(() => document.getElementById("conn").textContent === "token required");
+      assert.strictEqual(await page.locator("#jobs tbody tr").count(), 0, "jobs were shown without a token");
+      step("a wrong token is refused and the form asks again");
+      await page.fill("#token-input", "not-the-token");
+      const refused = page.waitForResponse((r) => r.status() === 401);
+      await page.click("#token-form button[type=submit]");
+      await refused;
+      await page.waitForTimeout(500);  // let the other calls made with the wrong token come back
+      await page.waitForSelector("#login-section:not([hidden])");
+      await page.waitForFunction(() => /refused/.test(document.getElementById("login-reason").textContent));
+      step("enter the token");
+      await page.fill("#token-input", token);
+      await page.click("#token-form button[type=submit]");
+      await page.waitForSelector("#login-section", { state: "hidden" });
+      signedIn = true;
+      await page.waitForFunction(() => /matching/.test(document.getElementById("jobs-count").textContent));
+      const stored = await page.evaluate(() => ({
+        session: sessionStorage.getItem("troupe.token"),
+        local: Object.keys(localStorage).map((k) => localStorage.getItem(k)),
+        cookies: document.cookie,
+      }));
+      assert.strictEqual(stored.session, token, "the token is not in sessionStorage");
+      assert.deepStrictEqual(stored.local, [], "something was put in localStorage");
+      assert.ok(!stored.cookies.includes(token), "the token is in a cookie");
+    }
     await page.waitForFunction(() => document.querySelectorAll("#nodes tbody tr").length === 3);
     await page.waitForFunction(() => document.getElementById("conn").textContent === "live");
     await page.waitForFunction(() => document.querySelectorAll("#topology tbody tr").length >= 4);
@@ -121,6 +158,10 @@ async function main() {
     step("screenshot " + screenshot);
 
     assert.deepStrictEqual(foreign, [], "the page requested something outside " + base);
+    if (token) {
+      const inUrl = await page.evaluate((t) => performance.getEntriesByType("resource").some((e) => e.name.includes(t)), token);
+      assert.strictEqual(inUrl, false, "the token appeared in a request URL");
+    }
     assert.deepStrictEqual(failed, [], "requests of the page failed");
     assert.deepStrictEqual(errors, [], "the page logged errors");
   } finally {
