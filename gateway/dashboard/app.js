@@ -51,9 +51,11 @@ function authHeaders(headers) {
 function askForToken(why) {
   const section = document.getElementById("login-section");
   const hadToken = sessionStorage.getItem(TOKEN_KEY) !== null;
-  document.getElementById("login-reason").textContent =
-    (hadToken ? "The token was refused (" + (why || "HTTP 401") + "). " : "This node requires an API token. ") +
-    "It is kept for this tab only.";
+  // A late 401 of a call made before the form went up must not hide why it did.
+  if (hadToken || section.hidden)
+    document.getElementById("login-reason").textContent =
+      (hadToken ? "The token was refused (" + (why || "HTTP 401") + "). " : "This node requires an API token. ") +
+      "It is kept for this tab only.";
   if (hadToken) sessionStorage.removeItem(TOKEN_KEY);
   if (section.hidden) {
     section.hidden = false;
@@ -68,13 +70,20 @@ function setBadge(text, cls) {
   badge.className = "badge" + (cls ? " " + cls : "");
 }
 
+// A 401 counts only for the token it was sent with: a late answer to a call
+// made with an old token must not throw away the one entered since.
+function refused(sentToken, why) {
+  if (sessionStorage.getItem(TOKEN_KEY) === sentToken) askForToken(why);
+}
+
 async function api(method, path, body) {
+  const sent = sessionStorage.getItem(TOKEN_KEY);
   const opts = { method, headers: authHeaders({}) };
   if (body !== undefined) { opts.body = JSON.stringify(body); opts.headers["Content-Type"] = "application/json"; }
   const res = await fetch(path, opts);
   let data = null;
   try { data = await res.json(); } catch (e) { data = null; }
-  if (res.status === 401) askForToken(data && data.error);
+  if (res.status === 401) refused(sent, data && data.error);
   return { ok: res.ok, status: res.status, data, headers: res.headers };
 }
 
@@ -239,9 +248,10 @@ async function connectEvents() {
   if (eventsAbort) eventsAbort.abort();
   const ctrl = new AbortController();
   eventsAbort = ctrl;
+  const sent = sessionStorage.getItem(TOKEN_KEY);
   try {
     const res = await fetch("/api/events", { headers: authHeaders({ Accept: "text/event-stream" }), signal: ctrl.signal, cache: "no-store" });
-    if (res.status === 401) { askForToken(); return; }  // the token form reconnects
+    if (res.status === 401) { refused(sent); return; }  // the token form reconnects
     if (!res.ok || !res.body) throw new Error("HTTP " + res.status);
     const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
     let buf = "";
