@@ -31,6 +31,19 @@ if (!base || !screenshot) {
 
 const step = (s) => console.log(new Date().toISOString() + " " + s);
 
+// page.waitForFunction polls with eval() inside the page, which the
+// dashboard's CSP (script-src 'self', no 'unsafe-eval') forbids; page.evaluate
+// goes through the DevTools protocol, which the CSP does not govern. The page
+// must keep working under its real CSP, so the test does not bypass it.
+async function until(page, predicate, arg, timeoutMs = 20000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await page.evaluate(predicate, arg)) return;
+    if (Date.now() > deadline) throw new Error("timed out after " + timeoutMs + " ms waiting for " + predicate.toString());
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 async function main() {
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "troupe-chromium-"));
   const context = await chromium.launchPersistentContext(userDataDir, {
@@ -70,7 +83,7 @@ async function main() {
     if (token) {
       step("the API answers 401: the page asks for a token");
       await page.waitForSelector("#login-section:not([hidden])");
-      await page.waitForFunction(() => document.getElementById("conn").textContent === "token required");
+      await until(page, () => document.getElementById("conn").textContent === "token required");
       assert.strictEqual(await page.locator("#jobs tbody tr").count(), 0, "jobs were shown without a token");
       step("a wrong token is refused and the form asks again");
       await page.fill("#token-input", "not-the-token");
@@ -79,13 +92,13 @@ async function main() {
       await refused;
       await page.waitForTimeout(500);  // let the other calls made with the wrong token come back
       await page.waitForSelector("#login-section:not([hidden])");
-      await page.waitForFunction(() => /refused/.test(document.getElementById("login-reason").textContent));
+      await until(page, () => /refused/.test(document.getElementById("login-reason").textContent));
       step("enter the token");
       await page.fill("#token-input", token);
       await page.click("#token-form button[type=submit]");
       await page.waitForSelector("#login-section", { state: "hidden" });
       signedIn = true;
-      await page.waitForFunction(() => /matching/.test(document.getElementById("jobs-count").textContent));
+      await until(page, () => /matching/.test(document.getElementById("jobs-count").textContent));
       const stored = await page.evaluate(() => ({
         session: sessionStorage.getItem("troupe.token"),
         local: Object.keys(localStorage).map((k) => localStorage.getItem(k)),
@@ -95,15 +108,15 @@ async function main() {
       assert.deepStrictEqual(stored.local, [], "something was put in localStorage");
       assert.ok(!stored.cookies.includes(token), "the token is in a cookie");
     }
-    await page.waitForFunction(() => document.querySelectorAll("#nodes tbody tr").length === 3);
-    await page.waitForFunction(() => document.getElementById("conn").textContent === "live");
-    await page.waitForFunction(() => document.querySelectorAll("#topology tbody tr").length >= 4);
-    await page.waitForFunction(() => document.querySelectorAll("#raft-log tbody tr").length >= 1);
+    await until(page, () => document.querySelectorAll("#nodes tbody tr").length === 3);
+    await until(page, () => document.getElementById("conn").textContent === "live");
+    await until(page, () => document.querySelectorAll("#topology tbody tr").length >= 4);
+    await until(page, () => document.querySelectorAll("#raft-log tbody tr").length >= 1);
 
     step("submit sleep 60 and cancel it from its row");
     await page.fill("#submit-command", "sleep 60");
     await page.click("#submit-form button[type=submit]");
-    await page.waitForFunction(() => /^submitted /.test(document.getElementById("submit-result").textContent));
+    await until(page, () => /^submitted /.test(document.getElementById("submit-result").textContent));
     const longId = await page.getAttribute("#submit-result", "data-job-id");
     const longRow = `#jobs tbody tr[data-job-id="${longId}"]`;
     await page.waitForSelector(longRow + '[data-status="running"]', { timeout: 20000 });
@@ -115,14 +128,14 @@ async function main() {
     await page.evaluate(() => document.getElementById("submit-command").removeAttribute("required"));
     await page.fill("#submit-command", "");
     await page.click("#submit-form button[type=submit]");
-    await page.waitForFunction(() => /^rejected: command must not be empty/.test(document.getElementById("submit-result").textContent));
+    await until(page, () => /^rejected: command must not be empty/.test(document.getElementById("submit-result").textContent));
 
     step("submit a job whose command and output look like HTML");
     const marker = "dash" + Date.now();
     const evil = `echo '<img src=x onerror="window.__xss=1">${marker}'`;
     await page.fill("#submit-command", evil);
     await page.click("#submit-form button[type=submit]");
-    await page.waitForFunction((m) => document.getElementById("job-view-output").textContent.includes(m), marker);
+    await until(page, (m) => document.getElementById("job-view-output").textContent.includes(m), marker);
     const evilId = await page.getAttribute("#submit-result", "data-job-id");
     assert.strictEqual(await page.evaluate(() => window.__xss), undefined, "job output was interpreted as HTML");
     assert.strictEqual(await page.locator("#job-view img, #jobs img").count(), 0, "an <img> from job data was rendered");
@@ -132,7 +145,7 @@ async function main() {
     step("submit echo through the form and watch it complete with its output");
     await page.fill("#submit-command", "echo hello from the dashboard");
     await page.click("#submit-form button[type=submit]");
-    await page.waitForFunction((prev) => {
+    await until(page, (prev) => {
       const id = document.getElementById("submit-result").dataset.jobId;
       return id && id !== prev && document.getElementById("job-view-id").textContent === id &&
         document.getElementById("job-view-fields").dataset.status === "completed";
@@ -143,16 +156,16 @@ async function main() {
 
     step("status filter shows only cancelled jobs");
     await page.selectOption("#filter-status", "cancelled");
-    await page.waitForFunction(() => {
+    await until(page, () => {
       const rows = [...document.querySelectorAll("#jobs tbody tr")];
       return rows.length >= 1 && rows.every((r) => r.dataset.status === "cancelled");
     });
     await page.selectOption("#filter-status", "");
-    await page.waitForFunction(() => document.querySelectorAll("#jobs tbody tr").length >= 3);
+    await until(page, () => document.querySelectorAll("#jobs tbody tr").length >= 3);
 
     // Put the completed job back in view for the screenshot.
     await page.click(`#jobs tbody tr[data-job-id="${okId}"]`);
-    await page.waitForFunction(() => document.getElementById("job-view-fields").dataset.status === "completed");
+    await until(page, () => document.getElementById("job-view-fields").dataset.status === "completed");
     await page.waitForTimeout(2200);  // one more slow refresh: cluster, raft log, topology
     await page.screenshot({ path: screenshot, fullPage: true });
     step("screenshot " + screenshot);
