@@ -226,6 +226,28 @@ TEST_CASE("100 slowloris connections and a 500k-header flood: /health/live stays
   CHECK(http("GET", n.base() + "/health/live").status == 200);
 }
 
+TEST_CASE("connections beyond [limits] http_connections get a JSON 503 at once; the slots come back") {
+  node_under_test n({"[limits]\nhttp_connections = 4\n", {}});
+  std::vector<int> idle;
+  for (int i = 0; i < 4; ++i) idle.push_back(connect_to(n.port()));
+  std::this_thread::sleep_for(milliseconds(300));  // the acceptor has taken all four
+  auto t0 = clk::now();
+  auto refused = http("GET", n.base() + "/health/live", {}, milliseconds(5000), "");
+  CHECK(std::chrono::duration_cast<milliseconds>(clk::now() - t0).count() < 1000);
+  CHECK(refused.status == 503);
+  CHECK(refused.header("x-frame-options") == "DENY");
+  CHECK(parse(refused)["error"].get<std::string>().find("too many HTTP connections open (limit 4)") != std::string::npos);
+  for (int fd : idle) ::close(fd);
+  http_reply after;
+  auto deadline = clk::now() + std::chrono::seconds(5);
+  while (clk::now() < deadline) {
+    after = http("GET", n.base() + "/health/live", {}, milliseconds(2000), "");
+    if (after.status == 200) break;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  CHECK(after.status == 200);
+}
+
 TEST_CASE("request caps and framing: 431, 414, 411, 413, 400, Expect: 100-continue, keep-alive") {
   node_under_test n;
   const std::string host = "Host: " + n.host() + "\r\n";
