@@ -156,6 +156,9 @@ class io {
     return true;
   }
 
+  // Caps what the kernel buffers for this connection's writes.
+  void limit_send_buffer(int bytes) { ::setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes); }
+
   // The peer closed or reset its side (checked without blocking).
   bool peer_closed() const {
     pollfd p{fd_, POLLRDHUP, 0};
@@ -535,6 +538,10 @@ void server::serve(const std::shared_ptr<connection>& c) {
       const bool keep_alive = req.keep_alive && !res.stream && !stopping_.load();
       const auto write_deadline = clock::now() + request_timeout;
       if (res.stream && req.method != "HEAD") {
+        // A stream's reader may stop reading: with the kernel's default (up to
+        // 4 MB of send buffer) it would hold that much per stream before a
+        // write blocks and its deadline drops the stream.
+        conn.limit_send_buffer(256 << 10);
         if (!conn.write(serialize_head(res, &req, opts_, false, true), write_deadline)) break;
         chunk_sink sink(conn, req.minor_version >= 1, request_timeout, stopping_);
         res.stream(sink);

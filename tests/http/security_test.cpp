@@ -457,6 +457,68 @@ TEST_CASE("/api/events: capped at [limits] stream_subscribers with a JSON 503; s
   CHECK(text.find("event: hello") != std::string::npos);
 }
 
+TEST_CASE("/api/events subscribers that never read: memory stays bounded and the server drops them") {
+  node_under_test n({"[limits]\nhttp_request_timeout_ms = 2000\n", {}});
+  const auto pid = n.node().pid;
+  const long rss_before = rss_kib(pid);
+  std::vector<int> readers;
+  for (int i = 0; i < 20; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int small = 4096;  // a client that does not read: its window closes at once
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(n.port());
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(send_all(fd, "GET /api/events HTTP/1.1\r\nHost: " + n.host() + "\r\n\r\n"));
+    readers.push_back(fd);
+  }
+  // 30 jobs with 60 KB of output each: 1.8 MB of events per stream, past the
+  // 1 MiB a stream may queue.
+  std::vector<std::string> ids;
+  for (int i = 0; i < 30; ++i) {
+    auto r = http("POST", n.base() + "/api/jobs", json{{"command", "head -c 60000 /dev/zero | tr '\\0' x"}}.dump());
+    REQUIRE(r.status == 200);
+    ids.push_back(parse(r)["job_id"].get<std::string>());
+  }
+  long rss_max = rss_before;
+  auto deadline = clk::now() + std::chrono::seconds(30);
+  for (const auto& id : ids) {
+    while (clk::now() < deadline) {
+      rss_max = std::max(rss_max, rss_kib(pid));
+      auto g = http("GET", n.base() + "/api/jobs/" + id);
+      if (g.status == 200 && parse(g)["status"] == "completed") break;
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+  }
+  // Each stream either overflowed or stalled past the write deadline (2 s):
+  // the server ends it. Reading now drains what the socket buffers held, then EOF.
+  std::this_thread::sleep_for(milliseconds(3000));
+  rss_max = std::max(rss_max, rss_kib(pid));
+  int ended = 0;
+  const auto read_deadline = clk::now() + std::chrono::seconds(30);
+  for (int fd : readers) {
+    char buf[65536];
+    while (clk::now() < read_deadline) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 500) <= 0) continue;
+      auto r = ::recv(fd, buf, sizeof buf, 0);
+      if (r <= 0) {
+        ++ended;
+        break;
+      }
+    }
+    ::close(fd);
+  }
+  INFO("RSS before " << rss_before << " KiB, max " << rss_max << " KiB");
+  CHECK(ended == 20);
+  // 20 streams of at most 1 MiB queued each, plus the jobs themselves.
+  CHECK(rss_max - rss_before < 40 * 1024);
+  CHECK(read_event_stream(n.base() + "/api/events", milliseconds(5000), "event: hello").find("event: hello") !=
+        std::string::npos);
+}
+
 TEST_CASE("invalid UTF-8 in job output: job, list and event stream answer 200 with U+FFFD") {
   node_under_test n;
   const std::string replaced = "\xEF\xBF\xBD\xEF\xBF\xBD ok";  // two U+FFFD
