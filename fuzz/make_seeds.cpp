@@ -120,6 +120,19 @@ void rest() {
   write("rest", "raft_log", std::string(1, 4) + "start_index=5&limit=10");
 }
 
+// http_fuzz input: byte 0 picks the piece size of the split feed; then a connection's bytes.
+void http_requests() {
+  write("http", "get_keepalive", std::string(1, 0) + "GET /api/jobs?status=running&command=echo%20hi+x HTTP/1.1\r\nHost: 127.0.0.1:8081\r\nAccept: */*\r\n\r\n");
+  write("http", "post_json", std::string(1, 7) + "POST /api/jobs HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 20\r\n\r\n{\"command\":\"echo x\"}");
+  write("http", "pipelined", std::string(1, 3) + "GET /health/live HTTP/1.1\r\nHost: a\r\n\r\nDELETE /api/jobs/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+  write("http", "expect_continue", std::string(1, 1) + "POST /api/drain HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n{}");
+  write("http", "chunked_refused", std::string(1, 5) + "POST /api/jobs HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n");
+  write("http", "http10_bare_lf", std::string(1, 2) + "GET /metrics HTTP/1.0\nConnection: keep-alive\n\n");
+  std::string many = std::string(1, 11) + "GET / HTTP/1.1\r\nHost: h\r\n";
+  for (int i = 0; i < 12; ++i) many += "X-" + std::to_string(i) + ": v\r\n";
+  write("http", "too_many_headers", many + "\r\n");
+}
+
 // raft_fuzz input: byte 0 (bit 0: 5 nodes), then one byte per choice.
 void raft_runs() {
   std::string calm(1, 0);
@@ -146,6 +159,7 @@ int main(int argc, char** argv) {
   snapshots();
   configs();
   rest();
+  http_requests();
   raft_runs();
   return 0;
 }

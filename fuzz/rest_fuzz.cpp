@@ -22,8 +22,8 @@ using namespace http_parse;
 constexpr const char* target = "rest_fuzz";
 constexpr std::uint64_t max_log_page = 1000;  // actors/raft_node.hpp, which this build does not link
 
-// httplib's query splitting (detail::parse_query_text) without its
-// percent-decoding: the fuzzer can write any byte directly.
+// http::parse_query's splitting without its percent-decoding: the fuzzer can
+// write any byte directly.
 query_params split_query(const std::string& q) {
   query_params out;
   std::size_t pos = 0;

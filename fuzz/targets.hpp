@@ -1,4 +1,4 @@
-// The five fuzz harnesses. Each runs one input and aborts (fuzz_check.hpp) if
+// The six fuzz harnesses. Each runs one input and aborts (fuzz_check.hpp) if
 // the code under test breaks its documented contract; an exception of an
 // undocumented type escapes, which is a failure too.
 #pragma once
@@ -16,6 +16,8 @@ void snapshot_one(const std::uint8_t* data, std::size_t size);
 void config_one(const std::uint8_t* data, std::size_t size);
 // byte 0 picks the request (rest_fuzz.cpp); then the body or query string.
 void rest_one(const std::uint8_t* data, std::size_t size);
+// byte 0 picks the piece size of the split feed (http_fuzz.cpp); then the bytes of a connection.
+void http_one(const std::uint8_t* data, std::size_t size);
 // byte 0 picks the cluster size; then one byte per random choice of the simulation.
 void raft_one(const std::uint8_t* data, std::size_t size);
 

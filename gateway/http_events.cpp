@@ -1,7 +1,5 @@
 #include "gateway/http_events.hpp"
 
-#include <httplib.h>
-
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -11,36 +9,44 @@
 
 #include "config/timeouts.hpp"
 #include "gateway/http_json.hpp"
+#include "gateway/http_parse.hpp"
 
 namespace troupe {
 namespace {
 
 using json = nlohmann::json;
 
-// One SSE stream: a change_listener actor fills the queue, the httplib
-// worker thread drains it. Shared so neither side outlives the other's data.
+// One SSE stream: a change_listener actor fills the queue, the connection's
+// thread drains it. Shared so neither side outlives the other's data.
 struct event_stream {
   std::mutex mu;
   std::condition_variable cv;
   std::deque<std::string> queue;  // complete "event: ...\ndata: ...\n\n" frames
+  std::size_t queued_bytes = 0;
   bool overflow = false;
-  static constexpr std::size_t max_backlog = 10000;
 
   void push(std::string frame) {
     {
       std::lock_guard<std::mutex> g(mu);
-      if (queue.size() >= max_backlog) {
+      if (overflow) return;
+      if (!queue.empty() && queued_bytes + frame.size() > max_event_backlog_bytes) {
+        // Drop what is queued: the stream ends with "overflow" and its memory is freed now.
         overflow = true;
-        return;
+        queue.clear();
+        queued_bytes = 0;
+      } else {
+        queued_bytes += frame.size();
+        queue.push_back(std::move(frame));
       }
-      queue.push_back(std::move(frame));
     }
     cv.notify_one();
   }
 };
 
+// Job output is bytes: invalid UTF-8 becomes U+FFFD (reply_text) instead of a
+// json::type_error that would kill the listener actor.
 std::string sse_frame(const char* event, const json& data) {
-  return std::string("event: ") + event + "\ndata: " + data.dump() + "\n\n";
+  return std::string("event: ") + event + "\ndata: " + http_parse::reply_text(data) + "\n\n";
 }
 
 const char* change_name(jobs::change_kind k) {
@@ -52,10 +58,17 @@ const char* change_name(jobs::change_kind k) {
   return "unknown";
 }
 
-}  // namespace
+// Gives the stream's slot back when the response holding it is destroyed,
+// whether or not the stream ever started.
+struct stream_slot {
+  std::shared_ptr<std::atomic<int>> counter;
+  explicit stream_slot(std::shared_ptr<std::atomic<int>> c) : counter(std::move(c)) {}
+  ~stream_slot() { counter->fetch_sub(1); }
+  stream_slot(const stream_slot&) = delete;
+  stream_slot& operator=(const stream_slot&) = delete;
+};
 
-void serve_events(caf::actor_system& sys, node_service_actor service, httplib::Response& res,
-                  std::shared_ptr<std::atomic<bool>> stopping, std::shared_ptr<std::atomic<int>> open_streams) {
+void run_stream(caf::actor_system& sys, const node_service_actor& service, http::stream_sink& sink) {
   auto stream = std::make_shared<event_stream>();
   auto listener = sys.spawn([stream, service](change_listener::pointer self) -> change_listener::behavior_type {
     self->request(service, caf::infinite, subscribe_atom::value, change_listener{self})
@@ -65,49 +78,56 @@ void serve_events(caf::actor_system& sys, node_service_actor service, httplib::R
     return {
         [stream](const job_changes& jc) {
           for (const auto& c : jc.changes)
-            stream->push(sse_frame("job", {{"kind", change_name(c.kind)}, {"index", c.index}, {"job", http_json::job_json(c.after)}}));
+            stream->push(sse_frame(
+                "job", {{"kind", change_name(c.kind)}, {"index", c.index}, {"job", http_json::job_json(c.after)}}));
         },
     };
   });
-  auto counter = open_streams;
-  res.set_header("Cache-Control", "no-cache");
+  // Wait at most sse_poll per round so a client that left or a server
+  // shutdown is noticed; a comment line every sse_keepalive keeps proxies from
+  // closing an idle stream.
+  auto idle_since = std::chrono::steady_clock::now();
+  while (true) {
+    std::unique_lock<std::mutex> lk(stream->mu);
+    stream->cv.wait_for(lk, config::sse_poll, [&] { return !stream->queue.empty() || stream->overflow; });
+    if (stream->overflow) {
+      lk.unlock();
+      sink.write(sse_frame("overflow", {{"error", "event reader is too slow; reconnect"}}));
+      break;
+    }
+    if (stream->queue.empty()) {
+      lk.unlock();
+      if (!sink.alive()) break;
+      if (std::chrono::steady_clock::now() - idle_since > config::sse_keepalive) {
+        if (!sink.write(": keepalive\n\n")) break;
+        idle_since = std::chrono::steady_clock::now();
+      }
+      continue;
+    }
+    std::string out;
+    while (!stream->queue.empty()) {
+      out += stream->queue.front();
+      stream->queue.pop_front();
+    }
+    stream->queued_bytes = 0;
+    lk.unlock();
+    if (!sink.write(out)) break;
+    idle_since = std::chrono::steady_clock::now();
+  }
+  caf::anon_send(service, unsub_atom::value, listener);
+  caf::anon_send_exit(listener, caf::exit_reason::user_shutdown);
+}
+
+}  // namespace
+
+void serve_events(caf::actor_system& sys, node_service_actor service, http::response& res,
+                  std::shared_ptr<std::atomic<int>> open_streams) {
+  auto slot = std::make_shared<stream_slot>(std::move(open_streams));
+  res.status = 200;
+  res.set_header("Content-Type", "text/event-stream");
+  res.set_header("Cache-Control", "no-store");
   res.set_header("X-Accel-Buffering", "no");
-  res.set_chunked_content_provider(
-      "text/event-stream",
-      [stream, stopping](std::size_t, httplib::DataSink& sink) {
-        // Wait at most 1 s per call so server shutdown is noticed; a comment
-        // line every 15 s keeps proxies from closing an idle stream and
-        // reveals a client that went away.
-        std::unique_lock<std::mutex> lk(stream->mu);
-        auto idle_since = std::chrono::steady_clock::now();
-        while (stream->queue.empty() && !stream->overflow) {
-          if (stopping->load() || !sink.is_writable()) return false;
-          if (std::chrono::steady_clock::now() - idle_since > config::sse_keepalive) {
-            lk.unlock();
-            static constexpr char keepalive[] = ": keepalive\n\n";
-            return sink.write(keepalive, sizeof keepalive - 1);
-          }
-          stream->cv.wait_for(lk, config::sse_poll);
-        }
-        if (stream->overflow) {
-          lk.unlock();
-          auto frame = sse_frame("overflow", {{"error", "event reader is too slow; reconnect"}});
-          sink.write(frame.data(), frame.size());
-          return false;
-        }
-        std::string out;
-        while (!stream->queue.empty()) {
-          out += stream->queue.front();
-          stream->queue.pop_front();
-        }
-        lk.unlock();
-        return sink.write(out.data(), out.size());
-      },
-      [service, listener, counter](bool) {
-        caf::anon_send(service, unsub_atom::value, listener);
-        caf::anon_send_exit(listener, caf::exit_reason::user_shutdown);
-        counter->fetch_sub(1);
-      });
+  res.stream = [&sys, service, slot](http::stream_sink& sink) { run_stream(sys, service, sink); };
 }
 
 }  // namespace troupe

@@ -1,7 +1,5 @@
 #include "gateway/http_json.hpp"
 
-#include <httplib.h>
-
 #include "gateway/http_parse.hpp"
 #include "runtime/jobs/rfc3339.hpp"
 
@@ -14,12 +12,12 @@ json nullable_time(const std::optional<std::int64_t>& ns) {
 
 }  // namespace
 
-void reply(httplib::Response& res, int status, const json& body) {
+void reply(http::response& res, int status, const json& body) {
   res.status = status;
   res.set_content(http_parse::reply_text(body), "application/json");
 }
 
-void error(httplib::Response& res, int status, const std::string& msg) {
+void error(http::response& res, int status, const std::string& msg) {
   reply(res, status, json{{"success", false}, {"error", msg}});
 }
 
@@ -58,7 +56,7 @@ json job_json(const jobs::job& j) {
               {"output_truncated", j.output_truncated}};
 }
 
-std::optional<json> object_body(const httplib::Request& req, httplib::Response& res, bool allow_empty) {
+std::optional<json> object_body(const http::request& req, http::response& res, bool allow_empty) {
   auto parsed = http_parse::parse_object_body(req.body, allow_empty);
   if (auto* bad = std::get_if<http_parse::bad_request>(&parsed)) {
     error(res, 400, bad->message);

@@ -6,7 +6,7 @@
 namespace troupe::http_parse {
 namespace {
 
-// httplib's Request::has_param / get_param_value(key): the first value given.
+// The first value given for `key`.
 std::optional<std::string> param(const query_params& params, const char* key) {
   auto it = params.find(key);
   if (it == params.end()) return std::nullopt;

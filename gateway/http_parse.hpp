@@ -1,5 +1,5 @@
 // Parsing and validation of REST request bodies and query strings, with no
-// httplib, actors or I/O: the handlers in http_gateway.cpp call exactly these
+// sockets, actors or I/O: the handlers in http_gateway.cpp call exactly these
 // functions, and so does the REST fuzzer (fuzz/rest_fuzz.cpp).
 //
 // Each parser returns the request's value or the message of the 400 the
@@ -28,7 +28,7 @@ struct bad_request {
 template <class T>
 using parsed = std::variant<T, bad_request>;
 
-// Query parameters as httplib hands them to a handler (httplib::Params).
+// Query parameters, percent-decoded, as http::request::params holds them.
 using query_params = std::multimap<std::string, std::string>;
 
 // Up to 19 decimal digits and nothing else ("" and signs refused), so the

@@ -200,7 +200,7 @@ int run_actors(caf::actor_system& sys, const config::node_config& cfg, const rec
   int rc = 0;
   node_service_actor service;
   try {
-    tree.add_external("http_gateway", "cpp-httplib threads; REST and dashboard on " + cfg.http_listen +
+    tree.add_external("http_gateway", "http::server, a thread per connection; REST and dashboard on " + cfg.http_listen +
                                           " -> node_service");
     // node_service serves the tree (GET /api/topology) and adds its own row.
     service_init->fixed_actors = tree.describe();

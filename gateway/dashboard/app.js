@@ -3,6 +3,12 @@
 // innerHTML. Updates: /api/events (server-sent events) marks the jobs view
 // stale; a one-second timer refreshes whatever is stale, so the page polls at
 // most once a second per view however busy the cluster is.
+//
+// Tokens: when the API answers 401 the page shows a token form; the token is
+// kept in sessionStorage (this tab only, gone when it closes; never
+// localStorage, never a URL) and sent as "Authorization: Bearer" on every API
+// call. /api/events is read with fetch() streaming rather than EventSource,
+// which cannot send headers.
 "use strict";
 
 const state = {
@@ -33,12 +39,51 @@ function fill(tbody, rows) {
   tbody.replaceChildren(...rows);
 }
 
+const TOKEN_KEY = "troupe.token";
+
+function authHeaders(headers) {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) headers["Authorization"] = "Bearer " + token;
+  return headers;
+}
+
+// Shows the token form; `why` is the server's error (unknown token, ...).
+function askForToken(why) {
+  const section = document.getElementById("login-section");
+  const hadToken = sessionStorage.getItem(TOKEN_KEY) !== null;
+  // A late 401 of a call made before the form went up must not hide why it did.
+  if (hadToken || section.hidden)
+    document.getElementById("login-reason").textContent =
+      (hadToken ? "The token was refused (" + (why || "HTTP 401") + "). " : "This node requires an API token. ") +
+      "It is kept for this tab only.";
+  if (hadToken) sessionStorage.removeItem(TOKEN_KEY);
+  if (section.hidden) {
+    section.hidden = false;
+    document.getElementById("token-input").focus();
+  }
+  setBadge("token required", "warn");
+}
+
+function setBadge(text, cls) {
+  const badge = document.getElementById("conn");
+  badge.textContent = text;
+  badge.className = "badge" + (cls ? " " + cls : "");
+}
+
+// A 401 counts only for the token it was sent with: a late answer to a call
+// made with an old token must not throw away the one entered since.
+function refused(sentToken, why) {
+  if (sessionStorage.getItem(TOKEN_KEY) === sentToken) askForToken(why);
+}
+
 async function api(method, path, body) {
-  const opts = { method, headers: {} };
+  const sent = sessionStorage.getItem(TOKEN_KEY);
+  const opts = { method, headers: authHeaders({}) };
   if (body !== undefined) { opts.body = JSON.stringify(body); opts.headers["Content-Type"] = "application/json"; }
   const res = await fetch(path, opts);
   let data = null;
   try { data = await res.json(); } catch (e) { data = null; }
+  if (res.status === 401) refused(sent, data && data.error);
   return { ok: res.ok, status: res.status, data, headers: res.headers };
 }
 
@@ -188,18 +233,56 @@ async function refreshTopology() {
     row([el("span", a.name, "mono"), a.actor_id === null ? "" : "#" + a.actor_id, a.parent, a.links, a.detail])));
 }
 
-function connectEvents() {
-  const badge = document.getElementById("conn");
-  const es = new EventSource("/api/events");
-  es.addEventListener("hello", () => { badge.textContent = "live"; badge.style.background = "#16a34a"; state.staleJobs = true; });
-  es.addEventListener("job", ev => {
+// Server-sent events over fetch(): "event: x\ndata: {...}\n\n" frames.
+let eventsAbort = null;
+
+function onEvent(event, data) {
+  if (event === "hello") { setBadge("live", "live"); state.staleJobs = true; }
+  else if (event === "job") {
     state.staleJobs = true;
-    try { if (JSON.parse(ev.data).job.id === state.openJob) state.staleJobView = true; } catch (e) { /* ignore */ }
-  });
-  es.onerror = () => { badge.textContent = "reconnecting…"; badge.style.background = "#b45309"; state.staleJobs = true; };
+    try { if (JSON.parse(data).job.id === state.openJob) state.staleJobView = true; } catch (e) { /* ignore */ }
+  }
+}
+
+async function connectEvents() {
+  if (eventsAbort) eventsAbort.abort();
+  const ctrl = new AbortController();
+  eventsAbort = ctrl;
+  const sent = sessionStorage.getItem(TOKEN_KEY);
+  try {
+    const res = await fetch("/api/events", { headers: authHeaders({ Accept: "text/event-stream" }), signal: ctrl.signal, cache: "no-store" });
+    if (res.status === 401) { refused(sent); return; }  // the token form reconnects
+    if (!res.ok || !res.body) throw new Error("HTTP " + res.status);
+    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buf = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += value;
+      let end;
+      while ((end = buf.indexOf("\n\n")) >= 0) {
+        const frame = buf.slice(0, end);
+        buf = buf.slice(end + 2);
+        let event = "message", data = "";
+        for (const line of frame.split("\n")) {
+          if (line.startsWith("event:")) event = line.slice(6).trim();
+          else if (line.startsWith("data:")) data += line.slice(5).replace(/^ /, "");
+        }
+        onEvent(event, data);
+      }
+    }
+  } catch (e) {
+    if (ctrl.signal.aborted) return;
+  }
+  if (ctrl.signal.aborted) return;
+  setBadge("reconnecting…", "warn");
+  state.staleJobs = true;
+  setTimeout(() => { if (eventsAbort === ctrl) connectEvents(); }, 2000);
 }
 
 async function tick() {
+  // No polling while the token form is up: every call would be another 401.
+  if (!document.getElementById("login-section").hidden) { setTimeout(tick, 1000); return; }
   try {
     if (state.staleJobs) { state.staleJobs = false; await refreshJobs(); }
     if (state.staleJobView) { state.staleJobView = false; await refreshJobView(); }
@@ -209,7 +292,7 @@ async function tick() {
       await Promise.all([refreshCluster(), refreshRaftLog(), refreshTopology()]);
     }
   } catch (e) {
-    document.getElementById("conn").textContent = "error: " + e.message;
+    setBadge("error: " + e.message, "warn");
   }
   setTimeout(tick, 1000);
 }
@@ -233,6 +316,23 @@ document.getElementById("submit-form").addEventListener("submit", async ev => {
     out.className = "error";
     out.textContent = "rejected: " + ((r.data && r.data.error) || "HTTP " + r.status);
   }
+});
+document.getElementById("token-form").addEventListener("submit", ev => {
+  ev.preventDefault();
+  const input = document.getElementById("token-input");
+  const token = input.value.trim();
+  if (!token) return;
+  sessionStorage.setItem(TOKEN_KEY, token);
+  input.value = "";
+  document.getElementById("login-section").hidden = true;
+  state.staleJobs = true;
+  state.lastSlow = 0;
+  connectEvents();
+});
+document.getElementById("token-forget").addEventListener("click", () => {
+  sessionStorage.removeItem(TOKEN_KEY);
+  if (eventsAbort) eventsAbort.abort();
+  askForToken();
 });
 document.getElementById("filter-status").addEventListener("change", () => { state.pageTokens = [""]; state.staleJobs = true; });
 document.getElementById("filter-command").addEventListener("input", () => { state.pageTokens = [""]; state.staleJobs = true; });

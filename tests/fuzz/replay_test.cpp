@@ -41,4 +41,5 @@ TEST_CASE("record decoder and segment scan") { CHECK(replay("record", troupe::fu
 TEST_CASE("snapshot decoder and restore") { CHECK(replay("snapshot", troupe::fuzz::snapshot_one) >= 3); }
 TEST_CASE("config loader") { CHECK(replay("config", troupe::fuzz::config_one) >= 2); }
 TEST_CASE("REST request parsing") { CHECK(replay("rest", troupe::fuzz::rest_one) >= 8); }
+TEST_CASE("HTTP/1.1 request parser, whole and in pieces") { CHECK(replay("http", troupe::fuzz::http_one) >= 6); }
 TEST_CASE("Raft core under the simulation checker") { CHECK(replay("raft", troupe::fuzz::raft_one) >= 2); }

@@ -1,10 +1,11 @@
 // cluster_run: starts a 3-node cluster on free loopback ports, runs one
 // command against it, stops the command and every node by pid.
 //
-//   cluster_run [--require-file PATH]... [--require-cmd NAME]... -- COMMAND ARGS...
+//   cluster_run [--require-file PATH]... [--require-cmd NAME]... [--admin-token TOKEN] -- COMMAND ARGS...
 //
 // The command gets TROUPE_HTTP_URLS (space-separated base URLs, node 1 first)
-// and TROUPE_LEADER_URL. A missing --require-file or --require-cmd is a loud
+// and TROUPE_LEADER_URL; with --admin-token the nodes require bearer tokens,
+// TOKEN is an admin one, and the command gets it as TROUPE_ADMIN_TOKEN. A missing --require-file or --require-cmd is a loud
 // skip (exit 77); the command is killed after 240 s.
 #include <curl/curl.h>
 #include <signal.h>
@@ -37,6 +38,7 @@ bool on_path(const std::string& cmd) {
 int main(int argc, char** argv) {
   using namespace troupe::http_test;
   std::vector<std::string> command;
+  std::string admin_token;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--require-file" && i + 1 < argc) {
@@ -51,6 +53,8 @@ int main(int argc, char** argv) {
         std::cout << "SKIP: " << c << " is not on PATH (apt-get install -y nodejs npm); the dashboard test did NOT run\n";
         return 77;
       }
+    } else if (a == "--admin-token" && i + 1 < argc) {
+      admin_token = argv[++i];
     } else if (a == "--") {
       command.assign(argv + i + 1, argv + argc);
       break;
@@ -66,7 +70,12 @@ int main(int argc, char** argv) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   int rc = 1;
   try {
-    local_cluster c(TROUPE_NODE_BINARY, 3);
+    cluster_options opts;
+    if (!admin_token.empty()) {
+      opts.extra_toml = "[[auth.tokens]]\nname = \"dashboard\"\ntoken = \"" + admin_token + "\"\nrole = \"admin\"\n";
+      ::setenv("TROUPE_ADMIN_TOKEN", admin_token.c_str(), 1);
+    }
+    local_cluster c(TROUPE_NODE_BINARY, 3, opts);
     auto leader = c.wait_for_leader(std::chrono::milliseconds(20000));
     std::string urls;
     for (auto& n : c.nodes()) urls += (urls.empty() ? "" : " ") + n.http_base();

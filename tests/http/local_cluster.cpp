@@ -40,7 +40,8 @@ std::uint16_t free_port() {
   return ntohs(a.sin_port);
 }
 
-local_cluster::local_cluster(std::string node_binary, int size) : binary_(std::move(node_binary)) {
+local_cluster::local_cluster(std::string node_binary, int size, cluster_options options)
+    : binary_(std::move(node_binary)), options_(std::move(options)) {
   char tmpl[] = "/tmp/troupe-http-test-XXXXXX";
   if (!::mkdtemp(tmpl)) throw std::runtime_error(std::string("mkdtemp: ") + std::strerror(errno));
   dir_ = tmpl;
@@ -58,6 +59,7 @@ local_cluster::local_cluster(std::string node_binary, int size) : binary_(std::m
     n.grpc_port = fresh();
     n.http_port = fresh();
     n.log_path = dir_ + "/node-" + std::to_string(i) + ".log";
+    if (!options_.ca_file.empty()) n.scheme = "https";
     nodes_.push_back(n);
   }
   for (auto& n : nodes_) {
@@ -67,7 +69,12 @@ local_cluster::local_cluster(std::string node_binary, int size) : binary_(std::m
     for (const auto& m : nodes_)
       toml << "[[members]]\nid = " << m.id << "\naddress = \"127.0.0.1:" << m.grpc_port << "\"\nhttp = \"127.0.0.1:"
            << m.http_port << "\"\n\n";
-    toml << "[executor]\nbackend = \"process\"\n\n[log]\nlevel = \"info\"\n";
+    toml << "[executor]\nbackend = \"process\"\n\n[log]\nlevel = \"info\"\n\n";
+    std::string extra = options_.extra_toml;
+    for (auto [key, value] : {std::pair<std::string, std::string>{"{id}", std::to_string(n.id)}, {"{dir}", dir_}})
+      for (auto at = extra.find(key); at != std::string::npos; at = extra.find(key, at + value.size()))
+        extra.replace(at, key.size(), value);
+    toml << extra << "\n";
     auto cfg_path = dir_ + "/node-" + std::to_string(n.id) + ".toml";
     std::ofstream(cfg_path) << toml.str();
     pid_t pid = ::fork();
@@ -135,7 +142,8 @@ std::uint64_t local_cluster::wait_for_leader(std::chrono::milliseconds timeout) 
     std::set<std::uint64_t> leaders;
     bool all = true;
     for (const auto& n : nodes_) {
-      auto r = http("GET", n.http_base() + "/health/ready", {}, std::chrono::milliseconds(1000));
+      auto r = http("GET", n.http_base() + "/health/ready", {}, std::chrono::milliseconds(1000), "application/json",
+                    request_options{{}, options_.ca_file});
       if (r.status != 200) {
         all = false;
         break;
@@ -202,13 +210,16 @@ std::size_t on_stream(char* p, std::size_t size, std::size_t n, void* out) {
 }  // namespace
 
 http_reply http(const std::string& method, const std::string& url, const std::string& body,
-                std::chrono::milliseconds timeout, const std::string& content_type) {
+                std::chrono::milliseconds timeout, const std::string& content_type, const request_options& options) {
   http_reply out;
   CURL* c = curl_easy_init();
   if (!c) throw std::runtime_error("curl_easy_init failed");
   curl_slist* hdrs = nullptr;
-  if (!content_type.empty()) hdrs = curl_slist_append(hdrs, ("Content-Type: " + content_type).c_str());
+  // An empty type removes the header curl would add for a body (form-urlencoded).
+  hdrs = curl_slist_append(hdrs, content_type.empty() ? "Content-Type:" : ("Content-Type: " + content_type).c_str());
   hdrs = curl_slist_append(hdrs, "Expect:");
+  for (const auto& h : options.headers) hdrs = curl_slist_append(hdrs, h.c_str());
+  if (!options.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, options.ca_file.c_str());
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
   curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
   if (method == "HEAD") curl_easy_setopt(c, CURLOPT_NOBODY, 1L);

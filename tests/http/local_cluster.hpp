@@ -22,13 +22,23 @@ struct node_process {
   std::uint16_t http_port = 0;
   pid_t pid = -1;
   std::string log_path;
-  std::string http_base() const { return "http://127.0.0.1:" + std::to_string(http_port); }
+  std::string scheme = "http";
+  std::string http_base() const { return scheme + "://127.0.0.1:" + std::to_string(http_port); }
+};
+
+// What a test cluster adds to the default node config.
+struct cluster_options {
+  // Appended to every node's TOML; "{id}" is replaced by the node's id and
+  // "{dir}" by the cluster's directory (e.g. per-node certificate paths).
+  std::string extra_toml;
+  // When set, the nodes serve https and clients trust this CA.
+  std::string ca_file;
 };
 
 class local_cluster {
  public:
   // Writes the configs and starts every node. Throws std::runtime_error on failure.
-  local_cluster(std::string node_binary, int size);
+  local_cluster(std::string node_binary, int size, cluster_options options = {});
   ~local_cluster();  // SIGTERM each pid, SIGKILL after 5 s, remove the directory
   local_cluster(const local_cluster&) = delete;
   local_cluster& operator=(const local_cluster&) = delete;
@@ -47,6 +57,7 @@ class local_cluster {
 
  private:
   std::string binary_;
+  cluster_options options_;
   std::string dir_;
   std::vector<node_process> nodes_;
 };
@@ -59,10 +70,16 @@ struct http_reply {
   std::string header(const std::string& lower_name) const;
 };
 
+struct request_options {
+  std::vector<std::string> headers;  // extra "Name: value" lines
+  std::string ca_file;               // for https: the CA to trust
+};
+
 // One blocking request with libcurl; timeout bounds the whole exchange.
+// An empty content_type sends none.
 http_reply http(const std::string& method, const std::string& url, const std::string& body = {},
                 std::chrono::milliseconds timeout = std::chrono::milliseconds(15000),
-                const std::string& content_type = "application/json");
+                const std::string& content_type = "application/json", const request_options& options = {});
 
 // Reads a server-sent event stream for at most `timeout`, stopping early once
 // `until` appears in the received text.
