@@ -1,5 +1,6 @@
 #include "actors/job_supervisor.hpp"
 
+#include <algorithm>
 #include <set>
 
 #include <caf/actor_cast.hpp>
@@ -39,7 +40,12 @@ void start(self_ptr self, const jobs::job& j) {
   spec.node_id = st.cfg.id;
   spec.command = j.command;
   spec.image = j.image.empty() ? st.cfg.executor.default_image : j.image;
-  spec.timeout = std::chrono::seconds(j.timeout_s ? j.timeout_s : st.cfg.executor.timeout_s);
+  spec.attempt = j.attempts;
+  // 0 asks for the default. The service refuses more than max_timeout_s at
+  // submit; entries committed before that check (or under a larger limit)
+  // are held to this node's limit all the same.
+  spec.timeout = std::chrono::seconds(
+      std::min<std::uint32_t>(j.timeout_s ? j.timeout_s : st.cfg.executor.timeout_s, st.cfg.executor.max_timeout_s));
   spec.output_dir = st.cfg.data_dir + "/outputs";
   spec.output_cap_bytes = st.cfg.executor.output_cap_bytes;
   spec.inline_limit = st.cfg.executor.output_inline_bytes;
