@@ -1,4 +1,5 @@
 #include "runtime/exec/output_store.hpp"
+#include "runtime/exec/spawn.hpp"
 
 #include <cctype>
 #include <cerrno>
@@ -168,6 +169,10 @@ std::optional<std::uint32_t> recorded_start(const std::string& output_dir, const
   std::uint32_t attempt = 0;
   if (!(in >> attempt)) return std::nullopt;
   return attempt;
+}
+
+void remove_output(const std::string& output_dir, const std::string& job_id) {
+  remove_tree(job_dir(output_dir, job_id));
 }
 
 stored_output read_output(const std::string& output_dir, const std::string& job_id) {

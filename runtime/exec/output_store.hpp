@@ -101,6 +101,11 @@ void record_start(const std::string& output_dir, const std::string& job_id, std:
 // The recorded attempt, or nullopt when none was recorded (or it is unreadable).
 std::optional<std::uint32_t> recorded_start(const std::string& output_dir, const std::string& job_id);
 
+// Deletes output_dir/job_id and everything in it (no symlink is followed);
+// nothing when it does not exist. For jobs the table evicted. Throws
+// std::runtime_error naming what could not be removed or a bad job id.
+void remove_output(const std::string& output_dir, const std::string& job_id);
+
 // Reads what job_output stored. found=false when the job has no complete output.
 // Throws std::runtime_error when meta.json exists but cannot be parsed.
 stored_output read_output(const std::string& output_dir, const std::string& job_id);

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <string>
 #include <thread>
@@ -229,4 +230,42 @@ TEST_CASE("an attempt whose start this node recorded before a restart is reporte
   auto running = failed + "2@2:" + j.id + "/JOB_STATUS_RUNNING,;";
   CHECK(f.wait_log(running) == running);
   CHECK(exec::recorded_start(f.dir + "/outputs", j.id) == std::optional<std::uint32_t>(2));
+}
+
+namespace {
+bool gone_within(const std::string& path, std::chrono::milliseconds limit) {
+  auto until = std::chrono::steady_clock::now() + limit;
+  while (std::filesystem::exists(path)) {
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(20ms);
+  }
+  return true;
+}
+}  // namespace
+
+TEST_CASE("the output of evicted jobs is deleted, and after a restart that of jobs the table no longer holds") {
+  const std::string outputs = "/tmp/troupe-supervisor-test-" + std::to_string(::getpid()) + "/outputs";
+  const std::string while_down = outputs + "/5e1f0c1a-0000-4000-8000-000000000003";
+  std::filesystem::create_directories(while_down);
+  std::ofstream(while_down + "/stdout") << "evicted while the node was down";
+  std::filesystem::create_directories(outputs + "/not-a-job-id");
+  fixture f;  // caught up, and the table holds no job
+  CHECK(gone_within(while_down, 5000ms));
+  CHECK(std::filesystem::exists(outputs + "/not-a-job-id"));  // not ours to judge
+
+  jobs::job j;
+  j.id = "5e1f0c1a-0000-4000-8000-000000000004";
+  j.command = "true";
+  j.status = jobs::job_status::completed;
+  j.assigned_worker = 1;
+  j.attempts = 1;
+  const std::string evicted = outputs + "/" + j.id;
+  std::filesystem::create_directories(evicted);
+  std::ofstream(evicted + "/stdout") << "done";
+  f.self->send(f.supervisor, job_changes{{jobs::job_change{20, jobs::change_kind::created, {}, j}}, {}});
+  std::this_thread::sleep_for(200ms);
+  CHECK(std::filesystem::exists(evicted));  // still in the table: kept
+  f.self->send(f.supervisor,
+               job_changes{{jobs::job_change{21, jobs::change_kind::evicted, jobs::job_status::completed, j}}, {}});
+  CHECK(gone_within(evicted, 5000ms));
 }

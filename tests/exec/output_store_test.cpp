@@ -144,3 +144,19 @@ TEST_CASE("output store: a full disk is the job's error, said plainly") {
   CHECK(r.result == outcome::failed);
   CHECK(r.error == "job output could not be stored: no space left on device (" + spec.output_dir + "/job-full/stdout)");
 }
+
+TEST_CASE("output store: an evicted job's output is removed whole; unknown ones are no error") {
+  scratch_dir dir;
+  auto spec = make_spec(dir, "job-gone", "unused");
+  job_result r = run_with_output(spec, [](job_output& out, job_result& res) {
+    out.out().write("bytes");
+    res.result = outcome::completed;
+  });
+  REQUIRE(read_output(spec.output_dir, "job-gone").found);
+  remove_output(spec.output_dir, "job-gone");
+  CHECK_FALSE(read_output(spec.output_dir, "job-gone").found);
+  struct stat st;
+  CHECK(::lstat((spec.output_dir + "/job-gone").c_str(), &st) != 0);
+  remove_output(spec.output_dir, "job-never");
+  CHECK_THROWS_WITH(remove_output(spec.output_dir, ".."), doctest::Contains("cannot name an output directory"));
+}
