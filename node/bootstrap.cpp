@@ -147,6 +147,13 @@ int run_node(const config::node_config& cfg) {
   std::string raft_dir = cfg.data_dir + "/raft";
   std::filesystem::create_directories(raft_dir);
   std::filesystem::create_directories(cfg.data_dir + "/outputs");
+  // Jobs run as other users (the process backend): the Raft log and every
+  // job's stored output are the node's alone.
+  for (const auto& d : {raft_dir, cfg.data_dir + "/outputs"}) {
+    std::error_code ec;
+    std::filesystem::permissions(d, std::filesystem::perms::owner_all, std::filesystem::perm_options::replace, ec);
+    if (ec) TLOG(warn, "node") << "cannot make " << d << " private (mode 0700): " << ec.message();
+  }
   recovered rec;
   try {
     rec = recover(raft_dir);

@@ -275,6 +275,9 @@ void process_backend::execute(const job_spec& spec, cancel_token& cancel, job_ou
     r.exit_code = WEXITSTATUS(rep.status);
     r.result = *r.exit_code == 0 ? outcome::completed : outcome::failed;
     if (*r.exit_code != 0) r.error = "exited with code " + std::to_string(*r.exit_code);
+    // The shell's code for a command a limit killed: say which limit.
+    if (*r.exit_code == 128 + SIGXFSZ || *r.exit_code == 128 + SIGXCPU)
+      r.error += " (a command was " + describe_signal(*r.exit_code - 128, options_, cpu_seconds) + ")";
   } else if (WIFSIGNALED(rep.status)) {
     r.result = outcome::failed;
     r.error = describe_signal(WTERMSIG(rep.status), options_, cpu_seconds);

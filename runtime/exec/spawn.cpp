@@ -33,29 +33,10 @@ constexpr int fd_stdin = 0, fd_stdout = 1, fd_stderr = 2, fd_control = 3, fd_rep
 constexpr char report_setup_error = 'E';
 constexpr char report_status = 'S';
 
-std::size_t str_len(const char* s) {
-  std::size_t n = 0;
-  while (s[n]) ++n;
-  return n;
-}
-
 // Appends s to buf[*len] (bounded), for messages built without allocation.
 void append(char* buf, std::size_t cap, std::size_t* len, const char* s) {
   while (*s && *len + 1 < cap) buf[(*len)++] = *s++;
   buf[*len] = '\0';
-}
-
-void append_num(char* buf, std::size_t cap, std::size_t* len, unsigned long long v) {
-  char digits[24];
-  int n = 0;
-  do {
-    digits[n++] = static_cast<char>('0' + v % 10);
-    v /= 10;
-  } while (v && n < 24);
-  char out[25];
-  for (int i = 0; i < n; ++i) out[i] = digits[n - 1 - i];
-  out[n] = '\0';
-  append(buf, cap, len, out);
 }
 
 void write_all_raw(int fd, const char* data, std::size_t n) {
@@ -361,7 +342,12 @@ job_user resolve_job_user(const std::string& configured) {
 }
 
 void prepare_private_dir(const std::string& path) {
-  if (::mkdir(path.c_str(), 0711) != 0 && errno != EEXIST) throw_errno("cannot create job directory " + path);
+  if (::mkdir(path.c_str(), 0711) == 0) {
+    // Whatever the umask: the job user must be able to pass through.
+    if (::chmod(path.c_str(), 0711) != 0) throw_errno("cannot set the mode of job directory " + path);
+  } else if (errno != EEXIST) {
+    throw_errno("cannot create job directory " + path);
+  }
   struct stat st;
   if (::lstat(path.c_str(), &st) != 0) throw_errno("cannot inspect job directory " + path);
   if (!S_ISDIR(st.st_mode)) throw std::runtime_error("job directory " + path + " is not a directory (or is a symlink)");

@@ -198,7 +198,7 @@ TEST_CASE("process jobs: unprivileged, no node environment, private directory, n
     auto id = submit_ok(s, "head -c 2G /dev/zero > big");
     auto r = wait_for_job(s, id, 30000ms);
     CHECK(r.status() == scheduler::JOB_STATUS_FAILED);
-    CHECK(r.error().find("SIGXFSZ") != std::string::npos);
+    CHECK_MESSAGE(r.error().find("SIGXFSZ") != std::string::npos, r.error());
   }
 
   {
