@@ -278,7 +278,9 @@ void sleep_ms(long ms) {
 
   // Kill everything below us until nothing is left: children of a killed
   // process are ours before we can reap it, so each round reaches deeper.
-  ::kill(-shell, SIGKILL);
+  // The shell's group first, in one go, while the shell is unreaped (its
+  // group id cannot name anybody else's group then).
+  if (!have_status) ::kill(-shell, SIGKILL);
   for (;;) {
     kill_children(self);
     pid_t r = reap_ready();
@@ -397,8 +399,14 @@ void empty_dir(int fd, int top, int depth, const std::string& where, unsigned lo
         continue;
       }
       if (depth >= flatten_depth) {
-        std::string to = ".troupe-flattened-" + std::to_string(++moved);
-        if (::renameat(fd, name.c_str(), top, to.c_str()) != 0) throw_errno("cannot move up " + where + "/" + name);
+        // A name the job may have taken already is skipped, not replaced.
+        int rc = -1;
+        for (int tries = 0; tries < 100 && rc != 0; ++tries) {
+          std::string to = ".troupe-flattened-" + std::to_string(++moved);
+          rc = static_cast<int>(::syscall(SYS_renameat2, fd, name.c_str(), top, to.c_str(), RENAME_NOREPLACE));
+          if (rc != 0 && errno != EEXIST) break;
+        }
+        if (rc != 0) throw_errno("cannot move up " + where + "/" + name);
         continue;
       }
       int sub = ::openat(fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
