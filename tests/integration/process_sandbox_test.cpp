@@ -222,6 +222,16 @@ TEST_CASE("process jobs: unprivileged, no node environment, private directory, n
     CHECK(r.status() == scheduler::JOB_STATUS_COMPLETED);
     CHECK(r.output() == "still-fine\n");
   }
+
+  {
+    INFO("a node killed with SIGKILL takes its jobs' processes with it (the reaper sees its pipe close)");
+    auto id = submit_ok(s, escaping(4501, 4502, 4503, "sleep 120"));
+    REQUIRE(wait_until(15000ms, [] { return started(4501, 4502, 4503); }, 20ms));
+    auto r = wait_for_job(s, id, 10000ms, scheduler::JOB_STATUS_RUNNING);
+    REQUIRE(r.assigned_worker() != 0);
+    c.kill9(r.assigned_worker());
+    CHECK(wait_until(2000ms, [] { return none_left(4501, 4502, 4503); }, 20ms));
+  }
 }
 
 TEST_CASE("an evicted job's stored output is deleted on the node that ran it") {
