@@ -1,5 +1,7 @@
 #include "actors/job_supervisor.hpp"
 
+#include <algorithm>
+#include <filesystem>
 #include <set>
 
 #include <caf/actor_cast.hpp>
@@ -39,7 +41,12 @@ void start(self_ptr self, const jobs::job& j) {
   spec.node_id = st.cfg.id;
   spec.command = j.command;
   spec.image = j.image.empty() ? st.cfg.executor.default_image : j.image;
-  spec.timeout = std::chrono::seconds(j.timeout_s ? j.timeout_s : st.cfg.executor.timeout_s);
+  spec.attempt = j.attempts;
+  // 0 asks for the default. The service refuses more than max_timeout_s at
+  // submit; entries committed before that check (or under a larger limit)
+  // are held to this node's limit all the same.
+  spec.timeout = std::chrono::seconds(
+      std::min<std::uint32_t>(j.timeout_s ? j.timeout_s : st.cfg.executor.timeout_s, st.cfg.executor.max_timeout_s));
   spec.output_dir = st.cfg.data_dir + "/outputs";
   spec.output_cap_bytes = st.cfg.executor.output_cap_bytes;
   spec.inline_limit = st.cfg.executor.output_inline_bytes;
@@ -186,6 +193,57 @@ void probe_executor(self_ptr self) {
   });
 }
 
+// Deletes the stored output of jobs the table evicted, in a detached helper
+// (file system work stays off the actor; the actor system waits for it).
+void remove_outputs(self_ptr self, std::vector<std::string> ids) {
+  if (ids.empty()) return;
+  self->spawn<caf::detached>([dir = self->state.cfg.data_dir + "/outputs", ids = std::move(ids)](caf::blocking_actor*) {
+    for (const auto& id : ids) {
+      try {
+        exec::remove_output(dir, id);
+      } catch (const std::exception& e) {
+        TLOG(warn, "job_supervisor") << "could not delete the output of evicted job " << id << ": " << e.what();
+      }
+    }
+    TLOG(debug, "job_supervisor") << "deleted the output of " << ids.size() << " evicted job(s)";
+  });
+}
+
+// A job left the table: its output goes, now or when its executor here ends.
+void forget(self_ptr self, const std::string& id, std::vector<std::string>& to_remove) {
+  auto& st = self->state;
+  st.known.erase(id);
+  st.deferred.erase(id);
+  if (!jobs::is_valid_uuid(id)) return;  // never names a path
+  if (st.running.count(id))
+    st.evicted_running.insert(id);
+  else
+    to_remove.push_back(id);
+}
+
+// Once after a (re)start, with the table applied up to the cluster's commit
+// index: output directories of jobs the table no longer holds belong to jobs
+// evicted while this node was down. Decided here, from the table's state
+// now (a job created later has a fresh id, so nothing chosen here can come
+// back); deleted in a helper.
+void sweep_outputs(self_ptr self) {
+  auto& st = self->state;
+  if (st.swept || !st.caught_up || !st.have_table) return;
+  st.swept = true;
+  std::vector<std::string> stale;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(st.cfg.data_dir + "/outputs", ec), end; !ec && it != end;
+       it.increment(ec)) {
+    std::string id = it->path().filename().string();
+    if (jobs::is_valid_uuid(id) && !st.known.count(id) && !st.running.count(id)) stale.push_back(id);
+  }
+  if (ec) TLOG(warn, "job_supervisor") << "could not list " << st.cfg.data_dir << "/outputs: " << ec.message();
+  if (!stale.empty())
+    TLOG(info, "job_supervisor") << "deleting the output of " << stale.size()
+                                 << " job(s) evicted while this node was down";
+  remove_outputs(self, std::move(stale));
+}
+
 // Shutdown: answer every waiter once no executor is left.
 void check_stopped(self_ptr self) {
   auto& st = self->state;
@@ -228,7 +286,10 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
   self->send(raft, subscribe_atom::value, caf::actor_cast<role_listener>(self));
   self->request(table, caf::infinite, subscribe_atom::value, caf::actor_cast<change_listener>(self))
       .then([=](job_snapshot_view& v) {
+        for (const auto& j : v.jobs) self->state.known.insert(j.id);
+        self->state.have_table = true;
         for (const auto& j : v.jobs) reconcile(self, j);
+        sweep_outputs(self);
       });
   self->delayed_send(self, tick_every, tick_atom::value);
   probe_executor(self);
@@ -244,6 +305,7 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
           auto jobs = std::move(st.deferred);
           st.deferred.clear();
           for (const auto& [id, j] : jobs) reconcile(self, j);
+          sweep_outputs(self);
         }
         if (leader_changed) {
           // Whatever was in flight to the old leader may be lost: send it again,
@@ -256,13 +318,19 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
       [=](const job_changes& jc) {
         // Act on each job's final state in this batch only.
         std::map<std::string, const jobs::job*> last;
+        std::vector<std::string> evicted;
         for (const auto& c : jc.changes) {
-          if (c.kind != jobs::change_kind::evicted)
+          if (c.kind != jobs::change_kind::evicted) {
             last[c.after.id] = &c.after;
-          else
-            self->state.deferred.erase(c.after.id);
+            self->state.known.insert(c.after.id);
+          } else {
+            // An earlier change of this batch (say, a cancel) still reaches
+            // the job's executor through `last`.
+            forget(self, c.after.id, evicted);
+          }
         }
         for (const auto& [id, j] : last) reconcile(self, *j);
+        remove_outputs(self, std::move(evicted));
       },
       [=](done_atom, executor_result& r) {
         auto& st = self->state;
@@ -276,6 +344,7 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
                              metrics::duration_buckets())
               .observe(std::chrono::duration<double>(clock::now() - run->second.started).count());
         st.running.erase(r.job_id);
+        if (st.evicted_running.erase(r.job_id)) remove_outputs(self, {r.job_id});
         if (st.stopping && r.update.status() == scheduler::JOB_STATUS_CANCELLED) {
           // Stopped by the node's shutdown, not by a CancelJob: still RUNNING in
           // the log, reported failed ("interrupted") after the restart.

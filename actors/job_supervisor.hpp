@@ -7,13 +7,16 @@
 // Answers this node's worker report for heartbeats and reads its stored job
 // outputs (in a detached output_reader). On node shutdown it stops every job
 // without reporting it. After a (re)start it acts on no job before raft_node
-// reports it has caught up with the cluster's commit index.
+// reports it has caught up with the cluster's commit index. Deletes the
+// stored output of jobs the table evicted (and, after a restart, of every job
+// it no longer holds).
 #pragma once
 
 #include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -51,6 +54,14 @@ struct job_supervisor_state {
   // on once caught up.
   bool caught_up = false;
   std::map<std::string, jobs::job> deferred;
+  // Output files of jobs the table no longer holds are deleted: on each
+  // eviction in the change stream, and once after a (re)start (when caught up
+  // and the table's snapshot is in) for every output directory of a job the
+  // table does not hold.
+  std::set<std::string> known;            // ids the table holds
+  std::set<std::string> evicted_running;  // evicted while an executor here still ran it: deleted when done
+  bool have_table = false;
+  bool swept = false;
   std::size_t stopped = 0;
   std::vector<caf::typed_response_promise<std::size_t>> stop_waiters;
 };

@@ -30,6 +30,26 @@ namespace {
 volatile std::sig_atomic_t stop_requested = 0;
 void on_signal(int) { stop_requested = 1; }
 
+exec::process_options process_options(const config::node_config& cfg) {
+  const auto& p = cfg.executor.process;
+  exec::process_options o;
+  o.user = p.user;
+  o.work_dir = p.work_dir;
+  o.max_processes = p.max_processes;
+  o.max_file_bytes = p.max_file_bytes;
+  o.cpu_s = p.cpu_s;
+  return o;
+}
+
+// The process backend, saying whom jobs run as. Throws std::runtime_error
+// when the configured user or work_dir cannot be used (run_node stops then).
+std::shared_ptr<exec::backend> make_process(const config::node_config& cfg) {
+  auto b = std::make_shared<exec::process_backend>(process_options(cfg));
+  TLOG(info, "node") << "executor: process jobs run as " << b->user().name << " (uid " << b->user().uid << ") in "
+                     << cfg.executor.process.work_dir << "/node-" << cfg.id;
+  return b;
+}
+
 std::shared_ptr<exec::backend> make_backend(const config::node_config& cfg) {
   const auto& e = cfg.executor;
   exec::docker_options d;
@@ -43,7 +63,7 @@ std::shared_ptr<exec::backend> make_backend(const config::node_config& cfg) {
   d.sandbox.read_only_rootfs = e.sandbox.read_only_rootfs;
   if (e.backend == "process") {
     TLOG(info, "node") << "executor: process backend (configured)";
-    return exec::make_process_backend({});
+    return make_process(cfg);
   }
   std::shared_ptr<exec::backend> docker = exec::make_docker_backend(d);
   auto describe = [&] { return static_cast<exec::docker_backend&>(*docker).describe(); };
@@ -61,7 +81,7 @@ std::shared_ptr<exec::backend> make_backend(const config::node_config& cfg) {
   }
   TLOG(info, "node") << "executor: process backend (auto: no Docker daemon answers on " << e.docker_socket
                      << "); jobs run as plain processes without container isolation";
-  return exec::make_process_backend({});
+  return make_process(cfg);
 }
 
 struct recovered {
@@ -127,6 +147,13 @@ int run_node(const config::node_config& cfg) {
   std::string raft_dir = cfg.data_dir + "/raft";
   std::filesystem::create_directories(raft_dir);
   std::filesystem::create_directories(cfg.data_dir + "/outputs");
+  // Jobs run as other users (the process backend): the Raft log and every
+  // job's stored output are the node's alone.
+  for (const auto& d : {raft_dir, cfg.data_dir + "/outputs"}) {
+    std::error_code ec;
+    std::filesystem::permissions(d, std::filesystem::perms::owner_all, std::filesystem::perm_options::replace, ec);
+    if (ec) TLOG(warn, "node") << "cannot make " << d << " private (mode 0700): " << ec.message();
+  }
   recovered rec;
   try {
     rec = recover(raft_dir);
@@ -134,7 +161,13 @@ int run_node(const config::node_config& cfg) {
     TLOG(error, "node") << "cannot open the Raft log: " << e.what();
     return 1;
   }
-  auto backend = make_backend(cfg);
+  std::shared_ptr<exec::backend> backend;
+  try {
+    backend = make_backend(cfg);
+  } catch (const std::exception& e) {
+    TLOG(error, "node") << "cannot start the executor: " << e.what();
+    return 1;
+  }
   int rc = 0;
   {
     caf::actor_system_config acfg;

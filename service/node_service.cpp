@@ -33,6 +33,7 @@ logpb::Command submit_command(const submit_request &req) {
 caf::result<proposal_result> submit(self_ptr self, const ctx_ptr &c, submit_request req) {
   auto bad = validate::command(req.command, c->cfg.jobs.max_command_bytes);
   if (bad.empty() && !req.image.empty()) bad = validate::image(req.image);
+  if (bad.empty()) bad = validate::timeout(req.timeout_s, c->cfg.executor.max_timeout_s);
   if (!bad.empty()) return make_error(errc::invalid_argument, bad);
   auto rp = self->make_response_promise<proposal_result>();
   self->request(c->raft, config::commit_wait(c->cfg), propose_atom::value, submit_command(req))

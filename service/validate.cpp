@@ -23,6 +23,13 @@ std::string image(const std::string& image) {
   return {};
 }
 
+std::string timeout(std::uint64_t timeout_s, std::uint64_t max_timeout_s) {
+  if (timeout_s > max_timeout_s)
+    return "timeout_s is " + std::to_string(timeout_s) + "; the limit is " + std::to_string(max_timeout_s) +
+           " ([executor] max_timeout_s); 0 means the default";
+  return {};
+}
+
 std::string job_id(const std::string& id) {
   if (!jobs::is_valid_uuid(id)) return "malformed job id \"" + id.substr(0, 64) + "\": expected a UUID";
   return {};

@@ -25,6 +25,7 @@ struct sandbox_options {
 struct job_spec {
   std::string job_id;
   std::uint64_t node_id = 0;
+  std::uint32_t attempt = 0;  // names the process backend's working directory <job_id>-<attempt>
   std::string command;  // run as `sh -c command`
   std::string image;    // already resolved (job's own or the node default)
   std::chrono::seconds timeout{30};

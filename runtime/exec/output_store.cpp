@@ -1,5 +1,7 @@
 #include "runtime/exec/output_store.hpp"
+#include "runtime/exec/spawn.hpp"
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -15,7 +17,14 @@ namespace troupe::exec {
 
 namespace {
 
+bool disk_full(int err) { return err == ENOSPC || err == EDQUOT || err == EFBIG; }
+
 [[noreturn]] void throw_errno(const std::string& what, const std::string& path) {
+  if (disk_full(errno)) {
+    std::string reason = std::strerror(errno);
+    if (!reason.empty()) reason[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(reason[0])));
+    throw output_full_error("job output could not be stored: " + reason + " (" + path + ")");
+  }
   throw std::runtime_error(what + " " + path + ": " + std::strerror(errno));
 }
 
@@ -162,6 +171,10 @@ std::optional<std::uint32_t> recorded_start(const std::string& output_dir, const
   return attempt;
 }
 
+void remove_output(const std::string& output_dir, const std::string& job_id) {
+  remove_tree(job_dir(output_dir, job_id));
+}
+
 stored_output read_output(const std::string& output_dir, const std::string& job_id) {
   stored_output s;
   std::string dir = output_dir + "/" + job_id;
@@ -188,21 +201,32 @@ job_result run_with_output(const job_spec& spec, const std::function<void(job_ou
   std::optional<job_output> out;
   try {
     out.emplace(spec);
+  } catch (const output_full_error& e) {
+    r.error = e.what();
+    return r;
   } catch (const std::exception& e) {
     r.error = std::string("cannot store output: ") + e.what();
     return r;
   }
+  bool full = false;
   try {
     execute(*out, r);
+  } catch (const output_full_error& e) {
+    r.result = outcome::failed;
+    r.error = e.what();
+    full = true;
   } catch (const std::exception& e) {
     r.result = outcome::failed;
     r.error = e.what();
   }
   try {
     out->finish(r);
+  } catch (const output_full_error& e) {
+    r.result = outcome::failed;
+    if (!full) r.error = e.what();
   } catch (const std::exception& e) {
     r.result = outcome::failed;
-    r.error = std::string("cannot store output: ") + e.what();
+    if (!full) r.error = std::string("cannot store output: ") + e.what();
   }
   return r;
 }

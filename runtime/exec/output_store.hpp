@@ -11,12 +11,22 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
 #include "runtime/exec/job.hpp"
 
 namespace troupe::exec {
+
+// The disk (or the quota, or the node's file size limit) refused a job's
+// output: ENOSPC, EDQUOT or EFBIG. It fails that job ("job output could not
+// be stored: no space left on device (<path>)"), never the node: only the
+// Raft log's storage errors stop a node.
+class output_full_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 // One capped output stream backed by a file.
 class output_sink {
@@ -28,7 +38,8 @@ class output_sink {
 
   // Creates/truncates path. Throws std::runtime_error naming the path.
   void open(const std::string& path, std::size_t cap_bytes, std::size_t inline_limit);
-  // Stores what fits under the cap, counts everything. Throws on I/O error.
+  // Stores what fits under the cap, counts everything. Throws on I/O error
+  // (output_full_error when the disk is full).
   void write(std::string_view data);
   // fsyncs and closes. Throws on I/O error.
   void finish();
@@ -70,8 +81,9 @@ class job_output {
 
 // The frame every backend's run() shares: opens the job's output, runs
 // `execute` with it, then stores it. A failure to open or store the output
-// fails the job with "cannot store output: ..."; an exception from `execute`
-// fails it with the exception's message.
+// fails the job with "cannot store output: ..." (a full disk with
+// output_full_error's message); an exception from `execute` fails it with the
+// exception's message. The first full-disk error is the one reported.
 job_result run_with_output(const job_spec& spec, const std::function<void(job_output&, job_result&)>& execute);
 
 struct stored_output {
@@ -88,6 +100,11 @@ struct stored_output {
 void record_start(const std::string& output_dir, const std::string& job_id, std::uint32_t attempt);
 // The recorded attempt, or nullopt when none was recorded (or it is unreadable).
 std::optional<std::uint32_t> recorded_start(const std::string& output_dir, const std::string& job_id);
+
+// Deletes output_dir/job_id and everything in it (no symlink is followed);
+// nothing when it does not exist. For jobs the table evicted. Throws
+// std::runtime_error naming what could not be removed or a bad job id.
+void remove_output(const std::string& output_dir, const std::string& job_id);
 
 // Reads what job_output stored. found=false when the job has no complete output.
 // Throws std::runtime_error when meta.json exists but cannot be parsed.

@@ -8,13 +8,14 @@
 #include <mutex>
 #include <poll.h>
 #include <stdexcept>
-#include <sys/prctl.h>
-#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "runtime/exec/output_store.hpp"
+#include "runtime/exec/spawn.hpp"
+#include "runtime/common/log.hpp"
 
 namespace troupe::exec {
 
@@ -23,8 +24,8 @@ namespace {
 using clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-// After the job's shell exits (and its group is killed), how long its pipes may
-// stay open: only a process that left the group (setsid) can hold them longer.
+// After the shim exits, how long the job's pipes may stay open (nothing of the
+// job is left to hold them; a safety net only).
 constexpr auto drain_grace = 2s;
 // Poll interval when pidfd_open is unavailable.
 constexpr auto exit_poll_interval = 20ms;
@@ -49,45 +50,19 @@ class fd_holder {
   int fd_;
 };
 
-// The job's process group, shared with the cancel callback (which may run on
-// another thread, even after run() returned). The group id stays valid while
-// the leader is unreaped, so kills happen only before reaped is set.
-struct process_group {
+// The shim's control pipe, shared with the cancel callback (which may run on
+// another thread, even after run() returned): a kill request is written only
+// while the pipe is open, i.e. before the shim was reaped.
+struct kill_switch {
   std::mutex mutex;
-  pid_t pgid = -1;
+  int control_fd = -1;
   bool reaped = false;
 
   void kill_all() {
     std::lock_guard<std::mutex> lock(mutex);
-    if (!reaped && pgid > 0) ::kill(-pgid, SIGKILL);
+    if (!reaped) request_kill(control_fd);
   }
 };
-
-void set_limit(int resource, std::uint64_t soft, std::uint64_t hard) {
-  struct rlimit rl;
-  rl.rlim_cur = static_cast<rlim_t>(soft);
-  rl.rlim_max = static_cast<rlim_t>(hard);
-  if (::setrlimit(resource, &rl) != 0) _exit(126);
-}
-
-// Runs in the forked child: only async-signal-safe calls until exec.
-[[noreturn]] void exec_child(const char* const argv[], int stdin_fd, int out_fd, int err_fd, pid_t parent,
-                             const process_options& opts) {
-  ::setpgid(0, 0);
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (::getppid() != parent) _exit(125);  // the forking thread is already gone
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGCHLD}) ::signal(sig, SIG_DFL);
-  if (::dup2(stdin_fd, 0) < 0 || ::dup2(out_fd, 1) < 0 || ::dup2(err_fd, 2) < 0) _exit(126);
-  if (opts.rlimit_as_bytes) set_limit(RLIMIT_AS, *opts.rlimit_as_bytes, *opts.rlimit_as_bytes);
-  // Hard limit one second later: SIGXCPU at the limit says why, SIGKILL backs it up.
-  if (opts.rlimit_cpu_seconds) set_limit(RLIMIT_CPU, *opts.rlimit_cpu_seconds, *opts.rlimit_cpu_seconds + 1);
-  if (opts.rlimit_nproc) set_limit(RLIMIT_NPROC, *opts.rlimit_nproc, *opts.rlimit_nproc);
-  ::execv("/bin/sh", const_cast<char* const*>(argv));
-  _exit(127);
-}
 
 bool leader_exited(pid_t pid) {
   siginfo_t info;
@@ -96,9 +71,51 @@ bool leader_exited(pid_t pid) {
   return info.si_pid == pid;
 }
 
+// A job id names a directory: it must not reach outside its parent.
+void check_job_id(const std::string& id) {
+  if (id.empty() || id == "." || id == ".." || id.find('/') != std::string::npos || id.find('\0') != std::string::npos)
+    throw std::runtime_error("job id '" + id + "' cannot name a working directory");
+}
+
+std::string describe_signal(int sig, const process_options& o, std::uint64_t cpu_seconds) {
+  std::string s = "killed by signal " + std::to_string(sig);
+  if (sig == SIGXFSZ)
+    s += " (SIGXFSZ: a file reached the size limit of " + std::to_string(o.max_file_bytes) +
+         " bytes, [executor.process] max_file_bytes)";
+  else if (sig == SIGXCPU)
+    s += " (SIGXCPU: the CPU time limit of " + std::to_string(cpu_seconds) + " s was reached)";
+  return s;
+}
+
+// Removes the job's working directory once nothing of the job runs any more.
+struct work_dir_guard {
+  std::string path;
+  ~work_dir_guard() {
+    if (path.empty()) return;
+    try {
+      remove_tree(path);
+    } catch (const std::exception& e) {
+      TLOG(warn, "process_backend") << "could not remove the working directory of a finished job: " << e.what();
+    }
+  }
+};
+
 }  // namespace
 
-bool process_backend::healthy() { return ::access("/bin/sh", X_OK) == 0; }
+process_backend::process_backend(process_options options) : options_(std::move(options)) {
+  user_ = resolve_job_user(options_.user);
+  prepare_private_dir(options_.work_dir);
+}
+
+bool process_backend::healthy() {
+  if (::access("/bin/sh", X_OK) != 0) return false;
+  try {
+    prepare_private_dir(options_.work_dir);  // e.g. a cleaner removed /tmp/troupe-jobs
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
 
 std::vector<std::string> process_backend::orphaned_jobs(std::uint64_t) { return {}; }
 
@@ -109,133 +126,166 @@ job_result process_backend::run(const job_spec& spec, cancel_token& cancel) {
 }
 
 void process_backend::execute(const job_spec& spec, cancel_token& cancel, job_output& out, job_result& r) {
+  if (spec.command.empty()) throw std::runtime_error("job " + spec.job_id + " has an empty command");
+  if (spec.timeout.count() <= 0)
+    throw std::runtime_error("job " + spec.job_id + " has a non-positive timeout (" +
+                             std::to_string(spec.timeout.count()) + " s)");
+  if (cancel.cancelled()) {
+    r.result = outcome::cancelled;
+    r.error = "cancelled before start";
+    return;
+  }
+  check_job_id(spec.job_id);
+
+  // A fresh directory of the job's own, outside the data dir: work_dir and
+  // the node's directory below it belong to the node (0711: enterable, not
+  // listable or writable by jobs), the job's to the job user (0700).
+  prepare_private_dir(options_.work_dir);
+  const std::string node_dir = options_.work_dir + "/node-" + std::to_string(spec.node_id);
+  prepare_private_dir(node_dir);
+  work_dir_guard dir;
+  const std::string job_dir = node_dir + "/" + spec.job_id + "-" + std::to_string(spec.attempt);
+  remove_tree(job_dir);  // left by a node that crashed during this attempt
+  if (::mkdir(job_dir.c_str(), 0700) != 0) throw_errno("cannot create working directory " + job_dir);
+  dir.path = job_dir;
+  if (user_.switch_user && ::lchown(job_dir.c_str(), user_.uid, user_.gid) != 0)
+    throw_errno("cannot hand working directory " + job_dir + " to user " + user_.name);
+
+  spawn_plan plan;
+  plan.argv = {"/bin/sh", "-c", spec.command};
+  // Fixed and minimal: nothing of the node's own environment (tokens,
+  // credentials, paths to its data) reaches a job.
+  plan.env = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + job_dir, "LANG=C.UTF-8", "TROUPE_JOB_ID=" + spec.job_id,
+              "TMPDIR=" + job_dir};
+  plan.work_dir = job_dir;
+  plan.user = user_;
+  plan.max_processes = options_.max_processes;
+  plan.max_file_bytes = options_.max_file_bytes;
+  const std::uint64_t cpu_seconds =
+      options_.cpu_s ? options_.cpu_s : static_cast<std::uint64_t>(spec.timeout.count());
+  plan.cpu_seconds = cpu_seconds;
+  plan.address_space_bytes = options_.rlimit_as_bytes.value_or(0);
+
+  spawned_job job = spawn_job(plan);
+  const pid_t shim = job.shim;
+  fd_holder out_r(job.stdout_fd), err_r(job.stderr_fd), report(job.report_fd);
+  auto killer = std::make_shared<kill_switch>();
+  killer->control_fd = job.control_fd;
+  // Closes the control pipe only once the shim is reaped (the cancel callback
+  // may still hold the kill switch).
+  struct control_closer {
+    std::shared_ptr<kill_switch> k;
+    ~control_closer() {
+      std::lock_guard<std::mutex> lock(k->mutex);
+      k->reaped = true;
+      if (k->control_fd >= 0) ::close(k->control_fd);
+      k->control_fd = -1;
+    }
+  } closer{killer};
+
   int status = 0;
-  pid_t pid = -1;
-  auto group = std::make_shared<process_group>();
+  bool reaped = false;
   try {
-    if (spec.command.empty()) throw std::runtime_error("job " + spec.job_id + " has an empty command");
-    if (spec.timeout.count() <= 0)
-      throw std::runtime_error("job " + spec.job_id + " has a non-positive timeout (" +
-                               std::to_string(spec.timeout.count()) + " s)");
-    if (cancel.cancelled()) {
-      r.result = outcome::cancelled;
-      r.error = "cancelled before start";
-    } else {
-      int out_pipe[2], err_pipe[2];
-      if (::pipe2(out_pipe, O_CLOEXEC) != 0) throw_errno("pipe");
-      fd_holder out_r(out_pipe[0]), out_w(out_pipe[1]);
-      if (::pipe2(err_pipe, O_CLOEXEC) != 0) throw_errno("pipe");
-      fd_holder err_r(err_pipe[0]), err_w(err_pipe[1]);
-      fd_holder devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-      if (devnull.get() < 0) throw_errno("open /dev/null");
+    cancel.on_cancel([killer] { killer->kill_all(); });
 
-      const char* argv[] = {"sh", "-c", spec.command.c_str(), nullptr};
-      const pid_t parent = ::getpid();
-      pid = ::fork();
-      if (pid < 0) throw_errno("fork");
-      if (pid == 0) exec_child(argv, devnull.get(), out_w.get(), err_w.get(), parent, options_);
-      ::setpgid(pid, pid);  // also in the child: whichever runs first wins the race
-      {
-        std::lock_guard<std::mutex> lock(group->mutex);
-        group->pgid = pid;
+    fd_holder pidfd(static_cast<int>(::syscall(SYS_pidfd_open, shim, 0)));
+    const auto deadline = clock::now() + spec.timeout;
+    std::optional<clock::time_point> drain_deadline;
+    bool exited = false;
+    char buf[64 * 1024];
+    while (out_r.get() >= 0 || err_r.get() >= 0 || !exited) {
+      if (!exited && leader_exited(shim)) {
+        // The shim exits only after every process of the job is gone, so the
+        // pipes are at EOF already; the grace only guards against the
+        // unforeseen.
+        exited = true;
+        drain_deadline = clock::now() + drain_grace;
       }
-      out_w.reset();
-      err_w.reset();
-      devnull.reset();
-      cancel.on_cancel([group] { group->kill_all(); });
-
-      fd_holder pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-      const auto deadline = clock::now() + spec.timeout;
-      std::optional<clock::time_point> drain_deadline;
-      bool exited = false;
-      char buf[64 * 1024];
-      while (out_r.get() >= 0 || err_r.get() >= 0 || !exited) {
-        if (!exited && leader_exited(pid)) {
-          exited = true;
-          group->kill_all();  // background processes the job left behind
-          drain_deadline = clock::now() + drain_grace;
-        }
-        if (exited && out_r.get() < 0 && err_r.get() < 0) break;
-        auto now = clock::now();
-        if (!r.timed_out && !exited && now >= deadline && !cancel.cancelled()) {
-          r.timed_out = true;
-          group->kill_all();
-        }
-        if (drain_deadline && now >= *drain_deadline) break;
-        pollfd fds[3];
-        nfds_t n = 0;
-        fd_holder* owners[2] = {nullptr, nullptr};
-        for (fd_holder* stream : {&out_r, &err_r}) {
-          if (stream->get() < 0) continue;
-          owners[n] = stream;
-          fds[n++] = {stream->get(), POLLIN, 0};
-        }
-        nfds_t streams = n;
-        if (!exited && pidfd.get() >= 0) fds[n++] = {pidfd.get(), POLLIN, 0};
-        auto until = drain_deadline ? *drain_deadline : (r.timed_out ? now + drain_grace : deadline);
-        auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(until - now) + 1ms;
-        if (!exited && pidfd.get() < 0) wait = std::min<std::chrono::milliseconds>(wait, exit_poll_interval);
-        int rc = ::poll(fds, n, static_cast<int>(std::max<std::chrono::milliseconds::rep>(wait.count(), 0)));
-        if (rc < 0) {
-          if (errno == EINTR) continue;
-          group->kill_all();
-          throw_errno("poll");
-        }
-        for (nfds_t i = 0; i < streams; ++i) {
-          if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-          ssize_t got = ::read(fds[i].fd, buf, sizeof buf);
-          if (got > 0) {
-            (owners[i] == &out_r ? out.out() : out.err()).write(std::string_view(buf, static_cast<std::size_t>(got)));
-          } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
-            owners[i]->reset();
-          }
-        }
+      if (exited && out_r.get() < 0 && err_r.get() < 0) break;
+      auto now = clock::now();
+      if (!r.timed_out && !exited && now >= deadline && !cancel.cancelled()) {
+        r.timed_out = true;
+        killer->kill_all();
       }
-      pid_t reaped_pid;
-      {
-        std::lock_guard<std::mutex> lock(group->mutex);
-        do {
-          reaped_pid = ::waitpid(pid, &status, 0);
-        } while (reaped_pid < 0 && errno == EINTR);
-        group->reaped = true;
+      if (drain_deadline && now >= *drain_deadline) break;
+      pollfd fds[3];
+      nfds_t n = 0;
+      fd_holder* owners[2] = {nullptr, nullptr};
+      for (fd_holder* stream : {&out_r, &err_r}) {
+        if (stream->get() < 0) continue;
+        owners[n] = stream;
+        fds[n++] = {stream->get(), POLLIN, 0};
       }
-
-      if (reaped_pid != pid) {
-        // ECHILD: someone else reaped it (e.g. SIGCHLD set to SIG_IGN in the node).
-        r.result = outcome::failed;
-        r.error = std::string("lost the exit status of the job's shell: ") + std::strerror(errno);
-      } else if (cancel.cancelled()) {
-        r.result = outcome::cancelled;
-        r.error = "cancelled";
-      } else if (r.timed_out) {
-        r.result = outcome::failed;
-        r.error = "timed out after " + std::to_string(spec.timeout.count()) + " s";
-      } else if (WIFEXITED(status)) {
-        r.exit_code = WEXITSTATUS(status);
-        r.result = *r.exit_code == 0 ? outcome::completed : outcome::failed;
-        if (*r.exit_code != 0) r.error = "exited with code " + std::to_string(*r.exit_code);
-      } else if (WIFSIGNALED(status)) {
-        r.result = outcome::failed;
-        r.error = "killed by signal " + std::to_string(WTERMSIG(status));
+      nfds_t streams = n;
+      if (!exited && pidfd.get() >= 0) fds[n++] = {pidfd.get(), POLLIN, 0};
+      auto until = drain_deadline ? *drain_deadline : (r.timed_out ? now + drain_grace : deadline);
+      auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(until - now) + 1ms;
+      if (!exited && pidfd.get() < 0) wait = std::min<std::chrono::milliseconds>(wait, exit_poll_interval);
+      int rc = ::poll(fds, n, static_cast<int>(std::max<std::chrono::milliseconds::rep>(wait.count(), 0)));
+      if (rc < 0) {
+        if (errno == EINTR) continue;
+        throw_errno("poll");
+      }
+      for (nfds_t i = 0; i < streams; ++i) {
+        if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+        ssize_t got = ::read(fds[i].fd, buf, sizeof buf);
+        if (got > 0) {
+          (owners[i] == &out_r ? out.out() : out.err()).write(std::string_view(buf, static_cast<std::size_t>(got)));
+        } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
+          owners[i]->reset();
+        }
       }
     }
   } catch (const std::exception&) {
-    // Never leave a job running (or a zombie) behind an internal error;
-    // run_with_output turns the error into the job's result.
-    std::lock_guard<std::mutex> lock(group->mutex);
-    if (pid > 0 && !group->reaped) {
-      ::kill(-pid, SIGKILL);
-      ::kill(pid, SIGKILL);
-      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-      }
-      group->reaped = true;
+    // Never leave a job running (or the shim a zombie) behind an internal
+    // error (e.g. its output could not be stored); run_with_output turns the
+    // error into the job's result.
+    killer->kill_all();
+    while (::waitpid(shim, &status, 0) < 0 && errno == EINTR) {
     }
     throw;
+  }
+  pid_t reaped_pid;
+  do {
+    reaped_pid = ::waitpid(shim, &status, 0);
+  } while (reaped_pid < 0 && errno == EINTR);
+  reaped = reaped_pid == shim;
+  const shim_report rep = read_report(report.get());
+
+  if (!reaped) {
+    // ECHILD: someone else reaped it (e.g. SIGCHLD set to SIG_IGN in the node).
+    r.result = outcome::failed;
+    r.error = std::string("lost the exit status of the job's reaper process: ") + std::strerror(errno);
+  } else if (cancel.cancelled()) {
+    r.result = outcome::cancelled;
+    r.error = "cancelled";
+  } else if (r.timed_out) {
+    r.result = outcome::failed;
+    r.error = "timed out after " + std::to_string(spec.timeout.count()) + " s";
+  } else if (!rep.setup_error.empty()) {
+    r.result = outcome::failed;
+    r.error = "cannot start the job: " + rep.setup_error;
+  } else if (!rep.have_status) {
+    r.result = outcome::failed;
+    r.error = "the job's reaper process ended without the job's exit status (" +
+              (WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
+                                   : "exit code " + std::to_string(WEXITSTATUS(status))) +
+              ")";
+  } else if (WIFEXITED(rep.status)) {
+    r.exit_code = WEXITSTATUS(rep.status);
+    r.result = *r.exit_code == 0 ? outcome::completed : outcome::failed;
+    if (*r.exit_code != 0) r.error = "exited with code " + std::to_string(*r.exit_code);
+    // The shell's code for a command a limit killed: say which limit.
+    if (*r.exit_code == 128 + SIGXFSZ || *r.exit_code == 128 + SIGXCPU)
+      r.error += " (a command was " + describe_signal(*r.exit_code - 128, options_, cpu_seconds) + ")";
+  } else if (WIFSIGNALED(rep.status)) {
+    r.result = outcome::failed;
+    r.error = describe_signal(WTERMSIG(rep.status), options_, cpu_seconds);
   }
 }
 
 std::unique_ptr<backend> make_process_backend(process_options options) {
-  return std::make_unique<process_backend>(options);
+  return std::make_unique<process_backend>(std::move(options));
 }
 
 }  // namespace troupe::exec

@@ -1,12 +1,17 @@
-// Runs each job as `sh -c COMMAND` in a child process of the node, in its own
-// process group, with stdout/stderr captured through pipes. Timeout and
-// cancellation SIGKILL the whole group (grandchildren included); when the
-// job's shell exits, whatever it left running in its group is killed too, so a
-// job never outlives its run. The child also gets PR_SET_PDEATHSIG=SIGKILL, so
-// jobs die with the node: there are never orphans to report.
+// Runs each job as `sh -c COMMAND` under a per-job reaper process (spawn.hpp),
+// as an unprivileged user (`[executor.process] user`; "nobody" when the node
+// runs as root), in a fresh working directory
+// <work_dir>/node-<id>/<job-id>-<attempt> (mode 0700, the job user's, outside
+// the data dir, removed after the job), with a minimal fixed environment
+// (never the node's), no new privileges, stdin /dev/null, no inherited
+// descriptors, and rlimits: processes of the job user (RLIMIT_NPROC), bytes
+// per file (RLIMIT_FSIZE), CPU seconds (RLIMIT_CPU: cpu_s or the timeout), no
+// core dumps. Cancel, timeout and completion kill every descendant of the
+// job, `setsid` and double-fork escapes included; so does the node's death
+// (the reaper sees its control pipe close).
 //
-// No isolation beyond optional rlimits: meant for trusted jobs and for nodes
-// without Docker.
+// Weaker than the Docker backend: the job shares the machine's filesystem
+// (as an unprivileged user), network and the other jobs' uid.
 #pragma once
 
 #include <cstdint>
@@ -17,22 +22,31 @@
 
 #include "runtime/exec/backend.hpp"
 #include "runtime/exec/output_store.hpp"
+#include "runtime/exec/spawn.hpp"
 
 namespace troupe::exec {
 
+// Mirrors [executor.process] (config/node_config.hpp).
 struct process_options {
-  std::optional<std::uint64_t> rlimit_as_bytes;     // RLIMIT_AS (address space)
-  std::optional<std::uint64_t> rlimit_cpu_seconds;  // RLIMIT_CPU: SIGXCPU at the limit, SIGKILL 1 s later
-  std::optional<std::uint64_t> rlimit_nproc;        // RLIMIT_NPROC (not enforced for root)
+  std::string user;                           // "": "nobody" when the node runs as root, else the node's user
+  std::string work_dir = "/tmp/troupe-jobs";  // per-job directories below <work_dir>/node-<id>/
+  std::uint64_t max_processes = 256;          // RLIMIT_NPROC: processes of the job's user
+  std::uint64_t max_file_bytes = 1ull << 30;  // RLIMIT_FSIZE: one file the job writes
+  std::uint64_t cpu_s = 0;                    // RLIMIT_CPU (SIGXCPU, SIGKILL 1 s later); 0: the job's timeout
+  std::optional<std::uint64_t> rlimit_as_bytes;  // RLIMIT_AS (address space); unset: none
 };
 
 class process_backend final : public backend {
  public:
-  explicit process_backend(process_options options) : options_(options) {}
+  // Resolves the job user and prepares work_dir. Throws std::runtime_error
+  // with the reason (unknown user, a user this node cannot switch to, a
+  // work_dir another user owns or can write).
+  explicit process_backend(process_options options);
 
   std::string name() const override { return "process"; }
-  // /bin/sh is executable.
+  // /bin/sh is executable and work_dir is usable.
   bool healthy() override;
+  const job_user& user() const { return user_; }
   job_result run(const job_spec& spec, cancel_token& cancel) override;
   // Always empty: jobs are killed with their node (see above).
   std::vector<std::string> orphaned_jobs(std::uint64_t node_id) override;
@@ -42,8 +56,10 @@ class process_backend final : public backend {
  private:
   void execute(const job_spec& spec, cancel_token& cancel, job_output& out, job_result& r);
   process_options options_;
+  job_user user_;
 };
 
+// Throws std::runtime_error as the constructor does.
 std::unique_ptr<backend> make_process_backend(process_options options);
 
 }  // namespace troupe::exec

@@ -7,9 +7,11 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <caf/all.hpp>
 
@@ -57,9 +59,14 @@ fake_transport_actor::behavior_type fake_transport(fake_transport_actor::statefu
 }
 
 // raft_node and job_table: only what the supervisor asks of them at start.
-caf::behavior fake_neighbour(caf::event_based_actor* self) {
+// `held`: the jobs the table holds when the supervisor subscribes.
+caf::behavior fake_neighbour(caf::event_based_actor* self, std::vector<jobs::job> held) {
   self->set_default_handler(caf::drop);
-  return {[](subscribe_atom, const change_listener&) { return job_snapshot_view{}; },
+  return {[held](subscribe_atom, const change_listener&) {
+            job_snapshot_view v;
+            v.jobs = held;
+            return v;
+          },
           [](subscribe_atom, const role_listener&) {}};
 }
 
@@ -81,15 +88,15 @@ struct fixture {
   job_supervisor_actor supervisor;
   std::string dir = "/tmp/troupe-supervisor-test-" + std::to_string(::getpid());
 
-  explicit fixture(bool caught_up = true) {
+  explicit fixture(bool caught_up = true, std::vector<jobs::job> held = {}) {
     std::filesystem::create_directories(dir + "/outputs");
     config::node_config cfg;
     cfg.id = 1;
     cfg.members = {{1, "127.0.0.1:1", ""}, {2, "127.0.0.1:2", ""}, {3, "127.0.0.1:3", ""}};
     cfg.data_dir = dir;
     cfg.executor.timeout_s = 300;
-    auto raft = caf::actor_cast<raft_node_actor>(sys.spawn(fake_neighbour));
-    auto table = caf::actor_cast<job_table_actor>(sys.spawn(fake_neighbour));
+    auto raft = caf::actor_cast<raft_node_actor>(sys.spawn(fake_neighbour, std::vector<jobs::job>{}));
+    auto table = caf::actor_cast<job_table_actor>(sys.spawn(fake_neighbour, std::move(held)));
     supervisor = sys.spawn(job_supervisor, cfg, std::shared_ptr<exec::backend>(exec::make_process_backend({})),
                            transport, raft, table);
     self->send(supervisor, role_change{raft::role::follower, 1, 2, caught_up});
@@ -212,12 +219,13 @@ TEST_CASE("after a restart no job starts before the node has caught up; then onl
 }
 
 TEST_CASE("an attempt whose start this node recorded before a restart is reported failed, never started again") {
-  fixture f;
   auto j = long_job();
   // What an earlier process of this node left: the attempt's start record
   // (its RUNNING report never committed, so the table still says ASSIGNED).
-  exec::record_start(f.dir + "/outputs", j.id, j.attempts);
-  f.self->send(f.supervisor, job_changes{{jobs::job_change{1, jobs::change_kind::created, {}, j}}, {}});
+  const std::string outputs = "/tmp/troupe-supervisor-test-" + std::to_string(::getpid()) + "/outputs";
+  std::filesystem::create_directories(outputs);
+  exec::record_start(outputs, j.id, j.attempts);
+  fixture f(true, {j});  // the restarted node's table holds the job
   auto failed = "1@2:" + j.id + "/JOB_STATUS_FAILED,;";
   CHECK(f.wait_log(failed) == failed);
   CHECK(std::system("pgrep -f '^sleep 987.6$' > /dev/null") != 0);  // not started
@@ -242,4 +250,40 @@ TEST_CASE("a finished job that ran here is never reported again, after it ends o
   f.self->send(f.supervisor, job_changes{{jobs::job_change{1, jobs::change_kind::created, {}, done}}, {}});
   std::this_thread::sleep_for(500ms);  // a few supervisor ticks
   CHECK(f.log().empty());              // once reported "interrupted" for every completed job
+namespace {
+bool gone_within(const std::string& path, std::chrono::milliseconds limit) {
+  auto until = std::chrono::steady_clock::now() + limit;
+  while (std::filesystem::exists(path)) {
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(20ms);
+  }
+  return true;
+}
+}  // namespace
+
+TEST_CASE("the output of evicted jobs is deleted, and after a restart that of jobs the table no longer holds") {
+  const std::string outputs = "/tmp/troupe-supervisor-test-" + std::to_string(::getpid()) + "/outputs";
+  const std::string while_down = outputs + "/5e1f0c1a-0000-4000-8000-000000000003";
+  std::filesystem::create_directories(while_down);
+  std::ofstream(while_down + "/stdout") << "evicted while the node was down";
+  std::filesystem::create_directories(outputs + "/not-a-job-id");
+  fixture f;  // caught up, and the table holds no job
+  CHECK(gone_within(while_down, 5000ms));
+  CHECK(std::filesystem::exists(outputs + "/not-a-job-id"));  // not ours to judge
+
+  jobs::job j;
+  j.id = "5e1f0c1a-0000-4000-8000-000000000004";
+  j.command = "true";
+  j.status = jobs::job_status::completed;
+  j.assigned_worker = 1;
+  j.attempts = 1;
+  const std::string evicted = outputs + "/" + j.id;
+  std::filesystem::create_directories(evicted);
+  std::ofstream(evicted + "/stdout") << "done";
+  f.self->send(f.supervisor, job_changes{{jobs::job_change{20, jobs::change_kind::created, {}, j}}, {}});
+  std::this_thread::sleep_for(200ms);
+  CHECK(std::filesystem::exists(evicted));  // still in the table: kept
+  f.self->send(f.supervisor,
+               job_changes{{jobs::job_change{21, jobs::change_kind::evicted, jobs::job_status::completed, j}}, {}});
+  CHECK(gone_within(evicted, 5000ms));
 }

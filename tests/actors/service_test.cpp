@@ -95,6 +95,27 @@ CAF_TEST(a bad command is invalid_argument before anything is proposed) {
   CAF_CHECK(!proposed);
 }
 
+CAF_TEST(a timeout above executor.max_timeout_s is invalid_argument naming the limit; 0 and the limit pass) {
+  std::vector<std::uint32_t> proposed;
+  *reply = [&](const logpb::Command& cmd) -> caf::result<proposal_result> {
+    proposed.push_back(cmd.submit_job().timeout_s());
+    return proposal_result{1, "job", 1};
+  };
+  auto req = submit("true");
+  req.timeout_s = 4294967295u;
+  auto a = ask_service<proposal_result>(submit_atom::value, req);
+  CAF_REQUIRE(a->error.has_value());
+  CAF_CHECK(a->error->code == errc::invalid_argument);
+  CAF_CHECK_EQUAL(a->error->message, "timeout_s is 4294967295; the limit is 86400 ([executor] max_timeout_s); "
+                                     "0 means the default");
+  CAF_CHECK(proposed.empty());
+  req.timeout_s = 86400;
+  CAF_CHECK(!ask_service<proposal_result>(submit_atom::value, req)->error.has_value());
+  req.timeout_s = 0;
+  CAF_CHECK(!ask_service<proposal_result>(submit_atom::value, req)->error.has_value());
+  CAF_CHECK(proposed == (std::vector<std::uint32_t>{86400, 0}));
+}
+
 CAF_TEST(a follower answers not_leader with the leader it knows) {
   *reply = [](const logpb::Command&) -> caf::result<proposal_result> {
     return not_leader_error(2, "127.0.0.1:50052");

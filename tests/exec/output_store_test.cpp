@@ -2,6 +2,8 @@
 
 #include <fstream>
 #include <sstream>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "runtime/exec/output_store.hpp"
 #include "test_support.hpp"
@@ -120,4 +122,41 @@ TEST_CASE("output store: corrupt meta.json is reported, not misread") {
   }
   std::ofstream(spec.output_dir + "/job-5/meta.json") << "{not json";
   CHECK_THROWS_WITH_AS(read_output(spec.output_dir, "job-5"), doctest::Contains("corrupt"), std::runtime_error);
+}
+
+TEST_CASE("output store: a full disk is the job's error, said plainly") {
+  output_sink sink;
+  sink.open("/dev/full", 1 << 20, 0);  // every write: ENOSPC
+  CHECK_THROWS_AS(sink.write("data"), output_full_error);
+  CHECK_THROWS_WITH(sink.write("data"), "job output could not be stored: no space left on device (/dev/full)");
+
+  // Through the frame every backend uses: the job fails with that message,
+  // and finishing the output afterwards does not replace it.
+  scratch_dir dir;
+  auto spec = make_spec(dir, "job-full", "unused");
+  ::mkdir(spec.output_dir.c_str(), 0755);
+  ::mkdir((spec.output_dir + "/job-full").c_str(), 0755);
+  REQUIRE(::symlink("/dev/full", (spec.output_dir + "/job-full/stdout").c_str()) == 0);
+  job_result r = run_with_output(spec, [](job_output& out, job_result& res) {
+    out.out().write("hello");
+    res.result = outcome::completed;
+  });
+  CHECK(r.result == outcome::failed);
+  CHECK(r.error == "job output could not be stored: no space left on device (" + spec.output_dir + "/job-full/stdout)");
+}
+
+TEST_CASE("output store: an evicted job's output is removed whole; unknown ones are no error") {
+  scratch_dir dir;
+  auto spec = make_spec(dir, "job-gone", "unused");
+  job_result r = run_with_output(spec, [](job_output& out, job_result& res) {
+    out.out().write("bytes");
+    res.result = outcome::completed;
+  });
+  REQUIRE(read_output(spec.output_dir, "job-gone").found);
+  remove_output(spec.output_dir, "job-gone");
+  CHECK_FALSE(read_output(spec.output_dir, "job-gone").found);
+  struct stat st;
+  CHECK(::lstat((spec.output_dir + "/job-gone").c_str(), &st) != 0);
+  remove_output(spec.output_dir, "job-never");
+  CHECK_THROWS_WITH(remove_output(spec.output_dir, ".."), doctest::Contains("cannot name an output directory"));
 }

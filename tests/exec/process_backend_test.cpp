@@ -5,6 +5,11 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <dirent.h>
+#include <set>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <vector>
 
 #include "runtime/exec/output_store.hpp"
 #include "runtime/exec/process_backend.hpp"
@@ -49,11 +54,77 @@ pid_t read_pid(const std::string& path) {
   return -1;
 }
 
+// Backend options for a test: jobs run in <scratch>/work. The scratch dir is
+// made enterable (not listable) so the job user can reach its directory, and
+// <scratch>/shared is world-writable for files the tests read back.
+process_options options_in(const scratch_dir& dir) {
+  ::chmod(dir.path().c_str(), 0711);
+  std::string shared = dir.path() + "/shared";
+  ::mkdir(shared.c_str(), 01777);
+  ::chmod(shared.c_str(), 01777);
+  process_options o;
+  o.work_dir = dir.path() + "/work";
+  return o;
+}
+
+std::unique_ptr<backend> backend_in(const scratch_dir& dir) { return make_process_backend(options_in(dir)); }
+
+// Pids of the processes whose command line (NUL-separated) is exactly `argv`.
+std::vector<pid_t> processes_running(const std::vector<std::string>& argv) {
+  std::string want;
+  for (const auto& a : argv) want += a + '\0';
+  std::vector<pid_t> found;
+  DIR* d = ::opendir("/proc");
+  if (!d) return found;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+    std::string base = std::string("/proc/") + e->d_name;
+    if (slurp(base + "/cmdline") != want) continue;
+    std::string stat = slurp(base + "/stat");
+    auto close_paren = stat.rfind(')');
+    if (close_paren != std::string::npos && close_paren + 2 < stat.size() && stat[close_paren + 2] == 'Z') continue;
+    found.push_back(static_cast<pid_t>(std::stol(e->d_name)));
+  }
+  ::closedir(d);
+  return found;
+}
+
+// Waits (at most `limit` s) until `check` holds.
+template <class F>
+bool eventually(F check, double limit = 2.0) {
+  auto t0 = std::chrono::steady_clock::now();
+  for (;;) {
+    if (check()) return true;
+    if (seconds_since(t0) >= limit) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+}
+
+// A job leaving behind processes that escape its process group and session:
+// `setsid sleep A &`, a subshell's `setsid sh -c 'sleep B'` (re-parented when
+// the subshell exits) and a double-fork daemon `sleep C`; then `tail` runs.
+std::string escaping_job(int a, int b, int c, const std::string& tail) {
+  return "setsid sleep " + std::to_string(a) + " & (setsid sh -c 'sleep " + std::to_string(b) + "' &) ; sh -c '(sleep " +
+         std::to_string(c) + " &) &' ; " + tail;
+}
+
+bool all_started(int a, int b, int c) {
+  return !processes_running({"sleep", std::to_string(a)}).empty() &&
+         !processes_running({"sleep", std::to_string(b)}).empty() &&
+         !processes_running({"sleep", std::to_string(c)}).empty();
+}
+
+bool none_left(int a, int b, int c) {
+  return processes_running({"sleep", std::to_string(a)}).empty() &&
+         processes_running({"sleep", std::to_string(b)}).empty() &&
+         processes_running({"sleep", std::to_string(c)}).empty();
+}
+
 }  // namespace
 
 TEST_CASE("process: stdout and stderr are captured separately; exit 0 completes") {
   scratch_dir dir;
-  auto b = make_process_backend({});
+  auto b = backend_in(dir);
   CHECK(b->name() == "process");
   CHECK(b->healthy());
   cancel_token cancel;
@@ -75,7 +146,7 @@ TEST_CASE("process: stdout and stderr are captured separately; exit 0 completes"
 
 TEST_CASE("process: a non-zero exit code fails the job and is reported") {
   scratch_dir dir;
-  auto b = make_process_backend({});
+  auto b = backend_in(dir);
   cancel_token cancel;
   job_result r = b->run(make_spec(dir, "p-exit3", "echo before; exit 3"), cancel);
   CHECK(r.result == outcome::failed);
@@ -87,7 +158,7 @@ TEST_CASE("process: a non-zero exit code fails the job and is reported") {
 
 TEST_CASE("process: the job's stdin is empty, not the node's") {
   scratch_dir dir;
-  auto b = make_process_backend({});
+  auto b = backend_in(dir);
   cancel_token cancel;
   auto t0 = std::chrono::steady_clock::now();
   job_result r = b->run(make_spec(dir, "p-stdin", "cat; echo end"), cancel);
@@ -98,7 +169,7 @@ TEST_CASE("process: the job's stdin is empty, not the node's") {
 
 TEST_CASE("process: timeout kills the job and says so") {
   scratch_dir dir;
-  auto b = make_process_backend({});
+  auto b = backend_in(dir);
   cancel_token cancel;
   auto t0 = std::chrono::steady_clock::now();
   job_result r = b->run(make_spec(dir, "p-timeout", "echo started; sleep 10", 1s), cancel);
@@ -114,9 +185,9 @@ TEST_CASE("process: timeout kills the job and says so") {
 
 TEST_CASE("process: cancel kills the whole process group, grandchildren included") {
   scratch_dir dir;
-  auto b = make_process_backend({});
+  auto b = backend_in(dir);
   cancel_token cancel;
-  std::string pidfile = dir.path() + "/grandchild.pid";
+  std::string pidfile = dir.path() + "/shared/grandchild.pid";
   // The backgrounded sleep is a grandchild of the node; the foreground one a child.
   auto spec = make_spec(dir, "p-cancel", "sleep 100 & echo $! > " + pidfile + "; sleep 100", 60s);
   job_result r;
@@ -136,9 +207,9 @@ TEST_CASE("process: cancel kills the whole process group, grandchildren included
 
 TEST_CASE("process: background processes do not outlive the job or hold it open") {
   scratch_dir dir;
-  auto b = make_process_backend({});
+  auto b = backend_in(dir);
   cancel_token cancel;
-  std::string pidfile = dir.path() + "/bg.pid";
+  std::string pidfile = dir.path() + "/shared/bg.pid";
   auto t0 = std::chrono::steady_clock::now();
   job_result r = b->run(make_spec(dir, "p-bg", "sleep 100 & echo $! > " + pidfile + "; echo done"), cancel);
   CHECK(seconds_since(t0) < 3.0);
@@ -151,7 +222,7 @@ TEST_CASE("process: background processes do not outlive the job or hold it open"
 
 TEST_CASE("process: death by signal is reported with the signal number") {
   scratch_dir dir;
-  auto b = make_process_backend({});
+  auto b = backend_in(dir);
   cancel_token cancel;
   job_result r = b->run(make_spec(dir, "p-signal", "echo bye; kill -9 $$"), cancel);
   CHECK(r.result == outcome::failed);
@@ -162,7 +233,7 @@ TEST_CASE("process: death by signal is reported with the signal number") {
 
 TEST_CASE("process: output over the cap is truncated on disk and reported with the true sizes") {
   scratch_dir dir;
-  auto b = make_process_backend({});
+  auto b = backend_in(dir);
   cancel_token cancel;
   auto spec = make_spec(dir, "p-cap", "head -c 3000000 /dev/zero; head -c 1500000 /dev/zero >&2; echo tail-err >&2");
   spec.output_cap_bytes = 1 << 20;
@@ -182,16 +253,19 @@ TEST_CASE("process: output over the cap is truncated on disk and reported with t
 
 TEST_CASE("process: rlimits are applied to the job") {
   scratch_dir dir;
-  process_options opts;
+  process_options opts = options_in(dir);
   opts.rlimit_as_bytes = 64ull << 20;
-  opts.rlimit_cpu_seconds = 1;
-  opts.rlimit_nproc = 4096;
+  opts.cpu_s = 1;
+  opts.max_processes = 4096;
+  opts.max_file_bytes = 1 << 20;
   auto b = make_process_backend(opts);
   cancel_token cancel;
-  job_result r = b->run(make_spec(dir, "p-limits", "ulimit -v; ulimit -t; grep 'Max processes' /proc/self/limits"),
+  job_result r = b->run(make_spec(dir, "p-limits",
+                                  "ulimit -v; ulimit -t; ulimit -f; ulimit -c; grep 'Max processes' /proc/self/limits"),
                         cancel);
   CHECK(r.result == outcome::completed);
-  CHECK(r.stdout_inline.find("65536\n1\nMax processes             4096                 4096") == 0);
+  // ulimit -f counts 512-byte blocks.
+  CHECK(r.stdout_inline.find("65536\n1\n2048\n0\nMax processes             4096                 4096") == 0);
 
   // Allocation beyond RLIMIT_AS fails inside the job (tail must buffer a
   // 200 MB line), so the job fails instead of growing.
@@ -206,15 +280,20 @@ TEST_CASE("process: rlimits are applied to the job") {
   CHECK(seconds_since(t0) < 10.0);
   CHECK(cpu.result == outcome::failed);
   CHECK_FALSE(cpu.timed_out);
-  CHECK(cpu.error == "killed by signal " + std::to_string(SIGXCPU));
+  CHECK(cpu.error == "killed by signal " + std::to_string(SIGXCPU) + " (SIGXCPU: the CPU time limit of 1 s was reached)");
+
+  // Without cpu_s, the CPU limit is the job's timeout.
+  auto plain = make_process_backend(options_in(dir));
+  job_result t = plain->run(make_spec(dir, "p-cpu-default", "ulimit -t", 17s), cancel);
+  CHECK(t.stdout_inline == "17\n");
 }
 
 TEST_CASE("process: cancel before start runs nothing") {
   scratch_dir dir;
-  auto b = make_process_backend({});
+  auto b = backend_in(dir);
   cancel_token cancel;
   cancel.cancel();
-  std::string marker = dir.path() + "/ran";
+  std::string marker = dir.path() + "/shared/ran";
   job_result r = b->run(make_spec(dir, "p-precancel", "touch " + marker), cancel);
   CHECK(r.result == outcome::cancelled);
   CHECK(slurp(marker).empty());
@@ -223,14 +302,15 @@ TEST_CASE("process: cancel before start runs nothing") {
 }
 
 TEST_CASE("process: nothing survives a run, so there are no orphans") {
-  auto b = make_process_backend({});
+  scratch_dir dir;
+  auto b = backend_in(dir);
   CHECK(b->orphaned_jobs(7).empty());
   b->remove_job_artifacts("anything");
 }
 
 TEST_CASE("process: invalid specs are refused with the reason") {
   scratch_dir dir;
-  auto b = make_process_backend({});
+  auto b = backend_in(dir);
   cancel_token cancel;
   CHECK(b->run(make_spec(dir, "p-empty", ""), cancel).error == "job p-empty has an empty command");
   CHECK(b->run(make_spec(dir, "p-zero", "true", 0s), cancel).error == "job p-zero has a non-positive timeout (0 s)");
@@ -239,4 +319,243 @@ TEST_CASE("process: invalid specs are refused with the reason") {
   job_result r = b->run(spec, cancel);
   CHECK(r.result == outcome::failed);
   CHECK(r.error.find("cannot store output: cannot create directory /proc/not-a-place") == 0);
+}
+
+// ---- the sandbox (issue 11): user, environment, working directory, escapes ----
+
+TEST_CASE("process: a root node runs jobs as nobody, without supplementary groups") {
+  if (::geteuid() != 0) {
+    MESSAGE("skipped: the node does not run as root here");
+    return;
+  }
+  scratch_dir dir;
+  auto b = backend_in(dir);
+  cancel_token cancel;
+  job_result r = b->run(make_spec(dir, "p-user", "id -u; id -g; id -G; cat /proc/self/status | grep NoNewPrivs"), cancel);
+  CHECK(r.result == outcome::completed);
+  CHECK(r.stdout_inline == "65534\n65534\n65534\nNoNewPrivs:\t1\n");
+  // Not even a setuid binary gives root back.
+  job_result su = b->run(make_spec(dir, "p-su", "su -c 'id -u' root </dev/null"), cancel);
+  CHECK(su.result == outcome::failed);
+  CHECK(su.stdout_inline.find("0\n") == std::string::npos);
+}
+
+TEST_CASE("process: the job's environment is the fixed minimal set, none of the node's") {
+  scratch_dir dir;
+  ::setenv("TROUPE_TEST_SECRET", "hunter2-node-secret", 1);
+  auto b = backend_in(dir);
+  cancel_token cancel;
+  auto spec = make_spec(dir, "p-env", "env");
+  spec.attempt = 3;
+  job_result r = b->run(spec, cancel);
+  ::unsetenv("TROUPE_TEST_SECRET");
+  CHECK(r.result == outcome::completed);
+  CHECK(r.stdout_inline.find("hunter2") == std::string::npos);
+  CHECK(r.stdout_inline.find("TROUPE_TEST_SECRET") == std::string::npos);
+  std::set<std::string> vars;
+  std::istringstream lines(r.stdout_inline);
+  for (std::string line; std::getline(lines, line);) vars.insert(line);
+  const std::string job_dir = dir.path() + "/work/node-7/p-env-3";
+  // PWD is the shell's own (POSIX sh exports it); everything else is ours.
+  std::set<std::string> expected = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + job_dir, "LANG=C.UTF-8",
+                                    "TROUPE_JOB_ID=p-env", "TMPDIR=" + job_dir, "PWD=" + job_dir};
+  vars.erase("PWD=" + job_dir);
+  expected.erase("PWD=" + job_dir);
+  CHECK(vars == expected);
+}
+
+TEST_CASE("process: the job runs in a fresh private directory under work_dir, removed afterwards") {
+  scratch_dir dir;
+  auto opts = options_in(dir);
+  auto b = make_process_backend(opts);
+  cancel_token cancel;
+  auto spec = make_spec(dir, "p-pwd", "pwd; stat -c '%a %u' .; ls -A | wc -l; echo data > file; mkdir -p a/b/c; "
+                                      "ln -s /etc/passwd link; ln -s " + dir.path() + "/shared outside");
+  spec.attempt = 2;
+  const std::string job_dir = opts.work_dir + "/node-7/p-pwd-2";
+  std::ofstream(dir.path() + "/shared/keep") << "must survive";
+  job_result r = b->run(spec, cancel);
+  CHECK(r.result == outcome::completed);
+  const std::string uid = std::to_string(::geteuid() == 0 ? 65534 : ::geteuid());
+  CHECK(r.stdout_inline == job_dir + "\n700 " + uid + "\n0\n");
+  CHECK(r.stdout_inline.find(spec.output_dir) == std::string::npos);
+  struct stat st;
+  CHECK(::lstat(job_dir.c_str(), &st) != 0);  // removed, symlinks not followed:
+  CHECK(slurp(dir.path() + "/shared/keep") == "must survive");
+  CHECK(::lstat("/etc/passwd", &st) == 0);
+  // The node's own directories: the node's, enterable but not writable by jobs.
+  REQUIRE(::lstat((opts.work_dir + "/node-7").c_str(), &st) == 0);
+  CHECK(st.st_uid == ::geteuid());
+  CHECK((st.st_mode & 0777) == 0711);
+}
+
+TEST_CASE("process: a job whose directory its user cannot reach fails with the reason") {
+  if (::geteuid() != 0) {
+    MESSAGE("skipped: needs a root node (jobs run as the node's user otherwise)");
+    return;
+  }
+  scratch_dir dir;  // 0700 root: nobody cannot enter it
+  process_options o;
+  o.work_dir = dir.path() + "/work";
+  auto b = make_process_backend(o);
+  cancel_token cancel;
+  job_result r = b->run(make_spec(dir, "p-noreach", "echo never"), cancel);
+  CHECK(r.result == outcome::failed);
+  CHECK(r.error == "cannot start the job: cannot enter working directory " + o.work_dir +
+                       "/node-7/p-noreach-0: Permission denied");
+  CHECK(r.stdout_inline.empty());
+}
+
+TEST_CASE("process: setsid and double-fork escapes do not survive cancel") {
+  scratch_dir dir;
+  auto b = backend_in(dir);
+  cancel_token cancel;
+  job_result r;
+  std::thread runner([&] { r = b->run(make_spec(dir, "p-esc-cancel", escaping_job(3101, 3102, 3103, "sleep 60"), 60s), cancel); });
+  CHECK(eventually([] { return all_started(3101, 3102, 3103); }, 5.0));
+  cancel.cancel();
+  runner.join();
+  CHECK(r.result == outcome::cancelled);
+  CHECK(eventually([] { return none_left(3101, 3102, 3103); }));
+}
+
+TEST_CASE("process: setsid and double-fork escapes do not survive a timeout") {
+  scratch_dir dir;
+  auto b = backend_in(dir);
+  cancel_token cancel;
+  job_result r;
+  std::thread runner([&] { r = b->run(make_spec(dir, "p-esc-timeout", escaping_job(3201, 3202, 3203, "sleep 60"), 2s), cancel); });
+  CHECK(eventually([] { return all_started(3201, 3202, 3203); }, 5.0));
+  runner.join();
+  CHECK(r.timed_out);
+  CHECK(r.error == "timed out after 2 s");
+  CHECK(eventually([] { return none_left(3201, 3202, 3203); }));
+}
+
+TEST_CASE("process: setsid and double-fork escapes do not survive completion") {
+  scratch_dir dir;
+  auto b = backend_in(dir);
+  cancel_token cancel;
+  job_result r;
+  bool seen = false;
+  std::thread runner([&] { r = b->run(make_spec(dir, "p-esc-done", escaping_job(3301, 3302, 3303, "sleep 1; echo done")), cancel); });
+  seen = eventually([] { return all_started(3301, 3302, 3303); }, 5.0);
+  runner.join();
+  CHECK(seen);
+  CHECK(r.result == outcome::completed);
+  CHECK(r.stdout_inline == "done\n");
+  CHECK(eventually([] { return none_left(3301, 3302, 3303); }));
+}
+
+TEST_CASE("process: a fork bomb hits RLIMIT_NPROC; nothing of it survives") {
+  if (::geteuid() != 0) {
+    MESSAGE("skipped: RLIMIT_NPROC would count the test's own processes");
+    return;
+  }
+  scratch_dir dir;
+  auto opts = options_in(dir);
+  opts.max_processes = 40;
+  auto b = make_process_backend(opts);
+  cancel_token cancel;
+  auto t0 = std::chrono::steady_clock::now();
+  job_result r = b->run(make_spec(dir, "p-bomb", "for i in $(seq 1000); do sleep 3401 & done; echo looped", 30s), cancel);
+  CHECK(seconds_since(t0) < 20.0);
+  CHECK(r.result == outcome::failed);
+  CHECK(r.stderr_inline.find("fork") != std::string::npos);
+  CHECK(eventually([] { return processes_running({"sleep", "3401"}).empty(); }));
+  // The backend still runs jobs.
+  job_result after = b->run(make_spec(dir, "p-after-bomb", "echo fine"), cancel);
+  CHECK(after.stdout_inline == "fine\n");
+}
+
+TEST_CASE("process: a file beyond max_file_bytes fails the job (SIGXFSZ, or EFBIG when ignored)") {
+  scratch_dir dir;
+  auto opts = options_in(dir);
+  opts.max_file_bytes = 1 << 20;
+  auto b = make_process_backend(opts);
+  cancel_token cancel;
+  job_result r = b->run(make_spec(dir, "p-big", "head -c 2G /dev/zero > big"), cancel);
+  CHECK(r.result == outcome::failed);
+  // sh forks head for the redirection: the shell reports 128 + SIGXFSZ.
+  CHECK(r.error == "exited with code 153 (a command was killed by signal " + std::to_string(SIGXFSZ) +
+                       " (SIGXFSZ: a file reached the size limit of 1048576 bytes, [executor.process] max_file_bytes))");
+  job_result direct = b->run(make_spec(dir, "p-big-exec", "exec head -c 2G /dev/zero > big"), cancel);
+  CHECK(direct.error == "killed by signal " + std::to_string(SIGXFSZ) +
+                            " (SIGXFSZ: a file reached the size limit of 1048576 bytes, [executor.process] max_file_bytes)");
+  job_result ignored = b->run(
+      make_spec(dir, "p-big-efbig", "trap '' XFSZ; head -c 2G /dev/zero > big; rc=$?; stat -c %s big; exit $rc"), cancel);
+  CHECK(ignored.result == outcome::failed);
+  CHECK(ignored.stderr_inline.find("File too large") != std::string::npos);
+  CHECK(ignored.stdout_inline == "1048576\n");
+}
+
+TEST_CASE("process: the job user is resolved at start, with clear errors") {
+  CHECK_THROWS_WITH(resolve_job_user("no-such-user-troupe"),
+                    doctest::Contains("[executor.process] user \"no-such-user-troupe\" does not exist"));
+  if (::geteuid() == 0) {
+    auto u = resolve_job_user("");
+    CHECK(u.name == "nobody");
+    CHECK(u.uid == 65534);
+    CHECK(u.switch_user);
+    CHECK_THROWS_WITH(resolve_job_user("root"), doctest::Contains("is root (uid 0); jobs must run as an unprivileged user"));
+  } else {
+    auto u = resolve_job_user("");
+    CHECK(u.uid == ::geteuid());
+    CHECK_FALSE(u.switch_user);
+    CHECK_THROWS_WITH(resolve_job_user("root"), doctest::Contains("needs the node to run as root"));
+  }
+}
+
+TEST_CASE("process: work_dir must be the node's and not writable by others") {
+  scratch_dir dir;
+  std::string open_dir = dir.path() + "/open";
+  ::mkdir(open_dir.c_str(), 0777);
+  ::chmod(open_dir.c_str(), 0777);
+  process_options o;
+  o.work_dir = open_dir;
+  CHECK_THROWS_WITH(make_process_backend(o), doctest::Contains("is writable by other users (mode 777)"));
+  std::string link = dir.path() + "/link";
+  REQUIRE(::symlink(dir.path().c_str(), link.c_str()) == 0);
+  o.work_dir = link;
+  CHECK_THROWS_WITH(make_process_backend(o), doctest::Contains("is not a directory (or is a symlink)"));
+}
+
+TEST_CASE("remove_tree: deletes deep trees and never follows symlinks") {
+  scratch_dir dir;
+  std::string outside = dir.path() + "/outside";
+  ::mkdir(outside.c_str(), 0700);
+  std::ofstream(outside + "/precious") << "keep";
+  std::string root = dir.path() + "/victim";
+  std::string p = root;
+  ::mkdir(p.c_str(), 0700);
+  for (int i = 0; i < 100; ++i) {  // deeper than the flattening depth
+    p += "/d";
+    REQUIRE(::mkdir(p.c_str(), 0700) == 0);
+  }
+  std::ofstream(p + "/leaf") << "x";
+  REQUIRE(::symlink(outside.c_str(), (root + "/to-outside").c_str()) == 0);
+  REQUIRE(::symlink((outside + "/precious").c_str(), (p + "/to-precious").c_str()) == 0);
+  ::chmod((root + "/d").c_str(), 0);  // unreadable directories are opened anyway
+  remove_tree(root);
+  struct stat st;
+  CHECK(::lstat(root.c_str(), &st) != 0);
+  CHECK(slurp(outside + "/precious") == "keep");
+  remove_tree(root);  // gone already: no error
+}
+
+TEST_CASE("process: output the disk refuses fails the job, which is stopped, not the node") {
+  scratch_dir dir;
+  auto b = backend_in(dir);
+  cancel_token cancel;
+  auto spec = make_spec(dir, "p-full", "echo hi; sleep 3501", 30s);
+  ::mkdir(spec.output_dir.c_str(), 0755);
+  ::mkdir((spec.output_dir + "/p-full").c_str(), 0755);
+  REQUIRE(::symlink("/dev/full", (spec.output_dir + "/p-full/stdout").c_str()) == 0);  // writes: ENOSPC
+  auto t0 = std::chrono::steady_clock::now();
+  job_result r = b->run(spec, cancel);
+  CHECK(seconds_since(t0) < 5.0);
+  CHECK(r.result == outcome::failed);
+  CHECK(r.error == "job output could not be stored: no space left on device (" + spec.output_dir + "/p-full/stdout)");
+  CHECK(eventually([] { return processes_running({"sleep", "3501"}).empty(); }));
+  CHECK(b->run(make_spec(dir, "p-after-full", "echo fine"), cancel).stdout_inline == "fine\n");
 }

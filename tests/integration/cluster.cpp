@@ -140,6 +140,7 @@ void cluster::write_config(const node& n) const {
   if (!opts_.default_image.empty()) t << "default_image = \"" << opts_.default_image << "\"\n";
   if (opts_.max_active != 0) t << "\n[jobs]\nmax_active = " << opts_.max_active << "\n";
   t << "\n[log]\nlevel = \"" << opts_.log_level << "\"\n";
+  if (!opts_.extra_toml.empty()) t << "\n" << opts_.extra_toml << "\n";
   std::ofstream f(n.config_path, std::ios::trunc);
   f << t.str();
   f.close();

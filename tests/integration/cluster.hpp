@@ -39,6 +39,9 @@ struct cluster_options {
   std::string executor_backend = "process";
   std::string docker_socket;
   std::string default_image;
+  // Appended as is to every node's TOML (whole tables, e.g.
+  // "[executor.process]\nwork_dir = ...\n"), for settings no field above covers.
+  std::string extra_toml;
   // When set, node `from` lists peer `to` at this address instead of the
   // peer's own gRPC listener (tests/chaos routes every link through a
   // fault-injecting proxy this way). A node always lists itself directly.

@@ -1,0 +1,106 @@
+// The process backend's sandboxed spawn: a per-job reaper ("shim") process
+// between the node and the job, the privilege drop, and the per-job working
+// directory.
+//
+// How every descendant of a job is killed, and why this way:
+//   The node forks a shim per job (it keeps the node's user) that makes itself
+//   a child subreaper (PR_SET_CHILD_SUBREAPER) and forks the job's `sh -c`.
+//   Whatever the job leaves behind when its parent dies (`setsid cmd &`,
+//   double-fork daemons, a new session or process group) is re-parented to
+//   that shim, never to init and never to the node, so "the job's processes"
+//   are exactly the shim's descendants, whatever sessions, groups or names
+//   they use. To stop the job, the shim SIGKILLs each child it has, reaps, and
+//   repeats until waitpid reports no child left (the children of a killed
+//   process become the shim's children before the shim can reap it); only
+//   then does it report and exit. Causes: the job's shell exits (completion),
+//   the node asks (a byte on the control pipe: cancel, timeout, node shutdown)
+//   or the node is gone (EOF on the control pipe, so even a crashed node's
+//   jobs die).
+//   Rejected alternatives: a cgroup v2 sub-tree (cgroup.kill) needs a
+//   writable, delegated cgroup2 hierarchy, which containers and hybrid hosts
+//   (this one: cgroup v1 + /sys/fs/cgroup/unified) often lack, and would need
+//   a fallback anyway; the node itself as subreaper would inherit every
+//   orphan of every job with no way to tell whose it is (all jobs share one
+//   uid) and its waitpid(-1) would race the backend's waitpid of each job;
+//   killing by uid would kill the other jobs of that user.
+//   The shim runs as the node's user: a job running as another user cannot
+//   signal it. (A node not running as root runs jobs as itself, so it has no
+//   isolation from them to begin with.)
+//
+// The shim only runs async-signal-safe code (it is a fork of a threaded
+// process and never execs): everything it needs is prepared before fork.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+namespace troupe::exec {
+
+// Whom jobs run as, resolved once when the backend starts.
+struct job_user {
+  std::string name;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  bool switch_user = false;  // false: jobs run as the node's own user (the node is not root)
+};
+
+// Resolves `[executor.process] user`: empty means "nobody" when the node runs
+// as root and the node's own user otherwise. Throws std::runtime_error with a
+// clear reason: unknown user, a root node asked to run jobs as root (uid 0),
+// or a non-root node asked to run jobs as another user (it cannot switch).
+job_user resolve_job_user(const std::string& configured);
+
+// Creates `path` (mode 0711, the node's) when missing and checks that it is a
+// real directory owned by the node that nobody else can write to, so no other
+// user can plant or swap job directories. Throws std::runtime_error.
+void prepare_private_dir(const std::string& path);
+
+// Removes `path` and everything below it without following symbolic links
+// (each level is opened with O_NOFOLLOW relative to its parent), so a job
+// cannot make the node delete anything outside its own directory. Very deep
+// trees are flattened as they are removed, so depth cannot exhaust the node's
+// file descriptors. No error when `path` does not exist. Throws
+// std::runtime_error naming what could not be removed.
+void remove_tree(const std::string& path);
+
+struct spawn_plan {
+  std::vector<std::string> argv;  // argv[0] is the program path
+  std::vector<std::string> env;   // "NAME=value", the job's whole environment
+  std::string work_dir;           // the job's working directory
+  job_user user;
+  std::uint64_t max_processes = 0;  // RLIMIT_NPROC (0: unchanged)
+  std::uint64_t max_file_bytes = 0;  // RLIMIT_FSIZE (0: unchanged)
+  std::uint64_t cpu_seconds = 0;     // RLIMIT_CPU soft; hard one second later (0: unchanged)
+  std::uint64_t address_space_bytes = 0;  // RLIMIT_AS (0: unchanged)
+};
+
+// A running job: the shim's pid and the node's ends of the pipes (all
+// O_CLOEXEC; the caller closes them).
+struct spawned_job {
+  pid_t shim = -1;
+  int stdout_fd = -1, stderr_fd = -1;
+  int control_fd = -1;  // write one byte (or close) to kill the whole job
+  int report_fd = -1;   // the shim's report, readable once it exited
+};
+
+// Forks the shim, which forks the job. Throws std::runtime_error when a pipe
+// or the fork fails (nothing is left running then).
+spawned_job spawn_job(const spawn_plan& plan);
+
+// Tells the shim to kill every process of the job. Safe to call more than
+// once; never blocks (the shim reads the pipe while the job runs).
+void request_kill(int control_fd);
+
+// What the shim reported after it exited.
+struct shim_report {
+  bool have_status = false;  // the job's shell was reaped (its wait status below)
+  int status = 0;
+  std::string setup_error;   // why the job could not be started (privilege drop, rlimits, chdir, exec)
+};
+
+// Reads the report of an exited shim (non-blocking reads until EOF).
+shim_report read_report(int report_fd);
+
+}  // namespace troupe::exec
