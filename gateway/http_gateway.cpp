@@ -325,6 +325,7 @@ void http_server::post_job(const request& req, response& res) {
   submit_request s;
   s.command = std::move(job.command);
   s.image = std::move(job.image);
+  s.timeout_s = job.timeout_s;  // above [executor] max_timeout_s the service refuses it (400)
   s.forward = true;
   auto r = ask<proposal_result>(sys_, service_, config::write_wait(cfg_), submit_atom::value, s);
   if (!r) return failed(http_status(r.error), describe(r.error).message);

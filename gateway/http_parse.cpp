@@ -46,6 +46,12 @@ parsed<job_submission> parse_submit_body(const std::string& text) {
   if (body.contains("image") && !body["image"].is_null() && !body["image"].is_string())
     return bad_request{"field \"image\" must be a string or null"};
   job_submission s;
+  if (body.contains("timeout_s") && !body["timeout_s"].is_null()) {
+    const json& t = body["timeout_s"];
+    if (!t.is_number_unsigned() || t.get<std::uint64_t>() > 0xffffffffu)
+      return bad_request{"field \"timeout_s\" must be an integer in 0..4294967295 (seconds; 0 = the default)"};
+    s.timeout_s = static_cast<std::uint32_t>(t.get<std::uint64_t>());
+  }
   s.command = body["command"].get<std::string>();
   if (body.contains("image") && body["image"].is_string()) s.image = body["image"].get<std::string>();
   return s;

@@ -43,6 +43,7 @@ parsed<json> parse_object_body(const std::string& body, bool allow_empty);
 struct job_submission {
   std::string command;
   std::string image;  // empty: the executing node's default
+  std::uint32_t timeout_s = 0;  // troupe extension, as in gRPC's SubmitJobRequest; 0: the default
 };
 parsed<job_submission> parse_submit_body(const std::string& body);
 

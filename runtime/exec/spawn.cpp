@@ -260,13 +260,18 @@ void sleep_ms(long ms) {
   };
 
   // Run until the shell exits, the node asks, or the node is gone.
+  bool node_gone = false;
   for (bool stop = false; !stop;) {
     struct pollfd pfd[2] = {{fd_control, POLLIN, 0}, {sfd, POLLIN, 0}};
     if (::poll(pfd, 2, -1) < 0) {
       if (errno == EINTR) continue;
       break;
     }
-    if (pfd[0].revents) stop = true;  // a kill request, or EOF: the node closed it or died
+    if (pfd[0].revents) {  // a kill request, or EOF: the node died
+      char c;
+      node_gone = ::read(fd_control, &c, 1) <= 0;
+      stop = true;
+    }
     if (pfd[1].revents) {
       struct signalfd_siginfo si;
       while (::read(sfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
@@ -286,6 +291,16 @@ void sleep_ms(long ms) {
     pid_t r = reap_ready();
     if (r < 0 && errno == ECHILD) break;
     sleep_ms(2);
+  }
+
+  // A node that died (kill -9) cannot remove the job's directory after the
+  // run, as it does otherwise: the shim, still root, does it for it.
+  if (node_gone) {
+    try {
+      remove_tree(a.plan->work_dir);
+    } catch (...) {
+    }
+    _exit(0);
   }
 
   char rec[1 + sizeof(int) + 1];

@@ -250,6 +250,8 @@ TEST_CASE("a finished job that ran here is never reported again, after it ends o
   f.self->send(f.supervisor, job_changes{{jobs::job_change{1, jobs::change_kind::created, {}, done}}, {}});
   std::this_thread::sleep_for(500ms);  // a few supervisor ticks
   CHECK(f.log().empty());              // once reported "interrupted" for every completed job
+}
+
 namespace {
 bool gone_within(const std::string& path, std::chrono::milliseconds limit) {
   auto until = std::chrono::steady_clock::now() + limit;

@@ -154,6 +154,9 @@ TEST_CASE("POST /api/jobs: bad input is a JSON 400/413 with a precise error") {
       {R"({"command": ""})", 400, "must not be empty"},
       {json{{"command", std::string(1025, 'a')}}.dump(), 400, "1025 bytes; the limit is 1024"},
       {R"({"command": "echo x", "image": 7})", 400, "\"image\" must be a string"},
+      {R"({"command": "echo x", "timeout_s": -1})", 400, "\"timeout_s\" must be an integer"},
+      {R"({"command": "echo x", "timeout_s": 4294967296})", 400, "\"timeout_s\" must be an integer"},
+      {R"({"command": "echo x", "timeout_s": 4294967295})", 400, "the limit is 86400"},
       {json{{"command", std::string(70 * 1024, 'a')}}.dump(), 413, "larger than"},
   };
   for (const auto& c : cases) {

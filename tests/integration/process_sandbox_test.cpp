@@ -229,8 +229,17 @@ TEST_CASE("process jobs: unprivileged, no node environment, private directory, n
     REQUIRE(wait_until(15000ms, [] { return started(4501, 4502, 4503); }, 20ms));
     auto r = wait_for_job(s, id, 10000ms, scheduler::JOB_STATUS_RUNNING);
     REQUIRE(r.assigned_worker() != 0);
+    const std::string job_dirs = work_dir + "/node-" + std::to_string(r.assigned_worker());
     c.kill9(r.assigned_worker());
     CHECK(wait_until(2000ms, [] { return none_left(4501, 4502, 4503); }, 20ms));
+    // ... and its working directory: the reaper removes it when the node cannot.
+    auto no_job_dir = [&] {
+      std::error_code ec;
+      for (const auto& e : std::filesystem::directory_iterator(job_dirs, ec))
+        if (e.path().filename().string().rfind(id + "-", 0) == 0) return false;
+      return true;
+    };
+    CHECK(wait_until(2000ms, no_job_dir, 20ms));
   }
 }
 
