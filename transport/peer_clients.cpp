@@ -29,7 +29,11 @@ peer_clients::peer_clients(const config::node_config& cfg) {
     args.SetMaxSendMessageSize(max_message_bytes);
     // Reconnect quickly after a peer restarts: elections depend on it.
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+    // gRPC also takes this as the time one connection attempt may take; a
+    // refused connect fails at once either way. A TLS handshake on a loaded
+    // machine can need more than 100 ms, and attempts cut short every time
+    // would never connect.
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, cfg.tls.enabled() ? 2000 : 100);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
     // Peers are dialed by host:port, but the certificate that answers must be
     // node-<id>'s, not merely any certificate valid for that host (every
