@@ -14,7 +14,9 @@
 #include "runtime/common/log.hpp"
 #include "runtime/common/wall_clock.hpp"
 #include "scheduler.grpc.pb.h"
+#include "service/access.hpp"
 #include "service/peer_calls.hpp"
+#include "transport/tls_files.hpp"
 
 namespace troupe {
 namespace {
@@ -23,10 +25,25 @@ bool is_forwarded(grpc::CallbackServerContext* ctx) {
   return ctx->client_metadata().count(peer_calls::forwarded_key) > 0;
 }
 
+// The raw "authorization" metadata value, if the client sent one.
+std::optional<std::string_view> authorization(const grpc::CallbackServerContext* ctx) {
+  const auto& md = ctx->client_metadata();
+  auto it = md.find(peer_calls::authorization_key);
+  if (it == md.end()) return std::nullopt;
+  return std::string_view(it->second.data(), it->second.size());
+}
+
+// A StreamJobs call refused before it starts (no or a too weak token).
+class refused_stream final : public grpc::ServerWriteReactor<scheduler::JobInfo> {
+ public:
+  explicit refused_stream(const grpc::Status& s) { Finish(s); }
+  void OnDone() override { delete this; }
+};
+
 class scheduler_service final : public scheduler::SchedulerService::CallbackService {
  public:
   scheduler_service(caf::actor_system& sys, config::node_config cfg, node_service_actor service)
-      : sys_(sys), cfg_(std::move(cfg)), service_(std::move(service)) {}
+      : sys_(sys), cfg_(std::move(cfg)), service_(std::move(service)), gate_(cfg_.auth) {}
 
   grpc::ServerUnaryReactor* SubmitJob(grpc::CallbackServerContext* ctx, const scheduler::SubmitJobRequest* req,
                                       scheduler::SubmitJobResponse* resp) override {
@@ -35,24 +52,31 @@ class scheduler_service final : public scheduler::SchedulerService::CallbackServ
     s.image = req->has_image() ? req->image() : std::string();
     s.timeout_s = req->timeout_s();
     // A follower answers "Not the leader" (the spec's redirect), never forwards.
-    return call<proposal_result>(ctx, config::write_wait(cfg_), [=](const proposal_result& r) {
-      resp->set_job_id(r.job_id);
-      resp->set_created_at_ms(ns_to_ms(r.created_at_ns));
-    }, submit_atom::value, s);
+    return call<proposal_result>(
+        ctx, access::operation::submit_job, *req, config::write_wait(cfg_),
+        [=](const proposal_result& r) {
+          resp->set_job_id(r.job_id);
+          resp->set_created_at_ms(ns_to_ms(r.created_at_ns));
+        },
+        submit_atom::value, s);
   }
 
   grpc::ServerUnaryReactor* CancelJob(grpc::CallbackServerContext* ctx, const scheduler::CancelJobRequest* req,
                                       scheduler::CancelJobResponse* resp) override {
     auto id = req->job_id();
-    return call<std::uint64_t>(ctx, config::write_wait(cfg_), [=](std::uint64_t) {
-      resp->set_success(true);
-      resp->set_message("job " + id + " cancelled");
-    }, cancel_atom::value, id, false);
+    return call<std::uint64_t>(
+        ctx, access::operation::cancel_job, *req, config::write_wait(cfg_),
+        [=](std::uint64_t) {
+          resp->set_success(true);
+          resp->set_message("job " + id + " cancelled");
+        },
+        cancel_atom::value, id, false);
   }
 
   grpc::ServerUnaryReactor* GetJobStatus(grpc::CallbackServerContext* ctx, const scheduler::GetJobStatusRequest* req,
                                          scheduler::GetJobStatusResponse* resp) override {
-    return call<job_detail>(ctx, config::write_wait(cfg_), [=](const job_detail& d) {
+    return call<job_detail>(ctx, access::operation::get_job, *req, config::write_wait(cfg_),
+                            [=](const job_detail& d) {
       views::to_job_status(d.job, resp);
       if (d.output.found) {
         resp->set_output(d.output.stdout_data);
@@ -64,25 +88,32 @@ class scheduler_service final : public scheduler::SchedulerService::CallbackServ
 
   grpc::ServerUnaryReactor* ListJobs(grpc::CallbackServerContext* ctx, const scheduler::ListJobsRequest* req,
                                      scheduler::ListJobsResponse* resp) override {
-    return call<jobs::list_result>(ctx, config::outer(config::query_timeout), [=](const jobs::list_result& l) {
-      for (const auto& j : l.jobs) views::to_job_info(j, resp->add_jobs());
-      resp->set_next_page_token(l.next_page_token);
-      resp->set_total_count(l.total_count);
-    }, list_atom::value, views::to_list_query(*req));
+    return call<jobs::list_result>(
+        ctx, access::operation::list_jobs, *req, config::outer(config::query_timeout),
+        [=](const jobs::list_result& l) {
+          for (const auto& j : l.jobs) views::to_job_info(j, resp->add_jobs());
+          resp->set_next_page_token(l.next_page_token);
+          resp->set_total_count(l.total_count);
+        },
+        list_atom::value, views::to_list_query(*req));
   }
 
-  grpc::ServerWriteReactor<scheduler::JobInfo>* StreamJobs(grpc::CallbackServerContext*,
+  grpc::ServerWriteReactor<scheduler::JobInfo>* StreamJobs(grpc::CallbackServerContext* ctx,
                                                             const scheduler::StreamJobsRequest* req) override {
+    auto refused = admit(ctx, access::operation::stream_jobs, *req);
+    if (!refused.ok()) return new refused_stream(refused);
     return make_job_stream(sys_, service_, req->status_filter());
   }
 
   grpc::ServerUnaryReactor* GetClusterStatus(grpc::CallbackServerContext* ctx,
-                                             const scheduler::GetClusterStatusRequest*,
+                                             const scheduler::GetClusterStatusRequest* req,
                                              scheduler::GetClusterStatusResponse* resp) override {
     using answer = scheduler::GetClusterStatusResponse;
+    // A follower forwards this to the leader with the client's token, which
+    // the leader checks again (service/peer_calls.hpp).
     return call<answer>(
-        ctx, config::forwarded_query_wait(), [=](const answer& r) { *resp = r; }, cluster_atom::value,
-        is_forwarded(ctx));
+        ctx, access::operation::cluster, *req, config::forwarded_query_wait(), [=](const answer& r) { *resp = r; },
+        cluster_atom::value, is_forwarded(ctx), forwardable_authorization(ctx));
   }
 
   grpc::ServerUnaryReactor* GetRaftLogEntries(grpc::CallbackServerContext* ctx,
@@ -90,45 +121,82 @@ class scheduler_service final : public scheduler::SchedulerService::CallbackServ
                                               scheduler::GetRaftLogEntriesResponse* resp) override {
     using answer = scheduler::GetRaftLogEntriesResponse;
     return call<answer>(
-        ctx, config::forwarded_query_wait(), [=](const answer& r) { *resp = r; }, log_atom::value,
-        std::uint64_t{req->start_index()}, std::uint32_t{req->limit()}, is_forwarded(ctx));
+        ctx, access::operation::raft_log, *req, config::forwarded_query_wait(), [=](const answer& r) { *resp = r; },
+        log_atom::value, std::uint64_t{req->start_index()}, std::uint32_t{req->limit()}, is_forwarded(ctx),
+        forwardable_authorization(ctx));
   }
 
   grpc::ServerUnaryReactor* TransferLeadership(grpc::CallbackServerContext* ctx,
                                                const scheduler::TransferLeadershipRequest* req,
                                                scheduler::TransferLeadershipResponse* resp) override {
-    return call<std::uint64_t>(ctx, config::transfer_request_wait(cfg_), [=](std::uint64_t leader) {
-      resp->set_success(true);
-      resp->set_new_leader_id(leader);
-      resp->set_message("node " + std::to_string(leader) + " is now the leader");
-    }, transfer_atom::value, std::uint64_t{req->target_node_id()}, false);
+    return call<std::uint64_t>(
+        ctx, access::operation::transfer_leadership, *req, config::transfer_request_wait(cfg_),
+        [=](std::uint64_t leader) {
+          resp->set_success(true);
+          resp->set_new_leader_id(leader);
+          resp->set_message("node " + std::to_string(leader) + " is now the leader");
+        },
+        transfer_atom::value, std::uint64_t{req->target_node_id()}, false);
   }
 
-  grpc::ServerUnaryReactor* DrainNode(grpc::CallbackServerContext* ctx, const scheduler::DrainNodeRequest*,
+  grpc::ServerUnaryReactor* DrainNode(grpc::CallbackServerContext* ctx, const scheduler::DrainNodeRequest* req,
                                       scheduler::DrainNodeResponse* resp) override {
-    return call<drain_result>(ctx, config::outer(config::drain_wait(cfg_)), [=](const drain_result& d) {
-      // Timing out on the node's jobs still drains it: new jobs go elsewhere.
-      resp->set_success(true);
-      resp->set_timed_out(d.timed_out);
-      resp->set_message(d.message);
-    }, drain_atom::value);
+    return call<drain_result>(
+        ctx, access::operation::drain_node, *req, config::outer(config::drain_wait(cfg_)),
+        [=](const drain_result& d) {
+          // Timing out on the node's jobs still drains it: new jobs go elsewhere.
+          resp->set_success(true);
+          resp->set_timed_out(d.timed_out);
+          resp->set_message(d.message);
+        },
+        drain_atom::value);
   }
 
-  grpc::ServerUnaryReactor* UndrainNode(grpc::CallbackServerContext* ctx, const scheduler::UndrainNodeRequest*,
+  grpc::ServerUnaryReactor* UndrainNode(grpc::CallbackServerContext* ctx, const scheduler::UndrainNodeRequest* req,
                                         scheduler::UndrainNodeResponse* resp) override {
-    return call<std::string>(ctx, config::outer(config::drain_entry_wait(cfg_)), [=](const std::string& message) {
-      resp->set_success(true);
-      resp->set_message(message);
-    }, undrain_atom::value);
+    return call<std::string>(
+        ctx, access::operation::undrain_node, *req, config::outer(config::drain_entry_wait(cfg_)),
+        [=](const std::string& message) {
+          resp->set_success(true);
+          resp->set_message(message);
+        },
+        undrain_atom::value);
   }
 
  private:
-  // Asks the node service; `fill` writes its answer into the response, an
-  // error becomes the status of the errc table.
+  // Before anything else: the caller's token must allow `op`, and the request
+  // must fit the client message cap (the server's own receive cap is the
+  // peers' larger one; see start_grpc_server).
+  grpc::Status admit(grpc::CallbackServerContext* ctx, access::operation op, const google::protobuf::Message& req) {
+    auto who = gate_.check(authorization(ctx), op);
+    if (!who) return to_status(ctx, who.error());
+    if (req.ByteSizeLong() > cfg_.limits.client_message_bytes)
+      return to_status(ctx, make_error(errc::resource_exhausted,
+                                       "request of " + std::to_string(req.ByteSizeLong()) + " bytes exceeds the " +
+                                           std::to_string(cfg_.limits.client_message_bytes) +
+                                           "-byte client message limit ([limits] client_message_bytes)"));
+    return grpc::Status::OK;
+  }
+
+  // The client's authorization, for a call the node service may forward to
+  // the leader: the leader checks it again rather than trusting this node.
+  static std::string forwardable_authorization(const grpc::CallbackServerContext* ctx) {
+    auto a = authorization(ctx);
+    return a ? std::string(*a) : std::string();
+  }
+
+  // Admits the call, then asks the node service; `fill` writes its answer
+  // into the response, an error becomes the status of the errc table.
   template <class Answer, class Fill, class... Ts>
-  grpc::ServerUnaryReactor* call(grpc::CallbackServerContext* ctx, std::chrono::milliseconds wait, Fill fill,
+  grpc::ServerUnaryReactor* call(grpc::CallbackServerContext* ctx, access::operation op,
+                                 const google::protobuf::Message& req, std::chrono::milliseconds wait, Fill fill,
                                  Ts... xs) {
     auto* r = ctx->DefaultReactor();
+    auto refused = admit(ctx, op, req);
+    if (!refused.ok()) {
+      r->Finish(refused);
+      return r;
+    }
     ask(sys_, service_, wait,
         [=](const Answer& answer) {
           fill(answer);
@@ -141,7 +209,22 @@ class scheduler_service final : public scheduler::SchedulerService::CallbackServ
   caf::actor_system& sys_;
   config::node_config cfg_;
   node_service_actor service_;
+  access::gate gate_;  // one per node, from [[auth.tokens]]
 };
+
+// With [tls] the listener speaks TLS only. Client certificates are requested
+// and, when sent, verified against ca_file (a certificate from another CA
+// fails the handshake); they are not required, since clients reach
+// SchedulerService with a token alone. RaftService and InternalService
+// require a node certificate per call (transport/peer_identity.hpp).
+std::shared_ptr<grpc::ServerCredentials> server_credentials(const config::node_config& cfg) {
+  if (!cfg.tls.enabled()) return grpc::InsecureServerCredentials();
+  auto files = transport::load_tls_files(cfg.tls);
+  grpc::SslServerCredentialsOptions o(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+  o.pem_root_certs = files.ca_pem;
+  o.pem_key_cert_pairs.push_back({files.key_pem, files.cert_pem});
+  return grpc::SslServerCredentials(o);
+}
 
 }  // namespace
 
@@ -162,7 +245,15 @@ std::shared_ptr<grpc_server> start_grpc_server(caf::actor_system& sys, const con
   rs->scheduler = std::make_unique<scheduler_service>(sys, cfg, service);
   grpc::ServerBuilder b;
   int port = 0;
-  b.AddListeningPort(cfg.grpc_listen, grpc::InsecureServerCredentials(), &port);
+  b.AddListeningPort(cfg.grpc_listen, server_credentials(cfg), &port);
+  // Without this gRPC binds with SO_REUSEPORT, and a second node started on
+  // the same port would start "fine" and share (steal) half the connections.
+  b.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // One server has one receive cap, and peers share it: snapshot chunks and
+  // append batches need max_message_bytes. Client requests are held to
+  // [limits] client_message_bytes per call in admit() instead (they are tiny:
+  // a command is at most 1 KiB), so a client cannot make a node keep more than
+  // the peer cap in memory per call and gets RESOURCE_EXHAUSTED above its own.
   b.SetMaxReceiveMessageSize(max_message_bytes);
   b.SetMaxSendMessageSize(max_message_bytes);
   b.RegisterService(rs->scheduler.get());
@@ -171,7 +262,8 @@ std::shared_ptr<grpc_server> start_grpc_server(caf::actor_system& sys, const con
   rs->server = b.BuildAndStart();
   if (!rs->server || port == 0) throw std::runtime_error("cannot listen for gRPC on " + cfg.grpc_listen);
   TLOG(info, "grpc_gateway") << "serving SchedulerService, InternalService, RaftService, health and reflection on "
-                             << cfg.grpc_listen;
+                             << cfg.grpc_listen << (cfg.tls.enabled() ? " (TLS; peers need a node certificate)" : "")
+                             << (cfg.auth.enabled() ? "; clients need a token" : "");
   return rs;
 }
 

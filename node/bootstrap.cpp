@@ -15,6 +15,7 @@
 #include "gateway/grpc_gateway.hpp"
 #include "gateway/http_gateway.hpp"
 #include "node/actor_tree.hpp"
+#include "node/edge_security.hpp"
 #include "protocol/errors.hpp"
 #include "service/node_service.hpp"
 #include "runtime/common/log.hpp"
@@ -144,6 +145,7 @@ int run_node(const config::node_config& cfg) {
   log::set_node_id(cfg.id);
   TLOG(info, "node") << "troupe node " << cfg.id << " starting (config " << cfg.source << ", data " << cfg.data_dir
                      << ", " << cfg.members.size() << " members)";
+  if (!check_edge_security(cfg)) return 1;
   std::string raft_dir = cfg.data_dir + "/raft";
   std::filesystem::create_directories(raft_dir);
   std::filesystem::create_directories(cfg.data_dir + "/outputs");

@@ -67,7 +67,7 @@ caf::result<proposal_result> submit(self_ptr self, const ctx_ptr &c, submit_requ
                         fwd.set_timeout_s(req.timeout_s);
                         peer_calls::forward_to_leader<proposal_result, scheduler::SubmitJobRequest,
                                                       scheduler::SubmitJobResponse>(
-                            self, *c->peers, e, config::forward_wait(c->cfg), fwd,
+                            self, *c->peers, e, config::forward_wait(c->cfg), req.authorization, fwd,
                             [](auto *a, auto *ctx, auto *q, auto *p, auto cb) { a->SubmitJob(ctx, q, p, cb); },
                             [](const scheduler::SubmitJobResponse &r) {
                               return proposal_result{0, r.job_id(), ms_to_ns(r.created_at_ms())};
@@ -82,7 +82,8 @@ caf::result<proposal_result> submit(self_ptr self, const ctx_ptr &c, submit_requ
 // CancelJob. The service stamps the time; whether the job exists and is
 // still active is decided on apply (the table refuses "job not found" and
 // "job is already <status>"), so no check here can race with the log.
-caf::result<std::uint64_t> cancel(self_ptr self, const ctx_ptr &c, std::string id, bool forward) {
+caf::result<std::uint64_t> cancel(self_ptr self, const ctx_ptr &c, std::string id, bool forward,
+                                  std::string authorization) {
   auto bad = validate::job_id(id);
   if (!bad.empty()) return make_error(errc::invalid_argument, bad);
   logpb::Command cmd;
@@ -105,7 +106,7 @@ caf::result<std::uint64_t> cancel(self_ptr self, const ctx_ptr &c, std::string i
               scheduler::CancelJobRequest fwd;
               fwd.set_job_id(id);
               peer_calls::forward_to_leader<std::uint64_t, scheduler::CancelJobRequest, scheduler::CancelJobResponse>(
-                  self, *c->peers, e, config::forward_wait(c->cfg), fwd,
+                  self, *c->peers, e, config::forward_wait(c->cfg), authorization, fwd,
                   [](auto *a, auto *ctx, auto *q, auto *p, auto cb) { a->CancelJob(ctx, q, p, cb); },
                   [](const scheduler::CancelJobResponse &) { return std::uint64_t{0}; }, rp);
             });
@@ -175,7 +176,8 @@ bool ask_the_leader(const raft_status &rs, bool local_only) {
 
 // Liveness is the leader's knowledge (heartbeats go there): a follower that
 // knows the leader forwards; otherwise this node answers from its own state.
-caf::result<scheduler::GetClusterStatusResponse> cluster(self_ptr self, const ctx_ptr &c, bool local_only) {
+caf::result<scheduler::GetClusterStatusResponse> cluster(self_ptr self, const ctx_ptr &c, bool local_only,
+                                                         std::string authorization) {
   using response = scheduler::GetClusterStatusResponse;
   auto rp = self->make_response_promise<response>();
   auto fail = [=](caf::error &e) mutable { rp.deliver(e); };
@@ -184,7 +186,7 @@ caf::result<scheduler::GetClusterStatusResponse> cluster(self_ptr self, const ct
           [=](const raft_status &rs) mutable {
             if (ask_the_leader(rs, local_only)) {
               peer_calls::forward_to_leader<response, scheduler::GetClusterStatusRequest, response>(
-                  self, *c->peers, not_leader(c->cfg, rs.leader_id), config::remote_query_wait(), {},
+                  self, *c->peers, not_leader(c->cfg, rs.leader_id), config::remote_query_wait(), authorization, {},
                   [](auto *a, auto *ctx, auto *q, auto *p, auto cb) { a->GetClusterStatus(ctx, q, p, cb); },
                   [](const response &r) { return r; }, rp);
               return;
@@ -203,7 +205,8 @@ caf::result<scheduler::GetClusterStatusResponse> cluster(self_ptr self, const ct
 }
 
 caf::result<scheduler::GetRaftLogEntriesResponse> raft_log(self_ptr self, const ctx_ptr &c, std::uint64_t start,
-                                                           std::uint32_t limit, bool local_only) {
+                                                           std::uint32_t limit, bool local_only,
+                                                           std::string authorization) {
   using response = scheduler::GetRaftLogEntriesResponse;
   auto rp = self->make_response_promise<response>();
   auto fail = [=](caf::error &e) mutable { rp.deliver(e); };
@@ -215,7 +218,7 @@ caf::result<scheduler::GetRaftLogEntriesResponse> raft_log(self_ptr self, const 
               fwd.set_start_index(start);
               fwd.set_limit(limit);
               peer_calls::forward_to_leader<response, scheduler::GetRaftLogEntriesRequest, response>(
-                  self, *c->peers, not_leader(c->cfg, rs.leader_id), config::remote_query_wait(), fwd,
+                  self, *c->peers, not_leader(c->cfg, rs.leader_id), config::remote_query_wait(), authorization, fwd,
                   [](auto *a, auto *ctx, auto *q, auto *p, auto cb) { a->GetRaftLogEntries(ctx, q, p, cb); },
                   [](const response &r) { return r; }, rp);
               return;
@@ -227,7 +230,8 @@ caf::result<scheduler::GetRaftLogEntriesResponse> raft_log(self_ptr self, const 
   return rp;
 }
 
-caf::result<std::uint64_t> transfer(self_ptr self, const ctx_ptr &c, std::uint64_t target, bool forward) {
+caf::result<std::uint64_t> transfer(self_ptr self, const ctx_ptr &c, std::uint64_t target, bool forward,
+                                    std::string authorization) {
   if (target != 0 && !c->cfg.find_member(target))
     return make_error(errc::invalid_argument, "node " + std::to_string(target) + " is not a member of this cluster");
   auto rp = self->make_response_promise<std::uint64_t>();
@@ -242,7 +246,7 @@ caf::result<std::uint64_t> transfer(self_ptr self, const ctx_ptr &c, std::uint64
               fwd.set_target_node_id(target);
               peer_calls::forward_to_leader<std::uint64_t, scheduler::TransferLeadershipRequest,
                                             scheduler::TransferLeadershipResponse>(
-                  self, *c->peers, e, config::transfer_forward_wait(c->cfg), fwd,
+                  self, *c->peers, e, config::transfer_forward_wait(c->cfg), authorization, fwd,
                   [](auto *a, auto *ctx, auto *q, auto *p, auto cb) { a->TransferLeadership(ctx, q, p, cb); },
                   [](const scheduler::TransferLeadershipResponse &r) { return std::uint64_t{r.new_leader_id()}; }, rp);
             });
@@ -293,7 +297,10 @@ node_service_actor::behavior_type node_service(self_ptr self, std::shared_ptr<no
   ctx_ptr c = std::move(init);
   return {
       [=](submit_atom, submit_request &r) { return submit(self, c, std::move(r)); },
-      [=](cancel_atom, std::string &id, bool forward) { return cancel(self, c, std::move(id), forward); },
+      [=](cancel_atom, std::string &id, bool forward) { return cancel(self, c, std::move(id), forward, {}); },
+      [=](cancel_atom, std::string &id, bool forward, std::string &authorization) {
+        return cancel(self, c, std::move(id), forward, std::move(authorization));
+      },
       [=](get_atom, std::string &id, bool linearizable) { return get(self, c, std::move(id), linearizable); },
       [=](list_atom, jobs::list_query &q) { return list(self, c, std::move(q)); },
       [=](subscribe_atom, change_listener l) -> caf::result<job_snapshot_view> {
@@ -304,11 +311,20 @@ node_service_actor::behavior_type node_service(self_ptr self, std::shared_ptr<no
         return rp;
       },
       [=](unsub_atom, change_listener l) { self->send(c->table, unsub_atom::value, l); },
-      [=](cluster_atom, bool local_only) { return cluster(self, c, local_only); },
-      [=](log_atom, std::uint64_t start, std::uint32_t limit, bool local_only) {
-        return raft_log(self, c, start, limit, local_only);
+      [=](cluster_atom, bool local_only) { return cluster(self, c, local_only, {}); },
+      [=](cluster_atom, bool local_only, std::string &authorization) {
+        return cluster(self, c, local_only, std::move(authorization));
       },
-      [=](transfer_atom, std::uint64_t target, bool forward) { return transfer(self, c, target, forward); },
+      [=](log_atom, std::uint64_t start, std::uint32_t limit, bool local_only) {
+        return raft_log(self, c, start, limit, local_only, {});
+      },
+      [=](log_atom, std::uint64_t start, std::uint32_t limit, bool local_only, std::string &authorization) {
+        return raft_log(self, c, start, limit, local_only, std::move(authorization));
+      },
+      [=](transfer_atom, std::uint64_t target, bool forward) { return transfer(self, c, target, forward, {}); },
+      [=](transfer_atom, std::uint64_t target, bool forward, std::string &authorization) {
+        return transfer(self, c, target, forward, std::move(authorization));
+      },
       [=](drain_atom) -> caf::result<drain_result> {
         auto rp = self->make_response_promise<drain_result>();
         drain(self, c, rp);

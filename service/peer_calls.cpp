@@ -24,6 +24,9 @@ caf::error from_status(const grpc::Status& s, const grpc::ClientContext& ctx, st
       }
       return make_error(errc::failed_precondition, msg);
     case grpc::StatusCode::INVALID_ARGUMENT: return make_error(errc::invalid_argument, msg);
+    // The leader checked the client's forwarded token itself.
+    case grpc::StatusCode::UNAUTHENTICATED: return make_error(errc::unauthenticated, msg);
+    case grpc::StatusCode::PERMISSION_DENIED: return make_error(errc::permission_denied, msg);
     case grpc::StatusCode::NOT_FOUND: return make_error(errc::not_found, msg);
     case grpc::StatusCode::RESOURCE_EXHAUSTED: return make_error(errc::resource_exhausted, msg);
     case grpc::StatusCode::DEADLINE_EXCEEDED:

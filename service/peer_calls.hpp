@@ -23,15 +23,22 @@ namespace troupe::peer_calls {
 // answers it from its own state and never forwards it again.
 inline constexpr char forwarded_key[] = "x-troupe-forwarded";
 
+// The client's "Bearer <token>" (gRPC metadata keys are lowercase). A
+// forwarded call carries the client's own value, so the leader checks the
+// client's rights itself instead of trusting the forwarding node.
+inline constexpr char authorization_key[] = "authorization";
+
 // A failed call to another node as a typed error: its status code mapped back
 // to errc, "Not the leader" (with leader-id / leader-address trailing
 // metadata) back to not_leader, and transport failures named after `node`.
 caf::error from_status(const grpc::Status& s, const grpc::ClientContext& ctx, std::uint64_t node);
 
 // Runs an async unary call (`start(ctx, done)` issues it) and then
-// `done(status, ctx)` inside the service actor.
+// `done(status, ctx)` inside the service actor. A non-empty `authorization`
+// is sent as the authorization metadata.
 template <class Start>
-void call(node_service_actor::pointer self, std::chrono::milliseconds deadline, bool forwarded, Start start,
+void call(node_service_actor::pointer self, std::chrono::milliseconds deadline, bool forwarded,
+          const std::string& authorization, Start start,
           std::function<void(const grpc::Status&, const grpc::ClientContext&)> done) {
   struct pending {
     grpc::ClientContext ctx;
@@ -39,6 +46,7 @@ void call(node_service_actor::pointer self, std::chrono::milliseconds deadline, 
   };
   auto p = std::make_shared<pending>();
   if (forwarded) p->ctx.AddMetadata(forwarded_key, "1");
+  if (!authorization.empty()) p->ctx.AddMetadata(authorization_key, authorization);
   p->ctx.set_deadline(std::chrono::system_clock::now() + deadline);
   auto me = caf::actor_cast<node_service_actor>(self);
   start(&p->ctx, [p, me, done](grpc::Status s) {
@@ -49,13 +57,14 @@ void call(node_service_actor::pointer self, std::chrono::milliseconds deadline, 
 }
 
 // Given a not_leader error naming a leader, runs the same SchedulerService
-// call on that leader and delivers `convert(response)` or the leader's error.
-// Without a named, reachable leader the not_leader error itself is delivered.
+// call on that leader, with the client's `authorization` (empty: none), and
+// delivers `convert(response)` or the leader's error. Without a named,
+// reachable leader the not_leader error itself is delivered.
 // `invoke(async_stub, ctx, req, resp, callback)` names the method.
 template <class Result, class Req, class Resp, class Invoke, class Convert>
 void forward_to_leader(node_service_actor::pointer self, const peer_clients& peers, const caf::error& not_leader,
-                       std::chrono::milliseconds deadline, Req req, Invoke invoke, Convert convert,
-                       caf::typed_response_promise<Result> rp) {
+                       std::chrono::milliseconds deadline, const std::string& authorization, Req req, Invoke invoke,
+                       Convert convert, caf::typed_response_promise<Result> rp) {
   auto leader = describe(not_leader).leader_id;
   auto* stub = leader ? peers.scheduler(leader) : nullptr;
   if (!stub) {
@@ -65,7 +74,7 @@ void forward_to_leader(node_service_actor::pointer self, const peer_clients& pee
   auto q = std::make_shared<Req>(std::move(req));
   auto r = std::make_shared<Resp>();
   call(
-      self, deadline, true,
+      self, deadline, true, authorization,
       [=](grpc::ClientContext* ctx, std::function<void(grpc::Status)> cb) {
         invoke(stub->async(), ctx, q.get(), r.get(), std::move(cb));
       },

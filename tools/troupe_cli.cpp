@@ -8,9 +8,16 @@
 // Follows "Not the leader" redirects (trailing metadata leader-address), tries
 // the next address when one is down, and retries RESOURCE_EXHAUSTED with
 // exponential backoff (bounded).
+// Security (a cluster with [tls] and [[auth.tokens]]): --token T or
+// $TROUPE_TOKEN is sent as "authorization: Bearer T"; --ca-file F turns TLS on
+// and trusts F's CA; --cert/--key present a client certificate.
 #include <grpcpp/grpcpp.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -50,7 +57,10 @@ const char* usage_text =
     "           [--page-size N] [--page-token T] [--all] [--stream]\n"
     "  cluster status | cluster transfer-leader [--to N] | cluster drain | cluster undrain\n"
     "  log list [--start-index N] [--limit N]\n"
-    "  -a/--addr takes one or several gRPC addresses (comma separated); the client follows leader redirects.\n";
+    "  -a/--addr takes one or several gRPC addresses (comma separated); the client follows leader redirects.\n"
+    "  --token T (or $TROUPE_TOKEN)  sent as \"authorization: Bearer T\" (nodes with [[auth.tokens]])\n"
+    "  --ca-file F                   TLS: trust the cluster CA in F (nodes with [tls])\n"
+    "  --cert F --key F              TLS: present this client certificate\n";
 
 options parse(int argc, char** argv) {
   options o;
@@ -120,11 +130,54 @@ int parse_status(const std::string& s) {
   die("unknown status \"" + s + "\" (pending, assigned, running, completed, failed, cancelled)");
 }
 
+std::string read_file(const std::string& flag, const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) die(flag + " \"" + path + "\": cannot open: " + std::strerror(errno));
+  std::ostringstream s;
+  s << f.rdbuf();
+  if (s.str().find("-----BEGIN") == std::string::npos) die(flag + " \"" + path + "\": not a PEM file");
+  return s.str();
+}
+
+// What the client presents: TLS channel credentials (--ca-file, --cert,
+// --key) and the bearer token (--token, else $TROUPE_TOKEN).
+struct security {
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  std::string token;
+};
+
+security security_from(const options& o) {
+  security sec;
+  auto flag = [&](const char* f) { return o.flags.count(f) ? o.flags.at(f) : std::string(); };
+  sec.token = flag("--token");
+  if (sec.token.empty())
+    if (const char* env = std::getenv("TROUPE_TOKEN")) sec.token = env;
+  if (sec.token.find_first_of("\r\n") != std::string::npos) die("the token must not contain line breaks");
+  auto ca = flag("--ca-file"), cert = flag("--cert"), key = flag("--key");
+  if (cert.empty() != key.empty()) die("--cert and --key go together");
+  if (!cert.empty() && ca.empty()) die("--cert/--key need --ca-file (client certificates are sent over TLS only)");
+  if (!ca.empty()) {
+    grpc::SslCredentialsOptions tls;
+    tls.pem_root_certs = read_file("--ca-file", ca);
+    if (!cert.empty()) {
+      tls.pem_cert_chain = read_file("--cert", cert);
+      tls.pem_private_key = read_file("--key", key);
+    }
+    sec.credentials = grpc::SslCredentials(tls);
+  }
+  return sec;
+}
+
 // Calls `rpc` on the cluster: follows leader redirects, skips dead addresses,
 // retries RESOURCE_EXHAUSTED with exponential backoff.
 class client {
  public:
-  explicit client(std::vector<std::string> addrs) : addrs_(std::move(addrs)) {}
+  client(std::vector<std::string> addrs, security sec) : addrs_(std::move(addrs)), sec_(std::move(sec)) {}
+
+  // Every call carries the token, when there is one.
+  void prepare(grpc::ClientContext& ctx) const {
+    if (!sec_.token.empty()) ctx.AddMetadata("authorization", "Bearer " + sec_.token);
+  }
 
   template <class Req, class Resp, class Fn>
   grpc::Status call(Fn fn, const Req& req, Resp& resp, std::chrono::seconds deadline = std::chrono::seconds(10)) {
@@ -133,8 +186,9 @@ class client {
     int backoff_ms = 50;
     for (int attempt = 0; attempt < 12 && !queue.empty(); ++attempt) {
       auto addr = queue.front();
-      auto stub = scheduler::SchedulerService::NewStub(grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
+      auto stub = scheduler::SchedulerService::NewStub(grpc::CreateChannel(addr, sec_.credentials));
       grpc::ClientContext ctx;
+      prepare(ctx);
       ctx.set_deadline(std::chrono::system_clock::now() + deadline);
       resp.Clear();
       last = (stub.get()->*fn)(&ctx, req, &resp);
@@ -167,11 +221,12 @@ class client {
   }
 
   std::unique_ptr<scheduler::SchedulerService::Stub> stub() {
-    return scheduler::SchedulerService::NewStub(grpc::CreateChannel(addrs_.front(), grpc::InsecureChannelCredentials()));
+    return scheduler::SchedulerService::NewStub(grpc::CreateChannel(addrs_.front(), sec_.credentials));
   }
 
  private:
   std::vector<std::string> addrs_;
+  security sec_;
 };
 
 using S = scheduler::SchedulerService::Stub;
@@ -274,6 +329,7 @@ int job_list(client& c, const options& o) {
     if (o.flags.count("--status")) req.set_status_filter(static_cast<scheduler::JobStatus>(parse_status(o.flags.at("--status"))));
     auto stub = c.stub();
     grpc::ClientContext ctx;
+    c.prepare(ctx);
     auto reader = stub->StreamJobs(&ctx, req);
     scheduler::JobInfo j;
     while (reader->Read(&j)) {
@@ -327,7 +383,7 @@ int main(int argc, char** argv) {
     std::cerr << usage_text;
     return 2;
   }
-  client c(o.addrs);
+  client c(o.addrs, security_from(o));
   const auto& group = o.args[0];
   const auto& verb = o.args[1];
   if (group == "job" && verb == "submit") {
@@ -405,6 +461,7 @@ int main(int argc, char** argv) {
   if (group == "cluster" && verb == "drain") {
     auto stub = c.stub();
     grpc::ClientContext ctx;
+    c.prepare(ctx);
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(90));
     scheduler::DrainNodeResponse resp;
     auto s = stub->DrainNode(&ctx, {}, &resp);
@@ -419,6 +476,7 @@ int main(int argc, char** argv) {
     // returns that node to service.
     auto stub = c.stub();
     grpc::ClientContext ctx;
+    c.prepare(ctx);
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     scheduler::UndrainNodeResponse resp;
     auto s = stub->UndrainNode(&ctx, {}, &resp);

@@ -11,15 +11,20 @@
 // whichever comes first when both are given (--count alone is capped at 600 s).
 // With --etcd the same client drives etcd's KV.Put (generic stub, hand-encoded
 // PutRequest, a fresh key per call) instead, as a reference measured the same way.
+// Against a secured cluster: --token T (or $TROUPE_TOKEN), --ca-file F, and
+// optionally --cert F --key F, as for the troupe CLI.
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -51,6 +56,9 @@ struct options {
   bool json_out = false;
   bool etcd = false;
   int value_bytes = 64;
+  std::string token;    // --token, else $TROUPE_TOKEN
+  std::string ca_file;  // TLS when set
+  std::string cert_file, key_file;
 };
 
 [[noreturn]] void die(const std::string& msg) {
@@ -69,7 +77,9 @@ const char* usage_text =
     "  --deadline-ms   per-call gRPC deadline (default 10000)\n"
     "  --wait-leader-s first wait up to S seconds for GetClusterStatus to name a leader (default 0: don't)\n"
     "  --etcd          drive etcd's /etcdserverpb.KV/Put at --addr instead (reference); a new key per call\n"
-    "  --value-bytes   value size of the etcd puts (default 64)\n";
+    "  --value-bytes   value size of the etcd puts (default 64)\n"
+    "  --token T       sent as \"authorization: Bearer T\" (default: $TROUPE_TOKEN)\n"
+    "  --ca-file F     TLS, trusting the cluster CA in F; --cert F --key F add a client certificate\n";
 
 double parse_num(const std::string& flag, const std::string& v, double lo, double hi) {
   try {
@@ -112,6 +122,14 @@ options parse(int argc, char** argv) {
       o.wait_leader_s = parse_num(a, value(), 0, 3600);
     } else if (a == "--etcd") {
       o.etcd = true;
+    } else if (a == "--token") {
+      o.token = value();
+    } else if (a == "--ca-file") {
+      o.ca_file = value();
+    } else if (a == "--cert") {
+      o.cert_file = value();
+    } else if (a == "--key") {
+      o.key_file = value();
     } else if (a == "--value-bytes") {
       o.value_bytes = static_cast<int>(parse_num(a, value(), 0, 1 << 20));
     } else if (a == "-o" || a == "--output") {
@@ -123,10 +141,34 @@ options parse(int argc, char** argv) {
     }
   }
   if (o.count > 0 && !o.duration_set) o.duration_s = 600;
+  if (o.token.empty())
+    if (const char* env = std::getenv("TROUPE_TOKEN")) o.token = env;
+  if (o.cert_file.empty() != o.key_file.empty()) die("--cert and --key go together");
+  if (!o.cert_file.empty() && o.ca_file.empty()) die("--cert/--key need --ca-file");
   if (o.etcd && o.wait_leader_s > 0) die("--wait-leader-s works with troupe only");
   return o;
 }
 
+
+std::string read_pem(const std::string& flag, const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) die(flag + " \"" + path + "\": cannot open: " + std::strerror(errno));
+  std::ostringstream s;
+  s << f.rdbuf();
+  if (s.str().find("-----BEGIN") == std::string::npos) die(flag + " \"" + path + "\": not a PEM file");
+  return s.str();
+}
+
+std::shared_ptr<grpc::ChannelCredentials> credentials(const options& o) {
+  if (o.ca_file.empty()) return grpc::InsecureChannelCredentials();
+  grpc::SslCredentialsOptions tls;
+  tls.pem_root_certs = read_pem("--ca-file", o.ca_file);
+  if (!o.cert_file.empty()) {
+    tls.pem_cert_chain = read_pem("--cert", o.cert_file);
+    tls.pem_private_key = read_pem("--key", o.key_file);
+  }
+  return grpc::SslCredentials(tls);
+}
 
 std::string json_escape(const std::string& s) {
   std::string out;
@@ -254,7 +296,7 @@ struct slot {
 
 class loadgen {
  public:
-  explicit loadgen(const options& o) : o_(o), leader_(o.addr) {
+  explicit loadgen(const options& o) : o_(o), leader_(o.addr), credentials_(credentials(o)) {
     slots_.resize(static_cast<std::size_t>(o.concurrency));
     for (std::size_t i = 0; i < slots_.size(); ++i) {
       slots_[i].lg = this;
@@ -263,7 +305,7 @@ class loadgen {
     }
     if (o.etcd) {
       etcd_value_.assign(static_cast<std::size_t>(o.value_bytes), 'x');
-      etcd_stub_ = std::make_unique<grpc::GenericStub>(grpc::CreateChannel(o.addr, grpc::InsecureChannelCredentials()));
+      etcd_stub_ = std::make_unique<grpc::GenericStub>(grpc::CreateChannel(o.addr, credentials_));
       char buf[32];
       std::snprintf(buf, sizeof buf, "%08llx", static_cast<unsigned long long>(
                                                    clock_type::now().time_since_epoch().count() & 0xffffffffULL));
@@ -276,6 +318,7 @@ class loadgen {
                                          std::chrono::duration<double>(o_.wait_leader_s));
     for (int i = 0; i < 100000 && clock_type::now() < until; ++i) {
       grpc::ClientContext ctx;
+      authorize(ctx);
       ctx.set_deadline(std::chrono::system_clock::now() + milliseconds(1000));
       scheduler::GetClusterStatusRequest req;
       scheduler::GetClusterStatusResponse resp;
@@ -370,8 +413,11 @@ class loadgen {
   std::shared_ptr<scheduler::SchedulerService::Stub> stub_for(const std::string& addr) {
     std::lock_guard<std::mutex> g(mu_);
     auto& s = stubs_[addr];
-    if (!s) s = scheduler::SchedulerService::NewStub(grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
+    if (!s) s = scheduler::SchedulerService::NewStub(grpc::CreateChannel(addr, credentials_));
     return s;
+  }
+  void authorize(grpc::ClientContext& ctx) const {
+    if (!o_.token.empty()) ctx.AddMetadata("authorization", "Bearer " + o_.token);
   }
   std::string current_leader() const {
     std::lock_guard<std::mutex> g(mu_);
@@ -400,6 +446,7 @@ class loadgen {
   void send(slot& s) {
     ++s.attempt;
     s.ctx = std::make_unique<grpc::ClientContext>();
+    if (!o_.etcd) authorize(*s.ctx);
     s.ctx->set_deadline(std::chrono::system_clock::now() + milliseconds(o_.deadline_ms));
     if (o_.etcd) {
       auto bytes = etcd_put_request(key_prefix_ + std::to_string(s.index) + "/" + std::to_string(s.seq++), etcd_value_);
@@ -465,6 +512,7 @@ class loadgen {
   const options o_;
   mutable std::mutex mu_;
   std::string leader_;
+  std::shared_ptr<grpc::ChannelCredentials> credentials_;  // TLS when --ca-file was given
   std::map<std::string, std::shared_ptr<scheduler::SchedulerService::Stub>> stubs_;
   std::vector<slot> slots_;
   std::unique_ptr<grpc::GenericStub> etcd_stub_;

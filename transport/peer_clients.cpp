@@ -1,8 +1,27 @@
 #include "transport/peer_clients.hpp"
 
+#include "transport/tls_files.hpp"
+
 namespace troupe {
+namespace {
+
+// With [tls]: the cluster CA is the only trusted root, and this node's own
+// certificate is its client identity (peers accept RaftService /
+// InternalService calls only from certified members).
+std::shared_ptr<grpc::ChannelCredentials> peer_credentials(const config::node_config& cfg) {
+  if (!cfg.tls.enabled()) return grpc::InsecureChannelCredentials();
+  auto files = transport::load_tls_files(cfg.tls);
+  grpc::SslCredentialsOptions o;
+  o.pem_root_certs = files.ca_pem;
+  o.pem_private_key = files.key_pem;
+  o.pem_cert_chain = files.cert_pem;
+  return grpc::SslCredentials(o);
+}
+
+}  // namespace
 
 peer_clients::peer_clients(const config::node_config& cfg) {
+  const auto credentials = peer_credentials(cfg);
   for (const auto& m : cfg.members) {
     if (m.id == cfg.id) continue;
     grpc::ChannelArguments args;
@@ -10,10 +29,18 @@ peer_clients::peer_clients(const config::node_config& cfg) {
     args.SetMaxSendMessageSize(max_message_bytes);
     // Reconnect quickly after a peer restarts: elections depend on it.
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+    // gRPC also takes this as the time one connection attempt may take; a
+    // refused connect fails at once either way. A TLS handshake on a loaded
+    // machine can need more than 100 ms, and attempts cut short every time
+    // would never connect.
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, cfg.tls.enabled() ? 2000 : 100);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+    // Peers are dialed by host:port, but the certificate that answers must be
+    // node-<id>'s, not merely any certificate valid for that host (every
+    // node's certificate carries localhost / 127.0.0.1).
+    if (cfg.tls.enabled()) args.SetSslTargetNameOverride("node-" + std::to_string(m.id));
     peer p;
-    p.channel = grpc::CreateCustomChannel(m.address, grpc::InsecureChannelCredentials(), args);
+    p.channel = grpc::CreateCustomChannel(m.address, credentials, args);
     p.raft = raftpb::RaftService::NewStub(p.channel);
     p.internal = internalpb::InternalService::NewStub(p.channel);
     p.scheduler = scheduler::SchedulerService::NewStub(p.channel);

@@ -10,6 +10,7 @@
 #include "runtime/jobs/uuid.hpp"
 #include "transport/grpc_status.hpp"
 #include "transport/internal_codec.hpp"
+#include "transport/peer_identity.hpp"
 #include "transport/status_report.hpp"
 
 namespace troupe {
@@ -22,15 +23,25 @@ void in_actor(caf::actor_system& sys, Body body) {
   sys.spawn([body](caf::event_based_actor* self) { body(self); });
 }
 
+// Finishes `r` with `s` when the caller may not send this message (see
+// transport/peer_identity.hpp); true when it may go on.
+bool admitted(grpc::ServerUnaryReactor* r, const grpc::Status& s) {
+  if (s.ok()) return true;
+  r->Finish(s);
+  return false;
+}
+
 // ---------------------------------------------------------------------------
 class internal_service final : public internalpb::InternalService::CallbackService {
  public:
-  internal_service(caf::actor_system& sys, config::node_config cfg, peer_inbox inbox)
-      : sys_(sys), cfg_(std::move(cfg)), inbox_(std::move(inbox)) {}
+  internal_service(caf::actor_system& sys, config::node_config cfg, peer_inbox inbox,
+                   std::shared_ptr<const transport::peer_identity> identity)
+      : sys_(sys), cfg_(std::move(cfg)), inbox_(std::move(inbox)), identity_(std::move(identity)) {}
 
   grpc::ServerUnaryReactor* GetJobOutput(grpc::CallbackServerContext* ctx, const internalpb::GetJobOutputRequest* req,
                                          internalpb::GetJobOutputResponse* resp) override {
     auto* r = ctx->DefaultReactor();
+    if (!admitted(r, identity_->verify(*ctx, "GetJobOutput", {}))) return r;  // any member may ask
     if (!jobs::is_valid_uuid(req->job_id())) {
       r->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                              "malformed job id \"" + req->job_id().substr(0, 64) + "\": expected a UUID"));
@@ -54,6 +65,7 @@ class internal_service final : public internalpb::InternalService::CallbackServi
                                             const internalpb::WorkerHeartbeatRequest* req,
                                             internalpb::WorkerHeartbeatResponse* resp) override {
     auto* r = ctx->DefaultReactor();
+    if (!admitted(r, identity_->verify(*ctx, "WorkerHeartbeat", {req->node_id()}))) return r;
     auto w = transport::from_proto(*req);
     if (!cfg_.find_member(w.node_id)) {
       r->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -79,6 +91,10 @@ class internal_service final : public internalpb::InternalService::CallbackServi
                                              const internalpb::ForwardJobStatusRequest* req,
                                              internalpb::ForwardJobStatusResponse* resp) override {
     auto* r = ctx->DefaultReactor();
+    // A node reports only the jobs it ran itself.
+    std::vector<std::uint64_t> reporters;
+    for (const auto& u : req->updates()) reporters.push_back(u.executed_by());
+    if (!admitted(r, identity_->verify(*ctx, "ForwardJobStatus", reporters))) return r;
     status_batch batch;
     batch.updates.assign(req->updates().begin(), req->updates().end());
     auto raft = inbox_.raft;
@@ -99,6 +115,8 @@ class internal_service final : public internalpb::InternalService::CallbackServi
                                               const internalpb::SetWorkerDrainingRequest* req,
                                               internalpb::SetWorkerDrainingResponse* resp) override {
     auto* r = ctx->DefaultReactor();
+    // A node drains only itself (service/drain_workflow.cpp).
+    if (!admitted(r, identity_->verify(*ctx, "SetWorkerDraining", {req->worker_id()}))) return r;
     if (!cfg_.find_member(req->worker_id())) {
       r->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                              "node " + std::to_string(req->worker_id()) + " is not a member of this cluster"));
@@ -125,6 +143,7 @@ class internal_service final : public internalpb::InternalService::CallbackServi
   caf::actor_system& sys_;
   config::node_config cfg_;
   peer_inbox inbox_;
+  std::shared_ptr<const transport::peer_identity> identity_;
 };
 
 // ---------------------------------------------------------------------------
@@ -132,33 +151,42 @@ class internal_service final : public internalpb::InternalService::CallbackServi
 // at once (answers travel as Raft messages of their own).
 class raft_service final : public raftpb::RaftService::CallbackService {
  public:
-  explicit raft_service(raft_inbox raft) : raft_(std::move(raft)) {}
+  raft_service(raft_inbox raft, std::shared_ptr<const transport::peer_identity> identity)
+      : raft_(std::move(raft)), identity_(std::move(identity)) {}
 
   grpc::ServerUnaryReactor* AppendEntries(grpc::CallbackServerContext* ctx, const raftpb::RaftBatch* req,
                                           raftpb::Ack*) override {
-    return deliver(ctx, req);
+    return deliver(ctx, req, "RaftService.AppendEntries");
   }
   grpc::ServerUnaryReactor* RequestVote(grpc::CallbackServerContext* ctx, const raftpb::RaftBatch* req,
                                         raftpb::Ack*) override {
-    return deliver(ctx, req);
+    return deliver(ctx, req, "RaftService.RequestVote");
   }
   grpc::ServerUnaryReactor* TimeoutNow(grpc::CallbackServerContext* ctx, const raftpb::RaftBatch* req,
                                        raftpb::Ack*) override {
-    return deliver(ctx, req);
+    return deliver(ctx, req, "RaftService.TimeoutNow");
   }
   grpc::ServerUnaryReactor* InstallSnapshot(grpc::CallbackServerContext* ctx, const raftpb::RaftBatch* req,
                                             raftpb::Ack*) override {
-    return deliver(ctx, req);
+    return deliver(ctx, req, "RaftService.InstallSnapshot");
   }
 
  private:
-  grpc::ServerUnaryReactor* deliver(grpc::CallbackServerContext* ctx, const raftpb::RaftBatch* req) {
-    for (const auto& m : req->messages()) caf::anon_send(raft_, step_atom::value, codec::from_proto(m));
+  // Every message of the batch must come from the certified node, or none of
+  // them is stepped: one forged TimeoutNow or AppendEntries is enough to
+  // take over leadership or diverge a state machine.
+  grpc::ServerUnaryReactor* deliver(grpc::CallbackServerContext* ctx, const raftpb::RaftBatch* req,
+                                    const char* call) {
     auto* r = ctx->DefaultReactor();
+    std::vector<std::uint64_t> senders;
+    for (const auto& m : req->messages()) senders.push_back(m.from());
+    if (!admitted(r, identity_->verify(*ctx, call, senders))) return r;
+    for (const auto& m : req->messages()) caf::anon_send(raft_, step_atom::value, codec::from_proto(m));
     r->Finish(grpc::Status::OK);
     return r;
   }
   raft_inbox raft_;
+  std::shared_ptr<const transport::peer_identity> identity_;
 };
 
 struct peer_services {
@@ -171,8 +199,9 @@ struct peer_services {
 std::shared_ptr<void> add_peer_services(grpc::ServerBuilder& builder, caf::actor_system& sys,
                                         const config::node_config& cfg, peer_inbox inbox) {
   auto s = std::make_shared<peer_services>();
-  s->raft = std::make_unique<raft_service>(inbox.raft);
-  s->internal = std::make_unique<internal_service>(sys, cfg, std::move(inbox));
+  auto identity = std::make_shared<const transport::peer_identity>(cfg);
+  s->raft = std::make_unique<raft_service>(inbox.raft, identity);
+  s->internal = std::make_unique<internal_service>(sys, cfg, std::move(inbox), identity);
   builder.RegisterService(s->internal.get());
   builder.RegisterService(s->raft.get());
   return s;

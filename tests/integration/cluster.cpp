@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
@@ -73,14 +74,46 @@ bool wait_until(milliseconds timeout, const std::function<bool()>& done, millise
   return done();
 }
 
-std::unique_ptr<scheduler::SchedulerService::Stub> make_stub(const std::string& address) {
+std::string read_text_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw std::runtime_error("cannot read " + path + ": " + std::strerror(errno));
+  std::ostringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+std::shared_ptr<grpc::Channel> make_channel(const std::string& address, const client_security& sec) {
   grpc::ChannelArguments args;
   // Reconnect quickly after a node restarts on the same port.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  // gRPC also takes MIN_RECONNECT_BACKOFF as the time one connection attempt
+  // may take (a refused connect still fails at once and is retried after the
+  // initial backoff). A TLS handshake on a loaded machine can need more than
+  // 100 ms, and attempts cut short every time never connect.
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, sec.ca_file.empty() ? 100 : 5000);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
-  return scheduler::SchedulerService::NewStub(
-      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+  if (sec.ca_file.empty()) {
+    if (!sec.token.empty()) throw std::invalid_argument("make_channel: a token needs TLS (set ca_file)");
+    return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  }
+  grpc::SslCredentialsOptions tls;
+  tls.pem_root_certs = read_text_file(sec.ca_file);
+  if (!sec.cert_file.empty()) {
+    tls.pem_cert_chain = read_text_file(sec.cert_file);
+    tls.pem_private_key = read_text_file(sec.key_file);
+  }
+  auto creds = grpc::SslCredentials(tls);
+  // AccessTokenCredentials sends "authorization: Bearer <token>".
+  if (!sec.token.empty()) creds = grpc::CompositeChannelCredentials(creds, grpc::AccessTokenCredentials(sec.token));
+  return grpc::CreateCustomChannel(address, creds, args);
+}
+
+std::unique_ptr<scheduler::SchedulerService::Stub> make_stub(const std::string& address, const client_security& sec) {
+  return scheduler::SchedulerService::NewStub(make_channel(address, sec));
+}
+
+std::unique_ptr<scheduler::SchedulerService::Stub> make_stub(const std::string& address) {
+  return make_stub(address, client_security{});
 }
 
 void set_deadline(grpc::ClientContext& ctx, milliseconds d) {
@@ -98,7 +131,7 @@ cluster::cluster(cluster_options opts) : opts_(std::move(opts)), failures_at_sta
     n.grpc_port = ports[2 * i];
     n.http_port = ports[2 * i + 1];
     n.config_path = dir_ + "/node-" + std::to_string(n.id) + ".toml";
-    n.stub = make_stub(loopback(n.grpc_port));
+    n.stub = make_stub(loopback(n.grpc_port), opts_.client);
   }
   for (const auto& n : nodes_) write_config(n);
 }
@@ -141,6 +174,14 @@ void cluster::write_config(const node& n) const {
   if (opts_.max_active != 0) t << "\n[jobs]\nmax_active = " << opts_.max_active << "\n";
   t << "\n[log]\nlevel = \"" << opts_.log_level << "\"\n";
   if (!opts_.extra_toml.empty()) t << "\n" << opts_.extra_toml << "\n";
+  if (!opts_.tls_dir.empty()) {
+    const auto node = opts_.tls_dir + "/node-" + std::to_string(n.id);
+    t << "\n[tls]\ncert_file = \"" << node << ".crt\"\nkey_file = \"" << node << ".key\"\nca_file = \""
+      << opts_.tls_dir << "/ca.crt\"\n";
+  }
+  for (const auto& tok : opts_.tokens)
+    t << "\n[[auth.tokens]]\nname = \"" << tok.name << "\"\ntoken = \"" << tok.token << "\"\nrole = \"" << tok.role
+      << "\"\n";
   std::ofstream f(n.config_path, std::ios::trunc);
   f << t.str();
   f.close();
@@ -321,6 +362,10 @@ const char* node_binary() {
 const char* cli_binary() {
   const char* env = std::getenv("TROUPE_CLI_BINARY");
   return env && *env ? env : TROUPE_CLI_BINARY;
+}
+const char* make_certs_script() {
+  const char* env = std::getenv("TROUPE_MAKE_CERTS");
+  return env && *env ? env : TROUPE_MAKE_CERTS;
 }
 
 }  // namespace troupe::integration

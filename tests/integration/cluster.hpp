@@ -20,6 +20,21 @@ namespace troupe::integration {
 
 using std::chrono::milliseconds;
 
+// What a test client presents to a node: TLS (trusting ca_file, with an
+// optional client certificate) and a bearer token. All empty: plaintext and
+// no token, the default. A token is sent only over TLS (gRPC refuses call
+// credentials on a plaintext channel); add it per call there.
+struct client_security {
+  std::string ca_file;
+  std::string cert_file, key_file;
+  std::string token;
+};
+
+// One [[auth.tokens]] block: role "read" | "submit" | "admin".
+struct token_spec {
+  std::string name, token, role;
+};
+
 // Settings written into every node's TOML; defaults favour test speed.
 struct cluster_options {
   std::size_t nodes = 3;
@@ -46,6 +61,12 @@ struct cluster_options {
   // peer's own gRPC listener (tests/chaos routes every link through a
   // fault-injecting proxy this way). A node always lists itself directly.
   std::function<std::string(std::uint64_t from, std::uint64_t to)> peer_address;
+  // [tls]: a directory made by scripts/make-certs.sh holding ca.crt and every
+  // node's node-<id>.crt/.key. Empty: no [tls].
+  std::string tls_dir;
+  std::vector<token_spec> tokens;  // [[auth.tokens]]
+  // What the cluster's own stubs (stub(), status(), wait_for_leader()) present.
+  client_security client;
 };
 
 // Polls `done` every `step` until it returns true or `timeout` passes.
@@ -54,6 +75,11 @@ bool wait_until(milliseconds timeout, const std::function<bool()>& done, millise
 
 // Status of a SchedulerService call made with a deadline.
 std::unique_ptr<scheduler::SchedulerService::Stub> make_stub(const std::string& address);
+std::unique_ptr<scheduler::SchedulerService::Stub> make_stub(const std::string& address, const client_security& sec);
+// The channel make_stub uses, for other services' stubs (tests forge peer calls).
+std::shared_ptr<grpc::Channel> make_channel(const std::string& address, const client_security& sec);
+// The contents of `path`; throws std::runtime_error naming it when unreadable.
+std::string read_text_file(const std::string& path);
 void set_deadline(grpc::ClientContext& ctx, milliseconds d);
 
 class cluster {
@@ -138,5 +164,7 @@ void note_skipped_test();
 // $TROUPE_CLI_BINARY when set, else the paths CMake compiled in.
 const char* node_binary();
 const char* cli_binary();
+// scripts/make-certs.sh of the source tree ($TROUPE_MAKE_CERTS when set).
+const char* make_certs_script();
 
 }  // namespace troupe::integration
