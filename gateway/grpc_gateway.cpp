@@ -70,7 +70,7 @@ class scheduler_service final : public scheduler::SchedulerService::CallbackServ
           resp->set_success(true);
           resp->set_message("job " + id + " cancelled");
         },
-        cancel_atom::value, id, false);
+        cancel_atom::value, id, false, forwardable_authorization(ctx));
   }
 
   grpc::ServerUnaryReactor* GetJobStatus(grpc::CallbackServerContext* ctx, const scheduler::GetJobStatusRequest* req,
@@ -136,7 +136,8 @@ class scheduler_service final : public scheduler::SchedulerService::CallbackServ
           resp->set_new_leader_id(leader);
           resp->set_message("node " + std::to_string(leader) + " is now the leader");
         },
-        transfer_atom::value, std::uint64_t{req->target_node_id()}, false);
+        transfer_atom::value, std::uint64_t{req->target_node_id()}, false,
+        forwardable_authorization(ctx));
   }
 
   grpc::ServerUnaryReactor* DrainNode(grpc::CallbackServerContext* ctx, const scheduler::DrainNodeRequest* req,

@@ -47,6 +47,13 @@ answer<R> ask(caf::actor_system& sys, const node_service_actor& service, std::ch
 
 void fail(http::response& res, const caf::error& e) { error(res, http_status(e), describe(e).message); }
 
+// The client's credentials, passed on when the service forwards the request
+// to the leader, which checks them again.
+std::string authorization(const http::request& req) {
+  auto a = req.header("authorization");
+  return a ? std::string(*a) : std::string();
+}
+
 metrics::counter& http_requests(const std::string& method, int status) {
   return metrics::global().get_counter("troupe_http_requests_total", "HTTP requests answered, by method and status",
                                        {{"method", method}, {"code", std::to_string(status)}});
@@ -283,14 +290,14 @@ void http_server::routes() {
 
 // This node's own Raft view and drain state; the nodes' liveness as the
 // leader knows it (this node's own when no leader answers).
-void http_server::get_cluster(const request&, response& res) {
+void http_server::get_cluster(const request& req, response& res) {
   auto h = ask<node_health>(sys_, service_, config::outer(config::query_timeout), status_atom::value);
   if (!h) return fail(res, h.error);
   auto view = ask<scheduler::GetClusterStatusResponse>(sys_, service_, config::forwarded_query_wait(),
-                                                       cluster_atom::value, false);
+                                                       cluster_atom::value, false, authorization(req));
   if (!view)
     view = ask<scheduler::GetClusterStatusResponse>(sys_, service_, config::outer(config::query_timeout),
-                                                    cluster_atom::value, true);
+                                                    cluster_atom::value, true, std::string());
   if (!view) return fail(res, view.error);
   const auto& rs = h->raft;
   json nodes = json::array();
@@ -327,13 +334,15 @@ void http_server::post_job(const request& req, response& res) {
   s.image = std::move(job.image);
   s.timeout_s = job.timeout_s;  // above [executor] max_timeout_s the service refuses it (400)
   s.forward = true;
+  s.authorization = authorization(req);
   auto r = ask<proposal_result>(sys_, service_, config::write_wait(cfg_), submit_atom::value, s);
   if (!r) return failed(http_status(r.error), describe(r.error).message);
   reply(res, 200, {{"success", true}, {"job_id", r->job_id}, {"status", "pending"}, {"error", nullptr}});
 }
 
 void http_server::delete_job(const request& req, response& res) {
-  auto r = ask<std::uint64_t>(sys_, service_, config::write_wait(cfg_), cancel_atom::value, req.matches.at(1), true);
+  auto r = ask<std::uint64_t>(sys_, service_, config::write_wait(cfg_), cancel_atom::value, req.matches.at(1), true,
+                              authorization(req));
   if (!r) return fail(res, r.error);
   reply(res, 200, {{"success", true}, {"error", nullptr}});
 }
@@ -370,7 +379,7 @@ void http_server::raft_log(const request& req, response& res) {
   if (auto* bad = std::get_if<bad_request>(&parsed)) return error(res, 400, bad->message);
   const auto [start, limit] = std::get<http_parse::log_range>(parsed);
   auto out = ask<scheduler::GetRaftLogEntriesResponse>(sys_, service_, config::forwarded_query_wait(), log_atom::value,
-                                                       start, static_cast<std::uint32_t>(limit), false);
+                                                       start, static_cast<std::uint32_t>(limit), false, authorization(req));
   if (!out) return fail(res, out.error);
   json entries = json::array();
   google::protobuf::util::JsonPrintOptions opts;
@@ -398,7 +407,8 @@ void http_server::transfer_leadership(const request& req, response& res) {
   auto parsed = http_parse::parse_transfer_body(req.body);
   if (auto* bad = std::get_if<bad_request>(&parsed)) return error(res, 400, bad->message);
   const std::uint64_t target = std::get<std::uint64_t>(parsed);
-  auto r = ask<std::uint64_t>(sys_, service_, config::transfer_request_wait(cfg_), transfer_atom::value, target, true);
+  auto r = ask<std::uint64_t>(sys_, service_, config::transfer_request_wait(cfg_), transfer_atom::value, target, true,
+                              authorization(req));
   if (!r) {
     auto msg = describe(r.error).message;
     return reply(res, http_status(r.error),

@@ -297,7 +297,6 @@ node_service_actor::behavior_type node_service(self_ptr self, std::shared_ptr<no
   ctx_ptr c = std::move(init);
   return {
       [=](submit_atom, submit_request &r) { return submit(self, c, std::move(r)); },
-      [=](cancel_atom, std::string &id, bool forward) { return cancel(self, c, std::move(id), forward, {}); },
       [=](cancel_atom, std::string &id, bool forward, std::string &authorization) {
         return cancel(self, c, std::move(id), forward, std::move(authorization));
       },
@@ -311,17 +310,12 @@ node_service_actor::behavior_type node_service(self_ptr self, std::shared_ptr<no
         return rp;
       },
       [=](unsub_atom, change_listener l) { self->send(c->table, unsub_atom::value, l); },
-      [=](cluster_atom, bool local_only) { return cluster(self, c, local_only, {}); },
       [=](cluster_atom, bool local_only, std::string &authorization) {
         return cluster(self, c, local_only, std::move(authorization));
-      },
-      [=](log_atom, std::uint64_t start, std::uint32_t limit, bool local_only) {
-        return raft_log(self, c, start, limit, local_only, {});
       },
       [=](log_atom, std::uint64_t start, std::uint32_t limit, bool local_only, std::string &authorization) {
         return raft_log(self, c, start, limit, local_only, std::move(authorization));
       },
-      [=](transfer_atom, std::uint64_t target, bool forward) { return transfer(self, c, target, forward, {}); },
       [=](transfer_atom, std::uint64_t target, bool forward, std::string &authorization) {
         return transfer(self, c, target, forward, std::move(authorization));
       },

@@ -49,28 +49,21 @@ struct drain_result {
 
 // `local_only` = answer from this node's own state, never forwarding (a
 // request already forwarded by a follower, or a fallback when the leader is
-// unreachable). The forms with a trailing `authorization` (the client's
-// "Bearer <token>") send it along when they forward, so the leader checks the
-// client's token again; the forms without it forward with no token, which a
-// leader with [[auth.tokens]] refuses (UNAUTHENTICATED).
+// unreachable). `authorization` is the client's "authorization" header or
+// metadata value ("Bearer <token>", empty: none): sent along when the
+// operation is forwarded, so the leader checks the client's token again.
 using node_service_actor = caf::typed_actor<
     caf::replies_to<submit_atom, submit_request>::with<proposal_result>,
-    caf::replies_to<cancel_atom, std::string, bool /*forward*/>::with<std::uint64_t /*index*/>,
     caf::replies_to<cancel_atom, std::string, bool /*forward*/, std::string /*authorization*/>::with<
         std::uint64_t /*index*/>,
     caf::replies_to<get_atom, std::string, bool /*linearizable*/>::with<job_detail>,
     caf::replies_to<list_atom, jobs::list_query>::with<jobs::list_result>,
     caf::replies_to<subscribe_atom, change_listener>::with<job_snapshot_view>,
     caf::reacts_to<unsub_atom, change_listener>,
-    caf::replies_to<cluster_atom, bool /*local_only*/>::with<scheduler::GetClusterStatusResponse>,
     caf::replies_to<cluster_atom, bool /*local_only*/, std::string /*authorization*/>::with<
         scheduler::GetClusterStatusResponse>,
-    caf::replies_to<log_atom, std::uint64_t, std::uint32_t, bool /*local_only*/>::with<
-        scheduler::GetRaftLogEntriesResponse>,
     caf::replies_to<log_atom, std::uint64_t, std::uint32_t, bool /*local_only*/, std::string /*authorization*/>::with<
         scheduler::GetRaftLogEntriesResponse>,
-    caf::replies_to<transfer_atom, std::uint64_t /*target, 0 = best*/, bool /*forward*/>::with<
-        std::uint64_t /*new leader*/>,
     caf::replies_to<transfer_atom, std::uint64_t /*target, 0 = best*/, bool /*forward*/,
                     std::string /*authorization*/>::with<std::uint64_t /*new leader*/>,
     caf::replies_to<drain_atom>::with<drain_result>,

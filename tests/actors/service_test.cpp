@@ -159,7 +159,7 @@ CAF_TEST(the leaders refusals reach the client unchanged) {
   *reply = [](const logpb::Command&) -> caf::result<proposal_result> {
     return make_error(errc::failed_precondition, "job is already completed");
   };
-  auto c = ask_service<std::uint64_t>(cancel_atom::value, std::string(some_job), false);
+  auto c = ask_service<std::uint64_t>(cancel_atom::value, std::string(some_job), false, std::string());
   CAF_REQUIRE(c->error.has_value());
   CAF_CHECK(c->error->code == errc::failed_precondition);
   CAF_CHECK_EQUAL(c->error->message, "job is already completed");
@@ -171,11 +171,11 @@ CAF_TEST(cancel of an unknown job is not_found naming the job) {
     CAF_CHECK_GREATER(cmd.cancel_job().cancelled_at_ns(), 0);  // the service stamps the time
     return make_error(errc::not_found, "job not found");
   };
-  auto c = ask_service<std::uint64_t>(cancel_atom::value, std::string(some_job), false);
+  auto c = ask_service<std::uint64_t>(cancel_atom::value, std::string(some_job), false, std::string());
   CAF_REQUIRE(c->error.has_value());
   CAF_CHECK(c->error->code == errc::not_found);
   CAF_CHECK_EQUAL(c->error->message, std::string("job ") + some_job + " not found");
-  auto bad = ask_service<std::uint64_t>(cancel_atom::value, std::string("not-a-uuid"), false);
+  auto bad = ask_service<std::uint64_t>(cancel_atom::value, std::string("not-a-uuid"), false, std::string());
   CAF_REQUIRE(bad->error.has_value());
   CAF_CHECK(bad->error->code == errc::invalid_argument);
 }
