@@ -240,13 +240,15 @@ TEST_CASE("an attempt whose start this node recorded before a restart is reporte
 }
 
 TEST_CASE("a finished job that ran here is never reported again, after it ends or after a restart") {
-  fixture f;
   auto j = long_job();
   // Its start record stays on disk after it completed (and across restarts).
-  exec::record_start(f.dir + "/outputs", j.id, j.attempts);
+  const std::string outputs = "/tmp/troupe-supervisor-test-" + std::to_string(::getpid()) + "/outputs";
+  std::filesystem::create_directories(outputs);
+  exec::record_start(outputs, j.id, j.attempts);
   auto done = j;
   done.status = jobs::job_status::completed;
   done.executed_by = j.assigned_worker;
+  fixture f(true, {done});  // the restarted node's table holds it, completed
   f.self->send(f.supervisor, job_changes{{jobs::job_change{1, jobs::change_kind::created, {}, done}}, {}});
   std::this_thread::sleep_for(500ms);  // a few supervisor ticks
   CHECK(f.log().empty());              // once reported "interrupted" for every completed job
