@@ -268,6 +268,7 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
   rc.pre_vote = st.cfg.raft.pre_vote;
   rc.check_quorum = st.cfg.raft.check_quorum;
   rc.max_entries_per_append = st.cfg.raft.max_entries_per_append;
+  rc.max_append_bytes = static_cast<std::size_t>(st.cfg.raft.max_append_bytes);
   rc.snapshot_chunk_bytes = st.cfg.raft.snapshot_chunk_bytes;
   st.applied_sent = init->restored.snap.index;
   st.applied_done = init->restored.snap.index;  // the bootstrap restored the table from it
