@@ -4,6 +4,7 @@
 
 #include <caf/stateful_actor.hpp>
 
+#include "config/limits.hpp"
 #include "config/timeouts.hpp"
 #include "protocol/errors.hpp"
 #include "runtime/common/log.hpp"
@@ -308,7 +309,14 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
           s->set_max_active(st.cfg.jobs.max_active);
           job_id = s->job_id();
         }
-        auto r = st.core->propose(cmd.SerializeAsString());
+        std::string data = cmd.SerializeAsString();
+        // Followers refuse an entry above this (transport/peer_validation):
+        // proposing it would stall replication for good, so refuse it here.
+        if (data.size() > config::max_entry_bytes(st.cfg))
+          return make_error(errc::invalid_argument, "command of " + std::to_string(data.size()) +
+                                                        " bytes exceeds the entry limit of " +
+                                                        std::to_string(config::max_entry_bytes(st.cfg)) + " bytes");
+        auto r = st.core->propose(std::move(data));
         if (r.error == raft::propose_error::not_leader) return not_leader(st.cfg, st.core->leader());
         if (r.error == raft::propose_error::transfer_in_progress)
           return make_error(errc::unavailable, "leadership transfer in progress; retry shortly");

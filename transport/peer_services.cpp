@@ -9,7 +9,9 @@
 #include "raft.grpc.pb.h"
 #include "runtime/jobs/uuid.hpp"
 #include "transport/grpc_status.hpp"
+#include "runtime/common/wall_clock.hpp"
 #include "transport/internal_codec.hpp"
+#include "transport/peer_validation.hpp"
 #include "transport/status_report.hpp"
 
 namespace troupe {
@@ -26,7 +28,7 @@ void in_actor(caf::actor_system& sys, Body body) {
 class internal_service final : public internalpb::InternalService::CallbackService {
  public:
   internal_service(caf::actor_system& sys, config::node_config cfg, peer_inbox inbox)
-      : sys_(sys), cfg_(std::move(cfg)), inbox_(std::move(inbox)) {}
+      : sys_(sys), cfg_(std::move(cfg)), inbox_(std::move(inbox)), rules_(transport::peer_rules::from(cfg_)) {}
 
   grpc::ServerUnaryReactor* GetJobOutput(grpc::CallbackServerContext* ctx, const internalpb::GetJobOutputRequest* req,
                                          internalpb::GetJobOutputResponse* resp) override {
@@ -53,6 +55,7 @@ class internal_service final : public internalpb::InternalService::CallbackServi
   grpc::ServerUnaryReactor* WorkerHeartbeat(grpc::CallbackServerContext* ctx,
                                             const internalpb::WorkerHeartbeatRequest* req,
                                             internalpb::WorkerHeartbeatResponse* resp) override {
+    if (auto* bad = transport::refuse_invalid(ctx, "WorkerHeartbeat", transport::check_worker_heartbeat(*req, rules_))) return bad;
     auto* r = ctx->DefaultReactor();
     auto w = transport::from_proto(*req);
     if (!cfg_.find_member(w.node_id)) {
@@ -78,6 +81,7 @@ class internal_service final : public internalpb::InternalService::CallbackServi
   grpc::ServerUnaryReactor* ForwardJobStatus(grpc::CallbackServerContext* ctx,
                                              const internalpb::ForwardJobStatusRequest* req,
                                              internalpb::ForwardJobStatusResponse* resp) override {
+    if (auto* bad = transport::refuse_invalid(ctx, "ForwardJobStatus", transport::check_forward_job_status(*req, wall_clock_ns(), rules_))) return bad;
     auto* r = ctx->DefaultReactor();
     status_batch batch;
     batch.updates.assign(req->updates().begin(), req->updates().end());
@@ -125,6 +129,7 @@ class internal_service final : public internalpb::InternalService::CallbackServi
   caf::actor_system& sys_;
   config::node_config cfg_;
   peer_inbox inbox_;
+  transport::peer_rules rules_;
 };
 
 // ---------------------------------------------------------------------------
@@ -132,22 +137,27 @@ class internal_service final : public internalpb::InternalService::CallbackServi
 // at once (answers travel as Raft messages of their own).
 class raft_service final : public raftpb::RaftService::CallbackService {
  public:
-  explicit raft_service(raft_inbox raft) : raft_(std::move(raft)) {}
+  raft_service(raft_inbox raft, const config::node_config& cfg)
+      : raft_(std::move(raft)), rules_(transport::peer_rules::from(cfg)) {}
 
   grpc::ServerUnaryReactor* AppendEntries(grpc::CallbackServerContext* ctx, const raftpb::RaftBatch* req,
                                           raftpb::Ack*) override {
+    if (auto* bad = transport::refuse_invalid(ctx, "AppendEntries", transport::check_raft_batch(*req, codec::raft_rpc::append_entries, rules_))) return bad;
     return deliver(ctx, req);
   }
   grpc::ServerUnaryReactor* RequestVote(grpc::CallbackServerContext* ctx, const raftpb::RaftBatch* req,
                                         raftpb::Ack*) override {
+    if (auto* bad = transport::refuse_invalid(ctx, "RequestVote", transport::check_raft_batch(*req, codec::raft_rpc::request_vote, rules_))) return bad;
     return deliver(ctx, req);
   }
   grpc::ServerUnaryReactor* TimeoutNow(grpc::CallbackServerContext* ctx, const raftpb::RaftBatch* req,
                                        raftpb::Ack*) override {
+    if (auto* bad = transport::refuse_invalid(ctx, "TimeoutNow", transport::check_raft_batch(*req, codec::raft_rpc::timeout_now, rules_))) return bad;
     return deliver(ctx, req);
   }
   grpc::ServerUnaryReactor* InstallSnapshot(grpc::CallbackServerContext* ctx, const raftpb::RaftBatch* req,
                                             raftpb::Ack*) override {
+    if (auto* bad = transport::refuse_invalid(ctx, "InstallSnapshot", transport::check_raft_batch(*req, codec::raft_rpc::install_snapshot, rules_))) return bad;
     return deliver(ctx, req);
   }
 
@@ -159,6 +169,7 @@ class raft_service final : public raftpb::RaftService::CallbackService {
     return r;
   }
   raft_inbox raft_;
+  transport::peer_rules rules_;
 };
 
 struct peer_services {
@@ -171,7 +182,7 @@ struct peer_services {
 std::shared_ptr<void> add_peer_services(grpc::ServerBuilder& builder, caf::actor_system& sys,
                                         const config::node_config& cfg, peer_inbox inbox) {
   auto s = std::make_shared<peer_services>();
-  s->raft = std::make_unique<raft_service>(inbox.raft);
+  s->raft = std::make_unique<raft_service>(inbox.raft, cfg);
   s->internal = std::make_unique<internal_service>(sys, cfg, std::move(inbox));
   builder.RegisterService(s->internal.get());
   builder.RegisterService(s->raft.get());
