@@ -73,7 +73,7 @@ class scheduler_service final : public scheduler::SchedulerService::CallbackServ
 
   grpc::ServerWriteReactor<scheduler::JobInfo>* StreamJobs(grpc::CallbackServerContext*,
                                                             const scheduler::StreamJobsRequest* req) override {
-    return make_job_stream(sys_, service_, req->status_filter());
+    return make_job_stream(sys_, service_, req->status_filter(), cfg_.limits);
   }
 
   grpc::ServerUnaryReactor* GetClusterStatus(grpc::CallbackServerContext* ctx,
@@ -163,6 +163,7 @@ std::shared_ptr<grpc_server> start_grpc_server(caf::actor_system& sys, const con
   grpc::ServerBuilder b;
   int port = 0;
   b.AddListeningPort(cfg.grpc_listen, grpc::InsecureServerCredentials(), &port);
+  b.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);  // one data dir, one process: a second bind fails
   b.SetMaxReceiveMessageSize(max_message_bytes);
   b.SetMaxSendMessageSize(max_message_bytes);
   b.RegisterService(rs->scheduler.get());
