@@ -7,9 +7,9 @@
 #include "internal.grpc.pb.h"
 #include "protocol/raft_codec.hpp"
 #include "raft.grpc.pb.h"
+#include "runtime/common/wall_clock.hpp"
 #include "runtime/jobs/uuid.hpp"
 #include "transport/grpc_status.hpp"
-#include "runtime/common/wall_clock.hpp"
 #include "transport/internal_codec.hpp"
 #include "transport/peer_validation.hpp"
 #include "transport/status_report.hpp"
@@ -55,7 +55,8 @@ class internal_service final : public internalpb::InternalService::CallbackServi
   grpc::ServerUnaryReactor* WorkerHeartbeat(grpc::CallbackServerContext* ctx,
                                             const internalpb::WorkerHeartbeatRequest* req,
                                             internalpb::WorkerHeartbeatResponse* resp) override {
-    if (auto* bad = transport::refuse_invalid(ctx, "WorkerHeartbeat", transport::check_worker_heartbeat(*req, rules_))) return bad;
+    if (auto* bad = transport::refuse_invalid(ctx, "WorkerHeartbeat", transport::check_worker_heartbeat(*req, rules_)))
+      return bad;
     auto* r = ctx->DefaultReactor();
     auto w = transport::from_proto(*req);
     if (!cfg_.find_member(w.node_id)) {
@@ -81,7 +82,9 @@ class internal_service final : public internalpb::InternalService::CallbackServi
   grpc::ServerUnaryReactor* ForwardJobStatus(grpc::CallbackServerContext* ctx,
                                              const internalpb::ForwardJobStatusRequest* req,
                                              internalpb::ForwardJobStatusResponse* resp) override {
-    if (auto* bad = transport::refuse_invalid(ctx, "ForwardJobStatus", transport::check_forward_job_status(*req, wall_clock_ns(), rules_))) return bad;
+    if (auto* bad = transport::refuse_invalid(ctx, "ForwardJobStatus",
+                                              transport::check_forward_job_status(*req, wall_clock_ns(), rules_)))
+      return bad;
     auto* r = ctx->DefaultReactor();
     status_batch batch;
     batch.updates.assign(req->updates().begin(), req->updates().end());
@@ -142,27 +145,27 @@ class raft_service final : public raftpb::RaftService::CallbackService {
 
   grpc::ServerUnaryReactor* AppendEntries(grpc::CallbackServerContext* ctx, const raftpb::RaftBatch* req,
                                           raftpb::Ack*) override {
-    if (auto* bad = transport::refuse_invalid(ctx, "AppendEntries", transport::check_raft_batch(*req, codec::raft_rpc::append_entries, rules_))) return bad;
-    return deliver(ctx, req);
+    return deliver(ctx, req, "AppendEntries", codec::raft_rpc::append_entries);
   }
   grpc::ServerUnaryReactor* RequestVote(grpc::CallbackServerContext* ctx, const raftpb::RaftBatch* req,
                                         raftpb::Ack*) override {
-    if (auto* bad = transport::refuse_invalid(ctx, "RequestVote", transport::check_raft_batch(*req, codec::raft_rpc::request_vote, rules_))) return bad;
-    return deliver(ctx, req);
+    return deliver(ctx, req, "RequestVote", codec::raft_rpc::request_vote);
   }
   grpc::ServerUnaryReactor* TimeoutNow(grpc::CallbackServerContext* ctx, const raftpb::RaftBatch* req,
                                        raftpb::Ack*) override {
-    if (auto* bad = transport::refuse_invalid(ctx, "TimeoutNow", transport::check_raft_batch(*req, codec::raft_rpc::timeout_now, rules_))) return bad;
-    return deliver(ctx, req);
+    return deliver(ctx, req, "TimeoutNow", codec::raft_rpc::timeout_now);
   }
   grpc::ServerUnaryReactor* InstallSnapshot(grpc::CallbackServerContext* ctx, const raftpb::RaftBatch* req,
                                             raftpb::Ack*) override {
-    if (auto* bad = transport::refuse_invalid(ctx, "InstallSnapshot", transport::check_raft_batch(*req, codec::raft_rpc::install_snapshot, rules_))) return bad;
-    return deliver(ctx, req);
+    return deliver(ctx, req, "InstallSnapshot", codec::raft_rpc::install_snapshot);
   }
 
  private:
-  grpc::ServerUnaryReactor* deliver(grpc::CallbackServerContext* ctx, const raftpb::RaftBatch* req) {
+  // Nothing of a batch is delivered unless all of it passes validation.
+  grpc::ServerUnaryReactor* deliver(grpc::CallbackServerContext* ctx, const raftpb::RaftBatch* req, const char* method,
+                                    codec::raft_rpc family) {
+    if (auto* bad = transport::refuse_invalid(ctx, method, transport::check_raft_batch(*req, family, rules_)))
+      return bad;
     for (const auto& m : req->messages()) caf::anon_send(raft_, step_atom::value, codec::from_proto(m));
     auto* r = ctx->DefaultReactor();
     r->Finish(grpc::Status::OK);

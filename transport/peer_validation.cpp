@@ -47,10 +47,12 @@ std::string check_entries(const raftpb::RaftMessage& m, const peer_rules& r) {
     const auto& e = m.entries(i);
     const std::string at = "entries[" + std::to_string(i) + "]";
     const std::uint64_t want = m.index() + 1 + static_cast<std::uint64_t>(i);  // m.index() < max_index: no wrap
-    if (e.index() != want) return at + ".index: " + num(e.index()) + ", expected " + num(want) + " (consecutive from index+1)";
+    if (e.index() != want)
+      return at + ".index: " + num(e.index()) + ", expected " + num(want) + " (consecutive from index+1)";
     if (e.term() > m.term()) return at + ".term: " + num(e.term()) + " exceeds the message term " + num(m.term());
     if (e.term() < prev_term) return at + ".term: " + num(e.term()) + " is below the preceding term " + num(prev_term);
-    if (e.type() > static_cast<std::uint32_t>(raft::entry_type::noop)) return at + ".type: unknown entry type " + num(e.type());
+    if (e.type() > static_cast<std::uint32_t>(raft::entry_type::noop))
+      return at + ".type: unknown entry type " + num(e.type());
     if (e.data().size() > r.max_entry_bytes)
       return at + ".data: " + num(e.data().size()) + " bytes exceeds the entry limit of " + num(r.max_entry_bytes);
     prev_term = e.term();
@@ -68,7 +70,8 @@ std::string check_snapshot(const raftpb::RaftMessage& m, const peer_rules& r) {
     return {};
   }
   const auto& s = m.snapshot();
-  if (s.index() >= raft::max_index) return "snapshot.index: " + num(s.index()) + " is at or above " + num(raft::max_index);
+  if (s.index() >= raft::max_index)
+    return "snapshot.index: " + num(s.index()) + " is at or above " + num(raft::max_index);
   if (s.term() >= raft::max_term) return "snapshot.term: " + num(s.term()) + " is at or above " + num(raft::max_term);
   if (s.term() > m.term()) return "snapshot.term: " + num(s.term()) + " exceeds the message term " + num(m.term());
   if (m.type() == static_cast<std::uint32_t>(msg_type::snapshot_response)) {
@@ -120,7 +123,8 @@ std::string check_raft_message(const raftpb::RaftMessage& m, codec::raft_rpc fam
   if (!r.is_member(m.from())) return "from: node " + num(m.from()) + " is not a member of this cluster";
   if (m.to() != r.self) return "to: message for node " + num(m.to()) + ", this is node " + num(r.self);
   if (m.term() >= raft::max_term) return "term: " + num(m.term()) + " is at or above " + num(raft::max_term);
-  if (m.log_term() >= raft::max_term) return "log_term: " + num(m.log_term()) + " is at or above " + num(raft::max_term);
+  if (m.log_term() >= raft::max_term)
+    return "log_term: " + num(m.log_term()) + " is at or above " + num(raft::max_term);
   if (m.index() >= raft::max_index) return "index: " + num(m.index()) + " is at or above " + num(raft::max_index);
   if (m.commit() >= raft::max_index) return "commit: " + num(m.commit()) + " is at or above " + num(raft::max_index);
   if (m.reject_hint() >= raft::max_index)
@@ -162,7 +166,8 @@ std::string check_status_update(const logpb::JobStatusUpdate& u, std::int64_t no
   }
   if (u.attempt() == 0) return "attempt: missing (0)";
   if (u.executed_by() == 0) return "executed_by: missing (0)";
-  if (!r.is_member(u.executed_by())) return "executed_by: node " + num(u.executed_by()) + " is not a member of this cluster";
+  if (!r.is_member(u.executed_by()))
+    return "executed_by: node " + num(u.executed_by()) + " is not a member of this cluster";
   if (u.at_ns() <= 0) return "at_ns: missing";
   if (u.at_ns() > now_ns + r.max_future_ns)
     return "at_ns: " + std::to_string(u.at_ns()) + " is more than " + std::to_string(r.max_future_ns / ns_per_s) +
@@ -196,7 +201,8 @@ std::string check_worker_heartbeat(const internalpb::WorkerHeartbeatRequest& req
   if (req.node_id() == 0) return "node_id: 0";
   if (!r.is_member(req.node_id())) return "node_id: node " + num(req.node_id()) + " is not a member of this cluster";
   if (req.address().size() > max_address_bytes) return "address: " + num(req.address().size()) + " bytes";
-  if (req.http_address().size() > max_address_bytes) return "http_address: " + num(req.http_address().size()) + " bytes";
+  if (req.http_address().size() > max_address_bytes)
+    return "http_address: " + num(req.http_address().size()) + " bytes";
   if (req.running_jobs_size() > max_running_jobs)
     return "running_jobs: " + std::to_string(req.running_jobs_size()) + " entries (at most " +
            std::to_string(max_running_jobs) + ")";
@@ -222,8 +228,8 @@ grpc::ServerUnaryReactor* refuse_invalid(grpc::CallbackServerContext* ctx, const
     auto& s = slots[method];
     const auto now = clock::now();
     if (s.last == clock::time_point{} || now - s.last >= std::chrono::seconds(1)) {
-      TLOG(warn, "peer_validation") << text << " (peer " << ctx->peer() << ")"
-                                    << (s.left_out ? " [" + std::to_string(s.left_out) + " similar lines left out]" : "");
+      const std::string left_out = s.left_out ? " [" + std::to_string(s.left_out) + " similar lines left out]" : "";
+      TLOG(warn, "peer_validation") << text << " (peer " << ctx->peer() << ")" << left_out;
       s.last = now;
       s.left_out = 0;
     } else {

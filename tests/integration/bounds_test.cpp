@@ -166,7 +166,8 @@ TEST_CASE("300 StreamJobs subscribers that never read: capped, memory bounded, l
   });
   CHECK_MESSAGE(all_done, "the clean subscriber missed events");
   const long rss_during = rss_kib(c.pid(leader));
-  MESSAGE("leader RSS: " << rss_before / 1024 << " MB before, " << rss_during / 1024 << " MB with 300 idle subscribers");
+  MESSAGE("leader RSS: " << rss_before / 1024 << " MB before, " << rss_during / 1024
+                          << " MB with 300 idle subscribers");
   CHECK(rss_during - rss_before < 100 * 1024);  // issue 11: +440 MB
   scheduler::GetClusterStatusResponse cs;
   CHECK(c.status(leader, cs));

@@ -38,7 +38,8 @@ raftpb::RaftMessage append(std::uint64_t term, std::uint64_t prev, std::uint64_t
   m.index = prev;
   m.log_term = prev_term;
   m.commit = prev;
-  for (int i = 0; i < n; ++i) m.entries.push_back({term, prev + 1 + static_cast<std::uint64_t>(i), raft::entry_type::normal, "x"});
+  for (int i = 0; i < n; ++i)
+    m.entries.push_back({term, prev + 1 + static_cast<std::uint64_t>(i), raft::entry_type::normal, "x"});
   raftpb::RaftMessage p;
   codec::to_proto(m, p);
   return p;
@@ -99,7 +100,8 @@ TEST_CASE("terms and indexes that could overflow are refused, naming the field")
 TEST_CASE("entries: consecutive from index+1, terms within the message term, within the entry limit") {
   auto a = append(5, 10, 4, 3);
   a.mutable_entries(1)->set_index(13);
-  CHECK(check_raft_message(a, AE::append_entries, rules) == "entries[1].index: 13, expected 12 (consecutive from index+1)");
+  CHECK(check_raft_message(a, AE::append_entries, rules) ==
+        "entries[1].index: 13, expected 12 (consecutive from index+1)");
   a = append(5, 10, 4, 3);
   a.mutable_entries(2)->set_term(6);
   CHECK(check_raft_message(a, AE::append_entries, rules) == "entries[2].term: 6 exceeds the message term 5");
@@ -183,7 +185,8 @@ TEST_CASE("snapshot chunks: bounded metadata, offsets within total_size, member 
   CHECK(starts(check_raft_message(q, AE::install_snapshot, rules), "snapshot.index: "));
   q = p;
   q.mutable_snapshot()->add_voters(7);
-  CHECK(check_raft_message(q, AE::install_snapshot, rules) == "snapshot.voters: node 7 is not a member of this cluster");
+  CHECK(check_raft_message(q, AE::install_snapshot, rules) ==
+        "snapshot.voters: node 7 is not a member of this cluster");
   q = p;
   q.mutable_snapshot()->set_done(true);
   CHECK(starts(check_raft_message(q, AE::install_snapshot, rules), "snapshot.done: "));

@@ -217,7 +217,8 @@ TEST_CASE("peer_transport <-> peer services over gRPC") {
     CHECK(stepped.load() == before);
     m.term = 3;
     caf::anon_send(f.transport, send_atom::value, raft_outbox{{m}});
-    for (int i = 0; i < 100 && stepped.load() == before; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    for (int i = 0; i < 100 && stepped.load() == before; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
     CHECK(stepped.load() == before + 1);
   }
 
