@@ -12,6 +12,7 @@
 #include "gateway/views.hpp"
 #include "transport/peer_services.hpp"
 #include "runtime/common/log.hpp"
+#include "runtime/common/utf8.hpp"
 #include "runtime/common/wall_clock.hpp"
 #include "scheduler.grpc.pb.h"
 #include "service/peer_calls.hpp"
@@ -55,8 +56,8 @@ class scheduler_service final : public scheduler::SchedulerService::CallbackServ
     return call<job_detail>(ctx, config::write_wait(cfg_), [=](const job_detail& d) {
       views::to_job_status(d.job, resp);
       if (d.output.found) {
-        resp->set_output(d.output.stdout_data);
-        resp->set_stderr(d.output.stderr_data);
+        resp->set_output(utf8::valid(d.output.stdout_data));  // proto string: valid UTF-8 (issue 11)
+        resp->set_stderr(utf8::valid(d.output.stderr_data));
         resp->set_output_truncated(d.output.truncated);
       }
     }, get_atom::value, req->job_id(), req->linearizable());
