@@ -11,6 +11,7 @@
 #include "actors/job_executor.hpp"
 #include "actors/output_reader.hpp"
 #include "runtime/exec/output_store.hpp"
+#include "config/limits.hpp"
 #include "config/timeouts.hpp"
 #include "protocol/errors.hpp"
 #include "runtime/common/log.hpp"
@@ -161,8 +162,15 @@ void flush(self_ptr self) {
   if (st.in_flight || st.outbox.empty()) return;
   auto leader = st.role.leader_id;
   if (leader == raft::no_node) return;  // retried on tick
-  st.in_flight = status_batch{++st.last_seq, std::move(st.outbox)};
-  st.outbox.clear();
+  // One batch is one log entry: packed up to config::status_batch_bytes (one
+  // update always goes) so it never exceeds the entry limit peers enforce.
+  std::size_t n = 0, bytes = 0;
+  while (n < st.outbox.size() && (n == 0 || bytes + st.outbox[n].ByteSizeLong() <= config::status_batch_bytes(st.cfg)))
+    bytes += st.outbox[n++].ByteSizeLong();
+  st.in_flight = status_batch{++st.last_seq, {}};
+  st.in_flight->updates.assign(std::make_move_iterator(st.outbox.begin()),
+                               std::make_move_iterator(st.outbox.begin() + static_cast<std::ptrdiff_t>(n)));
+  st.outbox.erase(st.outbox.begin(), st.outbox.begin() + static_cast<std::ptrdiff_t>(n));
   auto seq = st.in_flight->seq;
   if (leader == st.cfg.id) {
     propose(
@@ -173,7 +181,9 @@ void flush(self_ptr self) {
   }
   self->request(st.transport, config::write_wait(st.cfg), report_atom::value, leader, *st.in_flight)
       .then([=](report_ack& a) { settle(self, a); },
-            [=](caf::error& e) { settle(self, report_ack{seq, false, describe(e).message}); });
+            // A refusal by the leader's validation (invalid_argument) is final,
+            // like one by its job table: resending it would block the outbox.
+            [=](caf::error& e) { settle(self, acknowledge(seq, e)); });
 }
 
 void probe_executor(self_ptr self) {

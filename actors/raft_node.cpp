@@ -4,6 +4,7 @@
 
 #include <caf/stateful_actor.hpp>
 
+#include "config/limits.hpp"
 #include "config/timeouts.hpp"
 #include "protocol/errors.hpp"
 #include "runtime/common/log.hpp"
@@ -268,6 +269,7 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
   rc.pre_vote = st.cfg.raft.pre_vote;
   rc.check_quorum = st.cfg.raft.check_quorum;
   rc.max_entries_per_append = st.cfg.raft.max_entries_per_append;
+  rc.max_append_bytes = static_cast<std::size_t>(st.cfg.raft.max_append_bytes);
   rc.snapshot_chunk_bytes = st.cfg.raft.snapshot_chunk_bytes;
   st.applied_sent = init->restored.snap.index;
   st.applied_done = init->restored.snap.index;  // the bootstrap restored the table from it
@@ -307,7 +309,14 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
           s->set_max_active(st.cfg.jobs.max_active);
           job_id = s->job_id();
         }
-        auto r = st.core->propose(cmd.SerializeAsString());
+        std::string data = cmd.SerializeAsString();
+        // Followers refuse an entry above this (transport/peer_validation):
+        // proposing it would stall replication for good, so refuse it here.
+        if (data.size() > config::max_entry_bytes(st.cfg))
+          return make_error(errc::invalid_argument, "command of " + std::to_string(data.size()) +
+                                                        " bytes exceeds the entry limit of " +
+                                                        std::to_string(config::max_entry_bytes(st.cfg)) + " bytes");
+        auto r = st.core->propose(std::move(data));
         if (r.error == raft::propose_error::not_leader) return not_leader(st.cfg, st.core->leader());
         if (r.error == raft::propose_error::transfer_in_progress)
           return make_error(errc::unavailable, "leadership transfer in progress; retry shortly");

@@ -12,6 +12,7 @@
 #include "gateway/views.hpp"
 #include "transport/peer_services.hpp"
 #include "runtime/common/log.hpp"
+#include "runtime/common/utf8.hpp"
 #include "runtime/common/wall_clock.hpp"
 #include "scheduler.grpc.pb.h"
 #include "service/access.hpp"
@@ -79,8 +80,8 @@ class scheduler_service final : public scheduler::SchedulerService::CallbackServ
                             [=](const job_detail& d) {
       views::to_job_status(d.job, resp);
       if (d.output.found) {
-        resp->set_output(d.output.stdout_data);
-        resp->set_stderr(d.output.stderr_data);
+        resp->set_output(utf8::valid(d.output.stdout_data));  // proto string: valid UTF-8 (issue 11)
+        resp->set_stderr(utf8::valid(d.output.stderr_data));
         resp->set_output_truncated(d.output.truncated);
       }
     }, get_atom::value, req->job_id(), req->linearizable());
@@ -102,7 +103,7 @@ class scheduler_service final : public scheduler::SchedulerService::CallbackServ
                                                             const scheduler::StreamJobsRequest* req) override {
     auto refused = admit(ctx, access::operation::stream_jobs, *req);
     if (!refused.ok()) return new refused_stream(refused);
-    return make_job_stream(sys_, service_, req->status_filter());
+    return make_job_stream(sys_, service_, req->status_filter(), cfg_.limits);
   }
 
   grpc::ServerUnaryReactor* GetClusterStatus(grpc::CallbackServerContext* ctx,

@@ -1,5 +1,6 @@
 #include "gateway/views.hpp"
 
+#include "runtime/common/utf8.hpp"
 #include "runtime/common/wall_clock.hpp"
 
 namespace troupe::views {
@@ -8,16 +9,19 @@ namespace {
 
 // JobInfo and GetJobStatusResponse carry the same job fields under the same
 // names (their numbers differ, which protobuf's generated setters hide).
+// Every text field a job's bytes reach goes through utf8::valid: proto3
+// `string` must be UTF-8 or the client fails to parse the whole response
+// (issue 11). The table keeps the raw bytes; only this copy is repaired.
 template <class Msg>
 void set_common_fields(const jobs::job& j, Msg* out) {
   out->set_job_id(j.id);
-  out->set_command(j.command);
+  out->set_command(utf8::valid(j.command));
   out->set_status(static_cast<scheduler::JobStatus>(j.status));
   out->set_assigned_worker(j.assigned_worker);
   out->set_executed_by(j.executed_by);
   if (j.exit_code) out->set_exit_code(*j.exit_code);
-  out->set_image(j.image);
-  out->set_error(j.error);
+  out->set_image(utf8::valid(j.image));
+  out->set_error(utf8::valid(j.error));
   out->set_attempts(j.attempts);
   out->set_created_at_ms(ns_to_ms(j.created_at_ns));
   out->set_created_at_ns(j.created_at_ns);
@@ -34,8 +38,8 @@ void to_job_info(const jobs::job& j, scheduler::JobInfo* out) { set_common_field
 
 void to_job_status(const jobs::job& j, scheduler::GetJobStatusResponse* out) {
   set_common_fields(j, out);
-  out->set_output(j.stdout_inline);
-  out->set_stderr(j.stderr_inline);
+  out->set_output(utf8::valid(j.stdout_inline));
+  out->set_stderr(utf8::valid(j.stderr_inline));
   out->set_output_truncated(j.output_truncated);
 }
 

@@ -2,6 +2,7 @@
 
 #include <csignal>
 #include <filesystem>
+#include <optional>
 
 #include <caf/all.hpp>
 
@@ -16,6 +17,7 @@
 #include "gateway/http_gateway.hpp"
 #include "node/actor_tree.hpp"
 #include "node/edge_security.hpp"
+#include "node/data_dir_lock.hpp"
 #include "protocol/errors.hpp"
 #include "service/node_service.hpp"
 #include "runtime/common/log.hpp"
@@ -146,6 +148,15 @@ int run_node(const config::node_config& cfg) {
   TLOG(info, "node") << "troupe node " << cfg.id << " starting (config " << cfg.source << ", data " << cfg.data_dir
                      << ", " << cfg.members.size() << " members)";
   if (!check_edge_security(cfg)) return 1;
+  // First, before anything reads or writes the data dir: a second process on
+  // the same dir must stop here, not after replacing committed entries.
+  std::optional<node::data_dir_lock> lock;
+  try {
+    lock.emplace(cfg.data_dir);
+  } catch (const std::exception& e) {
+    TLOG(error, "node") << e.what();
+    return 1;
+  }
   std::string raft_dir = cfg.data_dir + "/raft";
   std::filesystem::create_directories(raft_dir);
   std::filesystem::create_directories(cfg.data_dir + "/outputs");

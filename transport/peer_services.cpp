@@ -7,10 +7,12 @@
 #include "internal.grpc.pb.h"
 #include "protocol/raft_codec.hpp"
 #include "raft.grpc.pb.h"
+#include "runtime/common/wall_clock.hpp"
 #include "runtime/jobs/uuid.hpp"
 #include "transport/grpc_status.hpp"
 #include "transport/internal_codec.hpp"
 #include "transport/peer_identity.hpp"
+#include "transport/peer_validation.hpp"
 #include "transport/status_report.hpp"
 
 namespace troupe {
@@ -23,12 +25,14 @@ void in_actor(caf::actor_system& sys, Body body) {
   sys.spawn([body](caf::event_based_actor* self) { body(self); });
 }
 
-// Finishes `r` with `s` when the caller may not send this message (see
-// transport/peer_identity.hpp); true when it may go on.
-bool admitted(grpc::ServerUnaryReactor* r, const grpc::Status& s) {
-  if (s.ok()) return true;
+// The call finished with `s` when the caller may not send this message (see
+// transport/peer_identity.hpp); nullptr when it may go on. Each check comes
+// before the handler takes the call's one DefaultReactor.
+grpc::ServerUnaryReactor* refused(grpc::CallbackServerContext* ctx, const grpc::Status& s) {
+  if (s.ok()) return nullptr;
+  auto* r = ctx->DefaultReactor();
   r->Finish(s);
-  return false;
+  return r;
 }
 
 // ---------------------------------------------------------------------------
@@ -36,12 +40,16 @@ class internal_service final : public internalpb::InternalService::CallbackServi
  public:
   internal_service(caf::actor_system& sys, config::node_config cfg, peer_inbox inbox,
                    std::shared_ptr<const transport::peer_identity> identity)
-      : sys_(sys), cfg_(std::move(cfg)), inbox_(std::move(inbox)), identity_(std::move(identity)) {}
+      : sys_(sys),
+        cfg_(std::move(cfg)),
+        inbox_(std::move(inbox)),
+        identity_(std::move(identity)),
+        rules_(transport::peer_rules::from(cfg_)) {}
 
   grpc::ServerUnaryReactor* GetJobOutput(grpc::CallbackServerContext* ctx, const internalpb::GetJobOutputRequest* req,
                                          internalpb::GetJobOutputResponse* resp) override {
+    if (auto* no = refused(ctx, identity_->verify(*ctx, "GetJobOutput", {}))) return no;  // any member may ask
     auto* r = ctx->DefaultReactor();
-    if (!admitted(r, identity_->verify(*ctx, "GetJobOutput", {}))) return r;  // any member may ask
     if (!jobs::is_valid_uuid(req->job_id())) {
       r->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                              "malformed job id \"" + req->job_id().substr(0, 64) + "\": expected a UUID"));
@@ -64,8 +72,10 @@ class internal_service final : public internalpb::InternalService::CallbackServi
   grpc::ServerUnaryReactor* WorkerHeartbeat(grpc::CallbackServerContext* ctx,
                                             const internalpb::WorkerHeartbeatRequest* req,
                                             internalpb::WorkerHeartbeatResponse* resp) override {
+    if (auto* no = refused(ctx, identity_->verify(*ctx, "WorkerHeartbeat", {req->node_id()}))) return no;
+    if (auto* bad = transport::refuse_invalid(ctx, "WorkerHeartbeat", transport::check_worker_heartbeat(*req, rules_)))
+      return bad;
     auto* r = ctx->DefaultReactor();
-    if (!admitted(r, identity_->verify(*ctx, "WorkerHeartbeat", {req->node_id()}))) return r;
     auto w = transport::from_proto(*req);
     if (!cfg_.find_member(w.node_id)) {
       r->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -90,11 +100,14 @@ class internal_service final : public internalpb::InternalService::CallbackServi
   grpc::ServerUnaryReactor* ForwardJobStatus(grpc::CallbackServerContext* ctx,
                                              const internalpb::ForwardJobStatusRequest* req,
                                              internalpb::ForwardJobStatusResponse* resp) override {
-    auto* r = ctx->DefaultReactor();
     // A node reports only the jobs it ran itself.
     std::vector<std::uint64_t> reporters;
     for (const auto& u : req->updates()) reporters.push_back(u.executed_by());
-    if (!admitted(r, identity_->verify(*ctx, "ForwardJobStatus", reporters))) return r;
+    if (auto* no = refused(ctx, identity_->verify(*ctx, "ForwardJobStatus", reporters))) return no;
+    if (auto* bad = transport::refuse_invalid(ctx, "ForwardJobStatus",
+                                              transport::check_forward_job_status(*req, wall_clock_ns(), rules_)))
+      return bad;
+    auto* r = ctx->DefaultReactor();
     status_batch batch;
     batch.updates.assign(req->updates().begin(), req->updates().end());
     auto raft = inbox_.raft;
@@ -114,9 +127,9 @@ class internal_service final : public internalpb::InternalService::CallbackServi
   grpc::ServerUnaryReactor* SetWorkerDraining(grpc::CallbackServerContext* ctx,
                                               const internalpb::SetWorkerDrainingRequest* req,
                                               internalpb::SetWorkerDrainingResponse* resp) override {
-    auto* r = ctx->DefaultReactor();
     // A node drains only itself (service/drain_workflow.cpp).
-    if (!admitted(r, identity_->verify(*ctx, "SetWorkerDraining", {req->worker_id()}))) return r;
+    if (auto* no = refused(ctx, identity_->verify(*ctx, "SetWorkerDraining", {req->worker_id()}))) return no;
+    auto* r = ctx->DefaultReactor();
     if (!cfg_.find_member(req->worker_id())) {
       r->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                              "node " + std::to_string(req->worker_id()) + " is not a member of this cluster"));
@@ -144,6 +157,7 @@ class internal_service final : public internalpb::InternalService::CallbackServi
   config::node_config cfg_;
   peer_inbox inbox_;
   std::shared_ptr<const transport::peer_identity> identity_;
+  transport::peer_rules rules_;
 };
 
 // ---------------------------------------------------------------------------
@@ -151,42 +165,47 @@ class internal_service final : public internalpb::InternalService::CallbackServi
 // at once (answers travel as Raft messages of their own).
 class raft_service final : public raftpb::RaftService::CallbackService {
  public:
-  raft_service(raft_inbox raft, std::shared_ptr<const transport::peer_identity> identity)
-      : raft_(std::move(raft)), identity_(std::move(identity)) {}
+  raft_service(raft_inbox raft, const config::node_config& cfg, std::shared_ptr<const transport::peer_identity> identity)
+      : raft_(std::move(raft)), identity_(std::move(identity)), rules_(transport::peer_rules::from(cfg)) {}
 
   grpc::ServerUnaryReactor* AppendEntries(grpc::CallbackServerContext* ctx, const raftpb::RaftBatch* req,
                                           raftpb::Ack*) override {
-    return deliver(ctx, req, "RaftService.AppendEntries");
+    return deliver(ctx, req, "RaftService.AppendEntries", codec::raft_rpc::append_entries);
   }
   grpc::ServerUnaryReactor* RequestVote(grpc::CallbackServerContext* ctx, const raftpb::RaftBatch* req,
                                         raftpb::Ack*) override {
-    return deliver(ctx, req, "RaftService.RequestVote");
+    return deliver(ctx, req, "RaftService.RequestVote", codec::raft_rpc::request_vote);
   }
   grpc::ServerUnaryReactor* TimeoutNow(grpc::CallbackServerContext* ctx, const raftpb::RaftBatch* req,
                                        raftpb::Ack*) override {
-    return deliver(ctx, req, "RaftService.TimeoutNow");
+    return deliver(ctx, req, "RaftService.TimeoutNow", codec::raft_rpc::timeout_now);
   }
   grpc::ServerUnaryReactor* InstallSnapshot(grpc::CallbackServerContext* ctx, const raftpb::RaftBatch* req,
                                             raftpb::Ack*) override {
-    return deliver(ctx, req, "RaftService.InstallSnapshot");
+    return deliver(ctx, req, "RaftService.InstallSnapshot", codec::raft_rpc::install_snapshot);
   }
 
  private:
-  // Every message of the batch must come from the certified node, or none of
-  // them is stepped: one forged TimeoutNow or AppendEntries is enough to
-  // take over leadership or diverge a state machine.
-  grpc::ServerUnaryReactor* deliver(grpc::CallbackServerContext* ctx, const raftpb::RaftBatch* req,
-                                    const char* call) {
-    auto* r = ctx->DefaultReactor();
+  // Nothing of a batch is stepped unless every message comes from the
+  // certified node (one forged TimeoutNow or AppendEntries is enough to take
+  // over leadership or diverge a state machine) and all of it passes
+  // validation. Who first, then what: a stranger learns nothing from the
+  // validation's answers.
+  grpc::ServerUnaryReactor* deliver(grpc::CallbackServerContext* ctx, const raftpb::RaftBatch* req, const char* method,
+                                    codec::raft_rpc family) {
     std::vector<std::uint64_t> senders;
     for (const auto& m : req->messages()) senders.push_back(m.from());
-    if (!admitted(r, identity_->verify(*ctx, call, senders))) return r;
+    if (auto* no = refused(ctx, identity_->verify(*ctx, method, senders))) return no;
+    if (auto* bad = transport::refuse_invalid(ctx, method, transport::check_raft_batch(*req, family, rules_)))
+      return bad;
+    auto* r = ctx->DefaultReactor();
     for (const auto& m : req->messages()) caf::anon_send(raft_, step_atom::value, codec::from_proto(m));
     r->Finish(grpc::Status::OK);
     return r;
   }
   raft_inbox raft_;
   std::shared_ptr<const transport::peer_identity> identity_;
+  transport::peer_rules rules_;
 };
 
 struct peer_services {
@@ -200,7 +219,7 @@ std::shared_ptr<void> add_peer_services(grpc::ServerBuilder& builder, caf::actor
                                         const config::node_config& cfg, peer_inbox inbox) {
   auto s = std::make_shared<peer_services>();
   auto identity = std::make_shared<const transport::peer_identity>(cfg);
-  s->raft = std::make_unique<raft_service>(inbox.raft, identity);
+  s->raft = std::make_unique<raft_service>(inbox.raft, cfg, identity);
   s->internal = std::make_unique<internal_service>(sys, cfg, std::move(inbox), identity);
   builder.RegisterService(s->internal.get());
   builder.RegisterService(s->raft.get());

@@ -2,10 +2,12 @@
 
 #include <chrono>
 #include <map>
+#include <vector>
 
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "config/limits.hpp"
 #include "config/timeouts.hpp"
 #include "protocol/errors.hpp"
 #include "protocol/raft_codec.hpp"
@@ -40,21 +42,34 @@ void dispatch(raftpb::RaftService::Stub* stub, codec::raft_rpc rpc, std::uint64_
 }
 
 void send_raft(self_ptr self, const raft_outbox& out) {
-  // One call per (peer, family), keeping each peer's messages in order.
-  std::map<std::pair<std::uint64_t, codec::raft_rpc>, std::shared_ptr<raft_call>> calls;
+  // Calls per (peer, family), each packed up to config::peer_call_bytes (one
+  // message always goes): a pipelined catch-up of many full appends must not
+  // add up to one call over the peers' limit (issue 11: such a follower never
+  // caught up). Raft tolerates reordering between the calls.
+  const std::uint64_t budget = config::peer_call_bytes(self->state.cfg);
+  std::map<std::pair<std::uint64_t, codec::raft_rpc>, std::vector<std::shared_ptr<raft_call>>> calls;
+  std::map<std::pair<std::uint64_t, codec::raft_rpc>, std::uint64_t> bytes;  // of each key's last call
   for (const auto& m : out.messages) {
     auto key = std::make_pair(m.to, codec::rpc_for(m.type));
-    auto& c = calls[key];
-    if (!c) c = std::make_shared<raft_call>();
-    codec::to_proto(m, *c->request.add_messages());
+    raftpb::RaftMessage pm;
+    codec::to_proto(m, pm);
+    const std::uint64_t size = pm.ByteSizeLong();
+    auto& list = calls[key];
+    auto& used = bytes[key];
+    if (list.empty() || (used > 0 && used + size > budget)) {
+      list.push_back(std::make_shared<raft_call>());
+      used = 0;
+    }
+    *list.back()->request.add_messages() = std::move(pm);
+    used += size;
   }
-  for (auto& [key, c] : calls) {
+  for (auto& [key, list] : calls) {
     auto* stub = self->state.peers->raft(key.first);
     if (!stub) {
       TLOG(warn, "peer_transport") << "no channel to node " << key.first;
       continue;
     }
-    dispatch(stub, key.second, key.first, c);
+    for (auto& c : list) dispatch(stub, key.second, key.first, c);
   }
 }
 

@@ -141,7 +141,10 @@ apply_error job_table::apply_assign(std::uint64_t index, const logpb::AssignJobC
 // unknown job; terminal job (a cancelled job stays cancelled even if its
 // executor later reports completion); stale attempt (the job was requeued
 // after its worker was declared dead, and that worker still reported);
-// finally the transition itself.
+// a report from a worker other than the assigned one; finally the transition
+// itself. Attempt 0 stays "unchecked" here so that the table's replay of a
+// log never changes meaning; new updates with attempt 0 are refused before
+// they reach the log (transport/peer_validation for ForwardJobStatus).
 apply_error job_table::apply_update(std::uint64_t index, const logpb::JobStatusUpdate& u, apply_result& out) {
   job* j = find_mutable(u.job_id());
   if (!j) return not_found();
@@ -149,6 +152,14 @@ apply_error job_table::apply_update(std::uint64_t index, const logpb::JobStatusU
   if (u.attempt() != 0 && u.attempt() != j->attempts) {
     return refuse(refusal::stale, "stale update from attempt " + std::to_string(u.attempt()) +
                                       "; job is on attempt " + std::to_string(j->attempts));
+  }
+  // Only the worker the job is assigned to reports on it (issue 11: a forged
+  // report from elsewhere completed a running job with fake output). An
+  // honest supervisor runs only jobs assigned to its own node and names
+  // itself in executed_by, so this never refuses an honest report.
+  if (u.executed_by() != 0 && j->assigned_worker != 0 && u.executed_by() != j->assigned_worker) {
+    return refuse(refusal::stale, "update from worker " + std::to_string(u.executed_by()) +
+                                      "; job is assigned to worker " + std::to_string(j->assigned_worker));
   }
   const int target = u.status();
   const std::int64_t at = event_time_ns(u.at_ns(), u.has_completed_at_ms(), u.completed_at_ms());

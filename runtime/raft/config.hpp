@@ -22,6 +22,10 @@ struct config {
   bool pre_vote = true;
   bool check_quorum = true;
   std::size_t max_entries_per_append = 512;
+  // Entry data bytes per append message; at least one entry is always sent,
+  // even a larger one (etcd's MaxSizePerMsg), so a follower behind by big
+  // entries still catches up without one message exceeding the peer limit.
+  std::size_t max_append_bytes = 1 << 20;
   std::size_t max_inflight_appends = 64;
   std::size_t snapshot_chunk_bytes = 1 << 20;
 };

@@ -179,6 +179,9 @@ bool core::promotable() const {
 }
 
 void core::campaign(bool pre_vote, bool transfer) {
+  // term_ + 1 must stay below max_term: a node stuck at the bound stays a
+  // follower (it can still vote and follow) instead of wrapping its term.
+  if (term_ + 1 >= max_term) return;
   term_t vote_term;
   msg_type type;
   if (pre_vote) {
@@ -220,6 +223,9 @@ bool core::in_lease() const {
 
 void core::step(const message& m) {
   if (m.from == cfg_.id || m.from == no_node) return;
+  // Defense in depth behind the transport's validation: a term this large is
+  // never honest, and adopting it would leave no room to campaign.
+  if (m.term >= max_term) return;
   if (std::find(voters_.begin(), voters_.end(), m.from) == voters_.end()) return;  // not a member
 
   if (m.term > term_) {

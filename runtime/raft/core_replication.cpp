@@ -34,7 +34,7 @@ void core::send_append(node_id to, bool allow_empty) {
     send_snapshot_chunk(to, pr);
     return;
   }
-  auto ents = log_.slice(pr.next(), log_.last_index() + 1, cfg_.max_entries_per_append, SIZE_MAX);
+  auto ents = log_.slice(pr.next(), log_.last_index() + 1, cfg_.max_entries_per_append, cfg_.max_append_bytes);
   if (ents.empty() && !allow_empty) return;
   message m;
   m.type = msg_type::append;

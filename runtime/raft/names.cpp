@@ -48,6 +48,7 @@ std::string validate(const config& cfg) {
     return "config.election_tick (" + std::to_string(cfg.election_tick) + ") must exceed heartbeat_tick (" +
            std::to_string(cfg.heartbeat_tick) + ")";
   if (cfg.max_entries_per_append < 1) return "config.max_entries_per_append must be >= 1";
+  if (cfg.max_append_bytes < 1) return "config.max_append_bytes must be >= 1";
   if (cfg.max_inflight_appends < 1) return "config.max_inflight_appends must be >= 1";
   if (cfg.snapshot_chunk_bytes < 1) return "config.snapshot_chunk_bytes must be >= 1";
   return {};

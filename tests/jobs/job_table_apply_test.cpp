@@ -128,11 +128,11 @@ TEST_CASE("assign_job refuses unknown, non-pending and terminal jobs and worker 
 
 TEST_CASE("RUNNING from assigned records the start and the executor") {
   log_fed_table t = with_assigned_job("j1", 7);
-  apply_result r = must_apply(t, running("j1", t0 + 20, 9, 1));
+  apply_result r = must_apply(t, running("j1", t0 + 20, 7, 1));
   const job* j = t.table.find("j1");
   CHECK(j->status == job_status::running);
   CHECK(j->started_at_ns == t0 + 20);
-  CHECK(j->executed_by == 9);
+  CHECK(j->executed_by == 7);
   CHECK(j->assigned_worker == 7);
   REQUIRE(r.changes.size() == 1);
   CHECK(r.changes[0].before == job_status::assigned);
@@ -469,4 +469,26 @@ TEST_CASE("on_worker lists only the worker's non-terminal jobs") {
   CHECK(t.table.on_worker(6).size() == 1);
   CHECK(t.table.on_worker(0).empty());
   CHECK(t.table.active_count() == 3);
+}
+
+TEST_CASE("issue 11: a report from a worker other than the assigned one is refused, nothing changes") {
+  log_fed_table t = with_assigned_job("j1", 7);
+  must_apply(t, running("j1", t0 + 20, 7, 1));
+  // A forged COMPLETED from node 9 with fake output: refused, the job keeps running.
+  must_refuse(t, finished("j1", job_status::completed, 0, t0 + 30, 9, 1),
+              "update from worker 9; job is assigned to worker 7");
+  must_refuse(t, running("j2-missing", t0 + 30, 9, 1), "job not found");
+  const job* j = t.table.find("j1");
+  CHECK(j->status == job_status::running);
+  CHECK(j->executed_by == 7);
+  CHECK_FALSE(j->completed_at_ns.has_value());
+  // The assigned worker's own report still applies.
+  must_apply(t, finished("j1", job_status::completed, 0, t0 + 40, 7, 1));
+  CHECK(t.table.find("j1")->status == job_status::completed);
+}
+
+TEST_CASE("issue 11: a report carrying the wrong attempt is refused even from the assigned worker") {
+  log_fed_table t = with_assigned_job("j1", 7);
+  must_refuse(t, running("j1", t0 + 20, 7, 2), "stale update from attempt 2; job is on attempt 1");
+  CHECK(t.table.find("j1")->status == job_status::assigned);
 }

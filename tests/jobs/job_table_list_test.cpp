@@ -92,7 +92,7 @@ log_fed_table mixed_table() {
       case 1: t.apply(assign(id, worker)); break;
       case 2:
         t.apply(assign(id, worker));
-        t.apply(running(id, t0 + k, worker == 3 ? 1 : worker));  // some run elsewhere than assigned
+        t.apply(running(id, t0 + k, worker));
         break;
       case 3:
         t.apply(assign(id, worker));
@@ -199,8 +199,8 @@ TEST_CASE("the brute-force reference is not vacuous") {
   list_query q;
   q.worker = 1;
   auto on1 = brute_force(t.table, q);
-  // worker 1 both holds its own jobs and executes worker 4's running ones.
-  CHECK(std::any_of(on1.begin(), on1.end(), [](const job& j) { return j.assigned_worker == 3 && j.executed_by == 1; }));
+  CHECK(std::any_of(on1.begin(), on1.end(),
+                    [](const job& j) { return j.status == job_status::running && j.executed_by == 1; }));
   q = {};
   q.command_substring = "BUILD";
   CHECK(brute_force(t.table, q).size() == 40);
@@ -209,18 +209,22 @@ TEST_CASE("the brute-force reference is not vacuous") {
   CHECK(brute_force(t.table, q).size() == 12);
 }
 
+// Only the assigned worker may report (issue 11), so through the log both
+// fields name the same node; the filter still matches either, for jobs of
+// snapshots written before that rule.
 TEST_CASE("the worker filter matches assigned_worker or executed_by") {
   log_fed_table t;
   t.apply(submit("a", "true", t0));
   t.apply(submit("b", "true", t0 + 1));
   t.apply(assign("a", 1));
-  t.apply(running("a", t0, 2));  // assigned to 1, runs on 2
+  CHECK(!t.apply(running("a", t0, 2)).error.empty());  // assigned to 1: node 2's report is refused
+  t.apply(running("a", t0, 1));
   t.apply(assign("b", 2));
   list_query q;
   q.worker = 1;
   CHECK(ids(t.table.list(q).jobs) == std::vector<std::string>{"a"});
   q.worker = 2;
-  CHECK(ids(t.table.list(q).jobs) == std::vector<std::string>{"a", "b"});
+  CHECK(ids(t.table.list(q).jobs) == std::vector<std::string>{"b"});
   q.worker = 3;
   CHECK(t.table.list(q).jobs.empty());
   CHECK(t.table.list(q).total_count == 0);

@@ -4,12 +4,15 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <thread>
 #include <variant>
 
 #include <caf/all.hpp>
 #include <grpcpp/grpcpp.h>
 
 #include "protocol/errors.hpp"
+#include "runtime/common/wall_clock.hpp"
 #include "transport/peer_services.hpp"
 #include "transport/peer_transport.hpp"
 #include "transport/status_report.hpp"
@@ -22,11 +25,15 @@ namespace {
 constexpr char job_id[] = "123e4567-e89b-42d3-a456-426614174000";
 
 
+std::atomic<int> stepped{0};  // raft messages fake_raft received
+std::atomic<int> proposed{0};  // proposals it received
+
 // Plays raft_node: the first update's job id (or the drained worker) picks the answer.
 raft_inbox::behavior_type fake_raft() {
   return {
-      [](step_atom, const raft::message&) {},
+      [](step_atom, const raft::message&) { ++stepped; },
       [](propose_atom, const logpb::Command& cmd) -> caf::result<proposal_result> {
+        ++proposed;
         if (cmd.has_set_worker_draining()) {
           if (cmd.set_worker_draining().worker_id() == 3) return not_leader_error(3, "127.0.0.1:9");
           proposal_result r;
@@ -67,7 +74,13 @@ config::node_config make_config(std::uint64_t id, int port) {
 status_batch batch(std::uint64_t seq, const std::string& job) {
   status_batch b;
   b.seq = seq;
-  b.updates.emplace_back().set_job_id(job);
+  auto& u = b.updates.emplace_back();
+  u.set_job_id(job);
+  // What a worker sends (transport/peer_validation refuses anything less).
+  u.set_status(scheduler::JOB_STATUS_RUNNING);
+  u.set_attempt(1);
+  u.set_executed_by(1);
+  u.set_at_ns(wall_clock_ns());
   return b;
 }
 
@@ -170,6 +183,43 @@ TEST_CASE("peer_transport <-> peer services over gRPC") {
     auto bad = f.ask<job_output>(output_atom::value, std::uint64_t{2}, std::string("../etc"));
     REQUIRE(std::holds_alternative<error_info>(bad));
     CHECK(std::get<error_info>(bad).code == errc::invalid_argument);
+  }
+
+  SUBCASE("issue 11: a forged status update is refused INVALID_ARGUMENT and never proposed") {
+    const int before = proposed.load();
+    auto forged = batch(3, "j");
+    forged.updates[0].set_attempt(0);
+    forged.updates[0].set_status(scheduler::JOB_STATUS_COMPLETED);
+    forged.updates[0].set_stdout_inline("fake output");
+    auto r = f.ask<report_ack>(report_atom::value, std::uint64_t{2}, forged);
+    REQUIRE(std::holds_alternative<error_info>(r));
+    CHECK(std::get<error_info>(r).code == errc::invalid_argument);
+    CHECK(std::get<error_info>(r).message.find("updates[0].attempt: missing (0)") != std::string::npos);
+    // A refusal is final for the worker: resending would block its outbox.
+    CHECK(acknowledge(3, make_error(errc::invalid_argument, "x")).final);
+    auto stale = batch(4, "j");
+    stale.updates[0].set_at_ns(1);  // 1970 (retention would erase the job at once)
+    auto r2 = f.ask<report_ack>(report_atom::value, std::uint64_t{2}, stale);
+    REQUIRE(std::holds_alternative<error_info>(r2));
+    CHECK(std::get<error_info>(r2).message.find("updates[0].at_ns") != std::string::npos);
+    CHECK(proposed.load() == before);
+  }
+
+  SUBCASE("issue 11: a heartbeat with term 2^64-1 is not delivered; an honest one is") {
+    const int before = stepped.load();
+    raft::message m;
+    m.type = raft::msg_type::heartbeat;
+    m.from = 1;
+    m.to = 2;
+    m.term = ~std::uint64_t{0};
+    caf::anon_send(f.transport, send_atom::value, raft_outbox{{m}});
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    CHECK(stepped.load() == before);
+    m.term = 3;
+    caf::anon_send(f.transport, send_atom::value, raft_outbox{{m}});
+    for (int i = 0; i < 100 && stepped.load() == before; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    CHECK(stepped.load() == before + 1);
   }
 
   SUBCASE("no channel to a node that is not a peer") {

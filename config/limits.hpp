@@ -1,0 +1,41 @@
+// Byte limits derived from the configuration, in one place (issue 11). The
+// sender side (raft_node's proposals, job_supervisor's status batches,
+// peer_transport's calls) stays within them, and the receiver side
+// (transport/peer_validation) refuses anything larger: an honest node never
+// produces what its peers would refuse.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "config/node_config.hpp"
+
+namespace troupe::config {
+
+// Protobuf framing around data: keys, lengths and the small fields of a
+// Raft message or a log command (generous; the data dominates).
+inline constexpr std::uint64_t framing_bytes = 64 << 10;
+
+// Bytes of a worker's status batch (one log entry), updates packed until
+// this much; one update always goes, and one holds at most the inline stdout
+// and stderr plus a short error.
+inline std::uint64_t status_batch_bytes(const node_config& c) { return c.raft.max_append_bytes; }
+
+// The largest entry data (a serialized logpb::Command) a leader proposes and
+// a follower accepts: a client command (max_command_bytes), or a status batch.
+inline std::uint64_t max_entry_bytes(const node_config& c) {
+  const std::uint64_t one_update = 2 * c.executor.output_inline_bytes + framing_bytes;
+  return std::max({status_batch_bytes(c), one_update, std::uint64_t{c.jobs.max_command_bytes}}) + framing_bytes;
+}
+
+// The largest RaftBatch one peer RPC carries: peer_transport packs messages
+// up to max_append_bytes per call and always sends at least one; one message
+// holds max_append_bytes of entries, one entry of max_entry_bytes, or one
+// snapshot chunk.
+inline std::uint64_t peer_call_bytes(const node_config& c) { return c.raft.max_append_bytes; }
+inline std::uint64_t max_peer_message_bytes(const node_config& c) {
+  return std::max({peer_call_bytes(c), max_entry_bytes(c), std::uint64_t{c.raft.snapshot_chunk_bytes}}) +
+         2 * framing_bytes;
+}
+
+}  // namespace troupe::config

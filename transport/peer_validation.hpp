@@ -1,0 +1,51 @@
+// Peer traffic is validated even from an authenticated peer (issue 11: one
+// forged heartbeat with term 2^64-1 wrapped terms to 0 and an election then
+// erased committed jobs; a forged ForwardJobStatus completed a running job).
+// Each RaftService / InternalService handler calls one check at its top; a
+// refused request is answered INVALID_ARGUMENT with the reason, logged once
+// (rate-limited) naming the field, and nothing of it is delivered.
+//
+// Who the peer is (its certificate against `from`) is checked elsewhere
+// (sec-grpc's identity check); these are the fields' own rules.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "config/node_config.hpp"
+#include "internal.pb.h"
+#include "protocol/raft_codec.hpp"
+#include "raft.pb.h"
+
+namespace troupe::transport {
+
+struct peer_rules {
+  std::uint64_t self = 0;
+  std::vector<std::uint64_t> members;
+  std::uint64_t max_entry_bytes = 0;    // config::max_entry_bytes
+  std::uint64_t max_message_bytes = 0;  // config::max_peer_message_bytes: one RaftBatch / internal request
+  std::int64_t max_future_ns = 0;       // a status update's time may run ahead of ours by this (clock skew)
+  std::int64_t max_past_ns = 0;         // ... and lag behind by this (a report held while no leader answered)
+
+  static peer_rules from(const config::node_config& cfg);
+  bool is_member(std::uint64_t id) const;
+};
+
+// Each returns "" when the request is acceptable, else "<field>: <reason>".
+std::string check_raft_message(const raftpb::RaftMessage& m, codec::raft_rpc family, const peer_rules& r);
+std::string check_raft_batch(const raftpb::RaftBatch& b, codec::raft_rpc family, const peer_rules& r);
+std::string check_status_update(const logpb::JobStatusUpdate& u, std::int64_t now_ns, const peer_rules& r);
+std::string check_forward_job_status(const internalpb::ForwardJobStatusRequest& req, std::int64_t now_ns,
+                                     const peer_rules& r);
+std::string check_worker_heartbeat(const internalpb::WorkerHeartbeatRequest& req, const peer_rules& r);
+
+// When `why` is empty: nullptr (go on). Otherwise finishes the call with
+// INVALID_ARGUMENT "<method> refused: <why>", logs it (at most one line per
+// second per method, with the count of lines left out) and returns the
+// reactor for the handler to return.
+grpc::ServerUnaryReactor* refuse_invalid(grpc::CallbackServerContext* ctx, const char* method, const std::string& why);
+
+}  // namespace troupe::transport
