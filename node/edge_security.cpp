@@ -36,20 +36,26 @@ bool check_edge_security(const config::node_config& cfg) {
       return false;
     }
   }
-  if (cfg.tls.enabled() && cfg.auth.enabled()) return true;
+  for (const auto& w : exposure_warnings(cfg)) TLOG(warn, "node") << w;
+  return true;
+}
+
+std::vector<std::string> exposure_warnings(const config::node_config& cfg) {
+  std::vector<std::string> out;
+  if (cfg.tls.enabled() && cfg.auth.enabled()) return out;
   std::string missing = !cfg.tls.enabled() && !cfg.auth.enabled() ? "no [tls] and no [[auth.tokens]]"
                         : !cfg.tls.enabled()                      ? "no [tls]"
                                                                   : "no [[auth.tokens]]";
   for (const auto& [what, listen] : {std::pair<const char*, std::string>{"gRPC", cfg.grpc_listen},
                                      std::pair<const char*, std::string>{"HTTP", cfg.http_listen}}) {
     if (loopback_only(listen)) continue;
-    TLOG(warn, "node") << "SECURITY: the " << what << " listener " << listen << " is reachable beyond loopback with "
-                       << missing << ": anyone who can reach " << listen << " can run shell commands as "
-                       << user_name() << " on every node"
-                       << (cfg.tls.enabled() ? "" : ", read every job's output and impersonate cluster members")
-                       << "; configure [tls] and [[auth.tokens]] or listen on 127.0.0.1";
+    out.push_back(std::string("SECURITY: the ") + what + " listener " + listen + " is reachable beyond loopback with " +
+                  missing + ": anyone who can reach " + listen + " can run shell commands as " + user_name() +
+                  " on every node" +
+                  (cfg.tls.enabled() ? "" : ", read every job's output and impersonate cluster members") +
+                  "; configure [tls] and [[auth.tokens]] or listen on 127.0.0.1");
   }
-  return true;
+  return out;
 }
 
 }  // namespace troupe

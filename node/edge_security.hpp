@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "config/node_config.hpp"
 
@@ -16,5 +17,8 @@ bool loopback_only(const std::string& listen);
 // node must not start); logs one warn line per exposed listener when a
 // listen host is not loopback and [tls] or [[auth.tokens]] is missing.
 bool check_edge_security(const config::node_config& cfg);
+
+// The warnings above, one per exposed listener (also printed by --check-config).
+std::vector<std::string> exposure_warnings(const config::node_config& cfg);
 
 }  // namespace troupe

@@ -29,6 +29,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runtime/jobs/rfc3339.hpp"
+#include "transport/client_credentials.hpp"
 #include "scheduler.grpc.pb.h"
 
 namespace {
@@ -130,15 +131,6 @@ int parse_status(const std::string& s) {
   die("unknown status \"" + s + "\" (pending, assigned, running, completed, failed, cancelled)");
 }
 
-std::string read_file(const std::string& flag, const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) die(flag + " \"" + path + "\": cannot open: " + std::strerror(errno));
-  std::ostringstream s;
-  s << f.rdbuf();
-  if (s.str().find("-----BEGIN") == std::string::npos) die(flag + " \"" + path + "\": not a PEM file");
-  return s.str();
-}
-
 // What the client presents: TLS channel credentials (--ca-file, --cert,
 // --key) and the bearer token (--token, else $TROUPE_TOKEN).
 struct security {
@@ -156,14 +148,10 @@ security security_from(const options& o) {
   auto ca = flag("--ca-file"), cert = flag("--cert"), key = flag("--key");
   if (cert.empty() != key.empty()) die("--cert and --key go together");
   if (!cert.empty() && ca.empty()) die("--cert/--key need --ca-file (client certificates are sent over TLS only)");
-  if (!ca.empty()) {
-    grpc::SslCredentialsOptions tls;
-    tls.pem_root_certs = read_file("--ca-file", ca);
-    if (!cert.empty()) {
-      tls.pem_cert_chain = read_file("--cert", cert);
-      tls.pem_private_key = read_file("--key", key);
-    }
-    sec.credentials = grpc::SslCredentials(tls);
+  try {
+    sec.credentials = troupe::transport::client_credentials(ca, cert, key);
+  } catch (const std::invalid_argument& e) {
+    die(std::string("--ca-file/--cert/--key: ") + e.what());
   }
   return sec;
 }

@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "protocol/grpc_status_names.hpp"
+#include "transport/client_credentials.hpp"
 #include "scheduler.grpc.pb.h"
 
 namespace {
@@ -150,24 +151,12 @@ options parse(int argc, char** argv) {
 }
 
 
-std::string read_pem(const std::string& flag, const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) die(flag + " \"" + path + "\": cannot open: " + std::strerror(errno));
-  std::ostringstream s;
-  s << f.rdbuf();
-  if (s.str().find("-----BEGIN") == std::string::npos) die(flag + " \"" + path + "\": not a PEM file");
-  return s.str();
-}
-
 std::shared_ptr<grpc::ChannelCredentials> credentials(const options& o) {
-  if (o.ca_file.empty()) return grpc::InsecureChannelCredentials();
-  grpc::SslCredentialsOptions tls;
-  tls.pem_root_certs = read_pem("--ca-file", o.ca_file);
-  if (!o.cert_file.empty()) {
-    tls.pem_cert_chain = read_pem("--cert", o.cert_file);
-    tls.pem_private_key = read_pem("--key", o.key_file);
+  try {
+    return troupe::transport::client_credentials(o.ca_file, o.cert_file, o.key_file);
+  } catch (const std::invalid_argument& e) {
+    die(std::string("--ca-file/--cert/--key: ") + e.what());
   }
-  return grpc::SslCredentials(tls);
 }
 
 std::string json_escape(const std::string& s) {

@@ -5,6 +5,7 @@
 #include "config/node_config.hpp"
 #include "runtime/common/log.hpp"
 #include "node/bootstrap.hpp"
+#include "node/edge_security.hpp"
 
 int main(int argc, char** argv) {
   troupe::config::cli_result cli;
@@ -21,6 +22,7 @@ int main(int argc, char** argv) {
       return 0;
     case troupe::config::cli_action::check_config:
       std::cout << troupe::config::summary(cli.config) << "\n";
+      for (const auto& w : troupe::exposure_warnings(cli.config)) std::cerr << "troupe-node: " << w << "\n";
       return 0;
     case troupe::config::cli_action::run:
       break;

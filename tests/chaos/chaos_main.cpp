@@ -255,13 +255,15 @@ bool run_seed(const options& o, std::uint64_t seed) {
          << "s (node " << k.victim << "): ";
     if (d) line << "next ack after " << d->count() << " ms";
     else line << "no ack afterwards";
+    // The fault after this kill's own (which is recorded as it is logged).
     const auto& starts = nm.fault_starts();
-    auto next = std::upper_bound(starts.begin(), starts.end(), k.at);
+    const bool has_next = k.fault + 1 < starts.size();
     if (!k.impaired.empty()) {
       line << "; not a failover sample: " << k.impaired;
-    } else if (next != starts.end() && (!d || k.at + *d > *next)) {
+    } else if (has_next && (!d || k.at + *d > starts[k.fault + 1])) {
       line << "; not a failover sample: the next fault began "
-           << std::chrono::duration_cast<std::chrono::milliseconds>(*next - k.at).count() << " ms after the kill";
+           << std::chrono::duration_cast<std::chrono::milliseconds>(starts[k.fault + 1] - k.at).count()
+           << " ms after the kill";
     } else if (d) {
       samples.push_back(*d);
     } else {

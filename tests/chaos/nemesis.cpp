@@ -183,7 +183,7 @@ void nemesis::run(steady::time_point until) {
         auto victim = k == kill_leader && l != 0 ? l : other;
         if (victim == l && l != 0) {
           auto why = impairment(l);  // asked before the kill: it takes a few ms
-          leader_kills_.push_back({steady::now(), l, why});
+          leader_kills_.push_back({steady::now(), l, why, fault_starts_.size()});
         }
         c_.kill9(victim);
         killed_[victim] = true;

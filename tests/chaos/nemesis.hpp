@@ -48,6 +48,7 @@ struct leader_kill {
   steady::time_point at;
   std::uint64_t victim = 0;
   std::string impaired;  // why the rest of the cluster was not healthy; empty when it was
+  std::size_t fault = 0;  // its index in fault_starts()
 };
 
 class nemesis {

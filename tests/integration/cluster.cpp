@@ -22,6 +22,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "transport/client_credentials.hpp"
+
 namespace troupe::integration {
 namespace fs = std::filesystem;
 
@@ -92,17 +94,9 @@ std::shared_ptr<grpc::Channel> make_channel(const std::string& address, const cl
   // 100 ms, and attempts cut short every time never connect.
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, sec.ca_file.empty() ? 100 : 5000);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
-  if (sec.ca_file.empty()) {
-    if (!sec.token.empty()) throw std::invalid_argument("make_channel: a token needs TLS (set ca_file)");
-    return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-  }
-  grpc::SslCredentialsOptions tls;
-  tls.pem_root_certs = read_text_file(sec.ca_file);
-  if (!sec.cert_file.empty()) {
-    tls.pem_cert_chain = read_text_file(sec.cert_file);
-    tls.pem_private_key = read_text_file(sec.key_file);
-  }
-  auto creds = grpc::SslCredentials(tls);
+  if (sec.ca_file.empty() && !sec.token.empty())
+    throw std::invalid_argument("make_channel: a token needs TLS (set ca_file)");
+  auto creds = transport::client_credentials(sec.ca_file, sec.cert_file, sec.key_file);
   // AccessTokenCredentials sends "authorization: Bearer <token>".
   if (!sec.token.empty()) creds = grpc::CompositeChannelCredentials(creds, grpc::AccessTokenCredentials(sec.token));
   return grpc::CreateCustomChannel(address, creds, args);
