@@ -1,5 +1,6 @@
 #include "node/bootstrap.hpp"
 
+#include <chrono>
 #include <csignal>
 #include <filesystem>
 #include <optional>
@@ -123,8 +124,16 @@ void shut_down(caf::actor_system& sys, const actor_tree& tree, job_supervisor_ac
   caf::scoped_actor self{sys};
   // 1. No new requests: the HTTP server joins its threads, the gRPC server
   // shuts down.
+  // Each step's time is logged: a fail-stop that lingers keeps the node's
+  // ports and lock, and delays its restart.
+  auto t0 = std::chrono::steady_clock::now();
+  auto ms = [&t0] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  };
   http.reset();
+  TLOG(info, "node") << "HTTP server stopped (" << ms() << " ms)";
   server.reset();
+  TLOG(info, "node") << "gRPC server stopped (" << ms() << " ms)";
   // 2. Stop the jobs running here, without reporting them: they were
   // interrupted, and the restarted node reports them failed.
   self->request(supervisor, config::executor_stop_wait, shutdown_atom::value)

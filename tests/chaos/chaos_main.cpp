@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
@@ -118,10 +119,11 @@ read_options addresses(const integration::cluster& c) {
 // Reads until every job is terminal in every view and two reads in a row are
 // the same (the cluster stopped changing), or `limit` passes; returns the last read.
 std::vector<view> settle(const integration::cluster& c, const history& h, const std::string& runs_file,
-                         seconds limit) {
+                         seconds limit, const std::function<void()>& each_round = [] {}) {
   auto until = steady::now() + limit;
   std::vector<view> prev, cur;
   for (int round = 0; round < 10000; ++round) {
+    each_round();
     cur = read_views(addresses(c));
     auto v = judge(cur, h.submits(), h.cancels(), read_runs(runs_file));
     if (v.unreadable_views == 0 && v.settled() && same_reads(prev, cur)) break;
@@ -219,9 +221,14 @@ bool run_seed(const options& o, std::uint64_t seed) {
   auto faults_end = steady::now();
   cl.stop();
   say("chaos: healed, clients stopped; waiting for every job to end (at most " + num(o.settle_s) + " s)");
-  if (c.wait_for_leader(milliseconds(30000)) == 0) say("chaos: no agreed leader 30 s after healing");
+  bool agreed = false;
+  for (int i = 0; i < 30 && !agreed; ++i) {
+    nm.restart_exited();
+    agreed = c.wait_for_leader(milliseconds(1000)) != 0;
+  }
+  if (!agreed) say("chaos: no agreed leader 30 s after healing");
 
-  auto views = settle(c, h, cop.runs_file, seconds(static_cast<long>(o.settle_s)));
+  auto views = settle(c, h, cop.runs_file, seconds(static_cast<long>(o.settle_s)), [&] { nm.restart_exited(); });
   auto v = judge(views, h.submits(), h.cancels(), read_runs(cop.runs_file));
   if (!o.self_check.empty()) {
     say("chaos self-check baseline: " + v.line(seed, o.nodes));

@@ -67,13 +67,15 @@ class nemesis {
   const std::vector<steady::time_point>& fault_starts() const { return fault_starts_; }
   double seconds_since_start(steady::time_point t) const { return std::chrono::duration<double>(t - t0_).count(); }
   std::uint64_t leader();  // the node that says it leads, 0 if none answers
+  // Starts every node that exited by itself (a disk-full fail-stop may end
+  // seconds after the disk was freed, also after the last heal_all).
+  void restart_exited();
 
  private:
   void log(const std::string& what) const;
   void sleep_until(steady::time_point t) const;
   std::uint64_t pick(const std::vector<std::uint64_t>& from);
   std::vector<std::uint64_t> followers(std::uint64_t leader) const;
-  void restart_exited();
   void start(std::uint64_t id);
 
   std::mt19937_64 rng_;
