@@ -105,7 +105,15 @@ struct fixture {
     for (caf::actor a : {caf::actor_cast<caf::actor>(supervisor), caf::actor_cast<caf::actor>(transport)})
       self->send_exit(a, caf::exit_reason::user_shutdown);
     self->wait_for(supervisor, transport);
-    std::filesystem::remove_all(dir);
+    // An executor's detached writer may still be finishing a file in there
+    // (a killed supervisor does not wait for it): retry rather than throw
+    // from a destructor when a file vanishes mid-removal.
+    std::error_code ec;
+    for (int i = 0; i < 50; ++i) {
+      std::filesystem::remove_all(dir, ec);
+      if (!ec) break;
+      std::this_thread::sleep_for(20ms);
+    }
   }
 
   std::string log() {
@@ -236,7 +244,11 @@ TEST_CASE("an attempt whose start this node recorded before a restart is reporte
                 job_changes{{jobs::job_change{2, jobs::change_kind::updated, jobs::job_status::assigned, j}}, {}});
   auto running = failed + "2@2:" + j.id + "/JOB_STATUS_RUNNING,;";
   CHECK(f.wait_log(running) == running);
-  CHECK(exec::recorded_start(f.dir + "/outputs", j.id) == std::optional<std::uint32_t>(2));
+  // The executor records the start before the job's process runs; the
+  // RUNNING report is queued as it is spawned, so the record may come just after.
+  auto recorded = [&] { return exec::recorded_start(f.dir + "/outputs", j.id); };
+  for (int i = 0; i < 250 && recorded() != std::optional<std::uint32_t>(2); ++i) std::this_thread::sleep_for(20ms);
+  CHECK(recorded() == std::optional<std::uint32_t>(2));
 }
 
 TEST_CASE("a finished job that ran here is never reported again, after it ends or after a restart") {
