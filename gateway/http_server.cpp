@@ -88,14 +88,7 @@ class io {
       ERR_clear_error();
       int r = SSL_accept(ssl_);
       if (r == 1) return true;
-      int e = SSL_get_error(ssl_, r);
-      if (e == SSL_ERROR_WANT_READ) {
-        if (!wait(POLLIN, deadline)) return false;
-      } else if (e == SSL_ERROR_WANT_WRITE) {
-        if (!wait(POLLOUT, deadline)) return false;
-      } else {
-        return false;
-      }
+      if (ssl_wait(r, deadline) != ssl_step::again) return false;
     }
   }
 
@@ -106,13 +99,10 @@ class io {
         ERR_clear_error();
         int r = SSL_read(ssl_, buf, static_cast<int>(n));
         if (r > 0) return r;
-        int e = SSL_get_error(ssl_, r);
-        if (e == SSL_ERROR_WANT_READ) {
-          if (!wait(POLLIN, deadline)) return -1;
-        } else if (e == SSL_ERROR_WANT_WRITE) {
-          if (!wait(POLLOUT, deadline)) return -1;
-        } else {
-          return 0;
+        switch (ssl_wait(r, deadline)) {
+          case ssl_step::again: break;
+          case ssl_step::timed_out: return -1;
+          case ssl_step::failed: return 0;
         }
       } else {
         auto r = ::recv(fd_, buf, n, 0);
@@ -134,14 +124,7 @@ class io {
           data.remove_prefix(static_cast<std::size_t>(r));
           continue;
         }
-        int e = SSL_get_error(ssl_, r);
-        if (e == SSL_ERROR_WANT_WRITE) {
-          if (!wait(POLLOUT, deadline)) return false;
-        } else if (e == SSL_ERROR_WANT_READ) {
-          if (!wait(POLLIN, deadline)) return false;
-        } else {
-          return false;
-        }
+        if (ssl_wait(r, deadline) != ssl_step::again) return false;
       } else {
         auto r = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
         if (r >= 0) {
@@ -154,6 +137,15 @@ class io {
       }
     }
     return true;
+  }
+
+  // After an SSL call returned `r` without completing: waits for what
+  // OpenSSL needs next (either direction, renegotiation included).
+  enum class ssl_step { again, timed_out, failed };
+  ssl_step ssl_wait(int r, clock::time_point deadline) {
+    const int e = SSL_get_error(ssl_, r);
+    if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) return ssl_step::failed;
+    return wait(e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline) ? ssl_step::again : ssl_step::timed_out;
   }
 
   // Caps what the kernel buffers for this connection's writes.
