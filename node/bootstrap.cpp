@@ -193,7 +193,14 @@ int run_node(const config::node_config& cfg) {
   int rc = 0;
   {
     caf::actor_system_config acfg;
-    acfg.set("scheduler.max-threads", std::max<std::size_t>(4, std::thread::hardware_concurrency()));
+    // The sharing policy: idle workers block on a condition variable and wake
+    // when a message arrives. CAF's default work-stealing policy polls its
+    // queues while idle (then sleeps up to 10 ms between polls), which cost an
+    // idle node ~28% of a core and added up to a relaxed sleep to a lone
+    // request's latency. Every blocking call (disk, executor backends) runs in
+    // a detached actor or its own thread, so one worker per core suffices.
+    acfg.set("scheduler.policy", caf::atom("sharing"));
+    acfg.set("scheduler.max-threads", std::max<std::size_t>(2, std::thread::hardware_concurrency()));
     register_error_category(acfg);
     caf::actor_system sys{acfg};
     rc = run_actors(sys, cfg, rec, backend);
