@@ -3,6 +3,7 @@
 #include <caf/actor_cast.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "config/limits.hpp"
 #include "config/timeouts.hpp"
 #include "runtime/common/log.hpp"
 #include "runtime/common/wall_clock.hpp"
@@ -21,17 +22,29 @@ void propose(self_ptr self, logpb::Command cmd, std::function<void(const caf::er
       .then([then](const proposal_result&) { then(caf::error{}); }, [then](const caf::error& e) { then(e); });
 }
 
+// Removes a job from the pending and placed views (not from `finished`).
+void untrack(job_dispatcher_state& st, const std::string& id) {
+  if (auto p = st.pending_since.find(id); p != st.pending_since.end()) {
+    st.pending.erase({p->second, id});
+    st.pending_since.erase(p);
+  }
+  if (auto p = st.placed.find(id); p != st.placed.end()) {
+    if (auto h = st.held.find(p->second.assigned_worker); h != st.held.end() && --h->second == 0) st.held.erase(h);
+    st.placed.erase(p);
+  }
+}
+
 void track(self_ptr self, const jobs::job& j) {
   auto& st = self->state;
-  auto old = st.active.find(j.id);
-  if (old != st.active.end() && old->second.status == jobs::job_status::pending)
-    st.pending.erase({old->second.created_at_ns, j.id});
+  untrack(st, j.id);
   if (jobs::is_terminal(j.status)) {
-    st.active.erase(j.id);
     st.finished.insert({j.completed_at_ns.value_or(j.created_at_ns), j.id});
+  } else if (j.status == jobs::job_status::pending) {
+    st.pending_since[j.id] = j.created_at_ns;
+    st.pending.insert({j.created_at_ns, j.id});
   } else {
-    st.active[j.id] = j;
-    if (j.status == jobs::job_status::pending) st.pending.insert({j.created_at_ns, j.id});
+    st.placed[j.id] = j;
+    ++st.held[j.assigned_worker];
   }
 }
 
@@ -39,10 +52,7 @@ void track(self_ptr self, const jobs::job& j) {
 // snapshot): nothing may be proposed for it any more.
 void forget(self_ptr self, const jobs::job& j) {
   auto& st = self->state;
-  if (auto old = st.active.find(j.id); old != st.active.end()) {
-    if (old->second.status == jobs::job_status::pending) st.pending.erase({old->second.created_at_ns, j.id});
-    st.active.erase(old);
-  }
+  untrack(st, j.id);
   st.finished.erase({j.completed_at_ns.value_or(j.created_at_ns), j.id});
 }
 
@@ -71,9 +81,9 @@ void requeue_unreported(self_ptr self) {
   auto& st = self->state;
   if (!grace_over(self)) return;
   unreported_graces g{config::unreported_running_grace(st.cfg), config::unreported_assigned_grace(st.cfg)};
-  for (const auto& id : find_unreported(st.active, st.workers, st.unreported, st.now(), g)) {
+  for (const auto& id : find_unreported(st.placed, st.workers, st.unreported, st.now(), g)) {
     if (st.requeueing.count(id)) continue;
-    const auto& j = st.active.at(id);
+    const auto& j = st.placed.at(id);
     auto grace = j.status == jobs::job_status::assigned ? g.assigned : g.running;
     TLOG(warn, "job_dispatcher") << "re-queueing job " << id << " (attempt " << j.attempts << ", "
                                  << jobs::to_string(j.status) << "): worker " << j.assigned_worker
@@ -90,8 +100,8 @@ void requeue_dead(self_ptr self) {
   std::set<std::uint64_t> dead;
   for (const auto& w : st.workers.workers)
     if (!w.alive) dead.insert(w.report.node_id);
-  for (const auto& [id, j] : st.active) {
-    if (j.status != jobs::job_status::assigned && j.status != jobs::job_status::running) continue;
+  if (dead.empty()) return;
+  for (const auto& [id, j] : st.placed) {
     if (!dead.count(j.assigned_worker) || st.requeueing.count(id)) continue;
     TLOG(warn, "job_dispatcher") << "re-queueing job " << id << " (attempt " << j.attempts << "): worker "
                                  << j.assigned_worker << " is dead";
@@ -99,24 +109,31 @@ void requeue_dead(self_ptr self) {
   }
 }
 
-void dispatch(self_ptr self) {
-  auto& st = self->state;
-  if (!st.leader) return;
+// Re-queues what dead or silent workers hold. Time-based, so it runs on the
+// tick and when the worker list changes, not on every job change.
+void check_workers(self_ptr self) {
+  if (!self->state.leader) return;
   requeue_dead(self);
   requeue_unreported(self);
-  // Load: jobs each worker holds now, plus assignments on their way.
+}
+
+void dispatch(self_ptr self) {
+  auto& st = self->state;
+  if (!st.leader || st.assigning || st.pending.empty()) return;
+  // Load: the jobs each worker holds now.
   std::map<std::uint64_t, std::uint32_t> load, capacity;
   for (const auto& w : st.workers.workers)
     if (w.alive && !st.draining.count(w.report.node_id) && w.report.executor_ok) {
-      load[w.report.node_id] = 0;
+      auto h = st.held.find(w.report.node_id);
+      load[w.report.node_id] = h == st.held.end() ? 0 : h->second;
       capacity[w.report.node_id] = w.report.capacity ? w.report.capacity : st.cfg.worker.capacity;
     }
   if (load.empty()) return;
-  for (const auto& [id, j] : st.active)
-    if ((j.status == jobs::job_status::assigned || j.status == jobs::job_status::running) && load.count(j.assigned_worker))
-      ++load[j.assigned_worker];
+  logpb::Command cmd;
+  auto* batch = cmd.mutable_assign_jobs();
+  const auto now_ns = wall_clock_ns();
+  std::uint64_t bytes = 0;
   for (const auto& [created, id] : st.pending) {
-    if (st.assigning.count(id)) continue;
     // Least loaded first; among equals, the first after the worker chosen
     // last, so an idle cluster spreads jobs instead of piling them on node 1.
     std::uint64_t best = 0;
@@ -129,17 +146,26 @@ void dispatch(self_ptr self) {
     if (best == 0) break;  // every worker is full
     ++load[best];
     st.last_assigned = best;
-    logpb::Command cmd;
-    cmd.mutable_assign_job()->set_job_id(id);
-    cmd.mutable_assign_job()->set_worker_id(best);
-    cmd.mutable_assign_job()->set_assigned_at_ns(wall_clock_ns());
-    st.assigning.insert(id);
-    auto job_id = id;
-    propose(self, std::move(cmd), [=](const caf::error& e) {
-      self->state.assigning.erase(job_id);
-      if (e) TLOG(debug, "job_dispatcher") << "assign " << job_id << ": " << self->system().render(e);
-    });
+    auto* a = batch->add_assignments();
+    a->set_job_id(id);
+    a->set_worker_id(best);
+    a->set_assigned_at_ns(now_ns);
+    bytes += a->ByteSizeLong() + 2;
+    if (bytes >= config::assign_batch_bytes(st.cfg)) break;  // the rest go in the next entry
   }
+  if (batch->assignments().empty()) return;
+  st.assigning = true;
+  const auto n = batch->assignments_size();
+  propose(self, std::move(cmd), [=](const caf::error& e) {
+    self->state.assigning = false;
+    if (e) {
+      // The jobs stay pending; the next change or tick places them again
+      // (not at once, so a failing proposal does not spin).
+      TLOG(debug, "job_dispatcher") << "assigning " << n << " jobs: " << self->system().render(e);
+      return;
+    }
+    dispatch(self);  // jobs submitted while this entry was in flight
+  });
 }
 
 void evict_old(self_ptr self) {
@@ -183,6 +209,7 @@ job_dispatcher_actor::behavior_type job_dispatcher(job_dispatcher_actor::statefu
           TLOG(info, "job_dispatcher") << "idle: no longer the leader";
         }
         st.leader = leader;
+        check_workers(self);
         dispatch(self);
       },
       [=](const job_changes& jc) {
@@ -204,9 +231,11 @@ job_dispatcher_actor::behavior_type job_dispatcher(job_dispatcher_actor::statefu
       },
       [=](const worker_list& wl) {
         self->state.workers = wl;
+        check_workers(self);
         dispatch(self);
       },
       [=](tick_atom) {
+        check_workers(self);
         dispatch(self);
         evict_old(self);
         self->delayed_send(self, tick_every, tick_atom::value);

@@ -1,13 +1,20 @@
 // job_dispatcher: active on the leader only. Keeps a view of the non-terminal
 // jobs and of drained workers (from job_table's change stream) and of worker
 // liveness (from heartbeat_tracker), and proposes:
-//  - assign_job: each pending job, oldest first, to the live, non-draining,
-//    executor-healthy worker with the fewest active jobs, up to its capacity;
+//  - assign_jobs: pending jobs, oldest first, each to the live,
+//    non-draining, executor-healthy worker with the fewest active jobs, up
+//    to its capacity; every job placed in one pass goes in one entry, and one
+//    such entry is in flight at a time (group commit: jobs that arrive
+//    meanwhile go in the next one);
 //  - requeue_job: the jobs of a worker declared dead, and the jobs a live
 //    worker's heartbeats leave out for longer than a grace (a lost
 //    assignment or result; actors/unreported_jobs.hpp) (attempts kept; the
 //    job table fails a job that used worker.max_attempts);
 //  - evict_jobs: finished jobs older than jobs.retention_s.
+// Placement runs on every change and costs O(jobs placed) plus the workers:
+// per-worker load is kept as jobs change, not recounted. The liveness checks
+// look only at placed (assigned or running) jobs, and run on the dispatcher's
+// tick and on worker-list updates, not on every job change.
 // Every decision is a Raft entry, so a new leader's dispatcher picks up from
 // the committed state.
 #pragma once
@@ -36,10 +43,12 @@ struct job_dispatcher_state {
   // Drained workers as the job table has them (a committed set_worker_draining),
   // not as heartbeats say: every leader, now or after a restart, agrees.
   std::set<std::uint64_t> draining;
-  std::map<std::string, jobs::job> active;                      // non-terminal jobs by id
+  std::map<std::string, std::int64_t> pending_since;              // pending job id -> created_at_ns
   std::set<std::pair<std::int64_t, std::string>> pending;       // (created_at_ns, id) of pending jobs
+  std::map<std::string, jobs::job> placed;                      // assigned or running jobs by id
+  std::map<std::uint64_t, std::uint32_t> held;                  // worker -> its placed jobs
   std::set<std::pair<std::int64_t, std::string>> finished;      // (completed_at_ns, id) for retention
-  std::set<std::string> assigning;                              // assign_job proposed, not yet applied
+  bool assigning = false;                                       // an assign_jobs entry is proposed, not applied
   std::set<std::string> requeueing;
   unreported_map unreported;  // jobs live workers do not report, since when
   bool evicting = false;

@@ -31,7 +31,20 @@ constexpr auto tick_every = config::supervisor_tick;
 void flush(self_ptr self);
 
 void queue(self_ptr self, logpb::JobStatusUpdate u) {
-  self->state.outbox.push_back(std::move(u));
+  auto& outbox = self->state.outbox;
+  if (u.status() != scheduler::JOB_STATUS_RUNNING) {
+    // The job ended before its RUNNING update left: the final update says
+    // both (it carries the start time), so the log gets one update, not two.
+    for (auto it = outbox.begin(); it != outbox.end(); ++it) {
+      if (it->job_id() == u.job_id() && it->attempt() == u.attempt() &&
+          it->status() == scheduler::JOB_STATUS_RUNNING) {
+        u.set_started_at_ns(it->at_ns());
+        outbox.erase(it);
+        break;
+      }
+    }
+  }
+  outbox.push_back(std::move(u));
   flush(self);
 }
 

@@ -230,6 +230,13 @@ void drive(self_ptr self) {
   if (st.ready_in_flight || !st.core->has_ready()) return;
   auto rd = std::make_shared<raft::ready>(st.core->take_ready());
   st.ready_in_flight = true;
+  if (rd->messages_before_persist && !rd->messages.empty()) {
+    // A leader replicates while it writes (the core counts it only once
+    // advance() says its disk has the entries): a commit costs one fsync on
+    // the critical path, the followers', not two in a row.
+    self->send(st.transport, send_atom::value, raft_outbox{std::move(rd->messages)});
+    rd->messages.clear();
+  }
   if (!rd->hard_state && !rd->snapshot && rd->entries.empty()) {
     after_persist(self, rd);
     return;

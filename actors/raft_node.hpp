@@ -1,7 +1,8 @@
 // raft_node: owns the pure Raft core. Ticks it from a CAF timer, steps peer
 // messages into it, and runs etcd's application loop with one ready bundle in
 // flight: persist (log_store) -> send (peer_transport) -> apply (job_table) ->
-// advance. Tells role listeners its role, and when it has caught up with
+// advance; a leader sends first and persists in parallel (the core says
+// when: raft::ready::messages_before_persist). Tells role listeners its role, and when it has caught up with
 // what the cluster had committed at its start (role_change::caught_up).
 // Client proposals wait, keyed by log index, until their entry
 // commits with the term they were proposed in and is applied (a

@@ -21,6 +21,10 @@ inline constexpr std::uint64_t framing_bytes = 64 << 10;
 // and stderr plus a short error.
 inline std::uint64_t status_batch_bytes(const node_config& c) { return c.raft.max_append_bytes; }
 
+// Bytes of the dispatcher's assign_jobs entry: assignments packed until this
+// much (each ~60 bytes), the rest go in the next entry.
+inline std::uint64_t assign_batch_bytes(const node_config& c) { return c.raft.max_append_bytes / 2; }
+
 // The largest entry data (a serialized logpb::Command) a leader proposes and
 // a follower accepts: a client command (max_command_bytes), or a status batch.
 inline std::uint64_t max_entry_bytes(const node_config& c) {

@@ -180,6 +180,9 @@ std::string check_status_update(const logpb::JobStatusUpdate& u, std::int64_t no
     if (u.completed_at_ms() < ms - 1000 || u.completed_at_ms() > ms + 1000)
       return "completed_at_ms: " + std::to_string(u.completed_at_ms()) + " disagrees with at_ns";
   }
+  if (u.started_at_ns() != 0 && (u.status() == scheduler::JOB_STATUS_RUNNING || u.started_at_ns() < 0 ||
+                                 u.started_at_ns() > u.at_ns() || u.started_at_ns() < now_ns - r.max_past_ns))
+    return "started_at_ns: " + std::to_string(u.started_at_ns()) + " is not a start before the final at_ns";
   return {};
 }
 

@@ -66,8 +66,9 @@ struct apply_result {
   // Non-empty: the command had no effect, and why ("job not found",
   // "job is already completed", ...).
   std::string error;
-  // batch_update_job_status only: one entry per update in order, ok() for
-  // those applied. A batch where some updates apply has an empty `error`.
+  // batch_update_job_status and assign_jobs only: one entry per update or
+  // assignment in order, ok() for those applied. A batch where some apply has
+  // an empty `error`.
   std::vector<apply_error> update_errors;
 };
 
@@ -137,6 +138,7 @@ class job_table {
   apply_error apply_assign(std::uint64_t index, const logpb::AssignJobCommand& c, apply_result& out);
   apply_error apply_update(std::uint64_t index, const logpb::JobStatusUpdate& u, apply_result& out);
   apply_error apply_batch(std::uint64_t index, const logpb::BatchUpdateJobStatusCommand& c, apply_result& out);
+  apply_error apply_assign_batch(std::uint64_t index, const logpb::AssignJobsCommand& c, apply_result& out);
   apply_error apply_cancel(std::uint64_t index, const logpb::CancelJobCommand& c, apply_result& out);
   apply_error apply_requeue(std::uint64_t index, const logpb::RequeueJobCommand& c, apply_result& out);
   apply_error apply_register(const logpb::RegisterWorkerCommand& c);

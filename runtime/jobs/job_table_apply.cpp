@@ -69,6 +69,7 @@ apply_result job_table::apply(std::uint64_t index, const logpb::Command& cmd) {
   switch (cmd.kind_case()) {
     case logpb::Command::kSubmitJob: e = apply_submit(index, cmd.submit_job(), out); break;
     case logpb::Command::kAssignJob: e = apply_assign(index, cmd.assign_job(), out); break;
+    case logpb::Command::kAssignJobs: e = apply_assign_batch(index, cmd.assign_jobs(), out); break;
     case logpb::Command::kBatchUpdateJobStatus: e = apply_batch(index, cmd.batch_update_job_status(), out); break;
     case logpb::Command::kCancelJob: e = apply_cancel(index, cmd.cancel_job(), out); break;
     case logpb::Command::kRequeueJob: e = apply_requeue(index, cmd.requeue_job(), out); break;
@@ -181,6 +182,7 @@ apply_error job_table::apply_update(std::uint64_t index, const logpb::JobStatusU
       return not_in(j->status, "assigned or running");
     }
     unindex(j);
+    if (j->status == job_status::assigned && u.started_at_ns() != 0) j->started_at_ns = u.started_at_ns();
     j->status = static_cast<job_status>(target);
     j->exit_code = u.has_exit_code() ? std::optional<std::int32_t>(u.exit_code()) : std::nullopt;
     j->error = u.error();
@@ -217,6 +219,24 @@ apply_error job_table::apply_batch(std::uint64_t index, const logpb::BatchUpdate
   const apply_error& first = out.update_errors.front();
   if (out.update_errors.size() == 1) return first;  // a batch of one says why, plainly
   return refuse(first.code, "no update in the batch applied; first: " + first.message);
+}
+
+// Each assignment on its own, as apply_batch does for updates: one job
+// cancelled or drained away between the dispatcher's decision and the commit
+// does not hold back the others.
+apply_error job_table::apply_assign_batch(std::uint64_t index, const logpb::AssignJobsCommand& c,
+                                          apply_result& out) {
+  if (c.assignments().empty()) return refuse(refusal::malformed, "assign_jobs: no assignments");
+  bool any_applied = false;
+  for (const logpb::AssignJobCommand& a : c.assignments()) {
+    apply_error e = apply_assign(index, a, out);
+    if (e.ok()) any_applied = true;
+    out.update_errors.push_back(std::move(e));
+  }
+  if (any_applied) return {};
+  const apply_error& first = out.update_errors.front();
+  if (out.update_errors.size() == 1) return first;
+  return refuse(first.code, "no assignment in the batch applied; first: " + first.message);
 }
 
 // Cancelling keeps assigned_worker, so the node running the job learns from

@@ -40,10 +40,17 @@ ready core::take_ready() {
     if (role_ == role::leader) bcast_append();
   }
   ready r;
+  bool term_or_vote_changed = false;
   if (auto hs = current_hard_state(); hs != handed_hs_) {
+    term_or_vote_changed = hs.term != handed_hs_.term || hs.vote != handed_hs_.vote;
     r.hard_state = hs;
     handed_hs_ = hs;
   }
+  // Thesis §10.2.1: a leader may send AppendEntries while it writes the same
+  // entries, because advance() counts it in a quorum only for entries on its
+  // own disk. Not when term or vote changed in this ready: a message must not
+  // reveal a term or vote that a crash could still lose.
+  r.messages_before_persist = role_ == role::leader && !term_or_vote_changed;
   if (snapshot_to_hand_) {
     r.snapshot = std::move(*snapshot_to_hand_);
     snapshot_to_hand_.reset();

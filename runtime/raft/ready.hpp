@@ -16,7 +16,8 @@ struct read_state {
 };
 
 // Process a ready in this order: persist hard_state, snapshot and entries
-// (durably), then send messages, then apply `committed`, then call advance().
+// (durably), then send messages (or send them first, if
+// messages_before_persist), then apply `committed`, then call advance().
 struct ready {
   std::optional<troupe::raft::hard_state> hard_state;  // persist atomically if set
   // Received from the leader: persist + install into the app before entries.
@@ -25,7 +26,10 @@ struct ready {
   // Append to the log; if entries.front().index <= last stored index, first
   // truncate the stored suffix from that index.
   std::vector<entry> entries;
-  std::vector<message> messages;  // send only after the above are durable
+  std::vector<message> messages;  // send only after the above are durable...
+  // ...unless this is set (a leader's ready whose term and vote are already
+  // durable): then send them at once, in parallel with persisting.
+  bool messages_before_persist = false;
   std::vector<entry> committed;   // apply in order, after persisting
   std::vector<read_state> read_states;
 };

@@ -121,8 +121,16 @@ struct dispatcher_fixture : sim_fixture {
   // worker -> jobs assigned to it, and the order of assignments.
   std::vector<std::uint64_t> assignments() const {
     std::vector<std::uint64_t> out;
-    for (const auto& c : log->proposals)
-      if (c.has_assign_job()) out.push_back(c.assign_job().worker_id());
+    for (const auto& a : assigned()) out.push_back(a.worker_id());
+    return out;
+  }
+  // Every assignment proposed, in order, whichever entry carried it.
+  std::vector<logpb::AssignJobCommand> assigned() const {
+    std::vector<logpb::AssignJobCommand> out;
+    for (const auto& c : log->proposals) {
+      if (c.has_assign_job()) out.push_back(c.assign_job());
+      for (const auto& a : c.assign_jobs().assignments()) out.push_back(a);
+    }
     return out;
   }
   std::size_t requeues_for(const std::string& id) const {
@@ -140,8 +148,8 @@ struct dispatcher_fixture : sim_fixture {
   }
   std::size_t proposals_for(const std::string& id) const {
     std::size_t n = 0;
-    for (const auto& c : log->proposals)
-      if (c.has_assign_job() && c.assign_job().job_id() == id) ++n;
+    for (const auto& a : assigned())
+      if (a.job_id() == id) ++n;
     return n;
   }
 };
@@ -167,6 +175,23 @@ CAF_TEST(pending jobs go to the least loaded worker round robin among equals up 
   commit(done);
   CAF_CHECK_EQUAL(assignments().back(), 2u);
   CAF_CHECK_EQUAL(proposals_for(job_id(7)), 1u);
+}
+
+CAF_TEST(every job placed in one pass goes in one assign_jobs entry) {
+  // No live worker yet: five jobs wait.
+  for (int i = 1; i <= 5; ++i) commit(submit(job_id(i), 1000 + i));
+  CAF_CHECK(assigned().empty());
+  self->send(dispatcher, live_workers({1, 2, 3}, 2));
+  settle();
+  std::size_t entries = 0;
+  for (const auto& c : log->proposals) entries += c.has_assign_jobs() ? 1 : 0;
+  CAF_CHECK_EQUAL(entries, 1u);
+  CAF_CHECK_EQUAL(assignments(), (std::vector<std::uint64_t>{1, 2, 3, 1, 2}));
+  for (int i = 1; i <= 5; ++i) CAF_CHECK_EQUAL(proposals_for(job_id(i)), 1u);
+  // The next job fills the last slot, in an entry of its own.
+  commit(submit(job_id(6), 2000));
+  CAF_CHECK_EQUAL(assignments().back(), 3u);
+  CAF_CHECK_EQUAL(proposals_for(job_id(6)), 1u);
 }
 
 CAF_TEST(a worker drained in the table gets no new job and undrained gets work again) {

@@ -158,6 +158,30 @@ TEST_CASE("a late answer for an older batch never settles a newer one") {
   CHECK(f.wait_log(four) == four);
 }
 
+TEST_CASE("a job that ends while an earlier batch is in flight is reported once, its RUNNING folded in") {
+  fixture f;
+  f.self->send(f.supervisor, done_atom::value, finished("A"));
+  CHECK(f.wait_log("1@2:A/JOB_STATUS_COMPLETED,;") == "1@2:A/JOB_STATUS_COMPLETED,;");
+  // Batch 1 stays unanswered while job B is assigned here, starts and ends.
+  jobs::job b;
+  b.id = "5e1f0c1a-0000-4000-8000-0000000000b0";
+  b.command = "true";
+  b.status = jobs::job_status::assigned;
+  b.assigned_worker = 1;
+  b.attempts = 1;
+  job_changes jc;
+  jc.changes.push_back(jobs::job_change{7, jobs::change_kind::updated, jobs::job_status::pending, b});
+  f.self->send(f.supervisor, jc);
+  // Its output file is written once it ended: by then its final update waits.
+  auto until = std::chrono::steady_clock::now() + 5s;
+  while (!std::filesystem::exists(f.dir + "/outputs/" + b.id + "/meta.json") && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(20ms);
+  std::this_thread::sleep_for(200ms);
+  f.self->send(f.transport, done_atom::value, std::uint64_t{1}, true);
+  auto two = "1@2:A/JOB_STATUS_COMPLETED,;2@2:" + b.id + "/JOB_STATUS_COMPLETED,;";
+  CHECK(f.wait_log(two) == two);
+}
+
 // A job assigned here running `sleep 987.6` (unique, so pgrep finds only it).
 jobs::job long_job() {
   jobs::job j;

@@ -189,6 +189,22 @@ TEST_CASE("FAILED straight from assigned records the error, completed_at_ms fall
   CHECK_FALSE(j->started_at_ns.has_value());
 }
 
+TEST_CASE("a final update from assigned that folds RUNNING records its start; from running it keeps the first") {
+  log_fed_table t = with_assigned_job("j1", 7);
+  logpb::JobStatusUpdate u = status_update("j1", job_status::completed, t0 + 30, 7, 1, 0);
+  u.set_started_at_ns(t0 + 20);
+  must_apply(t, update(u));
+  CHECK(t.table.find("j1")->status == job_status::completed);
+  CHECK(t.table.find("j1")->started_at_ns == t0 + 20);
+  CHECK(t.table.find("j1")->completed_at_ns == t0 + 30);
+  log_fed_table r = with_assigned_job("j2", 7);
+  must_apply(r, running("j2", t0 + 10, 7, 1));
+  logpb::JobStatusUpdate v = status_update("j2", job_status::completed, t0 + 30, 7, 1, 0);
+  v.set_started_at_ns(t0 + 25);
+  must_apply(r, update(v));
+  CHECK(r.table.find("j2")->started_at_ns == t0 + 10);
+}
+
 TEST_CASE("a completion without an exit code leaves it unset") {
   log_fed_table t = with_assigned_job("j1", 7);
   must_apply(t, update(status_update("j1", job_status::failed, t0 + 5)));
@@ -263,6 +279,35 @@ TEST_CASE("batch_update_job_status applies each update in order and reports each
   CHECK(t.table.find("j1")->status == job_status::completed);
   CHECK(t.table.find("j1")->started_at_ns == t0 + 20);
   CHECK(t.table.find("j2")->status == job_status::pending);
+}
+
+TEST_CASE("assign_jobs applies each assignment on its own and reports each") {
+  log_fed_table t;
+  must_apply(t, submit("j1", "true", t0));
+  must_apply(t, submit("j2", "true", t0 + 1));
+  must_apply(t, submit("j3", "true", t0 + 2));
+  must_apply(t, cancel("j2", t0 + 3));
+  logpb::Command c;
+  auto* b = c.mutable_assign_jobs();
+  *b->add_assignments() = assign("j1", 7, t0 + 10).assign_job();
+  *b->add_assignments() = assign("j2", 8, t0 + 10).assign_job();  // cancelled meanwhile: refused
+  *b->add_assignments() = assign("j3", 9, t0 + 10).assign_job();
+  apply_result r = must_apply(t, c);
+  REQUIRE(r.update_errors.size() == 3);
+  CHECK(r.update_errors[0].ok());
+  CHECK(r.update_errors[1].message == "job is already cancelled");
+  CHECK(r.update_errors[2].ok());
+  REQUIRE(r.changes.size() == 2);
+  CHECK(t.table.find("j1")->status == job_status::assigned);
+  CHECK(t.table.find("j1")->assigned_worker == 7);
+  CHECK(t.table.find("j1")->attempts == 1);
+  CHECK(t.table.find("j3")->assigned_worker == 9);
+  CHECK(t.table.find("j2")->status == job_status::cancelled);
+  // Nothing applies: an error naming the first reason; empty: malformed.
+  must_refuse(t, c, "no assignment in the batch applied; first: job is assigned, not pending");
+  logpb::Command empty;
+  empty.mutable_assign_jobs();
+  must_refuse(t, empty, "assign_jobs: no assignments");
 }
 
 TEST_CASE("a batch where nothing applies is an error; so is an empty batch") {

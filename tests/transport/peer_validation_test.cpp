@@ -209,6 +209,13 @@ TEST_CASE("status updates: attempt, time, status and worker are required and pla
   u = update();
   u.set_completed_at_ms(0);
   CHECK(check_status_update(u, now, rules) == "completed_at_ms: 0 disagrees with at_ns");
+  u = update();  // a final update carrying its folded RUNNING's start
+  u.set_started_at_ns(u.at_ns() - s_ns);
+  CHECK(check_status_update(u, now, rules) == "");
+  u.set_started_at_ns(u.at_ns() + 1);
+  CHECK(starts(check_status_update(u, now, rules), "started_at_ns: "));
+  u.set_started_at_ns(1);
+  CHECK(starts(check_status_update(u, now, rules), "started_at_ns: "));
   u = update();
   u.set_status(scheduler::JOB_STATUS_UNSPECIFIED);
   CHECK(starts(check_status_update(u, now, rules), "status: 0 "));

@@ -2,7 +2,10 @@
 //   raft_sim --seeds 2000 --nodes 3            seeds 1..2000
 //   raft_sim --seed-start 500 --seed-count 100 --nodes 5
 //   raft_sim --seed 1234 --nodes 5 --verbose   replay one seed with a trace
-//   raft_sim --write-order hard-state-first    log_store's order before issue 10 (fails)
+//   raft_sim --write-order hard-state-first    log_store's order before issue 10 (fails
+//                                              with --persist-then-send)
+//   raft_sim --persist-then-send               every node persists, then sends (the
+//                                              driver before issue 12)
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -23,7 +26,7 @@ bool parse_u64(const char* s, std::uint64_t& out) {
 }
 
 int usage(const char* prog, const std::string& why) {
-  std::fprintf(stderr, "%s: %s\nusage: %s [--seeds N | --seed S | --seed-start S --seed-count N] [--nodes N] [--write-order entries-first|hard-state-first] [--verbose] [--trace]\n",
+  std::fprintf(stderr, "%s: %s\nusage: %s [--seeds N | --seed S | --seed-start S --seed-count N] [--nodes N] [--write-order entries-first|hard-state-first] [--persist-then-send] [--verbose] [--trace]\n",
                prog, why.c_str(), prog);
   return 2;
 }
@@ -32,7 +35,7 @@ int usage(const char* prog, const std::string& why) {
 
 int main(int argc, char** argv) {
   std::uint64_t start = 1, count = 100, nodes = 3;
-  bool verbose = false, trace = false;
+  bool verbose = false, trace = false, leader_sends_first = true;
   auto order = troupe::raft::sim::write_order::entries_first;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -60,6 +63,8 @@ int main(int argc, char** argv) {
         order = troupe::raft::sim::write_order::hard_state_first;
       else
         return usage(argv[0], "--write-order needs entries-first or hard-state-first");
+    } else if (a == "--persist-then-send") {
+      leader_sends_first = false;
     } else if (a == "--verbose") {
       verbose = true;
     } else if (a == "--trace") {
@@ -77,6 +82,7 @@ int main(int argc, char** argv) {
     o.verbose = verbose;
     o.trace_messages = trace;
     o.order = order;
+    o.leader_sends_first = leader_sends_first;
     auto r = troupe::raft::sim::run_simulation(o);
     committed += r.committed;
     messages += r.messages;
@@ -85,10 +91,11 @@ int main(int argc, char** argv) {
     leaders += r.leaders;
     if (!r.ok) {
       ++failures;
-      std::printf("FAIL seed %llu (%llu nodes): %s\n  replay: %s --seed %llu --nodes %llu%s --verbose\n",
+      std::printf("FAIL seed %llu (%llu nodes): %s\n  replay: %s --seed %llu --nodes %llu%s%s --verbose\n",
                   static_cast<unsigned long long>(seed), static_cast<unsigned long long>(nodes), r.failure.c_str(),
                   argv[0], static_cast<unsigned long long>(seed), static_cast<unsigned long long>(nodes),
-                  order == troupe::raft::sim::write_order::entries_first ? "" : " --write-order hard-state-first");
+                  order == troupe::raft::sim::write_order::entries_first ? "" : " --write-order hard-state-first",
+                  leader_sends_first ? "" : " --persist-then-send");
       if (failures >= 5) break;
     }
   }

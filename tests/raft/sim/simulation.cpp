@@ -338,7 +338,8 @@ class simulation {
   // ---- driving the cores ---------------------------------------------------
 
   // raft_node's drive(): take a ready only when none is in flight, persist
-  // it (log_store's writes, in opts_.order), then send, apply, advance.
+  // it (log_store's writes, in opts_.order), then send (a leader sends
+  // first), apply, advance.
   void process(sim_node& n) {
     ++res_.events;
     for (int guard = 0; guard < 64; ++guard) {
@@ -346,6 +347,13 @@ class simulation {
         if (!n.c->has_ready()) break;
         ready r = n.c->take_ready();
         chk_.on_ready_entries(*n.c, r.entries);
+        if (r.messages_before_persist && opts_.leader_sends_first) {
+          // A leader's messages go out while it persists (raft_node does the
+          // same): stage 1 then crashes a leader whose followers may already
+          // hold entries it never wrote.
+          for (const message& m : r.messages) send(m);
+          r.messages.clear();
+        }
         if (n.crash_stage == 1) return crash(n);
         n.in_flight = std::move(r);
         n.persisted_at = now_ + (persist_delay_ == 0 ? 0 : static_cast<std::int64_t>(below(persist_delay_ + 1)));
