@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Failover under submit load: kill -9 the leader of a local 3-node troupe
 # cluster KILLS times (default 20) while troupe-loadgen keeps SubmitJob calls in
-# flight; each time, measure from the kill until the first submission that
-# succeeds after it (loadgen's --success-log: unix ns of every OK reply), then
+# flight; each time, measure from the kill until the first successful reply to
+# a call sent after the kill (loadgen's --success-log: reply and send unix ns
+# of every OK submission; replies already on their way at the kill don't count), then
 # restart the killed node and wait until it has rejoined (the leader lists it
 # alive with match_index at or past the commit index seen at its restart).
 #
@@ -43,7 +44,10 @@ for a in "${GRPC[@]}"; do [[ $a == "$LEADER_ADDR" ]] || addrs+=",$a"; done
 LOADGEN_PID=$!
 PIDS+=("$LOADGEN_PID")
 
-last_success_ns() { tail -n 1 "$OKLOG" 2>/dev/null || echo 0; }
+# The first submission whose successful attempt was sent after $1 (unix ns):
+# prints its reply time, or nothing. Replies to calls sent before the kill
+# (already in the socket buffers) do not count.
+first_success_after() { tail -n 5000 "$OKLOG" 2>/dev/null | awk -v t="$1" '$2 > t { print $1; exit }'; }
 status_json() { "$CLI" -a "$ALL_ADDRS" -o json cluster status 2>/dev/null || echo '{}'; }
 
 for k in $(seq 1 "$KILLS"); do
@@ -57,10 +61,8 @@ for k in $(seq 1 "$KILLS"); do
   # Bounded wait for the first success after the kill.
   first=""
   for _ in $(seq 1 600); do  # up to ~60 s
-    if [[ $(last_success_ns) -gt $t_kill ]]; then
-      first=$(awk -v t="$t_kill" '$1 > t { print; exit }' "$OKLOG")
-      break
-    fi
+    first=$(first_success_after "$t_kill")
+    [[ -n $first ]] && break
     sleep 0.1
   done
   if [[ -z $first ]]; then

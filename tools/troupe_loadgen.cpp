@@ -18,8 +18,8 @@
 // completed and failed, page size 1) at the leader every --poll-ms until all of
 // them are terminal; reports jobs completed/s from the first submission to the
 // poll that saw the last one terminal (resolution: --poll-ms).
-// --success-log F: one line per OK submission, "<unix ns of the reply>", for
-// bench/failover.sh; --max-backoff-ms caps the retry backoff (default 1000).
+// --success-log F: one line per OK submission, "<unix ns of the reply> <unix ns
+// the successful attempt was sent>", written as they come, for bench/failover.sh; --max-backoff-ms caps the retry backoff (default 1000).
 // Against a secured cluster: --token T (or $TROUPE_TOKEN), --ca-file F, and
 // optionally --cert F --key F, as for the troupe CLI.
 #include <grpcpp/generic/generic_stub.h>
@@ -53,6 +53,11 @@
 namespace {
 
 using clock_type = std::chrono::steady_clock;
+
+std::int64_t unix_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 // Set by SIGTERM/SIGINT: stop issuing, let the calls in flight finish, report.
 std::atomic<bool> g_stop{false};
@@ -105,7 +110,7 @@ const char* usage_text =
     "                  every one is terminal and report jobs completed/s (first submit to last completion)\n"
     "  --poll-ms MS    jobs mode: ListJobs totals poll interval (default 20)\n"
     "  --complete-timeout-s S  jobs mode: give up waiting for completion after S (default 600)\n"
-    "  --success-log F write the unix-ns time of every OK reply to F, one per line\n"
+    "  --success-log F for every OK reply, a line \"<reply unix ns> <that attempt's send unix ns>\" in F\n"
     "  --max-backoff-ms MS  cap of the retry backoff (default 1000)\n";
 
 double parse_num(const std::string& flag, const std::string& v, double lo, double hi) {
@@ -331,6 +336,7 @@ struct slot {
   std::uint64_t seq = 0;
   clock_type::time_point first_sent;
   std::string sent_to;  // the address of the current attempt
+  std::int64_t attempt_sent_unix_ns = 0;  // when the current attempt was sent (--success-log)
   int attempt = 0;
   int backoff_ms = 0;
 };
@@ -571,6 +577,7 @@ class loadgen {
 
   void send(slot& s) {
     ++s.attempt;
+    if (success_log_) s.attempt_sent_unix_ns = unix_ns();
     s.ctx = std::make_unique<grpc::ClientContext>();
     if (!o_.etcd) authorize(*s.ctx);
     s.ctx->set_deadline(std::chrono::system_clock::now() + milliseconds(o_.deadline_ms));
@@ -605,11 +612,10 @@ class loadgen {
     if (st.ok()) {
       ++s.st.ok;
       if (success_log_) {
-        auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count();
+        auto ns = unix_ns();
         std::lock_guard<std::mutex> g(log_mu_);
-        std::fprintf(success_log_, "%lld\n", static_cast<long long>(ns));
+        std::fprintf(success_log_, "%lld %lld\n", static_cast<long long>(ns),
+                     static_cast<long long>(s.attempt_sent_unix_ns));
         std::fflush(success_log_);  // read live by bench/failover.sh
       }
       s.st.latencies_ms.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - s.first_sent).count());
