@@ -183,10 +183,10 @@ troupe_wait_leader() {  # $1: timeout s (default 60) -> LEADER, LEADER_ADDR
   echo "leader: node $LEADER ($LEADER_ADDR)"
 }
 
-backlog_json() {  # job totals by status at ALL_ADDRS, read now: {"pending":N,...,"backlog":N}
+backlog_json() {  # job totals by status at the leader (else any node), read now: {"pending":N,...,"backlog":N}
   local st out="{" v
   for st in pending assigned running completed failed; do
-    v=$("$CLI" -a "$ALL_ADDRS" -o json job list --status "$st" --page-size 1 2>/dev/null | jq -r '.total_count // -1' 2>/dev/null || echo -1)
+    v=$("$CLI" -a "${LEADER_ADDR:-$ALL_ADDRS}" -o json job list --status "$st" --page-size 1 2>/dev/null | jq -r '.total_count // -1' 2>/dev/null || echo -1)
     [[ -n $v ]] || v=-1
     out+="\"$st\":$v,"
   done
