@@ -15,7 +15,9 @@
 # Environment: DURATION_S (5), CONCURRENCIES ("1 16 64 256"), QUIET_WAIT_S
 # (1200: how long to wait for ctest/raft_sim/cc1plus to end before measuring),
 # FSYNC_S (1: seconds per bench_log_store case), RESULTS_JSONL (also append the
-# rows there).
+# rows there), DRAIN=1 (after each troupe row, wait up to DRAIN_TIMEOUT_S, 300,
+# until the backlog is 0, so a row does not start with the previous row's jobs
+# still running; by default rows follow each other and inherit the backlog).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=bench/lib.sh
@@ -43,6 +45,11 @@ for c in $CONCURRENCIES; do
   # The backlog right as the row ends, before the next row submits more.
   bl=$(backlog_json)
   jq -c --argjson b "$bl" '. + {jobs_at_end: $b}' <<<"$row" | tee -a "$RESULTS"
+  if [[ ${DRAIN:-0} == 1 ]]; then  # let the executor catch up before the next row (bounded)
+    t0=$(date +%s)
+    until [[ $(backlog_json | jq -r .backlog) == 0 ]] || (( $(date +%s) - t0 >= ${DRAIN_TIMEOUT_S:-300} )); do sleep 0.5; done
+    echo "backlog drained in $(( $(date +%s) - t0 )) s: $(backlog_json)" >&2
+  fi
 done
 stop_all
 
