@@ -15,11 +15,12 @@
 // --addr may list several nodes (comma-separated): an UNAVAILABLE or
 // DEADLINE_EXCEEDED reply then moves on to the next one (failover runs).
 // --mode jobs: submits --count jobs, then polls ListJobs totals (status
-// completed and failed, page size 1) at the leader every --poll-ms until all of
+// completed, failed and cancelled, page size 1) at the leader every --poll-ms until all of
 // them are terminal; reports jobs completed/s from the first submission to the
 // poll that saw the last one terminal (resolution: --poll-ms).
 // --success-log F: one line per OK submission, "<unix ns of the reply> <unix ns
-// the successful attempt was sent>", written as they come, for bench/failover.sh; --max-backoff-ms caps the retry backoff (default 1000).
+// the successful attempt was sent>", written as they come (bench/failover.sh).
+// --max-backoff-ms caps the retry backoff (default 1000).
 // Against a secured cluster: --token T (or $TROUPE_TOKEN), --ca-file F, and
 // optionally --cert F --key F, as for the troupe CLI.
 #include <grpcpp/generic/generic_stub.h>
@@ -53,6 +54,7 @@
 namespace {
 
 using clock_type = std::chrono::steady_clock;
+using std::chrono::milliseconds;
 
 std::int64_t unix_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -62,7 +64,6 @@ std::int64_t unix_ns() {
 // Set by SIGTERM/SIGINT: stop issuing, let the calls in flight finish, report.
 std::atomic<bool> g_stop{false};
 extern "C" void on_stop_signal(int) { g_stop.store(true); }
-using std::chrono::milliseconds;
 
 struct options {
   std::string addr = "127.0.0.1:50051";
