@@ -2,6 +2,7 @@
 //   troupe-loadgen [--addr HOST:PORT] [--concurrency N] [--duration-s S] [--count N]
 //                  [--command CMD] [--deadline-ms MS] [--wait-leader-s S] [-o table|json]
 //   troupe-loadgen --etcd [--addr HOST:PORT] [--value-bytes N] ...   (reference: etcd v3 KV.Put)
+//   troupe-loadgen --mode jobs --count N ...   (submit N jobs, then wait until all are terminal)
 // Keeps N SubmitJob calls in flight (gRPC callback stub, one HTTP/2 channel per
 // address). Each logical submission follows "Not the leader" redirects (trailing
 // metadata `leader-address`), retries RESOURCE_EXHAUSTED and UNAVAILABLE with
@@ -11,6 +12,15 @@
 // whichever comes first when both are given (--count alone is capped at 600 s).
 // With --etcd the same client drives etcd's KV.Put (generic stub, hand-encoded
 // PutRequest, a fresh key per call) instead, as a reference measured the same way.
+// --addr may list several nodes (comma-separated): an UNAVAILABLE or
+// DEADLINE_EXCEEDED reply then moves on to the next one (failover runs).
+// --mode jobs: submits --count jobs, then polls ListJobs totals (status
+// completed, failed and cancelled, page size 1) at the leader every --poll-ms until all of
+// them are terminal; reports jobs completed/s from the first submission to the
+// poll that saw the last one terminal (resolution: --poll-ms).
+// --success-log F: one line per OK submission, "<unix ns of the reply> <unix ns
+// the successful attempt was sent>", written as they come (bench/failover.sh).
+// --max-backoff-ms caps the retry backoff (default 1000).
 // Against a secured cluster: --token T (or $TROUPE_TOKEN), --ca-file F, and
 // optionally --cert F --key F, as for the troupe CLI.
 #include <grpcpp/generic/generic_stub.h>
@@ -19,6 +29,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -45,6 +56,15 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
+std::int64_t unix_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Set by SIGTERM/SIGINT: stop issuing, let the calls in flight finish, report.
+std::atomic<bool> g_stop{false};
+extern "C" void on_stop_signal(int) { g_stop.store(true); }
+
 struct options {
   std::string addr = "127.0.0.1:50051";
   int concurrency = 1;
@@ -60,6 +80,12 @@ struct options {
   std::string token;    // --token, else $TROUPE_TOKEN
   std::string ca_file;  // TLS when set
   std::string cert_file, key_file;
+  std::vector<std::string> addrs;  // --addr split at commas
+  bool jobs_mode = false;           // --mode jobs
+  int poll_ms = 20;
+  double complete_timeout_s = 600;
+  std::string success_log;
+  int max_backoff_ms = 1000;
 };
 
 [[noreturn]] void die(const std::string& msg) {
@@ -80,7 +106,13 @@ const char* usage_text =
     "  --etcd          drive etcd's /etcdserverpb.KV/Put at --addr instead (reference); a new key per call\n"
     "  --value-bytes   value size of the etcd puts (default 64)\n"
     "  --token T       sent as \"authorization: Bearer T\" (default: $TROUPE_TOKEN)\n"
-    "  --ca-file F     TLS, trusting the cluster CA in F; --cert F --key F add a client certificate\n";
+    "  --ca-file F     TLS, trusting the cluster CA in F; --cert F --key F add a client certificate\n"
+    "  --mode M        submit (default): measure submissions; jobs: submit --count jobs, then wait until\n"
+    "                  every one is terminal and report jobs completed/s (first submit to last completion)\n"
+    "  --poll-ms MS    jobs mode: ListJobs totals poll interval (default 20)\n"
+    "  --complete-timeout-s S  jobs mode: give up waiting for completion after S (default 600)\n"
+    "  --success-log F for every OK reply, a line \"<reply unix ns> <that attempt's send unix ns>\" in F\n"
+    "  --max-backoff-ms MS  cap of the retry backoff (default 1000)\n";
 
 double parse_num(const std::string& flag, const std::string& v, double lo, double hi) {
   try {
@@ -131,6 +163,18 @@ options parse(int argc, char** argv) {
       o.cert_file = value();
     } else if (a == "--key") {
       o.key_file = value();
+    } else if (a == "--mode") {
+      auto v = value();
+      if (v != "submit" && v != "jobs") die("--mode takes submit or jobs");
+      o.jobs_mode = v == "jobs";
+    } else if (a == "--poll-ms") {
+      o.poll_ms = static_cast<int>(parse_num(a, value(), 1, 10000));
+    } else if (a == "--complete-timeout-s") {
+      o.complete_timeout_s = parse_num(a, value(), 1, 86400);
+    } else if (a == "--success-log") {
+      o.success_log = value();
+    } else if (a == "--max-backoff-ms") {
+      o.max_backoff_ms = static_cast<int>(parse_num(a, value(), 1, 60000));
     } else if (a == "--value-bytes") {
       o.value_bytes = static_cast<int>(parse_num(a, value(), 0, 1 << 20));
     } else if (a == "-o" || a == "--output") {
@@ -147,6 +191,19 @@ options parse(int argc, char** argv) {
   if (o.cert_file.empty() != o.key_file.empty()) die("--cert and --key go together");
   if (!o.cert_file.empty() && o.ca_file.empty()) die("--cert/--key need --ca-file");
   if (o.etcd && o.wait_leader_s > 0) die("--wait-leader-s works with troupe only");
+  if (o.jobs_mode && o.etcd) die("--mode jobs works with troupe only");
+  if (o.jobs_mode && o.count == 0) die("--mode jobs needs --count");
+  {
+    std::string rest = o.addr;
+    for (std::size_t i = 0; i < 64 && !rest.empty(); ++i) {
+      auto comma = rest.find(',');
+      auto a = rest.substr(0, comma);
+      if (!a.empty()) o.addrs.push_back(a);
+      rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
+    }
+    if (o.addrs.empty()) die("--addr is empty");
+    o.addr = o.addrs.front();
+  }
   return o;
 }
 
@@ -279,6 +336,8 @@ struct slot {
   std::size_t index = 0;
   std::uint64_t seq = 0;
   clock_type::time_point first_sent;
+  std::string sent_to;  // the address of the current attempt
+  std::int64_t attempt_sent_unix_ns = 0;  // when the current attempt was sent (--success-log)
   int attempt = 0;
   int backoff_ms = 0;
 };
@@ -291,6 +350,10 @@ class loadgen {
       slots_[i].lg = this;
       slots_[i].index = i;
       slots_[i].req.set_command(o.command);
+    }
+    if (!o.success_log.empty()) {
+      success_log_ = std::fopen(o.success_log.c_str(), "w");
+      if (!success_log_) die("cannot write " + o.success_log + ": " + std::strerror(errno));
     }
     if (o.etcd) {
       etcd_value_.assign(static_cast<std::size_t>(o.value_bytes), 'x');
@@ -333,6 +396,62 @@ class loadgen {
       std::cerr << "troupe-loadgen: " << active_ << " slot(s) still busy at the hard stop\n";
       std::_Exit(3);  // callbacks may still touch the slots: do not destroy them
     }
+  }
+
+  // Jobs by status at `addr` (ListJobs totals, page size 1); -1 on error.
+  long long status_total(const std::string& addr, scheduler::JobStatus st) {
+    grpc::ClientContext ctx;
+    authorize(ctx);
+    ctx.set_deadline(std::chrono::system_clock::now() + milliseconds(2000));
+    scheduler::ListJobsRequest req;
+    req.set_page_size(1);
+    req.set_status_filter(st);
+    scheduler::ListJobsResponse resp;
+    auto r = stub_for(addr)->ListJobs(&ctx, req, &resp);
+    return r.ok() ? static_cast<long long>(resp.total_count()) : -1;
+  }
+  long long terminal_total(const std::string& addr) {
+    long long n = 0;
+    for (auto st : {scheduler::JOB_STATUS_COMPLETED, scheduler::JOB_STATUS_FAILED, scheduler::JOB_STATUS_CANCELLED}) {
+      auto v = status_total(addr, st);
+      if (v < 0) return -1;
+      n += v;
+    }
+    return n;
+  }
+  // Jobs mode, before run(): the terminal jobs already in the table.
+  bool take_baseline() {
+    baseline_terminal_ = terminal_total(o_.addr);
+    baseline_failed_ = status_total(o_.addr, scheduler::JOB_STATUS_FAILED);
+    return baseline_terminal_ >= 0 && baseline_failed_ >= 0;
+  }
+  // Jobs mode, after run(): polls the leader until every OK submission is
+  // terminal, or the timeout. Bounded by --complete-timeout-s.
+  void wait_terminal() {
+    long long ok = 0;
+    for (const auto& s : slots_) ok += s.st.ok;
+    auto until = clock_type::now() + std::chrono::duration_cast<clock_type::duration>(
+                                         std::chrono::duration<double>(o_.complete_timeout_s));
+    jobs_done_ = false;
+    for (long long i = 0; i < 100000000 && clock_type::now() < until && !g_stop.load(); ++i) {
+      auto n = terminal_total(current_leader());
+      if (n >= 0) {
+        terminal_seen_ = n - baseline_terminal_;
+        if (terminal_seen_ >= ok) {
+          jobs_done_ = true;
+          break;
+        }
+      }
+      std::this_thread::sleep_for(milliseconds(o_.poll_ms));
+    }
+    all_terminal_at_ = clock_type::now();
+    auto f = status_total(current_leader(), scheduler::JOB_STATUS_FAILED);
+    failed_seen_ = f < 0 ? -1 : f - baseline_failed_;
+  }
+  void close_success_log() {
+    std::lock_guard<std::mutex> g(log_mu_);
+    if (success_log_) std::fclose(success_log_);
+    success_log_ = nullptr;
   }
 
   void report() const {
@@ -378,7 +497,16 @@ class loadgen {
         os << (first ? "" : ",") << "\"" << k << "\":" << v;
         first = false;
       }
-      os << "},\"errors_total\":" << errors << "}";
+      os << "},\"errors_total\":" << errors;
+      if (o_.jobs_mode) {
+        double jel = std::chrono::duration<double>(all_terminal_at_ - start_).count();
+        os << ",\"jobs\":{\"submitted\":" << all.ok << ",\"terminal\":" << terminal_seen_
+           << ",\"failed\":" << failed_seen_ << ",\"all_terminal\":" << (jobs_done_ ? "true" : "false")
+           << ",\"submit_s\":" << elapsed << ",\"first_submit_to_last_terminal_s\":" << jel
+           << ",\"completed_per_s\":" << (jel > 0 ? static_cast<double>(terminal_seen_ - std::max(0LL, failed_seen_)) / jel : 0)
+           << ",\"poll_ms\":" << o_.poll_ms << "}";
+      }
+      os << "}";
       std::cout << os.str() << "\n";
       return;
     }
@@ -396,6 +524,13 @@ class loadgen {
     std::printf("errors (gave up): %lld", errors);
     for (const auto& [k, v] : all.final_errors) std::printf("  %s %lld", k.c_str(), v);
     std::printf("\n");
+    if (o_.jobs_mode) {
+      double jel = std::chrono::duration<double>(all_terminal_at_ - start_).count();
+      std::printf("jobs: %lld submitted, %lld terminal (%lld failed)%s; first submit to last terminal %.3f s: "
+                  "%.1f jobs completed/s (poll %d ms)\n",
+                  all.ok, terminal_seen_, failed_seen_, jobs_done_ ? "" : " -- NOT all terminal at the timeout", jel,
+                  jel > 0 ? static_cast<double>(terminal_seen_ - std::max(0LL, failed_seen_)) / jel : 0, o_.poll_ms);
+    }
   }
 
  private:
@@ -416,10 +551,19 @@ class loadgen {
     std::lock_guard<std::mutex> g(mu_);
     leader_ = addr;
   }
+  // The node at `failed` did not answer: try the next listed one, unless
+  // another slot already moved on.
+  void rotate_from(const std::string& failed) {
+    std::lock_guard<std::mutex> g(mu_);
+    if (leader_ != failed) return;
+    auto it = std::find(o_.addrs.begin(), o_.addrs.end(), failed);
+    std::size_t i = it == o_.addrs.end() ? 0 : static_cast<std::size_t>(it - o_.addrs.begin()) + 1;
+    leader_ = o_.addrs[i % o_.addrs.size()];
+  }
 
   // Starts the slot's next logical submission, or retires the slot.
   void next(slot& s) {
-    bool more = clock_type::now() < end_by_;
+    bool more = clock_type::now() < end_by_ && !g_stop.load();
     if (more && o_.count > 0) more = issued_.fetch_add(1) < o_.count;
     if (!more) {
       std::lock_guard<std::mutex> g(done_mu_);
@@ -427,13 +571,14 @@ class loadgen {
       return;
     }
     s.attempt = 0;
-    s.backoff_ms = 20;
+    s.backoff_ms = std::min(20, o_.max_backoff_ms);
     s.first_sent = clock_type::now();
     send(s);
   }
 
   void send(slot& s) {
     ++s.attempt;
+    if (success_log_) s.attempt_sent_unix_ns = unix_ns();
     s.ctx = std::make_unique<grpc::ClientContext>();
     if (!o_.etcd) authorize(*s.ctx);
     s.ctx->set_deadline(std::chrono::system_clock::now() + milliseconds(o_.deadline_ms));
@@ -447,13 +592,14 @@ class loadgen {
       return;
     }
     s.resp.Clear();
-    auto stub = stub_for(current_leader());
+    s.sent_to = current_leader();
+    auto stub = stub_for(s.sent_to);
     stub->async()->SubmitJob(s.ctx.get(), &s.req, &s.resp, [this, &s](grpc::Status st) { on_reply(s, st); });
   }
 
   void retry_later(slot& s) {
     auto delay = milliseconds(s.backoff_ms);
-    s.backoff_ms = std::min(s.backoff_ms * 2, 1000);
+    s.backoff_ms = std::min(s.backoff_ms * 2, o_.max_backoff_ms);
     timers_.at(clock_type::now() + delay, [this, &s] { send(s); });
   }
 
@@ -466,6 +612,13 @@ class loadgen {
   void on_reply(slot& s, const grpc::Status& st) {
     if (st.ok()) {
       ++s.st.ok;
+      if (success_log_) {
+        auto ns = unix_ns();
+        std::lock_guard<std::mutex> g(log_mu_);
+        std::fprintf(success_log_, "%lld %lld\n", static_cast<long long>(ns),
+                     static_cast<long long>(s.attempt_sent_unix_ns));
+        std::fflush(success_log_);  // read live by bench/failover.sh
+      }
       s.st.latencies_ms.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - s.first_sent).count());
       next(s);
       return;
@@ -486,12 +639,16 @@ class loadgen {
       }
       return;
     }
-    if (code == grpc::StatusCode::RESOURCE_EXHAUSTED || code == grpc::StatusCode::UNAVAILABLE) {
+    bool several = o_.addrs.size() > 1 && !o_.etcd;
+    if (code == grpc::StatusCode::RESOURCE_EXHAUSTED || code == grpc::StatusCode::UNAVAILABLE ||
+        (several && code == grpc::StatusCode::DEADLINE_EXCEEDED)) {
       if (!retryable_left) return give_up(s, code);
-      if (code == grpc::StatusCode::RESOURCE_EXHAUSTED)
+      if (code == grpc::StatusCode::RESOURCE_EXHAUSTED) {
         ++s.st.resource_exhausted_retries;
-      else
+      } else {
         ++s.st.unavailable_retries;
+        if (several) rotate_from(s.sent_to);
+      }
       retry_later(s);
       return;
     }
@@ -512,6 +669,11 @@ class loadgen {
   std::mutex done_mu_;
   std::condition_variable done_cv_;
   int active_ = 0;
+  long long baseline_terminal_ = 0, baseline_failed_ = 0, terminal_seen_ = 0, failed_seen_ = 0;
+  bool jobs_done_ = false;
+  std::mutex log_mu_;
+  std::FILE* success_log_ = nullptr;  // --success-log
+  clock_type::time_point all_terminal_at_;
   timer_thread timers_;  // last: destroyed first, while the slots still exist
 };
 
@@ -519,12 +681,20 @@ class loadgen {
 
 int main(int argc, char** argv) {
   auto o = parse(argc, argv);
+  std::signal(SIGTERM, on_stop_signal);
+  std::signal(SIGINT, on_stop_signal);
   auto lg = std::make_unique<loadgen>(o);
   if (o.wait_leader_s > 0 && !lg->wait_for_leader()) {
     std::cerr << "troupe-loadgen: no leader at " << o.addr << " within " << o.wait_leader_s << " s\n";
     return 1;
   }
+  if (o.jobs_mode && !lg->take_baseline()) {
+    std::cerr << "troupe-loadgen: ListJobs at " << o.addr << " failed (jobs mode needs it)\n";
+    return 1;
+  }
   lg->run();
+  if (o.jobs_mode) lg->wait_terminal();
+  lg->close_success_log();
   lg->report();
   return 0;
 }

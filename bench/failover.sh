@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Failover under submit load: kill -9 the leader of a local 3-node troupe
+# cluster KILLS times (default 20) while troupe-loadgen keeps SubmitJob calls in
+# flight; each time, measure from the kill until the first successful reply to
+# a call sent after the kill (loadgen's --success-log: reply and send unix ns
+# of every OK submission; replies already on their way at the kill don't count), then
+# restart the killed node and wait until it has rejoined (the leader lists it
+# alive with match_index at or past the commit index seen at its restart).
+#
+#   bench/failover.sh [BUILD_DIR]          (default: build)
+#
+# Environment: KILLS (20), CONCURRENCY (16 in flight), SETTLE_S (1: load before
+# each kill), REJOIN_TIMEOUT_S (60), QUIET_WAIT_S (as bench/compare.sh),
+# KEEP_TMP=1 keeps configs, logs and the success log.
+# The time to the first success includes the loadgen's retry path: a refused
+# connection moves to the next node at once, "no leader" retries back off
+# 5..50 ms (--max-backoff-ms 50), and a call to the dead node times out after
+# --deadline-ms 2000 at worst.
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/lib.sh
+source "$HERE/lib.sh"
+
+lib_init "${1:-build}" failover
+KILLS=${KILLS:-20}
+CONCURRENCY=${CONCURRENCY:-16}
+SETTLE_S=${SETTLE_S:-1}
+REJOIN_TIMEOUT_S=${REJOIN_TIMEOUT_S:-60}
+
+quiet_wait
+free_ports 6
+troupe_configs 3
+troupe_start 3
+troupe_wait_leader 60
+
+OKLOG=$TMP/successes.txt
+KILLLOG=$TMP/kills.txt
+: >"$KILLLOG"
+# Leader first, then the others: the loadgen moves along the list on UNAVAILABLE.
+addrs=$LEADER_ADDR
+for a in "${GRPC[@]}"; do [[ $a == "$LEADER_ADDR" ]] || addrs+=",$a"; done
+"$LOADGEN" --addr "$addrs" --concurrency "$CONCURRENCY" --duration-s $((KILLS * (REJOIN_TIMEOUT_S + 70) + 60)) \
+  --deadline-ms 2000 --max-backoff-ms 50 --success-log "$OKLOG" -o json >"$TMP/load.json" 2>"$TMP/load.err" &
+LOADGEN_PID=$!
+PIDS+=("$LOADGEN_PID")
+
+# The first submission whose successful attempt was sent after $1 (unix ns):
+# prints its reply time, or nothing. Replies to calls sent before the kill
+# (already in the socket buffers) do not count.
+first_success_after() { tail -n 5000 "$OKLOG" 2>/dev/null | awk -v t="$1" '$2 > t { print $1; exit }'; }
+status_json() { "$CLI" -a "$ALL_ADDRS" -o json cluster status 2>/dev/null || echo '{}'; }
+
+for k in $(seq 1 "$KILLS"); do
+  sleep "$SETTLE_S"
+  kill -0 "$LOADGEN_PID" 2>/dev/null || { echo "loadgen exited early: $(cat "$TMP/load.err")" >&2; KEEP_TMP=1; exit 1; }
+  troupe_wait_leader 60 >/dev/null
+  L=$LEADER
+  t_kill=$(date +%s%N)
+  kill -KILL "${NODE_PID[$L]}"
+  wait "${NODE_PID[$L]}" 2>/dev/null || true
+  # Bounded wait for the first success after the kill.
+  first=""
+  for _ in $(seq 1 600); do  # up to ~60 s
+    first=$(first_success_after "$t_kill")
+    [[ -n $first ]] && break
+    sleep 0.1
+  done
+  if [[ -z $first ]]; then
+    echo "kill $k (node $L): no successful submission within 60 s" >&2
+    echo "$k $L $t_kill -1" >>"$KILLLOG"
+  else
+    echo "$k $L $t_kill $(( (first - t_kill) / 1000 ))" >>"$KILLLOG"
+    echo "kill $k: node $L, first success after $(( (first - t_kill) / 1000000 )) ms"
+  fi
+  # Restart it and wait until it has rejoined.
+  commit=$(status_json | jq -r '.commit_index // 0')
+  troupe_start_node "$L"
+  rejoined=0
+  for _ in $(seq 1 $((REJOIN_TIMEOUT_S * 5))); do
+    if status_json | jq -e --argjson id "$L" --argjson c "$commit" \
+      '.leader_id != 0 and .leader_id != null and any(.nodes[]; .node_id == $id and .is_alive and .match_index >= $c)' >/dev/null 2>&1; then
+      rejoined=1
+      break
+    fi
+    sleep 0.2
+  done
+  (( rejoined )) || { echo "node $L did not rejoin within ${REJOIN_TIMEOUT_S} s; logs in $TMP" >&2; KEEP_TMP=1; exit 1; }
+done
+
+stop_pid "$LOADGEN_PID"
+echo
+echo "loadgen over the whole run: $(jq -c '{committed, committed_per_s, retries, errors}' "$TMP/load.json" 2>/dev/null || cat "$TMP/load.err")"
+echo "| kills | time to first successful submit: median ms | max ms | min ms | no success within 60 s |"
+echo "|---:|---:|---:|---:|---:|"
+awk '$4 >= 0 { print $4 / 1000 } ' "$KILLLOG" | sort -n | awk -v kills="$KILLS" -v failed="$(awk '$4 < 0' "$KILLLOG" | wc -l)" '
+  { v[NR] = $1 }
+  END {
+    if (NR == 0) { printf "| %d | - | - | - | %d |\n", kills, failed; exit }
+    med = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+    printf "| %d | %.0f | %.0f | %.0f | %d |\n", kills, med, v[NR], v[1], failed
+  }'
+echo "per kill (ms): $(awk '{ printf "%s%.0f", (NR > 1 ? " " : ""), $4 / 1000 }' "$KILLLOG")"
+echo "load average at the end: $(loadavg)"

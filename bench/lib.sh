@@ -1,0 +1,231 @@
+# Shared by the bench/*.sh scripts: sourced, never run. Starts and stops local
+# troupe and etcd clusters on 127.0.0.1, tracks every pid it starts, and removes
+# its temporary directory at exit unless KEEP_TMP=1.
+#
+#   source "$(dirname "$0")/lib.sh"
+#   lib_init BUILD_DIR name      # tool paths, $TMP, traps
+#   quiet_wait                   # bounded wait for ctest/raft_sim/cc1plus to end
+#   free_ports 12                # -> PORTS array
+#   troupe_configs N [opts]      # node1..N.toml in $TMP (ports from PORTS[0..2N-1])
+#   troupe_start_node I; troupe_start N; troupe_wait_leader  # -> LEADER (id), LEADER_ADDR
+#   etcd_start (PORTS[6..11]); etcd_wait_leader              # -> ELEADER (host:port)
+#   backlog_json                 # job totals by status, read now, as one JSON object
+#   fsync_ref LABEL              # raw write+fdatasync rate -> $TMP/fsync-LABEL.txt
+#   stop_pid PID; stop_all
+# shellcheck shell=bash
+# shellcheck disable=SC2034  # the variables set here are read by the sourcing scripts
+
+lib_init() {  # $1: build dir, $2: short name for the temp dir
+  BUILD=${1:-build}
+  NODE=$BUILD/tools/troupe-node
+  CLI=$BUILD/tools/troupe
+  LOADGEN=$BUILD/tools/troupe-loadgen
+  LOGBENCH=$BUILD/bench/bench_log_store
+  local b
+  for b in "$NODE" "$CLI" "$LOADGEN"; do
+    [[ -x $b ]] || { echo "missing $b (ninja -C $BUILD troupe-node troupe troupe-loadgen)" >&2; exit 2; }
+  done
+  command -v jq >/dev/null || { echo "needs jq" >&2; exit 2; }
+  command -v python3 >/dev/null || { echo "needs python3" >&2; exit 2; }
+  HAVE_ETCD=1
+  if ! command -v etcd >/dev/null || ! command -v etcdctl >/dev/null; then HAVE_ETCD=0; fi
+  TMP=$(mktemp -d "/tmp/troupe-${2:-bench}.XXXXXX")
+  PIDS=()
+  declare -g -A NODE_PID=()
+  trap lib_cleanup EXIT
+  trap 'exit 130' INT TERM
+}
+
+stop_pid() {  # stop one process we started: TERM, up to 10 s, then KILL
+  local pid=$1 _
+  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "pid $pid ignored SIGTERM for 10 s; SIGKILL" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+
+stop_all() {
+  local p
+  for p in "${PIDS[@]}"; do stop_pid "$p"; done
+  PIDS=()
+  NODE_PID=()
+}
+
+lib_cleanup() {
+  stop_all
+  if [[ ${KEEP_TMP:-0} == 1 ]]; then echo "kept $TMP" >&2; else rm -rf "$TMP"; fi
+}
+
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+
+quiet_wait() {  # wait (bounded by QUIET_WAIT_S, default 1200) for other test/benchmark load to end
+  local limit=${QUIET_WAIT_S:-1200} waited=0
+  while pgrep -f "ctest|raft_sim|cc1plus" >/dev/null; do
+    if (( waited >= limit )); then
+      echo "WARNING: other load still running after ${limit}s; measuring anyway" >&2
+      return 0
+    fi
+    (( waited % 60 == 0 )) && echo "waiting for other load to end (${waited}s): $(pgrep -fa 'ctest|raft_sim|cc1plus' | head -3 | cut -c1-100 | tr '\n' ';')" >&2
+    sleep 10
+    waited=$((waited + 10))
+  done
+  echo "machine quiet after ${waited}s of waiting; load average: $(loadavg)"
+}
+
+free_ports() {  # $1: how many -> PORTS
+  read -r -a PORTS <<<"$(python3 - "$1" <<'EOF'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+EOF
+)"
+}
+
+fsync_ref() {  # $1: label; prints and keeps the raw 4 KiB write + fdatasync rate
+  if [[ -x $LOGBENCH ]]; then
+    echo "== raw fsync ($1): $LOGBENCH $TMP ${FSYNC_S:-1}"
+    "$LOGBENCH" "$TMP" "${FSYNC_S:-1}" | tee "$TMP/fsync-$1.txt"
+  else
+    echo "== raw fsync ($1): dd bs=4k count=2000 oflag=dsync"
+    dd if=/dev/zero of="$TMP/dd.bin" bs=4k count=2000 oflag=dsync 2>&1 | tail -1 | tee "$TMP/fsync-$1.txt"
+    rm -f "$TMP/dd.bin"
+  fi
+}
+
+fsync_summary() {  # $1: label -> "N syncs/s, M us per write+fdatasync" (first raw line)
+  local rate
+  rate=$(grep -m1 '^raw 4 KiB write + fdatasync:' "$TMP/fsync-$1.txt" 2>/dev/null | sed -E 's/.*: ([0-9.]+) syncs.*/\1/' || true)
+  if [[ -n $rate && $rate != 0 ]]; then
+    awk -v r="$rate" 'BEGIN { printf "%.0f syncs/s, %.0f us per write+fdatasync", r, 1e6 / r }'
+  else
+    tr '\n' ' ' <"$TMP/fsync-$1.txt"
+  fi
+}
+
+# --- troupe ------------------------------------------------------------------
+# troupe_configs N: node i listens on gRPC PORTS[i-1], HTTP PORTS[N+i-1].
+# TROUPE_EXTRA_TOML is appended to every config.
+troupe_configs() {
+  local n=$1 i j
+  GRPC=() HTTP=()
+  for i in $(seq 1 "$n"); do
+    GRPC+=("127.0.0.1:${PORTS[i-1]}")
+    HTTP+=("127.0.0.1:${PORTS[n+i-1]}")
+  done
+  ALL_ADDRS=$(IFS=,; echo "${GRPC[*]}")
+  for i in $(seq 1 "$n"); do
+    {
+      echo "[node]"
+      echo "id = $i"
+      echo "data_dir = \"$TMP/troupe-$i\""
+      echo "[listen]"
+      echo "grpc = \"${GRPC[i-1]}\""
+      echo "http = \"${HTTP[i-1]}\""
+      for j in $(seq 1 "$n"); do
+        echo "[[members]]"
+        echo "id = $j"
+        echo "address = \"${GRPC[j-1]}\""
+        echo "http = \"${HTTP[j-1]}\""
+      done
+      echo "[executor]"
+      echo "backend = \"process\""
+      echo "[jobs]"
+      echo "max_active = 1000000   # measure the submit path, not admission control"
+      echo "[log]"
+      echo "level = \"warn\""
+      if [[ -n ${TROUPE_EXTRA_TOML:-} ]]; then echo "$TROUPE_EXTRA_TOML"; fi
+    } >"$TMP/node$i.toml"
+  done
+}
+
+troupe_start_node() {  # $1: node id; appends to $TMP/node$1.log
+  "$NODE" --config "$TMP/node$1.toml" >>"$TMP/node$1.log" 2>&1 &
+  PIDS+=($!)
+  NODE_PID[$1]=$!
+}
+
+troupe_start() {  # $1: node count (configs written first)
+  local i
+  echo "== troupe: $1 node(s) at ${GRPC[*]}"
+  for i in $(seq 1 "$1"); do troupe_start_node "$i"; done
+}
+
+troupe_leader_id() {  # prints the leader id known to any node, or 0
+  "$CLI" -a "$ALL_ADDRS" -o json cluster status 2>/dev/null | jq -r '.leader_id // 0' 2>/dev/null || echo 0
+}
+
+troupe_wait_leader() {  # $1: timeout s (default 60) -> LEADER, LEADER_ADDR
+  local limit=${1:-60} _
+  LEADER=0
+  for _ in $(seq 1 $((limit * 2))); do
+    LEADER=$(troupe_leader_id)
+    [[ -n $LEADER && $LEADER != 0 && $LEADER != null ]] && break
+    LEADER=0
+    sleep 0.5
+  done
+  if [[ $LEADER == 0 ]]; then
+    echo "no troupe leader within ${limit} s; logs in $TMP" >&2
+    KEEP_TMP=1
+    exit 1
+  fi
+  LEADER_ADDR=${GRPC[LEADER-1]}
+  echo "leader: node $LEADER ($LEADER_ADDR)"
+}
+
+backlog_json() {  # job totals by status at the leader (else any node), read now: {"pending":N,...,"backlog":N}
+  local st out="{" v
+  for st in pending assigned running completed failed; do
+    v=$("$CLI" -a "${LEADER_ADDR:-$ALL_ADDRS}" -o json job list --status "$st" --page-size 1 2>/dev/null | jq -r '.total_count // -1' 2>/dev/null || echo -1)
+    [[ -n $v ]] || v=-1
+    out+="\"$st\":$v,"
+  done
+  out+="\"_\":0}"
+  jq -c 'del(._) | . + {backlog: (if .pending < 0 or .assigned < 0 or .running < 0 then -1 else .pending + .assigned + .running end)}' <<<"$out"
+}
+
+# --- etcd --------------------------------------------------------------------
+etcd_start() {  # 3 members, client ports PORTS[6..8], peer ports PORTS[9..11]
+  local i
+  ECLIENT=("127.0.0.1:${PORTS[6]}" "127.0.0.1:${PORTS[7]}" "127.0.0.1:${PORTS[8]}")
+  EPEER=("127.0.0.1:${PORTS[9]}" "127.0.0.1:${PORTS[10]}" "127.0.0.1:${PORTS[11]}")
+  local cluster="e1=http://${EPEER[0]},e2=http://${EPEER[1]},e3=http://${EPEER[2]}"
+  echo "== etcd $(etcd --version | head -1 | awk '{print $3}'): 3 members at ${ECLIENT[*]}"
+  for i in 1 2 3; do
+    etcd --name "e$i" --data-dir "$TMP/etcd-$i" \
+      --listen-client-urls "http://${ECLIENT[i-1]}" --advertise-client-urls "http://${ECLIENT[i-1]}" \
+      --listen-peer-urls "http://${EPEER[i-1]}" --initial-advertise-peer-urls "http://${EPEER[i-1]}" \
+      --initial-cluster "$cluster" --initial-cluster-state new --initial-cluster-token "troupe-bench-$$" \
+      --log-level warn >"$TMP/etcd$i.log" 2>&1 &
+    PIDS+=($!)
+  done
+}
+
+etcd_wait_leader() {  # -> ELEADER (host:port of the leader's client URL)
+  local ep _
+  ep=$(IFS=,; echo "${ECLIENT[*]}")
+  ELEADER=""
+  for _ in $(seq 1 120); do  # up to ~60 s
+    ELEADER=$(ETCDCTL_API=3 etcdctl --endpoints="$ep" --command-timeout=2s endpoint status -w json 2>/dev/null |
+      jq -r '.[] | select(.Status.leader == .Status.header.member_id) | .Endpoint' 2>/dev/null | head -1 || true)
+    [[ -n $ELEADER ]] && break
+    sleep 0.5
+  done
+  if [[ -z $ELEADER ]]; then
+    echo "no etcd leader within 60 s; logs in $TMP" >&2
+    KEEP_TMP=1
+    exit 1
+  fi
+  ELEADER=${ELEADER#http://}
+  echo "leader: $ELEADER"
+}

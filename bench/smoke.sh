@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# ctest bench_smoke (label bench): the benchmark tools run and print
+# well-formed output on a short run. No timed assertions: only that each tool
+# exits 0 and its table / JSON has the expected shape.
+#
+#   bench/smoke.sh BUILD_DIR
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+BUILD=${1:?usage: smoke.sh BUILD_DIR}
+OUT=$(mktemp -d /tmp/troupe-bench-smoke.XXXXXX)
+trap 'if [[ ${KEEP_TMP:-0} == 1 ]]; then echo "kept $OUT" >&2; else rm -rf "$OUT"; fi' EXIT
+export QUIET_WAIT_S=0 FSYNC_S=0.2
+fail() { echo "bench_smoke: $*" >&2; exit 1; }
+
+# 1. compare.sh, one short row (etcd only when installed).
+DURATION_S=1 CONCURRENCIES=1 RESULTS_JSONL=$OUT/rows.jsonl "$HERE/compare.sh" "$BUILD" >"$OUT/compare.txt" 2>&1 ||
+  { cat "$OUT/compare.txt" >&2; fail "compare.sh failed"; }
+grep -Eq '^\| 1 \| [0-9]+ \| [0-9.]+ \| [0-9.]+ \| ' "$OUT/compare.txt" || { cat "$OUT/compare.txt" >&2; fail "no troupe row in the compare table"; }
+grep -q '^raw fsync before: ' "$OUT/compare.txt" || fail "no fsync line"
+jq -se 'map(select(.target == "troupe")) | length == 1 and all(.[]; .committed > 0 and (.jobs_at_end.backlog | type == "number"))' "$OUT/rows.jsonl" >/dev/null ||
+  fail "troupe row JSON lacks committed / jobs_at_end.backlog"
+if command -v etcd >/dev/null && command -v etcdctl >/dev/null; then
+  jq -se 'map(select(.target == "etcd")) | length == 1' "$OUT/rows.jsonl" >/dev/null || fail "no etcd row"
+fi
+
+# 2. jobs mode: a few jobs submitted and waited for.
+COUNT=30 CONCURRENCY=4 "$HERE/jobs.sh" "$BUILD" >"$OUT/jobs.txt" 2>&1 || { cat "$OUT/jobs.txt" >&2; fail "jobs.sh failed"; }
+grep -Eq '^\| 30 \| 4 \| ' "$OUT/jobs.txt" || { cat "$OUT/jobs.txt" >&2; fail "no jobs table row"; }
+
+# 3. idle.sh, a one-second window.
+SETTLE_S=0 WINDOW_S=1 "$HERE/idle.sh" "$BUILD" >"$OUT/idle.txt" 2>&1 || { cat "$OUT/idle.txt" >&2; fail "idle.sh failed"; }
+[[ $(grep -Ec '^\| [123] \| (leader|follower) \| [0-9.]+ \| [0-9.]+ \| [0-9]+ \| ' "$OUT/idle.txt") == 3 ]] ||
+  { cat "$OUT/idle.txt" >&2; fail "idle table does not have 3 node rows"; }
+
+# 4. bench_scale, a small table, when built.
+if [[ -x $BUILD/bench/bench_scale ]]; then
+  "$BUILD/bench/bench_scale" --jobs 2000 --pages 5 --dir "$OUT" --json >"$OUT/scale.json" || fail "bench_scale failed"
+  jq -e '.jobs == 2000 and .snapshot.bytes > 0 and .list_ms.pending.pages > 0' "$OUT/scale.json" >/dev/null ||
+    { cat "$OUT/scale.json" >&2; fail "bench_scale JSON malformed"; }
+fi
+echo "bench_smoke: ok"
