@@ -30,7 +30,8 @@ log_store_actor::behavior_type log_store(log_store_actor::stateful_pointer<log_s
         // the node with the new commit over stale entries (it would apply
         // entries that never committed). The other order is safe: the entries
         // alone are just an uncommitted tail, and no message depending on
-        // this bundle has been sent yet.
+        // this bundle's term or vote has been sent yet (a leader sends before
+        // persisting only when its term and vote are already durable).
         if (!req.entries.empty()) {
           st.log->append(req.entries);
           st.log->sync();

@@ -237,10 +237,16 @@ void drive(self_ptr self) {
     self->send(st.transport, send_atom::value, raft_outbox{std::move(rd->messages)});
     rd->messages.clear();
   }
-  if (!rd->hard_state && !rd->snapshot && rd->entries.empty()) {
+  // log_store makes only term and vote durable (the commit index is learned
+  // again from the leader after a restart): a ready that moved nothing else,
+  // the usual one after a commit, skips the round trip to its thread.
+  const bool term_or_vote = rd->hard_state && (rd->hard_state->term != st.stored_hs.term ||
+                                               rd->hard_state->vote != st.stored_hs.vote);
+  if (!term_or_vote && !rd->snapshot && rd->entries.empty()) {
     after_persist(self, rd);
     return;
   }
+  if (rd->hard_state) st.stored_hs = *rd->hard_state;
   persist_request req{rd->hard_state, rd->snapshot, rd->entries};
   self->request(st.store, caf::infinite, persist_atom::value, std::move(req))
       .then([=](persist_done) { after_persist(self, rd); },
@@ -278,6 +284,7 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
   rc.max_entries_per_append = st.cfg.raft.max_entries_per_append;
   rc.max_append_bytes = static_cast<std::size_t>(st.cfg.raft.max_append_bytes);
   rc.snapshot_chunk_bytes = st.cfg.raft.snapshot_chunk_bytes;
+  st.stored_hs = init->restored.hs;
   st.applied_sent = init->restored.snap.index;
   st.applied_done = init->restored.snap.index;  // the bootstrap restored the table from it
   st.core = std::make_unique<raft::core>(rc, [self] { return self->state.rng(); }, init->restored);

@@ -56,6 +56,7 @@ struct raft_node_state {
   std::function<clock::time_point()> now;
 
   bool ready_in_flight = false;
+  raft::hard_state stored_hs;  // the last hard state handed to log_store
   bool snapshot_in_flight = false;
   raft::index_t applied_sent = 0;     // last index handed to job_table
   raft::index_t applied_done = 0;     // last index job_table answered for
