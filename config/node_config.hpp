@@ -18,7 +18,9 @@ struct member {
 
 struct raft_options {
   std::uint32_t tick_ms = 50;
-  std::uint32_t election_ticks = 10;  // ticks without a leader before a follower starts an election
+  // 8 x 50 ms: followers start an election 400-800 ms after the last
+  // heartbeat (4 heartbeats per timeout), so a failover completes within 1 s.
+  std::uint32_t election_ticks = 8;  // ticks without a leader before a follower starts an election
   std::uint32_t heartbeat_ticks = 2;
   std::uint32_t commit_deadline_ms = 5000;  // a proposal not committed by then fails
   std::uint32_t max_pending_proposals = 256;
