@@ -36,6 +36,8 @@
 #include <sys/types.h>
 #include <vector>
 
+#include "runtime/exec/remove_tree.hpp"
+
 namespace troupe::exec {
 
 // Whom jobs run as, resolved once when the backend starts.
@@ -56,14 +58,6 @@ job_user resolve_job_user(const std::string& configured);
 // real directory owned by the node that nobody else can write to, so no other
 // user can plant or swap job directories. Throws std::runtime_error.
 void prepare_private_dir(const std::string& path);
-
-// Removes `path` and everything below it without following symbolic links
-// (each level is opened with O_NOFOLLOW relative to its parent), so a job
-// cannot make the node delete anything outside its own directory. Very deep
-// trees are flattened as they are removed, so depth cannot exhaust the node's
-// file descriptors. No error when `path` does not exist. Throws
-// std::runtime_error naming what could not be removed.
-void remove_tree(const std::string& path);
 
 struct spawn_plan {
   std::vector<std::string> argv;  // argv[0] is the program path
