@@ -103,12 +103,17 @@ struct work_dir_guard {
 }  // namespace
 
 process_backend::process_backend(process_options options) : options_(std::move(options)) {
+  if (options_.nice < 0 || options_.nice > 19)
+    throw std::runtime_error("[executor.process] nice " + std::to_string(options_.nice) + " is not 0-19");
   user_ = resolve_job_user(options_.user);
+  // At startup, not per job: a node without its shim must not accept jobs.
+  shim_path_ = locate_shim(options_.shim_path);
   prepare_private_dir(options_.work_dir);
 }
 
 bool process_backend::healthy() {
   if (::access("/bin/sh", X_OK) != 0) return false;
+  if (::access(shim_path_.c_str(), X_OK) != 0) return false;
   try {
     prepare_private_dir(options_.work_dir);  // e.g. a cleaner removed /tmp/troupe-jobs
     return true;
@@ -165,8 +170,9 @@ void process_backend::execute(const job_spec& spec, cancel_token& cancel, job_ou
       options_.cpu_s ? options_.cpu_s : static_cast<std::uint64_t>(spec.timeout.count());
   plan.cpu_seconds = cpu_seconds;
   plan.address_space_bytes = options_.rlimit_as_bytes.value_or(0);
+  plan.nice = options_.nice;
 
-  spawned_job job = spawn_job(plan);
+  spawned_job job = spawn_job(shim_path_, plan);
   const pid_t shim = job.shim;
   fd_holder out_r(job.stdout_fd), err_r(job.stderr_fd), report(job.report_fd);
   auto killer = std::make_shared<kill_switch>();

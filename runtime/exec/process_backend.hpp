@@ -4,9 +4,9 @@
 // <work_dir>/node-<id>/<job-id>-<attempt> (mode 0700, the job user's, outside
 // the data dir, removed after the job), with a minimal fixed environment
 // (never the node's), no new privileges, stdin /dev/null, no inherited
-// descriptors, and rlimits: processes of the job user (RLIMIT_NPROC), bytes
-// per file (RLIMIT_FSIZE), CPU seconds (RLIMIT_CPU: cpu_s or the timeout), no
-// core dumps. Cancel, timeout and completion kill every descendant of the
+// descriptors, a lower CPU priority (nice) and rlimits: processes of the job
+// user (RLIMIT_NPROC), bytes per file (RLIMIT_FSIZE), CPU seconds
+// (RLIMIT_CPU: cpu_s or the timeout), no core dumps. Cancel, timeout and completion kill every descendant of the
 // job, `setsid` and double-fork escapes included; so does the node's death
 // (the reaper sees its control pipe close).
 //
@@ -34,19 +34,23 @@ struct process_options {
   std::uint64_t max_file_bytes = 1ull << 30;  // RLIMIT_FSIZE: one file the job writes
   std::uint64_t cpu_s = 0;                    // RLIMIT_CPU (SIGXCPU, SIGKILL 1 s later); 0: the job's timeout
   std::optional<std::uint64_t> rlimit_as_bytes;  // RLIMIT_AS (address space); unset: none
+  int nice = 10;                              // 0-19: jobs yield the CPU to the node (its Raft path)
+  std::string shim_path;                      // "": found by locate_shim (spawn.hpp)
 };
 
 class process_backend final : public backend {
  public:
-  // Resolves the job user and prepares work_dir. Throws std::runtime_error
-  // with the reason (unknown user, a user this node cannot switch to, a
-  // work_dir another user owns or can write).
+  // Resolves the job user, finds the job shim and prepares work_dir. Throws
+  // std::runtime_error with the reason (unknown user, a user this node cannot
+  // switch to, a work_dir another user owns or can write, no usable
+  // troupe-job-shim).
   explicit process_backend(process_options options);
 
   std::string name() const override { return "process"; }
   // /bin/sh is executable and work_dir is usable.
   bool healthy() override;
   const job_user& user() const { return user_; }
+  const std::string& shim_path() const { return shim_path_; }
   job_result run(const job_spec& spec, cancel_token& cancel) override;
   // Always empty: jobs are killed with their node (see above).
   std::vector<std::string> orphaned_jobs(std::uint64_t node_id) override;
@@ -57,6 +61,7 @@ class process_backend final : public backend {
   void execute(const job_spec& spec, cancel_token& cancel, job_output& out, job_result& r);
   process_options options_;
   job_user user_;
+  std::string shim_path_;
 };
 
 // Throws std::runtime_error as the constructor does.
