@@ -3,12 +3,10 @@
 #include <chrono>
 
 #include <caf/actor_cast.hpp>
-#include <caf/blocking_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
 #include "runtime/common/log.hpp"
 #include "runtime/common/wall_clock.hpp"
-#include "runtime/exec/output_store.hpp"
 
 namespace troupe {
 
@@ -44,34 +42,22 @@ job_executor_actor::behavior_type job_executor(job_executor_actor::stateful_poin
                                                std::uint32_t attempt, job_supervisor_actor supervisor) {
   self->state.cancel = std::make_shared<exec::cancel_token>();
   auto me = caf::actor_cast<job_executor_actor>(self);
-  // The backend blocks for the whole run; it runs in a detached helper actor
-  // (a thread of its own, owned by the actor system, which waits for it at
-  // shutdown) so this actor stays responsive to cancel.
-  self->spawn<caf::detached>([backend, spec, attempt, token = self->state.cancel, me](caf::blocking_actor*) {
-    exec::job_result r;
-    try {
-      // Durable before anything runs: a restarted node must know this
-      // attempt may have run (job_supervisor reports it failed, not again).
-      exec::record_start(spec.output_dir, spec.job_id, attempt);
-    } catch (const std::exception& e) {
-      r.result = exec::outcome::failed;
-      r.error = std::string("cannot record the job's start: ") + e.what();
-      auto update = to_update(spec, attempt, r, wall_clock_ns());
-      caf::anon_send(me, done_atom::value, executor_result{spec.job_id, attempt, std::move(update)});
-      return;
-    }
-    try {
-      r = backend->run(spec, *token);
-    } catch (const std::exception& e) {
-      r.result = exec::outcome::failed;
-      r.error = std::string("executor error: ") + e.what();
-    }
-    auto now = wall_clock_ns();
-    caf::anon_send(me, done_atom::value, executor_result{spec.job_id, attempt, to_update(spec, attempt, r, now)});
+  // The backend runs the job on its own threads (the process backend: one
+  // event loop for all jobs) and reports through the callback, on one of
+  // those threads: the result comes back to this actor as a message, so no
+  // CAF thread ever blocks on a job. The start record is the backend's to
+  // write, durably and strictly before anything of the job runs: a
+  // restarted node must know this attempt may have run (job_supervisor then
+  // reports it failed, and does not run it again).
+  spec.attempt = attempt;  // the supervisor passes the same value; the record must name this one
+  spec.record_start = true;
+  backend->start(spec, self->state.cancel, [spec, attempt, me](exec::job_result r) {
+    auto update = to_update(spec, attempt, r, wall_clock_ns());
+    caf::anon_send(me, done_atom::value, executor_result{spec.job_id, attempt, std::move(update)});
   });
   // Ending for any reason but its result (the supervisor gone, the node
-  // stopping) ends the job too, so the helper returns and the actor system is
-  // not left waiting for a job nobody will report.
+  // stopping) ends the job too: nothing keeps running that nobody will
+  // report.
   self->attach_functor([token = self->state.cancel](const caf::error& reason) {
     if (reason) token->cancel();
   });

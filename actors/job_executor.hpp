@@ -1,7 +1,8 @@
-// job_executor: one actor per job attempt running on this node. It runs the
-// job through the executor backend in a detached helper actor (the backend
-// API blocks), relays a cancel to the backend at once, and hands the result to the
-// job_supervisor that spawned and monitors it, then exits.
+// job_executor: one actor per job attempt running on this node. It starts the
+// job through the executor backend's asynchronous API (backend::start: the
+// result arrives as a message; no thread of its own per job), relays a cancel
+// to the backend at once, and hands the result to the job_supervisor that
+// spawned and monitors it, then exits.
 #pragma once
 
 #include <memory>

@@ -1,6 +1,7 @@
 # Install rules and the Debian package (CPack, DEB generator).
 #
 #   cmake --install build --prefix /opt/troupe     bin/troupe-node, bin/troupe,
+#       libexec/troupe/troupe-job-shim (the process backend's job reaper),
 #       etc/troupe/troupe.toml (the example /etc/troupe/troupe.toml),
 #       lib/systemd/system/troupe.service, share/doc/troupe/{README.md,full.toml}
 #   scripts/package.sh build [OUT_DIR]             troupe_<version>_<arch>.deb
@@ -11,6 +12,9 @@
 include(GNUInstallDirs)
 
 install(TARGETS troupe-node troupe RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+# The process backend's per-job reaper (runtime/exec/spawn.hpp); troupe-node
+# finds it at <prefix>/libexec/troupe/ relative to its own bin/ directory.
+install(TARGETS troupe-job-shim RUNTIME DESTINATION ${CMAKE_INSTALL_LIBEXECDIR}/troupe)
 install(FILES README.md config/examples/full.toml DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(CODE "set(TROUPE_SOURCE_DIR \"${PROJECT_SOURCE_DIR}\")
 set(TROUPE_BINARY_DIR \"${PROJECT_BINARY_DIR}\")
@@ -25,7 +29,8 @@ set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "fault-tolerant job scheduler (Raft, gRPC,
 set(CPACK_PACKAGE_DESCRIPTION "A cluster of troupe nodes agrees through Raft on a replicated log of jobs;
 users submit shell commands over gRPC, REST or the troupe CLI, and each job
 runs in a Docker container or a plain process on a live node. This package
-holds troupe-node (the server), the troupe CLI and the troupe systemd unit.")
+holds troupe-node (the server) with its job shim, the troupe CLI and the
+troupe systemd unit.")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_STRIP_FILES ON)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)

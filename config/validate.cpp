@@ -226,6 +226,7 @@ class checker {
     in_range<std::uint64_t>("[executor.process].max_processes", p.max_processes, 1, 1000000, "processes of the job's user");
     in_range<std::uint64_t>("[executor.process].max_file_bytes", p.max_file_bytes, 4096, 1ull << 50, "bytes per file a job writes");
     in_range<std::uint64_t>("[executor.process].cpu_s", p.cpu_s, 0, 30ull * 86400, "CPU seconds per job; 0 = the timeout");
+    in_range<std::uint32_t>("[executor.process].nice", p.nice, 0, 19, "the jobs' nice value; higher yields more CPU to the node");
   }
 
   // Whether path `p` is `dir` or below it (lexically, both made absolute).

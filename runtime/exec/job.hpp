@@ -32,6 +32,9 @@ struct job_spec {
   std::string output_dir;  // <data_dir>/outputs; files <output_dir>/<job_id>/stdout|stderr|meta.json
   std::size_t output_cap_bytes = 1 << 20;  // per stream, on disk
   std::size_t inline_limit = 64 << 10;     // per stream, in job_result
+  // backend::start records the attempt durably before the job runs (a
+  // restarted node must know it may have run). run() never does.
+  bool record_start = false;
 };
 
 enum class outcome { completed, failed, cancelled };

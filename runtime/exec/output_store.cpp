@@ -1,6 +1,7 @@
 #include "runtime/exec/output_store.hpp"
 #include "runtime/exec/spawn.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -89,6 +90,7 @@ std::string read_file(const std::string& path) {
 
 output_sink::~output_sink() {
   if (fd_ >= 0) ::close(fd_);
+  if (null_fd_ >= 0) ::close(null_fd_);
 }
 
 void output_sink::open(const std::string& path, std::size_t cap_bytes, std::size_t inline_limit) {
@@ -106,6 +108,65 @@ void output_sink::write(std::string_view data) {
     write_all(fd_, data.substr(0, room), path_);
   }
   total_ += data.size();
+}
+
+bool output_sink::drain(int pipe_fd) {
+  constexpr int max_rounds = 16;            // then back to the event loop (level-triggered: it comes back)
+  constexpr std::size_t splice_chunk = 1 << 20;
+  char buf[16 * 1024];
+  for (int round = 0; round < max_rounds; ++round) {
+    ssize_t n;
+    if (inline_.size() < inline_limit_ || (total_ < cap_ && !splice_file_) || (total_ >= cap_ && !splice_null_)) {
+      // Through memory: the inline copy, or no splice possible.
+      std::size_t want = sizeof buf;
+      if (inline_.size() < inline_limit_) want = std::min(want, inline_limit_ - inline_.size());
+      n = ::read(pipe_fd, buf, want);
+      if (n > 0) {
+        write(std::string_view(buf, static_cast<std::size_t>(n)));
+        continue;
+      }
+      if (n == 0) return false;
+      if (errno == EINTR) continue;
+      return errno == EAGAIN;  // any other read error: the stream is over
+    }
+    if (total_ < cap_) {
+      std::size_t room = static_cast<std::size_t>(std::min<std::uint64_t>(cap_ - total_, splice_chunk));
+      n = ::splice(pipe_fd, nullptr, fd_, nullptr, room, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      if (n < 0 && errno == EINVAL) {
+        splice_file_ = false;
+        continue;
+      }
+      if (n < 0 && errno != EINTR && errno != EAGAIN) throw_errno("cannot write", path_);
+    } else {
+      if (null_fd_ < 0) {
+        null_fd_ = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+        if (null_fd_ < 0) {
+          splice_null_ = false;
+          continue;
+        }
+      }
+      n = ::splice(pipe_fd, nullptr, null_fd_, nullptr, splice_chunk, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      if (n < 0 && errno != EINTR && errno != EAGAIN) {
+        splice_null_ = false;
+        continue;
+      }
+    }
+    if (n > 0) {
+      total_ += static_cast<std::uint64_t>(n);
+      continue;
+    }
+    if (n == 0) return false;
+    if (errno == EINTR) continue;
+    return true;  // EAGAIN: empty for now
+  }
+  return true;
+}
+
+void output_sink::close_unsynced() {
+  if (fd_ < 0) return;
+  int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0) throw_errno("cannot close", path_);
 }
 
 void output_sink::finish() {
@@ -136,6 +197,10 @@ job_output::job_output(const job_spec& spec)
 void job_output::finish(job_result& r) {
   stdout_.finish();
   stderr_.finish();
+  write_durably(dir_, "meta.json", meta_text(r));
+}
+
+std::string job_output::meta_text(job_result& r) const {
   r.stdout_inline = stdout_.inline_data();
   r.stderr_inline = stderr_.inline_data();
   r.stdout_bytes = stdout_.total_bytes();
@@ -154,7 +219,27 @@ void job_output::finish(job_result& r) {
       {"stderr_bytes", r.stderr_bytes},
       {"output_cap_bytes", cap_},
   };
-  write_durably(dir_, "meta.json", meta.dump(2) + "\n");
+  return meta.dump(2) + "\n";
+}
+
+void job_output::finish_unsynced(job_result& r) {
+  stdout_.close_unsynced();
+  stderr_.close_unsynced();
+  const std::string tmp = dir_ + "/meta.json.tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw_errno("cannot create", tmp);
+  try {
+    write_all(fd, meta_text(r), tmp);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  if (::close(fd) != 0) throw_errno("cannot close", tmp);
+}
+
+void job_output::publish() {
+  const std::string tmp = dir_ + "/meta.json.tmp", final_path = dir_ + "/meta.json";
+  if (::rename(tmp.c_str(), final_path.c_str()) != 0) throw_errno("cannot rename to", final_path);
 }
 
 void record_start(const std::string& output_dir, const std::string& job_id, std::uint32_t attempt) {

@@ -41,8 +41,23 @@ class output_sink {
   // Stores what fits under the cap, counts everything. Throws on I/O error
   // (output_full_error when the disk is full).
   void write(std::string_view data);
+  // Moves what the non-blocking pipe `pipe_fd` holds into the stream, with
+  // the same cap, counts and inline copy as write(): the first inline_limit
+  // bytes pass through memory (they are kept for the result), the rest up to
+  // the cap is splice(2)d from the pipe straight into the file (no copy
+  // through the node), and what lies past the cap is counted and spliced
+  // into /dev/null. Falls back to read/write where splice is refused
+  // (EINVAL: a file system or device without splice support). Does a
+  // bounded amount of work per call, so one chatty job cannot hold an event
+  // loop. Returns false at EOF (or when the pipe cannot be read any more),
+  // true when the pipe is empty for now or the bound was reached. Throws as
+  // write() does.
+  bool drain(int pipe_fd);
   // fsyncs and closes. Throws on I/O error.
   void finish();
+  // Closes without fsync (the caller syncs the file system; see
+  // job_output::finish_unsynced). Throws on I/O error.
+  void close_unsynced();
 
   std::uint64_t total_bytes() const { return total_; }
   bool truncated() const { return total_ > cap_; }
@@ -55,6 +70,8 @@ class output_sink {
   std::size_t inline_limit_ = 0;
   std::uint64_t total_ = 0;
   std::string inline_;
+  bool splice_file_ = true, splice_null_ = true;  // cleared when the kernel refuses splice there
+  int null_fd_ = -1;                               // /dev/null, opened on first overflow
 };
 
 // The two streams of one job plus its meta.json.
@@ -72,7 +89,22 @@ class job_output {
   // meta.json. Throws std::runtime_error on I/O error.
   void finish(job_result& r);
 
+  // finish() in two halves, for a backend that stores many jobs' output
+  // with one sync (group commit) instead of four fsyncs each:
+  //   finish_unsynced(r) for each job  closes the streams, fills r, writes
+  //                                    meta.json.tmp; nothing synced
+  //   syncfs of the output file system streams and temp files durable
+  //   publish() for each job           renames meta.json.tmp to meta.json
+  //   syncfs again                     the renames durable
+  // After the second sync the output is exactly as durable as after
+  // finish(), and meta.json still appears only once everything before it is
+  // on disk. Both throw std::runtime_error (output_full_error) on I/O error.
+  void finish_unsynced(job_result& r);
+  void publish();
+  const std::string& dir() const { return dir_; }
+
  private:
+  std::string meta_text(job_result& r) const;
   std::string dir_;
   std::string job_id_;
   std::size_t cap_;

@@ -1,74 +1,29 @@
 #include "runtime/exec/process_backend.hpp"
 
 #include <cerrno>
-#include <chrono>
 #include <csignal>
 #include <cstring>
+#include <future>
 #include <fcntl.h>
-#include <mutex>
-#include <poll.h>
+#include <map>
 #include <stdexcept>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "runtime/exec/output_store.hpp"
-#include "runtime/exec/spawn.hpp"
 #include "runtime/common/log.hpp"
+#include "runtime/exec/output_store.hpp"
+#include "runtime/exec/process_job.hpp"
+#include "runtime/exec/process_loop.hpp"
+#include "runtime/exec/spawn.hpp"
+#include "runtime/exec/start_records.hpp"
 
 namespace troupe::exec {
 
 namespace {
 
-using clock = std::chrono::steady_clock;
-using namespace std::chrono_literals;
-
-// After the shim exits, how long the job's pipes may stay open (nothing of the
-// job is left to hold them; a safety net only).
-constexpr auto drain_grace = 2s;
-// Poll interval when pidfd_open is unavailable.
-constexpr auto exit_poll_interval = 20ms;
-
 [[noreturn]] void throw_errno(const std::string& what) {
   throw std::runtime_error(what + ": " + std::strerror(errno));
-}
-
-class fd_holder {
- public:
-  explicit fd_holder(int fd = -1) : fd_(fd) {}
-  ~fd_holder() { reset(); }
-  fd_holder(const fd_holder&) = delete;
-  fd_holder& operator=(const fd_holder&) = delete;
-  int get() const { return fd_; }
-  void reset(int fd = -1) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_;
-};
-
-// The shim's control pipe, shared with the cancel callback (which may run on
-// another thread, even after run() returned): a kill request is written only
-// while the pipe is open, i.e. before the shim was reaped.
-struct kill_switch {
-  std::mutex mutex;
-  int control_fd = -1;
-  bool reaped = false;
-
-  void kill_all() {
-    std::lock_guard<std::mutex> lock(mutex);
-    if (!reaped) request_kill(control_fd);
-  }
-};
-
-bool leader_exited(pid_t pid) {
-  siginfo_t info;
-  std::memset(&info, 0, sizeof info);
-  if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0) return true;
-  return info.si_pid == pid;
 }
 
 // A job id names a directory: it must not reach outside its parent.
@@ -87,181 +42,22 @@ std::string describe_signal(int sig, const process_options& o, std::uint64_t cpu
   return s;
 }
 
-// Removes the job's working directory once nothing of the job runs any more.
-struct work_dir_guard {
-  std::string path;
-  ~work_dir_guard() {
-    if (path.empty()) return;
-    try {
-      remove_tree(path);
-    } catch (const std::exception& e) {
-      TLOG(warn, "process_backend") << "could not remove the working directory of a finished job: " << e.what();
-    }
-  }
-};
-
-}  // namespace
-
-process_backend::process_backend(process_options options) : options_(std::move(options)) {
-  user_ = resolve_job_user(options_.user);
-  prepare_private_dir(options_.work_dir);
-}
-
-bool process_backend::healthy() {
-  if (::access("/bin/sh", X_OK) != 0) return false;
-  try {
-    prepare_private_dir(options_.work_dir);  // e.g. a cleaner removed /tmp/troupe-jobs
-    return true;
-  } catch (const std::exception&) {
-    return false;
-  }
-}
-
-std::vector<std::string> process_backend::orphaned_jobs(std::uint64_t) { return {}; }
-
-void process_backend::remove_job_artifacts(const std::string&) {}
-
-job_result process_backend::run(const job_spec& spec, cancel_token& cancel) {
-  return run_with_output(spec, [&](job_output& out, job_result& r) { execute(spec, cancel, out, r); });
-}
-
-void process_backend::execute(const job_spec& spec, cancel_token& cancel, job_output& out, job_result& r) {
-  if (spec.command.empty()) throw std::runtime_error("job " + spec.job_id + " has an empty command");
-  if (spec.timeout.count() <= 0)
-    throw std::runtime_error("job " + spec.job_id + " has a non-positive timeout (" +
-                             std::to_string(spec.timeout.count()) + " s)");
-  if (cancel.cancelled()) {
-    r.result = outcome::cancelled;
-    r.error = "cancelled before start";
-    return;
-  }
-  check_job_id(spec.job_id);
-
-  // A fresh directory of the job's own, outside the data dir: work_dir and
-  // the node's directory below it belong to the node (0711: enterable, not
-  // listable or writable by jobs), the job's to the job user (0700).
-  prepare_private_dir(options_.work_dir);
-  const std::string node_dir = options_.work_dir + "/node-" + std::to_string(spec.node_id);
-  prepare_private_dir(node_dir);
-  work_dir_guard dir;
-  const std::string job_dir = node_dir + "/" + spec.job_id + "-" + std::to_string(spec.attempt);
-  remove_tree(job_dir);  // left by a node that crashed during this attempt
-  if (::mkdir(job_dir.c_str(), 0700) != 0) throw_errno("cannot create working directory " + job_dir);
-  dir.path = job_dir;
-  if (user_.switch_user && ::lchown(job_dir.c_str(), user_.uid, user_.gid) != 0)
-    throw_errno("cannot hand working directory " + job_dir + " to user " + user_.name);
-
-  spawn_plan plan;
-  plan.argv = {"/bin/sh", "-c", spec.command};
-  // Fixed and minimal: nothing of the node's own environment (tokens,
-  // credentials, paths to its data) reaches a job.
-  plan.env = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + job_dir, "LANG=C.UTF-8", "TROUPE_JOB_ID=" + spec.job_id,
-              "TMPDIR=" + job_dir};
-  plan.work_dir = job_dir;
-  plan.user = user_;
-  plan.max_processes = options_.max_processes;
-  plan.max_file_bytes = options_.max_file_bytes;
-  const std::uint64_t cpu_seconds =
-      options_.cpu_s ? options_.cpu_s : static_cast<std::uint64_t>(spec.timeout.count());
-  plan.cpu_seconds = cpu_seconds;
-  plan.address_space_bytes = options_.rlimit_as_bytes.value_or(0);
-
-  spawned_job job = spawn_job(plan);
-  const pid_t shim = job.shim;
-  fd_holder out_r(job.stdout_fd), err_r(job.stderr_fd), report(job.report_fd);
-  auto killer = std::make_shared<kill_switch>();
-  killer->control_fd = job.control_fd;
-  // Closes the control pipe only once the shim is reaped (the cancel callback
-  // may still hold the kill switch).
-  struct control_closer {
-    std::shared_ptr<kill_switch> k;
-    ~control_closer() {
-      std::lock_guard<std::mutex> lock(k->mutex);
-      k->reaped = true;
-      if (k->control_fd >= 0) ::close(k->control_fd);
-      k->control_fd = -1;
-    }
-  } closer{killer};
-
-  int status = 0;
-  bool reaped = false;
-  try {
-    cancel.on_cancel([killer] { killer->kill_all(); });
-
-    fd_holder pidfd(static_cast<int>(::syscall(SYS_pidfd_open, shim, 0)));
-    const auto deadline = clock::now() + spec.timeout;
-    std::optional<clock::time_point> drain_deadline;
-    bool exited = false;
-    char buf[64 * 1024];
-    while (out_r.get() >= 0 || err_r.get() >= 0 || !exited) {
-      if (!exited && leader_exited(shim)) {
-        // The shim exits only after every process of the job is gone, so the
-        // pipes are at EOF already; the grace only guards against the
-        // unforeseen.
-        exited = true;
-        drain_deadline = clock::now() + drain_grace;
-      }
-      if (exited && out_r.get() < 0 && err_r.get() < 0) break;
-      auto now = clock::now();
-      if (!r.timed_out && !exited && now >= deadline && !cancel.cancelled()) {
-        r.timed_out = true;
-        killer->kill_all();
-      }
-      if (drain_deadline && now >= *drain_deadline) break;
-      pollfd fds[3];
-      nfds_t n = 0;
-      fd_holder* owners[2] = {nullptr, nullptr};
-      for (fd_holder* stream : {&out_r, &err_r}) {
-        if (stream->get() < 0) continue;
-        owners[n] = stream;
-        fds[n++] = {stream->get(), POLLIN, 0};
-      }
-      nfds_t streams = n;
-      if (!exited && pidfd.get() >= 0) fds[n++] = {pidfd.get(), POLLIN, 0};
-      auto until = drain_deadline ? *drain_deadline : (r.timed_out ? now + drain_grace : deadline);
-      auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(until - now) + 1ms;
-      if (!exited && pidfd.get() < 0) wait = std::min<std::chrono::milliseconds>(wait, exit_poll_interval);
-      int rc = ::poll(fds, n, static_cast<int>(std::max<std::chrono::milliseconds::rep>(wait.count(), 0)));
-      if (rc < 0) {
-        if (errno == EINTR) continue;
-        throw_errno("poll");
-      }
-      for (nfds_t i = 0; i < streams; ++i) {
-        if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-        ssize_t got = ::read(fds[i].fd, buf, sizeof buf);
-        if (got > 0) {
-          (owners[i] == &out_r ? out.out() : out.err()).write(std::string_view(buf, static_cast<std::size_t>(got)));
-        } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
-          owners[i]->reset();
-        }
-      }
-    }
-  } catch (const std::exception&) {
-    // Never leave a job running (or the shim a zombie) behind an internal
-    // error (e.g. its output could not be stored); run_with_output turns the
-    // error into the job's result.
-    killer->kill_all();
-    while (::waitpid(shim, &status, 0) < 0 && errno == EINTR) {
-    }
-    throw;
-  }
-  pid_t reaped_pid;
-  do {
-    reaped_pid = ::waitpid(shim, &status, 0);
-  } while (reaped_pid < 0 && errno == EINTR);
-  reaped = reaped_pid == shim;
-  const shim_report rep = read_report(report.get());
-
-  if (!reaped) {
+// The outcome of a job whose shim ran, from what the loop saw and the shim
+// reported.
+void classify(process_job& j, const process_options& o) {
+  job_result& r = j.result;
+  const shim_report rep = parse_report(j.report_data);
+  const int status = j.shim_status;
+  if (!j.reaped) {
     // ECHILD: someone else reaped it (e.g. SIGCHLD set to SIG_IGN in the node).
     r.result = outcome::failed;
-    r.error = std::string("lost the exit status of the job's reaper process: ") + std::strerror(errno);
-  } else if (cancel.cancelled()) {
+    r.error = "lost the exit status of the job's reaper process";
+  } else if (j.cancel->cancelled()) {
     r.result = outcome::cancelled;
     r.error = "cancelled";
   } else if (r.timed_out) {
     r.result = outcome::failed;
-    r.error = "timed out after " + std::to_string(spec.timeout.count()) + " s";
+    r.error = "timed out after " + std::to_string(j.spec.timeout.count()) + " s";
   } else if (!rep.setup_error.empty()) {
     r.result = outcome::failed;
     r.error = "cannot start the job: " + rep.setup_error;
@@ -277,10 +73,320 @@ void process_backend::execute(const job_spec& spec, cancel_token& cancel, job_ou
     if (*r.exit_code != 0) r.error = "exited with code " + std::to_string(*r.exit_code);
     // The shell's code for a command a limit killed: say which limit.
     if (*r.exit_code == 128 + SIGXFSZ || *r.exit_code == 128 + SIGXCPU)
-      r.error += " (a command was " + describe_signal(*r.exit_code - 128, options_, cpu_seconds) + ")";
+      r.error += " (a command was " + describe_signal(*r.exit_code - 128, o, j.cpu_seconds) + ")";
   } else if (WIFSIGNALED(rep.status)) {
     r.result = outcome::failed;
-    r.error = describe_signal(WTERMSIG(rep.status), options_, cpu_seconds);
+    r.error = describe_signal(WTERMSIG(rep.status), o, j.cpu_seconds);
+  }
+}
+
+}  // namespace
+
+process_backend::process_backend(process_options options) : options_(std::move(options)) {
+  if (options_.nice < 0 || options_.nice > 19)
+    throw std::runtime_error("[executor.process] nice " + std::to_string(options_.nice) + " is not 0-19");
+  user_ = resolve_job_user(options_.user);
+  // At startup, not per job: a node without its shim must not accept jobs.
+  shim_path_ = locate_shim(options_.shim_path);
+  prepare_private_dir(options_.work_dir);
+  finisher_ = std::thread([this] { finisher_main(); });
+  loop_ = std::make_unique<process_loop>([this](std::unique_ptr<process_job> job) { to_finisher(std::move(job)); });
+  starter_ = std::thread([this] { starter_main(); });
+}
+
+process_backend::~process_backend() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_starter_.notify_all();
+  if (starter_.joinable()) starter_.join();  // what was still pending is reported cancelled
+  loop_->stop();                             // kills what runs, hands it to the finisher
+  {
+    std::lock_guard<std::mutex> lock(finish_mutex_);
+    finish_stopping_ = true;
+  }
+  wake_finisher_.notify_all();
+  if (finisher_.joinable()) finisher_.join();  // stores and reports it
+}
+
+void process_backend::to_finisher(std::unique_ptr<process_job> job) {
+  {
+    std::lock_guard<std::mutex> lock(finish_mutex_);
+    finishing_.push_back(std::move(job));
+  }
+  wake_finisher_.notify_one();
+}
+
+void process_backend::finisher_main() {
+  std::unique_lock<std::mutex> lock(finish_mutex_);
+  for (;;) {
+    wake_finisher_.wait(lock, [this] { return finish_stopping_ || !finishing_.empty(); });
+    if (finishing_.empty()) return;  // stopping, nothing left
+    // Everything finished so far is one batch: two syncs for all of it.
+    std::vector<std::unique_ptr<process_job>> batch;
+    for (auto& j : finishing_) batch.push_back(std::move(j));
+    finishing_.clear();
+    lock.unlock();
+    finish_batch(batch);
+    lock.lock();
+  }
+}
+
+bool process_backend::healthy() {
+  if (::access("/bin/sh", X_OK) != 0) return false;
+  if (::access(shim_path_.c_str(), X_OK) != 0) return false;
+  try {
+    prepare_private_dir(options_.work_dir);  // e.g. a cleaner removed /tmp/troupe-jobs
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+std::vector<std::string> process_backend::orphaned_jobs(std::uint64_t) { return {}; }
+
+void process_backend::remove_job_artifacts(const std::string&) {}
+
+job_result process_backend::run(const job_spec& spec, cancel_token& cancel) {
+  auto token = std::make_shared<cancel_token>();
+  cancel.on_cancel([token] { token->cancel(); });
+  // shared: the finisher may still be inside set_value when run() returns.
+  auto result = std::make_shared<std::promise<job_result>>();
+  auto future = result->get_future();
+  job_spec s = spec;
+  s.record_start = false;
+  start(s, token, [result](job_result r) { result->set_value(std::move(r)); });
+  return future.get();
+}
+
+void process_backend::start(const job_spec& spec, std::shared_ptr<cancel_token> cancel, done_callback done) {
+  auto job = std::make_unique<process_job>();
+  job->spec = spec;
+  job->cancel = cancel ? std::move(cancel) : std::make_shared<cancel_token>();
+  job->done = std::move(done);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    pending_.push_back(std::move(job));
+  }
+  wake_starter_.notify_one();
+}
+
+void process_backend::starter_main() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (;;) {
+    wake_starter_.wait(lock, [this] { return stopping_ || !pending_.empty(); });
+    if (pending_.empty()) return;  // stopping, nothing left
+    // Everything queued so far is one batch: one sync for all its start
+    // records (group commit), however many jobs arrived together.
+    std::vector<std::unique_ptr<process_job>> batch;
+    for (auto& j : pending_) batch.push_back(std::move(j));
+    pending_.clear();
+    const bool stopping = stopping_;
+    lock.unlock();
+
+    std::vector<start_record> records;
+    std::vector<process_job*> recorded;
+    for (auto& j : batch)
+      if (j->spec.record_start) {
+        records.push_back({j->spec.output_dir, j->spec.job_id, j->spec.attempt, {}});
+        recorded.push_back(j.get());
+      }
+    if (!records.empty()) record_starts(records);
+    for (std::size_t i = 0; i < records.size(); ++i)
+      if (!records[i].error.empty()) {
+        recorded[i]->finished_early = true;
+        recorded[i]->result.result = outcome::failed;
+        recorded[i]->result.error = "cannot record the job's start: " + records[i].error;
+      }
+    for (auto& j : batch) {
+      if (j->finished_early) {
+        // Nothing ran and nothing was stored, as when record_start throws.
+        j->done(std::move(j->result));
+        continue;
+      }
+      if (stopping) j->cancel->cancel();  // the backend is going away: nothing new starts
+      launch(std::move(j));
+    }
+    lock.lock();
+  }
+}
+
+void process_backend::launch(std::unique_ptr<process_job> job) {
+  process_job& j = *job;
+  // As run_with_output: output first; a failure there fails the job and
+  // stores nothing.
+  try {
+    j.output.emplace(j.spec);
+  } catch (const output_full_error& e) {
+    j.result.error = e.what();
+    j.done(std::move(j.result));
+    return;
+  } catch (const std::exception& e) {
+    j.result.error = std::string("cannot store output: ") + e.what();
+    j.done(std::move(j.result));
+    return;
+  }
+  try {
+    prepare(j);
+  } catch (const std::exception&) {
+    j.error = std::current_exception();
+  }
+  if (j.proc.shim < 0) {
+    to_finisher(std::move(job));  // nothing ran: the result is known already
+    return;
+  }
+  loop_->watch(std::move(job));
+}
+
+void process_backend::prepare(process_job& j) {
+  const job_spec& spec = j.spec;
+  job_result& r = j.result;
+  if (spec.command.empty()) throw std::runtime_error("job " + spec.job_id + " has an empty command");
+  if (spec.timeout.count() <= 0)
+    throw std::runtime_error("job " + spec.job_id + " has a non-positive timeout (" +
+                             std::to_string(spec.timeout.count()) + " s)");
+  if (j.cancel->cancelled()) {
+    r.result = outcome::cancelled;
+    r.error = "cancelled before start";
+    return;
+  }
+  check_job_id(spec.job_id);
+
+  // A fresh directory of the job's own, outside the data dir: work_dir and
+  // the node's directory below it belong to the node (0711: enterable, not
+  // listable or writable by jobs), the job's to the job user (0700).
+  prepare_private_dir(options_.work_dir);
+  const std::string node_dir = options_.work_dir + "/node-" + std::to_string(spec.node_id);
+  prepare_private_dir(node_dir);
+  const std::string job_dir = node_dir + "/" + spec.job_id + "-" + std::to_string(spec.attempt);
+  remove_tree(job_dir);  // left by a node that crashed during this attempt
+  if (::mkdir(job_dir.c_str(), 0700) != 0) throw_errno("cannot create working directory " + job_dir);
+  j.work_dir = job_dir;
+  if (user_.switch_user && ::lchown(job_dir.c_str(), user_.uid, user_.gid) != 0)
+    throw_errno("cannot hand working directory " + job_dir + " to user " + user_.name);
+
+  spawn_plan plan;
+  plan.argv = {"/bin/sh", "-c", spec.command};
+  // Fixed and minimal: nothing of the node's own environment (tokens,
+  // credentials, paths to its data) reaches a job.
+  plan.env = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + job_dir, "LANG=C.UTF-8", "TROUPE_JOB_ID=" + spec.job_id,
+              "TMPDIR=" + job_dir};
+  plan.work_dir = job_dir;
+  plan.user = user_;
+  plan.max_processes = options_.max_processes;
+  plan.max_file_bytes = options_.max_file_bytes;
+  j.cpu_seconds = options_.cpu_s ? options_.cpu_s : static_cast<std::uint64_t>(spec.timeout.count());
+  plan.cpu_seconds = j.cpu_seconds;
+  plan.address_space_bytes = options_.rlimit_as_bytes.value_or(0);
+  plan.nice = options_.nice;
+
+  j.deadline = process_job::clock::now() + spec.timeout;
+  j.proc = spawn_job(shim_path_, plan);
+  j.killer->control_fd = j.proc.control_fd;
+  j.proc.control_fd = -1;  // the kill switch owns it now
+  j.cancel->on_cancel([killer = j.killer] { killer->kill_all(); });
+}
+
+namespace {
+
+// syncfs of the file system holding `dir`; "" or the error.
+std::string sync_fs_of(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return "cannot open directory " + dir + ": " + std::strerror(errno);
+  std::string error;
+  if (::syncfs(fd) != 0) error = "cannot sync the file system of " + dir + ": " + std::strerror(errno);
+  ::close(fd);
+  return error;
+}
+
+}  // namespace
+
+// The job's result from what happened; the job's processes and directory
+// are gone afterwards. Returns whether the output error (if any) was a full
+// disk, which keeps precedence over later storage errors.
+bool process_backend::settle(process_job& j) {
+  job_result& r = j.result;
+  bool full = false;
+  if (j.error) {
+    try {
+      std::rethrow_exception(j.error);
+    } catch (const output_full_error& e) {
+      r.result = outcome::failed;
+      r.error = e.what();
+      full = true;
+    } catch (const std::exception& e) {
+      r.result = outcome::failed;
+      r.error = e.what();
+    }
+  } else if (j.proc.shim >= 0) {
+    classify(j, options_);
+  }
+  for (int* fd : {&j.proc.stdout_fd, &j.proc.stderr_fd, &j.proc.report_fd})
+    if (*fd >= 0) {
+      ::close(*fd);
+      *fd = -1;
+    }
+  j.killer->close();
+  if (!j.work_dir.empty()) {
+    try {
+      remove_tree(j.work_dir);
+    } catch (const std::exception& e) {
+      TLOG(warn, "process_backend") << "could not remove the working directory of a finished job: " << e.what();
+    }
+  }
+  return full;
+}
+
+void process_backend::finish_batch(std::vector<std::unique_ptr<process_job>>& batch) {
+  // Storage errors as run_with_output reports them: the first full-disk
+  // error wins, otherwise "cannot store output: ...".
+  auto store_failed = [](process_job& j, bool full, const std::exception& e) {
+    j.result.result = outcome::failed;
+    if (full) return;
+    if (dynamic_cast<const output_full_error*>(&e)) j.result.error = e.what();
+    else j.result.error = std::string("cannot store output: ") + e.what();
+  };
+  std::vector<bool> full(batch.size()), ok(batch.size());
+  std::map<std::string, std::vector<std::size_t>> by_fs;  // output dir -> jobs stored there
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    process_job& j = *batch[i];
+    full[i] = settle(j);
+    try {
+      j.output->finish_unsynced(j.result);
+      ok[i] = true;
+      by_fs[j.spec.output_dir].push_back(i);
+    } catch (const std::exception& e) {
+      store_failed(j, full[i], e);
+    }
+  }
+  // Group commit: the streams and temp files of every job durable, then
+  // the renames that publish them. meta.json never names unsynced output.
+  auto sync_all = [&] {
+    for (auto& [dir, jobs] : by_fs) {
+      std::string error = sync_fs_of(dir);
+      if (error.empty()) continue;
+      for (std::size_t i : jobs)
+        if (ok[i]) {
+          ok[i] = false;
+          store_failed(*batch[i], full[i], std::runtime_error(error));
+        }
+    }
+  };
+  sync_all();
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (!ok[i]) continue;
+    try {
+      batch[i]->output->publish();
+    } catch (const std::exception& e) {
+      ok[i] = false;
+      store_failed(*batch[i], full[i], e);
+    }
+  }
+  sync_all();
+  for (auto& j : batch) {
+    j->output.reset();
+    j->done(std::move(j->result));
   }
 }
 

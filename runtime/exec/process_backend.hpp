@@ -4,20 +4,40 @@
 // <work_dir>/node-<id>/<job-id>-<attempt> (mode 0700, the job user's, outside
 // the data dir, removed after the job), with a minimal fixed environment
 // (never the node's), no new privileges, stdin /dev/null, no inherited
-// descriptors, and rlimits: processes of the job user (RLIMIT_NPROC), bytes
-// per file (RLIMIT_FSIZE), CPU seconds (RLIMIT_CPU: cpu_s or the timeout), no
-// core dumps. Cancel, timeout and completion kill every descendant of the
-// job, `setsid` and double-fork escapes included; so does the node's death
-// (the reaper sees its control pipe close).
+// descriptors, a lower CPU priority (nice) and rlimits: processes of the job
+// user (RLIMIT_NPROC), bytes per file (RLIMIT_FSIZE), CPU seconds
+// (RLIMIT_CPU: cpu_s or the timeout), no core dumps. Cancel, timeout and
+// completion kill every descendant of the job, `setsid` and double-fork
+// escapes included; so does the node's death (the reaper sees its control
+// pipe close).
+//
+// Cost per job, since it runs many short jobs: the reaper is a small
+// executable started with posix_spawn (no fork of the node), and the backend
+// has three threads whatever the number of jobs, each with one
+// responsibility:
+//   starter   records the starts of a batch of jobs with one sync
+//             (start_records.hpp), makes their directories, spawns them
+//   loop      one epoll loop watching every running job (process_loop.hpp):
+//             output spliced into the files, exits, timeouts
+//   finisher  the slow end of a batch of finished jobs: removes their
+//             directories, makes their output and meta.json durable with
+//             two syncs for the batch (group commit, job_output::
+//             finish_unsynced) instead of four fsyncs each, reports (so the
+//             loop never waits on the disk)
 //
 // Weaker than the Docker backend: the job shares the machine's filesystem
 // (as an unprivileged user), network and the other jobs' uid.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "runtime/exec/backend.hpp"
@@ -34,29 +54,62 @@ struct process_options {
   std::uint64_t max_file_bytes = 1ull << 30;  // RLIMIT_FSIZE: one file the job writes
   std::uint64_t cpu_s = 0;                    // RLIMIT_CPU (SIGXCPU, SIGKILL 1 s later); 0: the job's timeout
   std::optional<std::uint64_t> rlimit_as_bytes;  // RLIMIT_AS (address space); unset: none
+  int nice = 10;                              // 0-19: jobs yield the CPU to the node (its Raft path)
+  std::string shim_path;                      // "": found by locate_shim (spawn.hpp)
 };
+
+class process_loop;
+struct process_job;
 
 class process_backend final : public backend {
  public:
-  // Resolves the job user and prepares work_dir. Throws std::runtime_error
-  // with the reason (unknown user, a user this node cannot switch to, a
-  // work_dir another user owns or can write).
+  // Resolves the job user, finds the job shim and prepares work_dir. Throws
+  // std::runtime_error with the reason (unknown user, a user this node cannot
+  // switch to, a work_dir another user owns or can write, no usable
+  // troupe-job-shim).
   explicit process_backend(process_options options);
+  // Kills every running job and reports it (cancelled), then stops the threads.
+  ~process_backend() override;
 
   std::string name() const override { return "process"; }
   // /bin/sh is executable and work_dir is usable.
   bool healthy() override;
   const job_user& user() const { return user_; }
+  const std::string& shim_path() const { return shim_path_; }
+  // start() and a wait for its result.
   job_result run(const job_spec& spec, cancel_token& cancel) override;
+  void start(const job_spec& spec, std::shared_ptr<cancel_token> cancel, done_callback done) override;
   // Always empty: jobs are killed with their node (see above).
   std::vector<std::string> orphaned_jobs(std::uint64_t node_id) override;
   // Nothing outlives a run, so nothing to remove; stored output is kept.
   void remove_job_artifacts(const std::string& job_id) override;
 
  private:
-  void execute(const job_spec& spec, cancel_token& cancel, job_output& out, job_result& r);
+  void starter_main();
+  void launch(std::unique_ptr<process_job> job);
+  void prepare(process_job& job);
+  void to_finisher(std::unique_ptr<process_job> job);
+  void finisher_main();
+  bool settle(process_job& job);
+  void finish_batch(std::vector<std::unique_ptr<process_job>>& batch);
+
   process_options options_;
   job_user user_;
+  std::string shim_path_;
+
+  std::mutex mutex_;
+  std::condition_variable wake_starter_;
+  std::deque<std::unique_ptr<process_job>> pending_;  // waiting for the starter
+  bool stopping_ = false;
+
+  std::mutex finish_mutex_;
+  std::condition_variable wake_finisher_;
+  std::deque<std::unique_ptr<process_job>> finishing_;  // waiting for the finisher
+  bool finish_stopping_ = false;
+
+  std::thread finisher_;
+  std::unique_ptr<process_loop> loop_;
+  std::thread starter_;
 };
 
 // Throws std::runtime_error as the constructor does.

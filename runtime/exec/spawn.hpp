@@ -3,7 +3,7 @@
 // directory.
 //
 // How every descendant of a job is killed, and why this way:
-//   The node forks a shim per job (it keeps the node's user) that makes itself
+//   The node starts a shim per job (it keeps the node's user) that makes itself
 //   a child subreaper (PR_SET_CHILD_SUBREAPER) and forks the job's `sh -c`.
 //   Whatever the job leaves behind when its parent dies (`setsid cmd &`,
 //   double-fork daemons, a new session or process group) is re-parented to
@@ -27,14 +27,22 @@
 //   signal it. (A node not running as root runs jobs as itself, so it has no
 //   isolation from them to begin with.)
 //
-// The shim only runs async-signal-safe code (it is a fork of a threaded
-// process and never execs): everything it needs is prepared before fork.
+// The shim is its own small executable (troupe-job-shim, shim_main.cpp)
+// started with posix_spawn, not a fork of the node: glibc's posix_spawn uses
+// CLONE_VM|CLONE_VFORK, so the kernel copies no page tables of the large,
+// many-threaded node and the node takes no copy-on-write faults (and TLB
+// shootdowns on every thread) afterwards; with a fork per job that was a
+// quarter of the node's CPU under load. Its descriptors are placed by
+// posix_spawn file actions (shim_protocol.hpp); everything else travels on
+// its command line and environment, which the shim validates.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <sys/types.h>
 #include <vector>
+
+#include "runtime/exec/remove_tree.hpp"
 
 namespace troupe::exec {
 
@@ -57,13 +65,14 @@ job_user resolve_job_user(const std::string& configured);
 // user can plant or swap job directories. Throws std::runtime_error.
 void prepare_private_dir(const std::string& path);
 
-// Removes `path` and everything below it without following symbolic links
-// (each level is opened with O_NOFOLLOW relative to its parent), so a job
-// cannot make the node delete anything outside its own directory. Very deep
-// trees are flattened as they are removed, so depth cannot exhaust the node's
-// file descriptors. No error when `path` does not exist. Throws
-// std::runtime_error naming what could not be removed.
-void remove_tree(const std::string& path);
+// Where the troupe-job-shim executable is: `configured` when not empty (no
+// other place is tried then), else next to the running executable
+// (/proc/self/exe's directory), else <prefix>/libexec/troupe/troupe-job-shim,
+// else (only for an executable inside the build tree: tests) the build
+// tree's copy. The file must be a regular executable that only root or the
+// node's user can write (the node may run it as root). Throws
+// std::runtime_error naming every place tried.
+std::string locate_shim(const std::string& configured);
 
 struct spawn_plan {
   std::vector<std::string> argv;  // argv[0] is the program path
@@ -74,10 +83,11 @@ struct spawn_plan {
   std::uint64_t max_file_bytes = 0;  // RLIMIT_FSIZE (0: unchanged)
   std::uint64_t cpu_seconds = 0;     // RLIMIT_CPU soft; hard one second later (0: unchanged)
   std::uint64_t address_space_bytes = 0;  // RLIMIT_AS (0: unchanged)
+  int nice = 0;                           // 0-19: the job's nice value (only ever raised)
 };
 
 // A running job: the shim's pid and the node's ends of the pipes (all
-// O_CLOEXEC; the caller closes them).
+// O_CLOEXEC and O_NONBLOCK; the caller closes them).
 struct spawned_job {
   pid_t shim = -1;
   int stdout_fd = -1, stderr_fd = -1;
@@ -85,9 +95,10 @@ struct spawned_job {
   int report_fd = -1;   // the shim's report, readable once it exited
 };
 
-// Forks the shim, which forks the job. Throws std::runtime_error when a pipe
-// or the fork fails (nothing is left running then).
-spawned_job spawn_job(const spawn_plan& plan);
+// Starts the shim (the executable at shim_path, see locate_shim), which
+// forks the job. Throws std::runtime_error when a pipe or posix_spawn fails
+// (nothing is left running then). Safe to call from any thread.
+spawned_job spawn_job(const std::string& shim_path, const spawn_plan& plan);
 
 // Tells the shim to kill every process of the job. Safe to call more than
 // once; never blocks (the shim reads the pipe while the job runs).
@@ -102,5 +113,7 @@ struct shim_report {
 
 // Reads the report of an exited shim (non-blocking reads until EOF).
 shim_report read_report(int report_fd);
+// Parses the whole report (everything read from the pipe until EOF).
+shim_report parse_report(std::string data);
 
 }  // namespace troupe::exec

@@ -447,10 +447,10 @@ def check_install(env, build):
     prefix = os.path.join(env.tmp, "prefix")
     r = subprocess.run(["cmake", "--install", build, "--prefix", prefix], capture_output=True, text=True)
     expect(r.returncode == 0, "cmake --install --prefix <tmp>" + (f": {r.stderr.strip()}" if r.returncode else ""))
-    for f in ("bin/troupe-node", "bin/troupe", "etc/troupe/troupe.toml", "lib/systemd/system/troupe.service",
-              "share/doc/troupe/full.toml"):
+    for f in ("bin/troupe-node", "bin/troupe", "libexec/troupe/troupe-job-shim", "etc/troupe/troupe.toml",
+              "lib/systemd/system/troupe.service", "share/doc/troupe/full.toml"):
         expect(os.path.isfile(os.path.join(prefix, f)), f"cmake --install: {f}")
-    for b in ("bin/troupe-node", "bin/troupe"):
+    for b in ("bin/troupe-node", "bin/troupe", "libexec/troupe/troupe-job-shim"):
         expect(os.stat(os.path.join(prefix, b)).st_mode & stat.S_IXUSR, f"cmake --install: {b} is executable")
     o = unit_options(os.path.join(prefix, "lib/systemd/system/troupe.service"))
     expect(o[("Service", "ExecStart")] == [f"{prefix}/bin/troupe-node --config {prefix}/etc/troupe/troupe.toml"],

@@ -49,7 +49,7 @@ fi
 [[ -f $deb ]] || die "no package at '$deb'"
 step "package: $(basename "$deb") ($(du -k "$deb" | cut -f1) KiB)"
 dpkg-deb -f "$deb" Depends | grep -q 'libc6' || die "Depends has no shared library dependencies (dpkg-shlibdeps did not run?)"
-for f in ./usr/bin/troupe-node ./usr/bin/troupe ./etc/troupe/troupe.toml ./usr/lib/systemd/system/troupe.service; do
+for f in ./usr/bin/troupe-node ./usr/bin/troupe ./usr/libexec/troupe/troupe-job-shim ./etc/troupe/troupe.toml ./usr/lib/systemd/system/troupe.service; do
   dpkg-deb -c "$deb" | awk '{print $6}' | grep -qx "$f" || die "the package lacks $f"
 done
 dpkg-deb -I "$deb" conffiles | grep -qx /etc/troupe/troupe.toml || die "/etc/troupe/troupe.toml is not a conffile"

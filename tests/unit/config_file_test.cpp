@@ -96,6 +96,7 @@ TEST_CASE("config/examples/full.toml sets every key to its default") {
   CHECK(c.executor.process.max_processes == d.executor.process.max_processes);
   CHECK(c.executor.process.max_file_bytes == d.executor.process.max_file_bytes);
   CHECK(c.executor.process.cpu_s == d.executor.process.cpu_s);
+  CHECK(c.executor.process.nice == d.executor.process.nice);
   CHECK(!c.tls.enabled());
   CHECK(!c.auth.enabled());
   CHECK(c.limits.client_message_bytes == d.limits.client_message_bytes);
@@ -117,7 +118,7 @@ TEST_CASE("config/examples/full.toml sets every key to its default") {
         "timeout_s =", "output_cap_bytes =", "output_inline_bytes =", "network =", "memory_bytes =", "cpus =",
         "pids_limit =", "drop_all_capabilities =", "no_new_privileges =", "read_only_rootfs =", "retention_s =",
         "max_active =", "max_command_bytes =", "level =", "max_append_bytes =", "max_timeout_s =", "user =",
-        "work_dir =", "max_processes =", "max_file_bytes =", "cpu_s =", "cert_file =", "key_file =", "ca_file =",
+        "work_dir =", "max_processes =", "max_file_bytes =", "cpu_s =", "nice =", "cert_file =", "key_file =", "ca_file =",
         "token =", "role =", "client_message_bytes =", "stream_subscribers =", "http_connections =",
         "http_header_bytes =", "http_headers =", "http_request_timeout_ms =", "http_idle_timeout_ms =",
         "allowed_hosts ="}) {

@@ -97,6 +97,15 @@ TEST_CASE("[executor] max_timeout_s bounds timeout_s; [executor.process] stays o
   CHECK(c.executor.process.max_processes == 32);
 }
 
+TEST_CASE("[executor.process] nice: 0-19, default 10") {
+  scratch_dir dir;
+  CHECK(load(dir, "").executor.process.nice == 10);
+  CHECK(load(dir, "[executor.process]\nnice = 0\n").executor.process.nice == 0);
+  CHECK(load(dir, "[executor.process]\nnice = 19\n").executor.process.nice == 19);
+  CHECK(load_error(dir, "[executor.process]\nnice = 20\n").find("[executor.process].nice") != std::string::npos);
+  CHECK(load_error(dir, "[executor.process]\nnice = -1\n").find("nice") != std::string::npos);
+}
+
 TEST_CASE("[limits] and [http]") {
   scratch_dir dir;
   const node_config c = load(dir, "[limits]\nhttp_headers = 50\n[http]\nallowed_hosts = [\"troupe.example\"]\n");

@@ -1,0 +1,18 @@
+// Removing a job's working directory safely. Its own file because both the
+// node and the job shim (a separate executable that removes the directory
+// when the node died) use it.
+#pragma once
+
+#include <string>
+
+namespace troupe::exec {
+
+// Removes `path` and everything below it without following symbolic links
+// (each level is opened with O_NOFOLLOW relative to its parent), so a job
+// cannot make the node delete anything outside its own directory. Very deep
+// trees are flattened as they are removed, so depth cannot exhaust the node's
+// file descriptors. No error when `path` does not exist. Throws
+// std::runtime_error naming what could not be removed.
+void remove_tree(const std::string& path);
+
+}  // namespace troupe::exec

@@ -1,0 +1,50 @@
+// What the node and the job shim (troupe-job-shim, shim_main.cpp) agree on:
+// the shim's fixed descriptor layout, its command line and its report
+// records. Shared by both sides so they cannot drift apart; the shim is a
+// separate executable (see spawn.hpp for why it exists and why it is exec'd
+// rather than forked off the node).
+#pragma once
+
+namespace troupe::exec::shim {
+
+// Descriptors the shim starts with (set up by the node's posix_spawn file
+// actions): the job keeps 0-2; 3 and 4 are the shim's own.
+constexpr int fd_stdin = 0;    // /dev/null
+constexpr int fd_stdout = 1;   // the job's stdout pipe
+constexpr int fd_stderr = 2;   // the job's stderr pipe
+constexpr int fd_control = 3;  // a byte or EOF: kill the whole job
+constexpr int fd_report = 4;   // the shim's report to the node
+constexpr int first_free_fd = 5;
+
+// argv of the shim, in this order; the job's argv follows "--". The shim's
+// environment is the job's whole environment (the shim itself reads none).
+constexpr const char* magic = "troupe-job-shim-v1";
+enum arg : int {
+  arg_magic = 1,
+  arg_node_pid,        // the node's pid: the shim exits at once if its parent is already another process
+  arg_work_dir,        // absolute path of the job's working directory
+  arg_switch_user,     // "1": drop to uid/gid below (the node is root); "0": keep the node's user
+  arg_user_name,       // for error messages only
+  arg_uid,
+  arg_gid,
+  arg_max_processes,   // RLIMIT_NPROC (0: unchanged)
+  arg_max_file_bytes,  // RLIMIT_FSIZE (0: unchanged)
+  arg_cpu_seconds,     // RLIMIT_CPU soft; hard one second later (0: unchanged)
+  arg_as_bytes,        // RLIMIT_AS (0: unchanged)
+  arg_nice,            // 0-19: the job's nice value (never lowered below the node's own)
+  arg_separator,       // "--"
+  arg_job_argv,        // the job's argv[0] (an absolute path), then its arguments
+};
+
+// Report records on fd_report: any number of "E<text>\n" (the job could not
+// be started), then one status record "S" + int wait status + 1 byte
+// (1: the job's shell was reaped) when the shim cleaned up normally.
+constexpr char report_setup_error = 'E';
+constexpr char report_status = 'S';
+
+// Exit codes of the shim for problems it cannot report otherwise.
+constexpr int exit_bad_usage = 119;  // argv or descriptors not as agreed
+constexpr int exit_setup = 120;      // subreaper, signalfd or fork failed (reported as E too)
+constexpr int exit_node_gone = 121;  // the node died before the shim started
+
+}  // namespace troupe::exec::shim

@@ -1,0 +1,298 @@
+// The process backend's asynchronous side: backend::start on one event loop
+// (many jobs at once, cancel, timeouts, splice with caps), the job shim
+// (found at startup or a clear error), nice, and the grouped start records.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <dirent.h>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <sys/stat.h>
+#include <thread>
+#include <unistd.h>
+
+#include "runtime/exec/output_store.hpp"
+#include "runtime/exec/process_backend.hpp"
+#include "runtime/exec/start_records.hpp"
+#include "test_support.hpp"
+
+using namespace troupe::exec;
+using namespace std::chrono_literals;
+using troupe::exec::test::make_spec;
+using troupe::exec::test::scratch_dir;
+using troupe::exec::test::seconds_since;
+
+namespace {
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+process_options options_in(const scratch_dir& dir) {
+  ::chmod(dir.path().c_str(), 0711);
+  process_options o;
+  o.work_dir = dir.path() + "/work";
+  return o;
+}
+
+// Collects the results of started jobs by id; waits (bounded) for them.
+class results {
+ public:
+  done_callback for_job(const std::string& id) {
+    return [this, id](job_result r) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      got_[id] = std::move(r);
+      cv_.notify_all();
+    };
+  }
+  bool wait_for(std::size_t n, std::chrono::seconds limit) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return cv_.wait_for(lock, limit, [&] { return got_.size() >= n; });
+  }
+  job_result get(const std::string& id) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return got_.at(id);
+  }
+  std::size_t size() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return got_.size();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::map<std::string, job_result> got_;
+};
+
+// Pids of processes whose command line is exactly argv (zombies excluded).
+std::size_t count_running(const std::vector<std::string>& argv) {
+  std::string want;
+  for (const auto& a : argv) want += a + '\0';
+  std::size_t found = 0;
+  DIR* d = ::opendir("/proc");
+  if (!d) return 0;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+    std::string base = std::string("/proc/") + e->d_name;
+    if (slurp(base + "/cmdline") != want) continue;
+    std::string stat = slurp(base + "/stat");
+    auto close_paren = stat.rfind(')');
+    if (close_paren != std::string::npos && close_paren + 2 < stat.size() && stat[close_paren + 2] == 'Z') continue;
+    ++found;
+  }
+  ::closedir(d);
+  return found;
+}
+
+// The constructor's error, "" when it started.
+std::string startup_error(const process_options& o) {
+  try {
+    process_backend b(o);
+    return "";
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+
+template <class F>
+bool eventually(F check, double limit = 3.0) {
+  auto t0 = std::chrono::steady_clock::now();
+  for (;;) {
+    if (check()) return true;
+    if (seconds_since(t0) >= limit) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("process async: 200 jobs at once on one event loop, each with its own output") {
+  scratch_dir dir;
+  process_backend b(options_in(dir));
+  results got;
+  constexpr int n = 200;
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < n; ++i) {
+    std::string id = "many-" + std::to_string(i);
+    b.start(make_spec(dir, id, "echo $TROUPE_JOB_ID; echo err-" + std::to_string(i) + " >&2; exit " +
+                                   std::to_string(i % 3)),
+            std::make_shared<cancel_token>(), got.for_job(id));
+  }
+  REQUIRE(got.wait_for(n, 60s));
+  INFO("200 jobs took " << seconds_since(t0) << " s");
+  for (int i = 0; i < n; ++i) {
+    std::string id = "many-" + std::to_string(i);
+    job_result r = got.get(id);
+    CHECK(r.stdout_inline == id + "\n");
+    CHECK(r.stderr_inline == "err-" + std::to_string(i) + "\n");
+    REQUIRE(r.exit_code.has_value());
+    CHECK(*r.exit_code == i % 3);
+    CHECK(r.result == (i % 3 == 0 ? outcome::completed : outcome::failed));
+    CHECK(read_output(dir.path() + "/outputs", id).stdout_data == id + "\n");
+  }
+}
+
+TEST_CASE("process async: cancel and timeout of some jobs leave the others alone") {
+  scratch_dir dir;
+  process_backend b(options_in(dir));
+  results got;
+  auto cancel = std::make_shared<cancel_token>();
+  b.start(make_spec(dir, "a-cancel", "echo c; sleep 3601", 60s), cancel, got.for_job("a-cancel"));
+  b.start(make_spec(dir, "a-timeout", "echo t; sleep 3602", 1s), std::make_shared<cancel_token>(),
+          got.for_job("a-timeout"));
+  b.start(make_spec(dir, "a-slow", "sleep 2; echo slow-done", 30s), std::make_shared<cancel_token>(),
+          got.for_job("a-slow"));
+  REQUIRE(eventually([] { return count_running({"sleep", "3601"}) == 1; }));
+  auto t0 = std::chrono::steady_clock::now();
+  cancel->cancel();
+  REQUIRE(got.wait_for(1, 5s));
+  CHECK(seconds_since(t0) < 1.0);
+  job_result c = got.get("a-cancel");
+  CHECK(c.result == outcome::cancelled);
+  CHECK(c.error == "cancelled");
+  CHECK(c.stdout_inline == "c\n");
+  REQUIRE(got.wait_for(3, 10s));
+  job_result t = got.get("a-timeout");
+  CHECK(t.timed_out);
+  CHECK(t.error == "timed out after 1 s");
+  CHECK(t.stdout_inline == "t\n");
+  job_result s = got.get("a-slow");
+  CHECK(s.result == outcome::completed);
+  CHECK(s.stdout_inline == "slow-done\n");
+  CHECK(eventually([] { return count_running({"sleep", "3601"}) == 0 && count_running({"sleep", "3602"}) == 0; }));
+}
+
+TEST_CASE("process async: spliced output keeps the cap, the inline prefix and the true sizes, byte for byte") {
+  scratch_dir dir;
+  process_backend b(options_in(dir));
+  // Lines of distinct numbers: any byte lost, doubled or reordered between
+  // the inline part (read) and the spliced part shows in the comparison.
+  std::string expected;
+  for (int i = 1; i <= 400000; ++i) expected += std::to_string(i) + "\n";
+  for (std::size_t cap : {std::size_t(1) << 20, std::size_t(5000), expected.size() + 10}) {
+    CAPTURE(cap);
+    auto spec = make_spec(dir, "splice-" + std::to_string(cap), "seq 1 400000; seq 1 400000 >&2");
+    spec.output_cap_bytes = cap;
+    spec.inline_limit = 1000;
+    cancel_token cancel;
+    job_result r = b.run(spec, cancel);
+    CHECK(r.result == outcome::completed);
+    CHECK(r.stdout_bytes == expected.size());
+    CHECK(r.stderr_bytes == expected.size());
+    CHECK(r.truncated == (cap < expected.size()));
+    CHECK(r.stdout_inline == expected.substr(0, 1000));
+    CHECK(r.stderr_inline == expected.substr(0, 1000));
+    stored_output s = read_output(spec.output_dir, spec.job_id);
+    REQUIRE(s.found);
+    CHECK(s.truncated == (cap < expected.size()));
+    CHECK(s.stdout_data == expected.substr(0, cap));
+    CHECK(s.stderr_data == expected.substr(0, cap));
+    CHECK(s.stdout_bytes == expected.size());
+  }
+}
+
+TEST_CASE("process async: jobs run at the configured nice value") {
+  scratch_dir dir;
+  for (int nice : {10, 0, 19}) {
+    CAPTURE(nice);
+    process_options o = options_in(dir);
+    o.nice = nice;
+    process_backend b(o);
+    cancel_token cancel;
+    // Field 19 of /proc/<pid>/stat is the nice value of the job's shell.
+    job_result r = b.run(make_spec(dir, "nice-" + std::to_string(nice), "nice; cut -d' ' -f19 /proc/$$/stat"), cancel);
+    CHECK(r.result == outcome::completed);
+    CHECK(r.stdout_inline == std::to_string(nice) + "\n" + std::to_string(nice) + "\n");
+  }
+  process_options bad = options_in(dir);
+  bad.nice = 20;
+  CHECK(startup_error(bad).find("nice 20 is not 0-19") != std::string::npos);
+}
+
+TEST_CASE("process async: the backend refuses to start without a usable job shim") {
+  scratch_dir dir;
+  process_options o = options_in(dir);
+  o.shim_path = dir.path() + "/no-such-shim";
+  CHECK(startup_error(o).find("the job shim " + o.shim_path + " cannot be used") != std::string::npos);
+  // A shim others could replace would run as the node's user: refused.
+  std::string writable = dir.path() + "/writable-shim";
+  {
+    std::ofstream f(writable);
+    f << "#!/bin/sh\n";
+  }
+  ::chmod(writable.c_str(), 0777);
+  o.shim_path = writable;
+  CHECK(startup_error(o).find("writable by other users") != std::string::npos);
+  // Found without configuration (the build tree's, for this test program).
+  process_backend found(options_in(dir));
+  CHECK(found.shim_path().find("troupe-job-shim") != std::string::npos);
+  CHECK(locate_shim("") == found.shim_path());
+}
+
+TEST_CASE("process async: start records the attempt durably before the job runs") {
+  scratch_dir dir;
+  process_backend b(options_in(dir));
+  results got;
+  auto spec = make_spec(dir, "rec-1", "");
+  spec.attempt = 3;
+  spec.record_start = true;
+  // The job reads its own start record: it exists before the job runs.
+  spec.command = "cat " + spec.output_dir + "/rec-1/started";
+  b.start(spec, std::make_shared<cancel_token>(), got.for_job("rec-1"));
+  REQUIRE(got.wait_for(1, 20s));
+  CHECK(got.get("rec-1").stdout_inline == "3\n");
+  CHECK(recorded_start(spec.output_dir, "rec-1") == 3u);
+
+  // A start that cannot be recorded does not run.
+  auto bad = make_spec(dir, "rec-bad", "touch " + dir.path() + "/ran");
+  bad.record_start = true;
+  bad.output_dir = dir.path() + "/not-a-dir";
+  { std::ofstream f(bad.output_dir); }
+  b.start(bad, std::make_shared<cancel_token>(), got.for_job("rec-bad"));
+  REQUIRE(got.wait_for(2, 20s));
+  job_result r = got.get("rec-bad");
+  CHECK(r.result == outcome::failed);
+  CHECK(r.error.find("cannot record the job's start: ") == 0);
+  CHECK(::access((dir.path() + "/ran").c_str(), F_OK) != 0);
+}
+
+TEST_CASE("start records: a batch is readable like single records, one sync for all") {
+  scratch_dir dir;
+  const std::string out = dir.path() + "/outputs";
+  std::vector<start_record> batch;
+  for (int i = 0; i < 20; ++i) batch.push_back({out, "batch-" + std::to_string(i), static_cast<std::uint32_t>(i), {}});
+  batch.push_back({out, "../escape", 1, {}});
+  record_starts(batch);
+  for (int i = 0; i < 20; ++i) {
+    CHECK(batch[i].error.empty());
+    CHECK(recorded_start(out, "batch-" + std::to_string(i)) == static_cast<std::uint32_t>(i));
+    CHECK(slurp(out + "/batch-" + std::to_string(i) + "/started") == std::to_string(i) + "\n");
+  }
+  CHECK(batch.back().error.find("cannot name an output directory") != std::string::npos);
+  // The same file record_start writes: either reads the other's.
+  record_start(out, "batch-0", 9);
+  CHECK(recorded_start(out, "batch-0") == 9u);
+}
+
+TEST_CASE("process async: destroying the backend stops its running jobs and reports them") {
+  scratch_dir dir;
+  results got;
+  {
+    process_backend b(options_in(dir));
+    for (int i = 0; i < 5; ++i) {
+      std::string id = "stop-" + std::to_string(i);
+      b.start(make_spec(dir, id, "sleep 3603", 60s), std::make_shared<cancel_token>(), got.for_job(id));
+    }
+    REQUIRE(eventually([] { return count_running({"sleep", "3603"}) == 5; }));
+  }
+  CHECK(got.size() == 5);
+  for (int i = 0; i < 5; ++i) CHECK(got.get("stop-" + std::to_string(i)).result == outcome::cancelled);
+  CHECK(eventually([] { return count_running({"sleep", "3603"}) == 0; }));
+}
