@@ -42,6 +42,7 @@ exec::process_options process_options(const config::node_config& cfg) {
   o.max_processes = p.max_processes;
   o.max_file_bytes = p.max_file_bytes;
   o.cpu_s = p.cpu_s;
+  o.nice = static_cast<int>(p.nice);
   return o;
 }
 
