@@ -6,20 +6,13 @@
 #include <unistd.h>
 
 #include "runtime/exec/output_store.hpp"
+#include "proc_probe.hpp"
 #include "test_support.hpp"
 
 using namespace troupe::exec;
+using troupe::exec::test::slurp;
 using troupe::exec::test::make_spec;
 using troupe::exec::test::scratch_dir;
-
-namespace {
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-}  // namespace
 
 TEST_CASE("output store: streams under the cap are stored whole and read back") {
   scratch_dir dir;

@@ -18,22 +18,18 @@
 #include "runtime/exec/output_store.hpp"
 #include "runtime/exec/process_backend.hpp"
 #include "runtime/exec/start_records.hpp"
+#include "proc_probe.hpp"
 #include "test_support.hpp"
 
 using namespace troupe::exec;
 using namespace std::chrono_literals;
+using troupe::exec::test::count_processes;
+using troupe::exec::test::slurp;
 using troupe::exec::test::make_spec;
 using troupe::exec::test::scratch_dir;
 using troupe::exec::test::seconds_since;
 
 namespace {
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 process_options options_in(const scratch_dir& dir) {
   ::chmod(dir.path().c_str(), 0711);
@@ -70,26 +66,6 @@ class results {
   std::condition_variable cv_;
   std::map<std::string, job_result> got_;
 };
-
-// Pids of processes whose command line is exactly argv (zombies excluded).
-std::size_t count_running(const std::vector<std::string>& argv) {
-  std::string want;
-  for (const auto& a : argv) want += a + '\0';
-  std::size_t found = 0;
-  DIR* d = ::opendir("/proc");
-  if (!d) return 0;
-  while (dirent* e = ::readdir(d)) {
-    if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
-    std::string base = std::string("/proc/") + e->d_name;
-    if (slurp(base + "/cmdline") != want) continue;
-    std::string stat = slurp(base + "/stat");
-    auto close_paren = stat.rfind(')');
-    if (close_paren != std::string::npos && close_paren + 2 < stat.size() && stat[close_paren + 2] == 'Z') continue;
-    ++found;
-  }
-  ::closedir(d);
-  return found;
-}
 
 // The constructor's error, "" when it started.
 std::string startup_error(const process_options& o) {
@@ -149,7 +125,7 @@ TEST_CASE("process async: cancel and timeout of some jobs leave the others alone
           got.for_job("a-timeout"));
   b.start(make_spec(dir, "a-slow", "sleep 2; echo slow-done", 30s), std::make_shared<cancel_token>(),
           got.for_job("a-slow"));
-  REQUIRE(eventually([] { return count_running({"sleep", "3601"}) == 1; }));
+  REQUIRE(eventually([] { return count_processes({"sleep", "3601"}) == 1; }));
   auto t0 = std::chrono::steady_clock::now();
   cancel->cancel();
   REQUIRE(got.wait_for(1, 5s));
@@ -166,7 +142,7 @@ TEST_CASE("process async: cancel and timeout of some jobs leave the others alone
   job_result s = got.get("a-slow");
   CHECK(s.result == outcome::completed);
   CHECK(s.stdout_inline == "slow-done\n");
-  CHECK(eventually([] { return count_running({"sleep", "3601"}) == 0 && count_running({"sleep", "3602"}) == 0; }));
+  CHECK(eventually([] { return count_processes({"sleep", "3601"}) == 0 && count_processes({"sleep", "3602"}) == 0; }));
 }
 
 TEST_CASE("process async: spliced output keeps the cap, the inline prefix and the true sizes, byte for byte") {
@@ -290,9 +266,9 @@ TEST_CASE("process async: destroying the backend stops its running jobs and repo
       std::string id = "stop-" + std::to_string(i);
       b.start(make_spec(dir, id, "sleep 3603", 60s), std::make_shared<cancel_token>(), got.for_job(id));
     }
-    REQUIRE(eventually([] { return count_running({"sleep", "3603"}) == 5; }));
+    REQUIRE(eventually([] { return count_processes({"sleep", "3603"}) == 5; }));
   }
   CHECK(got.size() == 5);
   for (int i = 0; i < 5; ++i) CHECK(got.get("stop-" + std::to_string(i)).result == outcome::cancelled);
-  CHECK(eventually([] { return count_running({"sleep", "3603"}) == 0; }));
+  CHECK(eventually([] { return count_processes({"sleep", "3603"}) == 0; }));
 }

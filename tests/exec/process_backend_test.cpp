@@ -13,22 +13,17 @@
 
 #include "runtime/exec/output_store.hpp"
 #include "runtime/exec/process_backend.hpp"
+#include "proc_probe.hpp"
 #include "test_support.hpp"
 
 using namespace troupe::exec;
 using namespace std::chrono_literals;
+using troupe::exec::test::slurp;
 using troupe::exec::test::make_spec;
 using troupe::exec::test::scratch_dir;
 using troupe::exec::test::seconds_since;
 
 namespace {
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // True once pid is gone or a zombie; waits at most 3 s (reparented processes
 // are reaped by whoever is PID 1 here, which may take a moment).

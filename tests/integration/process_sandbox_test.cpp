@@ -6,6 +6,8 @@
 // refused; an evicted job's stored output is deleted.
 #include <doctest/doctest.h>
 
+#include "tests/exec/proc_probe.hpp"
+
 #include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -25,37 +27,14 @@
 using namespace troupe::integration;
 using namespace std::chrono_literals;
 
+using troupe::exec::test::count_processes;
+using troupe::exec::test::slurp;
+
 namespace {
 
 constexpr const char* secret_name = "TROUPE_TEST_SECRET";
 constexpr const char* secret_value = "node-only-7f3a9c";
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// Live (not zombie) processes whose command line is exactly `argv`.
-std::size_t count_processes(const std::vector<std::string>& argv) {
-  std::string want;
-  for (const auto& a : argv) want += a + '\0';
-  std::size_t n = 0;
-  DIR* d = ::opendir("/proc");
-  if (!d) return 0;
-  while (dirent* e = ::readdir(d)) {
-    if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
-    std::string base = std::string("/proc/") + e->d_name;
-    if (slurp(base + "/cmdline") != want) continue;
-    std::string stat = slurp(base + "/stat");
-    auto paren = stat.rfind(')');
-    if (paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z') continue;
-    ++n;
-  }
-  ::closedir(d);
-  return n;
-}
 
 // `setsid sleep A &`, `(setsid sh -c 'sleep B' &)` and a double-fork
 // `sleep C`: each leaves the job's process group, the last two its parent.
