@@ -12,6 +12,9 @@
 #   backend     (BACKEND_REF=1, default) bench_docker_ref --mode backend:
 #               docker_backend::run() itself, i.e. plus the on-disk job output
 #               store; still no scheduling.
+#   store       bench_docker_ref --mode store: no container, only the node's
+#               per-job disk work around backend::run() (record_start, output
+#               files, meta.json; six fsyncs), to price that part.
 #   troupe      a fresh 1-node troupe cluster, [executor] backend = "docker" on
 #               that daemon, [worker] capacity = C; troupe-loadgen --mode jobs
 #               submits COUNT jobs (`true`, --image local/busybox:latest) and
@@ -47,6 +50,8 @@ if [[ -n $DOCKER_UNAVAILABLE ]]; then
   exit 0
 fi
 quiet_wait
+# The job output store and the Raft log fsync on this disk: its rate explains part of the gap.
+fsync_ref start
 
 # Per-job times of the troupe run from the leader's HTTP API (started_at and
 # completed_at are the executing node's own clock readings): exec = started ->
@@ -124,6 +129,7 @@ capacity = $c" troupe_configs 1
 for c in $CONCURRENCIES; do
   ref_run "$c" client before
   if [[ ${BACKEND_REF:-1} == 1 ]]; then ref_run "$c" backend backend; fi
+  ref_run "$c" store store
   troupe_run "$c"
   ref_run "$c" client after
 done
@@ -149,19 +155,21 @@ done
 echo
 echo "Seconds per container / job (mean / p50 / p99):"
 echo
-echo "| C | reference container (before) | reference container (after) | backend.run() | troupe exec (started -> completed) | troupe cycle (gap between completions) | troupe idle (completed -> next started) | troupe latency (created -> completed) |"
-echo "|---:|---|---|---|---|---|---|---|"
+echo "| C | reference container (before) | reference container (after) | backend.run() | job disk work alone (store) | troupe exec (started -> completed) | troupe cycle (gap between completions) | troupe idle (completed -> next started) | troupe latency (created -> completed) |"
+echo "|---:|---|---|---|---|---|---|---|---|"
 for c in $CONCURRENCIES; do
   f='"\(.mean * 1000 | round / 1000) / \(.p50 * 1000 | round / 1000) / \(.p99 * 1000 | round / 1000)"'
   rb=$(jq -r ".container_s | $f" "$TMP/ref-before-$c.json")
   ra=$(jq -r ".container_s | $f" "$TMP/ref-after-$c.json")
   be="-"
   [[ -f $TMP/ref-backend-$c.json ]] && be=$(jq -r ".container_s | $f" "$TMP/ref-backend-$c.json")
+  st=$(jq -r ".container_s | $f" "$TMP/ref-store-$c.json")
   te=$(jq -r ".exec_s | $f" "$TMP/troupe-times-$c.json")
   tc=$(jq -r ".cycle_s | $f" "$TMP/troupe-times-$c.json")
-  ti=$(jq -r ".idle_s | $f" "$TMP/troupe-times-$c.json")
+  ti="n/a (C > 1)"
+  [[ $c == 1 ]] && ti=$(jq -r ".idle_s | $f" "$TMP/troupe-times-$c.json")
   tl=$(jq -r ".latency_s | $f" "$TMP/troupe-times-$c.json")
-  echo "| $c | $rb | $ra | $be | $te | $tc | $ti | $tl |"
+  echo "| $c | $rb | $ra | $be | $st | $te | $tc | $ti | $tl |"
 done
 echo
 echo "Reference per step, mean s (before run):"
@@ -171,4 +179,5 @@ echo "|---:|---:|---:|---:|---:|---:|---:|"
 for c in $CONCURRENCIES; do
   jq -r --arg c "$c" '.step_s | "| \($c) | \(.create.mean) | \(.start.mean) | \(.wait.mean) | \(.logs.mean) | \(.inspect.mean) | \(.remove.mean) |"' "$TMP/ref-before-$c.json"
 done
+echo "raw fsync at the start: $(fsync_summary start)"
 echo "load average at the end: $(loadavg)"

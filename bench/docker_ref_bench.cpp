@@ -3,7 +3,7 @@
 // same HTTP client (runtime/exec/docker_client), CONCURRENCY at a time.
 //
 //   bench_docker_ref --socket PATH [--image IMG] [--count N] [--concurrency C]
-//                    [--command CMD] [--mode client|backend] [--json]
+//                    [--command CMD] [--mode client|backend|store] [--json]
 //
 // --mode client (default): per container, the sequence of
 //   docker_backend::execute(): create (the backend's body: default sandbox,
@@ -12,6 +12,9 @@
 //   each step timed.
 // --mode backend: docker_backend::run() itself (adds the on-disk job output
 //   store under a temporary directory), still without any scheduling.
+// --mode store: no container at all; only what the node's job_executor does
+//   around backend::run() on disk (record_start, then the output store's
+//   files and meta.json, each fsync'd), to price that part of a job.
 // A container that does not exit 0 counts as an error. Prints containers/s and
 // the mean/p50/p99/max seconds per container (and per step in client mode).
 #include <algorithm>
@@ -31,6 +34,7 @@
 #include "runtime/exec/cancel_token.hpp"
 #include "runtime/exec/docker_backend.hpp"
 #include "runtime/exec/docker_client.hpp"
+#include "runtime/exec/output_store.hpp"
 
 namespace {
 
@@ -44,6 +48,7 @@ struct options {
   long count = 100;
   int concurrency = 1;
   bool backend_mode = false;
+  bool store_mode = false;
   bool json = false;
 };
 
@@ -141,8 +146,9 @@ int main(int argc, char** argv) {
     else if (a == "--concurrency") o.concurrency = std::atoi(value().c_str());
     else if (a == "--mode") {
       std::string m = value();
-      if (m != "client" && m != "backend") die("--mode takes client or backend");
+      if (m != "client" && m != "backend" && m != "store") die("--mode takes client, backend or store");
       o.backend_mode = m == "backend";
+      o.store_mode = m == "store";
     } else if (a == "--json") o.json = true;
     else die("unknown argument " + a);
   }
@@ -151,13 +157,13 @@ int main(int argc, char** argv) {
   if (o.concurrency < 1 || o.concurrency > 1024) die("--concurrency out of range");
 
   docker_client client(o.socket);
-  if (!client.ping()) die("no docker daemon answers at " + o.socket);
+  if (!o.store_mode && !client.ping()) die("no docker daemon answers at " + o.socket);
 
   docker_options dopt;
   dopt.socket_path = o.socket;
   docker_backend backend(dopt);
   std::filesystem::path outdir;
-  if (o.backend_mode) {
+  if (o.backend_mode || o.store_mode) {
     char tmpl[] = "/tmp/troupe-docker-ref.XXXXXX";
     if (!::mkdtemp(tmpl)) die("mkdtemp failed");
     outdir = tmpl;
@@ -172,7 +178,23 @@ int main(int argc, char** argv) {
     for (long i = next++; i < o.count; i = next++) {
       auto& s = samples[static_cast<std::size_t>(i)];
       try {
-        if (o.backend_mode) {
+        if (o.store_mode) {
+          job_spec spec;
+          spec.job_id = "bench-store-" + std::to_string(::getpid()) + "-" + std::to_string(i);
+          spec.output_dir = outdir.string();
+          auto t0 = clock_type::now();
+          record_start(spec.output_dir, spec.job_id, 1);
+          job_result r = run_with_output(spec, [](job_output&, job_result& jr) {
+            jr.result = outcome::completed;
+            jr.exit_code = 0;
+          });
+          s.total_s = secs(t0, clock_type::now());
+          if (r.result != outcome::completed) {
+            errors++;
+            std::lock_guard<std::mutex> g(err_mu);
+            if (first_error.empty()) first_error = r.error;
+          }
+        } else if (o.backend_mode) {
           job_spec spec;
           spec.job_id = "bench-ref-" + std::to_string(::getpid()) + "-" + std::to_string(i);
           spec.node_id = 0;
@@ -222,9 +244,9 @@ int main(int argc, char** argv) {
     std::printf("{\"mode\":\"%s\",\"image\":\"%s\",\"count\":%ld,\"concurrency\":%d,\"elapsed_s\":%.4f,"
                 "\"containers_per_s\":%.3f,\"errors\":%ld,\"container_s\":{\"mean\":%.4f,\"p50\":%.4f,\"p99\":%.4f,"
                 "\"max\":%.4f}",
-                o.backend_mode ? "backend" : "client", o.image.c_str(), o.count, o.concurrency, elapsed, rate,
+                o.store_mode ? "store" : o.backend_mode ? "backend" : "client", o.image.c_str(), o.count, o.concurrency, elapsed, rate,
                 errors.load(), t.mean, t.p50, t.p99, t.max);
-    if (!o.backend_mode) {
+    if (!o.backend_mode && !o.store_mode) {
       std::printf(",\"step_s\":{");
       for (int k = 0; k < n_steps; ++k) {
         stats st = summarize(steps[k]);
@@ -236,10 +258,10 @@ int main(int argc, char** argv) {
     std::printf("}\n");
   } else {
     std::printf("%s mode, %ld containers of %s, concurrency %d: %.3f s, %.2f containers/s, %ld errors\n",
-                o.backend_mode ? "backend" : "client", o.count, o.image.c_str(), o.concurrency, elapsed, rate,
+                o.store_mode ? "store" : o.backend_mode ? "backend" : "client", o.count, o.image.c_str(), o.concurrency, elapsed, rate,
                 errors.load());
     std::printf("per container s: mean %.4f p50 %.4f p99 %.4f max %.4f\n", t.mean, t.p50, t.p99, t.max);
-    if (!o.backend_mode)
+    if (!o.backend_mode && !o.store_mode)
       for (int k = 0; k < n_steps; ++k) {
         stats st = summarize(steps[k]);
         std::printf("  %-8s mean %.4f p50 %.4f p99 %.4f\n", step_names[k], st.mean, st.p50, st.p99);
