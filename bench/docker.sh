@@ -29,8 +29,8 @@
 #   bench/docker.sh [BUILD_DIR]          (default: build)
 #
 # Environment: COUNT (100), CONCURRENCIES ("1 4"), BACKEND_REF (1), POLL_MS (20),
-# SUBMIT_CONCURRENCY (16), COMPLETE_TIMEOUT_S (600), QUIET_WAIT_S (as
-# bench/compare.sh), KEEP_TMP. Exits 0 with a "skipped" line when no dockerd
+# SUBMIT_CONCURRENCY (16), COMPLETE_TIMEOUT_S (600), FSYNC_REF (1: measure the
+# raw fsync rate first), QUIET_WAIT_S (as bench/compare.sh), KEEP_TMP. Exits 0 with a "skipped" line when no dockerd
 # can run here.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -51,7 +51,7 @@ if [[ -n $DOCKER_UNAVAILABLE ]]; then
 fi
 quiet_wait
 # The job output store and the Raft log fsync on this disk: its rate explains part of the gap.
-fsync_ref start
+if [[ ${FSYNC_REF:-1} == 1 ]]; then fsync_ref start; fi
 
 # Per-job times of the troupe run from the leader's HTTP API (started_at and
 # completed_at are the executing node's own clock readings): exec = started ->
@@ -179,5 +179,5 @@ echo "|---:|---:|---:|---:|---:|---:|---:|"
 for c in $CONCURRENCIES; do
   jq -r --arg c "$c" '.step_s | "| \($c) | \(.create.mean) | \(.start.mean) | \(.wait.mean) | \(.logs.mean) | \(.inspect.mean) | \(.remove.mean) |"' "$TMP/ref-before-$c.json"
 done
-echo "raw fsync at the start: $(fsync_summary start)"
+if [[ ${FSYNC_REF:-1} == 1 ]]; then echo "raw fsync at the start: $(fsync_summary start)"; fi
 echo "load average at the end: $(loadavg)"
