@@ -102,10 +102,23 @@ print(json.dumps({"jobs": len(jobs), "by_status": by, "images": sorted({j.get("i
 EOF
 }
 
+cpu_s() {  # $1: pid -> user + system CPU seconds it has used (0 when gone)
+  awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+dockerd_cpu_s() {  # dockerd and its containerd (its child)
+  local d total=0 p
+  d=$(cat "$DOCKERD_DIR/dockerd.pid" 2>/dev/null || echo 0)
+  for p in $d $(pgrep -P "$d" 2>/dev/null || true); do total=$(awk -v a="$total" -v b="$(cpu_s "$p")" 'BEGIN { print a + b }'); done
+  echo "$total"
+}
+
 ref_run() {  # $1: C, $2: mode, $3: label -> $TMP/ref-$3-C.json
   echo "== reference ($2, $3): $COUNT containers, concurrency $1"
+  local d0
+  d0=$(dockerd_cpu_s)
   "$REF" --socket "$DOCKER_SOCK" --image "$IMAGE" --count "$COUNT" --concurrency "$1" --mode "$2" --json |
     tee "$TMP/ref-$3-$1.json"
+  echo "dockerd+containerd CPU s during it: $(awk -v a="$d0" -v b="$(dockerd_cpu_s)" 'BEGIN { printf "%.2f", b - a }')"
 }
 
 troupe_run() {  # $1: C -> $TMP/troupe-C.json, $TMP/troupe-times-C.json
@@ -119,9 +132,14 @@ capacity = $c" troupe_configs 1
   troupe_start 1
   troupe_wait_leader 60
   echo "== troupe: $COUNT jobs, capacity $c, image $IMAGE"
+  local d0 n0
+  d0=$(dockerd_cpu_s)
+  n0=$(cpu_s "${NODE_PID[1]}")
   "$LOADGEN" --addr "$LEADER_ADDR" --mode jobs --count "$COUNT" --concurrency "${SUBMIT_CONCURRENCY:-16}" \
     --command true --image "$IMAGE" --poll-ms "${POLL_MS:-200}" \
     --complete-timeout-s "${COMPLETE_TIMEOUT_S:-600}" -o json | tee "$TMP/troupe-$c.json"
+  echo "troupe-node CPU s during it: $(awk -v a="$n0" -v b="$(cpu_s "${NODE_PID[1]}")" 'BEGIN { printf "%.2f", b - a }');" \
+    "dockerd+containerd CPU s: $(awk -v a="$d0" -v b="$(dockerd_cpu_s)" 'BEGIN { printf "%.2f", b - a }')"
   troupe_job_times "${HTTP[0]}" | tee "$TMP/troupe-times-$c.json"
   echo "jobs by status at the end: $(backlog_json)"
   stop_all
