@@ -11,6 +11,8 @@
 #   etcd_start (PORTS[6..11]); etcd_wait_leader              # -> ELEADER (host:port)
 #   backlog_json                 # job totals by status, read now, as one JSON object
 #   fsync_ref LABEL              # raw write+fdatasync rate -> $TMP/fsync-LABEL.txt
+#   dockerd_start DIR            # private dockerd (scripts/test-dockerd.sh) -> DOCKER_SOCK,
+#                                # or DOCKER_UNAVAILABLE (reason); stopped at exit
 #   stop_pid PID; stop_all
 # shellcheck shell=bash
 # shellcheck disable=SC2034  # the variables set here are read by the sourcing scripts
@@ -32,6 +34,7 @@ lib_init() {  # $1: build dir, $2: short name for the temp dir
   TMP=$(mktemp -d "/tmp/troupe-${2:-bench}.XXXXXX")
   PIDS=()
   declare -g -A NODE_PID=()
+  DOCKERD_DIR=""
   trap lib_cleanup EXIT
   trap 'exit 130' INT TERM
 }
@@ -60,6 +63,7 @@ stop_all() {
 
 lib_cleanup() {
   stop_all
+  dockerd_stop
   if [[ ${KEEP_TMP:-0} == 1 ]]; then echo "kept $TMP" >&2; else rm -rf "$TMP"; fi
 }
 
@@ -115,7 +119,8 @@ fsync_summary() {  # $1: label -> "N syncs/s, M us per write+fdatasync" (first r
 
 # --- troupe ------------------------------------------------------------------
 # troupe_configs N: node i listens on gRPC PORTS[i-1], HTTP PORTS[N+i-1].
-# TROUPE_EXTRA_TOML is appended to every config.
+# TROUPE_EXECUTOR_TOML replaces the [executor] table's body (default: backend =
+# "process"); TROUPE_EXTRA_TOML is appended to every config.
 troupe_configs() {
   local n=$1 i j
   GRPC=() HTTP=()
@@ -139,7 +144,7 @@ troupe_configs() {
         echo "http = \"${HTTP[j-1]}\""
       done
       echo "[executor]"
-      echo "backend = \"process\""
+      echo "${TROUPE_EXECUTOR_TOML:-backend = \"process\"}"
       echo "[jobs]"
       echo "max_active = 1000000   # measure the submit path, not admission control"
       echo "[log]"
@@ -228,4 +233,29 @@ etcd_wait_leader() {  # -> ELEADER (host:port of the leader's client URL)
   fi
   ELEADER=${ELEADER#http://}
   echo "leader: $ELEADER"
+}
+
+# --- docker ------------------------------------------------------------------
+# A private dockerd in its own network namespace with the test image
+# local/busybox:latest imported (scripts/test-dockerd.sh; no registry).
+dockerd_start() {  # $1: dir -> DOCKER_SOCK; DOCKER_UNAVAILABLE set (non-empty) when it cannot run
+  local here
+  here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+  DOCKERD_DIR=$1
+  DOCKER_SOCK=$DOCKERD_DIR/docker.sock
+  DOCKER_UNAVAILABLE=""
+  bash "$here/../scripts/test-dockerd.sh" start "$DOCKERD_DIR" >"$TMP/test-dockerd.log" 2>&1 ||
+    DOCKER_UNAVAILABLE="test-dockerd.sh start failed: $(tail -n 3 "$TMP/test-dockerd.log" | tr '\n' ' ')"
+  if [[ -z $DOCKER_UNAVAILABLE && -f $DOCKERD_DIR/unavailable ]]; then DOCKER_UNAVAILABLE=$(cat "$DOCKERD_DIR/unavailable"); fi
+  if [[ -z $DOCKER_UNAVAILABLE ]]; then
+    echo "== dockerd $(curl -sS --max-time 5 --unix-socket "$DOCKER_SOCK" http://d/version | jq -r '"\(.Version) (API \(.ApiVersion))"') at $DOCKER_SOCK"
+  fi
+}
+
+dockerd_stop() {  # stops the dockerd that dockerd_start started, if any (by its pid file)
+  [[ -n ${DOCKERD_DIR:-} ]] || return 0
+  local here
+  here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+  bash "$here/../scripts/test-dockerd.sh" stop "$DOCKERD_DIR" >>"$TMP/test-dockerd.log" 2>&1 || true
+  DOCKERD_DIR=""
 }

@@ -1,6 +1,6 @@
 // troupe-loadgen: end-to-end SubmitJob load against one troupe cluster.
 //   troupe-loadgen [--addr HOST:PORT] [--concurrency N] [--duration-s S] [--count N]
-//                  [--command CMD] [--deadline-ms MS] [--wait-leader-s S] [-o table|json]
+//                  [--command CMD] [--image IMG] [--deadline-ms MS] [--wait-leader-s S] [-o table|json]
 //   troupe-loadgen --etcd [--addr HOST:PORT] [--value-bytes N] ...   (reference: etcd v3 KV.Put)
 //   troupe-loadgen --mode jobs --count N ...   (submit N jobs, then wait until all are terminal)
 // Keeps N SubmitJob calls in flight (gRPC callback stub, one HTTP/2 channel per
@@ -72,6 +72,7 @@ struct options {
   bool duration_set = false;
   long long count = 0;  // 0: no count limit
   std::string command = "true";
+  std::string image;  // SubmitJob's image; empty: the server's default image
   int deadline_ms = 10000;
   double wait_leader_s = 0;
   bool json_out = false;
@@ -95,12 +96,13 @@ struct options {
 
 const char* usage_text =
     "usage: troupe-loadgen [--addr HOST:PORT] [--concurrency N] [--duration-s S] [--count N]\n"
-    "                      [--command CMD] [--deadline-ms MS] [--wait-leader-s S] [-o table|json]\n"
+    "                      [--command CMD] [--image IMG] [--deadline-ms MS] [--wait-leader-s S] [-o table|json]\n"
     "  --addr          one node's gRPC address; redirects to the leader are followed (default 127.0.0.1:50051)\n"
     "  --concurrency   SubmitJob calls kept in flight (default 1)\n"
     "  --duration-s    run this long (default 5; with --count, an upper bound)\n"
     "  --count         stop after this many submissions have finished (capped at 600 s without --duration-s)\n"
     "  --command       the job's command (default \"true\")\n"
+    "  --image         the job's Docker image (SubmitJob image; default: the server's default image)\n"
     "  --deadline-ms   per-call gRPC deadline (default 10000)\n"
     "  --wait-leader-s first wait up to S seconds for GetClusterStatus to name a leader (default 0: don't)\n"
     "  --etcd          drive etcd's /etcdserverpb.KV/Put at --addr instead (reference); a new key per call\n"
@@ -149,6 +151,8 @@ options parse(int argc, char** argv) {
       o.count = static_cast<long long>(parse_num(a, value(), 1, 1e9));
     } else if (a == "--command") {
       o.command = value();
+    } else if (a == "--image") {
+      o.image = value();
     } else if (a == "--deadline-ms") {
       o.deadline_ms = static_cast<int>(parse_num(a, value(), 10, 600000));
     } else if (a == "--wait-leader-s") {
@@ -191,6 +195,7 @@ options parse(int argc, char** argv) {
   if (o.cert_file.empty() != o.key_file.empty()) die("--cert and --key go together");
   if (!o.cert_file.empty() && o.ca_file.empty()) die("--cert/--key need --ca-file");
   if (o.etcd && o.wait_leader_s > 0) die("--wait-leader-s works with troupe only");
+  if (o.etcd && !o.image.empty()) die("--image works with troupe only");
   if (o.jobs_mode && o.etcd) die("--mode jobs works with troupe only");
   if (o.jobs_mode && o.count == 0) die("--mode jobs needs --count");
   {
@@ -350,6 +355,7 @@ class loadgen {
       slots_[i].lg = this;
       slots_[i].index = i;
       slots_[i].req.set_command(o.command);
+      if (!o.image.empty()) slots_[i].req.set_image(o.image);
     }
     if (!o.success_log.empty()) {
       success_log_ = std::fopen(o.success_log.c_str(), "w");
@@ -486,7 +492,7 @@ class loadgen {
       os << "{\"target\":\"" << (o_.etcd ? "etcd" : "troupe") << "\",\"addr\":\"" << json_escape(o_.addr)
          << "\",\"leader\":\"" << json_escape(o_.etcd ? o_.addr : current_leader())
          << "\",\"concurrency\":" << o_.concurrency << ",\"command\":\"" << json_escape(o_.command)
-         << "\",\"elapsed_s\":" << elapsed << ",\"committed\":" << all.ok << ",\"committed_per_s\":" << rate
+         << "\",\"image\":\"" << json_escape(o_.image) << "\",\"elapsed_s\":" << elapsed << ",\"committed\":" << all.ok << ",\"committed_per_s\":" << rate
          << ",\"latency_ms\":{\"mean\":" << mean << ",\"p50\":" << pct(0.50) << ",\"p99\":" << pct(0.99)
          << ",\"max\":" << (all.latencies_ms.empty() ? 0.0 : all.latencies_ms.back()) << "}"
          << ",\"retries\":{\"redirect\":" << all.redirects << ",\"no_leader\":" << all.no_leader_retries
