@@ -47,7 +47,9 @@ PIDS+=("$LOADGEN_PID")
 # The first submission whose successful attempt was sent after $1 (unix ns):
 # prints its reply time, or nothing. Replies to calls sent before the kill
 # (already in the socket buffers) do not count.
-first_success_after() { tail -n 5000 "$OKLOG" 2>/dev/null | awk -v t="$1" '$2 > t { print $1; exit }'; }
+# (awk reads to the end: exiting early would kill tail with SIGPIPE, which
+# pipefail and set -e turn into the script's exit.)
+first_success_after() { tail -n 5000 "$OKLOG" 2>/dev/null | awk -v t="$1" '!found && $2 > t { print $1; found = 1 }'; }
 status_json() { "$CLI" -a "$ALL_ADDRS" -o json cluster status 2>/dev/null || echo '{}'; }
 
 for k in $(seq 1 "$KILLS"); do
