@@ -152,6 +152,18 @@ void shut_down(caf::actor_system& sys, const actor_tree& tree, job_supervisor_ac
 int run_actors(caf::actor_system& sys, const config::node_config& cfg, recovered& rec,
                std::shared_ptr<exec::backend> backend);
 
+// raft_node copies the restored state into its Raft core as it starts; the
+// init it was spawned with (held here, and by the spawn's arguments, for the
+// node's lifetime) would keep a second copy of the snapshot's bytes. Once
+// raft_node answers a request it has started, and nothing reads init's
+// bytes again: they are dropped. 156 MiB at a million jobs.
+void release_snapshot_bytes(caf::actor_system& sys, const raft_node_actor& raft, raft_node_init& init) {
+  if (init.restored.snap_data.empty()) return;
+  caf::scoped_actor s{sys};
+  s->request(raft, caf::infinite, status_atom::value).receive([](raft_status&) {}, [](caf::error&) {});
+  std::string().swap(init.restored.snap_data);
+}
+
 // Restores the job table from the recovered snapshot and waits for it. The
 // table decodes a copy of the bytes (Raft keeps the original); once it is
 // built, the copy and the restore's transient allocations are freed, and
@@ -263,6 +275,7 @@ int run_actors(caf::actor_system& sys, const config::node_config& cfg, recovered
   init->transport = transport;
   auto raft = sys.spawn(raft_node, init);
   tree.add("raft_node", raft, {"log_store", "peer_transport", "job_table"}, "");
+  release_snapshot_bytes(sys, raft, *init);
   auto supervisor = sys.spawn(job_supervisor, cfg, backend, transport, raft, table);
   tree.add("job_supervisor", supervisor, {"raft_node", "job_table", "peer_transport"},
            "executor backend " + backend->name(), "monitors its job_executors");
