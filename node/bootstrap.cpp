@@ -1,7 +1,5 @@
 #include "node/bootstrap.hpp"
 
-#include <malloc.h>
-
 #include <chrono>
 #include <csignal>
 #include <filesystem>
@@ -165,10 +163,11 @@ void release_snapshot_bytes(caf::actor_system& sys, const raft_node_actor& raft,
 }
 
 // Restores the job table from the recovered snapshot and waits for it. The
-// table decodes a copy of the bytes (Raft keeps the original); once it is
-// built, the copy and the restore's transient allocations are freed, and
-// malloc_trim gives that memory back to the system instead of leaving it in
-// the allocator's free lists for the node's lifetime.
+// table decodes a copy of the bytes (Raft keeps the original), freed once the
+// table is built. No malloc_trim after it: measured at 1M jobs, node RSS once
+// serving was the same with it and without (1059 vs 1061 MiB) -- the copy is
+// one mmap'd block that free() returns anyway, and the decode leaves no
+// per-job garbage.
 void restore_table(caf::actor_system& sys, const job_table_actor& table, const raft::snapshot& snap) {
   const auto t0 = std::chrono::steady_clock::now();
   {
@@ -177,11 +176,9 @@ void restore_table(caf::actor_system& sys, const job_table_actor& table, const r
         .receive([](std::uint64_t) {},
                  [&](caf::error& e) { TLOG(error, "node") << "restoring the job table: " << sys.render(e); });
   }
-  const auto t1 = std::chrono::steady_clock::now();
-  malloc_trim(0);
-  const auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
-  TLOG(info, "node") << "job table restored from the snapshot at index " << snap.meta.index << " in " << ms(t1 - t0)
-                     << " ms (malloc_trim " << ms(std::chrono::steady_clock::now() - t1) << " ms)";
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+  TLOG(info, "node") << "job table restored from the snapshot at index " << snap.meta.index << " in " << ms.count()
+                     << " ms";
 }
 
 }  // namespace
