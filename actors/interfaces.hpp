@@ -32,7 +32,8 @@ using job_table_actor = caf::typed_actor<
     caf::replies_to<compact_atom>::with<snapshot_blob>,  // serialize state at the applied index
     caf::replies_to<get_atom, std::string>::with<job_lookup>,
     caf::replies_to<list_atom, list_request>::with<list_reply>,
-    caf::replies_to<subscribe_atom, change_listener>::with<job_snapshot_view>,
+    caf::replies_to<subscribe_atom, change_listener>::with<job_snapshot_view>,  // every job (streams)
+    caf::replies_to<subscribe_atom, change_listener, listener_scope>::with<listener_view>,  // what the scope asks
     caf::reacts_to<unsub_atom, change_listener>,
     caf::replies_to<stats_atom>::with<table_stats>,
     caf::replies_to<workers_atom, std::uint64_t>::with<worker_load>>;  // one worker: drained? jobs on it?

@@ -190,10 +190,18 @@ job_dispatcher_actor::behavior_type job_dispatcher(job_dispatcher_actor::statefu
   self->state.now = std::move(now);
   self->send(raft, subscribe_atom::value, caf::actor_cast<role_listener>(self));
   self->send(tracker, subscribe_atom::value, caf::actor_cast<worker_listener>(self));
-  self->request(table, caf::infinite, subscribe_atom::value, caf::actor_cast<change_listener>(self))
-      .then([=](job_snapshot_view& v) {
-        self->state.draining = std::move(v.draining);
-        for (const auto& j : v.jobs) track(self, j);
+  // Only what it keeps: the non-terminal jobs, and the (completion time, id)
+  // of finished ones for retention -- not a copy of every job.
+  listener_scope scope;
+  scope.active = true;
+  scope.finished = true;
+  self->request(table, caf::infinite, subscribe_atom::value, caf::actor_cast<change_listener>(self), scope)
+      .then([=](listener_view& v) {
+        auto& st = self->state;
+        st.draining = std::move(v.draining);
+        for (const auto& j : v.active) track(self, j);
+        // Ascending, so each insert lands at the end in O(1).
+        for (auto& f : v.finished) st.finished.insert(st.finished.end(), std::move(f));
         dispatch(self);
       });
   self->delayed_send(self, tick_every, tick_atom::value);

@@ -307,11 +307,17 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
     check_stopped(self);
   });
   self->send(raft, subscribe_atom::value, caf::actor_cast<role_listener>(self));
-  self->request(table, caf::infinite, subscribe_atom::value, caf::actor_cast<change_listener>(self))
-      .then([=](job_snapshot_view& v) {
-        for (const auto& j : v.jobs) self->state.known.insert(j.id);
+  // Every id (for the output sweep) and only the non-terminal jobs assigned
+  // here: with no executor running yet, reconcile() acts on no other job.
+  listener_scope scope;
+  scope.active = true;
+  scope.active_on = st.cfg.id;
+  scope.ids = true;
+  self->request(table, caf::infinite, subscribe_atom::value, caf::actor_cast<change_listener>(self), scope)
+      .then([=](listener_view& v) {
+        for (auto& id : v.ids) self->state.known.insert(std::move(id));
         self->state.have_table = true;
-        for (const auto& j : v.jobs) reconcile(self, j);
+        for (const auto& j : v.active) reconcile(self, j);
         sweep_outputs(self);
       });
   self->delayed_send(self, tick_every, tick_atom::value);

@@ -20,6 +20,41 @@ void publish(job_table_actor::stateful_pointer<job_table_state> self, std::vecto
   for (auto& l : self->state.listeners) self->send(l, msg);
 }
 
+// What a scoped subscriber asked for, copied from the table now.
+listener_view scoped_view(const job_table_state& st, const listener_scope& scope) {
+  const jobs::job_table& t = st.table;
+  listener_view v;
+  v.applied_index = st.applied;
+  v.draining = t.draining_workers();
+  if (scope.active) {
+    std::vector<const jobs::job*> active;
+    if (scope.active_on != 0) {
+      active = t.on_worker(scope.active_on);  // non-terminal, creation order
+    } else {
+      for (auto s : {jobs::job_status::pending, jobs::job_status::assigned, jobs::job_status::running}) {
+        auto some = t.with_status(s);
+        active.insert(active.end(), some.begin(), some.end());
+      }
+      std::sort(active.begin(), active.end(), [](const jobs::job* a, const jobs::job* b) {
+        return jobs::creation_order::less(a->created_at_ns, a->id, b->created_at_ns, b->id);
+      });
+    }
+    v.active.reserve(active.size());
+    for (const auto* j : active) v.active.push_back(*j);
+  }
+  if (scope.finished) {
+    for (auto s : {jobs::job_status::completed, jobs::job_status::failed, jobs::job_status::cancelled})
+      for (const auto* j : t.with_status(s)) v.finished.emplace_back(j->completed_at_ns.value_or(j->created_at_ns), j->id);
+    std::sort(v.finished.begin(), v.finished.end());
+  }
+  if (scope.ids) {
+    auto all = t.all();
+    v.ids.reserve(all.size());
+    for (const auto* j : all) v.ids.push_back(j->id);
+  }
+  return v;
+}
+
 }  // namespace
 
 job_table_actor::behavior_type job_table(job_table_actor::stateful_pointer<job_table_state> self) {
@@ -76,6 +111,8 @@ job_table_actor::behavior_type job_table(job_table_actor::stateful_pointer<job_t
         TLOG(info, "job_table") << "restored snapshot at index " << st.applied << " ("
                                 << st.table.size() << " jobs)";
         // Subscribers resynchronise from the full state, as if every job changed.
+        // With none yet (a node's start), that would copy every job for nobody.
+        if (st.listeners.empty()) return st.applied;
         std::vector<jobs::job_change> all;
         for (auto s : {jobs::job_status::pending, jobs::job_status::assigned, jobs::job_status::running,
                        jobs::job_status::completed, jobs::job_status::failed, jobs::job_status::cancelled})
@@ -132,6 +169,11 @@ job_table_actor::behavior_type job_table(job_table_actor::stateful_pointer<job_t
           return a.created_at_ns != b.created_at_ns ? a.created_at_ns < b.created_at_ns : a.id < b.id;
         });
         return v;
+      },
+      [=](subscribe_atom, change_listener l, const listener_scope& scope) -> listener_view {
+        self->monitor(l);
+        self->state.listeners.push_back(l);
+        return scoped_view(self->state, scope);
       },
       [=](unsub_atom, change_listener l) {
         auto& ls = self->state.listeners;

@@ -9,7 +9,10 @@
 #
 #   bench/scale.sh [BUILD_DIR]          (default: build)
 #
-# Environment: JOBS (1000000), QUIET_WAIT_S (as bench/compare.sh), KEEP_TMP.
+# Environment: JOBS (1000000), QUIET_WAIT_S (as bench/compare.sh), KEEP_TMP,
+# LOCAL_JOBS (unset): passed to bench_scale --local-jobs -- how many assigned
+# or running jobs the restarted node holds; unset, it holds a third of them
+# (~23,000 at 1M), which it must start or report failed as it comes up.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=bench/lib.sh
@@ -24,8 +27,8 @@ command -v curl >/dev/null || { echo "needs curl" >&2; exit 2; }
 quiet_wait
 free_ports 2
 troupe_configs 1
-echo "== bench_scale --jobs $JOBS --data-dir $TMP/troupe-1"
-"$SCALE" --jobs "$JOBS" --dir "$TMP" --data-dir "$TMP/troupe-1"
+echo "== bench_scale --jobs $JOBS --data-dir $TMP/troupe-1${LOCAL_JOBS:+ --local-jobs $LOCAL_JOBS}"
+"$SCALE" --jobs "$JOBS" --dir "$TMP" --data-dir "$TMP/troupe-1" ${LOCAL_JOBS:+--local-jobs "$LOCAL_JOBS"}
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 echo "== troupe-node (1 node) restarting on that data dir"

@@ -16,7 +16,14 @@
 // 3% assigned, 5% pending; workers 1..3; created over the last 30 minutes (the
 // node's default retention is an hour, so nothing is evicted at its start).
 //
-// usage: bench_scale [--jobs N] [--pages P] [--page-size S] [--dir D] [--data-dir D] [--json]
+// --local-jobs K: only the first K assigned or running jobs are on worker 1
+// (the node scale.sh restarts), the others on workers 2 and 3. Without it
+// they are spread over 1..3, and the restarted node must start (assigned) or
+// report failed (running) a third of them -- ~23,000 at 1M jobs, far past any
+// node's capacity -- which measures a restart storm of the executor rather
+// than the job table.
+//
+// usage: bench_scale [--jobs N] [--pages P] [--page-size S] [--dir D] [--data-dir D] [--local-jobs K] [--json]
 #include <unistd.h>
 
 #include <algorithm>
@@ -67,10 +74,12 @@ struct args {
   std::string dir = "/tmp";
   std::string data_dir;
   bool json = false;
+  std::int64_t local_jobs = -1;  // -1: placed jobs spread over workers 1..3
 };
 
 [[noreturn]] void usage() {
-  std::fprintf(stderr, "usage: bench_scale [--jobs N] [--pages P] [--page-size S] [--dir D] [--data-dir D] [--json]\n");
+  std::fprintf(stderr, "usage: bench_scale [--jobs N] [--pages P] [--page-size S] [--dir D] [--data-dir D] [--local-jobs K] "
+               "[--json]\n");
   std::exit(2);
 }
 
@@ -87,6 +96,7 @@ args parse(int argc, char** argv) {
     else if (f == "--page-size") a.page_size = static_cast<std::uint32_t>(std::atoi(val().c_str()));
     else if (f == "--dir") a.dir = val();
     else if (f == "--data-dir") a.data_dir = val();
+    else if (f == "--local-jobs") a.local_jobs = std::strtoll(val().c_str(), nullptr, 10);
     else if (f == "--json") a.json = true;
     else usage();
   }
@@ -150,10 +160,11 @@ int main(int argc, char** argv) {
 
   auto t_build = clock_type::now();
   std::uint64_t counts[jobs::job_status_count] = {};
+  std::int64_t placed_local = 0;  // non-terminal placed jobs on worker 1 so far (--local-jobs)
   for (std::uint64_t i = 0; i < a.jobs; ++i) {
     const std::string id = job_id(i);
     const std::int64_t at = start_ns + static_cast<std::int64_t>(i) * step_ns;
-    const std::uint64_t worker = 1 + i % 3;
+    std::uint64_t worker = 1 + i % 3;
     cmd.Clear();
     auto* s = cmd.mutable_submit_job();
     s->set_job_id(id);
@@ -171,6 +182,10 @@ int main(int argc, char** argv) {
       apply(cmd);
       final_status = jobs::job_status::cancelled;
     } else if (m >= 5) {
+      if (a.local_jobs >= 0 && m < 15) {  // stays assigned or running: on worker 1 only while local_jobs lasts
+        worker = placed_local < a.local_jobs ? 1 : 2 + i % 2;
+        placed_local += worker == 1;
+      }
       cmd.Clear();
       auto* as = cmd.mutable_assign_job();
       as->set_job_id(id);

@@ -105,10 +105,10 @@ recovered recover(const std::string& dir) {
   r.hs = storage::load_hard_state(dir);
   r.snap = storage::load_snapshot(dir);
   r.restored.hs = r.hs;
-  if (r.snap) {
-    r.restored.snap = r.snap->meta;
-    r.restored.snap_data = r.snap->data;  // a restarted leader can send it to lagging followers
-  }
+  // The snapshot's bytes stay in r.snap alone: run_actors restores the job
+  // table from them and then hands them to Raft (restored.snap_data) without
+  // a copy kept here for the node's lifetime.
+  if (r.snap) r.restored.snap = r.snap->meta;
   auto from = std::max<raft::index_t>(r.log->first_index(), r.restored.snap.index + 1);
   if (r.log->last_index() >= from) r.restored.entries = r.log->read(from, r.log->last_index() + 1);
   TLOG(info, "log_store") << "recovered " << dir << ": term " << r.hs.term << ", vote " << r.hs.vote << ", log "
@@ -148,8 +148,39 @@ void shut_down(caf::actor_system& sys, const actor_tree& tree, job_supervisor_ac
   for (auto it = core.rbegin(); it != core.rend(); ++it) self->send_exit(*it, caf::exit_reason::user_shutdown);
 }
 
-int run_actors(caf::actor_system& sys, const config::node_config& cfg, const recovered& rec,
+int run_actors(caf::actor_system& sys, const config::node_config& cfg, recovered& rec,
                std::shared_ptr<exec::backend> backend);
+
+// raft_node copies the restored state into its Raft core as it starts; the
+// init it was spawned with (held here, and by the spawn's arguments, for the
+// node's lifetime) would keep a second copy of the snapshot's bytes. Once
+// raft_node answers a request it has started, and nothing reads init's
+// bytes again: they are dropped. 156 MiB at a million jobs.
+void release_snapshot_bytes(caf::actor_system& sys, const raft_node_actor& raft, raft_node_init& init) {
+  if (init.restored.snap_data.empty()) return;
+  caf::scoped_actor s{sys};
+  s->request(raft, caf::infinite, status_atom::value).receive([](raft_status&) {}, [](caf::error&) {});
+  std::string().swap(init.restored.snap_data);
+}
+
+// Restores the job table from the recovered snapshot and waits for it. The
+// table decodes a copy of the bytes (Raft keeps the original), freed once the
+// table is built. No malloc_trim after it: measured at 1M jobs, node RSS once
+// serving was the same with it and without (1059 vs 1061 MiB) -- the copy is
+// one mmap'd block that free() returns anyway, and the decode leaves no
+// per-job garbage.
+void restore_table(caf::actor_system& sys, const job_table_actor& table, const raft::snapshot& snap) {
+  const auto t0 = std::chrono::steady_clock::now();
+  {
+    caf::scoped_actor s{sys};
+    s->request(table, caf::infinite, restore_atom::value, snapshot_blob{snap})
+        .receive([](std::uint64_t) {},
+                 [&](caf::error& e) { TLOG(error, "node") << "restoring the job table: " << sys.render(e); });
+  }
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+  TLOG(info, "node") << "job table restored from the snapshot at index " << snap.meta.index << " in " << ms.count()
+                     << " ms";
+}
 
 }  // namespace
 
@@ -213,7 +244,7 @@ int run_node(const config::node_config& cfg) {
 
 namespace {
 
-int run_actors(caf::actor_system& sys, const config::node_config& cfg, const recovered& rec,
+int run_actors(caf::actor_system& sys, const config::node_config& cfg, recovered& rec,
                std::shared_ptr<exec::backend> backend) {
   const std::string raft_dir = cfg.data_dir + "/raft";
   auto peers = std::make_shared<const peer_clients>(cfg);
@@ -225,21 +256,24 @@ int run_actors(caf::actor_system& sys, const config::node_config& cfg, const rec
   auto table = sys.spawn(job_table);
   tree.add("job_table", table, {}, "applied state, queries, change stream", "monitors its change listeners");
   if (rec.snap) {
-    caf::scoped_actor s{sys};
-    s->request(table, caf::infinite, restore_atom::value, snapshot_blob{*rec.snap})
-        .receive([](std::uint64_t) {}, [](caf::error&) {});
+    restore_table(sys, table, *rec.snap);
+    // A restarted leader can send the snapshot to lagging followers: Raft
+    // keeps the bytes, moved, not copied.
+    rec.restored.snap_data = std::move(rec.snap->data);
+    rec.snap.reset();
   }
   auto transport = sys.spawn(peer_transport, cfg, peers);
   tree.add("peer_transport", transport, {},
            "RaftService and InternalService client to " + std::to_string(cfg.members.size() - 1) + " peers");
   auto init = std::make_shared<raft_node_init>();
   init->cfg = cfg;
-  init->restored = rec.restored;
+  init->restored = std::move(rec.restored);
   init->store = store;
   init->table = table;
   init->transport = transport;
   auto raft = sys.spawn(raft_node, init);
   tree.add("raft_node", raft, {"log_store", "peer_transport", "job_table"}, "");
+  release_snapshot_bytes(sys, raft, *init);
   auto supervisor = sys.spawn(job_supervisor, cfg, backend, transport, raft, table);
   tree.add("job_supervisor", supervisor, {"raft_node", "job_table", "peer_transport"},
            "executor backend " + backend->name(), "monitors its job_executors");

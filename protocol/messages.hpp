@@ -104,6 +104,23 @@ struct job_snapshot_view {  // answer to subscribe: current jobs, then changes
   std::uint64_t applied_index = 0;
   std::set<std::uint64_t> draining;  // workers drained by a committed set_worker_draining
 };
+// A listener's subscription that copies only what it keeps. At a million
+// jobs the full job_snapshot_view is a copy of every job per listener, most of
+// them terminal and of no use to the dispatcher or the supervisor.
+struct listener_scope {
+  bool active = false;            // non-terminal jobs, in full
+  std::uint64_t active_on = 0;    // with `active`: only those assigned to this worker; 0 = every one
+  bool finished = false;          // (completion time, id) of every terminal job
+  bool ids = false;               // every job's id
+};
+struct listener_view {  // answer to a scoped subscribe: what the scope asked for, then changes
+  std::uint64_t applied_index = 0;
+  std::set<std::uint64_t> draining;  // always: workers drained by a committed set_worker_draining
+  std::vector<jobs::job> active;     // creation order
+  // (completed_at_ns, or created_at_ns when it has none; id), ascending.
+  std::vector<std::pair<std::int64_t, std::string>> finished;
+  std::vector<std::string> ids;  // creation order
+};
 // What the table says of one worker (DrainNode waits on it).
 struct worker_load {
   std::uint64_t worker_id = 0;
@@ -237,6 +254,8 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::list_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::list_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::job_changes)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::job_snapshot_view)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::listener_scope)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::listener_view)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::table_stats)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::worker_load)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::proposal_result)

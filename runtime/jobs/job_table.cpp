@@ -44,11 +44,13 @@ job* job_table::find_mutable(std::string_view id) {
   return it == by_id_.end() ? nullptr : it->second.get();
 }
 
-void job_table::insert(std::unique_ptr<job> owned) {
+bool job_table::insert(std::unique_ptr<job> owned) {
   const job* j = owned.get();
-  by_id_.emplace(std::string_view(j->id), std::move(owned));
+  // try_emplace leaves `owned` alone when the id is taken (emplace would destroy it).
+  if (!by_id_.try_emplace(std::string_view(j->id), std::move(owned)).second) return false;
   insert_entry(by_created_, j);
   reindex(j);
+  return true;
 }
 
 void job_table::erase(const job* j) {
@@ -97,23 +99,32 @@ std::vector<const job*> job_table::with_status(job_status s) const {
   return to_vector(by_status_[static_cast<int>(s)]);
 }
 
+std::vector<const job*> job_table::all() const { return to_vector(by_created_); }
+
 std::vector<const job*> job_table::on_worker(std::uint64_t worker) const {
   const job_set* s = find_set(active_on_worker_, worker);
   return s ? to_vector(*s) : std::vector<const job*>{};
 }
 
 std::string job_table::snapshot() const {
-  return encode_snapshot(applied_index_, workers_, draining_, to_vector(by_created_));
+  return encode_snapshot(applied_index_, workers_, draining_, all());
 }
 
+// Builds the new table straight from the bytes: each decoded job is moved
+// into its own allocation and indexed at once, so no vector of every job
+// exists beside the table. Jobs arrive in creation order, so every creation-
+// ordered index takes its insert at the end in O(1) (insert_entry's hint).
 void job_table::restore(std::string_view bytes) {
-  snapshot_contents contents = decode_snapshot(bytes);  // throws before anything changes
   job_table fresh;
-  fresh.applied_index_ = contents.applied_index;
-  fresh.workers_ = std::move(contents.workers);
-  fresh.draining_ = std::move(contents.draining);
-  fresh.by_id_.reserve(contents.jobs.size());
-  for (job& j : contents.jobs) fresh.insert(std::make_unique<job>(std::move(j)));
+  decode_snapshot(
+      bytes,
+      [&](const snapshot_header& h) {
+        fresh.applied_index_ = h.applied_index;
+        fresh.workers_ = h.workers;
+        fresh.draining_ = h.draining;
+        fresh.by_id_.reserve(static_cast<std::size_t>(h.job_count));
+      },
+      [&](job&& j) { return fresh.insert(std::make_unique<job>(std::move(j))); });  // throws before *this changes
   *this = std::move(fresh);
 }
 

@@ -117,6 +117,7 @@ class job_table {
   std::size_t active_count() const;  // pending + assigned + running
   std::size_t count(job_status s) const;  // O(1)
   std::vector<const job*> with_status(job_status s) const;         // in creation order
+  std::vector<const job*> all() const;                             // every job, in creation order
   std::vector<const job*> on_worker(std::uint64_t worker) const;   // non-terminal jobs assigned to it, creation order
   const std::set<std::uint64_t>& workers() const { return workers_; }  // registered workers
   // Workers a committed set_worker_draining drained; assignments to them are refused.
@@ -146,7 +147,8 @@ class job_table {
   apply_error apply_draining(std::uint64_t index, const logpb::SetWorkerDrainingCommand& c, apply_result& out);
 
   job* find_mutable(std::string_view id);
-  void insert(std::unique_ptr<job> j);
+  // False (and nothing changes) when a job with that id is already held.
+  bool insert(std::unique_ptr<job> j);
   void erase(const job* j);
   // Every field a secondary index keys on (status, workers, completed_at)
   // changes only between unindex() and reindex().

@@ -2,6 +2,8 @@
 
 #include <array>
 #include <cstddef>
+#include <cstring>
+#include <functional>
 #include <stdexcept>
 #include <unordered_set>
 
@@ -13,31 +15,56 @@ namespace {
 
 constexpr std::string_view magic{"TRPJOBS\0", 8};
 
+constexpr bool is_little_endian = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
+
 // The smallest encoding of a job (all strings empty, no optionals): guards the
 // job count against a corrupt value before anything is reserved.
 constexpr std::size_t min_job_bytes = 3 * 8 + 1 + 8 + 8 + 1 + 8 + 4 + 4 + 8 + 1 + 1 + 8 + 8 + 1 + 8 + 8;
 
+// Writes into a buffer sized exactly beforehand (job_size): at a million
+// jobs, growing a std::string byte by byte cost most of the encode time.
 class writer {
  public:
-  void u8(std::uint8_t v) { out_.push_back(static_cast<char>(v)); }
+  explicit writer(std::size_t size) : out_(size, '\0'), p_(out_.data()) {}
+
+  void u8(std::uint8_t v) { *p_++ = static_cast<char>(v); }
   void u32(std::uint32_t v) {
-    for (int i = 0; i < 4; ++i) u8(static_cast<std::uint8_t>(v >> (8 * i)));
+    for (int i = 0; i < 4; ++i) *p_++ = static_cast<char>(v >> (8 * i));
   }
   void u64(std::uint64_t v) {
-    for (int i = 0; i < 8; ++i) u8(static_cast<std::uint8_t>(v >> (8 * i)));
+    for (int i = 0; i < 8; ++i) *p_++ = static_cast<char>(v >> (8 * i));
   }
   void i64(std::int64_t v) { u64(static_cast<std::uint64_t>(v)); }
   void boolean(bool v) { u8(v ? 1 : 0); }
   void bytes(std::string_view s) {
     u64(s.size());
-    out_.append(s);
+    raw(s);
   }
-  void raw(std::string_view s) { out_.append(s); }
+  void raw(std::string_view s) {
+    if (!s.empty()) std::memcpy(p_, s.data(), s.size());
+    p_ += s.size();
+  }
+  std::size_t written() const { return static_cast<std::size_t>(p_ - out_.data()); }
   std::string& str() { return out_; }
 
  private:
   std::string out_;
+  char* p_;
 };
+
+// A little-endian integer from unaligned bytes: one load on little-endian
+// hosts, byte assembly elsewhere.
+template <typename T>
+T load_le(const char* p) {
+  T v;
+  if constexpr (is_little_endian) {
+    std::memcpy(&v, p, sizeof v);
+  } else {
+    v = 0;
+    for (std::size_t i = 0; i < sizeof v; ++i) v |= static_cast<T>(static_cast<unsigned char>(p[i])) << (8 * i);
+  }
+  return v;
+}
 
 class reader {
  public:
@@ -49,14 +76,14 @@ class reader {
   }
   std::uint32_t u32() {
     need(4, "u32");
-    std::uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) v |= std::uint32_t{static_cast<unsigned char>(in_[pos_++])} << (8 * i);
+    std::uint32_t v = load_le<std::uint32_t>(in_.data() + pos_);
+    pos_ += 4;
     return v;
   }
   std::uint64_t u64() {
     need(8, "u64");
-    std::uint64_t v = 0;
-    for (int i = 0; i < 8; ++i) v |= std::uint64_t{static_cast<unsigned char>(in_[pos_++])} << (8 * i);
+    std::uint64_t v = load_le<std::uint64_t>(in_.data() + pos_);
+    pos_ += 8;
     return v;
   }
   std::int64_t i64() { return static_cast<std::int64_t>(u64()); }
@@ -146,6 +173,12 @@ job read_job(reader& r) {
   return j;
 }
 
+// The bytes write_job writes for `j`.
+std::size_t job_size(const job& j) {
+  return min_job_bytes + j.id.size() + j.command.size() + j.image.size() + j.error.size() + j.stdout_inline.size() +
+         j.stderr_inline.size() + (j.exit_code ? 4 : 0) + (j.started_at_ns ? 8 : 0) + (j.completed_at_ns ? 8 : 0);
+}
+
 // A std::set iterates in ascending order, so equal sets give equal bytes.
 void write_worker_set(writer& w, const std::set<std::uint64_t>& ids) {
   w.u64(ids.size());
@@ -167,24 +200,40 @@ std::set<std::uint64_t> read_worker_set(reader& r, const char* what) {
 
 }  // namespace
 
+// Slicing-by-8: eight table lookups per 8 input bytes instead of one per
+// byte; the same CRC, several times faster over a 150 MiB snapshot (it is
+// computed on every encode and every decode).
 std::uint32_t crc32(std::string_view bytes) {
-  static const std::array<std::uint32_t, 256> table = [] {
-    std::array<std::uint32_t, 256> t{};
+  using tables = std::array<std::array<std::uint32_t, 256>, 8>;
+  static const tables t = [] {
+    tables t{};
     for (std::uint32_t i = 0; i < 256; ++i) {
       std::uint32_t c = i;
       for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-      t[i] = c;
+      t[0][i] = c;
     }
+    for (std::uint32_t i = 0; i < 256; ++i)
+      for (std::size_t k = 1; k < 8; ++k) t[k][i] = (t[k - 1][i] >> 8) ^ t[0][t[k - 1][i] & 0xFF];
     return t;
   }();
   std::uint32_t c = 0xFFFFFFFFu;
-  for (char ch : bytes) c = table[(c ^ static_cast<unsigned char>(ch)) & 0xFF] ^ (c >> 8);
+  const char* p = bytes.data();
+  std::size_t n = bytes.size();
+  for (; n >= 8; p += 8, n -= 8) {
+    const std::uint32_t lo = load_le<std::uint32_t>(p) ^ c;
+    const std::uint32_t hi = load_le<std::uint32_t>(p + 4);
+    c = t[7][lo & 0xFF] ^ t[6][(lo >> 8) & 0xFF] ^ t[5][(lo >> 16) & 0xFF] ^ t[4][lo >> 24] ^ t[3][hi & 0xFF] ^
+        t[2][(hi >> 8) & 0xFF] ^ t[1][(hi >> 16) & 0xFF] ^ t[0][hi >> 24];
+  }
+  for (; n > 0; ++p, --n) c = t[0][(c ^ static_cast<unsigned char>(*p)) & 0xFF] ^ (c >> 8);
   return c ^ 0xFFFFFFFFu;
 }
 
 std::string encode_snapshot(std::uint64_t applied_index, const std::set<std::uint64_t>& workers,
                             const std::set<std::uint64_t>& draining, const std::vector<const job*>& jobs) {
-  writer w;
+  std::size_t size = magic.size() + 4 + 8 + 8 * (1 + workers.size()) + 8 * (1 + draining.size()) + 8 + 4;
+  for (const job* j : jobs) size += job_size(*j);
+  writer w(size);
   w.raw(magic);
   w.u32(snapshot_format_version);
   w.u64(applied_index);
@@ -192,11 +241,14 @@ std::string encode_snapshot(std::uint64_t applied_index, const std::set<std::uin
   write_worker_set(w, draining);
   w.u64(jobs.size());
   for (const job* j : jobs) write_job(w, *j);
-  w.u32(crc32(w.str()));
+  const std::size_t body = w.written();
+  w.u32(crc32(std::string_view(w.str()).substr(0, body)));
+  if (w.written() != size) throw std::logic_error("job snapshot: encoded size mismatch");
   return std::move(w.str());
 }
 
-snapshot_contents decode_snapshot(std::string_view bytes) {
+snapshot_header decode_snapshot(std::string_view bytes, const std::function<void(const snapshot_header&)>& on_header,
+                                const std::function<bool(job&&)>& on_job) {
   if (bytes.size() < magic.size() + 4 + 4) {
     throw std::runtime_error("job snapshot: " + std::to_string(bytes.size()) + " bytes is too short");
   }
@@ -211,38 +263,66 @@ snapshot_contents decode_snapshot(std::string_view bytes) {
 
   reader r(body);
   if (r.raw(magic.size()) != magic) r.fail("bad magic");
-  const std::uint32_t version = r.u32();
-  if (version < oldest_snapshot_format_version || version > snapshot_format_version) {
+  snapshot_header out;
+  out.version = r.u32();
+  if (out.version < oldest_snapshot_format_version || out.version > snapshot_format_version) {
     // Typically a snapshot from a newer troupe: refuse rather than guess.
-    r.fail("unsupported version " + std::to_string(version) + " (this build reads versions " +
+    r.fail("unsupported version " + std::to_string(out.version) + " (this build reads versions " +
            std::to_string(oldest_snapshot_format_version) + " to " + std::to_string(snapshot_format_version) + ")");
   }
-  snapshot_contents out;
   out.applied_index = r.u64();
   out.workers = read_worker_set(r, "worker");
-  if (version >= 2) {
+  if (out.version >= 2) {
     out.draining = read_worker_set(r, "draining worker");
     // A drain of worker 0 is refused on apply, so no table can hold one.
     if (out.draining.count(0)) r.fail("the draining set holds worker 0");
   }
 
-  std::uint64_t job_count = r.u64();
-  if (job_count > r.remaining() / min_job_bytes) r.fail("job count " + std::to_string(job_count) + " exceeds the data");
-  out.jobs.reserve(static_cast<std::size_t>(job_count));
-  std::unordered_set<std::string> seen;  // membership only, never iterated
-  for (std::uint64_t i = 0; i < job_count; ++i) {
-    out.jobs.push_back(read_job(r));
-    const job& j = out.jobs.back();
-    if (!seen.insert(j.id).second) r.fail("duplicate job id " + j.id);
+  out.job_count = r.u64();
+  if (out.job_count > r.remaining() / min_job_bytes) {
+    r.fail("job count " + std::to_string(out.job_count) + " exceeds the data");
+  }
+  on_header(out);
+  // Creation order is checked against the previous job's key, kept in a
+  // buffer that is reused (no allocation per job once it is large enough).
+  std::int64_t prev_created = 0;
+  std::string prev_id;
+  for (std::uint64_t i = 0; i < out.job_count; ++i) {
+    job j = read_job(r);
     if (i > 0) {
-      const job& prev = out.jobs[out.jobs.size() - 2];
-      if (!creation_order::less(prev.created_at_ns, prev.id, j.created_at_ns, j.id)) {
+      if (prev_created == j.created_at_ns && prev_id == j.id) r.fail("duplicate job id " + j.id);
+      if (!creation_order::less(prev_created, prev_id, j.created_at_ns, j.id)) {
         r.fail("job " + j.id + " is out of creation order");
       }
     }
+    prev_created = j.created_at_ns;
+    prev_id.assign(j.id);
+    if (!on_job(std::move(j))) r.fail("duplicate job id " + prev_id);
   }
   if (r.remaining() != 0) r.fail(std::to_string(r.remaining()) + " trailing bytes");
   return out;
 }
 
+snapshot_contents decode_snapshot(std::string_view bytes) {
+  snapshot_contents out;
+  // Views of the ids in out.jobs: the vector is reserved for every job
+  // before the first arrives, so no element moves while they are in use.
+  std::unordered_set<std::string_view> seen;  // membership only, never iterated
+  snapshot_header h = decode_snapshot(
+      bytes,
+      [&](const snapshot_header& header) {
+        out.jobs.reserve(static_cast<std::size_t>(header.job_count));
+        seen.reserve(static_cast<std::size_t>(header.job_count));
+      },
+      [&](job&& j) {
+        out.jobs.push_back(std::move(j));
+        return seen.insert(out.jobs.back().id).second;
+      });
+  out.applied_index = h.applied_index;
+  out.workers = std::move(h.workers);
+  out.draining = std::move(h.draining);
+  return out;
+}
+
 }  // namespace troupe::jobs
+

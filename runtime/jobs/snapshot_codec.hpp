@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -34,6 +35,15 @@ struct snapshot_contents {
   std::vector<job> jobs;  // creation order
 };
 
+// What precedes the jobs; job_count is already checked against the data's length.
+struct snapshot_header {
+  std::uint32_t version = 0;
+  std::uint64_t applied_index = 0;
+  std::set<std::uint64_t> workers;
+  std::set<std::uint64_t> draining;
+  std::uint64_t job_count = 0;
+};
+
 // `jobs` must already be in creation order; the caller's index provides it.
 std::string encode_snapshot(std::uint64_t applied_index, const std::set<std::uint64_t>& workers,
                             const std::set<std::uint64_t>& draining, const std::vector<const job*>& jobs);
@@ -44,6 +54,14 @@ std::string encode_snapshot(std::uint64_t applied_index, const std::set<std::uin
 // truncation, out-of-range status or flag, empty or duplicate job id,
 // unordered worker ids, a drained worker 0, trailing bytes.
 snapshot_contents decode_snapshot(std::string_view bytes);
+
+// The same checks, without collecting the jobs: `on_header` once the header
+// is read, then `on_job` for each job in creation order, which takes it and
+// returns false when it already had a job with that id (the decoder then
+// throws "duplicate job id"). A restore builds its table from this directly,
+// instead of from a vector of every job first.
+snapshot_header decode_snapshot(std::string_view bytes, const std::function<void(const snapshot_header&)>& on_header,
+                                const std::function<bool(job&&)>& on_job);
 
 // CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320).
 std::uint32_t crc32(std::string_view bytes);

@@ -105,7 +105,11 @@ std::string encode_snapshot(const raft::snapshot& snap) {
   return out;
 }
 
-raft::snapshot decode_snapshot(std::string_view bytes, const std::string& source) {
+namespace {
+
+// Checks the snapshot file and reads its metadata; returns where the data
+// starts (it ends at the CRC trailer).
+std::size_t decode_snapshot_meta(std::string_view bytes, const std::string& source, raft::snapshot_meta& meta) {
   check_envelope(bytes, snapshot_magic, source);
   const std::size_t body_end = bytes.size() - 4;  // the CRC trailer
   std::size_t pos = 8;
@@ -114,14 +118,13 @@ raft::snapshot decode_snapshot(std::string_view bytes, const std::string& source
       throw storage_error(source + ": snapshot truncated reading " + what + " at byte offset " +
                           std::to_string(pos));
   };
-  raft::snapshot snap;
   need(8 + 8 + 4, "header");
-  snap.meta.index = get_u64(bytes.data() + pos);
-  snap.meta.term = get_u64(bytes.data() + pos + 8);
+  meta.index = get_u64(bytes.data() + pos);
+  meta.term = get_u64(bytes.data() + pos + 8);
   const std::uint32_t voters = get_u32(bytes.data() + pos + 16);
   pos += 20;
   need(std::size_t{8} * voters, "voters");
-  for (std::uint32_t i = 0; i < voters; ++i, pos += 8) snap.meta.voters.push_back(get_u64(bytes.data() + pos));
+  for (std::uint32_t i = 0; i < voters; ++i, pos += 8) meta.voters.push_back(get_u64(bytes.data() + pos));
   need(8, "data length");
   const std::uint64_t data_len = get_u64(bytes.data() + pos);
   pos += 8;
@@ -129,7 +132,26 @@ raft::snapshot decode_snapshot(std::string_view bytes, const std::string& source
     throw storage_error(source + ": snapshot data length " + std::to_string(data_len) + " at byte offset " +
                         std::to_string(pos - 8) + " does not match the " + std::to_string(body_end - pos) +
                         " bytes present");
-  snap.data.assign(bytes.data() + pos, data_len);
+  return pos;
+}
+
+}  // namespace
+
+raft::snapshot decode_snapshot(std::string_view bytes, const std::string& source) {
+  raft::snapshot snap;
+  const std::size_t data_at = decode_snapshot_meta(bytes, source, snap.meta);
+  snap.data.assign(bytes.data() + data_at, bytes.size() - 4 - data_at);
+  return snap;
+}
+
+raft::snapshot decode_snapshot(std::string&& bytes, const std::string& source) {
+  raft::snapshot snap;
+  const std::size_t data_at = decode_snapshot_meta(bytes, source, snap.meta);
+  // The data is most of the file: keep the file's buffer, trimmed in place,
+  // rather than copy a second buffer of the snapshot's size.
+  bytes.resize(bytes.size() - 4);
+  bytes.erase(0, data_at);
+  snap.data = std::move(bytes);
   return snap;
 }
 
@@ -150,9 +172,9 @@ void save_snapshot(const std::string& dir, const raft::snapshot& snap) {
 
 std::optional<raft::snapshot> load_snapshot(const std::string& dir) {
   const std::string path = snapshot_path(dir);
-  const auto bytes = read_if_exists(path);
+  auto bytes = read_if_exists(path);
   if (!bytes) return std::nullopt;
-  return decode_snapshot(*bytes, path);
+  return decode_snapshot(std::move(*bytes), path);
 }
 
 }  // namespace troupe::storage

@@ -36,6 +36,8 @@ std::string encode_hard_state(const raft::hard_state& hs);
 raft::hard_state decode_hard_state(std::string_view bytes, const std::string& source);
 std::string encode_snapshot(const raft::snapshot& snap);
 raft::snapshot decode_snapshot(std::string_view bytes, const std::string& source);
+// The same, reusing `bytes`' buffer for the data instead of copying it.
+raft::snapshot decode_snapshot(std::string&& bytes, const std::string& source);
 
 std::string hard_state_path(const std::string& dir);
 std::string snapshot_path(const std::string& dir);

@@ -62,9 +62,16 @@ fake_transport_actor::behavior_type fake_transport(fake_transport_actor::statefu
 // `held`: the jobs the table holds when the supervisor subscribes.
 caf::behavior fake_neighbour(caf::event_based_actor* self, std::vector<jobs::job> held) {
   self->set_default_handler(caf::drop);
-  return {[held](subscribe_atom, const change_listener&) {
-            job_snapshot_view v;
-            v.jobs = held;
+  // Answers a scoped subscription as the real table does (its view is tested
+  // against the table in tests/actors/job_table_view_test.cpp).
+  return {[held](subscribe_atom, const change_listener&, const listener_scope& scope) {
+            listener_view v;
+            for (const auto& j : held) {
+              if (scope.ids) v.ids.push_back(j.id);
+              if (scope.active && !jobs::is_terminal(j.status) &&
+                  (scope.active_on == 0 || j.assigned_worker == scope.active_on))
+                v.active.push_back(j);
+            }
             return v;
           },
           [](subscribe_atom, const role_listener&) {}};

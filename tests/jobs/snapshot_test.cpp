@@ -456,3 +456,62 @@ TEST_CASE("restore rejects a malformed draining set") {
   as_v1[8] = 1;
   rejects(as_v1, "job count 2 exceeds the data");
 }
+
+TEST_CASE("crc32 (slicing-by-8) equals the bytewise CRC at every length and alignment") {
+  auto bytewise = [](std::string_view b) {
+    std::uint32_t c = 0xFFFFFFFFu;
+    for (char ch : b) {
+      c ^= static_cast<unsigned char>(ch);
+      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+    }
+    return c ^ 0xFFFFFFFFu;
+  };
+  std::mt19937_64 rng(5);
+  std::string data(300, '\0');
+  for (char& ch : data) ch = static_cast<char>(rng());
+  for (std::size_t off = 0; off < 8; ++off)
+    for (std::size_t n = 0; off + n <= 90; ++n) CHECK(crc32(std::string_view(data).substr(off, n)) == bytewise(std::string_view(data).substr(off, n)));
+  CHECK(crc32(data) == bytewise(data));
+}
+
+TEST_CASE("the streaming decoder gives the header and the same jobs as decode_snapshot") {
+  log_fed_table original = random_table(44, 2000);
+  const std::string bytes = original.table.snapshot();
+  const snapshot_contents collected = decode_snapshot(bytes);
+  std::vector<job> streamed;
+  std::uint64_t announced = 0;
+  const snapshot_header h = decode_snapshot(
+      bytes, [&](const snapshot_header& header) { announced = header.job_count; },
+      [&](job&& j) {
+        streamed.push_back(std::move(j));
+        return true;
+      });
+  CHECK(h.version == snapshot_format_version);
+  CHECK(h.applied_index == collected.applied_index);
+  CHECK(h.workers == collected.workers);
+  CHECK(h.draining == collected.draining);
+  CHECK(announced == collected.jobs.size());
+  CHECK(streamed == collected.jobs);
+  REQUIRE(streamed.size() == original.table.size());
+  const auto in_order = original.table.all();
+  for (std::size_t i = 0; i < streamed.size(); ++i) CHECK(streamed[i] == *in_order[i]);
+}
+
+TEST_CASE("a duplicate id at different creation times is refused by decode and restore alike") {
+  log_fed_table two;
+  two.apply(submit("a", "x", t0));
+  two.apply(submit("b", "x", t0 + 1));
+  std::string body = two.table.snapshot();
+  body.resize(body.size() - 4);
+  const std::size_t jobs_at = 8 + 4 + 8 + 8 + 8 + 8;
+  const std::size_t job_size = (body.size() - jobs_at) / 2;
+  REQUIRE(body[jobs_at + job_size + 8] == 'b');
+  body[jobs_at + job_size + 8] = 'a';  // (t0, "a") then (t0 + 1, "a"): in order, but one id twice
+  const std::string bad = with_crc(body);
+  CHECK_THROWS_WITH_AS(decode_snapshot(bad), doctest::Contains("duplicate job id a"), std::runtime_error);
+  job_table target;
+  target.restore(two.table.snapshot());
+  const std::string before = target.snapshot();
+  CHECK_THROWS_WITH_AS(target.restore(bad), doctest::Contains("duplicate job id a"), std::runtime_error);
+  CHECK(target.snapshot() == before);
+}

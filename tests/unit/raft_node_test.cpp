@@ -40,6 +40,7 @@ job_table_actor::behavior_type empty_table() {
       [](get_atom, const std::string&) { return job_lookup{}; },
       [](list_atom, const list_request&) { return list_reply{}; },
       [](subscribe_atom, change_listener) { return job_snapshot_view{}; },
+      [](subscribe_atom, change_listener, listener_scope) { return listener_view{}; },
       [](unsub_atom, change_listener) {},
       [](stats_atom) { return table_stats{}; },
       [](workers_atom, std::uint64_t) { return worker_load{}; },

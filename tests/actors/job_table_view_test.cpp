@@ -1,0 +1,181 @@
+// job_table's scoped subscription (listener_view): the dispatcher and the
+// supervisor start from it instead of a copy of every job, so it must hold
+// exactly what they would have taken from the full job_snapshot_view.
+#define CAF_SUITE job_table_view
+#include "tests/actors/fixture.hpp"
+
+#include <algorithm>
+
+using namespace troupe;
+using namespace troupe::test;
+
+namespace {
+
+logpb::Command submit(const std::string& id, std::int64_t created_ns) {
+  logpb::Command c;
+  auto* s = c.mutable_submit_job();
+  s->set_job_id(id);
+  s->set_command("true");
+  s->set_created_at_ns(created_ns);
+  return c;
+}
+
+logpb::Command assign(const std::string& id, std::uint64_t worker) {
+  logpb::Command c;
+  auto* a = c.mutable_assign_job();
+  a->set_job_id(id);
+  a->set_worker_id(worker);
+  a->set_assigned_at_ns(1);
+  return c;
+}
+
+logpb::Command report(const std::string& id, std::uint64_t worker, scheduler::JobStatus s, std::int64_t at_ns) {
+  logpb::Command c;
+  auto* u = c.mutable_batch_update_job_status()->add_updates();
+  u->set_job_id(id);
+  u->set_status(s);
+  u->set_executed_by(worker);
+  u->set_attempt(1);
+  u->set_at_ns(at_ns);
+  return c;
+}
+
+logpb::Command cancel(const std::string& id) {
+  logpb::Command c;
+  c.mutable_cancel_job()->set_job_id(id);
+  c.mutable_cancel_job()->set_cancelled_at_ns(5);
+  return c;
+}
+
+logpb::Command drain(std::uint64_t worker) {
+  logpb::Command c;
+  c.mutable_set_worker_draining()->set_worker_id(worker);
+  c.mutable_set_worker_draining()->set_draining(true);
+  return c;
+}
+
+change_listener::behavior_type silent_listener() {
+  return {[](const job_changes&) {}};
+}
+
+struct view_fixture : sim_fixture {
+  job_table_actor table = own(sys.spawn(job_table));
+  change_listener listener = own(sys.spawn(silent_listener));
+  std::uint64_t next_index = 1;
+
+  void commit(const logpb::Command& cmd) {
+    raft::entry e;
+    e.term = 1;
+    e.index = next_index++;
+    e.data = cmd.SerializeAsString();
+    self->send(table, apply_atom::value, entry_batch{{e}});
+    settle();
+  }
+
+  // Jobs on workers 1 and 2 in every status, created out of id order; worker 2 drained.
+  void fill() {
+    for (std::uint64_t w : {1, 2}) {
+      logpb::Command c;
+      c.mutable_register_worker()->set_worker_id(w);
+      c.mutable_register_worker()->set_address("127.0.0.1:" + std::to_string(50050 + w));
+      commit(c);
+    }
+    for (int i = 0; i < 24; ++i) {
+      const std::string id = "job-" + std::to_string(100 - i);
+      const std::uint64_t w = 1 + i % 2;
+      commit(submit(id, 1000 + i / 2));  // pairs share a creation time
+      switch (i % 6) {
+        case 0: break;  // pending
+        case 1: commit(assign(id, w)); break;
+        case 2: commit(assign(id, w)), commit(report(id, w, scheduler::JOB_STATUS_RUNNING, 10)); break;
+        case 3: commit(assign(id, w)), commit(report(id, w, scheduler::JOB_STATUS_COMPLETED, 9000 - i)); break;
+        case 4: commit(assign(id, w)), commit(report(id, w, scheduler::JOB_STATUS_FAILED, 9000 + i)); break;
+        case 5: commit(cancel(id)); break;
+      }
+    }
+    commit(drain(2));
+  }
+
+  listener_view scoped(listener_scope scope) {
+    auto a = ask<listener_view>(table, subscribe_atom::value, listener, scope);
+    CAF_REQUIRE(a->value);
+    return *a->value;
+  }
+  job_snapshot_view full() {
+    auto a = ask<job_snapshot_view>(table, subscribe_atom::value, listener);
+    CAF_REQUIRE(a->value);
+    return *a->value;
+  }
+};
+
+std::vector<std::string> ids_of(const std::vector<jobs::job>& js) {
+  std::vector<std::string> out;
+  for (const auto& j : js) out.push_back(j.id);
+  return out;
+}
+
+}  // namespace
+
+CAF_TEST_FIXTURE_SCOPE(job_table_view_tests, view_fixture)
+
+CAF_TEST(a scoped view holds what the full view holds filtered as asked) {
+  fill();
+  const job_snapshot_view all = full();
+  CAF_REQUIRE_EQUAL(all.jobs.size(), 24u);
+
+  // The dispatcher's scope: every non-terminal job in full, (completion, id) of the rest.
+  listener_scope dispatcher;
+  dispatcher.active = true;
+  dispatcher.finished = true;
+  const listener_view d = scoped(dispatcher);
+  CAF_CHECK_EQUAL(d.applied_index, all.applied_index);
+  CAF_CHECK_EQUAL(d.draining, all.draining);
+  CAF_CHECK_EQUAL(d.draining, (std::set<std::uint64_t>{2}));
+  std::vector<jobs::job> active;
+  std::vector<std::pair<std::int64_t, std::string>> finished;
+  for (const auto& j : all.jobs) {
+    if (!jobs::is_terminal(j.status))
+      active.push_back(j);
+    else
+      finished.emplace_back(j.completed_at_ns.value_or(j.created_at_ns), j.id);
+  }
+  std::sort(finished.begin(), finished.end());
+  CAF_CHECK(d.active == active);  // same jobs, same (creation) order
+  CAF_CHECK_EQUAL(d.finished, finished);
+  CAF_CHECK(d.ids.empty());
+
+  // The supervisor's scope on node 1: its non-terminal jobs and every id.
+  listener_scope supervisor;
+  supervisor.active = true;
+  supervisor.active_on = 1;
+  supervisor.ids = true;
+  const listener_view s = scoped(supervisor);
+  std::vector<jobs::job> mine;
+  for (const auto& j : all.jobs)
+    if (!jobs::is_terminal(j.status) && j.assigned_worker == 1) mine.push_back(j);
+  CAF_CHECK(!mine.empty());
+  CAF_CHECK(s.active == mine);
+  CAF_CHECK_EQUAL(s.ids, ids_of(all.jobs));
+  CAF_CHECK(s.finished.empty());
+
+  // Nothing asked: only the applied index and the drains.
+  const listener_view none = scoped(listener_scope{});
+  CAF_CHECK(none.active.empty() && none.finished.empty() && none.ids.empty());
+  CAF_CHECK_EQUAL(none.draining, all.draining);
+}
+
+CAF_TEST(a scoped subscriber gets the change stream like any other) {
+  std::vector<job_changes> got;
+  auto recorder = own(sys.spawn([&got]() -> change_listener::behavior_type {
+    return {[&got](const job_changes& jc) { got.push_back(jc); }};
+  }));
+  auto a = ask<listener_view>(table, subscribe_atom::value, recorder, listener_scope{});
+  CAF_REQUIRE(a->value);
+  commit(submit("job-1", 1000));
+  CAF_REQUIRE_EQUAL(got.size(), 1u);
+  CAF_REQUIRE_EQUAL(got[0].changes.size(), 1u);
+  CAF_CHECK_EQUAL(got[0].changes[0].after.id, "job-1");
+  CAF_CHECK(got[0].changes[0].kind == jobs::change_kind::created);
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
