@@ -2,6 +2,10 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstring>
+#include <fcntl.h>
+#include <thread>
+#include <unistd.h>
 #include <filesystem>
 #include <optional>
 
@@ -32,7 +36,15 @@ namespace troupe {
 namespace {
 
 volatile std::sig_atomic_t stop_requested = 0;
-void on_signal(int) { stop_requested = 1; }
+// The handler's way to wake the bootstrap at once (write is async-signal-safe),
+// so the bootstrap can wait without a timeout: an idle node wakes up for
+// nothing.
+int signal_pipe[2] = {-1, -1};
+void on_signal(int) {
+  stop_requested = 1;
+  const char c = 1;
+  [[maybe_unused]] auto n = ::write(signal_pipe[1], &c, 1);
+}
 
 exec::process_options process_options(const config::node_config& cfg) {
   const auto& p = cfg.executor.process;
@@ -321,14 +333,26 @@ int run_actors(caf::actor_system& sys, const config::node_config& cfg, recovered
                          << cfg.grpc_listen << " -> node_service; RaftService and InternalService (transport) in to "
                          << "raft_node, heartbeat_tracker, job_supervisor";
 
+  if (::pipe2(signal_pipe, O_CLOEXEC) != 0) {
+    TLOG(error, "node") << "cannot create the signal pipe: " << std::strerror(errno);
+    shut_down(sys, tree, supervisor, http, server);
+    return 1;
+  }
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   std::signal(SIGPIPE, SIG_IGN);
   {
     caf::scoped_actor guard{sys};
     for (auto& a : tree.actors()) guard->monitor(a);
-    bool running = true;
-    while (running && !stop_requested) {
+    // Turns a byte on the signal pipe into a message to the guard.
+    std::thread signal_watcher([to = caf::actor_cast<caf::actor>(guard)] {
+      char c = 0;
+      while (::read(signal_pipe[0], &c, 1) < 0 && errno == EINTR) {
+      }
+      caf::anon_send(to, shutdown_atom::value);
+    });
+    bool running = !stop_requested;
+    while (running) {
       guard->receive(
           [&](caf::down_msg& dm) {
             TLOG(error, "node") << "core actor " << caf::to_string(dm.source) << " stopped ("
@@ -336,8 +360,11 @@ int run_actors(caf::actor_system& sys, const config::node_config& cfg, recovered
             running = false;
             rc = 1;
           },
-          caf::after(config::tick(cfg)) >> [] {});
+          [&](shutdown_atom) { running = false; });
     }
+    const char c = 0;  // wakes the watcher when no signal did
+    [[maybe_unused]] auto n = ::write(signal_pipe[1], &c, 1);
+    signal_watcher.join();
   }
   TLOG(info, "node") << "shutting down";
   shut_down(sys, tree, supervisor, http, server);
