@@ -203,40 +203,44 @@ apply_error job_table::apply_update(std::uint64_t index, const logpb::JobStatusU
   return {};
 }
 
-// Each update stands alone, in order (so RUNNING then COMPLETED for one job in
-// one batch works). The command as a whole fails only if none applied, and
-// then with the first update's code, matching the message that names it.
-apply_error job_table::apply_batch(std::uint64_t index, const logpb::BatchUpdateJobStatusCommand& c,
-                                   apply_result& out) {
-  if (c.updates().empty()) return refuse(refusal::malformed, "batch_update_job_status: no updates");
+namespace {
+
+// A batch command: each item applies (or is refused) on its own, in order,
+// its outcome in out.update_errors. The command as a whole fails only if none
+// applied, and then with the first item's code, matching the message that
+// names it ("no <what> in the batch applied; first: ...").
+template <class Items, class ApplyOne>
+apply_error apply_each(const Items& items, const std::string& empty, const std::string& what, apply_result& out,
+                       ApplyOne apply_one) {
+  if (items.empty()) return refuse(refusal::malformed, empty);
   bool any_applied = false;
-  for (const logpb::JobStatusUpdate& u : c.updates()) {
-    apply_error e = apply_update(index, u, out);
+  for (const auto& item : items) {
+    apply_error e = apply_one(item);
     if (e.ok()) any_applied = true;
     out.update_errors.push_back(std::move(e));
   }
   if (any_applied) return {};
   const apply_error& first = out.update_errors.front();
   if (out.update_errors.size() == 1) return first;  // a batch of one says why, plainly
-  return refuse(first.code, "no update in the batch applied; first: " + first.message);
+  return refuse(first.code, "no " + what + " in the batch applied; first: " + first.message);
 }
 
-// Each assignment on its own, as apply_batch does for updates: one job
-// cancelled or drained away between the dispatcher's decision and the commit
-// does not hold back the others.
+}  // namespace
+
+// Each update stands alone, in order (so RUNNING then COMPLETED for one job in
+// one batch works).
+apply_error job_table::apply_batch(std::uint64_t index, const logpb::BatchUpdateJobStatusCommand& c,
+                                   apply_result& out) {
+  return apply_each(c.updates(), "batch_update_job_status: no updates", "update", out,
+                    [&](const logpb::JobStatusUpdate& u) { return apply_update(index, u, out); });
+}
+
+// Each assignment on its own: one job cancelled or drained away between the
+// dispatcher's decision and the commit does not hold back the others.
 apply_error job_table::apply_assign_batch(std::uint64_t index, const logpb::AssignJobsCommand& c,
                                           apply_result& out) {
-  if (c.assignments().empty()) return refuse(refusal::malformed, "assign_jobs: no assignments");
-  bool any_applied = false;
-  for (const logpb::AssignJobCommand& a : c.assignments()) {
-    apply_error e = apply_assign(index, a, out);
-    if (e.ok()) any_applied = true;
-    out.update_errors.push_back(std::move(e));
-  }
-  if (any_applied) return {};
-  const apply_error& first = out.update_errors.front();
-  if (out.update_errors.size() == 1) return first;
-  return refuse(first.code, "no assignment in the batch applied; first: " + first.message);
+  return apply_each(c.assignments(), "assign_jobs: no assignments", "assignment", out,
+                    [&](const logpb::AssignJobCommand& a) { return apply_assign(index, a, out); });
 }
 
 // Cancelling keeps assigned_worker, so the node running the job learns from
