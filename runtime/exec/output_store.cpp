@@ -296,24 +296,30 @@ job_result run_with_output(const job_spec& spec, const std::function<void(job_ou
   bool full = false;
   try {
     execute(*out, r);
-  } catch (const output_full_error& e) {
-    r.result = outcome::failed;
-    r.error = e.what();
-    full = true;
   } catch (const std::exception& e) {
-    r.result = outcome::failed;
-    r.error = e.what();
+    full = record_run_error(r, e);
   }
   try {
     out->finish(r);
-  } catch (const output_full_error& e) {
-    r.result = outcome::failed;
-    if (!full) r.error = e.what();
   } catch (const std::exception& e) {
-    r.result = outcome::failed;
-    if (!full) r.error = std::string("cannot store output: ") + e.what();
+    record_store_error(r, e, full);
   }
   return r;
+}
+
+bool record_run_error(job_result& r, const std::exception& e) {
+  r.result = outcome::failed;
+  r.error = e.what();
+  return dynamic_cast<const output_full_error*>(&e) != nullptr;
+}
+
+void record_store_error(job_result& r, const std::exception& e, bool run_full) {
+  r.result = outcome::failed;
+  if (run_full) return;
+  if (dynamic_cast<const output_full_error*>(&e))
+    r.error = e.what();
+  else
+    r.error = std::string("cannot store output: ") + e.what();
 }
 
 }  // namespace troupe::exec

@@ -118,6 +118,14 @@ class job_output {
 // exception's message. The first full-disk error is the one reported.
 job_result run_with_output(const job_spec& spec, const std::function<void(job_output&, job_result&)>& execute);
 
+// The two failure rules of that frame, for a backend that runs its own
+// (process_backend's event loop): the run threw `e` -- the job failed with
+// its message; returns whether the disk was full. Storing the output threw
+// `e` -- the job failed with "cannot store output: ..." (a full disk with its
+// own message), unless the run already reported a full disk (`run_full`).
+bool record_run_error(job_result& r, const std::exception& e);
+void record_store_error(job_result& r, const std::exception& e, bool run_full);
+
 struct stored_output {
   bool found = false;  // meta.json present (the job's output is complete)
   std::string stdout_data, stderr_data;

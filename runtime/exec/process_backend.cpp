@@ -311,13 +311,8 @@ bool process_backend::settle(process_job& j) {
   if (j.error) {
     try {
       std::rethrow_exception(j.error);
-    } catch (const output_full_error& e) {
-      r.result = outcome::failed;
-      r.error = e.what();
-      full = true;
     } catch (const std::exception& e) {
-      r.result = outcome::failed;
-      r.error = e.what();
+      full = record_run_error(r, e);
     }
   } else if (j.proc.shim >= 0) {
     classify(j, options_);
@@ -339,14 +334,8 @@ bool process_backend::settle(process_job& j) {
 }
 
 void process_backend::finish_batch(std::vector<std::unique_ptr<process_job>>& batch) {
-  // Storage errors as run_with_output reports them: the first full-disk
-  // error wins, otherwise "cannot store output: ...".
-  auto store_failed = [](process_job& j, bool full, const std::exception& e) {
-    j.result.result = outcome::failed;
-    if (full) return;
-    if (dynamic_cast<const output_full_error*>(&e)) j.result.error = e.what();
-    else j.result.error = std::string("cannot store output: ") + e.what();
-  };
+  // Storage errors as run_with_output reports them.
+  auto store_failed = [](process_job& j, bool full, const std::exception& e) { record_store_error(j.result, e, full); };
   std::vector<bool> full(batch.size()), ok(batch.size());
   std::map<std::string, std::vector<std::size_t>> by_fs;  // output dir -> jobs stored there
   for (std::size_t i = 0; i < batch.size(); ++i) {
