@@ -52,6 +52,12 @@ using raft_node_actor = caf::typed_actor<
     caf::replies_to<log_atom, std::uint64_t, std::uint32_t>::with<log_page>,
     caf::replies_to<transfer_atom, std::uint64_t>::with<std::uint64_t>,  // the new leader's id
     caf::replies_to<read_atom>::with<std::uint64_t>,  // ReadIndex: answered once applied >= read index
+    // Leader only, one change at a time (failed_precondition while one is
+    // uncommitted). add: the node joins as a learner, promoted to voter by
+    // the core once caught up. remove of the leader itself: leadership is
+    // handed over first and the answer is not_leader naming the new leader,
+    // so the client's redirect carries the request there.
+    caf::replies_to<member_atom, member_change>::with<member_result>,
     caf::reacts_to<subscribe_atom, role_listener>>;
 
 // Leader side: liveness of every worker. Every side: sends its own heartbeat.

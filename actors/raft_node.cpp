@@ -4,6 +4,7 @@
 
 #include <caf/stateful_actor.hpp>
 
+#include "actors/raft_membership.hpp"
 #include "config/limits.hpp"
 #include "config/timeouts.hpp"
 #include "protocol/errors.hpp"
@@ -54,11 +55,41 @@ void check_caught_up(self_ptr self) {
                           << ", the leader's commit index when this node learned it";
 }
 
+caf::error not_leader_here(self_ptr self) {
+  auto& st = self->state;
+  return not_leader(st.cfg, st.core->leader(), st.core->conf());
+}
+
+// Says in the log what a configuration change means for this node; a
+// removed node stays up (an operator stops it) but no longer votes or campaigns.
+void log_conf_change(self_ptr self, const role_change& now) {
+  auto& st = self->state;
+  const auto* me = now.conf.find(st.cfg.id);
+  const auto* before = st.last_role.conf.find(st.cfg.id);
+  std::string members;
+  for (const auto& m : now.conf.members())
+    members += (members.empty() ? "" : ", ") + std::to_string(m.id) + (m.voter ? "" : " (learner)");
+  TLOG(info, "raft_node") << "configuration at index " << now.conf_index << (now.conf_committed ? "" : " (uncommitted)")
+                          << ": " << members;
+  if (!me && now.conf_committed && (before || !st.last_role.conf_committed))
+    TLOG(warn, "raft_node") << "this node (" << st.cfg.id << ") was removed from the cluster at index "
+                            << now.conf_index << ": it no longer votes, campaigns or runs jobs; stop it";
+  else if (me && !me->voter && (!before || before->voter))
+    TLOG(info, "raft_node") << "this node is a learner: it receives the log and becomes a voter once caught up";
+  else if (me && me->voter && before && !before->voter)
+    TLOG(info, "raft_node") << "this node was promoted to voter at index " << now.conf_index;
+}
+
 void notify_role(self_ptr self) {
   auto& st = self->state;
   check_caught_up(self);
   role_change now{st.core->state(), st.core->term(), st.core->leader(), st.caught_up};
-  if (now.role == st.last_role.role && now.term == st.last_role.term &&
+  now.conf_index = st.core->conf_index();
+  now.conf_committed = !st.core->conf_change_pending();
+  const bool conf_moved = now.conf_index != st.last_role.conf_index || now.conf_committed != st.last_role.conf_committed;
+  now.conf = conf_moved ? with_addresses(st.core->conf(), st.cfg) : st.last_role.conf;
+  if (conf_moved) log_conf_change(self, now);
+  if (!conf_moved && now.role == st.last_role.role && now.term == st.last_role.term &&
       now.leader_id == st.last_role.leader_id && now.caught_up == st.last_role.caught_up)
     return;
   if ((now.role == raft::role::candidate) && st.last_role.role != raft::role::candidate) ++st.elections;
@@ -127,9 +158,34 @@ void check_transfers(self_ptr self) {
   }
 }
 
+// Configuration entries are not applied by the table: a change is done once
+// its entry commits in the term it was proposed in.
+void check_member_changes(self_ptr self) {
+  auto& st = self->state;
+  while (!st.member_changes.empty() && st.member_changes.begin()->first <= st.core->commit_index()) {
+    auto& [index, w] = *st.member_changes.begin();
+    if (st.core->term_at(index) == w.term || index <= st.core->snapshot_metadata().index) {
+      w.promise.deliver(member_result{st.last_role.conf, index});
+    } else {
+      w.promise.deliver(replaced_error());
+    }
+    st.member_changes.erase(st.member_changes.begin());
+  }
+}
+
 void expire(self_ptr self) {
   auto& st = self->state;
   auto now = st.now();
+  for (auto it = st.member_changes.begin(); it != st.member_changes.end();) {
+    if (now >= it->second.deadline) {
+      it->second.promise.deliver(make_error(errc::deadline_exceeded, "the membership change was not committed within " +
+                                                                         std::to_string(config::commit_deadline(st.cfg).count()) +
+                                                                         " ms; see `troupe member list`"));
+      it = st.member_changes.erase(it);
+    } else {
+      ++it;
+    }
+  }
   for (auto it = st.pending.begin(); it != st.pending.end();) {
     if (now >= it->second.deadline) {
       it->second.promise.deliver(make_error(
@@ -175,8 +231,7 @@ void maybe_snapshot(self_ptr self) {
           st.snapshot_in_flight = false;
           return;
         }
-        blob.snap.meta.term = *term;
-        blob.snap.meta.voters = st.core->voters();
+        blob.snap.meta.term = *term;  // the core adds the configuration as of the index
         st.core->compact(blob.snap);
         auto index = blob.snap.meta.index;
         auto bytes = blob.snap.data.size();
@@ -221,7 +276,8 @@ void after_persist(self_ptr self, std::shared_ptr<raft::ready> rd) {
   st.ready_in_flight = false;
   check_reads(self);
   check_transfers(self);
-  drive(self);
+  drive(self);  // notifies listeners of a configuration change before its waiter hears
+  check_member_changes(self);
 }
 
 void drive(self_ptr self) {
@@ -260,9 +316,8 @@ void drive(self_ptr self) {
 
 }  // namespace
 
-caf::error not_leader(const config::node_config& cfg, std::uint64_t leader_id) {
-  const auto* m = leader_id == raft::no_node ? nullptr : cfg.find_member(leader_id);
-  return not_leader_error(leader_id, m ? m->address : std::string());
+caf::error not_leader(const config::node_config& cfg, std::uint64_t leader_id, const raft::membership& conf) {
+  return not_leader_error(leader_id, leader_id == raft::no_node ? std::string() : member_address(conf, cfg, leader_id));
 }
 
 raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_node_state> self,
@@ -276,7 +331,9 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
   st.rng.seed(std::random_device{}());
   raft::config rc;
   rc.id = st.cfg.id;
-  for (const auto& m : st.cfg.members) rc.voters.push_back(m.id);
+  rc.join = st.cfg.join;
+  if (!rc.join)
+    for (const auto& m : st.cfg.members) rc.voters.push_back(m.id);
   rc.election_tick = static_cast<int>(st.cfg.raft.election_ticks);
   rc.heartbeat_tick = static_cast<int>(st.cfg.raft.heartbeat_ticks);
   rc.pre_vote = st.cfg.raft.pre_vote;
@@ -291,7 +348,9 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
   st.last_role = role_change{st.core->state(), st.core->term(), st.core->leader()};
   TLOG(info, "raft_node") << "started at term " << st.core->term() << ", log " << st.core->first_index()
                           << ".." << st.core->last_index() << ", snapshot at "
-                          << init->restored.snap.index << ", " << rc.voters.size() << " voters";
+                          << init->restored.snap.index << ", "
+                          << (st.core->conf().empty() ? std::string("no configuration yet (joining)")
+                                                      : std::to_string(st.core->conf().voter_count()) + " voters");
   self->delayed_send(self, config::tick(st.cfg), tick_atom::value);
   return {
       [=](tick_atom) {
@@ -306,7 +365,7 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
       },
       [=](propose_atom, logpb::Command& cmd) -> caf::result<proposal_result> {
         auto& st = self->state;
-        if (st.core->state() != raft::role::leader) return not_leader(st.cfg, st.core->leader());
+        if (st.core->state() != raft::role::leader) return not_leader_here(self);
         if (st.pending.size() >= st.cfg.raft.max_pending_proposals)
           return make_error(errc::resource_exhausted, "proposal queue is full (" + std::to_string(st.pending.size()) +
                                                           " pending); retry with exponential backoff");
@@ -331,7 +390,7 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
                                                         " bytes exceeds the entry limit of " +
                                                         std::to_string(config::max_entry_bytes(st.cfg)) + " bytes");
         auto r = st.core->propose(std::move(data));
-        if (r.error == raft::propose_error::not_leader) return not_leader(st.cfg, st.core->leader());
+        if (r.error == raft::propose_error::not_leader) return not_leader_here(self);
         if (r.error == raft::propose_error::transfer_in_progress)
           return make_error(errc::unavailable, "leadership transfer in progress; retry shortly");
         // An index still pending from an older term now holds this entry: the
@@ -362,7 +421,11 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
         s.proposals = st.proposals;
         s.elections = st.elections;
         s.pending = st.pending.size();
-        for (const auto& p : st.core->progress()) s.peers.push_back(peer_status{p.id, p.match, p.next, p.recent_active});
+        for (const auto& p : st.core->progress())
+          s.peers.push_back(peer_status{p.id, p.match, p.next, p.recent_active, p.voter});
+        s.conf = st.last_role.conf;
+        s.conf_index = st.last_role.conf_index;
+        s.conf_committed = st.last_role.conf_committed;
         return s;
       },
       [=](log_atom, std::uint64_t start, std::uint32_t limit) -> log_page {
@@ -380,10 +443,10 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
       },
       [=](transfer_atom, std::uint64_t target) -> caf::result<std::uint64_t> {
         auto& st = self->state;
-        if (st.core->state() != raft::role::leader) return not_leader(st.cfg, st.core->leader());
+        if (st.core->state() != raft::role::leader) return not_leader_here(self);
         if (target == st.cfg.id) return std::uint64_t{st.cfg.id};  // already leads
-        if (target != 0 && !st.cfg.find_member(target))
-          return make_error(errc::invalid_argument, "node " + std::to_string(target) + " is not a member");
+        if (target != 0 && !st.core->conf().is_voter(target))
+          return make_error(errc::invalid_argument, "node " + std::to_string(target) + " is not a voter");
         if (!st.core->transfer_leadership(target))
           return make_error(errc::failed_precondition,
                             target == 0 ? std::string("no follower can take over leadership")
@@ -396,11 +459,58 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
       },
       [=](read_atom) -> caf::result<std::uint64_t> {
         auto& st = self->state;
-        if (st.core->state() != raft::role::leader) return not_leader(st.cfg, st.core->leader());
+        if (st.core->state() != raft::role::leader) return not_leader_here(self);
         auto ctx = std::to_string(++st.next_read);
         auto rp = self->make_response_promise<std::uint64_t>();
         st.reads.emplace(ctx, raft_node_state::read_waiter{0, st.now() + config::commit_deadline(st.cfg), rp});
         st.core->read_index(ctx);
+        drive(self);
+        return rp;
+      },
+      [=](member_atom, const member_change& change) -> caf::result<member_result> {
+        auto& st = self->state;
+        if (st.core->state() != raft::role::leader) return not_leader_here(self);
+        if (change.kind == member_change::op::remove && change.id == st.cfg.id) {
+          // Removing the leader: hand leadership to the most up-to-date
+          // voter first; the redirect then carries the removal to it.
+          auto rp = self->make_response_promise<member_result>();
+          self->request(caf::actor_cast<raft_node_actor>(self), config::transfer_window(st.cfg) * 2, transfer_atom::value,
+                        std::uint64_t{0})
+              .then([=](std::uint64_t) mutable { rp.deliver(not_leader_here(self)); },
+                    [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+          return rp;
+        }
+        if (st.core->conf_change_pending())
+          return make_error(errc::failed_precondition, "membership change at index " +
+                                                           std::to_string(st.core->conf_index()) +
+                                                           " is not committed yet; one change at a time");
+        auto next = plan_change(st.last_role.conf, change);
+        if (!next) return std::move(next.error());
+        std::string why;
+        auto r = st.core->propose_conf_change(std::move(*next), &why);
+        switch (r.error) {
+          case raft::propose_error::none: break;
+          case raft::propose_error::not_leader: return not_leader_here(self);
+          case raft::propose_error::transfer_in_progress:
+            return make_error(errc::unavailable, "leadership transfer in progress; retry shortly");
+          case raft::propose_error::conf_change_pending:
+            return make_error(errc::failed_precondition,
+                              "the leader has not committed an entry of its term yet, or a membership change is "
+                              "pending; retry shortly");
+          case raft::propose_error::conf_change_invalid: return make_error(errc::invalid_argument, why);
+        }
+        if (auto old = st.pending.find(r.index); old != st.pending.end()) {
+          old->second.promise.deliver(replaced_error());
+          st.pending.erase(old);
+        }
+        if (auto old = st.member_changes.find(r.index); old != st.member_changes.end()) {
+          old->second.promise.deliver(replaced_error());
+          st.member_changes.erase(old);
+        }
+        auto rp = self->make_response_promise<member_result>();
+        st.member_changes[r.index] = raft_node_state::member_waiter{r.term, st.now() + config::commit_deadline(st.cfg), rp};
+        TLOG(info, "raft_node") << (change.kind == member_change::op::add ? "adding node " : "removing node ")
+                                << change.id << " (entry " << r.index << ")";
         drive(self);
         return rp;
       },

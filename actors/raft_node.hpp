@@ -41,6 +41,11 @@ struct raft_node_state {
     clock::time_point deadline;
     caf::typed_response_promise<std::uint64_t> promise;
   };
+  struct member_waiter {  // a configuration entry, answered once committed
+    raft::term_t term = 0;
+    clock::time_point deadline;
+    caf::typed_response_promise<member_result> promise;
+  };
   struct read_waiter {
     raft::index_t index = 0;   // 0 until the core confirmed leadership
     clock::time_point deadline;
@@ -68,6 +73,7 @@ struct raft_node_state {
   std::map<raft::index_t, pending_proposal> pending;
   std::vector<transfer_waiter> transfers;
   std::map<std::string, read_waiter> reads;  // by read context
+  std::map<raft::index_t, member_waiter> member_changes;  // by index
   std::uint64_t next_read = 0;
   std::vector<role_listener> listeners;
   role_change last_role;
@@ -91,7 +97,8 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
 
 // errc::not_leader naming `leader_id` and its client address from the
 // membership: "Not the leader: leader is node 2 at 127.0.0.1:50052" (or
-// "... the leader is unknown (election in progress)" for 0).
-caf::error not_leader(const config::node_config& cfg, std::uint64_t leader_id);
+// "... the leader is unknown (election in progress)" for 0). `conf` is the
+// replicated configuration, for members added after the start.
+caf::error not_leader(const config::node_config& cfg, std::uint64_t leader_id, const raft::membership& conf = {});
 
 }  // namespace troupe

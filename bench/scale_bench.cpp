@@ -236,7 +236,7 @@ int main(int argc, char** argv) {
   raft::snapshot snap;
   snap.meta.index = table.applied_index();
   snap.meta.term = 1;
-  snap.meta.voters = {1};
+  snap.meta.conf = raft::membership::of_voters({1});
   snap.data = std::move(bytes);
   const std::size_t snap_bytes = snap.data.size();
   auto t_write = clock_type::now();

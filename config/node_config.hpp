@@ -132,6 +132,11 @@ struct node_config {
   std::string http_listen = "0.0.0.0:8081";
   std::string advertise_addr;   // address clients should dial for this node; default: own members[] address
   std::vector<member> members;  // every member including this node, sorted by id
+  // This node is being added to a running cluster (`troupe member add` on the
+  // leader): it starts with no configuration and waits for the leader's. Its
+  // members list still names itself and the members it can reach; once the
+  // cluster replicated a configuration, that one wins over members.
+  bool join = false;
   raft_options raft;
   worker_options worker;
   executor_options executor;

@@ -51,6 +51,7 @@ using forward_atom = caf::atom_constant<caf::atom("forward")>;
 using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
 using submit_atom = caf::atom_constant<caf::atom("submit")>;
 using cluster_atom = caf::atom_constant<caf::atom("cluster")>;
+using member_atom = caf::atom_constant<caf::atom("member")>;
 
 // ---- raft_node <-> log_store -------------------------------------------------
 struct persist_request {
@@ -162,6 +163,7 @@ struct peer_status {
   std::uint64_t match = 0;
   std::uint64_t next = 0;
   bool recent_active = false;
+  bool voter = true;  // false: a learner catching up
 };
 struct raft_status {
   std::uint64_t node_id = 0;
@@ -177,6 +179,12 @@ struct raft_status {
   std::uint64_t elections = 0;   // elections this node started
   std::size_t pending = 0;       // proposals awaiting commit
   std::vector<peer_status> peers;
+  // The latest configuration in this node's log (thesis 4.1: in effect once
+  // appended) with every member's addresses filled in, the index it came
+  // from, and whether that index is committed.
+  raft::membership conf{};
+  std::uint64_t conf_index = 0;
+  bool conf_committed = true;
 };
 struct role_change {
   raft::role role = raft::role::follower;
@@ -188,6 +196,24 @@ struct role_change {
   // pieces, and a job seen ASSIGNED may have completed later in the log.
   // Never goes back to false.
   bool caught_up = false;
+  // As in raft_status: raft_node also tells its role listeners whenever the
+  // configuration changes, so that the transport, the heartbeat tracker and
+  // the dispatcher follow members being added and removed.
+  raft::membership conf{};
+  std::uint64_t conf_index = 0;
+  bool conf_committed = true;
+};
+// A membership change asked of the leader (troupe member add/remove).
+struct member_change {
+  enum class op : std::uint8_t { add, remove } kind = op::add;
+  std::uint64_t id = 0;
+  std::string address;       // add: the new node's peer address (host:port)
+  std::string http_address;  // add: optional
+};
+// Answered once the change is committed: the configuration it made.
+struct member_result {
+  raft::membership conf{};
+  std::uint64_t index = 0;
 };
 // GetRaftLogEntries answers at most this many entries per page.
 inline constexpr std::uint32_t max_log_page = 1000;
@@ -243,6 +269,8 @@ struct topology {
 
 }  // namespace troupe
 
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::member_change)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::member_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::persist_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::persist_done)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::raft_outbox)

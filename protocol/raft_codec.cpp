@@ -25,7 +25,8 @@ void to_proto(const raft::message& m, raftpb::RaftMessage& out) {
     auto* s = out.mutable_snapshot();
     s->set_index(m.snapshot.index);
     s->set_term(m.snapshot.term);
-    for (auto v : m.snapshot.voters) s->add_voters(v);
+    for (auto v : m.snapshot.conf.voters()) s->add_voters(v);
+    if (!m.snapshot.conf.empty()) s->set_conf(raft::encode(m.snapshot.conf));
     s->set_offset(m.snapshot.offset);
     s->set_data(m.snapshot.data);
     s->set_done(m.snapshot.done);
@@ -58,7 +59,13 @@ raft::message from_proto(const raftpb::RaftMessage& p) {
     const auto& s = p.snapshot();
     m.snapshot.index = s.index();
     m.snapshot.term = s.term();
-    m.snapshot.voters.assign(s.voters().begin(), s.voters().end());
+    // peer_validation checked that conf decodes; a peer that predates it
+    // sends voter ids only.
+    if (auto conf = raft::decode_membership(s.conf()); conf && !s.conf().empty()) {
+      m.snapshot.conf = std::move(*conf);
+    } else {
+      m.snapshot.conf = raft::membership::of_voters({s.voters().begin(), s.voters().end()});
+    }
     m.snapshot.offset = s.offset();
     m.snapshot.data = s.data();
     m.snapshot.done = s.done();

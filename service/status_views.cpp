@@ -56,6 +56,8 @@ scheduler::GetRaftLogEntriesResponse raft_log(const log_page& page) {
     info->set_is_committed(e.index <= page.commit_index);
     if (e.type == raft::entry_type::noop) {
       info->set_kind("noop");
+    } else if (e.type == raft::entry_type::config) {
+      info->set_kind("config");  // a membership change (troupe member add/remove, or a promotion)
     } else {
       info->set_kind("command");
       info->mutable_command()->ParseFromString(e.data);

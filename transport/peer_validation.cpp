@@ -51,8 +51,14 @@ std::string check_entries(const raftpb::RaftMessage& m, const peer_rules& r) {
       return at + ".index: " + num(e.index()) + ", expected " + num(want) + " (consecutive from index+1)";
     if (e.term() > m.term()) return at + ".term: " + num(e.term()) + " exceeds the message term " + num(m.term());
     if (e.term() < prev_term) return at + ".term: " + num(e.term()) + " is below the preceding term " + num(prev_term);
-    if (e.type() > static_cast<std::uint32_t>(raft::entry_type::noop))
+    if (e.type() > static_cast<std::uint32_t>(raft::last_entry_type))
       return at + ".type: unknown entry type " + num(e.type());
+    if (e.type() == static_cast<std::uint32_t>(raft::entry_type::config)) {
+      std::string why;
+      const auto conf = raft::decode_membership(e.data(), &why);
+      if (!conf) return at + ".data: bad configuration: " + why;
+      if (conf->voter_count() == 0) return at + ".data: a configuration without voters";
+    }
     if (e.data().size() > r.max_entry_bytes)
       return at + ".data: " + num(e.data().size()) + " bytes exceeds the entry limit of " + num(r.max_entry_bytes);
     prev_term = e.term();
@@ -80,8 +86,13 @@ std::string check_snapshot(const raftpb::RaftMessage& m, const peer_rules& r) {
   }
   if (s.index() == 0) return "snapshot.index: 0";
   if (s.voters_size() == 0) return "snapshot.voters: empty";
-  for (auto v : s.voters())
-    if (!r.is_member(v)) return "snapshot.voters: node " + num(v) + " is not a member of this cluster";
+  if (!s.conf().empty()) {
+    std::string why;
+    const auto conf = raft::decode_membership(s.conf(), &why);
+    if (!conf) return "snapshot.conf: " + why;
+    if (conf->voters() != std::vector<std::uint64_t>(s.voters().begin(), s.voters().end()))
+      return "snapshot.conf: its voters differ from snapshot.voters";
+  }
   if (s.offset() > s.total_size())
     return "snapshot.offset: " + num(s.offset()) + " is beyond total_size " + num(s.total_size());
   if (s.data().size() > s.total_size() - s.offset())  // no overflow: offset <= total_size

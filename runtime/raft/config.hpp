@@ -16,7 +16,19 @@ const char* to_string(role r);
 
 struct config {
   node_id id = 0;
-  std::vector<node_id> voters;  // includes id; ignored when restoring from a snapshot with voters
+  // The seed configuration of a first start: includes id unless `join`.
+  // Ignored once the restored state holds a configuration (a snapshot's, or
+  // a configuration entry in the log): the replicated one wins.
+  std::vector<node_id> voters;
+  // Start with no configuration and wait for a leader to replicate one: a
+  // server being added to a running cluster (it is not in the seed list the
+  // cluster started from, and must not campaign on its own).
+  bool join = false;
+  // The leader promotes a learner to voter, one at a time, once the learner
+  // answered recently and its log is within promote_lag entries of the
+  // leader's (thesis 4.2.1: catch up before counting in a majority).
+  bool auto_promote = true;
+  std::size_t promote_lag = 512;
   int election_tick = 10;       // election timeout is drawn from [election_tick, 2*election_tick)
   int heartbeat_tick = 1;
   bool pre_vote = true;

@@ -12,15 +12,26 @@ core::core(config cfg, std::function<std::uint64_t()> random, restored_state ini
     : cfg_(std::move(cfg)), random_(std::move(random)) {
   if (auto err = validate(cfg_); !err.empty()) throw std::invalid_argument(err);
   if (!random_) throw std::invalid_argument("core: random source must be set");
-  voters_ = init.snap.voters.empty() ? cfg_.voters : init.snap.voters;
-  if (std::find(voters_.begin(), voters_.end(), cfg_.id) == voters_.end()) {
-    throw std::invalid_argument("core: node " + std::to_string(cfg_.id) + " is not a voter in the restored snapshot");
+  // The replicated configuration wins over the seed list once there is one
+  // (a snapshot's, or configuration entries in the log; thesis 4.1). A node
+  // may restart as a learner or removed: it then simply cannot campaign.
+  if (!init.snap.conf.empty()) {
+    base_conf_ = init.snap.conf;
+  } else if (!cfg_.join) {
+    base_conf_ = membership::of_voters(cfg_.voters);
   }
-  if (init.hs.vote != no_node && std::find(voters_.begin(), voters_.end(), init.hs.vote) == voters_.end()) {
-    throw std::invalid_argument("core: restored vote for unknown node " + std::to_string(init.hs.vote));
-  }
+  init.snap.conf = base_conf_;
   if (!init.snap_data.empty()) stored_snapshot_ = snapshot{init.snap, init.snap_data};
   log_ = raft_log(init.snap, std::move(init.entries), init.hs.commit);
+  for (index_t i = log_.first_index(); i <= log_.last_index(); ++i) {
+    auto ents = log_.slice(i, i + 1, 1, SIZE_MAX);
+    if (ents.front().type != entry_type::config) continue;
+    std::string why;
+    auto conf = decode_membership(ents.front().data, &why);
+    if (!conf) throw std::invalid_argument("core: configuration entry " + std::to_string(i) + ": " + why);
+    conf_log_[i] = {ents.front().term, std::move(*conf)};
+  }
+  refresh_conf();
   term_ = std::max(init.hs.term, log_.last_term());
   vote_ = term_ == init.hs.term ? init.hs.vote : no_node;  // a restart keeps its vote (one per term)
   handed_hs_ = init.hs;
@@ -72,7 +83,7 @@ void core::advance(const ready& r) {
     // The leader counts itself only for entries on its own disk, so a single
     // node commits here and a crashed leader cannot have counted lost entries.
     progress_[cfg_.id].maybe_update(log_.persisted());
-    if (maybe_commit()) append_pending_ = true;
+    if (maybe_commit() && !maybe_step_down_removed()) append_pending_ = true;
   }
 }
 
@@ -104,7 +115,7 @@ void core::tick_heartbeat() {
       // an election timeout steps down so clients can find the real leader.
       std::size_t active = 0;
       for (auto& [id, pr] : progress_) {
-        if (id == cfg_.id || pr.recent_active()) ++active;
+        if (conf_.is_voter(id) && (id == cfg_.id || pr.recent_active())) ++active;
         if (id != cfg_.id) pr.set_recent_active(false);
       }
       if (active < quorum()) {
@@ -114,6 +125,7 @@ void core::tick_heartbeat() {
     }
     if (transfer_target_ != no_node) abort_transfer();  // thesis 3.10: give up after an election timeout
   }
+  maybe_promote_learner();
   if (heartbeat_elapsed_ >= cfg_.heartbeat_tick) {
     heartbeat_elapsed_ = 0;
     bcast_heartbeat(reads_.empty() ? std::string() : reads_.back().context);
@@ -170,8 +182,9 @@ void core::become_leader() {
   reset(term_);
   role_ = role::leader;
   lead_ = cfg_.id;
-  for (node_id v : voters_) progress_.emplace(v, follower_progress(log_.last_index() + 1, cfg_.max_inflight_appends));
-  auto& self = progress_[cfg_.id];
+  for (const auto& m : conf_.members())
+    progress_.emplace(m.id, follower_progress(log_.last_index() + 1, cfg_.max_inflight_appends));
+  auto& self = progress_.try_emplace(cfg_.id, log_.last_index() + 1, cfg_.max_inflight_appends).first->second;
   self.maybe_update(log_.persisted());
   self.become_replicate();
   self.set_recent_active(true);
@@ -182,7 +195,7 @@ void core::become_leader() {
 }
 
 bool core::promotable() const {
-  return std::find(voters_.begin(), voters_.end(), cfg_.id) != voters_.end();
+  return conf_.is_voter(cfg_.id);
 }
 
 void core::campaign(bool pre_vote, bool transfer) {
@@ -201,7 +214,7 @@ void core::campaign(bool pre_vote, bool transfer) {
     type = msg_type::vote;
   }
   votes_[cfg_.id] = true;
-  if (votes_.size() >= quorum()) {  // single-node cluster
+  if (quorum() == 1) {  // single-node cluster
     if (pre_vote) {
       campaign(false, transfer);
     } else {
@@ -209,7 +222,7 @@ void core::campaign(bool pre_vote, bool transfer) {
     }
     return;
   }
-  for (node_id v : voters_) {
+  for (node_id v : conf_.voters()) {
     if (v == cfg_.id) continue;
     message m;
     m.type = type;
@@ -233,7 +246,9 @@ void core::step(const message& m) {
   // Defense in depth behind the transport's validation: a term this large is
   // never honest, and adopting it would leave no room to campaign.
   if (m.term >= max_term) return;
-  if (std::find(voters_.begin(), voters_.end(), m.from) == voters_.end()) return;  // not a member
+  // Messages from servers outside our configuration are processed (thesis
+  // 4.1): a server not yet told of a change must still follow a leader added
+  // by it. They cannot count: only members' progress and voters' votes do.
 
   if (m.term > term_) {
     if (m.type == msg_type::vote || m.type == msg_type::pre_vote) {
@@ -339,7 +354,8 @@ void core::handle_vote_request(const message& m) {
 void core::handle_vote_response(const message& m) {
   votes_.emplace(m.from, !m.reject);
   std::size_t granted = 0, rejected = 0;
-  for (auto& [id, yes] : votes_) (yes ? granted : rejected)++;
+  for (auto& [id, yes] : votes_)
+    if (conf_.is_voter(id)) (yes ? granted : rejected)++;
   if (granted >= quorum()) {
     if (role_ == role::pre_candidate) {
       campaign(false, false);

@@ -22,7 +22,16 @@
 
 namespace troupe::raft {
 
-enum class propose_error { none, not_leader, transfer_in_progress };
+enum class propose_error {
+  none,
+  not_leader,
+  transfer_in_progress,
+  // Configuration changes only: one is appended but not committed yet, or
+  // this leader has not committed an entry of its term yet (thesis 4.1 and
+  // the single-server-change fix in Ongaro's raft-dev post of 2015).
+  conf_change_pending,
+  conf_change_invalid,  // more than one voter changed, or no voter left
+};
 
 struct propose_result {
   propose_error error = propose_error::none;
@@ -37,6 +46,7 @@ struct peer_progress {
   bool recent_active = false;
   replication_state state = replication_state::probe;
   std::size_t inflight = 0;
+  bool voter = true;  // false: a learner (replicated to, never counted)
 };
 
 // Campaign context marking a leadership-transfer election (thesis 3.10): it
@@ -52,6 +62,11 @@ class core {
   void tick();
   void step(const message& m);
   propose_result propose(std::string data);  // leader only; batches naturally
+  // Appends a configuration entry that moves the cluster to `next` (thesis
+  // ch. 4, one server at a time). It takes effect on each server as soon as
+  // that server appends it; a leader that removed itself steps down once it
+  // commits. *why gets the reason for conf_change_invalid.
+  propose_result propose_conf_change(membership next, std::string* why = nullptr);
   bool transfer_leadership(node_id target);  // 0 = most up-to-date follower; false if impossible
   void abort_transfer();
   // ReadIndex (thesis 6.4). Leader only: a read_state is emitted once this
@@ -80,7 +95,12 @@ class core {
   std::vector<peer_progress> progress() const;  // leader only (self included), empty otherwise
   node_id transfer_target() const { return transfer_target_; }
   const snapshot_meta& snapshot_metadata() const { return log_.snapshot_metadata(); }
-  const std::vector<node_id>& voters() const { return voters_; }
+  // The latest configuration in the log, committed or not (thesis 4.1), and
+  // the index of the entry (or snapshot) it comes from.
+  const membership& conf() const { return conf_; }
+  index_t conf_index() const { return conf_index_; }
+  bool conf_change_pending() const { return conf_index_ > log_.committed(); }
+  std::vector<node_id> voters() const { return conf_.voters(); }
   node_id vote() const { return vote_; }
 
  private:
@@ -92,7 +112,7 @@ class core {
   struct incoming_snapshot {
     index_t index = 0;
     term_t term = 0;
-    std::vector<node_id> voters;
+    membership conf;
     std::string data;
   };
 
@@ -111,7 +131,7 @@ class core {
   void handle_vote_request(const message& m);
   void handle_vote_response(const message& m);
   bool in_lease() const;
-  std::size_t quorum() const { return voters_.size() / 2 + 1; }
+  std::size_t quorum() const { return conf_.voter_count() / 2 + 1; }
   bool promotable() const;
 
   // Replication, leader side.
@@ -131,6 +151,14 @@ class core {
   void handle_heartbeat(const message& m);
   void handle_snapshot_chunk(const message& m);
 
+  // Configuration (thesis ch. 4).
+  void note_conf_entries(const std::vector<entry>& ents);  // after entries were appended
+  void forget_overwritten_confs();                           // after a suffix may have been replaced
+  void refresh_conf();
+  void maybe_promote_learner();
+  bool maybe_step_down_removed();
+  membership conf_at(index_t i) const;
+
   // Read index.
   void release_confirmed_reads(const std::string& context);
 
@@ -139,8 +167,14 @@ class core {
 
   config cfg_;
   std::function<std::uint64_t()> random_;
-  std::vector<node_id> voters_;
   raft_log log_;
+  // Configuration: the snapshot's, then every configuration entry of the
+  // uncompacted log (index -> term, membership), so that a truncated suffix
+  // takes its configuration with it. conf_ is the latest of them.
+  membership base_conf_;
+  std::map<index_t, std::pair<term_t, membership>> conf_log_;
+  membership conf_;
+  index_t conf_index_ = 0;
 
   term_t term_ = 0;
   node_id vote_ = no_node;
@@ -151,7 +185,7 @@ class core {
   int randomized_timeout_ = 0;
 
   std::map<node_id, bool> votes_;          // candidate / pre_candidate
-  std::map<node_id, follower_progress> progress_;   // leader, one per voter including self
+  std::map<node_id, follower_progress> progress_;   // leader: self and every member
   node_id transfer_target_ = no_node;
   bool append_pending_ = false;            // proposals or a new commit not yet broadcast
 

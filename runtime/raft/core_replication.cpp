@@ -20,6 +20,97 @@ propose_result core::propose(std::string data) {
   return {propose_error::none, idx, term_};
 }
 
+propose_result core::propose_conf_change(membership next, std::string* why) {
+  if (role_ != role::leader) return {propose_error::not_leader, 0, 0};
+  if (transfer_target_ != no_node) return {propose_error::transfer_in_progress, 0, 0};
+  // One change at a time, and not before this term committed an entry: a new
+  // leader may still hold an uncommitted change of an earlier term, and two
+  // changes from different terms could otherwise form disjoint majorities.
+  if (conf_change_pending() || log_.term_at(log_.committed()) != term_) return {propose_error::conf_change_pending, 0, 0};
+  if (auto err = single_change_error(conf_, next); !err.empty()) {
+    if (why) *why = std::move(err);
+    return {propose_error::conf_change_invalid, 0, 0};
+  }
+  const index_t idx = log_.last_index() + 1;
+  entry e{term_, idx, entry_type::config, encode(next)};
+  log_.append_local(e);
+  note_conf_entries({e});
+  append_pending_ = true;
+  if (maybe_commit()) append_pending_ = true;  // removing a voter may lower the quorum
+  return {propose_error::none, idx, term_};
+}
+
+// ---- configuration ---------------------------------------------------------
+
+void core::note_conf_entries(const std::vector<entry>& ents) {
+  for (const auto& e : ents) {
+    if (e.type != entry_type::config || log_.term_at(e.index) != e.term) continue;
+    // The transport validated the encoding; an entry that still does not
+    // decode (a local bug) keeps the previous configuration.
+    if (auto conf = decode_membership(e.data)) conf_log_[e.index] = {e.term, std::move(*conf)};
+  }
+  refresh_conf();
+}
+
+void core::forget_overwritten_confs() {
+  for (auto it = conf_log_.begin(); it != conf_log_.end();) {
+    if (log_.term_at(it->first) != it->second.first) {
+      it = conf_log_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+membership core::conf_at(index_t i) const {
+  auto it = conf_log_.upper_bound(i);
+  return it == conf_log_.begin() ? base_conf_ : std::prev(it)->second.second;
+}
+
+void core::refresh_conf() {
+  conf_index_ = conf_log_.empty() ? log_.snapshot_metadata().index : conf_log_.rbegin()->first;
+  const membership& next = conf_log_.empty() ? base_conf_ : conf_log_.rbegin()->second.second;
+  if (next == conf_) return;
+  conf_ = next;
+  if (role_ != role::leader) return;
+  for (const auto& m : conf_.members())
+    progress_.try_emplace(m.id, log_.last_index() + 1, cfg_.max_inflight_appends);
+  for (auto it = progress_.begin(); it != progress_.end();) {
+    if (it->first != cfg_.id && !conf_.contains(it->first)) {
+      it = progress_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (transfer_target_ != no_node && !conf_.is_voter(transfer_target_)) abort_transfer();
+}
+
+void core::maybe_promote_learner() {
+  if (!cfg_.auto_promote || role_ != role::leader) return;
+  if (conf_change_pending() || log_.term_at(log_.committed()) != term_ || transfer_target_ != no_node) return;
+  for (node_id id : conf_.learners()) {
+    const auto it = progress_.find(id);
+    if (it == progress_.end() || !it->second.recent_active()) continue;
+    if (it->second.match() + cfg_.promote_lag < log_.last_index()) continue;
+    membership next = conf_;
+    member m = *conf_.find(id);
+    m.voter = true;
+    next.put(std::move(m));
+    propose_conf_change(std::move(next));
+    return;
+  }
+}
+
+bool core::maybe_step_down_removed() {
+  // Thesis 4.2.2: a leader that is not a voter of the committed configuration
+  // steps down; it led until then without counting itself. Followers first
+  // learn that the change committed.
+  if (role_ != role::leader || conf_.is_voter(cfg_.id) || conf_change_pending()) return false;
+  bcast_append();
+  become_follower(term_, no_node);
+  return true;
+}
+
 // ---- leader ----------------------------------------------------------------
 
 void core::send_append(node_id to, bool allow_empty) {
@@ -57,7 +148,7 @@ void core::send_snapshot_chunk(node_id to, follower_progress& pr) {
   m.to = to;
   m.snapshot.index = s.meta.index;
   m.snapshot.term = s.meta.term;
-  m.snapshot.voters = s.meta.voters.empty() ? voters_ : s.meta.voters;
+  m.snapshot.conf = s.meta.conf;
   m.snapshot.offset = off;
   m.snapshot.data = s.data.substr(off, cfg_.snapshot_chunk_bytes);
   m.snapshot.total_size = s.data.size();
@@ -86,7 +177,10 @@ void core::bcast_heartbeat(const std::string& context) {
 
 bool core::maybe_commit() {
   std::vector<index_t> matches;
-  for (node_id v : voters_) matches.push_back(progress_[v].match());
+  for (node_id v : conf_.voters()) {
+    auto it = progress_.find(v);
+    matches.push_back(it == progress_.end() ? 0 : it->second.match());
+  }
   std::sort(matches.begin(), matches.end(), std::greater<>());
   const index_t candidate = matches[quorum() - 1];
   if (candidate <= log_.committed()) return false;
@@ -136,7 +230,10 @@ void core::handle_append_response(const message& m, follower_progress& pr) {
     pr.become_probe();
     pr.become_replicate();
   }
-  if (maybe_commit()) bcast_append();  // followers learn the new commit index
+  if (maybe_commit()) {
+    bcast_append();  // followers learn the new commit index
+    if (maybe_step_down_removed()) return;  // pr is gone with the progress map
+  }
   // Pipelining: keep the follower's window full.
   while (!pr.paused() && pr.next() <= log_.last_index() && pr.state() == replication_state::replicate) {
     const index_t before = pr.next();
@@ -162,7 +259,7 @@ void core::handle_heartbeat_response(const message& m, follower_progress& pr) {
   }
   if (!m.context.empty() && !reads_.empty()) {
     for (auto& r : reads_) {
-      if (r.context == m.context) r.acks.insert(m.from);
+      if (r.context == m.context && conf_.is_voter(m.from)) r.acks.insert(m.from);
     }
     release_confirmed_reads(m.context);
   }
@@ -190,6 +287,8 @@ void core::handle_append(const message& m) {
   }
   if (log_.match_term(m.index, m.log_term)) {
     const index_t last_new = log_.append_matching(m.index, m.entries);
+    forget_overwritten_confs();
+    note_conf_entries(m.entries);
     log_.commit_to(std::min(m.commit, last_new));
     r.index = last_new;
     send(std::move(r));
@@ -238,7 +337,7 @@ void core::handle_snapshot_chunk(const message& m) {
     return;
   }
   if (c.offset == 0) {
-    incoming_ = incoming_snapshot{c.index, c.term, c.voters, {}};
+    incoming_ = incoming_snapshot{c.index, c.term, c.conf, {}};
   } else if (!incoming_ || incoming_->index != c.index || incoming_->term != c.term) {
     respond_chunk(0, true);  // we lost the beginning (restart, or a newer snapshot)
     return;
@@ -257,14 +356,17 @@ void core::handle_snapshot_chunk(const message& m) {
     respond_chunk(0, true);
     return;
   }
-  snapshot s{snapshot_meta{c.index, c.term, incoming_->voters}, std::move(incoming_->data)};
+  snapshot s{snapshot_meta{c.index, c.term, incoming_->conf}, std::move(incoming_->data)};
   incoming_.reset();
   if (log_.match_term(s.meta.index, s.meta.term)) {
     // We already hold the covered entries: just learn that they are committed.
     log_.commit_to(s.meta.index);
   } else {
     log_.restore(s.meta);
-    if (!s.meta.voters.empty()) voters_ = s.meta.voters;
+    conf_log_.clear();
+    if (!s.meta.conf.empty()) base_conf_ = s.meta.conf;
+    s.meta.conf = base_conf_;
+    refresh_conf();
     stored_snapshot_ = s;
     snapshot_to_hand_ = std::move(s);
   }
@@ -278,8 +380,14 @@ void core::compact(const snapshot& s) {
                                 std::to_string(log_.snapshot_metadata().index));
   }
   snapshot_meta meta = s.meta;
-  if (meta.voters.empty()) meta.voters = voters_;
-  if (meta.index > log_.snapshot_metadata().index) log_.compact(meta);
+  // The configuration as of the snapshot's index is the core's to say: the
+  // application never sees configuration entries.
+  meta.conf = conf_at(meta.index);
+  if (meta.index > log_.snapshot_metadata().index) {
+    log_.compact(meta);
+    base_conf_ = meta.conf;
+    conf_log_.erase(conf_log_.begin(), conf_log_.upper_bound(meta.index));
+  }
   stored_snapshot_ = snapshot{meta, s.data};
 }
 
@@ -292,8 +400,9 @@ std::vector<entry> core::entries(index_t lo, index_t hi_exclusive, std::size_t m
 std::vector<peer_progress> core::progress() const {
   std::vector<peer_progress> out;
   if (role_ != role::leader) return out;
-  for (auto& [id, pr] : progress_) out.push_back(peer_progress{id, pr.match(), pr.next(), id == cfg_.id || pr.recent_active(), pr.state(),
-                                                 pr.inflight_count()});
+  for (auto& [id, pr] : progress_)
+    out.push_back(peer_progress{id, pr.match(), pr.next(), id == cfg_.id || pr.recent_active(), pr.state(),
+                                pr.inflight_count(), conf_.is_voter(id)});
   return out;
 }
 
@@ -306,11 +415,13 @@ void core::read_index(std::string context) {
     reads_before_commit_.push_back(std::move(context));
     return;
   }
-  if (quorum() == 1) {
+  if (quorum() == 1 && conf_.is_voter(cfg_.id)) {
     read_states_.push_back(read_state{log_.committed(), std::move(context)});
     return;
   }
-  reads_.push_back(pending_read{log_.committed(), context, {cfg_.id}});
+  pending_read r{log_.committed(), context, {}};
+  if (conf_.is_voter(cfg_.id)) r.acks.insert(cfg_.id);
+  reads_.push_back(std::move(r));
   bcast_heartbeat(context);
 }
 
@@ -337,14 +448,14 @@ bool core::transfer_leadership(node_id target) {
   if (target == no_node) {
     index_t best = 0;
     for (auto& [id, pr] : progress_) {
-      if (id != cfg_.id && (target == no_node || pr.match() > best)) {
+      if (id != cfg_.id && conf_.is_voter(id) && (target == no_node || pr.match() > best)) {
         target = id;
         best = pr.match();
       }
     }
     if (target == no_node) return false;  // single-node cluster
   }
-  if (target == cfg_.id || !progress_.count(target)) return false;
+  if (target == cfg_.id || !progress_.count(target) || !conf_.is_voter(target)) return false;
   if (transfer_target_ == target) return true;
   transfer_target_ = target;
   election_elapsed_ = 0;  // the transfer gets one election timeout

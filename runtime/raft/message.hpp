@@ -31,7 +31,7 @@ const char* to_string(msg_type t);
 struct snapshot_chunk {
   index_t index = 0;
   term_t term = 0;
-  std::vector<node_id> voters;
+  membership conf;  // the configuration as of index
   std::uint64_t offset = 0;
   std::string data;
   bool done = false;

@@ -36,13 +36,13 @@ const char* to_string(msg_type t) {
 
 std::string validate(const config& cfg) {
   if (cfg.id == no_node) return "config.id must be non-zero";
-  if (cfg.voters.empty()) return "config.voters must not be empty";
+  if (cfg.voters.empty() && !cfg.join) return "config.voters must not be empty";
   std::set<node_id> seen;
   for (node_id v : cfg.voters) {
     if (v == no_node) return "config.voters contains node id 0";
     if (!seen.insert(v).second) return "config.voters lists node " + std::to_string(v) + " twice";
   }
-  if (!seen.count(cfg.id)) return "config.id " + std::to_string(cfg.id) + " is not among config.voters";
+  if (!seen.count(cfg.id) && !cfg.join) return "config.id " + std::to_string(cfg.id) + " is not among config.voters";
   if (cfg.heartbeat_tick < 1) return "config.heartbeat_tick must be >= 1";
   if (cfg.election_tick <= cfg.heartbeat_tick)
     return "config.election_tick (" + std::to_string(cfg.election_tick) + ") must exceed heartbeat_tick (" +

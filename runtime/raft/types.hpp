@@ -6,28 +6,17 @@
 #include <string>
 #include <vector>
 
+#include "runtime/raft/ids.hpp"
+#include "runtime/raft/membership.hpp"
+
 namespace troupe::raft {
-
-using node_id = std::uint64_t;  // 0 means "none"
-using term_t = std::uint64_t;
-using index_t = std::uint64_t;  // log indexes start at 1; 0 means "none"
-
-constexpr node_id no_node = 0;
-
-// The highest term a cluster ever reaches (exclusive). Terms grow by one per
-// election, so 2^62 is unreachable honestly; a term at or above it can only
-// come from a forged or corrupt message. Keeping far below 2^64 means term+1
-// never wraps to 0 (issue 11: a forged term 2^64-1 wrapped, and a later
-// election erased committed entries). The transport refuses messages with
-// such terms; the core refuses to campaign past it.
-constexpr term_t max_term = term_t{1} << 62;
-// Same bound for log indexes: index + count, commit arithmetic never wraps.
-constexpr index_t max_index = index_t{1} << 62;
 
 enum class entry_type : std::uint8_t {
   normal = 0,  // data is an application command (serialized scheduler.Command)
   noop = 1,    // appended by a new leader to commit entries of older terms
+  config = 2,  // data is an encoded membership; takes effect once appended (thesis 4.1)
 };
+constexpr entry_type last_entry_type = entry_type::config;  // for validating decoded entries
 
 struct entry {
   term_t term = 0;
@@ -56,7 +45,7 @@ struct hard_state {
 struct snapshot_meta {
   index_t index = 0;  // last log index the snapshot covers
   term_t term = 0;    // term of that entry
-  std::vector<node_id> voters;
+  membership conf;  // the configuration as of `index` (empty: unknown, use the seed list)
 };
 
 struct snapshot {

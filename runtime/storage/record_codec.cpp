@@ -66,7 +66,7 @@ decode_result decode_record(std::string_view buf) {
     r.status = record_status::bad_crc;
     return r;
   }
-  if (type > static_cast<std::uint8_t>(raft::entry_type::noop)) {
+  if (type > static_cast<std::uint8_t>(raft::last_entry_type)) {
     r.status = record_status::bad_type;
     return r;
   }

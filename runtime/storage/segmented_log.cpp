@@ -209,7 +209,7 @@ void segmented_log::append(const std::vector<raft::entry>& es) {
     if (es[i].index != front + i)
       throw storage_error("append: entries are not contiguous: index " + std::to_string(es[i].index) +
                           " at position " + std::to_string(i) + ", expected " + std::to_string(front + i));
-    if (static_cast<std::uint8_t>(es[i].type) > static_cast<std::uint8_t>(raft::entry_type::noop))
+    if (static_cast<std::uint8_t>(es[i].type) > static_cast<std::uint8_t>(raft::last_entry_type))
       throw storage_error("append: entry " + std::to_string(es[i].index) + " has unknown type " +
                           std::to_string(static_cast<unsigned>(es[i].type)));
     if (es[i].data.size() > max_payload_bytes - payload_fixed_bytes)

@@ -17,18 +17,23 @@ namespace {
 constexpr std::string_view hard_state_magic = "TRHS";
 constexpr std::string_view snapshot_magic = "TRSN";
 constexpr std::uint32_t format_version = 1;
+// Snapshot version 2 stores the whole configuration (learners, addresses);
+// version 1 stored voter ids only and is still read.
+constexpr std::uint32_t snapshot_format_version = 2;
 constexpr std::size_t hard_state_bytes = 4 + 4 + 8 + 8 + 8 + 4;
 
 void append_crc(std::string& out) { put_u32(out, crc32c(out)); }
 
-// Checks magic, version and the CRC trailer common to both formats.
-void check_envelope(std::string_view bytes, std::string_view magic, const std::string& source) {
+// Checks magic, version (1 up to max_version) and the CRC trailer common to
+// both formats; returns the version.
+std::uint32_t check_envelope(std::string_view bytes, std::string_view magic, const std::string& source,
+                             std::uint32_t max_version = format_version) {
   if (bytes.size() < magic.size() + 4 + 4)
     throw storage_error(source + ": file of " + std::to_string(bytes.size()) + " bytes is too short");
   if (bytes.substr(0, magic.size()) != magic)
     throw storage_error(source + ": bad magic at byte offset 0, expected \"" + std::string(magic) + "\"");
   const std::uint32_t version = get_u32(bytes.data() + 4);
-  if (version != format_version)
+  if (version < 1 || version > max_version)
     throw storage_error(source + ": unsupported format version " + std::to_string(version) + " at byte offset 4");
   const std::size_t crc_at = bytes.size() - 4;
   const std::uint32_t stored = get_u32(bytes.data() + crc_at);
@@ -39,6 +44,7 @@ void check_envelope(std::string_view bytes, std::string_view magic, const std::s
                   stored, computed);
     throw storage_error(source + buf);
   }
+  return version;
 }
 
 std::optional<std::string> read_if_exists(const std::string& path) {
@@ -93,12 +99,13 @@ raft::hard_state decode_hard_state(std::string_view bytes, const std::string& so
 
 std::string encode_snapshot(const raft::snapshot& snap) {
   std::string out(snapshot_magic);
-  out.reserve(4 + 4 + 8 + 8 + 4 + 8 * snap.meta.voters.size() + 8 + snap.data.size() + 4);
-  put_u32(out, format_version);
+  const std::string conf = raft::encode(snap.meta.conf);
+  out.reserve(4 + 4 + 8 + 8 + 4 + conf.size() + 8 + snap.data.size() + 4);
+  put_u32(out, snapshot_format_version);
   put_u64(out, snap.meta.index);
   put_u64(out, snap.meta.term);
-  put_u32(out, static_cast<std::uint32_t>(snap.meta.voters.size()));
-  for (raft::node_id v : snap.meta.voters) put_u64(out, v);
+  put_u32(out, static_cast<std::uint32_t>(conf.size()));
+  out.append(conf);
   put_u64(out, snap.data.size());
   out.append(snap.data);
   append_crc(out);
@@ -110,7 +117,7 @@ namespace {
 // Checks the snapshot file and reads its metadata; returns where the data
 // starts (it ends at the CRC trailer).
 std::size_t decode_snapshot_meta(std::string_view bytes, const std::string& source, raft::snapshot_meta& meta) {
-  check_envelope(bytes, snapshot_magic, source);
+  const std::uint32_t version = check_envelope(bytes, snapshot_magic, source, snapshot_format_version);
   const std::size_t body_end = bytes.size() - 4;  // the CRC trailer
   std::size_t pos = 8;
   auto need = [&](std::size_t n, const char* what) {
@@ -121,10 +128,21 @@ std::size_t decode_snapshot_meta(std::string_view bytes, const std::string& sour
   need(8 + 8 + 4, "header");
   meta.index = get_u64(bytes.data() + pos);
   meta.term = get_u64(bytes.data() + pos + 8);
-  const std::uint32_t voters = get_u32(bytes.data() + pos + 16);
+  const std::uint32_t count = get_u32(bytes.data() + pos + 16);
   pos += 20;
-  need(std::size_t{8} * voters, "voters");
-  for (std::uint32_t i = 0; i < voters; ++i, pos += 8) meta.voters.push_back(get_u64(bytes.data() + pos));
+  if (version == 1) {
+    need(std::size_t{8} * count, "voters");
+    std::vector<raft::node_id> voters;
+    for (std::uint32_t i = 0; i < count; ++i, pos += 8) voters.push_back(get_u64(bytes.data() + pos));
+    meta.conf = raft::membership::of_voters(voters);
+  } else {
+    need(count, "configuration");
+    std::string why;
+    auto conf = raft::decode_membership(bytes.substr(pos, count), &why);
+    if (!conf) throw storage_error(source + ": bad configuration at byte offset " + std::to_string(pos) + ": " + why);
+    meta.conf = std::move(*conf);
+    pos += count;
+  }
   need(8, "data length");
   const std::uint64_t data_len = get_u64(bytes.data() + pos);
   pos += 8;

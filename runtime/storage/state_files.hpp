@@ -2,8 +2,10 @@
 // snapshot, each replaced atomically and protected by a CRC32C trailer.
 //
 //   <dir>/hard_state : "TRHS" | version:u32 | term:u64 | vote:u64 | commit:u64 | crc:u32
-//   <dir>/snapshot   : "TRSN" | version:u32 | index:u64 | term:u64 | voter_count:u32 |
-//                      voters:u64[voter_count] | data_len:u64 | data | crc:u32
+//   <dir>/snapshot   : "TRSN" | version:u32 = 2 | index:u64 | term:u64 | conf_len:u32 |
+//                      conf (raft::encode(membership)) | data_len:u64 | data | crc:u32
+//                      (version 1, still read: voter_count:u32 | voters:u64[voter_count]
+//                      in place of conf_len and conf)
 // The CRC covers every byte before it. Integers are little-endian.
 #pragma once
 

@@ -48,6 +48,9 @@ raft_node_actor::behavior_type instant_leader(raft_node_actor::pointer self, job
       [](log_atom, std::uint64_t, std::uint32_t) { return log_page{}; },
       [](transfer_atom, std::uint64_t) { return std::uint64_t{0}; },
       [](read_atom) { return std::uint64_t{0}; },
+      [](member_atom, const member_change&) -> caf::result<member_result> {
+        return make_error(errc::failed_precondition, "no membership changes here");
+      },
       [=](subscribe_atom, role_listener l) { self->send(l, role_change{raft::role::leader, 1, 1}); },
   };
 }

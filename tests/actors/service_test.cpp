@@ -25,6 +25,9 @@ raft_node_actor::behavior_type scripted_raft(raft_node_actor::pointer, std::shar
       [](log_atom, std::uint64_t, std::uint32_t) { return log_page{}; },
       [](transfer_atom, std::uint64_t) { return std::uint64_t{0}; },
       [](read_atom) { return std::uint64_t{0}; },
+      [](member_atom, const member_change&) -> caf::result<member_result> {
+        return make_error(errc::failed_precondition, "no membership changes here");
+      },
       [](subscribe_atom, role_listener) {},
   };
 }

@@ -26,7 +26,7 @@ TEST_CASE("§7 compaction drops the log prefix and keeps later entries") {
   CHECK(c.node(1).first_index() == 9);
   CHECK(c.node(1).last_index() == 11);
   CHECK(c.node(1).snapshot_metadata().index == 8);
-  CHECK(c.node(1).snapshot_metadata().voters == std::vector<node_id>{1, 2, 3});
+  CHECK(c.node(1).snapshot_metadata().conf == membership::of_voters({1, 2, 3}));
   CHECK_FALSE(c.node(1).term_at(7).has_value());
   CHECK(c.node(1).term_at(8) == 1);
   CHECK(c.node(1).entries(9, 12).size() == 3);

@@ -31,7 +31,7 @@ TEST_CASE("restore: term, vote, log and commit come back; commit never exceeds t
   k.voters = {1, 2, 3};
   restored_state s;
   s.hs = hard_state{7, 2, 9};
-  s.snap = snapshot_meta{3, 5, {1, 2, 3}};
+  s.snap = snapshot_meta{3, 5, membership::of_voters({1, 2, 3})};
   s.entries = {entry{6, 4, entry_type::normal, "a"}, entry{7, 5, entry_type::noop, {}}};
   core n(k, zero, s);
   CHECK(n.term() == 7);

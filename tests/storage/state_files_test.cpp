@@ -49,17 +49,20 @@ TEST_SUITE("state_files") {
   TEST_CASE("snapshot: absent is nullopt, newest replaces older, fields round trip") {
     temp_dir d;
     CHECK_FALSE(load_snapshot(d.path()).has_value());
-    raft::snapshot a{{10, 2, {1, 2, 3}}, "state-a"};
+    raft::snapshot a{{10, 2, raft::membership::of_voters({1, 2, 3})}, "state-a"};
     save_snapshot(d.path(), a);
     std::string big(1 << 20, '\0');
     for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 31);
-    raft::snapshot b{{500, 7, {4}}, big};
+    raft::membership conf;  // a learner and addresses survive too
+    conf.put(raft::member{4, true, "10.0.0.4:50051", "10.0.0.4:8081"});
+    conf.put(raft::member{5, false, "10.0.0.5:50051", ""});
+    raft::snapshot b{{500, 7, conf}, big};
     save_snapshot(d.path(), b);
     const auto got = load_snapshot(d.path());
     REQUIRE(got.has_value());
     CHECK(got->meta.index == 500);
     CHECK(got->meta.term == 7);
-    CHECK(got->meta.voters == std::vector<raft::node_id>{4});
+    CHECK(got->meta.conf == conf);
     CHECK(got->data == big);
     std::size_t files = 0;
     for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(d.path())) ++files;
@@ -71,10 +74,10 @@ TEST_SUITE("state_files") {
     save_snapshot(d.path(), raft::snapshot{{1, 1, {}}, ""});
     const auto got = load_snapshot(d.path());
     REQUIRE(got.has_value());
-    CHECK(got->meta.voters.empty());
+    CHECK(got->meta.conf.empty());
     CHECK(got->data.empty());
 
-    save_snapshot(d.path(), raft::snapshot{{3, 3, {1, 2}}, "hello snapshot"});
+    save_snapshot(d.path(), raft::snapshot{{3, 3, raft::membership::of_voters({1, 2})}, "hello snapshot"});
     const std::string path = snapshot_path(d.path());
     std::string bytes = read_file(path);
     bytes[bytes.size() - 8] ^= 0x40;  // inside the data
@@ -86,14 +89,40 @@ TEST_SUITE("state_files") {
   }
 
   TEST_CASE("decode_snapshot rejects a CRC-valid body whose lengths disagree") {
-    std::string enc = encode_snapshot(raft::snapshot{{3, 3, {1}}, "abc"});
-    // Claim 100 voters but keep the CRC right: structure checks must catch it.
+    std::string enc = encode_snapshot(raft::snapshot{{3, 3, raft::membership::of_voters({1})}, "abc"});
+    // Claim a longer configuration but keep the CRC right: structure checks must catch it.
     enc.resize(enc.size() - 4);
     enc[24] = 100;
     std::string with_crc = enc;
     put_u32(with_crc, crc32c(enc));
-    CHECK_THROWS_WITH_AS(decode_snapshot(with_crc, "mem"), doctest::Contains("truncated reading voters"),
+    CHECK_THROWS_WITH_AS(decode_snapshot(with_crc, "mem"), doctest::Contains("truncated reading configuration"),
                          storage_error);
+    // A configuration whose bytes are wrong (CRC right): named with its offset.
+    enc = encode_snapshot(raft::snapshot{{3, 3, raft::membership::of_voters({1})}, "abc"});
+    enc.resize(enc.size() - 4);
+    enc[28] = 'X';  // the configuration's magic
+    with_crc = enc;
+    put_u32(with_crc, crc32c(enc));
+    CHECK_THROWS_WITH_AS(decode_snapshot(with_crc, "mem"), doctest::Contains("bad configuration at byte offset 28"),
+                         storage_error);
+  }
+
+  TEST_CASE("decode_snapshot still reads version 1 files (voter ids only)") {
+    std::string v1("TRSN");
+    put_u32(v1, 1);
+    put_u64(v1, 9);   // index
+    put_u64(v1, 2);   // term
+    put_u32(v1, 2);   // voters
+    put_u64(v1, 1);
+    put_u64(v1, 3);
+    put_u64(v1, 3);   // data length
+    v1 += "xyz";
+    put_u32(v1, crc32c(v1));
+    const auto snap = decode_snapshot(v1, "v1");
+    CHECK(snap.meta.index == 9);
+    CHECK(snap.meta.term == 2);
+    CHECK(snap.meta.conf == raft::membership::of_voters({1, 3}));
+    CHECK(snap.data == "xyz");
   }
 
   TEST_CASE("atomic_write_file creates parent directories and replaces content") {

@@ -161,13 +161,13 @@ TEST_CASE("unknown types, wrong family, from 0 / self / stranger, a message for 
   CHECK(check_raft_batch(b, AE::append_entries, rules) == "messages[1].to: message for node 3, this is node 2");
 }
 
-TEST_CASE("snapshot chunks: bounded metadata, offsets within total_size, member voters") {
+TEST_CASE("snapshot chunks: bounded metadata, offsets within total_size, a configuration that decodes") {
   raft::message s;
   s.type = raft::msg_type::snapshot;
   s.from = 1;
   s.to = 2;
   s.term = 5;
-  s.snapshot = {100, 4, {1, 2, 3}, 10, "abcde", false, 20};
+  s.snapshot = {100, 4, raft::membership::of_voters({1, 2, 3}), 10, "abcde", false, 20};
   raftpb::RaftMessage p;
   codec::to_proto(s, p);
   CHECK(check_raft_message(p, AE::install_snapshot, rules) == "");
@@ -185,8 +185,14 @@ TEST_CASE("snapshot chunks: bounded metadata, offsets within total_size, member 
   CHECK(starts(check_raft_message(q, AE::install_snapshot, rules), "snapshot.index: "));
   q = p;
   q.mutable_snapshot()->add_voters(7);
-  CHECK(check_raft_message(q, AE::install_snapshot, rules) ==
-        "snapshot.voters: node 7 is not a member of this cluster");
+  CHECK(check_raft_message(q, AE::install_snapshot, rules) == "snapshot.conf: its voters differ from snapshot.voters");
+  q = p;
+  q.mutable_snapshot()->set_conf("TRMB?");
+  CHECK(starts(check_raft_message(q, AE::install_snapshot, rules), "snapshot.conf: "));
+  q = p;
+  q.mutable_snapshot()->clear_conf();  // a peer that predates conf: voter ids only
+  CHECK(check_raft_message(q, AE::install_snapshot, rules) == "");
+  CHECK(codec::from_proto(q).snapshot.conf == raft::membership::of_voters({1, 2, 3}));
   q = p;
   q.mutable_snapshot()->set_done(true);
   CHECK(starts(check_raft_message(q, AE::install_snapshot, rules), "snapshot.done: "));

@@ -274,7 +274,7 @@ class simulation {
       sim_node& n = node(1 + below(nodes_.size()));
       if (n.up && n.c->applied_index() >= n.c->first_index() + 3) {
         const index_t at = n.c->applied_index();
-        snapshot s{snapshot_meta{at, *n.c->term_at(at), n.c->voters()}, n.app.encode(below(100))};
+        snapshot s{snapshot_meta{at, *n.c->term_at(at), {}}, n.app.encode(below(100))};
         n.c->compact(s);
         n.disk.compact(s);
         log("node %llu compacts through %llu", ull(n.id), ull(at));
