@@ -232,7 +232,7 @@ void maybe_snapshot(self_ptr self) {
           return;
         }
         blob.snap.meta.term = *term;  // the core adds the configuration as of the index
-        st.core->compact(blob.snap);
+        blob.snap.meta = st.core->compact(blob.snap);
         auto index = blob.snap.meta.index;
         auto bytes = blob.snap.data.size();
         self->request(st.store, caf::infinite, compact_atom::value, std::move(blob))

@@ -79,8 +79,11 @@ class core {
   ready take_ready();
   void advance(const ready& r);  // caller persisted, sent, applied everything in r
   // The app snapshotted its state through s.meta.index (<= applied): drop
-  // that log prefix and keep s to send to lagging followers.
-  void compact(const snapshot& s);
+  // that log prefix and keep s to send to lagging followers. Returns the
+  // metadata to persist with the data: the core adds the configuration as of
+  // that index (the app never sees configuration entries), and a snapshot
+  // stored without it would bring back the seed list after a restart.
+  [[nodiscard]] snapshot_meta compact(const snapshot& s);
 
   node_id id() const { return cfg_.id; }
   role state() const { return role_; }

@@ -373,7 +373,7 @@ void core::handle_snapshot_chunk(const message& m) {
   respond_append(c.index);
 }
 
-void core::compact(const snapshot& s) {
+snapshot_meta core::compact(const snapshot& s) {
   if (s.meta.index < log_.snapshot_metadata().index) {
     throw std::invalid_argument("compact: snapshot index " + std::to_string(s.meta.index) +
                                 " is older than the current snapshot " +
@@ -389,6 +389,7 @@ void core::compact(const snapshot& s) {
     conf_log_.erase(conf_log_.begin(), conf_log_.upper_bound(meta.index));
   }
   stored_snapshot_ = snapshot{meta, s.data};
+  return meta;
 }
 
 // ---- queries ---------------------------------------------------------------

@@ -22,7 +22,7 @@ TEST_CASE("§7 compaction drops the log prefix and keeps later entries") {
   c.elect(1);
   commit_n(c, 1, 10, "e");
   REQUIRE(c.node(1).applied_index() == 11);
-  c.node(1).compact(snapshot{snapshot_meta{8, 1, {}}, "state@8"});
+  CHECK(c.node(1).compact(snapshot{snapshot_meta{8, 1, {}}, "state@8"}).conf == membership::of_voters({1, 2, 3}));
   CHECK(c.node(1).first_index() == 9);
   CHECK(c.node(1).last_index() == 11);
   CHECK(c.node(1).snapshot_metadata().index == 8);
@@ -35,7 +35,7 @@ TEST_CASE("§7 compaction drops the log prefix and keeps later entries") {
 TEST_CASE("§7 compacting past the applied index is refused with a precise error") {
   test_cluster c(1);
   c.elect(1);
-  CHECK_THROWS_WITH_AS(c.node(1).compact(snapshot{snapshot_meta{5, 1, {}}, "s"}),
+  CHECK_THROWS_WITH_AS((void)c.node(1).compact(snapshot{snapshot_meta{5, 1, {}}, "s"}),
                        "compact: snapshot index 5 is beyond applied index 1", std::invalid_argument);
 }
 
@@ -47,7 +47,7 @@ TEST_CASE("§7 a follower behind the compacted prefix receives the snapshot in c
   commit_n(c, 1, 20, "e");
   REQUIRE(c.node(1).applied_index() == 21);
   const std::string state = "the-application-state-at-21";
-  c.node(1).compact(snapshot{snapshot_meta{21, 1, {}}, state});
+  CHECK(c.node(1).compact(snapshot{snapshot_meta{21, 1, {}}, state}).index == 21);
   c.heal();
   int chunks = 0;
   for (int round = 0; round < 40 && c.node(3).last_index() < 21; ++round) {
@@ -74,7 +74,7 @@ TEST_CASE("§7 a follower that restarts mid-transfer starts the snapshot over") 
   c.tick_all(1);
   c.isolate(3);
   commit_n(c, 1, 5, "e");
-  c.node(1).compact(snapshot{snapshot_meta{6, 1, {}}, "0123456789"});
+  CHECK(c.node(1).compact(snapshot{snapshot_meta{6, 1, {}}, "0123456789"}).index == 6);
   c.heal();
   c.tick(1);
   for (int i = 0; i < 6; ++i) c.deliver_one();  // a few chunks in

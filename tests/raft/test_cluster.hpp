@@ -3,6 +3,7 @@
 // Each node persists its ready into a simulated disk immediately.
 #pragma once
 
+#include <algorithm>
 #include <deque>
 #include <functional>
 #include <map>
@@ -20,7 +21,16 @@ class test_cluster {
  public:
   explicit test_cluster(int n, std::function<void(config&)> tweak = {}) : tweak_(std::move(tweak)) {
     for (int i = 1; i <= n; ++i) ids_.push_back(static_cast<node_id>(i));
+    all_ = ids_;
     for (node_id id : ids_) boot(id, {});
+  }
+
+  // Starts server `id`, not in the seed list, with no configuration: what a
+  // node started for `troupe member add` does (config.join).
+  void add_joining(node_id id) {
+    joining_.insert(id);
+    all_.push_back(id);
+    boot(id, {});
   }
 
   // Replaces node `id` with one restored from `init` (its disk is set to match).
@@ -40,6 +50,7 @@ class test_cluster {
     config c;
     c.id = id;
     c.voters = ids_;
+    c.join = joining_.count(id) > 0;
     if (tweak_) tweak_(c);
     return c;
   }
@@ -69,7 +80,7 @@ class test_cluster {
     }
   }
   void drain_all() {
-    for (node_id id : ids_) {
+    for (node_id id : all_) {
       if (slots_.at(id).up) drain(id);
     }
   }
@@ -83,7 +94,7 @@ class test_cluster {
   // Ticks every live node once, then delivers everything.
   void tick_all(int times = 1) {
     for (int i = 0; i < times; ++i) {
-      for (node_id id : ids_) {
+      for (node_id id : all_) {
         if (slots_.at(id).up) tick(id);
       }
       deliver_all();
@@ -96,6 +107,7 @@ class test_cluster {
       if (pick && !pick(*it)) continue;
       message m = *it;
       queue_.erase(it);
+      if (!slots_.count(m.to)) return true;  // a server that was never started: lost
       auto& s = slots_.at(m.to);
       if (!s.up || cut_.count(m.from) || cut_.count(m.to)) return true;
       s.c->step(m);
@@ -151,7 +163,9 @@ class test_cluster {
     bool up = true;
   };
   std::function<void(config&)> tweak_;
-  std::vector<node_id> ids_;
+  std::vector<node_id> ids_;  // the seed list
+  std::vector<node_id> all_;  // seeds and joiners
+  std::set<node_id> joining_;
   std::map<node_id, slot> slots_;
   std::deque<message> queue_;
   std::set<node_id> cut_;

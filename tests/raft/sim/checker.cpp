@@ -7,7 +7,10 @@ namespace troupe::raft::sim {
 namespace {
 std::string describe(const entry& e) {
   return "{index " + std::to_string(e.index) + ", term " + std::to_string(e.term) + ", " +
-         (e.type == entry_type::noop ? std::string("noop") : "data '" + e.data + "'") + "}";
+         (e.type == entry_type::noop     ? std::string("noop")
+          : e.type == entry_type::config ? std::string("config")
+                                         : "data '" + e.data + "'") +
+         "}";
 }
 std::string node_name(node_id n) { return "node " + std::to_string(n); }
 }  // namespace
@@ -126,6 +129,42 @@ void checker::on_read_state(node_id n, index_t index, index_t min_index) {
     throw safety_violation("ReadIndex: " + node_name(n) + " returned read index " + std::to_string(index) +
                            " but index " + std::to_string(min_index) + " was committed before the read began");
   }
+}
+
+void checker::check_durability(const std::map<node_id, const durable_store*>& disks,
+                               const std::vector<node_id>& voters) const {
+  const std::size_t quorum = voters.size() / 2 + 1;
+  for (auto& [i, ce] : committed_) {
+    std::size_t holders = 0;
+    std::string who;
+    for (node_id v : voters) {
+      const bool has = disks.at(v)->holds(i, ce.e.term);
+      holders += has ? 1 : 0;
+      who += " " + std::to_string(v) + (has ? "+" : "-");
+    }
+    if (voters.size() - holders >= quorum) {
+      throw safety_violation("Durability: committed entry " + describe(ce.e) + " is on only " +
+                             std::to_string(holders) + " disks of the " + std::to_string(voters.size()) +
+                             " voters of a configuration: a majority of them lacks it (voters holding it:" + who +
+                             ")");
+    }
+  }
+}
+
+std::pair<index_t, membership> checker::latest_committed_conf() const {
+  for (auto it = committed_.rbegin(); it != committed_.rend(); ++it) {
+    if (it->second.e.type != entry_type::config) continue;
+    auto conf = decode_membership(it->second.e.data);
+    if (!conf) throw safety_violation("committed configuration entry " + describe(it->second.e) + " does not decode");
+    return {it->first, *conf};
+  }
+  return {0, membership{}};
+}
+
+std::size_t checker::committed_conf_entries() const {
+  std::size_t n = 0;
+  for (auto& [i, ce] : committed_) n += ce.e.type == entry_type::config ? 1 : 0;
+  return n;
 }
 
 void checker::check_durability(const std::vector<const durable_store*>& disks) const {

@@ -38,6 +38,17 @@ class checker {
   void on_read_state(node_id n, index_t index, index_t min_index);
   // Every committed entry must be on a majority of disks.
   void check_durability(const std::vector<const durable_store*>& disks) const;
+  // With configuration changes: every majority of `voters` must hold every
+  // committed entry on disk (fewer than a quorum of them lack it), so that no
+  // election in that configuration can lose it. An entry committed by a
+  // majority of the next configuration meets this for the previous one too:
+  // with one voter changed, their majorities always overlap (thesis 4.1).
+  void check_durability(const std::map<node_id, const durable_store*>& disks,
+                        const std::vector<node_id>& voters) const;
+  // The newest committed configuration entry (index 0 and an empty
+  // membership if none committed yet).
+  std::pair<index_t, membership> latest_committed_conf() const;
+  std::size_t committed_conf_entries() const;
 
   index_t max_commit() const { return committed_.empty() ? 0 : committed_.rbegin()->first; }
   std::size_t committed_count() const { return committed_.size(); }

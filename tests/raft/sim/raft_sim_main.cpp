@@ -26,7 +26,7 @@ bool parse_u64(const char* s, std::uint64_t& out) {
 }
 
 int usage(const char* prog, const std::string& why) {
-  std::fprintf(stderr, "%s: %s\nusage: %s [--seeds N | --seed S | --seed-start S --seed-count N] [--nodes N] [--write-order entries-first|hard-state-first] [--persist-then-send] [--verbose] [--trace]\n",
+  std::fprintf(stderr, "%s: %s\nusage: %s [--seeds N | --seed S | --seed-start S --seed-count N] [--nodes N] [--write-order entries-first|hard-state-first] [--persist-then-send] [--membership] [--verbose] [--trace]\n",
                prog, why.c_str(), prog);
   return 2;
 }
@@ -35,7 +35,7 @@ int usage(const char* prog, const std::string& why) {
 
 int main(int argc, char** argv) {
   std::uint64_t start = 1, count = 100, nodes = 3;
-  bool verbose = false, trace = false, leader_sends_first = true;
+  bool verbose = false, trace = false, leader_sends_first = true, members = false;
   auto order = troupe::raft::sim::write_order::entries_first;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -65,6 +65,8 @@ int main(int argc, char** argv) {
         return usage(argv[0], "--write-order needs entries-first or hard-state-first");
     } else if (a == "--persist-then-send") {
       leader_sends_first = false;
+    } else if (a == "--membership") {
+      members = true;
     } else if (a == "--verbose") {
       verbose = true;
     } else if (a == "--trace") {
@@ -74,7 +76,7 @@ int main(int argc, char** argv) {
     }
   }
   const auto t0 = std::chrono::steady_clock::now();
-  std::uint64_t failures = 0, committed = 0, messages = 0, crashes = 0, snaps = 0, leaders = 0;
+  std::uint64_t failures = 0, committed = 0, messages = 0, crashes = 0, snaps = 0, leaders = 0, confs = 0;
   for (std::uint64_t seed = start; seed < start + count; ++seed) {
     troupe::raft::sim::sim_options o;
     o.seed = seed;
@@ -83,29 +85,31 @@ int main(int argc, char** argv) {
     o.trace_messages = trace;
     o.order = order;
     o.leader_sends_first = leader_sends_first;
+    o.membership = members;
     auto r = troupe::raft::sim::run_simulation(o);
     committed += r.committed;
     messages += r.messages;
     crashes += r.crashes;
     snaps += r.snapshots_installed;
     leaders += r.leaders;
+    confs += r.conf_changes;
     if (!r.ok) {
       ++failures;
-      std::printf("FAIL seed %llu (%llu nodes): %s\n  replay: %s --seed %llu --nodes %llu%s%s --verbose\n",
+      std::printf("FAIL seed %llu (%llu nodes): %s\n  replay: %s --seed %llu --nodes %llu%s%s%s --verbose\n",
                   static_cast<unsigned long long>(seed), static_cast<unsigned long long>(nodes), r.failure.c_str(),
                   argv[0], static_cast<unsigned long long>(seed), static_cast<unsigned long long>(nodes),
                   order == troupe::raft::sim::write_order::entries_first ? "" : " --write-order hard-state-first",
-                  leader_sends_first ? "" : " --persist-then-send");
+                  leader_sends_first ? "" : " --persist-then-send", members ? " --membership" : "");
       if (failures >= 5) break;
     }
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("raft_sim: %llu seeds from %llu, %llu nodes: %llu failed; %llu entries committed, %llu leaders, "
-              "%llu messages, %llu crashes, %llu snapshots installed; %.2fs\n",
+              "%llu messages, %llu crashes, %llu snapshots installed, %llu configuration changes; %.2fs\n",
               static_cast<unsigned long long>(count), static_cast<unsigned long long>(start),
               static_cast<unsigned long long>(nodes), static_cast<unsigned long long>(failures),
               static_cast<unsigned long long>(committed), static_cast<unsigned long long>(leaders),
               static_cast<unsigned long long>(messages), static_cast<unsigned long long>(crashes),
-              static_cast<unsigned long long>(snaps), secs);
+              static_cast<unsigned long long>(snaps), static_cast<unsigned long long>(confs), secs);
   return failures == 0 ? 0 : 1;
 }

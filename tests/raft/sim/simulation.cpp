@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <queue>
+#include <set>
 #include <random>
 #include <sstream>
 
@@ -106,7 +107,8 @@ class simulation {
   sim_result run() {
     try {
       choose_profile();
-      for (int i = 0; i < opts_.nodes; ++i) start_node(static_cast<node_id>(i + 1));
+      const int pool = opts_.nodes + (opts_.membership ? spare_nodes : 0);
+      for (int i = 0; i < pool; ++i) start_node(static_cast<node_id>(i + 1));
       const std::int64_t chaos_end = opts_.chaos_ticks * tick_len;
       for (; now_ < chaos_end; ++now_) step_time(true);
       chaos_ = false;
@@ -121,6 +123,7 @@ class simulation {
       res_.failure = "t=" + std::to_string(now_) + " (tick " + std::to_string(now_ / tick_len) + "): " + e.what();
     }
     res_.committed = chk_.committed_count();
+    res_.conf_changes = chk_.committed_conf_entries();
     res_.leaders = chk_.leaders_elected();
     return res_;
   }
@@ -163,6 +166,10 @@ class simulation {
     cfg_.pre_vote = below(4) != 0;
     cfg_.check_quorum = below(4) != 0;
     for (int i = 0; i < opts_.nodes; ++i) cfg_.voters.push_back(static_cast<node_id>(i + 1));
+    // Without the CheckQuorum lease a removed server that never learned of
+    // its removal disrupts the cluster with ever higher terms (thesis 4.2.3):
+    // the lease is the thesis's answer, so configuration runs keep it on.
+    if (opts_.membership) cfg_.check_quorum = true;
     log("profile: drop %.2f dup %.2f max_delay %lld batch %zu inflight %zu chunk %zu pre_vote %d check_quorum %d "
         "persist_delay %lld write_order %s",
         drop_rate_, dup_rate_, static_cast<long long>(max_delay_), cfg_.max_entries_per_append,
@@ -174,6 +181,7 @@ class simulation {
   config node_config(node_id id) const {
     config c = cfg_;
     c.id = id;
+    c.join = id > static_cast<node_id>(opts_.nodes);  // a spare waits to be added
     return c;
   }
 
@@ -221,9 +229,58 @@ class simulation {
   }
 
   void check_durability() {
+    if (opts_.membership) return check_durability_across_configurations();
     std::vector<const durable_store*> disks;
     for (auto& n : nodes_) disks.push_back(&n->disk);
     chk_.check_durability(disks);
+  }
+
+  // Every configuration that can still elect a leader: the newest committed
+  // one, and any newer one appended on a disk or in a live core. No majority
+  // of any of them may lack a committed entry.
+  void check_durability_across_configurations() {
+    auto [conf_index, conf] = chk_.latest_committed_conf();
+    if (conf_index == 0) conf = membership::of_voters(cfg_.voters);
+    std::map<node_id, const durable_store*> disks;
+    std::vector<std::vector<node_id>> configurations{conf.voters()};
+    for (auto& n : nodes_) {
+      disks[n->id] = &n->disk;
+      for (const entry& e : n->disk.entries) {
+        if (e.type != entry_type::config || e.index <= conf_index) continue;
+        if (auto c = decode_membership(e.data)) configurations.push_back(c->voters());
+      }
+      if (n->up && n->c->conf_index() > conf_index) configurations.push_back(n->c->conf().voters());
+    }
+    for (const auto& voters : configurations) chk_.check_durability(disks, voters);
+  }
+
+  // The leader adds a spare as a learner, or removes a member (itself
+  // included), keeping at least two voters so that faults still matter.
+  void change_membership(sim_node& n) {
+    const membership& conf = n.c->conf();
+    membership next = conf;
+    std::vector<node_id> spares;
+    for (auto& s : nodes_)
+      if (s->id > static_cast<node_id>(opts_.nodes) && !used_spares_.count(s->id)) spares.push_back(s->id);
+    node_id who = no_node;
+    bool add = !spares.empty() && below(2) == 0;
+    if (add) {
+      who = spares[below(spares.size())];
+      next.put(member{who, false, "", ""});
+    } else {
+      const auto& ms = conf.members();
+      if (ms.empty()) return;
+      const member& m = ms[below(ms.size())];
+      if (m.voter && conf.voter_count() <= 2) return;
+      who = m.id;
+      next.remove(who);
+    }
+    std::string why;
+    auto r = n.c->propose_conf_change(next, &why);
+    if (r.error == propose_error::none && add) used_spares_.insert(who);
+    log("node %llu proposes %s node %llu: %s", ull(n.id), add ? "adding" : "removing", ull(who),
+        r.error == propose_error::none ? ("index " + std::to_string(r.index)).c_str() : "refused");
+    process(n);
   }
 
   static unsigned long long ull(std::uint64_t v) { return static_cast<unsigned long long>(v); }
@@ -275,9 +332,17 @@ class simulation {
       if (n.up && n.c->applied_index() >= n.c->first_index() + 3) {
         const index_t at = n.c->applied_index();
         snapshot s{snapshot_meta{at, *n.c->term_at(at), {}}, n.app.encode(below(100))};
-        n.c->compact(s);
+        s.meta = n.c->compact(s);
         n.disk.compact(s);
         log("node %llu compacts through %llu", ull(n.id), ull(at));
+      }
+    }
+    if (opts_.membership && uniform() < 0.02) {
+      for (auto& n : nodes_) {
+        if (n->up && n->c->state() == role::leader) {
+          change_membership(*n);
+          break;
+        }
       }
     }
     for (auto& n : nodes_) {
@@ -363,6 +428,13 @@ class simulation {
     }
     const role before = last_role_[n.id];
     chk_.on_node_state(*n.c);
+    if (opts_.verbose && n.c->conf_index() != last_conf_[n.id]) {
+      last_conf_[n.id] = n.c->conf_index();
+      std::string members;
+      for (const auto& m : n.c->conf().members()) members += " " + std::to_string(m.id) + (m.voter ? "" : "(learner)");
+      log("node %llu configuration at index %llu:%s%s", ull(n.id), ull(n.c->conf_index()), members.c_str(),
+          n.c->conf_change_pending() ? " (pending)" : "");
+    }
     if (n.c->state() != before) {
       log("node %llu is %s in term %llu (last %llu, commit %llu)", ull(n.id), to_string(n.c->state()),
           ull(n.c->term()), ull(n.c->last_index()), ull(n.c->commit_index()));
@@ -456,14 +528,40 @@ class simulation {
       }
     }
     if (lead == no_node) return no_node;
+    // A pending configuration change may still remove the leader (it then
+    // steps down once the change commits): not stable until it committed.
+    if (opts_.membership && (node(lead).c->conf_change_pending() || !node(lead).c->conf().is_voter(lead)))
+      return no_node;
     for (auto& n : nodes_) {
+      if (!in_final_conf(*n, lead)) continue;
       if (n->c->leader() != lead || n->c->term() != term) return no_node;
     }
     return lead;
   }
 
+  // Who must follow the leader and apply everything at the end: every
+  // server, or with configuration changes the members of the leader's
+  // configuration (removed servers and unused spares are left alone).
+  bool in_final_conf(const sim_node& n, node_id lead) {
+    return !opts_.membership || node(lead).c->conf().contains(n.id);
+  }
+
   void await_leader_and_commit() {
-    const std::int64_t settle_end = now_ + opts_.settle_ticks * tick_len;
+    std::int64_t settle_ticks = opts_.settle_ticks;
+    if (opts_.membership) {
+      // Stable also means no configuration change pending, so the leader
+      // must first bring a majority up to date: allow for the backlog, as
+      // the commit bound below does.
+      index_t hi = 0, lo = ~index_t{0};
+      for (auto& n : nodes_) {
+        hi = std::max(hi, n->c->last_index());
+        lo = std::min(lo, n->c->applied_index());
+      }
+      const std::uint64_t per_round = cfg_.max_entries_per_append * cfg_.max_inflight_appends;
+      settle_ticks += static_cast<std::int64_t>((hi - lo + per_round - 1) / per_round) *
+                      (2 * (max_delay_ + persist_delay_) / tick_len + 2);
+    }
+    const std::int64_t settle_end = now_ + settle_ticks * tick_len;
     // Stable means: the same leader for two election timeouts, so that a
     // leadership transfer started during the chaos phase has played out.
     node_id lead = no_node;
@@ -481,7 +579,7 @@ class simulation {
     }
     if (now_ - stable_since < stable_for) lead = no_node;
     if (lead == no_node) {
-      throw safety_violation("Liveness: no stable leader within " + std::to_string(opts_.settle_ticks) +
+      throw safety_violation("Liveness: no stable leader within " + std::to_string(settle_ticks) +
                              " ticks after healing");
     }
     log("stable leader %llu in term %llu", ull(lead), ull(node(lead).c->term()));
@@ -498,14 +596,15 @@ class simulation {
     // The bound grows with the backlog the chaos phase left behind: each round
     // trip moves at most batch * inflight entries to a follower.
     index_t lowest = target;
-    for (auto& n : nodes_) lowest = std::min(lowest, n->c->applied_index());
+    for (auto& n : nodes_)
+      if (in_final_conf(*n, lead)) lowest = std::min(lowest, n->c->applied_index());
     const std::uint64_t per_round = cfg_.max_entries_per_append * cfg_.max_inflight_appends;
     const std::int64_t rounds = static_cast<std::int64_t>((target - lowest + per_round - 1) / per_round);
     const std::int64_t bound_ticks = opts_.commit_ticks + rounds * (2 * (max_delay_ + persist_delay_) / tick_len + 2);
     const std::int64_t commit_end = now_ + bound_ticks * tick_len;
     auto all_applied = [&] {
       for (auto& n : nodes_) {
-        if (n->c->applied_index() < target) return false;
+        if (in_final_conf(*n, lead) && n->c->applied_index() < target) return false;
       }
       return true;
     };
@@ -515,7 +614,8 @@ class simulation {
     }
     if (!all_applied()) {
       std::string where;
-      for (auto& n : nodes_) where += " n" + std::to_string(n->id) + "=" + std::to_string(n->c->applied_index());
+      for (auto& n : nodes_)
+        if (in_final_conf(*n, lead)) where += " n" + std::to_string(n->id) + "=" + std::to_string(n->c->applied_index());
       where += "; leader " + std::to_string(lead) + " progress:";
       for (auto& p : node(lead).c->progress()) {
         where += " n" + std::to_string(p.id) + "{match " + std::to_string(p.match) + " next " + std::to_string(p.next) +
@@ -527,6 +627,7 @@ class simulation {
     for (auto& [idx, data] : wanted) {
       // Every node applied past idx; the committed entry there must be ours.
       for (auto& n : nodes_) {
+        if (!in_final_conf(*n, lead)) continue;
         auto got = n->c->entries(idx, idx + 1);
         if (!got.empty() && got.front().data != data) {
           throw safety_violation("Liveness: proposal '" + data + "' at index " + std::to_string(idx) +
@@ -559,6 +660,9 @@ class simulation {
   std::uint64_t reads_issued_ = 0;
   std::map<std::string, index_t> read_floor_;
   std::map<node_id, role> last_role_;
+  std::map<node_id, index_t> last_conf_;  // verbose: the configuration index last logged
+  std::set<node_id> used_spares_;  // spares proposed once; ids are never reused
+  static constexpr int spare_nodes = 2;
 };
 
 }  // namespace

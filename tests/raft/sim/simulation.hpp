@@ -39,6 +39,11 @@ struct sim_options {
   // timeouts on every node) without any bug, so a fuzzer checks safety only:
   // false ends the run after the chaos phase, skipping heal and liveness.
   bool check_liveness = true;
+  // Configuration changes (thesis ch. 4) under the same faults: two spare
+  // servers start with no configuration (join) and the leader, from time to
+  // time, adds one as a learner (the core promotes it once caught up) or
+  // removes a member, itself included. Removed servers keep running.
+  bool membership = false;
 };
 
 struct sim_result {
@@ -50,6 +55,7 @@ struct sim_result {
   std::uint64_t leaders = 0;  // distinct terms that had a leader
   std::uint64_t crashes = 0;
   std::uint64_t snapshots_installed = 0;
+  std::uint64_t conf_changes = 0;  // configuration entries committed (adds, promotions, removals)
 };
 
 sim_result run_simulation(const sim_options& opts);
