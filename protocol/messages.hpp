@@ -51,6 +51,7 @@ using forward_atom = caf::atom_constant<caf::atom("forward")>;
 using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
 using submit_atom = caf::atom_constant<caf::atom("submit")>;
 using cluster_atom = caf::atom_constant<caf::atom("cluster")>;
+using backup_atom = caf::atom_constant<caf::atom("backup")>;
 
 // ---- raft_node <-> log_store -------------------------------------------------
 struct persist_request {
@@ -81,6 +82,16 @@ struct apply_outcomes {
 };
 struct snapshot_blob {
   raft::snapshot snap;
+};
+
+// A backup's image of the job table (AdminService.SaveSnapshot): the table's
+// snapshot bytes at the index and term it had applied, taken in one step of
+// the table actor so index, term and bytes agree.
+struct table_image {
+  raft::index_t index = 0;
+  raft::term_t term = 0;
+  std::uint64_t job_count = 0;
+  std::string data;  // jobs::job_table::snapshot(), the bytes compaction stores
 };
 
 // ---- job_table queries and change stream ---------------------------------------
@@ -249,6 +260,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::raft_outbox)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::entry_batch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::apply_outcomes)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::snapshot_blob)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::table_image)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::job_lookup)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::list_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::list_reply)
