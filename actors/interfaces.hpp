@@ -30,6 +30,7 @@ using job_table_actor = caf::typed_actor<
     caf::replies_to<apply_atom, entry_batch>::with<apply_outcomes>,
     caf::replies_to<restore_atom, snapshot_blob>::with<std::uint64_t>,
     caf::replies_to<compact_atom>::with<snapshot_blob>,  // serialize state at the applied index
+    caf::replies_to<backup_atom>::with<table_image>,    // the same bytes, with index, term and job count
     caf::replies_to<get_atom, std::string>::with<job_lookup>,
     caf::replies_to<list_atom, list_request>::with<list_reply>,
     caf::replies_to<subscribe_atom, change_listener>::with<job_snapshot_view>,  // every job (streams)

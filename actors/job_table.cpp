@@ -72,6 +72,7 @@ job_table_actor::behavior_type job_table(job_table_actor::stateful_pointer<job_t
         for (auto& e : batch.entries) {
           if (e.index <= st.applied) continue;  // already covered by a restored snapshot
           st.applied = e.index;
+          st.applied_term = e.term;
           if (e.type != raft::entry_type::normal) continue;
           logpb::Command cmd;
           apply_outcome o;
@@ -108,6 +109,7 @@ job_table_actor::behavior_type job_table(job_table_actor::stateful_pointer<job_t
           throw;
         }
         st.applied = blob.snap.meta.index;
+        st.applied_term = blob.snap.meta.term;
         TLOG(info, "job_table") << "restored snapshot at index " << st.applied << " ("
                                 << st.table.size() << " jobs)";
         // Subscribers resynchronise from the full state, as if every job changed.
@@ -137,6 +139,13 @@ job_table_actor::behavior_type job_table(job_table_actor::stateful_pointer<job_t
         b.snap.meta.index = self->state.applied;
         b.snap.data = self->state.table.snapshot();
         return b;
+      },
+      // One serialization of the table, as for compaction; the caller (the
+      // node service, after a ReadIndex) streams it, so this actor only pays
+      // for building the bytes.
+      [=](backup_atom) -> table_image {
+        auto& st = self->state;
+        return table_image{st.applied, st.applied_term, st.table.size(), st.table.snapshot()};
       },
       [=](get_atom, const std::string& id) -> job_lookup {
         job_lookup r;

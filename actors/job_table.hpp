@@ -13,6 +13,7 @@ struct job_table_state {
   static inline const char* name = "job_table";
   jobs::job_table table;
   std::uint64_t applied = 0;  // includes noop entries, which the table never sees
+  std::uint64_t applied_term = 0;  // the term of the entry at `applied` (a backup names it)
   std::vector<change_listener> listeners;
 };
 

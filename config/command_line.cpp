@@ -48,6 +48,8 @@ const std::vector<flag_spec>& flag_specs() {
       {"auth-token", "LIST", "client tokens as \"name:role:token,...\" (role read, submit or admin; token \"@FILE\" "
                              "reads it from FILE); replaces the file's [[auth.tokens]]"},
       {"check-config", nullptr, "validate the configuration, print a one-line summary and exit 0"},
+      {"restore", "FILE", "seed the empty data dir from a backup (troupe snapshot save FILE) as a new cluster of "
+                          "this configuration's members, then exit; start the node normally afterwards"},
       {"help", nullptr, "print this help and exit"},
       {"version", nullptr, "print the version and exit"},
   };
@@ -293,6 +295,12 @@ cli_result parse_command_line(int argc, const char* const* argv) {
   validate(result.config);
   finalize(result.config);
   result.action = get(given, "check-config") ? cli_action::check_config : cli_action::run;
+  if (const std::string* file = get(given, "restore")) {
+    if (result.action == cli_action::check_config) fail("--restore", "cannot be combined with --check-config");
+    if (file->empty()) fail("--restore", "needs a backup file");
+    result.action = cli_action::restore;
+    result.restore_file = *file;
+  }
   return result;
 }
 

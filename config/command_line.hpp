@@ -7,12 +7,13 @@
 
 namespace troupe::config {
 
-enum class cli_action { run, help, check_config, version };
+enum class cli_action { run, help, check_config, version, restore };
 
 struct cli_result {
   cli_action action = cli_action::run;
   node_config config;     // validated and finalized for run / check_config
   std::string help_text;  // usage() for help, version_string() for version
+  std::string restore_file;  // --restore FILE: seed the data dir from this backup and exit
 };
 
 // Parses argv (argv[0] is the program name). Both "--flag value" and

@@ -5,7 +5,9 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include "config/timeouts.hpp"
+#include "gateway/admin_gateway.hpp"
 #include "gateway/ask.hpp"
+#include "gateway/grpc_admission.hpp"
 #include "gateway/grpc_errors.hpp"
 #include "gateway/grpc_metrics.hpp"
 #include "gateway/job_stream.hpp"
@@ -24,14 +26,6 @@ namespace {
 
 bool is_forwarded(grpc::CallbackServerContext* ctx) {
   return ctx->client_metadata().count(peer_calls::forwarded_key) > 0;
-}
-
-// The raw "authorization" metadata value, if the client sent one.
-std::optional<std::string_view> authorization(const grpc::CallbackServerContext* ctx) {
-  const auto& md = ctx->client_metadata();
-  auto it = md.find(peer_calls::authorization_key);
-  if (it == md.end()) return std::nullopt;
-  return std::string_view(it->second.data(), it->second.size());
 }
 
 // A StreamJobs call refused before it starts (no or a too weak token).
@@ -170,14 +164,7 @@ class scheduler_service final : public scheduler::SchedulerService::CallbackServ
   // must fit the client message cap (the server's own receive cap is the
   // peers' larger one; see start_grpc_server).
   grpc::Status admit(grpc::CallbackServerContext* ctx, access::operation op, const google::protobuf::Message& req) {
-    auto who = gate_.check(authorization(ctx), op);
-    if (!who) return to_status(ctx, who.error());
-    if (req.ByteSizeLong() > cfg_.limits.client_message_bytes)
-      return to_status(ctx, make_error(errc::resource_exhausted,
-                                       "request of " + std::to_string(req.ByteSizeLong()) + " bytes exceeds the " +
-                                           std::to_string(cfg_.limits.client_message_bytes) +
-                                           "-byte client message limit ([limits] client_message_bytes)"));
-    return grpc::Status::OK;
+    return troupe::admit(ctx, gate_, op, req, cfg_.limits);
   }
 
   // The client's authorization, for a call the node service may forward to
@@ -232,6 +219,7 @@ std::shared_ptr<grpc::ServerCredentials> server_credentials(const config::node_c
 
 struct grpc_server {
   std::unique_ptr<grpc::Service> scheduler;
+  std::unique_ptr<grpc::Service> admin;
   std::shared_ptr<void> peer_services;  // RaftService and InternalService (transport/)
   std::unique_ptr<grpc::Server> server;
   ~grpc_server() {
@@ -259,11 +247,13 @@ std::shared_ptr<grpc_server> start_grpc_server(caf::actor_system& sys, const con
   b.SetMaxReceiveMessageSize(max_message_bytes);
   b.SetMaxSendMessageSize(max_message_bytes);
   b.RegisterService(rs->scheduler.get());
+  rs->admin = make_admin_service(sys, cfg, service);
+  b.RegisterService(rs->admin.get());
   rs->peer_services = add_peer_services(b, sys, cfg, std::move(inbox));
   b.experimental().SetInterceptorCreators(grpc_metrics_interceptors());
   rs->server = b.BuildAndStart();
   if (!rs->server || port == 0) throw std::runtime_error("cannot listen for gRPC on " + cfg.grpc_listen);
-  TLOG(info, "grpc_gateway") << "serving SchedulerService, InternalService, RaftService, health and reflection on "
+  TLOG(info, "grpc_gateway") << "serving SchedulerService, AdminService, InternalService, RaftService, health and reflection on "
                              << cfg.grpc_listen << (cfg.tls.enabled() ? " (TLS; peers need a node certificate)" : "")
                              << (cfg.auth.enabled() ? "; clients need a token" : "");
   return rs;

@@ -1,4 +1,5 @@
-// The node's gRPC server: SchedulerService (client-facing), InternalService
+// The node's gRPC server: SchedulerService (client-facing), AdminService
+// (operators; gateway/admin_gateway.hpp), InternalService
 // and RaftService (node-to-node), grpc.health.v1 and server reflection, on
 // the node's gRPC listen address, with gRPC's callback API: a handler passes
 // the request to an actor and finishes when the actor answers; no thread

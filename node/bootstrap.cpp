@@ -329,7 +329,7 @@ int run_actors(caf::actor_system& sys, const config::node_config& cfg, recovered
     TLOG(info, "topology") << "  " << e.name << (e.actor_id ? "#" + std::to_string(e.actor_id) : std::string())
                            << " [" << e.monitors << "] " << e.detail;
   // Not an actor (gRPC's callback threads run it), so not in GET /api/topology.
-  TLOG(info, "topology") << "  grpc_gateway [gRPC callback threads, server owned by the bootstrap] SchedulerService on "
+  TLOG(info, "topology") << "  grpc_gateway [gRPC callback threads, server owned by the bootstrap] SchedulerService, AdminService on "
                          << cfg.grpc_listen << " -> node_service; RaftService and InternalService (transport) in to "
                          << "raft_node, heartbeat_tracker, job_supervisor";
 

@@ -52,6 +52,7 @@ using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
 using submit_atom = caf::atom_constant<caf::atom("submit")>;
 using cluster_atom = caf::atom_constant<caf::atom("cluster")>;
 using member_atom = caf::atom_constant<caf::atom("member")>;
+using backup_atom = caf::atom_constant<caf::atom("backup")>;
 
 // ---- raft_node <-> log_store -------------------------------------------------
 struct persist_request {
@@ -82,6 +83,16 @@ struct apply_outcomes {
 };
 struct snapshot_blob {
   raft::snapshot snap;
+};
+
+// A backup's image of the job table (AdminService.SaveSnapshot): the table's
+// snapshot bytes at the index and term it had applied, taken in one step of
+// the table actor so index, term and bytes agree.
+struct table_image {
+  raft::index_t index = 0;
+  raft::term_t term = 0;
+  std::uint64_t job_count = 0;
+  std::string data;  // jobs::job_table::snapshot(), the bytes compaction stores
 };
 
 // ---- job_table queries and change stream ---------------------------------------
@@ -277,6 +288,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::raft_outbox)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::entry_batch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::apply_outcomes)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::snapshot_blob)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::table_image)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::job_lookup)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::list_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::list_reply)

@@ -19,7 +19,8 @@ config::role required_role(operation op) {
     case operation::cancel_job: return config::role::submit;
     case operation::transfer_leadership:
     case operation::drain_node:
-    case operation::undrain_node: return config::role::admin;
+    case operation::undrain_node:
+    case operation::save_snapshot: return config::role::admin;
   }
   return config::role::admin;
 }
@@ -37,6 +38,7 @@ const char* to_string(operation op) {
     case operation::transfer_leadership: return "transfer leadership";
     case operation::drain_node: return "drain nodes";
     case operation::undrain_node: return "undrain nodes";
+    case operation::save_snapshot: return "save snapshots";
   }
   return "do this";
 }

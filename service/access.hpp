@@ -27,6 +27,7 @@ enum class operation {
   transfer_leadership,
   drain_node,
   undrain_node,
+  save_snapshot,  // AdminService.SaveSnapshot: every job, whoever submitted it
 };
 
 config::role required_role(operation op);

@@ -8,6 +8,7 @@
 #include "service/job_output.hpp"
 #include "service/peer_calls.hpp"
 #include "service/service_context.hpp"
+#include "service/snapshot_save.hpp"
 #include "service/status_views.hpp"
 #include "service/validate.hpp"
 
@@ -331,6 +332,11 @@ node_service_actor::behavior_type node_service(self_ptr self, std::shared_ptr<no
       },
       [=](status_atom) { return health(self, c); },
       [=](topology_atom) { return actor_tree(self, c); },
+      [=](backup_atom) -> caf::result<table_image> {
+        auto rp = self->make_response_promise<table_image>();
+        save_snapshot(self, c, rp);
+        return rp;
+      },
       [=](forward_atom, const std::shared_ptr<std::function<void()>> &continuation) { (*continuation)(); },
   };
 }

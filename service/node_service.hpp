@@ -70,6 +70,9 @@ using node_service_actor = caf::typed_actor<
     caf::replies_to<undrain_atom>::with<std::string>,
     caf::replies_to<status_atom>::with<node_health>,
     caf::replies_to<topology_atom>::with<topology>,
+    // AdminService.SaveSnapshot: the leader's consistent image of the job
+    // table (service/snapshot_save.hpp).
+    caf::replies_to<backup_atom>::with<table_image>,
     // A call to another node finished on a gRPC thread; its continuation runs here.
     caf::reacts_to<forward_atom, std::shared_ptr<std::function<void()>>>>;
 

@@ -5,6 +5,7 @@
 //                   [--created-before-ms MS] [--page-size N] [--page-token T] [--all] [--stream]
 //   troupe cluster status | cluster transfer-leader [--to N] | cluster drain | cluster undrain
 //   troupe log list [--start-index N] [--limit N]
+//   troupe snapshot save FILE [--timeout S] | snapshot status FILE
 // Follows "Not the leader" redirects (trailing metadata leader-address), tries
 // the next address when one is down, and retries RESOURCE_EXHAUSTED with
 // exponential backoff (bounded).
@@ -29,6 +30,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runtime/jobs/rfc3339.hpp"
+#include "tools/cli_snapshot.hpp"
 #include "transport/client_credentials.hpp"
 #include "scheduler.grpc.pb.h"
 
@@ -58,6 +60,8 @@ const char* usage_text =
     "           [--page-size N] [--page-token T] [--all] [--stream]\n"
     "  cluster status | cluster transfer-leader [--to N] | cluster drain | cluster undrain\n"
     "  log list [--start-index N] [--limit N]\n"
+    "  snapshot save FILE [--timeout S]                     the leader's consistent snapshot of every job (admin)\n"
+    "  snapshot status FILE                                verify a saved snapshot and print what it holds\n"
     "  -a/--addr takes one or several gRPC addresses (comma separated); the client follows leader redirects.\n"
     "  --token T (or $TROUPE_TOKEN)  sent as \"authorization: Bearer T\" (nodes with [[auth.tokens]])\n"
     "  --ca-file F                   TLS: trust the cluster CA in F (nodes with [tls])\n"
@@ -167,19 +171,20 @@ class client {
     if (!sec_.token.empty()) ctx.AddMetadata("authorization", "Bearer " + sec_.token);
   }
 
-  template <class Req, class Resp, class Fn>
-  grpc::Status call(Fn fn, const Req& req, Resp& resp, std::chrono::seconds deadline = std::chrono::seconds(10)) {
+  // Runs `attempt(address, ctx)` on the cluster, ctx prepared with the token
+  // and the deadline: follows leader redirects, skips dead addresses, retries
+  // RESOURCE_EXHAUSTED with exponential backoff. Any other status is final.
+  template <class Attempt>
+  grpc::Status with_redirects(Attempt attempt, std::chrono::seconds deadline) {
     std::vector<std::string> queue = addrs_;
     grpc::Status last(grpc::StatusCode::UNAVAILABLE, "no address to try");
     int backoff_ms = 50;
-    for (int attempt = 0; attempt < 12 && !queue.empty(); ++attempt) {
+    for (int attempts = 0; attempts < 12 && !queue.empty(); ++attempts) {
       auto addr = queue.front();
-      auto stub = scheduler::SchedulerService::NewStub(grpc::CreateChannel(addr, sec_.credentials));
       grpc::ClientContext ctx;
       prepare(ctx);
       ctx.set_deadline(std::chrono::system_clock::now() + deadline);
-      resp.Clear();
-      last = (stub.get()->*fn)(&ctx, req, &resp);
+      last = attempt(addr, ctx);
       if (last.ok()) return last;
       auto code = last.error_code();
       if (code == grpc::StatusCode::FAILED_PRECONDITION && last.error_message().rfind("Not the leader", 0) == 0) {
@@ -206,6 +211,21 @@ class client {
       return last;
     }
     return last;
+  }
+
+  template <class Req, class Resp, class Fn>
+  grpc::Status call(Fn fn, const Req& req, Resp& resp, std::chrono::seconds deadline = std::chrono::seconds(10)) {
+    return with_redirects(
+        [&](const std::string& addr, grpc::ClientContext& ctx) {
+          auto stub = scheduler::SchedulerService::NewStub(channel(addr));
+          resp.Clear();
+          return (stub.get()->*fn)(&ctx, req, &resp);
+        },
+        deadline);
+  }
+
+  std::shared_ptr<grpc::Channel> channel(const std::string& addr) const {
+    return grpc::CreateChannel(addr, sec_.credentials);
   }
 
   std::unique_ptr<scheduler::SchedulerService::Stub> stub() {
@@ -498,6 +518,18 @@ int main(int argc, char** argv) {
       std::cout << std::setw(8) << e.index() << std::setw(6) << e.term() << (e.is_committed() ? " C " : "   ")
                 << (e.kind() == "noop" ? std::string("noop") : e.command().ShortDebugString()) << "\n";
     return 0;
+  }
+  if (group == "snapshot" && verb == "save") {
+    if (o.args.size() != 3) die("snapshot save needs one FILE");
+    const auto timeout = std::chrono::seconds(num(o, "--timeout", 300));
+    return troupe::cli::snapshot_save(o.args[2], o.json_out, [&](const troupe::cli::snapshot_attempt& attempt) {
+      return c.with_redirects(
+          [&](const std::string& addr, grpc::ClientContext& ctx) { return attempt(c.channel(addr), ctx); }, timeout);
+    });
+  }
+  if (group == "snapshot" && verb == "status") {
+    if (o.args.size() != 3) die("snapshot status needs one FILE");
+    return troupe::cli::snapshot_status(o.args[2], o.json_out);
   }
   std::cerr << usage_text;
   return 2;

@@ -128,4 +128,21 @@ void job_table::restore(std::string_view bytes) {
   *this = std::move(fresh);
 }
 
+std::size_t job_table::forget_workers() {
+  std::vector<job*> held;
+  for (auto s : {job_status::assigned, job_status::running})
+    for (const job* j : with_status(s)) held.push_back(find_mutable(j->id));
+  for (job* j : held) {
+    unindex(j);
+    j->status = job_status::pending;
+    j->assigned_worker = 0;
+    j->assigned_at_ns = 0;
+    j->executed_by = 0;
+    j->started_at_ns.reset();
+    reindex(j);
+  }
+  draining_.clear();
+  return held.size();
+}
+
 }  // namespace troupe::jobs

@@ -132,6 +132,17 @@ class job_table {
   // then leaves the table unchanged.
   void restore(std::string_view bytes);
 
+  // For a cluster seeded from a backup (troupe-node --restore), whose workers
+  // are not the ones this table names: every assigned or running job goes
+  // back to pending exactly as a requeue_job does (attempts kept, worker,
+  // executor and start time cleared), and no worker stays drained. Without
+  // it a job held by an old worker id that is not a member of the new cluster
+  // would stay non-terminal for ever (only members are tracked for liveness),
+  // and a drained old id reused by a new node would never get work.
+  // Deterministic (no clock): every node restored from the same file gets
+  // the same bytes. Returns how many jobs went back to pending.
+  std::size_t forget_workers();
+
  private:
   // Command handlers (job_table_apply.cpp). Each returns its refusal, or an
   // ok() apply_error when the command applied.

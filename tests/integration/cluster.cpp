@@ -275,6 +275,8 @@ std::string cluster::log_path(std::uint64_t id) const {
   return dir_ + "/node-" + std::to_string(id) + "." + std::to_string(std::max(n.starts, 1)) + ".log";
 }
 
+std::string cluster::config_path(std::uint64_t id) const { return at(id).config_path; }
+
 std::string cluster::log_text(std::uint64_t id) const {
   std::ifstream f(log_path(id));
   std::ostringstream s;

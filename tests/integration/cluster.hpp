@@ -110,6 +110,9 @@ class cluster {
   std::string grpc_address(std::uint64_t id) const;
   std::string http_address(std::uint64_t id) const;
   std::string data_dir(std::uint64_t id) const;
+  // The TOML file node `id` starts with (written by the constructor), for
+  // runs of troupe-node with other flags (--restore, --check-config).
+  std::string config_path(std::uint64_t id) const;
   // Log file of the latest start of node `id`, and its contents.
   std::string log_path(std::uint64_t id) const;
   std::string log_text(std::uint64_t id) const;

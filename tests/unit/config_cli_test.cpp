@@ -140,7 +140,7 @@ TEST_CASE("--help documents every flag and skips validation") {
   CHECK(r.help_text == usage());
   for (const char* flag : {"--config FILE", "--node-id N", "--port P", "--dashboard-port P", "--peers", "--image IMG",
                            "--data-dir DIR", "--advertise-addr HOST:PORT", "--executor", "--log-level",
-                           "--check-config", "--help", "--version"}) {
+                           "--check-config", "--restore FILE", "--help", "--version"}) {
     CAPTURE(flag);
     CHECK(r.help_text.find(flag) != std::string::npos);
   }
@@ -167,6 +167,18 @@ TEST_CASE("--version and --check-config") {
   CHECK(line.find('\n') == std::string::npos);
   CHECK(line.find("node 3") != std::string::npos);
   CHECK(line.find(dir / "d") != std::string::npos);
+}
+
+TEST_CASE("--restore FILE: a validated config and the file, or a clear refusal") {
+  scratch_dir dir;
+  const cli_result r = run_cli({"--restore", dir / "backup.db", "--node-id", "3", "--data-dir", dir / "d"});
+  CHECK(r.action == cli_action::restore);
+  CHECK(r.restore_file == dir / "backup.db");
+  CHECK(r.config.id == 3);
+  const auto err = [](std::vector<std::string> args) { return error_of([&] { run_cli(std::move(args)); }); };
+  check_error(err({"--restore", dir / "b.db", "--check-config", "--node-id", "3", "--data-dir", dir / "d"}), "<flags>",
+              "--restore", "cannot be combined with --check-config");
+  check_error(err({"--restore"}), "<flags>", "--restore", "missing value");
 }
 
 }  // namespace troupe::config::test

@@ -37,6 +37,7 @@ job_table_actor::behavior_type empty_table() {
       [](apply_atom, entry_batch&) { return apply_outcomes{}; },
       [](restore_atom, snapshot_blob&) { return std::uint64_t{0}; },
       [](compact_atom) { return snapshot_blob{}; },
+      [](backup_atom) { return table_image{}; },
       [](get_atom, const std::string&) { return job_lookup{}; },
       [](list_atom, const list_request&) { return list_reply{}; },
       [](subscribe_atom, change_listener) { return job_snapshot_view{}; },

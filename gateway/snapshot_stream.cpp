@@ -1,0 +1,100 @@
+#include "gateway/snapshot_stream.hpp"
+
+#include <algorithm>
+#include <string>
+
+#include "gateway/ask.hpp"
+#include "gateway/grpc_errors.hpp"
+#include "runtime/backup/backup_file.hpp"
+
+namespace troupe {
+namespace {
+
+class snapshot_stream final : public grpc::ServerWriteReactor<admin::SnapshotChunk> {
+ public:
+  snapshot_stream(caf::actor_system& sys, node_service_actor service, grpc::CallbackServerContext* ctx,
+                  std::uint64_t node_id, std::chrono::milliseconds wait)
+      : node_id_(node_id) {
+    // The reactor lives until Finish() and OnDone(); only the ask's answer
+    // (or its timeout) calls Finish() first, so `this` outlives the ask.
+    ask(
+        sys, service, wait, [this](table_image& img) { start(std::move(img)); },
+        [this, ctx](const caf::error& e) { Finish(to_status(ctx, e)); }, backup_atom::value);
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {  // the client went away or cancelled
+      release();
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the snapshot stream was cancelled"));
+      return;
+    }
+    next();
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  // Runs once, on the ask's actor thread; every later write follows the
+  // previous one's OnWriteDone, so writes never overlap.
+  void start(table_image&& img) {
+    image_ = std::move(img);
+    backup::metadata m;
+    m.index = image_.index;
+    m.term = image_.term;
+    m.job_count = image_.job_count;
+    m.data_bytes = image_.data.size();
+    crc_.update(backup::encode_header(m));
+    auto* md = chunk_.mutable_metadata();
+    md->set_format_version(m.version);
+    md->set_index(m.index);
+    md->set_term(m.term);
+    md->set_job_count(m.job_count);
+    md->set_data_bytes(m.data_bytes);
+    md->set_leader_id(node_id_);
+    StartWrite(&chunk_);
+  }
+
+  void next() {
+    if (sent_ < image_.data.size()) {
+      const std::size_t n = std::min(snapshot_chunk_bytes, image_.data.size() - sent_);
+      const std::string_view piece(image_.data.data() + sent_, n);
+      crc_.update(piece);
+      chunk_.set_data(piece.data(), piece.size());
+      sent_ += n;
+      StartWrite(&chunk_);
+      return;
+    }
+    if (!trailer_sent_) {
+      trailer_sent_ = true;
+      release();
+      chunk_.set_crc32c(crc_.value());
+      StartWrite(&chunk_);
+      return;
+    }
+    Finish(grpc::Status::OK);
+  }
+
+  void release() {
+    std::string().swap(image_.data);
+    chunk_.Clear();
+  }
+
+  std::uint64_t node_id_;
+  table_image image_;
+  admin::SnapshotChunk chunk_;
+  backup::checksum crc_;
+  std::size_t sent_ = 0;
+  bool trailer_sent_ = false;
+};
+
+}  // namespace
+
+grpc::ServerWriteReactor<admin::SnapshotChunk>* make_snapshot_stream(caf::actor_system& sys,
+                                                                      node_service_actor service,
+                                                                      grpc::CallbackServerContext* ctx,
+                                                                      std::uint64_t node_id,
+                                                                      std::chrono::milliseconds wait) {
+  return new snapshot_stream(sys, std::move(service), ctx, node_id, wait);
+}
+
+}  // namespace troupe
