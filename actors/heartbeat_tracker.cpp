@@ -1,5 +1,7 @@
 #include "actors/heartbeat_tracker.hpp"
 
+#include <algorithm>
+
 #include <caf/actor_cast.hpp>
 #include <caf/stateful_actor.hpp>
 
@@ -12,8 +14,6 @@ namespace {
 
 using self_ptr = heartbeat_tracker_actor::stateful_pointer<heartbeat_tracker_state>;
 using clock = heartbeat_tracker_state::clock;
-
-constexpr auto tick_every = config::tracker_tick;
 
 bool is_leader(self_ptr self) { return self->state.role.role == raft::role::leader; }
 
@@ -106,6 +106,26 @@ void beat(self_ptr self) {
       .then([=](worker_report& r) { send_beat(self, std::move(r)); }, [](const caf::error&) {});
 }
 
+// Ticks only when something is due: this node's next heartbeat and, on the
+// leader, the moment the first live worker would turn dead unless heard from
+// (then listeners hear it at once). A tick already coming at or before that
+// stays; an early or extra one only re-checks.
+void schedule_tick(self_ptr self) {
+  auto& st = self->state;
+  auto now = clock::now();
+  auto at = st.last_beat + config::heartbeat_interval(st.cfg);
+  if (is_leader(self))
+    for (const auto& [id, w] : st.workers) {
+      auto dies = w.last_seen + config::dead_after(st.cfg);
+      if (dies > now && dies < at) at = dies;
+    }
+  if (st.next_tick > now && st.next_tick <= at) return;
+  st.next_tick = at;
+  // Rounded up: the tick never fires before next_tick.
+  auto delay = std::chrono::ceil<std::chrono::milliseconds>(std::max(at - now, clock::duration::zero()));
+  self->delayed_send(self, delay, tick_atom::value);
+}
+
 }  // namespace
 
 heartbeat_tracker_actor::behavior_type heartbeat_tracker(
@@ -117,13 +137,13 @@ heartbeat_tracker_actor::behavior_type heartbeat_tracker(
   st.raft = raft;
   st.supervisor = supervisor;
   self->send(raft, subscribe_atom::value, caf::actor_cast<role_listener>(self));
-  self->delayed_send(self, tick_every, tick_atom::value);
+  schedule_tick(self);
   return {
       [=](tick_atom) {
         auto& st = self->state;
         if (clock::now() - st.last_beat >= config::heartbeat_interval(st.cfg)) beat(self);
         if (is_leader(self)) publish_if_changed(self);  // notices workers going silent
-        self->delayed_send(self, tick_every, tick_atom::value);
+        schedule_tick(self);
       },
       [=](const role_change& rc) {
         auto& st = self->state;
@@ -137,6 +157,7 @@ heartbeat_tracker_actor::behavior_type heartbeat_tracker(
           st.last_published.clear();
         }
         if (leader_changed && rc.leader_id != raft::no_node) beat(self);
+        schedule_tick(self);
       },
       [=](heartbeat_atom, const worker_report& r) -> heartbeat_reply {
         heartbeat_reply rep;

@@ -34,6 +34,7 @@ struct heartbeat_tracker_state {
   std::set<std::uint64_t> registered;        // RegisterWorker proposed this leadership
   std::vector<worker_listener> listeners;
   clock::time_point last_beat{};
+  clock::time_point next_tick{};             // when the latest scheduled tick fires
   std::string last_published;                // fingerprint of the last list sent
 };
 

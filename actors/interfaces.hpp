@@ -37,6 +37,8 @@ using job_table_actor = caf::typed_actor<
     caf::replies_to<subscribe_atom, change_listener, listener_scope>::with<listener_view>,  // what the scope asks
     caf::reacts_to<unsub_atom, change_listener>,
     caf::replies_to<stats_atom>::with<table_stats>,
+    caf::replies_to<oldest_atom>::with<oldest_finished>,  // when the oldest terminal job completed
+    caf::replies_to<held_atom, id_list>::with<id_list>,   // which of these ids the table holds
     caf::replies_to<workers_atom, std::uint64_t>::with<worker_load>>;  // one worker: drained? jobs on it?
 
 // Owns the Raft core: ticks it, steps peer messages into it, runs the

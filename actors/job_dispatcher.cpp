@@ -3,6 +3,9 @@
 #include <caf/actor_cast.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include <algorithm>
+#include <utility>
+
 #include "config/limits.hpp"
 #include "config/timeouts.hpp"
 #include "runtime/common/log.hpp"
@@ -22,7 +25,7 @@ void propose(self_ptr self, logpb::Command cmd, std::function<void(const caf::er
       .then([then](const proposal_result&) { then(caf::error{}); }, [then](const caf::error& e) { then(e); });
 }
 
-// Removes a job from the pending and placed views (not from `finished`).
+// Removes a job from the pending and placed views.
 void untrack(job_dispatcher_state& st, const std::string& id) {
   if (auto p = st.pending_since.find(id); p != st.pending_since.end()) {
     st.pending.erase({p->second, id});
@@ -38,7 +41,8 @@ void track(self_ptr self, const jobs::job& j) {
   auto& st = self->state;
   untrack(st, j.id);
   if (jobs::is_terminal(j.status)) {
-    st.finished.insert({j.completed_at_ns.value_or(j.created_at_ns), j.id});
+    auto at = j.completed_at_ns.value_or(0);  // as the table orders them for eviction
+    if (!st.oldest_finished || at < *st.oldest_finished) st.oldest_finished = at;
   } else if (j.status == jobs::job_status::pending) {
     st.pending_since[j.id] = j.created_at_ns;
     st.pending.insert({j.created_at_ns, j.id});
@@ -48,13 +52,37 @@ void track(self_ptr self, const jobs::job& j) {
   }
 }
 
+void arm(self_ptr self);
+
+// The table's oldest completion time, asked anew (after an eviction the next
+// oldest is known only to the table). The table answers after every change
+// it sent before, so the answer is at least as new as what was seen so far.
+void ask_oldest(self_ptr self, const job_table_actor& table) {
+  auto& st = self->state;
+  if (st.asking_oldest) {
+    st.ask_again = true;
+    return;
+  }
+  st.asking_oldest = true;
+  self->request(table, caf::infinite, oldest_atom::value)
+      .then(
+          [=](const oldest_finished& o) {
+            auto& st = self->state;
+            st.asking_oldest = false;
+            st.oldest_finished = o.completed_at_ns;
+            if (std::exchange(st.ask_again, false)) ask_oldest(self, table);
+            arm(self);
+          },
+          [=](const caf::error&) {
+            // Only when the table is gone (the node stops then): keep a lower bound.
+            self->state.asking_oldest = false;
+            arm(self);
+          });
+}
+
 // A job the table no longer has (evicted, or absent from a restored
 // snapshot): nothing may be proposed for it any more.
-void forget(self_ptr self, const jobs::job& j) {
-  auto& st = self->state;
-  untrack(st, j.id);
-  st.finished.erase({j.completed_at_ns.value_or(j.created_at_ns), j.id});
-}
+void forget(self_ptr self, const jobs::job& j) { untrack(self->state, j.id); }
 
 bool grace_over(self_ptr self) {
   // A new leader has heard from nobody yet; give every worker one full
@@ -168,15 +196,59 @@ void dispatch(self_ptr self) {
   });
 }
 
+std::int64_t retention_ns(const job_dispatcher_state& st) {
+  return static_cast<std::int64_t>(st.cfg.jobs.retention_s) * 1000000000ll;
+}
+
 void evict_old(self_ptr self) {
   auto& st = self->state;
-  if (!st.leader || st.evicting || st.finished.empty()) return;
-  auto cutoff = wall_clock_ns() - static_cast<std::int64_t>(st.cfg.jobs.retention_s) * 1000000000ll;
-  if (st.finished.begin()->first > cutoff) return;
+  if (!st.leader || st.evicting || !st.oldest_finished) return;
+  auto cutoff = wall_clock_ns() - retention_ns(st);
+  if (*st.oldest_finished > cutoff) return;
   logpb::Command cmd;
   cmd.mutable_evict_jobs()->set_completed_before_ns(cutoff);
   st.evicting = true;
-  propose(self, std::move(cmd), [=](const caf::error&) { self->state.evicting = false; });
+  propose(self, std::move(cmd), [=](const caf::error& e) {
+    self->state.evicting = false;
+    // Applied: the table's oldest is newer now (asked even when the change
+    // stream named no eviction, so a stale value cannot repeat empty
+    // evictions). Refused: tried again a tick later.
+    if (!e) ask_oldest(self, self->state.table);
+    arm(self);
+  });
+}
+
+// When the next tick is needed, if at all. Only the leader acts on ticks.
+// While a job is pending or placed: every dispatcher_tick (dead and silent
+// workers are judged by time; a failed assignment is retried). Retention:
+// when the oldest finished job reaches it (never sooner than a tick from now,
+// so an eviction that keeps failing does not spin).
+std::optional<clock::time_point> next_tick(const job_dispatcher_state& st) {
+  if (!st.leader) return std::nullopt;
+  std::optional<clock::time_point> at;
+  auto now = st.now();
+  if (!st.pending.empty() || !st.placed.empty()) at = now + tick_every;
+  // Not while an eviction or a question about the oldest is on its way: its
+  // answer arms the timer anew.
+  if (st.oldest_finished && !st.evicting && !st.asking_oldest) {
+    auto due_in = std::chrono::nanoseconds(*st.oldest_finished + retention_ns(st) - wall_clock_ns());
+    auto evict_at = now + std::max<clock::duration>(std::chrono::duration_cast<clock::duration>(due_in), tick_every);
+    if (!at || evict_at < *at) at = evict_at;
+  }
+  return at;
+}
+
+// Schedules the next tick unless one at or before it is coming already
+// (a tick that turns out early or superfluous only re-checks and re-arms).
+void arm(self_ptr self) {
+  auto& st = self->state;
+  auto at = next_tick(st);
+  auto now = st.now();
+  if (!at || (st.armed && *st.armed > now && *st.armed <= *at)) return;
+  st.armed = *at;
+  // Rounded up: the tick never fires before `armed`.
+  auto delay = std::chrono::ceil<std::chrono::milliseconds>(std::max<clock::duration>(*at - now, clock::duration::zero()));
+  self->delayed_send(self, delay, tick_atom::value);
 }
 
 }  // namespace
@@ -187,24 +259,23 @@ job_dispatcher_actor::behavior_type job_dispatcher(job_dispatcher_actor::statefu
                                                    std::function<std::chrono::steady_clock::time_point()> now) {
   self->state.cfg = std::move(cfg);
   self->state.raft = raft;
+  self->state.table = table;
   self->state.now = std::move(now);
   self->send(raft, subscribe_atom::value, caf::actor_cast<role_listener>(self));
   self->send(tracker, subscribe_atom::value, caf::actor_cast<worker_listener>(self));
-  // Only what it keeps: the non-terminal jobs, and the (completion time, id)
-  // of finished ones for retention -- not a copy of every job.
+  // Only what it keeps: the non-terminal jobs -- not a copy of every job. Of
+  // the finished ones, the oldest completion time (ask_oldest).
   listener_scope scope;
   scope.active = true;
-  scope.finished = true;
   self->request(table, caf::infinite, subscribe_atom::value, caf::actor_cast<change_listener>(self), scope)
       .then([=](listener_view& v) {
         auto& st = self->state;
         st.draining = std::move(v.draining);
         for (const auto& j : v.active) track(self, j);
-        // Ascending, so each insert lands at the end in O(1).
-        for (auto& f : v.finished) st.finished.insert(st.finished.end(), std::move(f));
         dispatch(self);
+        arm(self);
       });
-  self->delayed_send(self, tick_every, tick_atom::value);
+  ask_oldest(self, table);
   return {
       [=](const role_change& rc) {
         auto& st = self->state;
@@ -219,16 +290,20 @@ job_dispatcher_actor::behavior_type job_dispatcher(job_dispatcher_actor::statefu
         st.leader = leader;
         check_workers(self);
         dispatch(self);
+        arm(self);
       },
       [=](const job_changes& jc) {
         auto& st = self->state;
+        bool evicted = false;
         for (const auto& c : jc.changes) {
           if (c.kind == jobs::change_kind::evicted) {
             forget(self, c.after);
+            evicted = true;
             continue;
           }
           track(self, c.after);
         }
+        if (evicted) ask_oldest(self, table);
         for (const auto& w : jc.workers) {
           if (w.draining)
             st.draining.insert(w.worker_id);
@@ -236,17 +311,21 @@ job_dispatcher_actor::behavior_type job_dispatcher(job_dispatcher_actor::statefu
             st.draining.erase(w.worker_id);
         }
         dispatch(self);
+        arm(self);
       },
       [=](const worker_list& wl) {
         self->state.workers = wl;
         check_workers(self);
         dispatch(self);
+        arm(self);
       },
       [=](tick_atom) {
+        auto& st = self->state;
+        if (st.armed && st.now() >= *st.armed) st.armed.reset();
         check_workers(self);
         dispatch(self);
         evict_old(self);
-        self->delayed_send(self, tick_every, tick_atom::value);
+        arm(self);
       },
   };
 }

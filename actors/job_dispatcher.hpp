@@ -15,6 +15,12 @@
 // per-worker load is kept as jobs change, not recounted. The liveness checks
 // look only at placed (assigned or running) jobs, and run on the dispatcher's
 // tick and on worker-list updates, not on every job change.
+// The tick runs only while there is something to look at: on the leader, every
+// dispatcher_tick while a job is pending or placed (dead or silent workers,
+// assignments to retry), and otherwise once, when the oldest finished job
+// reaches retention. A follower, and an idle leader, have no timer.
+// Of finished jobs it keeps only the oldest completion time (from the table,
+// asked again after each eviction), not an entry per job.
 // Every decision is a Raft entry, so a new leader's dispatcher picks up from
 // the committed state.
 #pragma once
@@ -22,6 +28,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -36,6 +43,7 @@ struct job_dispatcher_state {
   using clock = std::chrono::steady_clock;
   config::node_config cfg;
   raft_node_actor raft;
+  job_table_actor table;
   std::function<clock::time_point()> now;
   bool leader = false;
   clock::time_point leader_since{};
@@ -47,7 +55,14 @@ struct job_dispatcher_state {
   std::set<std::pair<std::int64_t, std::string>> pending;       // (created_at_ns, id) of pending jobs
   std::map<std::string, jobs::job> placed;                      // assigned or running jobs by id
   std::map<std::uint64_t, std::uint32_t> held;                  // worker -> its placed jobs
-  std::set<std::pair<std::int64_t, std::string>> finished;      // (completed_at_ns, id) for retention
+  // Completion time of the table's oldest finished job (nullopt: none), for
+  // retention. Lowered as jobs finish; asked of the table again after an
+  // eviction (asking_oldest: a question is on its way; ask_again: and another
+  // eviction came meanwhile).
+  std::optional<std::int64_t> oldest_finished;
+  bool asking_oldest = false, ask_again = false;
+  // When the earliest tick now scheduled fires (none: no tick is coming).
+  std::optional<clock::time_point> armed;
   bool assigning = false;                                       // an assign_jobs entry is proposed, not applied
   std::set<std::string> requeueing;
   unreported_map unreported;  // jobs live workers do not report, since when

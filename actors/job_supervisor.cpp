@@ -30,6 +30,15 @@ constexpr auto tick_every = config::supervisor_tick;
 
 void flush(self_ptr self);
 
+// A tick resends what is waiting (a batch refused as not final, or one that
+// found no leader); with nothing waiting, none is scheduled.
+void arm_tick(self_ptr self) {
+  auto& st = self->state;
+  if (st.ticking || (st.outbox.empty() && !st.in_flight)) return;
+  st.ticking = true;
+  self->delayed_send(self, tick_every, tick_atom::value);
+}
+
 void queue(self_ptr self, logpb::JobStatusUpdate u) {
   auto& outbox = self->state.outbox;
   if (u.status() != scheduler::JOB_STATUS_RUNNING) {
@@ -161,6 +170,7 @@ void settle(self_ptr self, const report_ack& a) {
     TLOG(debug, "job_supervisor") << "status batch " << a.seq << " not accepted (" << a.message
                                   << "); retrying";
     requeue(self);  // resent on the next tick
+    arm_tick(self);
     return;
   }
   st.in_flight.reset();
@@ -172,6 +182,7 @@ void settle(self_ptr self, const report_ack& a) {
 // updates of a job in order.
 void flush(self_ptr self) {
   auto& st = self->state;
+  arm_tick(self);
   if (st.in_flight || st.outbox.empty()) return;
   auto leader = st.role.leader_id;
   if (leader == raft::no_node) return;  // retried on tick
@@ -203,6 +214,7 @@ void probe_executor(self_ptr self) {
   auto& st = self->state;
   if (st.probing) return;
   st.probing = true;
+  st.last_probe = clock::now();
   auto me = caf::actor_cast<job_supervisor_actor>(self);
   // healthy() talks to the Docker daemon; keep that wait off the actor, in a
   // detached helper the actor system waits for at shutdown.
@@ -235,7 +247,6 @@ void remove_outputs(self_ptr self, std::vector<std::string> ids) {
 // A job left the table: its output goes, now or when its executor here ends.
 void forget(self_ptr self, const std::string& id, std::vector<std::string>& to_remove) {
   auto& st = self->state;
-  st.known.erase(id);
   st.deferred.erase(id);
   if (!jobs::is_valid_uuid(id)) return;  // never names a path
   if (st.running.count(id))
@@ -246,25 +257,41 @@ void forget(self_ptr self, const std::string& id, std::vector<std::string>& to_r
 
 // Once after a (re)start, with the table applied up to the cluster's commit
 // index: output directories of jobs the table no longer holds belong to jobs
-// evicted while this node was down. Decided here, from the table's state
-// now (a job created later has a fresh id, so nothing chosen here can come
-// back); deleted in a helper.
+// evicted while this node was down. The table is asked which of the listed
+// ids it holds; it answers from its state then, at least as new as when this
+// node caught up (a job created later has a fresh id and a directory not in
+// the list, so nothing chosen here can come back); deleted in a helper.
 void sweep_outputs(self_ptr self) {
   auto& st = self->state;
   if (st.swept || !st.caught_up || !st.have_table) return;
   st.swept = true;
-  std::vector<std::string> stale;
+  id_list listed;
   std::error_code ec;
   for (std::filesystem::directory_iterator it(st.cfg.data_dir + "/outputs", ec), end; !ec && it != end;
        it.increment(ec)) {
     std::string id = it->path().filename().string();
-    if (jobs::is_valid_uuid(id) && !st.known.count(id) && !st.running.count(id)) stale.push_back(id);
+    if (jobs::is_valid_uuid(id)) listed.ids.push_back(std::move(id));
   }
   if (ec) TLOG(warn, "job_supervisor") << "could not list " << st.cfg.data_dir << "/outputs: " << ec.message();
-  if (!stale.empty())
-    TLOG(info, "job_supervisor") << "deleting the output of " << stale.size()
-                                 << " job(s) evicted while this node was down";
-  remove_outputs(self, std::move(stale));
+  if (listed.ids.empty()) return;
+  self->request(st.table, caf::infinite, held_atom::value, listed)
+      .then(
+          [=](id_list& held) {
+            auto& st = self->state;
+            std::set<std::string> keep(std::make_move_iterator(held.ids.begin()),
+                                       std::make_move_iterator(held.ids.end()));
+            std::vector<std::string> stale;
+            for (const auto& id : listed.ids)
+              if (!keep.count(id) && !st.running.count(id)) stale.push_back(id);
+            if (!stale.empty())
+              TLOG(info, "job_supervisor") << "deleting the output of " << stale.size()
+                                           << " job(s) evicted while this node was down";
+            remove_outputs(self, std::move(stale));
+          },
+          [=](const caf::error& e) {
+            TLOG(warn, "job_supervisor") << "could not ask the job table which outputs to keep: "
+                                         << self->system().render(e);
+          });
 }
 
 // Shutdown: answer every waiter once no executor is left.
@@ -286,6 +313,7 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
   st.backend = std::move(backend);
   st.transport = std::move(transport);
   st.raft = raft;
+  st.table = table;
   // Containers of ours that no running job owns were left by a crash.
   try {
     for (const auto& id : st.backend->orphaned_jobs(st.cfg.id)) {
@@ -307,20 +335,17 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
     check_stopped(self);
   });
   self->send(raft, subscribe_atom::value, caf::actor_cast<role_listener>(self));
-  // Every id (for the output sweep) and only the non-terminal jobs assigned
-  // here: with no executor running yet, reconcile() acts on no other job.
+  // Only the non-terminal jobs assigned here: with no executor running yet,
+  // reconcile() acts on no other job.
   listener_scope scope;
   scope.active = true;
   scope.active_on = st.cfg.id;
-  scope.ids = true;
   self->request(table, caf::infinite, subscribe_atom::value, caf::actor_cast<change_listener>(self), scope)
       .then([=](listener_view& v) {
-        for (auto& id : v.ids) self->state.known.insert(std::move(id));
         self->state.have_table = true;
         for (const auto& j : v.active) reconcile(self, j);
         sweep_outputs(self);
       });
-  self->delayed_send(self, tick_every, tick_atom::value);
   probe_executor(self);
   return {
       [=](const role_change& rc) {
@@ -351,7 +376,6 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
         for (const auto& c : jc.changes) {
           if (c.kind != jobs::change_kind::evicted) {
             last[c.after.id] = &c.after;
-            self->state.known.insert(c.after.id);
           } else {
             // An earlier change of this batch (say, a cancel) still reaches
             // the job's executor through `last`.
@@ -384,10 +408,8 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
             check_stopped(self);
       },
       [=](tick_atom) {
-        auto& st = self->state;
-        flush(self);
-            if (++st.ticks % config::probe_every_ticks == 0 && !st.stopping) probe_executor(self);
-        self->delayed_send(self, tick_every, tick_atom::value);
+        self->state.ticking = false;
+        flush(self);  // and arms the next tick while something waits
       },
       [=](heartbeat_atom, bool ok) {
         auto& st = self->state;
@@ -403,6 +425,11 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
       },
       [=](workers_atom) -> worker_report {
         auto& st = self->state;
+        // The heartbeat asks for this report every heartbeat interval: the
+        // executor's health is probed then (at most every probe_interval), so
+        // an idle node needs no timer of its own for it. The report carries
+        // the last probe's answer.
+        if (!st.stopping && clock::now() - st.last_probe >= config::executor_probe_interval) probe_executor(self);
         worker_report r;
         r.node_id = st.cfg.id;
         r.address = st.cfg.advertise_addr.empty() ? st.cfg.self().address : st.cfg.advertise_addr;

@@ -46,7 +46,6 @@ struct job_supervisor_state {
   std::uint64_t last_seq = 0;
   bool executor_ok = true;
   bool probing = false;
-  std::uint64_t ticks = 0;
   bool stopping = false;  // node shutdown: start nothing, report nothing
   // Until raft_node says this node has caught up (role_change::caught_up),
   // the table may show intermediate states (a job ASSIGNED here that completed
@@ -57,10 +56,14 @@ struct job_supervisor_state {
   // Output files of jobs the table no longer holds are deleted: on each
   // eviction in the change stream, and once after a (re)start (when caught up
   // and the table's snapshot is in) for every output directory of a job the
-  // table does not hold.
-  std::set<std::string> known;            // ids the table holds
+  // table does not hold (asked of the table then: no id set is kept here).
   std::set<std::string> evicted_running;  // evicted while an executor here still ran it: deleted when done
+  job_table_actor table;
   bool have_table = false;
+  // A tick is scheduled. Ticks run only while a status batch waits to be
+  // sent or acknowledged; the executor probe rides on the heartbeat's report.
+  bool ticking = false;
+  clock::time_point last_probe{};
   bool swept = false;
   std::size_t stopped = 0;
   std::vector<caf::typed_response_promise<std::size_t>> stop_waiters;

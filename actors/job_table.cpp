@@ -201,6 +201,13 @@ job_table_actor::behavior_type job_table(job_table_actor::stateful_pointer<job_t
         s.draining.assign(t.draining_workers().begin(), t.draining_workers().end());
         return s;
       },
+      [=](oldest_atom) -> oldest_finished { return oldest_finished{self->state.table.oldest_completion()}; },
+      [=](held_atom, id_list& asked) -> id_list {
+        id_list held;
+        for (auto& id : asked.ids)
+          if (self->state.table.find(id)) held.ids.push_back(std::move(id));
+        return held;
+      },
       [=](workers_atom, std::uint64_t worker) -> worker_load {
         worker_load w;
         w.worker_id = worker;

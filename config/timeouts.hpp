@@ -112,14 +112,18 @@ inline milliseconds unreported_assigned_grace(const node_config& c) { return dea
 
 // ---- how often actors look at their own state (periods, not deadlines) ------
 
-// job_supervisor: resend an unacknowledged status batch, probe the executor
-// backend's health every probe_every_ticks ticks (2 s).
+// Each of these ticks runs only while there is work for it: an idle node has
+// no periodic timer but Raft's tick and the heartbeat's.
+
+// job_supervisor: resend a status batch not yet accepted; ticks only while
+// one waits. The executor backend's health is probed when the heartbeat asks
+// for this node's report, at most this often.
 inline constexpr milliseconds supervisor_tick{200};
-inline constexpr int probe_every_ticks = 10;
-// heartbeat_tracker: is a heartbeat due; has a worker gone silent (leader).
-inline constexpr milliseconds tracker_tick{250};
-// job_dispatcher: retry assignments that found every worker full, re-queue
-// dead workers' jobs, evict jobs past retention.
+inline constexpr milliseconds executor_probe_interval{2000};
+// job_dispatcher, leader only: while jobs are pending or placed, retry
+// assignments that found every worker full and re-queue dead or silent
+// workers' jobs; otherwise it wakes only when the oldest finished job
+// reaches jobs.retention_s.
 inline constexpr milliseconds dispatcher_tick{1000};
 
 // ---- node-to-node calls (transport/) ----------------------------------------

@@ -53,6 +53,8 @@ using submit_atom = caf::atom_constant<caf::atom("submit")>;
 using cluster_atom = caf::atom_constant<caf::atom("cluster")>;
 using member_atom = caf::atom_constant<caf::atom("member")>;
 using backup_atom = caf::atom_constant<caf::atom("backup")>;
+using oldest_atom = caf::atom_constant<caf::atom("oldest")>;
+using held_atom = caf::atom_constant<caf::atom("held")>;
 
 // ---- raft_node <-> log_store -------------------------------------------------
 struct persist_request {
@@ -134,6 +136,16 @@ struct listener_view {  // answer to a scoped subscribe: what the scope asked fo
   std::vector<std::string> ids;  // creation order
 };
 // What the table says of one worker (DrainNode waits on it).
+// The completion time of the table's oldest terminal job (what evict_jobs
+// would take first), for the dispatcher's retention timer.
+struct oldest_finished {
+  std::optional<std::int64_t> completed_at_ns;  // nullopt: no terminal job
+};
+// Some job ids; asked with held_atom, the table answers those it holds
+// (the supervisor's sweep of stored outputs after a restart).
+struct id_list {
+  std::vector<std::string> ids;
+};
 struct worker_load {
   std::uint64_t worker_id = 0;
   bool draining = false;
@@ -296,6 +308,8 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::job_changes)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::job_snapshot_view)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::listener_scope)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::listener_view)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::oldest_finished)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::id_list)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::table_stats)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::worker_load)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::proposal_result)

@@ -99,6 +99,11 @@ std::vector<const job*> job_table::with_status(job_status s) const {
   return to_vector(by_status_[static_cast<int>(s)]);
 }
 
+std::optional<std::int64_t> job_table::oldest_completion() const {
+  if (by_completion_.empty()) return std::nullopt;
+  return by_completion_.begin()->completed_at_ns;
+}
+
 std::vector<const job*> job_table::all() const { return to_vector(by_created_); }
 
 std::vector<const job*> job_table::on_worker(std::uint64_t worker) const {

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -125,6 +126,9 @@ class job_table {
   bool is_draining(std::uint64_t worker) const { return draining_.count(worker) != 0; }
   std::uint64_t applied_index() const { return applied_index_; }
   std::size_t size() const { return by_created_.size(); }
+  // Completion time of the terminal job evict_jobs would take first; nullopt
+  // when no job is terminal. O(1).
+  std::optional<std::int64_t> oldest_completion() const;
 
   // Deterministic bytes (snapshot_codec.hpp); equal tables give equal bytes.
   std::string snapshot() const;

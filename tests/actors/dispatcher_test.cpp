@@ -149,6 +149,14 @@ struct dispatcher_fixture : sim_fixture {
       settle();
     }
   }
+  // Delayed messages (ticks) scheduled, not request timeouts (the test clock
+  // keeps those of answered requests until they are due).
+  std::size_t ticks_pending() {
+    std::size_t n = 0;
+    for (const auto& [at, e] : sched.clock().schedule())
+      n += e->subtype == caf::detail::simple_actor_clock::actor_msg_type ? 1 : 0;
+    return n;
+  }
   std::size_t proposals_for(const std::string& id) const {
     std::size_t n = 0;
     for (const auto& a : assigned())
@@ -211,6 +219,40 @@ CAF_TEST(a worker drained in the table gets no new job and undrained gets work a
   commit(drain);
   commit(submit(job_id(7), 2000));
   CAF_CHECK_EQUAL(assignments().back(), 2u);  // now the least loaded
+}
+
+CAF_TEST(an idle leader has no timer; a finished job is evicted when it reaches retention) {
+  self->send(dispatcher, reporting(1, {}));
+  settle();
+  // Nothing pending, placed or finished: nothing to look at, no tick coming.
+  CAF_CHECK_EQUAL(ticks_pending(), 0u);
+  commit(submit(job_id(1), 1000));
+  CAF_REQUIRE_EQUAL(assignments(), (std::vector<std::uint64_t>{1}));
+  CAF_CHECK_EQUAL(ticks_pending(), 1u);  // a placed job: its worker is watched
+  commit(running(job_id(1), 1));
+  logpb::Command done;
+  auto* u = done.mutable_batch_update_job_status()->add_updates();
+  u->set_job_id(job_id(1));
+  u->set_status(scheduler::JOB_STATUS_COMPLETED);
+  u->set_executed_by(1);
+  u->set_attempt(1);
+  u->set_at_ns(5000);  // long past retention
+  commit(done);
+  auto evictions = [&] {
+    std::size_t n = 0;
+    for (const auto& c : log->proposals) n += c.has_evict_jobs() ? 1 : 0;
+    return n;
+  };
+  CAF_CHECK_EQUAL(evictions(), 0u);  // not at once: at the next tick
+  pass(2 * config::dispatcher_tick);
+  CAF_CHECK_EQUAL(evictions(), 1u);
+  auto j = ask<job_lookup>(table, get_atom::value, job_id(1));
+  CAF_REQUIRE(j->value.has_value());
+  CAF_CHECK(!j->value->found);
+  // Nothing left to watch or evict: the timer stops, and no eviction repeats.
+  CAF_CHECK_EQUAL(ticks_pending(), 0u);
+  pass(10 * config::dispatcher_tick);
+  CAF_CHECK_EQUAL(evictions(), 1u);
 }
 
 CAF_TEST(a pending job absent from a restored snapshot is never proposed again) {

@@ -74,6 +74,13 @@ caf::behavior fake_neighbour(caf::event_based_actor* self, std::vector<jobs::job
             }
             return v;
           },
+          [held](held_atom, const id_list& asked) {
+            id_list out;
+            for (const auto& id : asked.ids)
+              for (const auto& j : held)
+                if (j.id == id) out.ids.push_back(id);
+            return out;
+          },
           [](subscribe_atom, const role_listener&) {}};
 }
 

@@ -441,8 +441,10 @@ TEST_CASE("evict_jobs removes terminal jobs completed at or before the cutoff") 
   must_apply(t, finished("done-late", job_status::completed, 0, t0 + 1001));
   must_apply(t, cancel("cancelled", t0 + 700));
 
+  CHECK(t.table.oldest_completion() == std::optional<std::int64_t>(t0 + 500));  // what the dispatcher waits for
   apply_result r = must_apply(t, evict(t0 + 1000));
   REQUIRE(r.changes.size() == 3);
+  CHECK(t.table.oldest_completion() == std::optional<std::int64_t>(t0 + 1001));
   // Completion order.
   CHECK(r.changes[0].after.id == "done-early");
   CHECK(r.changes[1].after.id == "cancelled");
@@ -467,6 +469,7 @@ TEST_CASE("evict_jobs removes terminal jobs completed at or before the cutoff") 
   must_apply(t, evict(std::numeric_limits<std::int64_t>::max()));
   CHECK(t.table.size() == 2);
   CHECK(t.table.active_count() == 2);
+  CHECK_FALSE(t.table.oldest_completion().has_value());
 }
 
 TEST_CASE("entries at or below the applied index are refused; so is an empty command") {

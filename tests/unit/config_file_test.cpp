@@ -140,8 +140,8 @@ TEST_CASE("absent sections keep their defaults; members come back sorted by id")
   const node_config d;
   CHECK(c.grpc_listen == "0.0.0.0:50051");
   CHECK(c.http_listen == "0.0.0.0:8081");
-  CHECK(c.raft.tick_ms == 50);
-  CHECK(c.raft.election_ticks == 8);
+  CHECK(c.raft.tick_ms == 100);
+  CHECK(c.raft.election_ticks == 4);
   CHECK(c.worker.dead_after_ms == 5000);
   CHECK(c.executor.backend == "docker");
   CHECK(c.executor.sandbox.cpus == 2.0);  // an integer is accepted for a float

@@ -44,6 +44,8 @@ job_table_actor::behavior_type empty_table() {
       [](subscribe_atom, change_listener, listener_scope) { return listener_view{}; },
       [](unsub_atom, change_listener) {},
       [](stats_atom) { return table_stats{}; },
+      [](oldest_atom) { return oldest_finished{}; },
+      [](held_atom, id_list&) { return id_list{}; },
       [](workers_atom, std::uint64_t) { return worker_load{}; },
   };
 }
