@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "config/limits.hpp"
+#include "protocol/feature_level.hpp"
 #include "config/timeouts.hpp"
 #include "runtime/common/log.hpp"
 #include "runtime/common/wall_clock.hpp"
@@ -145,6 +146,14 @@ void check_workers(self_ptr self) {
   requeue_unreported(self);
 }
 
+// The lowest level any member reported (1 for one not heard from yet): what
+// every node can apply (protocol/feature_level.hpp).
+std::uint32_t cluster_feature_level(const job_dispatcher_state& st) {
+  std::uint32_t level = feature_level;
+  for (const auto& w : st.workers.workers) level = std::min(level, w.report.feature_level);
+  return level;
+}
+
 void dispatch(self_ptr self) {
   auto& st = self->state;
   if (!st.leader || st.assigning || st.pending.empty()) return;
@@ -182,8 +191,15 @@ void dispatch(self_ptr self) {
     if (bytes >= config::assign_batch_bytes(st.cfg)) break;  // the rest go in the next entry
   }
   if (batch->assignments().empty()) return;
+  if (cluster_feature_level(st) < feature_level_assign_jobs) {
+    // A member runs an older build (a rolling upgrade): it would apply
+    // assign_jobs as a no-op. One assign_job per entry, as before it.
+    logpb::Command one;
+    *one.mutable_assign_job() = batch->assignments(0);
+    cmd = std::move(one);
+  }
   st.assigning = true;
-  const auto n = batch->assignments_size();
+  const auto n = cmd.has_assign_job() ? 1 : cmd.assign_jobs().assignments_size();
   propose(self, std::move(cmd), [=](const caf::error& e) {
     self->state.assigning = false;
     if (e) {

@@ -1,5 +1,7 @@
 #include "actors/job_supervisor.hpp"
 
+#include "protocol/feature_level.hpp"
+
 #include <algorithm>
 #include <filesystem>
 #include <set>
@@ -437,6 +439,7 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
         r.executor_ok = st.executor_ok;
         r.executor_backend = st.backend->name();
         r.capacity = st.cfg.worker.capacity;
+        r.feature_level = feature_level;
         // Running here, or finished with its status not yet acknowledged: the
         // leader takes a job missing from this list for lost (job_dispatcher).
         std::set<std::string> held;

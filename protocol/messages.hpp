@@ -256,6 +256,7 @@ struct worker_report {  // what a node says of itself in WorkerHeartbeat
   std::string executor_backend;
   std::vector<std::string> running_jobs;
   std::uint32_t capacity = 0;
+  std::uint32_t feature_level = 1;  // protocol/feature_level.hpp
 };
 struct worker_state {
   worker_report report;

@@ -1,0 +1,19 @@
+// What this build writes into the replicated log, as one number. Every node
+// reports it in WorkerHeartbeat; the leader writes what is new only once
+// every member reported at least that level, so that during a rolling
+// upgrade an older node never meets an entry it would apply differently (an
+// old node applies an unknown command as a no-op, and its table diverges).
+//   1: before the level existed (a heartbeat without it)
+//   2: assign_jobs (log command 13), JobStatusUpdate.started_at_ns (field 16),
+//      configuration entries (Raft entry type 2), snapshot file version 2
+#pragma once
+
+#include <cstdint>
+
+namespace troupe {
+
+inline constexpr std::uint32_t feature_level = 2;
+inline constexpr std::uint32_t feature_level_assign_jobs = 2;
+inline constexpr std::uint32_t feature_level_membership = 2;
+
+}  // namespace troupe
