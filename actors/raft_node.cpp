@@ -346,6 +346,12 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
   st.applied_done = init->restored.snap.index;  // the bootstrap restored the table from it
   st.core = std::make_unique<raft::core>(rc, [self] { return self->state.rng(); }, init->restored);
   st.last_role = role_change{st.core->state(), st.core->term(), st.core->leader()};
+  // The configuration the node starts with (seed, snapshot or log), so that
+  // listeners subscribing now hear it: notify_role only reports moves of
+  // conf_index, and a first start's seed configuration sits at index 0.
+  st.last_role.conf = with_addresses(st.core->conf(), st.cfg);
+  st.last_role.conf_index = st.core->conf_index();
+  st.last_role.conf_committed = !st.core->conf_change_pending();
   TLOG(info, "raft_node") << "started at term " << st.core->term() << ", log " << st.core->first_index()
                           << ".." << st.core->last_index() << ", snapshot at "
                           << init->restored.snap.index << ", "

@@ -9,6 +9,7 @@
 #include "gateway/grpc_errors.hpp"
 #include "gateway/grpc_metrics.hpp"
 #include "gateway/job_stream.hpp"
+#include "gateway/membership_gateway.hpp"
 #include "gateway/views.hpp"
 #include "transport/peer_services.hpp"
 #include "runtime/common/log.hpp"
@@ -232,6 +233,7 @@ std::shared_ptr<grpc::ServerCredentials> server_credentials(const config::node_c
 
 struct grpc_server {
   std::unique_ptr<grpc::Service> scheduler;
+  std::unique_ptr<grpc::Service> membership;  // MembershipService (gateway/membership_gateway)
   std::shared_ptr<void> peer_services;  // RaftService and InternalService (transport/)
   std::unique_ptr<grpc::Server> server;
   ~grpc_server() {
@@ -240,11 +242,13 @@ struct grpc_server {
 };
 
 std::shared_ptr<grpc_server> start_grpc_server(caf::actor_system& sys, const config::node_config& cfg,
-                                               node_service_actor service, peer_inbox inbox) {
+                                               node_service_actor service, peer_inbox inbox,
+                                               std::shared_ptr<const transport::member_directory> members) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   auto rs = std::make_shared<grpc_server>();
   rs->scheduler = std::make_unique<scheduler_service>(sys, cfg, service);
+  rs->membership = make_membership_service(sys, cfg, service);
   grpc::ServerBuilder b;
   int port = 0;
   b.AddListeningPort(cfg.grpc_listen, server_credentials(cfg), &port);
@@ -259,11 +263,12 @@ std::shared_ptr<grpc_server> start_grpc_server(caf::actor_system& sys, const con
   b.SetMaxReceiveMessageSize(max_message_bytes);
   b.SetMaxSendMessageSize(max_message_bytes);
   b.RegisterService(rs->scheduler.get());
-  rs->peer_services = add_peer_services(b, sys, cfg, std::move(inbox));
+  b.RegisterService(rs->membership.get());
+  rs->peer_services = add_peer_services(b, sys, cfg, std::move(inbox), std::move(members));
   b.experimental().SetInterceptorCreators(grpc_metrics_interceptors());
   rs->server = b.BuildAndStart();
   if (!rs->server || port == 0) throw std::runtime_error("cannot listen for gRPC on " + cfg.grpc_listen);
-  TLOG(info, "grpc_gateway") << "serving SchedulerService, InternalService, RaftService, health and reflection on "
+  TLOG(info, "grpc_gateway") << "serving SchedulerService, MembershipService, InternalService, RaftService, health and reflection on "
                              << cfg.grpc_listen << (cfg.tls.enabled() ? " (TLS; peers need a node certificate)" : "")
                              << (cfg.auth.enabled() ? "; clients need a token" : "");
   return rs;

@@ -27,6 +27,8 @@ enum class operation {
   transfer_leadership,
   drain_node,
   undrain_node,
+  change_members,  // MembershipService AddMember, RemoveMember
+  list_members,    // MembershipService ListMembers
 };
 
 config::role required_role(operation op);

@@ -5,6 +5,7 @@
 //                   [--created-before-ms MS] [--page-size N] [--page-token T] [--all] [--stream]
 //   troupe cluster status | cluster transfer-leader [--to N] | cluster drain | cluster undrain
 //   troupe log list [--start-index N] [--limit N]
+//   troupe member add ID ADDRESS [--http ADDR] | member remove ID | member list [--local]
 // Follows "Not the leader" redirects (trailing metadata leader-address), tries
 // the next address when one is down, and retries RESOURCE_EXHAUSTED with
 // exponential backoff (bounded).
@@ -30,6 +31,7 @@
 
 #include "runtime/jobs/rfc3339.hpp"
 #include "transport/client_credentials.hpp"
+#include "membership.grpc.pb.h"
 #include "scheduler.grpc.pb.h"
 
 namespace {
@@ -58,6 +60,10 @@ const char* usage_text =
     "           [--page-size N] [--page-token T] [--all] [--stream]\n"
     "  cluster status | cluster transfer-leader [--to N] | cluster drain | cluster undrain\n"
     "  log list [--start-index N] [--limit N]\n"
+    "  member add ID ADDRESS [--http ADDR]   add a node (start it with --join); it catches up as a learner,\n"
+    "                                        then the leader makes it a voter\n"
+    "  member remove ID                      remove a node (the leader hands leadership over first)\n"
+    "  member list [--local]                 the leader's configuration (--local: the -a node's own)\n"
     "  -a/--addr takes one or several gRPC addresses (comma separated); the client follows leader redirects.\n"
     "  --token T (or $TROUPE_TOKEN)  sent as \"authorization: Bearer T\" (nodes with [[auth.tokens]])\n"
     "  --ca-file F                   TLS: trust the cluster CA in F (nodes with [tls])\n"
@@ -65,7 +71,7 @@ const char* usage_text =
 
 options parse(int argc, char** argv) {
   options o;
-  static const std::vector<std::string> switches{"--wait", "--all", "--stream", "--linearizable"};
+  static const std::vector<std::string> switches{"--wait", "--all", "--stream", "--linearizable", "--local"};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -167,14 +173,16 @@ class client {
     if (!sec_.token.empty()) ctx.AddMetadata("authorization", "Bearer " + sec_.token);
   }
 
-  template <class Req, class Resp, class Fn>
-  grpc::Status call(Fn fn, const Req& req, Resp& resp, std::chrono::seconds deadline = std::chrono::seconds(10)) {
+  // `fn` is a method of any generated Stub (SchedulerService, MembershipService).
+  template <class Stub, class Req, class Resp>
+  grpc::Status call(grpc::Status (Stub::*fn)(grpc::ClientContext*, const Req&, Resp*), const Req& req, Resp& resp,
+                    std::chrono::seconds deadline = std::chrono::seconds(10)) {
     std::vector<std::string> queue = addrs_;
     grpc::Status last(grpc::StatusCode::UNAVAILABLE, "no address to try");
     int backoff_ms = 50;
     for (int attempt = 0; attempt < 12 && !queue.empty(); ++attempt) {
       auto addr = queue.front();
-      auto stub = scheduler::SchedulerService::NewStub(grpc::CreateChannel(addr, sec_.credentials));
+      auto stub = std::make_unique<Stub>(grpc::CreateChannel(addr, sec_.credentials));
       grpc::ClientContext ctx;
       prepare(ctx);
       ctx.set_deadline(std::chrono::system_clock::now() + deadline);
@@ -208,9 +216,9 @@ class client {
     return last;
   }
 
-  std::unique_ptr<scheduler::SchedulerService::Stub> stub() {
-    return scheduler::SchedulerService::NewStub(grpc::CreateChannel(addrs_.front(), sec_.credentials));
-  }
+  std::unique_ptr<scheduler::SchedulerService::Stub> stub() { return scheduler::SchedulerService::NewStub(channel()); }
+  // To the first address only (no redirects).
+  std::shared_ptr<grpc::Channel> channel() const { return grpc::CreateChannel(addrs_.front(), sec_.credentials); }
 
  private:
   std::vector<std::string> addrs_;
@@ -218,6 +226,7 @@ class client {
 };
 
 using S = scheduler::SchedulerService::Stub;
+using M = troupe::membership::MembershipService::Stub;
 
 std::string time_ms(std::int64_t ms) { return ms ? troupe::jobs::format_rfc3339_ns(ms * 1000000) : "-"; }
 
@@ -363,6 +372,96 @@ int job_list(client& c, const options& o) {
   return 0;
 }
 
+json members_json(const google::protobuf::RepeatedPtrField<troupe::membership::Member>& members) {
+  json out = json::array();
+  for (const auto& m : members)
+    out.push_back({{"id", m.id()}, {"address", m.address()}, {"http_address", m.http_address()},
+                   {"voter", m.voter()}});
+  return out;
+}
+
+void print_members(const google::protobuf::RepeatedPtrField<troupe::membership::Member>& members) {
+  std::cout << std::left << std::setw(6) << "NODE" << std::setw(24) << "ADDRESS" << std::setw(24) << "HTTP"
+            << "ROLE\n";
+  for (const auto& m : members)
+    std::cout << std::setw(6) << m.id() << std::setw(24) << m.address() << std::setw(24)
+              << (m.http_address().empty() ? "-" : m.http_address()) << (m.voter() ? "voter" : "learner") << "\n";
+}
+
+// A change waits for its entry to commit, and removing the leader for a
+// leadership transfer first: more than the default deadline.
+constexpr std::chrono::seconds member_change_deadline{30};
+
+int member_command(client& c, const options& o, const std::string& verb) {
+  namespace pb = troupe::membership;
+  if (verb == "add") {
+    if (o.args.size() != 4) die("member add needs ID ADDRESS (host:port)");
+    pb::AddMemberRequest req;
+    options id_only = o;
+    id_only.flags["--id"] = o.args[2];
+    req.set_id(num(id_only, "--id", 0));
+    req.set_address(o.args[3]);
+    if (o.flags.count("--http")) req.set_http_address(o.flags.at("--http"));
+    pb::AddMemberResponse resp;
+    auto s = c.call(&M::AddMember, req, resp, member_change_deadline);
+    if (!s.ok()) return fail(s);
+    if (o.json_out) {
+      std::cout << json{{"members", members_json(resp.members())}, {"config_index", resp.config_index()}}.dump(2) << "\n";
+    } else {
+      std::cout << "node " << req.id() << " added as a learner at index " << resp.config_index()
+                << "; it becomes a voter once caught up\n";
+      print_members(resp.members());
+    }
+    return 0;
+  }
+  if (verb == "remove") {
+    if (o.args.size() != 3) die("member remove needs one node id");
+    pb::RemoveMemberRequest req;
+    options id_only = o;
+    id_only.flags["--id"] = o.args[2];
+    req.set_id(num(id_only, "--id", 0));
+    pb::RemoveMemberResponse resp;
+    auto s = c.call(&M::RemoveMember, req, resp, member_change_deadline);
+    if (!s.ok()) return fail(s);
+    if (o.json_out) {
+      std::cout << json{{"members", members_json(resp.members())}, {"config_index", resp.config_index()}}.dump(2) << "\n";
+    } else {
+      std::cout << "node " << req.id() << " removed at index " << resp.config_index() << "; stop its process\n";
+      print_members(resp.members());
+    }
+    return 0;
+  }
+  if (verb == "list") {
+    pb::ListMembersRequest req;
+    req.set_local(has(o, "--local"));
+    pb::ListMembersResponse resp;
+    grpc::Status s;
+    if (req.local()) {  // exactly the node named by -a, no redirect
+      auto stub = pb::MembershipService::NewStub(c.channel());
+      grpc::ClientContext ctx;
+      c.prepare(ctx);
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      s = stub->ListMembers(&ctx, req, &resp);
+    } else {
+      s = c.call(&M::ListMembers, req, resp);
+    }
+    if (!s.ok()) return fail(s);
+    if (o.json_out) {
+      std::cout << json{{"members", members_json(resp.members())}, {"config_index", resp.config_index()},
+                        {"committed", resp.committed()}, {"leader_id", resp.leader_id()},
+                        {"node_id", resp.node_id()}}
+                       .dump(2)
+                << "\n";
+      return 0;
+    }
+    std::cout << "configuration at index " << resp.config_index() << (resp.committed() ? "" : " (not committed yet)")
+              << ", leader " << resp.leader_id() << ", answered by node " << resp.node_id() << "\n";
+    print_members(resp.members());
+    return 0;
+  }
+  die("member takes add, remove or list");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -405,6 +504,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (group == "job" && verb == "list") return job_list(c, o);
+  if (group == "member") return member_command(c, o, verb);
   if (group == "cluster" && verb == "status") {
     scheduler::GetClusterStatusResponse resp;
     auto s = c.call(&S::GetClusterStatus, scheduler::GetClusterStatusRequest{}, resp);

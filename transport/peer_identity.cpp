@@ -36,14 +36,16 @@ std::optional<std::uint64_t> certified_node(const grpc::AuthContext& auth) {
   return found;
 }
 
-peer_identity::peer_identity(const config::node_config& cfg) : enabled_(cfg.tls.enabled()), cfg_(cfg) {}
+peer_identity::peer_identity(const config::node_config& cfg, std::shared_ptr<const member_directory> members)
+    : enabled_(cfg.tls.enabled()),
+      members_(members ? std::move(members) : std::make_shared<const member_directory>(cfg)) {}
 
 grpc::Status peer_identity::verify(const grpc::ServerContextBase& ctx, const char* call,
                                    const std::vector<std::uint64_t>& claimed) const {
   if (!enabled_) return grpc::Status::OK;
   auto auth = ctx.auth_context();
   auto node = auth ? certified_node(*auth) : std::nullopt;
-  if (!node || !cfg_.find_member(*node)) {
+  if (!node || !members_->accepts(*node)) {
     std::string who = node ? "node-" + std::to_string(*node) + " (not a member)" : "no node certificate";
     log_refusal(std::string(call) + " from " + ctx.peer() + " refused: " + who);
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
