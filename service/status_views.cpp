@@ -43,8 +43,12 @@ scheduler::GetClusterStatusResponse cluster_status(const config::node_config& cf
       if (!w.report.http_address.empty()) n->set_http_address(w.report.http_address);
     }
     if (m.id == rs.node_id) n->set_match_index(rs.last_index);
-    for (const auto& p : rs.peers)
-      if (p.id == m.id) n->set_match_index(p.match);
+    for (const auto& p : rs.peers) {
+      if (p.id != m.id) continue;
+      n->set_match_index(p.match);
+      // A learner is no worker (no heartbeats): alive means it answers the leader.
+      if (!m.voter && m.id != rs.node_id) n->set_is_alive(p.recent_active);
+    }
   }
   return out;
 }
