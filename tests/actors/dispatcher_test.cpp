@@ -321,7 +321,7 @@ CAF_TEST(find_unreported names only jobs on live workers missing for longer than
   CAF_CHECK(missing.empty());
 }
 
-CAF_TEST(the jobs of a worker removed from the configuration are re-queued like a dead worker's) {
+CAF_TEST(the jobs of a worker removed from the configuration are re-queued as for a dead worker) {
   const auto cfg = node_config_for(1, 3, dir->path);
   self->send(dispatcher, live_workers({1, 2}, 1));
   settle();
