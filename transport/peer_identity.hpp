@@ -35,8 +35,9 @@ class peer_identity {
   // a removed one is not); null: a directory of its own seeded from cfg.
   explicit peer_identity(const config::node_config& cfg, std::shared_ptr<const member_directory> members = nullptr);
 
-  // OK when TLS is off. Otherwise: no verified node certificate, or one for a
-  // node that is not a member → UNAUTHENTICATED; any of `claimed` (the ids
+  // OK when TLS is off. Otherwise: no verified node certificate →
+  // UNAUTHENTICATED; one for a node outside the replicated configuration
+  // (removed, or not added yet) → FAILED_PRECONDITION; any of `claimed` (the ids
   // the message says it comes from) other than the certified node →
   // PERMISSION_DENIED. Every refusal is logged (rate-limited).
   grpc::Status verify(const grpc::ServerContextBase& ctx, const char* call,
@@ -46,6 +47,7 @@ class peer_identity {
   void log_refusal(const std::string& line) const;
 
   bool enabled_;
+  std::uint64_t self_;
   std::shared_ptr<const member_directory> members_;
   // Refusals can come at line rate from a hostile peer: at most
   // log_burst lines per log_window, then a count of the ones left out.

@@ -527,6 +527,13 @@ TEST_SUITE("membership") {
       auto out = cli(c, {4}, {"-o", "json", "member", "list"}, {"--ca-file", certs + "/ca.crt", "--token", read_token});
       CHECK(out.exit_code == 0);
       CHECK(out.output.find("\"voter\": true") != std::string::npos);
+      // Removed again: with TLS too, its certificate no longer makes it a
+      // member, and the refusals tell it so.
+      auto rm = cli(c, {1, 2, 3}, {"member", "remove", "4"}, {"--ca-file", certs + "/ca.crt", "--token", admin_token});
+      REQUIRE_MESSAGE(rm.exit_code == 0, rm.output);
+      CHECK(wait_until(milliseconds(20000), [&] {
+        return c.log_text(4).find("it no longer belongs to the cluster") != std::string::npos;
+      }, milliseconds(200)));
     }
     std::filesystem::remove_all(certs);
   }
