@@ -313,13 +313,17 @@ TEST_SUITE("membership") {
     const auto acked = load.acknowledged();
     MESSAGE(acked.size() << " jobs acknowledged during the changes");
     const std::uint64_t some = *members.begin();
-    std::size_t completed = 0;
+    std::size_t completed = 0, on_new_nodes = 0;
     for (const auto& id : acked) {
       auto st = wait_for_job(c.stub(some), id, milliseconds(30000));
       CHECK_MESSAGE(st.status() == scheduler::JOB_STATUS_COMPLETED, "job " << id << " ended " << st.status());
       if (st.status() == scheduler::JOB_STATUS_COMPLETED) ++completed;
+      if (st.executed_by() == 4 || st.executed_by() == 5) ++on_new_nodes;
     }
     CHECK(completed == acked.size());
+    // The nodes added later took jobs once they were voters (workers).
+    MESSAGE(on_new_nodes << " of them ran on nodes 4 and 5");
+    CHECK(on_new_nodes > 0);
 
     // The configuration is persisted: a restarted member (whose config file
     // still says join = true and lists the first three) comes back with it.
