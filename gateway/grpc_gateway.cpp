@@ -8,6 +8,7 @@
 #include "gateway/ask.hpp"
 #include "gateway/grpc_errors.hpp"
 #include "gateway/grpc_metrics.hpp"
+#include "gateway/grpc_unary.hpp"
 #include "gateway/job_stream.hpp"
 #include "gateway/membership_gateway.hpp"
 #include "gateway/views.hpp"
@@ -27,13 +28,7 @@ bool is_forwarded(grpc::CallbackServerContext* ctx) {
   return ctx->client_metadata().count(peer_calls::forwarded_key) > 0;
 }
 
-// The raw "authorization" metadata value, if the client sent one.
-std::optional<std::string_view> authorization(const grpc::CallbackServerContext* ctx) {
-  const auto& md = ctx->client_metadata();
-  auto it = md.find(peer_calls::authorization_key);
-  if (it == md.end()) return std::nullopt;
-  return std::string_view(it->second.data(), it->second.size());
-}
+using grpc_unary::authorization;
 
 // A StreamJobs call refused before it starts (no or a too weak token).
 class refused_stream final : public grpc::ServerWriteReactor<scheduler::JobInfo> {
@@ -167,18 +162,8 @@ class scheduler_service final : public scheduler::SchedulerService::CallbackServ
   }
 
  private:
-  // Before anything else: the caller's token must allow `op`, and the request
-  // must fit the client message cap (the server's own receive cap is the
-  // peers' larger one; see start_grpc_server).
   grpc::Status admit(grpc::CallbackServerContext* ctx, access::operation op, const google::protobuf::Message& req) {
-    auto who = gate_.check(authorization(ctx), op);
-    if (!who) return to_status(ctx, who.error());
-    if (req.ByteSizeLong() > cfg_.limits.client_message_bytes)
-      return to_status(ctx, make_error(errc::resource_exhausted,
-                                       "request of " + std::to_string(req.ByteSizeLong()) + " bytes exceeds the " +
-                                           std::to_string(cfg_.limits.client_message_bytes) +
-                                           "-byte client message limit ([limits] client_message_bytes)"));
-    return grpc::Status::OK;
+    return grpc_unary::admit(gate_, cfg_, ctx, op, req);
   }
 
   // The client's authorization, for a call the node service may forward to
@@ -188,25 +173,11 @@ class scheduler_service final : public scheduler::SchedulerService::CallbackServ
     return a ? std::string(*a) : std::string();
   }
 
-  // Admits the call, then asks the node service; `fill` writes its answer
-  // into the response, an error becomes the status of the errc table.
   template <class Answer, class Fill, class... Ts>
   grpc::ServerUnaryReactor* call(grpc::CallbackServerContext* ctx, access::operation op,
                                  const google::protobuf::Message& req, std::chrono::milliseconds wait, Fill fill,
                                  Ts... xs) {
-    auto* r = ctx->DefaultReactor();
-    auto refused = admit(ctx, op, req);
-    if (!refused.ok()) {
-      r->Finish(refused);
-      return r;
-    }
-    ask(sys_, service_, wait,
-        [=](const Answer& answer) {
-          fill(answer);
-          r->Finish(grpc::Status::OK);
-        },
-        [=](const caf::error& e) { r->Finish(to_status(ctx, e)); }, xs...);
-    return r;
+    return grpc_unary::call<Answer>(sys_, service_, gate_, cfg_, ctx, op, req, wait, fill, xs...);
   }
 
   caf::actor_system& sys_;

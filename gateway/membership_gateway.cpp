@@ -1,11 +1,8 @@
 #include "gateway/membership_gateway.hpp"
 
 #include "config/timeouts.hpp"
-#include "gateway/ask.hpp"
-#include "gateway/grpc_errors.hpp"
+#include "gateway/grpc_unary.hpp"
 #include "membership.grpc.pb.h"
-#include "service/access.hpp"
-#include "service/peer_calls.hpp"
 
 namespace troupe {
 namespace {
@@ -66,40 +63,11 @@ class membership_service final : public pb::MembershipService::CallbackService {
   }
 
  private:
-  // The token must allow `op` and the request fit the client message cap
-  // (as SchedulerService's admit in grpc_gateway.cpp).
-  grpc::Status admit(grpc::CallbackServerContext* ctx, access::operation op, const google::protobuf::Message& req) {
-    const auto& md = ctx->client_metadata();
-    auto it = md.find(peer_calls::authorization_key);
-    std::optional<std::string_view> authorization;
-    if (it != md.end()) authorization = std::string_view(it->second.data(), it->second.size());
-    auto who = gate_.check(authorization, op);
-    if (!who) return to_status(ctx, who.error());
-    if (req.ByteSizeLong() > cfg_.limits.client_message_bytes)
-      return to_status(ctx, make_error(errc::resource_exhausted,
-                                       "request of " + std::to_string(req.ByteSizeLong()) + " bytes exceeds the " +
-                                           std::to_string(cfg_.limits.client_message_bytes) +
-                                           "-byte client message limit ([limits] client_message_bytes)"));
-    return grpc::Status::OK;
-  }
-
   template <class Answer, class Fill, class... Ts>
   grpc::ServerUnaryReactor* call(grpc::CallbackServerContext* ctx, access::operation op,
                                  const google::protobuf::Message& req, std::chrono::milliseconds wait, Fill fill,
                                  Ts... xs) {
-    auto* r = ctx->DefaultReactor();
-    auto refused = admit(ctx, op, req);
-    if (!refused.ok()) {
-      r->Finish(refused);
-      return r;
-    }
-    ask(sys_, service_, wait,
-        [=](const Answer& answer) {
-          fill(answer);
-          r->Finish(grpc::Status::OK);
-        },
-        [=](const caf::error& e) { r->Finish(to_status(ctx, e)); }, xs...);
-    return r;
+    return grpc_unary::call<Answer>(sys_, service_, gate_, cfg_, ctx, op, req, wait, fill, xs...);
   }
 
   caf::actor_system& sys_;
