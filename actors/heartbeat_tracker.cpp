@@ -17,12 +17,35 @@ using clock = heartbeat_tracker_state::clock;
 
 bool is_leader(self_ptr self) { return self->state.role.role == raft::role::leader; }
 
+// The workers: the voters of the replicated configuration. A learner is
+// not one yet: it is still catching up (its supervisor would start nothing
+// before that anyway) and becomes a worker when the leader promotes it,
+// which happens once its log is close to the leader's. A removed node is
+// none, and the dispatcher re-queues what it held. Before raft_node's first
+// announcement (a joining node) the config file's members stand in.
+std::vector<raft::member> workers_of(const heartbeat_tracker_state& st) {
+  std::vector<raft::member> out;
+  if (st.role.conf.empty()) {
+    for (const auto& m : st.cfg.members) out.push_back(raft::member{m.id, true, m.address, m.http_address});
+    return out;
+  }
+  for (const auto& m : st.role.conf.members())
+    if (m.voter) out.push_back(m);
+  return out;
+}
+
+bool is_worker(const heartbeat_tracker_state& st, std::uint64_t id) {
+  for (const auto& m : workers_of(st))
+    if (m.id == id) return true;
+  return false;
+}
+
 worker_list snapshot(self_ptr self) {
   auto& st = self->state;
   worker_list out;
   auto now = clock::now();
   auto dead_after = config::dead_after(st.cfg);
-  for (const auto& m : st.cfg.members) {
+  for (const auto& m : workers_of(st)) {
     worker_state w;
     w.report.node_id = m.id;
     w.report.address = m.address;
@@ -64,6 +87,9 @@ void publish_if_changed(self_ptr self) {
 // Leader: take note of one worker's heartbeat.
 void record(self_ptr self, const worker_report& r) {
   auto& st = self->state;
+  // A learner's heartbeats count from its promotion on; a removed node's
+  // never (the transport refuses them before they get here, too).
+  if (!is_worker(st, r.node_id)) return;
   auto& entry = st.workers[r.node_id];
   bool first = entry.last_seen == clock::time_point{};
   bool was_dead = !first && clock::now() - entry.last_seen >= config::dead_after(st.cfg);
@@ -149,7 +175,12 @@ heartbeat_tracker_actor::behavior_type heartbeat_tracker(
         auto& st = self->state;
         bool leader_changed = rc.leader_id != st.role.leader_id;
         bool became_leader = rc.role == raft::role::leader && st.role.role != raft::role::leader;
+        const bool conf_changed = rc.conf != st.role.conf;
         st.role = rc;
+        if (conf_changed)
+          for (auto it = st.workers.begin(); it != st.workers.end();)  // forget removed workers
+            it = is_worker(st, it->first) ? std::next(it) : st.workers.erase(it);
+        if (conf_changed && is_leader(self)) publish_if_changed(self);
         if (became_leader) {
           // A new leader starts with a fresh view; workers prove liveness anew.
           st.workers.clear();

@@ -126,15 +126,22 @@ void requeue_unreported(self_ptr self) {
 void requeue_dead(self_ptr self) {
   auto& st = self->state;
   if (!grace_over(self)) return;
-  std::set<std::uint64_t> dead;
-  for (const auto& w : st.workers.workers)
+  std::set<std::uint64_t> dead, listed;
+  for (const auto& w : st.workers.workers) {
+    listed.insert(w.report.node_id);
     if (!w.alive) dead.insert(w.report.node_id);
-  if (dead.empty()) return;
+  }
+  // A worker missing from the list was removed from the configuration
+  // (troupe member remove): it is gone for good, like a dead one. An empty
+  // list is no news (nothing heard yet), not the removal of everyone.
+  auto removed = [&](std::uint64_t w) { return !listed.empty() && !listed.count(w); };
   for (const auto& [id, j] : st.placed) {
-    if (!dead.count(j.assigned_worker) || st.requeueing.count(id)) continue;
+    const bool gone = removed(j.assigned_worker);
+    if ((!dead.count(j.assigned_worker) && !gone) || st.requeueing.count(id)) continue;
     TLOG(warn, "job_dispatcher") << "re-queueing job " << id << " (attempt " << j.attempts << "): worker "
-                                 << j.assigned_worker << " is dead";
-    propose_requeue(self, id, "worker " + std::to_string(j.assigned_worker) + " stopped responding");
+                                 << j.assigned_worker << (gone ? " was removed from the cluster" : " is dead");
+    propose_requeue(self, id, "worker " + std::to_string(j.assigned_worker) +
+                                  (gone ? " was removed from the cluster" : " stopped responding"));
   }
 }
 

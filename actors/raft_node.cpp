@@ -165,7 +165,8 @@ void check_member_changes(self_ptr self) {
   while (!st.member_changes.empty() && st.member_changes.begin()->first <= st.core->commit_index()) {
     auto& [index, w] = *st.member_changes.begin();
     if (st.core->term_at(index) == w.term || index <= st.core->snapshot_metadata().index) {
-      w.promise.deliver(member_result{st.last_role.conf, index});
+      // The configuration this entry made (a later promotion may follow).
+      w.promise.deliver(member_result{with_addresses(st.core->conf_at(index), st.cfg), index});
     } else {
       w.promise.deliver(replaced_error());
     }
@@ -346,6 +347,12 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
   st.applied_done = init->restored.snap.index;  // the bootstrap restored the table from it
   st.core = std::make_unique<raft::core>(rc, [self] { return self->state.rng(); }, init->restored);
   st.last_role = role_change{st.core->state(), st.core->term(), st.core->leader()};
+  // The configuration the node starts with (seed, snapshot or log), so that
+  // listeners subscribing now hear it: notify_role only reports moves of
+  // conf_index, and a first start's seed configuration sits at index 0.
+  st.last_role.conf = with_addresses(st.core->conf(), st.cfg);
+  st.last_role.conf_index = st.core->conf_index();
+  st.last_role.conf_committed = !st.core->conf_change_pending();
   TLOG(info, "raft_node") << "started at term " << st.core->term() << ", log " << st.core->first_index()
                           << ".." << st.core->last_index() << ", snapshot at "
                           << init->restored.snap.index << ", "
@@ -470,6 +477,8 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
       [=](member_atom, const member_change& change) -> caf::result<member_result> {
         auto& st = self->state;
         if (st.core->state() != raft::role::leader) return not_leader_here(self);
+        auto next = plan_change(st.last_role.conf, change);
+        if (!next) return std::move(next.error());
         if (change.kind == member_change::op::remove && change.id == st.cfg.id) {
           // Removing the leader: hand leadership to the most up-to-date
           // voter first; the redirect then carries the removal to it.
@@ -484,8 +493,6 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
           return make_error(errc::failed_precondition, "membership change at index " +
                                                            std::to_string(st.core->conf_index()) +
                                                            " is not committed yet; one change at a time");
-        auto next = plan_change(st.last_role.conf, change);
-        if (!next) return std::move(next.error());
         std::string why;
         auto r = st.core->propose_conf_change(std::move(*next), &why);
         switch (r.error) {

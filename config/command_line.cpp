@@ -47,6 +47,8 @@ const std::vector<flag_spec>& flag_specs() {
       {"tls-ca", "FILE", "PEM cluster CA: peers must present a certificate it signed ([tls].ca_file)"},
       {"auth-token", "LIST", "client tokens as \"name:role:token,...\" (role read, submit or admin; token \"@FILE\" "
                              "reads it from FILE); replaces the file's [[auth.tokens]]"},
+      {"join", nullptr, "this node is being added to a running cluster ([node].join): start with no configuration "
+                        "and wait for the leader's (after `troupe member add`); ignored once one is replicated"},
       {"check-config", nullptr, "validate the configuration, print a one-line summary and exit 0"},
       {"restore", "FILE", "seed the empty data dir from a backup (troupe snapshot save FILE) as a new cluster of "
                           "this configuration's members, then exit; start the node normally afterwards"},
@@ -251,6 +253,7 @@ node_config build_config(const flag_values& given) {
   if (const std::string* v = get(given, "dashboard-port"))
     c.http_listen = "0.0.0.0:" + std::to_string(parse_port("--dashboard-port", *v));
   if (const std::string* v = get(given, "image")) c.executor.default_image = *v;
+  if (get(given, "join")) c.join = true;
   if (const std::string* v = get(given, "executor")) c.executor.backend = one_of("--executor", *v, {"docker", "process", "auto"});
   if (const std::string* v = get(given, "log-level"))
     c.log.level = one_of("--log-level", *v, {"trace", "debug", "info", "warn", "error"});
@@ -365,6 +368,7 @@ std::string summary(const node_config& c) {
       << "], grpc " << c.grpc_listen << ", http " << c.http_listen << ", advertise " << c.advertise_addr
       << ", data_dir " << c.data_dir << ", executor " << c.executor.backend << " (image "
       << c.executor.default_image << "), log " << c.log.level;
+  if (c.join) out << ", joining a running cluster (members seed nothing; the leader's configuration wins)";
   return out.str();
 }
 

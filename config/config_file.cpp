@@ -109,7 +109,8 @@ class schema {
     sections_.push_back({"node",
                          {{"id", [&c, &r, &saw_id](auto& n, auto& k) { c.id = r.unsigned_integer<std::uint64_t>(n, k); saw_id = true; }},
                           {"data_dir", [&c, &r](auto& n, auto& k) { c.data_dir = r.string(n, k, "a string (a directory path)"); }},
-                          {"advertise_addr", [&c, this](auto& n, auto& k) { c.advertise_addr = host_port(n, k); }}}});
+                          {"advertise_addr", [&c, this](auto& n, auto& k) { c.advertise_addr = host_port(n, k); }},
+                          {"join", boolean(c.join)}}});
     sections_.push_back({"listen",
                          {{"grpc", [&c, this](auto& n, auto& k) { c.grpc_listen = host_port(n, k); }},
                           {"http", [&c, this](auto& n, auto& k) { c.http_listen = host_port(n, k); }}}});

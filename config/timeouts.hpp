@@ -48,6 +48,13 @@ inline milliseconds transfer_window(const node_config& c) {
 // How long whoever asks raft_node for a transfer waits for its answer.
 inline milliseconds transfer_wait(const node_config& c) { return transfer_window(c) + tick(c) + hop_margin; }
 
+// A membership change: raft_node answers by its commit deadline, or, when
+// the leader removes itself, after handing leadership over (it waits up to
+// two transfer windows for that).
+inline milliseconds member_change_wait(const node_config& c) {
+  return std::max(commit_wait(c), 2 * transfer_window(c) + tick(c) + hop_margin);
+}
+
 // A wait one hop further out than `inner` (a gateway over the service, a
 // follower forwarding to the leader).
 inline milliseconds outer(milliseconds inner) { return inner + hop_margin; }

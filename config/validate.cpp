@@ -148,7 +148,10 @@ class checker {
     if (c_.id != 0 && c_.find_member(c_.id) == nullptr) {
       std::string ids;
       for (const member& m : c_.members) ids += (ids.empty() ? "" : ", ") + std::to_string(m.id);
-      fail("[node].id", std::to_string(c_.id) + " is not the id of any member (member ids: " + ids + ")");
+      fail("[node].id", std::to_string(c_.id) + " is not the id of any member (member ids: " + ids + ")" +
+                            (c_.join ? "; a joining node lists itself in [[members]] with the address the "
+                                       "cluster dials (the one given to `troupe member add`)"
+                                     : ""));
     }
   }
 

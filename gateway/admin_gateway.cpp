@@ -2,7 +2,7 @@
 
 #include "admin.grpc.pb.h"
 #include "config/timeouts.hpp"
-#include "gateway/grpc_admission.hpp"
+#include "gateway/grpc_unary.hpp"
 #include "gateway/snapshot_stream.hpp"
 #include "service/access.hpp"
 
@@ -26,7 +26,7 @@ class admin_service final : public admin::AdminService::CallbackService {
   // size twice on the wire.
   grpc::ServerWriteReactor<admin::SnapshotChunk>* SaveSnapshot(grpc::CallbackServerContext* ctx,
                                                                 const admin::SaveSnapshotRequest* req) override {
-    auto refused = admit(ctx, gate_, access::operation::save_snapshot, *req, cfg_.limits);
+    auto refused = grpc_unary::admit(gate_, cfg_, ctx, access::operation::save_snapshot, *req);
     if (!refused.ok()) return new refused_snapshot(refused);
     return make_snapshot_stream(sys_, service_, ctx, cfg_.id, config::snapshot_request_wait(cfg_));
   }

@@ -7,10 +7,11 @@
 #include "config/timeouts.hpp"
 #include "gateway/admin_gateway.hpp"
 #include "gateway/ask.hpp"
-#include "gateway/grpc_admission.hpp"
 #include "gateway/grpc_errors.hpp"
 #include "gateway/grpc_metrics.hpp"
+#include "gateway/grpc_unary.hpp"
 #include "gateway/job_stream.hpp"
+#include "gateway/membership_gateway.hpp"
 #include "gateway/views.hpp"
 #include "transport/peer_services.hpp"
 #include "runtime/common/log.hpp"
@@ -27,6 +28,8 @@ namespace {
 bool is_forwarded(grpc::CallbackServerContext* ctx) {
   return ctx->client_metadata().count(peer_calls::forwarded_key) > 0;
 }
+
+using grpc_unary::authorization;
 
 // A StreamJobs call refused before it starts (no or a too weak token).
 class refused_stream final : public grpc::ServerWriteReactor<scheduler::JobInfo> {
@@ -160,11 +163,8 @@ class scheduler_service final : public scheduler::SchedulerService::CallbackServ
   }
 
  private:
-  // Before anything else: the caller's token must allow `op`, and the request
-  // must fit the client message cap (the server's own receive cap is the
-  // peers' larger one; see start_grpc_server).
   grpc::Status admit(grpc::CallbackServerContext* ctx, access::operation op, const google::protobuf::Message& req) {
-    return troupe::admit(ctx, gate_, op, req, cfg_.limits);
+    return grpc_unary::admit(gate_, cfg_, ctx, op, req);
   }
 
   // The client's authorization, for a call the node service may forward to
@@ -174,25 +174,11 @@ class scheduler_service final : public scheduler::SchedulerService::CallbackServ
     return a ? std::string(*a) : std::string();
   }
 
-  // Admits the call, then asks the node service; `fill` writes its answer
-  // into the response, an error becomes the status of the errc table.
   template <class Answer, class Fill, class... Ts>
   grpc::ServerUnaryReactor* call(grpc::CallbackServerContext* ctx, access::operation op,
                                  const google::protobuf::Message& req, std::chrono::milliseconds wait, Fill fill,
                                  Ts... xs) {
-    auto* r = ctx->DefaultReactor();
-    auto refused = admit(ctx, op, req);
-    if (!refused.ok()) {
-      r->Finish(refused);
-      return r;
-    }
-    ask(sys_, service_, wait,
-        [=](const Answer& answer) {
-          fill(answer);
-          r->Finish(grpc::Status::OK);
-        },
-        [=](const caf::error& e) { r->Finish(to_status(ctx, e)); }, xs...);
-    return r;
+    return grpc_unary::call<Answer>(sys_, service_, gate_, cfg_, ctx, op, req, wait, fill, xs...);
   }
 
   caf::actor_system& sys_;
@@ -220,6 +206,7 @@ std::shared_ptr<grpc::ServerCredentials> server_credentials(const config::node_c
 struct grpc_server {
   std::unique_ptr<grpc::Service> scheduler;
   std::unique_ptr<grpc::Service> admin;
+  std::unique_ptr<grpc::Service> membership;  // MembershipService (gateway/membership_gateway)
   std::shared_ptr<void> peer_services;  // RaftService and InternalService (transport/)
   std::unique_ptr<grpc::Server> server;
   ~grpc_server() {
@@ -228,11 +215,13 @@ struct grpc_server {
 };
 
 std::shared_ptr<grpc_server> start_grpc_server(caf::actor_system& sys, const config::node_config& cfg,
-                                               node_service_actor service, peer_inbox inbox) {
+                                               node_service_actor service, peer_inbox inbox,
+                                               std::shared_ptr<const transport::member_directory> members) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   auto rs = std::make_shared<grpc_server>();
   rs->scheduler = std::make_unique<scheduler_service>(sys, cfg, service);
+  rs->membership = make_membership_service(sys, cfg, service);
   grpc::ServerBuilder b;
   int port = 0;
   b.AddListeningPort(cfg.grpc_listen, server_credentials(cfg), &port);
@@ -249,11 +238,12 @@ std::shared_ptr<grpc_server> start_grpc_server(caf::actor_system& sys, const con
   b.RegisterService(rs->scheduler.get());
   rs->admin = make_admin_service(sys, cfg, service);
   b.RegisterService(rs->admin.get());
-  rs->peer_services = add_peer_services(b, sys, cfg, std::move(inbox));
+  b.RegisterService(rs->membership.get());
+  rs->peer_services = add_peer_services(b, sys, cfg, std::move(inbox), std::move(members));
   b.experimental().SetInterceptorCreators(grpc_metrics_interceptors());
   rs->server = b.BuildAndStart();
   if (!rs->server || port == 0) throw std::runtime_error("cannot listen for gRPC on " + cfg.grpc_listen);
-  TLOG(info, "grpc_gateway") << "serving SchedulerService, AdminService, InternalService, RaftService, health and reflection on "
+  TLOG(info, "grpc_gateway") << "serving SchedulerService, AdminService, MembershipService, InternalService, RaftService, health and reflection on "
                              << cfg.grpc_listen << (cfg.tls.enabled() ? " (TLS; peers need a node certificate)" : "")
                              << (cfg.auth.enabled() ? "; clients need a token" : "");
   return rs;

@@ -15,6 +15,7 @@
 #include "config/node_config.hpp"
 #include "service/node_service.hpp"
 #include "transport/interface.hpp"
+#include "transport/member_directory.hpp"
 
 namespace troupe {
 
@@ -24,6 +25,7 @@ struct grpc_server;
 // Builds, binds and starts the gRPC server; throws std::runtime_error when the
 // address cannot be bound, so the node refuses to start half-way.
 std::shared_ptr<grpc_server> start_grpc_server(caf::actor_system& sys, const config::node_config& cfg,
-                                               node_service_actor service, peer_inbox inbox);
+                                               node_service_actor service, peer_inbox inbox,
+                                               std::shared_ptr<const transport::member_directory> members);
 
 }  // namespace troupe

@@ -305,7 +305,8 @@ void http_server::get_cluster(const request& req, response& res) {
     nodes.push_back({{"node_id", n.node_id()},
                      {"address", n.address()},
                      {"is_alive", n.is_alive()},
-                     {"role", n.role()},
+                     {"role", n.role()},  // "learner" for a member still catching up
+                     {"voter", n.role() != "learner"},
                      {"draining", n.draining()},
                      {"executor_ok", n.executor_ok()},
                      {"running_jobs", n.running_jobs()},
@@ -319,6 +320,9 @@ void http_server::get_cluster(const request& req, response& res) {
          {"last_applied", rs.applied_index},
          {"log_length", rs.last_index},
          {"draining", h->draining},
+         // The replicated configuration this node holds (troupe member list).
+         {"config_index", rs.conf_index},
+         {"config_committed", rs.conf_committed},
          {"nodes", nodes}});
 }
 

@@ -199,7 +199,8 @@ void restore_table(caf::actor_system& sys, const job_table_actor& table, const r
 int run_node(const config::node_config& cfg) {
   log::set_node_id(cfg.id);
   TLOG(info, "node") << "troupe node " << cfg.id << " starting (config " << cfg.source << ", data " << cfg.data_dir
-                     << ", " << cfg.members.size() << " members)";
+                     << ", " << cfg.members.size() << " members in the config file"
+                     << (cfg.join ? "; joining a running cluster" : "") << ")";
   if (!check_edge_security(cfg)) return 1;
   // First, before anything reads or writes the data dir: a second process on
   // the same dir must stop here, not after replacing committed entries.
@@ -259,7 +260,10 @@ namespace {
 int run_actors(caf::actor_system& sys, const config::node_config& cfg, recovered& rec,
                std::shared_ptr<exec::backend> backend) {
   const std::string raft_dir = cfg.data_dir + "/raft";
-  auto peers = std::make_shared<const peer_clients>(cfg);
+  // Channels and accepted senders start from [[members]] and follow the
+  // replicated configuration once raft_node announces it (peer_transport).
+  auto peers = std::make_shared<peer_clients>(cfg);
+  auto members = std::make_shared<transport::member_directory>(cfg);
 
   // Each spawn adds its row to the tree at once, naming the handles it was given.
   actor_tree tree;
@@ -274,9 +278,9 @@ int run_actors(caf::actor_system& sys, const config::node_config& cfg, recovered
     rec.restored.snap_data = std::move(rec.snap->data);
     rec.snap.reset();
   }
-  auto transport = sys.spawn(peer_transport, cfg, peers);
+  auto transport = sys.spawn(peer_transport, cfg, peers, members);
   tree.add("peer_transport", transport, {},
-           "RaftService and InternalService client to " + std::to_string(cfg.members.size() - 1) + " peers");
+           "RaftService and InternalService client to every other member of the replicated configuration");
   auto init = std::make_shared<raft_node_init>();
   init->cfg = cfg;
   init->restored = std::move(rec.restored);
@@ -284,6 +288,7 @@ int run_actors(caf::actor_system& sys, const config::node_config& cfg, recovered
   init->table = table;
   init->transport = transport;
   auto raft = sys.spawn(raft_node, init);
+  caf::anon_send(raft, subscribe_atom::value, caf::actor_cast<role_listener>(transport));
   tree.add("raft_node", raft, {"log_store", "peer_transport", "job_table"}, "");
   release_snapshot_bytes(sys, raft, *init);
   auto supervisor = sys.spawn(job_supervisor, cfg, backend, transport, raft, table);
@@ -316,7 +321,7 @@ int run_actors(caf::actor_system& sys, const config::node_config& cfg, recovered
     service = sys.spawn(node_service, service_init);
     tree.add("node_service", service, {"raft_node", "job_table", "heartbeat_tracker", "job_supervisor", "peer_transport"},
              "every client operation, from both gateways");
-    server = start_grpc_server(sys, cfg, service, peer_inbox{raft, tracker, supervisor});
+    server = start_grpc_server(sys, cfg, service, peer_inbox{raft, tracker, supervisor}, members);
     http = std::make_unique<http_server>(sys, cfg, service);
   } catch (const std::exception& e) {
     TLOG(error, "node") << e.what();

@@ -14,13 +14,15 @@ config::role required_role(operation op) {
     case operation::stream_jobs:
     case operation::cluster:
     case operation::raft_log:
-    case operation::metrics: return config::role::read;
+    case operation::metrics:
+    case operation::list_members: return config::role::read;
     case operation::submit_job:
     case operation::cancel_job: return config::role::submit;
     case operation::transfer_leadership:
     case operation::drain_node:
     case operation::undrain_node:
     case operation::save_snapshot: return config::role::admin;
+    case operation::change_members: return config::role::admin;
   }
   return config::role::admin;
 }
@@ -39,6 +41,8 @@ const char* to_string(operation op) {
     case operation::drain_node: return "drain nodes";
     case operation::undrain_node: return "undrain nodes";
     case operation::save_snapshot: return "save snapshots";
+    case operation::change_members: return "add or remove cluster members";
+    case operation::list_members: return "list cluster members";
   }
   return "do this";
 }

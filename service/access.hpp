@@ -28,6 +28,8 @@ enum class operation {
   drain_node,
   undrain_node,
   save_snapshot,  // AdminService.SaveSnapshot: every job, whoever submitted it
+  change_members,  // MembershipService AddMember, RemoveMember
+  list_members,    // MembershipService ListMembers
 };
 
 config::role required_role(operation op);

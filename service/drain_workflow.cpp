@@ -74,7 +74,7 @@ std::uint64_t pick_successor(const ctx_ptr &c, const raft_status &rs, const work
   std::uint64_t best = 0, best_match = 0;
   for (const auto &w : wl.workers) {
     auto id = w.report.node_id;
-    if (id == c->cfg.id || !w.alive || drained.count(id) || !c->cfg.find_member(id)) continue;
+    if (id == c->cfg.id || !w.alive || drained.count(id) || !rs.conf.is_voter(id)) continue;
     std::uint64_t match = 0;
     for (const auto &p : rs.peers)
       if (p.id == id) match = p.match;
@@ -90,11 +90,11 @@ void hand_off(self_ptr self, const ctx_ptr &c, std::function<void(std::string)> 
   self->request(c->raft, config::query_timeout, status_atom::value)
       .then(
           [=](const raft_status &rs) {
-            if (rs.role != raft::role::leader || c->cfg.members.size() < 2) return then(std::string());
+            if (rs.role != raft::role::leader || rs.conf.voter_count() < 2) return then(std::string());
             self->request(c->tracker, config::query_timeout, workers_atom::value)
                 .then(
                     [=](const worker_list &wl) {
-                      drained_workers(self, c, [=](const std::set<std::uint64_t> &drained) {
+                      drained_workers(self, c, rs, [=](const std::set<std::uint64_t> &drained) {
                         auto target = pick_successor(c, rs, wl, drained);
                         self->request(c->raft, config::transfer_wait(c->cfg), transfer_atom::value, target)
                             .then(

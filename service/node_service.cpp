@@ -6,6 +6,7 @@
 #include "runtime/common/wall_clock.hpp"
 #include "service/drain_workflow.hpp"
 #include "service/job_output.hpp"
+#include "service/membership.hpp"
 #include "service/peer_calls.hpp"
 #include "service/service_context.hpp"
 #include "service/snapshot_save.hpp"
@@ -187,7 +188,7 @@ caf::result<scheduler::GetClusterStatusResponse> cluster(self_ptr self, const ct
           [=](const raft_status &rs) mutable {
             if (ask_the_leader(rs, local_only)) {
               peer_calls::forward_to_leader<response, scheduler::GetClusterStatusRequest, response>(
-                  self, *c->peers, not_leader(c->cfg, rs.leader_id), config::remote_query_wait(), authorization, {},
+                  self, *c->peers, not_leader(c->cfg, rs.leader_id, rs.conf), config::remote_query_wait(), authorization, {},
                   [](auto *a, auto *ctx, auto *q, auto *p, auto cb) { a->GetClusterStatus(ctx, q, p, cb); },
                   [](const response &r) { return r; }, rp);
               return;
@@ -195,7 +196,7 @@ caf::result<scheduler::GetClusterStatusResponse> cluster(self_ptr self, const ct
             self->request(c->tracker, query_timeout, workers_atom::value)
                 .then(
                     [=](const worker_list &wl) mutable {
-                      drained_workers(self, c, [=](const std::set<std::uint64_t> &drained) mutable {
+                      drained_workers(self, c, rs, [=](const std::set<std::uint64_t> &drained) mutable {
                         rp.deliver(views::cluster_status(c->cfg, rs, wl, drained));
                       });
                     },
@@ -219,7 +220,7 @@ caf::result<scheduler::GetRaftLogEntriesResponse> raft_log(self_ptr self, const 
               fwd.set_start_index(start);
               fwd.set_limit(limit);
               peer_calls::forward_to_leader<response, scheduler::GetRaftLogEntriesRequest, response>(
-                  self, *c->peers, not_leader(c->cfg, rs.leader_id), config::remote_query_wait(), authorization, fwd,
+                  self, *c->peers, not_leader(c->cfg, rs.leader_id, rs.conf), config::remote_query_wait(), authorization, fwd,
                   [](auto *a, auto *ctx, auto *q, auto *p, auto cb) { a->GetRaftLogEntries(ctx, q, p, cb); },
                   [](const response &r) { return r; }, rp);
               return;
@@ -233,8 +234,8 @@ caf::result<scheduler::GetRaftLogEntriesResponse> raft_log(self_ptr self, const 
 
 caf::result<std::uint64_t> transfer(self_ptr self, const ctx_ptr &c, std::uint64_t target, bool forward,
                                     std::string authorization) {
-  if (target != 0 && !c->cfg.find_member(target))
-    return make_error(errc::invalid_argument, "node " + std::to_string(target) + " is not a member of this cluster");
+  // Whether `target` is a voter is the leader's to say (the replicated
+  // configuration): raft_node answers invalid_argument otherwise.
   auto rp = self->make_response_promise<std::uint64_t>();
   self->request(c->raft, config::transfer_wait(c->cfg), transfer_atom::value, target)
       .then([=](std::uint64_t leader) mutable { rp.deliver(leader); },
@@ -330,6 +331,8 @@ node_service_actor::behavior_type node_service(self_ptr self, std::shared_ptr<no
         undrain(self, c, rp);
         return rp;
       },
+      [=](member_atom, member_change &change) { return change_members(self, c, std::move(change)); },
+      [=](member_atom, bool local) { return list_members(self, c, local); },
       [=](status_atom) { return health(self, c); },
       [=](topology_atom) { return actor_tree(self, c); },
       [=](backup_atom) -> caf::result<table_image> {

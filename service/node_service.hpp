@@ -68,6 +68,10 @@ using node_service_actor = caf::typed_actor<
                     std::string /*authorization*/>::with<std::uint64_t /*new leader*/>,
     caf::replies_to<drain_atom>::with<drain_result>,
     caf::replies_to<undrain_atom>::with<std::string>,
+    // MembershipService (service/membership.hpp): a change (leader only),
+    // and this node's configuration (bool: local, else leader only).
+    caf::replies_to<member_atom, member_change>::with<member_result>,
+    caf::replies_to<member_atom, bool /*local*/>::with<raft_status>,
     caf::replies_to<status_atom>::with<node_health>,
     caf::replies_to<topology_atom>::with<topology>,
     // AdminService.SaveSnapshot: the leader's consistent image of the job

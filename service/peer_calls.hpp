@@ -66,7 +66,7 @@ void forward_to_leader(node_service_actor::pointer self, const peer_clients& pee
                        std::chrono::milliseconds deadline, const std::string& authorization, Req req, Invoke invoke,
                        Convert convert, caf::typed_response_promise<Result> rp) {
   auto leader = describe(not_leader).leader_id;
-  auto* stub = leader ? peers.scheduler(leader) : nullptr;
+  auto stub = leader ? peers.scheduler(leader) : nullptr;  // shared: stays valid across a membership sync
   if (!stub) {
     rp.deliver(not_leader);
     return;

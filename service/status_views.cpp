@@ -23,12 +23,17 @@ scheduler::GetClusterStatusResponse cluster_status(const config::node_config& cf
   out.set_log_length(rs.last_index);
   out.set_node_id(rs.node_id);
   out.set_role(role_name(rs.role));
-  for (const auto& m : cfg.members) {
+  // The replicated configuration (learners marked "learner"); the config
+  // file's members only while there is none yet (a joining node).
+  std::vector<raft::member> members = rs.conf.members();
+  if (rs.conf.empty())
+    for (const auto& m : cfg.members) members.push_back(raft::member{m.id, true, m.address, m.http_address});
+  for (const auto& m : members) {
     auto* n = out.add_nodes();
     n->set_node_id(m.id);
     n->set_address(m.address);
     n->set_http_address(m.http_address);
-    n->set_role(m.id == rs.leader_id ? "leader" : "follower");
+    n->set_role(!m.voter ? "learner" : m.id == rs.leader_id ? "leader" : "follower");
     n->set_draining(draining.count(m.id) > 0);
     for (const auto& w : workers.workers) {
       if (w.report.node_id != m.id) continue;
@@ -38,8 +43,12 @@ scheduler::GetClusterStatusResponse cluster_status(const config::node_config& cf
       if (!w.report.http_address.empty()) n->set_http_address(w.report.http_address);
     }
     if (m.id == rs.node_id) n->set_match_index(rs.last_index);
-    for (const auto& p : rs.peers)
-      if (p.id == m.id) n->set_match_index(p.match);
+    for (const auto& p : rs.peers) {
+      if (p.id != m.id) continue;
+      n->set_match_index(p.match);
+      // A learner is no worker (no heartbeats): alive means it answers the leader.
+      if (!m.voter && m.id != rs.node_id) n->set_is_alive(p.recent_active);
+    }
   }
   return out;
 }

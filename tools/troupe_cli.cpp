@@ -6,6 +6,7 @@
 //   troupe cluster status | cluster transfer-leader [--to N] | cluster drain | cluster undrain
 //   troupe log list [--start-index N] [--limit N]
 //   troupe snapshot save FILE [--timeout S] | snapshot status FILE
+//   troupe member add ID ADDRESS [--http ADDR] | member remove ID | member list [--local]
 // Follows "Not the leader" redirects (trailing metadata leader-address), tries
 // the next address when one is down, and retries RESOURCE_EXHAUSTED with
 // exponential backoff (bounded).
@@ -32,6 +33,7 @@
 #include "runtime/jobs/rfc3339.hpp"
 #include "tools/cli_snapshot.hpp"
 #include "transport/client_credentials.hpp"
+#include "membership.grpc.pb.h"
 #include "scheduler.grpc.pb.h"
 
 namespace {
@@ -62,6 +64,10 @@ const char* usage_text =
     "  log list [--start-index N] [--limit N]\n"
     "  snapshot save FILE [--timeout S]                     the leader's consistent snapshot of every job (admin)\n"
     "  snapshot status FILE                                verify a saved snapshot and print what it holds\n"
+    "  member add ID ADDRESS [--http ADDR]   add a node (start it with --join); it catches up as a learner,\n"
+    "                                        then the leader makes it a voter\n"
+    "  member remove ID                      remove a node (the leader hands leadership over first)\n"
+    "  member list [--local]                 the leader's configuration (--local: the -a node's own)\n"
     "  -a/--addr takes one or several gRPC addresses (comma separated); the client follows leader redirects.\n"
     "  --token T (or $TROUPE_TOKEN)  sent as \"authorization: Bearer T\" (nodes with [[auth.tokens]])\n"
     "  --ca-file F                   TLS: trust the cluster CA in F (nodes with [tls])\n"
@@ -69,7 +75,7 @@ const char* usage_text =
 
 options parse(int argc, char** argv) {
   options o;
-  static const std::vector<std::string> switches{"--wait", "--all", "--stream", "--linearizable"};
+  static const std::vector<std::string> switches{"--wait", "--all", "--stream", "--linearizable", "--local"};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -213,13 +219,15 @@ class client {
     return last;
   }
 
-  template <class Req, class Resp, class Fn>
-  grpc::Status call(Fn fn, const Req& req, Resp& resp, std::chrono::seconds deadline = std::chrono::seconds(10)) {
+  // `fn` is a method of any generated Stub (SchedulerService, MembershipService).
+  template <class Stub, class Req, class Resp>
+  grpc::Status call(grpc::Status (Stub::*fn)(grpc::ClientContext*, const Req&, Resp*), const Req& req, Resp& resp,
+                    std::chrono::seconds deadline = std::chrono::seconds(10)) {
     return with_redirects(
         [&](const std::string& addr, grpc::ClientContext& ctx) {
-          auto stub = scheduler::SchedulerService::NewStub(channel(addr));
+          Stub stub(channel(addr));
           resp.Clear();
-          return (stub.get()->*fn)(&ctx, req, &resp);
+          return (stub.*fn)(&ctx, req, &resp);
         },
         deadline);
   }
@@ -227,10 +235,9 @@ class client {
   std::shared_ptr<grpc::Channel> channel(const std::string& addr) const {
     return grpc::CreateChannel(addr, sec_.credentials);
   }
-
-  std::unique_ptr<scheduler::SchedulerService::Stub> stub() {
-    return scheduler::SchedulerService::NewStub(grpc::CreateChannel(addrs_.front(), sec_.credentials));
-  }
+  // To the first address only (no redirects).
+  std::shared_ptr<grpc::Channel> channel() const { return channel(addrs_.front()); }
+  std::unique_ptr<scheduler::SchedulerService::Stub> stub() { return scheduler::SchedulerService::NewStub(channel()); }
 
  private:
   std::vector<std::string> addrs_;
@@ -238,6 +245,7 @@ class client {
 };
 
 using S = scheduler::SchedulerService::Stub;
+using M = troupe::membership::MembershipService::Stub;
 
 std::string time_ms(std::int64_t ms) { return ms ? troupe::jobs::format_rfc3339_ns(ms * 1000000) : "-"; }
 
@@ -383,6 +391,96 @@ int job_list(client& c, const options& o) {
   return 0;
 }
 
+json members_json(const google::protobuf::RepeatedPtrField<troupe::membership::Member>& members) {
+  json out = json::array();
+  for (const auto& m : members)
+    out.push_back({{"id", m.id()}, {"address", m.address()}, {"http_address", m.http_address()},
+                   {"voter", m.voter()}});
+  return out;
+}
+
+void print_members(const google::protobuf::RepeatedPtrField<troupe::membership::Member>& members) {
+  std::cout << std::left << std::setw(6) << "NODE" << std::setw(24) << "ADDRESS" << std::setw(24) << "HTTP"
+            << "ROLE\n";
+  for (const auto& m : members)
+    std::cout << std::setw(6) << m.id() << std::setw(24) << m.address() << std::setw(24)
+              << (m.http_address().empty() ? "-" : m.http_address()) << (m.voter() ? "voter" : "learner") << "\n";
+}
+
+// A change waits for its entry to commit, and removing the leader for a
+// leadership transfer first: more than the default deadline.
+constexpr std::chrono::seconds member_change_deadline{30};
+
+int member_command(client& c, const options& o, const std::string& verb) {
+  namespace pb = troupe::membership;
+  if (verb == "add") {
+    if (o.args.size() != 4) die("member add needs ID ADDRESS (host:port)");
+    pb::AddMemberRequest req;
+    options id_only = o;
+    id_only.flags["--id"] = o.args[2];
+    req.set_id(num(id_only, "--id", 0));
+    req.set_address(o.args[3]);
+    if (o.flags.count("--http")) req.set_http_address(o.flags.at("--http"));
+    pb::AddMemberResponse resp;
+    auto s = c.call(&M::AddMember, req, resp, member_change_deadline);
+    if (!s.ok()) return fail(s);
+    if (o.json_out) {
+      std::cout << json{{"members", members_json(resp.members())}, {"config_index", resp.config_index()}}.dump(2) << "\n";
+    } else {
+      std::cout << "node " << req.id() << " added as a learner at index " << resp.config_index()
+                << "; it becomes a voter once caught up\n";
+      print_members(resp.members());
+    }
+    return 0;
+  }
+  if (verb == "remove") {
+    if (o.args.size() != 3) die("member remove needs one node id");
+    pb::RemoveMemberRequest req;
+    options id_only = o;
+    id_only.flags["--id"] = o.args[2];
+    req.set_id(num(id_only, "--id", 0));
+    pb::RemoveMemberResponse resp;
+    auto s = c.call(&M::RemoveMember, req, resp, member_change_deadline);
+    if (!s.ok()) return fail(s);
+    if (o.json_out) {
+      std::cout << json{{"members", members_json(resp.members())}, {"config_index", resp.config_index()}}.dump(2) << "\n";
+    } else {
+      std::cout << "node " << req.id() << " removed at index " << resp.config_index() << "; stop its process\n";
+      print_members(resp.members());
+    }
+    return 0;
+  }
+  if (verb == "list") {
+    pb::ListMembersRequest req;
+    req.set_local(has(o, "--local"));
+    pb::ListMembersResponse resp;
+    grpc::Status s;
+    if (req.local()) {  // exactly the node named by -a, no redirect
+      auto stub = pb::MembershipService::NewStub(c.channel());
+      grpc::ClientContext ctx;
+      c.prepare(ctx);
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      s = stub->ListMembers(&ctx, req, &resp);
+    } else {
+      s = c.call(&M::ListMembers, req, resp);
+    }
+    if (!s.ok()) return fail(s);
+    if (o.json_out) {
+      std::cout << json{{"members", members_json(resp.members())}, {"config_index", resp.config_index()},
+                        {"committed", resp.committed()}, {"leader_id", resp.leader_id()},
+                        {"node_id", resp.node_id()}}
+                       .dump(2)
+                << "\n";
+      return 0;
+    }
+    std::cout << "configuration at index " << resp.config_index() << (resp.committed() ? "" : " (not committed yet)")
+              << ", leader " << resp.leader_id() << ", answered by node " << resp.node_id() << "\n";
+    print_members(resp.members());
+    return 0;
+  }
+  die("member takes add, remove or list");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -425,6 +523,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (group == "job" && verb == "list") return job_list(c, o);
+  if (group == "member") return member_command(c, o, verb);
   if (group == "cluster" && verb == "status") {
     scheduler::GetClusterStatusResponse resp;
     auto s = c.call(&S::GetClusterStatus, scheduler::GetClusterStatusRequest{}, resp);

@@ -37,6 +37,9 @@ struct report_ack {
 using peer_transport_actor = caf::typed_actor<
     // Raft messages, one-way: replies arrive as messages of their own.
     caf::reacts_to<send_atom, raft_outbox>,
+    // raft_node's announcements (the transport subscribes as a role
+    // listener): channels and the accepted senders follow its configuration.
+    caf::reacts_to<role_change>,
     // ForwardJobStatus to the leader.
     caf::replies_to<report_atom, std::uint64_t /*leader*/, status_batch>::with<report_ack>,
     // WorkerHeartbeat to the leader.

@@ -20,47 +20,82 @@ std::shared_ptr<grpc::ChannelCredentials> peer_credentials(const config::node_co
 
 }  // namespace
 
-peer_clients::peer_clients(const config::node_config& cfg) {
-  const auto credentials = peer_credentials(cfg);
-  for (const auto& m : cfg.members) {
-    if (m.id == cfg.id) continue;
-    grpc::ChannelArguments args;
-    args.SetMaxReceiveMessageSize(max_message_bytes);
-    args.SetMaxSendMessageSize(max_message_bytes);
-    // Reconnect quickly after a peer restarts: elections depend on it.
-    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-    // gRPC also takes this as the time one connection attempt may take; a
-    // refused connect fails at once either way. A TLS handshake on a loaded
-    // machine can need more than 100 ms, and attempts cut short every time
-    // would never connect.
-    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, cfg.tls.enabled() ? 2000 : 100);
-    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-    // Peers are dialed by host:port, but the certificate that answers must be
-    // node-<id>'s, not merely any certificate valid for that host (every
-    // node's certificate carries localhost / 127.0.0.1).
-    if (cfg.tls.enabled()) args.SetSslTargetNameOverride("node-" + std::to_string(m.id));
-    peer p;
-    p.channel = grpc::CreateCustomChannel(m.address, credentials, args);
-    p.raft = raftpb::RaftService::NewStub(p.channel);
-    p.internal = internalpb::InternalService::NewStub(p.channel);
-    p.scheduler = scheduler::SchedulerService::NewStub(p.channel);
-    peers_.emplace(m.id, std::move(p));
+peer_clients::peer_clients(const config::node_config& cfg) : cfg_(cfg), credentials_(peer_credentials(cfg)) {
+  for (const auto& m : cfg.members)
+    if (m.id != cfg.id) peers_.emplace(m.id, connect(m.id, m.address));
+}
+
+peer_clients::peer peer_clients::connect(std::uint64_t id, const std::string& address) const {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(max_message_bytes);
+  args.SetMaxSendMessageSize(max_message_bytes);
+  // Reconnect quickly after a peer restarts: elections depend on it.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  // gRPC also takes this as the time one connection attempt may take; a
+  // refused connect fails at once either way. A TLS handshake on a loaded
+  // machine can need more than 100 ms, and attempts cut short every time
+  // would never connect.
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, cfg_.tls.enabled() ? 2000 : 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  // Peers are dialed by host:port, but the certificate that answers must be
+  // node-<id>'s, not merely any certificate valid for that host (every
+  // node's certificate carries localhost / 127.0.0.1).
+  if (cfg_.tls.enabled()) args.SetSslTargetNameOverride("node-" + std::to_string(id));
+  peer p;
+  p.address = address;
+  p.channel = grpc::CreateCustomChannel(address, credentials_, args);
+  p.raft = raftpb::RaftService::NewStub(p.channel);
+  p.internal = internalpb::InternalService::NewStub(p.channel);
+  p.scheduler = scheduler::SchedulerService::NewStub(p.channel);
+  return p;
+}
+
+std::string peer_clients::sync(const raft::membership& conf) {
+  if (conf.empty()) return {};
+  const bool member = conf.contains(cfg_.id);
+  std::string changes;
+  auto note = [&changes](const std::string& s) { changes += (changes.empty() ? "" : ", ") + s; };
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const auto& m : conf.members()) {
+    if (m.id == cfg_.id || m.address.empty()) continue;
+    auto it = peers_.find(m.id);
+    if (it != peers_.end() && it->second.address == m.address) continue;
+    note((it == peers_.end() ? "+node " : "node ") + std::to_string(m.id) + " at " + m.address);
+    peers_[m.id] = connect(m.id, m.address);
   }
+  for (auto it = peers_.begin(); it != peers_.end();) {
+    const bool seed = cfg_.find_member(it->first) != nullptr;
+    if (conf.contains(it->first) || (!member && seed)) {
+      ++it;
+      continue;
+    }
+    note("-node " + std::to_string(it->first));
+    it = peers_.erase(it);
+  }
+  return changes;
 }
 
-raftpb::RaftService::Stub* peer_clients::raft(std::uint64_t id) const {
+const peer_clients::peer* peer_clients::find(std::uint64_t id) const {
   auto it = peers_.find(id);
-  return it == peers_.end() ? nullptr : it->second.raft.get();
+  return it == peers_.end() ? nullptr : &it->second;
 }
 
-internalpb::InternalService::Stub* peer_clients::internal(std::uint64_t id) const {
-  auto it = peers_.find(id);
-  return it == peers_.end() ? nullptr : it->second.internal.get();
+std::shared_ptr<raftpb::RaftService::Stub> peer_clients::raft(std::uint64_t id) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const peer* p = find(id);
+  return p ? p->raft : nullptr;
 }
 
-scheduler::SchedulerService::Stub* peer_clients::scheduler(std::uint64_t id) const {
-  auto it = peers_.find(id);
-  return it == peers_.end() ? nullptr : it->second.scheduler.get();
+std::shared_ptr<internalpb::InternalService::Stub> peer_clients::internal(std::uint64_t id) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const peer* p = find(id);
+  return p ? p->internal : nullptr;
+}
+
+std::shared_ptr<scheduler::SchedulerService::Stub> peer_clients::scheduler(std::uint64_t id) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const peer* p = find(id);
+  return p ? p->scheduler : nullptr;
 }
 
 }  // namespace troupe

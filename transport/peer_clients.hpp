@@ -1,10 +1,14 @@
-// gRPC clients for every other member of the cluster, created once at start-up
-// (channels connect lazily and reconnect by themselves). Immutable after
-// construction, so any thread may use it; gRPC stubs are thread-safe.
+// gRPC clients for every other member of the cluster (channels connect lazily
+// and reconnect by themselves). Created for the seed members at start-up and
+// kept in step with the replicated configuration by peer_transport
+// (`sync`): a member added later gets a channel, a removed one loses it. Any
+// thread may look a stub up: the map is guarded, and a stub is handed out as
+// a shared_ptr so that a call already started keeps it alive across a sync.
 #pragma once
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include <grpcpp/grpcpp.h>
@@ -12,6 +16,7 @@
 #include "config/node_config.hpp"
 #include "internal.grpc.pb.h"
 #include "raft.grpc.pb.h"
+#include "runtime/raft/membership.hpp"
 #include "scheduler.grpc.pb.h"
 
 namespace troupe {
@@ -20,17 +25,31 @@ class peer_clients {
  public:
   explicit peer_clients(const config::node_config& cfg);
 
-  raftpb::RaftService::Stub* raft(std::uint64_t id) const;
-  internalpb::InternalService::Stub* internal(std::uint64_t id) const;
-  scheduler::SchedulerService::Stub* scheduler(std::uint64_t id) const;  // for forwarding to the leader
+  std::shared_ptr<raftpb::RaftService::Stub> raft(std::uint64_t id) const;
+  std::shared_ptr<internalpb::InternalService::Stub> internal(std::uint64_t id) const;
+  std::shared_ptr<scheduler::SchedulerService::Stub> scheduler(std::uint64_t id) const;  // forwarding to the leader
+
+  // Channels for exactly the other members of `conf` that have an address (a
+  // new address replaces the channel). While this node is not in `conf`
+  // itself (joining, still catching up) the seed members' channels stay too:
+  // it must answer whichever of them leads. Returns what changed, for the log
+  // ("" when nothing did).
+  std::string sync(const raft::membership& conf);
 
  private:
   struct peer {
+    std::string address;
     std::shared_ptr<grpc::Channel> channel;
-    std::unique_ptr<raftpb::RaftService::Stub> raft;
-    std::unique_ptr<internalpb::InternalService::Stub> internal;
-    std::unique_ptr<scheduler::SchedulerService::Stub> scheduler;
+    std::shared_ptr<raftpb::RaftService::Stub> raft;
+    std::shared_ptr<internalpb::InternalService::Stub> internal;
+    std::shared_ptr<scheduler::SchedulerService::Stub> scheduler;
   };
+  peer connect(std::uint64_t id, const std::string& address) const;
+  const peer* find(std::uint64_t id) const;  // mutex_ held
+
+  config::node_config cfg_;
+  std::shared_ptr<grpc::ChannelCredentials> credentials_;
+  mutable std::mutex mutex_;
   std::map<std::uint64_t, peer> peers_;
 };
 

@@ -36,19 +36,31 @@ std::optional<std::uint64_t> certified_node(const grpc::AuthContext& auth) {
   return found;
 }
 
-peer_identity::peer_identity(const config::node_config& cfg) : enabled_(cfg.tls.enabled()), cfg_(cfg) {}
+peer_identity::peer_identity(const config::node_config& cfg, std::shared_ptr<const member_directory> members)
+    : enabled_(cfg.tls.enabled()),
+      self_(cfg.id),
+      members_(members ? std::move(members) : std::make_shared<const member_directory>(cfg)) {}
 
 grpc::Status peer_identity::verify(const grpc::ServerContextBase& ctx, const char* call,
                                    const std::vector<std::uint64_t>& claimed) const {
   if (!enabled_) return grpc::Status::OK;
   auto auth = ctx.auth_context();
   auto node = auth ? certified_node(*auth) : std::nullopt;
-  if (!node || !cfg_.find_member(*node)) {
-    std::string who = node ? "node-" + std::to_string(*node) + " (not a member)" : "no node certificate";
-    log_refusal(std::string(call) + " from " + ctx.peer() + " refused: " + who);
+  if (!node) {
+    log_refusal(std::string(call) + " from " + ctx.peer() + " refused: no node certificate");
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                         std::string(call) + " is for cluster members only: present a node-<id> certificate "
                                             "signed by the cluster CA");
+  }
+  if (!members_->accepts(*node)) {
+    // A node of this cluster's CA, but not in the configuration: removed, or
+    // not added yet. The same answer as without TLS (peer_services.cpp), so
+    // that a removed node's transport tells its operator.
+    log_refusal(std::string(call) + " from " + ctx.peer() + " refused: node-" + std::to_string(*node) +
+                " is not in this node's configuration");
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        "node " + std::to_string(*node) + " is not in node " + std::to_string(self_) +
+                            "'s configuration");
   }
   for (auto id : claimed) {
     if (id == *node) continue;

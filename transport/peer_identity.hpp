@@ -16,6 +16,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "config/node_config.hpp"
+#include "transport/member_directory.hpp"
 
 namespace troupe::transport {
 
@@ -30,10 +31,13 @@ std::optional<std::uint64_t> certified_node(const grpc::AuthContext& auth);
 
 class peer_identity {
  public:
-  explicit peer_identity(const config::node_config& cfg);
+  // `members`: the replicated configuration (a node added later is a member,
+  // a removed one is not); null: a directory of its own seeded from cfg.
+  explicit peer_identity(const config::node_config& cfg, std::shared_ptr<const member_directory> members = nullptr);
 
-  // OK when TLS is off. Otherwise: no verified node certificate, or one for a
-  // node that is not a member → UNAUTHENTICATED; any of `claimed` (the ids
+  // OK when TLS is off. Otherwise: no verified node certificate →
+  // UNAUTHENTICATED; one for a node outside the replicated configuration
+  // (removed, or not added yet) → FAILED_PRECONDITION; any of `claimed` (the ids
   // the message says it comes from) other than the certified node →
   // PERMISSION_DENIED. Every refusal is logged (rate-limited).
   grpc::Status verify(const grpc::ServerContextBase& ctx, const char* call,
@@ -43,7 +47,8 @@ class peer_identity {
   void log_refusal(const std::string& line) const;
 
   bool enabled_;
-  config::node_config cfg_;
+  std::uint64_t self_;
+  std::shared_ptr<const member_directory> members_;
   // Refusals can come at line rate from a hostile peer: at most
   // log_burst lines per log_window, then a count of the ones left out.
   static constexpr int log_burst = 10;

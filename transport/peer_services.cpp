@@ -39,12 +39,13 @@ grpc::ServerUnaryReactor* refused(grpc::CallbackServerContext* ctx, const grpc::
 class internal_service final : public internalpb::InternalService::CallbackService {
  public:
   internal_service(caf::actor_system& sys, config::node_config cfg, peer_inbox inbox,
-                   std::shared_ptr<const transport::peer_identity> identity)
+                   std::shared_ptr<const transport::peer_identity> identity,
+                   std::shared_ptr<const transport::member_directory> members)
       : sys_(sys),
         cfg_(std::move(cfg)),
         inbox_(std::move(inbox)),
         identity_(std::move(identity)),
-        rules_(transport::peer_rules::from(cfg_)) {}
+        rules_(transport::peer_rules::from(cfg_, std::move(members))) {}
 
   grpc::ServerUnaryReactor* GetJobOutput(grpc::CallbackServerContext* ctx, const internalpb::GetJobOutputRequest* req,
                                          internalpb::GetJobOutputResponse* resp) override {
@@ -77,7 +78,7 @@ class internal_service final : public internalpb::InternalService::CallbackServi
       return bad;
     auto* r = ctx->DefaultReactor();
     auto w = transport::from_proto(*req);
-    if (!cfg_.find_member(w.node_id)) {
+    if (!rules_.is_member(w.node_id)) {
       r->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                              "node " + std::to_string(w.node_id) + " is not a member of this cluster"));
       return r;
@@ -130,7 +131,7 @@ class internal_service final : public internalpb::InternalService::CallbackServi
     // A node drains only itself (service/drain_workflow.cpp).
     if (auto* no = refused(ctx, identity_->verify(*ctx, "SetWorkerDraining", {req->worker_id()}))) return no;
     auto* r = ctx->DefaultReactor();
-    if (!cfg_.find_member(req->worker_id())) {
+    if (!rules_.is_member(req->worker_id())) {
       r->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                              "node " + std::to_string(req->worker_id()) + " is not a member of this cluster"));
       return r;
@@ -165,8 +166,11 @@ class internal_service final : public internalpb::InternalService::CallbackServi
 // at once (answers travel as Raft messages of their own).
 class raft_service final : public raftpb::RaftService::CallbackService {
  public:
-  raft_service(raft_inbox raft, const config::node_config& cfg, std::shared_ptr<const transport::peer_identity> identity)
-      : raft_(std::move(raft)), identity_(std::move(identity)), rules_(transport::peer_rules::from(cfg)) {}
+  raft_service(raft_inbox raft, const config::node_config& cfg, std::shared_ptr<const transport::peer_identity> identity,
+               std::shared_ptr<const transport::member_directory> members)
+      : raft_(std::move(raft)),
+        identity_(std::move(identity)),
+        rules_(transport::peer_rules::from(cfg, std::move(members))) {}
 
   grpc::ServerUnaryReactor* AppendEntries(grpc::CallbackServerContext* ctx, const raftpb::RaftBatch* req,
                                           raftpb::Ack*) override {
@@ -196,6 +200,14 @@ class raft_service final : public raftpb::RaftService::CallbackService {
     std::vector<std::uint64_t> senders;
     for (const auto& m : req->messages()) senders.push_back(m.from());
     if (auto* no = refused(ctx, identity_->verify(*ctx, method, senders))) return no;
+    // A sender outside this node's configuration (removed, or not yet added
+    // here) gets FAILED_PRECONDITION, not INVALID_ARGUMENT: its transport
+    // tells its operator (a removed node hears of its removal this way).
+    for (auto from : senders)
+      if (from != 0 && from != rules_.self && !rules_.is_member(from))
+        return refused(ctx, grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                         "node " + std::to_string(from) + " is not in node " +
+                                             std::to_string(rules_.self) + "'s configuration"));
     if (auto* bad = transport::refuse_invalid(ctx, method, transport::check_raft_batch(*req, family, rules_)))
       return bad;
     auto* r = ctx->DefaultReactor();
@@ -216,11 +228,12 @@ struct peer_services {
 }  // namespace
 
 std::shared_ptr<void> add_peer_services(grpc::ServerBuilder& builder, caf::actor_system& sys,
-                                        const config::node_config& cfg, peer_inbox inbox) {
+                                        const config::node_config& cfg, peer_inbox inbox,
+                                        std::shared_ptr<const transport::member_directory> members) {
   auto s = std::make_shared<peer_services>();
-  auto identity = std::make_shared<const transport::peer_identity>(cfg);
-  s->raft = std::make_unique<raft_service>(inbox.raft, cfg, identity);
-  s->internal = std::make_unique<internal_service>(sys, cfg, std::move(inbox), identity);
+  auto identity = std::make_shared<const transport::peer_identity>(cfg, members);
+  s->raft = std::make_unique<raft_service>(inbox.raft, cfg, identity, members);
+  s->internal = std::make_unique<internal_service>(sys, cfg, std::move(inbox), identity, members);
   builder.RegisterService(s->internal.get());
   builder.RegisterService(s->raft.get());
   return s;

@@ -10,6 +10,7 @@
 
 #include "config/node_config.hpp"
 #include "transport/interface.hpp"
+#include "transport/member_directory.hpp"
 
 namespace caf {
 class actor_system;
@@ -18,8 +19,10 @@ class actor_system;
 namespace troupe {
 
 // Registers both services with `builder`. The returned object owns them and
-// must outlive the grpc::Server built from `builder`.
+// must outlive the grpc::Server built from `builder`. `members` is the
+// directory peer_transport keeps in step with the replicated configuration.
 std::shared_ptr<void> add_peer_services(grpc::ServerBuilder& builder, caf::actor_system& sys,
-                                        const config::node_config& cfg, peer_inbox inbox);
+                                        const config::node_config& cfg, peer_inbox inbox,
+                                        std::shared_ptr<const transport::member_directory> members);
 
 }  // namespace troupe

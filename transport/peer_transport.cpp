@@ -1,5 +1,6 @@
 #include "transport/peer_transport.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <vector>
@@ -26,11 +27,31 @@ struct raft_call {
   raftpb::Ack reply;
 };
 
-void dispatch(raftpb::RaftService::Stub* stub, codec::raft_rpc rpc, std::uint64_t to, std::shared_ptr<raft_call> c) {
+// A peer answers FAILED_PRECONDITION when this node is not in its
+// configuration (transport/peer_services.cpp). After a removal the leader no
+// longer replicates to the removed node, so this refusal is how a removed
+// node hears of it: said loudly, at most once per window (gRPC threads).
+void note_refusal(std::uint64_t to, const grpc::Status& s) {
+  static std::atomic<std::int64_t> last_ms{0};
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::steady_clock::now().time_since_epoch())
+                               .count();
+  std::int64_t before = last_ms.load();
+  if (now - before < 10000 || !last_ms.compare_exchange_strong(before, now)) return;
+  TLOG(warn, "peer_transport") << "node " << to << " refuses this node's Raft messages: " << s.error_message()
+                               << ". If this node was removed (troupe member remove), it no longer belongs to the "
+                                  "cluster: stop it";
+}
+
+void dispatch(std::shared_ptr<raftpb::RaftService::Stub> stub, codec::raft_rpc rpc, std::uint64_t to,
+              std::shared_ptr<raft_call> c) {
   c->ctx.set_deadline(std::chrono::system_clock::now() + config::raft_call_deadline);
   auto done = [c, to](grpc::Status s) {
-    if (!s.ok())
+    if (s.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+      note_refusal(to, s);
+    } else if (!s.ok()) {
       TLOG(debug, "peer_transport") << "to node " << to << ": " << s.error_message();
+    }
   };
   auto* async = stub->async();
   switch (rpc) {
@@ -64,7 +85,7 @@ void send_raft(self_ptr self, const raft_outbox& out) {
     used += size;
   }
   for (auto& [key, list] : calls) {
-    auto* stub = self->state.peers->raft(key.first);
+    auto stub = self->state.peers->raft(key.first);
     if (!stub) {
       TLOG(warn, "peer_transport") << "no channel to node " << key.first;
       continue;
@@ -81,15 +102,23 @@ caf::error no_channel(std::uint64_t node) {
 }  // namespace
 
 peer_transport_actor::behavior_type peer_transport(peer_transport_actor::stateful_pointer<peer_transport_state> self,
-                                                   config::node_config cfg,
-                                                   std::shared_ptr<const peer_clients> peers) {
+                                                   config::node_config cfg, std::shared_ptr<peer_clients> peers,
+                                                   std::shared_ptr<transport::member_directory> members) {
   self->state.cfg = std::move(cfg);
   self->state.peers = std::move(peers);
+  self->state.members = std::move(members);
   auto& sys = self->system();
   return {
       [=](send_atom, const raft_outbox& out) { send_raft(self, out); },
+      [=](const role_change& rc) {
+        auto& st = self->state;
+        st.members->update(rc.conf);
+        if (auto changes = st.peers->sync(rc.conf); !changes.empty())
+          TLOG(info, "peer_transport") << "peer channels follow the configuration at index " << rc.conf_index << ": "
+                                       << changes;
+      },
       [=, &sys](report_atom, std::uint64_t leader, const status_batch& b) -> caf::result<report_ack> {
-        auto* stub = self->state.peers->internal(leader);
+        auto stub = self->state.peers->internal(leader);
         if (!stub) return no_channel(leader);
         internalpb::ForwardJobStatusRequest req;
         for (const auto& u : b.updates) *req.add_updates() = u;
@@ -101,7 +130,7 @@ peer_transport_actor::behavior_type peer_transport(peer_transport_actor::statefu
         return self->delegate(call, run_atom::value);
       },
       [=, &sys](heartbeat_atom, std::uint64_t leader, const worker_report& w) -> caf::result<heartbeat_reply> {
-        auto* stub = self->state.peers->internal(leader);
+        auto stub = self->state.peers->internal(leader);
         if (!stub) return no_channel(leader);
         internalpb::WorkerHeartbeatRequest req;
         transport::to_proto(w, &req);
@@ -112,7 +141,7 @@ peer_transport_actor::behavior_type peer_transport(peer_transport_actor::statefu
         return self->delegate(call, run_atom::value);
       },
       [=, &sys](output_atom, std::uint64_t node, const std::string& job_id) -> caf::result<job_output> {
-        auto* stub = self->state.peers->internal(node);
+        auto stub = self->state.peers->internal(node);
         if (!stub) return no_channel(node);
         internalpb::GetJobOutputRequest req;
         req.set_job_id(job_id);
@@ -123,7 +152,7 @@ peer_transport_actor::behavior_type peer_transport(peer_transport_actor::statefu
         return self->delegate(call, run_atom::value);
       },
       [=, &sys](drain_atom, std::uint64_t leader, std::uint64_t node, bool draining) -> caf::result<std::uint64_t> {
-        auto* stub = self->state.peers->internal(leader);
+        auto stub = self->state.peers->internal(leader);
         if (!stub) return no_channel(leader);
         internalpb::SetWorkerDrainingRequest req;
         req.set_worker_id(node);

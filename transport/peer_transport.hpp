@@ -8,6 +8,9 @@
 //     GetJobOutput, SetWorkerDraining), each answered to the requester with
 //     the reply or a troupe caf::error (the peer's gRPC status read back as
 //     its errc).
+//   - Membership: as a role listener of raft_node it keeps the channels
+//     (peer_clients::sync) and the senders the servers accept
+//     (member_directory) in step with the replicated configuration.
 // Non-blocking throughout (gRPC's callback API); deadlines from config/timeouts.hpp.
 #pragma once
 
@@ -15,6 +18,7 @@
 
 #include "config/node_config.hpp"
 #include "transport/interface.hpp"
+#include "transport/member_directory.hpp"
 #include "transport/peer_clients.hpp"
 
 namespace troupe {
@@ -22,11 +26,14 @@ namespace troupe {
 struct peer_transport_state {
   static inline const char* name = "peer_transport";
   config::node_config cfg;
-  std::shared_ptr<const peer_clients> peers;
+  std::shared_ptr<peer_clients> peers;
+  std::shared_ptr<transport::member_directory> members;
 };
 
+// `members` is shared with the servers (add_peer_services): the transport
+// keeps it in step with raft_node's configuration.
 peer_transport_actor::behavior_type peer_transport(peer_transport_actor::stateful_pointer<peer_transport_state> self,
-                                                   config::node_config cfg,
-                                                   std::shared_ptr<const peer_clients> peers);
+                                                   config::node_config cfg, std::shared_ptr<peer_clients> peers,
+                                                   std::shared_ptr<transport::member_directory> members);
 
 }  // namespace troupe

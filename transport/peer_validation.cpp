@@ -106,10 +106,10 @@ std::string check_snapshot(const raftpb::RaftMessage& m, const peer_rules& r) {
 
 }  // namespace
 
-peer_rules peer_rules::from(const config::node_config& cfg) {
+peer_rules peer_rules::from(const config::node_config& cfg, std::shared_ptr<const member_directory> members) {
   peer_rules r;
   r.self = cfg.id;
-  for (const auto& m : cfg.members) r.members.push_back(m.id);
+  r.members = members ? std::move(members) : std::make_shared<const member_directory>(cfg);
   r.max_entry_bytes = config::max_entry_bytes(cfg);
   r.max_message_bytes = config::max_peer_message_bytes(cfg);
   r.max_future_ns = 300 * ns_per_s;
@@ -120,9 +120,7 @@ peer_rules peer_rules::from(const config::node_config& cfg) {
   return r;
 }
 
-bool peer_rules::is_member(std::uint64_t id) const {
-  return id != 0 && std::find(members.begin(), members.end(), id) != members.end();
-}
+bool peer_rules::is_member(std::uint64_t id) const { return members && members->accepts(id); }
 
 std::string check_raft_message(const raftpb::RaftMessage& m, codec::raft_rpc family, const peer_rules& r) {
   if (!known_type(m.type())) return "type: unknown message type " + num(m.type());

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -19,19 +20,23 @@
 #include "internal.pb.h"
 #include "protocol/raft_codec.hpp"
 #include "raft.pb.h"
+#include "transport/member_directory.hpp"
 
 namespace troupe::transport {
 
 struct peer_rules {
   std::uint64_t self = 0;
-  std::vector<std::uint64_t> members;
+  // The replicated configuration (shared with peer_transport, which updates
+  // it): members added later are accepted, removed ones refused.
+  std::shared_ptr<const member_directory> members;
   std::uint64_t max_entry_bytes = 0;    // config::max_entry_bytes
   std::uint64_t max_message_bytes = 0;  // config::max_peer_message_bytes: one RaftBatch / internal request
   std::int64_t max_future_ns = 0;       // a status update's time may run ahead of ours by this (clock skew)
   std::int64_t max_past_ns = 0;         // ... and lag behind by this (a report held while no leader answered)
 
-  static peer_rules from(const config::node_config& cfg);
-  bool is_member(std::uint64_t id) const;
+  // `members` null: a directory of its own, seeded from cfg.members.
+  static peer_rules from(const config::node_config& cfg, std::shared_ptr<const member_directory> members = nullptr);
+  bool is_member(std::uint64_t id) const;  // members->accepts(id)
 };
 
 // Each returns "" when the request is acceptable, else "<field>: <reason>".

@@ -108,6 +108,8 @@ async function refreshCluster() {
   fill(document.querySelector("#nodes tbody"), c.nodes.map(n => {
     const role = el("span", n.role || (n.node_id === c.leader_id ? "leader" : "follower"));
     if (n.node_id === c.leader_id) role.className = "role-leader";
+    // A learner receives the log but does not vote yet (troupe member add).
+    if (n.role === "learner") { role.className = "role-learner"; role.title = "non-voting: catching up, promoted once close to the leader"; }
     return row([String(n.node_id), role, el("span", n.address, "mono"),
       el("span", n.is_alive ? "alive" : "down", n.is_alive ? "ok" : "bad"),
       n.draining ? "draining" : "no",

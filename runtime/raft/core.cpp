@@ -84,6 +84,7 @@ void core::advance(const ready& r) {
     // node commits here and a crashed leader cannot have counted lost entries.
     progress_[cfg_.id].maybe_update(log_.persisted());
     if (maybe_commit() && !maybe_step_down_removed()) append_pending_ = true;
+    prune_progress();
   }
 }
 
@@ -125,6 +126,7 @@ void core::tick_heartbeat() {
     }
     if (transfer_target_ != no_node) abort_transfer();  // thesis 3.10: give up after an election timeout
   }
+  prune_progress();
   maybe_promote_learner();
   if (heartbeat_elapsed_ >= cfg_.heartbeat_tick) {
     heartbeat_elapsed_ = 0;

@@ -103,6 +103,8 @@ class core {
   const membership& conf() const { return conf_; }
   index_t conf_index() const { return conf_index_; }
   bool conf_change_pending() const { return conf_index_ > log_.committed(); }
+  // The configuration in effect at index i (the snapshot's for compacted i).
+  membership conf_at(index_t i) const;
   std::vector<node_id> voters() const { return conf_.voters(); }
   node_id vote() const { return vote_; }
 
@@ -159,8 +161,8 @@ class core {
   void forget_overwritten_confs();                           // after a suffix may have been replaced
   void refresh_conf();
   void maybe_promote_learner();
+  void prune_progress();  // leader: drop removed members once their removal committed
   bool maybe_step_down_removed();
-  membership conf_at(index_t i) const;
 
   // Read index.
   void release_confirmed_reads(const std::string& context);

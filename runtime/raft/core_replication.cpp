@@ -73,16 +73,26 @@ void core::refresh_conf() {
   if (next == conf_) return;
   conf_ = next;
   if (role_ != role::leader) return;
+  // A member removed by this change keeps its progress until the change
+  // commits (prune_progress): it still receives the entry that removes it,
+  // and so learns that it is out.
   for (const auto& m : conf_.members())
     progress_.try_emplace(m.id, log_.last_index() + 1, cfg_.max_inflight_appends);
+  if (transfer_target_ != no_node && !conf_.is_voter(transfer_target_)) abort_transfer();
+}
+
+void core::prune_progress() {
+  if (role_ != role::leader || conf_change_pending()) return;
   for (auto it = progress_.begin(); it != progress_.end();) {
     if (it->first != cfg_.id && !conf_.contains(it->first)) {
+      // A last append (best effort): the entries through the one removing
+      // it and the commit index, so the server learns it is out.
+      send_append(it->first, true);
       it = progress_.erase(it);
     } else {
       ++it;
     }
   }
-  if (transfer_target_ != no_node && !conf_.is_voter(transfer_target_)) abort_transfer();
 }
 
 void core::maybe_promote_learner() {

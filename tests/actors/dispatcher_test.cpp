@@ -363,4 +363,25 @@ CAF_TEST(find_unreported names only jobs on live workers missing for longer than
   CAF_CHECK(missing.empty());
 }
 
+CAF_TEST(the jobs of a worker removed from the configuration are re-queued as for a dead worker) {
+  const auto cfg = node_config_for(1, 3, dir->path);
+  self->send(dispatcher, live_workers({1, 2}, 1));
+  settle();
+  pass(config::dead_after(cfg));  // a new leader judges no worker before this
+  commit(submit(job_id(1), 1000));
+  commit(submit(job_id(2), 1001));
+  CAF_REQUIRE_EQUAL(assignments(), (std::vector<std::uint64_t>{1, 2}));
+  commit(running(job_id(2), 2));
+  // troupe member remove 2: the tracker's list (the configuration's voters) no longer has it.
+  auto after = live_workers({1}, 1);
+  after.workers.front().report.running_jobs = {job_id(1)};
+  self->send(dispatcher, after);
+  settle();
+  pass(2 * config::dispatcher_tick);
+  CAF_CHECK_EQUAL(requeues_for(job_id(2)), 1u);
+  CAF_CHECK_EQUAL(requeues_for(job_id(1)), 0u);
+  for (const auto& c : log->proposals)
+    if (c.has_requeue_job()) CAF_CHECK_EQUAL(c.requeue_job().reason(), "worker 2 was removed from the cluster");
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()

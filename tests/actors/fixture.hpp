@@ -96,6 +96,8 @@ inline peer_transport_actor::behavior_type fake_transport(peer_transport_actor::
           self->send(it->second, step_atom::value, m);
         }
       },
+      // Membership: every fake node reaches every other already.
+      [](const role_change&) {},
       [=](report_atom, std::uint64_t leader, const status_batch& b) -> caf::result<report_ack> {
         script->reports.emplace_back(leader, b);
         if (script->report) return script->report(leader, b);

@@ -37,6 +37,7 @@ struct fake_transport_state {
 fake_transport_actor::behavior_type fake_transport(fake_transport_actor::stateful_pointer<fake_transport_state> self) {
   return {
       [](send_atom, const raft_outbox&) {},
+      [](const role_change&) {},
       [=](report_atom, std::uint64_t leader, const status_batch& b) -> caf::result<report_ack> {
         std::string jobs;
         for (const auto& u : b.updates) jobs += u.job_id() + "/" + scheduler::JobStatus_Name(u.status()) + ",";

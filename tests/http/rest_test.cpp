@@ -89,8 +89,10 @@ TEST_CASE("GET /api/cluster: the spec's shape, on the leader and on a follower")
       ids.insert(n["node_id"].get<std::uint64_t>());
       CHECK(n["address"].is_string());
       CHECK(n["is_alive"].is_boolean());
+      CHECK(n["voter"] == true);  // the seed configuration: three voters
     }
     CHECK(ids == std::set<std::uint64_t>{1, 2, 3});
+    CHECK(j["config_committed"] == true);
   }
 }
 

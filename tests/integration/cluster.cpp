@@ -117,9 +117,10 @@ void set_deadline(grpc::ClientContext& ctx, milliseconds d) {
 cluster::cluster(cluster_options opts) : opts_(std::move(opts)), failures_at_start_(failed_assertions()) {
   if (opts_.nodes == 0) throw std::invalid_argument("cluster needs at least one node");
   dir_ = make_temp_dir();
-  auto ports = free_ports(2 * opts_.nodes);
-  nodes_.resize(opts_.nodes);
-  for (std::size_t i = 0; i < opts_.nodes; ++i) {
+  const std::size_t total = opts_.nodes + opts_.spare_nodes;
+  auto ports = free_ports(2 * total);
+  nodes_.resize(total);
+  for (std::size_t i = 0; i < total; ++i) {
     auto& n = nodes_[i];
     n.id = i + 1;
     n.grpc_port = ports[2 * i];
@@ -149,9 +150,11 @@ cluster::~cluster() {
 
 void cluster::write_config(const node& n) const {
   std::ostringstream t;
-  t << "[node]\nid = " << n.id << "\ndata_dir = \"" << data_dir(n.id) << "\"\n\n"
-    << "[listen]\ngrpc = \"" << loopback(n.grpc_port) << "\"\nhttp = \"" << loopback(n.http_port) << "\"\n\n";
+  const bool spare = n.id > opts_.nodes;
+  t << "[node]\nid = " << n.id << "\ndata_dir = \"" << data_dir(n.id) << "\"\n" << (spare ? "join = true\n" : "")
+    << "\n[listen]\ngrpc = \"" << loopback(n.grpc_port) << "\"\nhttp = \"" << loopback(n.http_port) << "\"\n\n";
   for (const auto& m : nodes_) {
+    if (m.id > opts_.nodes && m.id != n.id) continue;  // the seed: the first nodes (and a spare itself)
     auto address = m.id != n.id && opts_.peer_address ? opts_.peer_address(n.id, m.id) : loopback(m.grpc_port);
     t << "[[members]]\nid = " << m.id << "\naddress = \"" << address << "\"\nhttp = \"" << loopback(m.http_port)
       << "\"\n\n";
@@ -184,7 +187,7 @@ void cluster::write_config(const node& n) const {
 
 void cluster::start_all() {
   for (auto& n : nodes_)
-    if (n.pid <= 0) start(n.id);
+    if (n.pid <= 0 && n.id <= opts_.nodes) start(n.id);
 }
 
 void cluster::start(std::uint64_t id) {

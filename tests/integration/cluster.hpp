@@ -38,6 +38,11 @@ struct token_spec {
 // Settings written into every node's TOML; defaults favour test speed.
 struct cluster_options {
   std::size_t nodes = 3;
+  // Nodes nodes+1 .. nodes+spare_nodes get ports, a data dir and a config
+  // with [node] join = true, listing the first `nodes` and themselves; the
+  // first nodes do not list them. start_all() leaves them alone: a test adds
+  // one (`troupe member add`) and then start()s it.
+  std::size_t spare_nodes = 0;
   std::uint32_t tick_ms = 50;
   std::uint32_t election_ticks = 10;
   std::uint32_t heartbeat_ticks = 2;
@@ -89,7 +94,7 @@ class cluster {
   cluster(const cluster&) = delete;
   cluster& operator=(const cluster&) = delete;
 
-  // Starts every node. Does not wait for a leader.
+  // Starts every node but the spare ones. Does not wait for a leader.
   void start_all();
   // Starts node `id` (1-based). Each start logs to a new file (see log_path).
   void start(std::uint64_t id);

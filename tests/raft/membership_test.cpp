@@ -230,3 +230,23 @@ TEST_CASE("a learner far behind is caught up by snapshot, which carries the conf
   CHECK(c.installed(4).back().meta.conf == c.node(1).conf());
   CHECK(c.node(4).conf().contains(4));
 }
+
+TEST_CASE("a removed follower receives the entry that removes it and its commit, then nothing more") {
+  test_cluster c(3);
+  c.elect(1);
+  settle(c);
+  auto r = c.node(1).propose_conf_change(without(c.node(1).conf(), 3));
+  REQUIRE(r.error == propose_error::none);
+  c.drain(1);
+  c.deliver_all();
+  c.tick_all(2);
+  CHECK_FALSE(c.node(3).conf().contains(3));
+  CHECK(c.node(3).commit_index() >= r.index);  // it knows the removal is final
+  CHECK_FALSE(c.node(3).conf_change_pending());
+  c.node(1).propose("later");
+  c.drain(1);
+  CHECK(c.count(msg_type::append, 3) == 0);
+  CHECK(c.count(msg_type::heartbeat, 3) == 0);
+  c.tick_all(30);
+  CHECK(c.node(3).state() == role::follower);  // not a voter: never campaigns
+}

@@ -88,6 +88,8 @@ struct fixture {
   caf::actor_system_config acfg;
   std::unique_ptr<caf::actor_system> sys;
   std::shared_ptr<void> services;
+  std::shared_ptr<transport::member_directory> server_members;  // node 2's view of the configuration
+  int server_port = 0;
   std::unique_ptr<grpc::Server> server;
   peer_transport_actor transport;
 
@@ -95,14 +97,16 @@ struct fixture {
     register_error_category(acfg);
     sys = std::make_unique<caf::actor_system>(acfg);
     grpc::ServerBuilder b;
-    int port = 0;
+    int& port = server_port;
     b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
     peer_inbox inbox{sys->spawn(fake_raft), sys->spawn(fake_tracker), sys->spawn(fake_supervisor)};
-    services = add_peer_services(b, *sys, make_config(2, 0), inbox);
+    server_members = std::make_shared<transport::member_directory>(make_config(2, 0));
+    services = add_peer_services(b, *sys, make_config(2, 0), inbox, server_members);
     server = b.BuildAndStart();
     REQUIRE(port != 0);
     auto cfg = make_config(1, port);
-    transport = sys->spawn(peer_transport, cfg, std::make_shared<const peer_clients>(cfg));
+    transport = sys->spawn(peer_transport, cfg, std::make_shared<peer_clients>(cfg),
+                           std::make_shared<transport::member_directory>(cfg));
   }
   ~fixture() {
     server->Shutdown();
@@ -227,4 +231,108 @@ TEST_CASE("peer_transport <-> peer services over gRPC") {
     REQUIRE(std::holds_alternative<error_info>(r));
     CHECK(std::get<error_info>(r).code == errc::unavailable);
   }
+}
+
+namespace {
+
+raft::membership conf_of(std::initializer_list<raft::member> ms) {
+  raft::membership c;
+  for (const auto& m : ms) c.put(m);
+  return c;
+}
+
+// Counts heartbeats node 2's server steps into its raft inbox from `from`, one at a time.
+bool stepped_from(fixture& f, std::uint64_t from) {
+  const int before = stepped.load();
+  raft::message m;
+  m.type = raft::msg_type::heartbeat;
+  m.from = from;
+  m.to = 2;
+  m.term = 3;
+  raft_outbox out{{m}};
+  // A transport of `from` (node 2's server is at the same address for every peer here).
+  config::node_config cfg = make_config(from, 0);
+  cfg.members.push_back({from, "127.0.0.1:1", ""});
+  auto peers = std::make_shared<peer_clients>(cfg);
+  auto port = "127.0.0.1:" + std::to_string(f.server_port);
+  peers->sync(conf_of({{from, true, "127.0.0.1:1", ""}, {2, true, port, ""}}));
+  auto t = f.sys->spawn(peer_transport, cfg, peers, std::make_shared<transport::member_directory>(cfg));
+  caf::anon_send(t, send_atom::value, out);
+  bool seen = false;
+  for (int i = 0; i < 40 && !seen; ++i) {  // bounded: 2 s
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    seen = stepped.load() > before;
+  }
+  caf::anon_send_exit(t, caf::exit_reason::user_shutdown);
+  return seen;
+}
+
+}  // namespace
+
+TEST_CASE("membership: channels and accepted senders follow the replicated configuration") {
+  fixture f;
+  const std::string node2 = "127.0.0.1:" + std::to_string(f.server_port);
+  f.server_members->update(conf_of({{1, true, "127.0.0.1:1", ""}, {2, true, node2, ""}, {3, true, "127.0.0.1:2", ""}}));
+
+  SUBCASE("a member added later gets a channel once raft_node announces it; a removed one loses it") {
+    worker_report w;
+    w.node_id = 1;
+    auto before = f.ask<heartbeat_reply>(heartbeat_atom::value, std::uint64_t{4}, w);
+    REQUIRE(std::holds_alternative<error_info>(before));
+    CHECK(std::get<error_info>(before).code == errc::unavailable);  // no channel to node 4 yet
+    role_change rc;
+    rc.conf = conf_of({{1, true, "127.0.0.1:1", ""}, {2, true, node2, ""}, {3, true, "127.0.0.1:2", ""},
+                       {4, false, node2, ""}});  // node 4 listens where node 2's server is
+    rc.conf_index = 10;
+    caf::anon_send(f.transport, rc);
+    std::variant<heartbeat_reply, error_info> after = error_info{};
+    for (int i = 0; i < 40; ++i) {  // bounded: the role_change is handled asynchronously
+      after = f.ask<heartbeat_reply>(heartbeat_atom::value, std::uint64_t{4}, w);
+      if (std::holds_alternative<heartbeat_reply>(after)) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    REQUIRE(std::holds_alternative<heartbeat_reply>(after));
+    CHECK(std::get<heartbeat_reply>(after).accepted);
+    rc.conf.remove(4);
+    rc.conf_index = 11;
+    caf::anon_send(f.transport, rc);
+    std::variant<heartbeat_reply, error_info> gone = heartbeat_reply{};
+    for (int i = 0; i < 40; ++i) {
+      gone = f.ask<heartbeat_reply>(heartbeat_atom::value, std::uint64_t{4}, w);
+      if (std::holds_alternative<error_info>(gone)) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    REQUIRE(std::holds_alternative<error_info>(gone));
+    CHECK(std::get<error_info>(gone).code == errc::unavailable);
+  }
+
+  SUBCASE("the server accepts a member added later and refuses a removed one") {
+    CHECK_FALSE(stepped_from(f, 5));  // not a member
+    f.server_members->update(conf_of({{1, true, "127.0.0.1:1", ""}, {2, true, node2, ""}, {3, true, "127.0.0.1:2", ""},
+                                      {5, false, "127.0.0.1:5", ""}}));
+    CHECK(stepped_from(f, 5));  // added
+    CHECK(stepped_from(f, 1));
+    f.server_members->update(conf_of({{2, true, node2, ""}, {3, true, "127.0.0.1:2", ""}, {5, true, "127.0.0.1:5", ""}}));
+    CHECK_FALSE(stepped_from(f, 1));  // removed
+    worker_report w;
+    w.node_id = 1;
+    CHECK(std::holds_alternative<error_info>(f.ask<heartbeat_reply>(heartbeat_atom::value, std::uint64_t{2}, w)));
+  }
+}
+
+TEST_CASE("member_directory: a node outside its own configuration accepts anyone; a member only members") {
+  config::node_config cfg = make_config(4, 0);
+  cfg.join = true;
+  cfg.members.push_back({4, "127.0.0.1:4", ""});
+  transport::member_directory d(cfg);
+  CHECK(d.current()->empty());       // joining: nothing until the leader's configuration arrives
+  CHECK(d.accepts(9));               // whoever leads may add it
+  CHECK_FALSE(d.accepts(0));
+  CHECK(d.address(1) == "127.0.0.1:1");  // the seed list stands in for addresses
+  CHECK_FALSE(d.update(raft::membership{}));  // an empty configuration is no news
+  CHECK(d.update(conf_of({{1, true, "10.0.0.1:1", ""}, {4, false, "127.0.0.1:4", ""}})));
+  CHECK_FALSE(d.update(conf_of({{1, true, "10.0.0.1:1", ""}, {4, false, "127.0.0.1:4", ""}})));
+  CHECK(d.accepts(1));
+  CHECK_FALSE(d.accepts(9));
+  CHECK(d.address(1) == "10.0.0.1:1");  // the replicated address wins
 }

@@ -182,3 +182,40 @@ TEST_CASE("--restore FILE: a validated config and the file, or a clear refusal")
 }
 
 }  // namespace troupe::config::test
+
+namespace troupe::config::test {
+
+TEST_CASE("join: [node] join = true or --join; --check-config says so; the node must still list itself") {
+  scratch_dir dir;
+  std::string toml = valid_toml(dir);
+  toml.replace(toml.find("id = 1\n"), 7, "id = 1\njoin = true\n");
+  const std::string file = dir.write("join.toml", toml);
+  const cli_result r = run_cli({"--config", file, "--check-config"});
+  CHECK(r.action == cli_action::check_config);
+  CHECK(r.config.join);
+  CHECK(summary(r.config).find("joining a running cluster") != std::string::npos);
+
+  const std::string plain = dir.write("plain.toml", valid_toml(dir));
+  CHECK_FALSE(run_cli({"--config", plain}).config.join);
+  CHECK(summary(run_cli({"--config", plain}).config).find("joining") == std::string::npos);
+  const cli_result flag = run_cli({"--config", plain, "--join"});
+  CHECK(flag.config.join);
+  CHECK(error_of([&] { run_cli({"--config", plain, "--join=yes"}); }).find("takes no value") != std::string::npos);
+
+  std::string bad = toml;
+  bad.replace(bad.find("join = true"), 11, "join = \"yes\"");
+  CHECK(error_of([&] { run_cli({"--config", dir.write("bad.toml", bad)}); }).find("boolean") != std::string::npos);
+
+  std::string stranger = toml;
+  stranger.replace(stranger.find("id = 1\n"), 7, "id = 9\n");  // [node].id only: not among [[members]]
+  CHECK(error_of([&] { run_cli({"--config", dir.write("stranger.toml", stranger)}); }).find("a joining node lists itself") !=
+        std::string::npos);
+
+  // A joining node with flags only: --peers names the members it can reach, and itself is added.
+  const cli_result flags = run_cli({"--node-id", "4", "--port", "50064", "--peers", "1:127.0.0.1:50061", "--join",
+                                    "--data-dir", dir / "d4"});
+  CHECK(flags.config.join);
+  CHECK(flags.config.find_member(4) != nullptr);
+}
+
+}  // namespace troupe::config::test

@@ -55,6 +55,7 @@ peer_transport_actor::behavior_type no_peers() {
   auto none = [] { return make_error(errc::unavailable, "no peers in this test"); };
   return {
       [](send_atom, const raft_outbox&) {},
+      [](const role_change&) {},  // membership: nothing to follow here
       [=](report_atom, std::uint64_t, const status_batch&) -> caf::result<report_ack> { return none(); },
       [=](heartbeat_atom, std::uint64_t, const worker_report&) -> caf::result<heartbeat_reply> { return none(); },
       [=](output_atom, std::uint64_t, const std::string&) -> caf::result<job_output> { return none(); },

@@ -1,0 +1,86 @@
+#include "gateway/membership_gateway.hpp"
+
+#include "config/timeouts.hpp"
+#include "gateway/grpc_unary.hpp"
+#include "membership.grpc.pb.h"
+
+namespace troupe {
+namespace {
+
+namespace pb = ::troupe::membership;
+
+void to_proto(const raft::membership& conf, google::protobuf::RepeatedPtrField<pb::Member>* out) {
+  for (const auto& m : conf.members()) {
+    auto* p = out->Add();
+    p->set_id(m.id);
+    p->set_address(m.address);
+    p->set_http_address(m.http_address);
+    p->set_voter(m.voter);
+  }
+}
+
+class membership_service final : public pb::MembershipService::CallbackService {
+ public:
+  membership_service(caf::actor_system& sys, config::node_config cfg, node_service_actor service)
+      : sys_(sys), cfg_(std::move(cfg)), service_(std::move(service)), gate_(cfg_.auth) {}
+
+  grpc::ServerUnaryReactor* AddMember(grpc::CallbackServerContext* ctx, const pb::AddMemberRequest* req,
+                                      pb::AddMemberResponse* resp) override {
+    member_change change{member_change::op::add, req->id(), req->address(), req->http_address()};
+    return call<member_result>(
+        ctx, access::operation::change_members, *req, config::outer(config::member_change_wait(cfg_)),
+        [=](const member_result& r) {
+          to_proto(r.conf, resp->mutable_members());
+          resp->set_config_index(r.index);
+        },
+        member_atom::value, change);
+  }
+
+  grpc::ServerUnaryReactor* RemoveMember(grpc::CallbackServerContext* ctx, const pb::RemoveMemberRequest* req,
+                                         pb::RemoveMemberResponse* resp) override {
+    member_change change{member_change::op::remove, req->id(), {}, {}};
+    return call<member_result>(
+        ctx, access::operation::change_members, *req, config::outer(config::member_change_wait(cfg_)),
+        [=](const member_result& r) {
+          to_proto(r.conf, resp->mutable_members());
+          resp->set_config_index(r.index);
+        },
+        member_atom::value, change);
+  }
+
+  grpc::ServerUnaryReactor* ListMembers(grpc::CallbackServerContext* ctx, const pb::ListMembersRequest* req,
+                                        pb::ListMembersResponse* resp) override {
+    return call<raft_status>(
+        ctx, access::operation::list_members, *req, config::outer(config::query_timeout),
+        [=](const raft_status& rs) {
+          to_proto(rs.conf, resp->mutable_members());
+          resp->set_config_index(rs.conf_index);
+          resp->set_committed(rs.conf_committed);
+          resp->set_leader_id(rs.leader_id);
+          resp->set_node_id(rs.node_id);
+        },
+        member_atom::value, bool{req->local()});
+  }
+
+ private:
+  template <class Answer, class Fill, class... Ts>
+  grpc::ServerUnaryReactor* call(grpc::CallbackServerContext* ctx, access::operation op,
+                                 const google::protobuf::Message& req, std::chrono::milliseconds wait, Fill fill,
+                                 Ts... xs) {
+    return grpc_unary::call<Answer>(sys_, service_, gate_, cfg_, ctx, op, req, wait, fill, xs...);
+  }
+
+  caf::actor_system& sys_;
+  config::node_config cfg_;
+  node_service_actor service_;
+  access::gate gate_;
+};
+
+}  // namespace
+
+std::unique_ptr<grpc::Service> make_membership_service(caf::actor_system& sys, const config::node_config& cfg,
+                                                       node_service_actor service) {
+  return std::make_unique<membership_service>(sys, cfg, std::move(service));
+}
+
+}  // namespace troupe
