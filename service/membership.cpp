@@ -2,14 +2,35 @@
 
 #include "actors/raft_node.hpp"
 #include "config/timeouts.hpp"
+#include "protocol/errors.hpp"
+#include "protocol/feature_level.hpp"
 
 namespace troupe {
 
 caf::result<member_result> change_members(node_service_actor::pointer self, const ctx_ptr& c, member_change change) {
   auto rp = self->make_response_promise<member_result>();
-  self->request(c->raft, config::member_change_wait(c->cfg), member_atom::value, std::move(change))
-      .then([=](member_result& r) mutable { rp.deliver(std::move(r)); },
-            [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+  auto propose = [=]() mutable {
+    self->request(c->raft, config::member_change_wait(c->cfg), member_atom::value, change)
+        .then([=](member_result& r) mutable { rp.deliver(std::move(r)); },
+              [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+  };
+  // Live members only: a dead one cannot misapply the entry, and one that
+  // comes back on an older build refuses it and waits for its upgrade. (A
+  // follower's tracker knows no one: its raft_node then redirects.)
+  self->request(c->tracker, config::query_timeout, workers_atom::value)
+      .then(
+          [=](const worker_list& wl) mutable {
+            for (const auto& w : wl.workers)
+              if (w.alive && w.report.feature_level < feature_level_membership) {
+                rp.deliver(make_error(errc::failed_precondition,
+                                      "node " + std::to_string(w.report.node_id) + " runs an older build (feature level " +
+                                          std::to_string(w.report.feature_level) +
+                                          ") that cannot read membership changes; finish the rolling upgrade first"));
+                return;
+              }
+            propose();
+          },
+          [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
   return rp;
 }
 

@@ -3,6 +3,9 @@
 // map errc in their one table). Changes are the leader's: a follower's
 // raft_node answers not_leader with the leader's address and the client
 // follows it, as for SubmitJob, so a change is asked of raft_node exactly once.
+// Before it, the heartbeat tracker says whether every live member's build
+// reads configuration entries (protocol/feature_level.hpp): not during a
+// rolling upgrade from a build that does not.
 #pragma once
 
 #include "service/service_context.hpp"

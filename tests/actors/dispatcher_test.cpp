@@ -4,6 +4,7 @@
 // a stand-in that applies every proposal to that table at once, as a leader
 // whose entries always commit would.
 #define CAF_SUITE job_dispatcher
+#include "protocol/feature_level.hpp"
 #include "tests/actors/fixture.hpp"
 
 #include "actors/job_dispatcher.hpp"
@@ -62,6 +63,7 @@ worker_list live_workers(std::initializer_list<std::uint64_t> ids, std::uint32_t
     w.report.node_id = id;
     w.report.capacity = capacity;
     w.report.executor_ok = true;
+    w.report.feature_level = feature_level;
     w.alive = true;
     wl.workers.push_back(w);
   }
@@ -203,6 +205,27 @@ CAF_TEST(every job placed in one pass goes in one assign_jobs entry) {
   commit(submit(job_id(6), 2000));
   CAF_CHECK_EQUAL(assignments().back(), 3u);
   CAF_CHECK_EQUAL(proposals_for(job_id(6)), 1u);
+}
+
+CAF_TEST(while a member runs an older build each assignment goes in an assign_job entry of its own) {
+  // A rolling upgrade: node 3 still reports feature level 1, which would
+  // apply assign_jobs as a no-op.
+  auto wl = live_workers({1, 2, 3}, 2);
+  wl.workers[2].report.feature_level = 1;
+  self->send(dispatcher, wl);
+  settle();
+  for (int i = 1; i <= 4; ++i) commit(submit(job_id(i), 1000 + i));
+  CAF_CHECK_EQUAL(assigned().size(), 4u);
+  for (const auto& c : log->proposals) CAF_CHECK(!c.has_assign_jobs());
+  // The last node upgraded: batches again.
+  wl.workers[2].report.feature_level = feature_level;
+  self->send(dispatcher, wl);
+  settle();
+  for (int i = 5; i <= 6; ++i) commit(submit(job_id(i), 1000 + i));
+  std::size_t batches = 0;
+  for (const auto& c : log->proposals) batches += c.has_assign_jobs() ? 1 : 0;
+  CAF_CHECK_EQUAL(batches, 2u);
+  CAF_CHECK_EQUAL(assigned().size(), 6u);
 }
 
 CAF_TEST(a worker drained in the table gets no new job and undrained gets work again) {

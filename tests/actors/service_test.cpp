@@ -2,6 +2,7 @@
 // request can fail, whichever actor beneath refused it, and the one table per
 // gateway that turns them into gRPC codes and HTTP statuses.
 #define CAF_SUITE node_service
+#include "protocol/feature_level.hpp"
 #include "tests/actors/fixture.hpp"
 
 #include "gateway/grpc_errors.hpp"
@@ -25,10 +26,20 @@ raft_node_actor::behavior_type scripted_raft(raft_node_actor::pointer, std::shar
       [](log_atom, std::uint64_t, std::uint32_t) { return log_page{}; },
       [](transfer_atom, std::uint64_t) { return std::uint64_t{0}; },
       [](read_atom) { return std::uint64_t{0}; },
-      [](member_atom, const member_change&) -> caf::result<member_result> {
-        return make_error(errc::failed_precondition, "no membership changes here");
-      },
+      [](member_atom, const member_change& c) -> caf::result<member_result> { return member_result{{}, c.id}; },
       [](subscribe_atom, role_listener) {},
+  };
+}
+
+// heartbeat_tracker whose worker list the test sets.
+heartbeat_tracker_actor::behavior_type listing_tracker(heartbeat_tracker_actor::pointer,
+                                                       std::shared_ptr<worker_list> workers) {
+  return {
+      [](tick_atom) {},
+      [](const role_change&) {},
+      [](heartbeat_atom, const worker_report&) { return heartbeat_reply{}; },
+      [=](workers_atom) { return *workers; },
+      [](subscribe_atom, worker_listener) {},
   };
 }
 
@@ -53,6 +64,7 @@ struct service_fixture : sim_fixture {
   std::shared_ptr<propose_fn> reply = std::make_shared<propose_fn>();
   std::shared_ptr<fake_network> net = std::make_shared<fake_network>();
   std::shared_ptr<peer_script> script = std::make_shared<peer_script>();
+  std::shared_ptr<worker_list> workers = std::make_shared<worker_list>();
   job_table_actor table = own(sys.spawn(job_table));
   node_service_actor service;
 
@@ -61,7 +73,7 @@ struct service_fixture : sim_fixture {
     init->cfg = node_config_for(1, 3, dir.path);
     init->raft = sys.spawn(scripted_raft, reply);
     init->table = table;
-    init->tracker = sys.spawn(quiet_tracker);
+    init->tracker = sys.spawn(listing_tracker, workers);
     init->supervisor = sys.spawn(idle_supervisor);
     init->transport = sys.spawn(fake_transport, 1, net, script);
     init->peers = std::make_shared<const peer_clients>(init->cfg);
@@ -181,6 +193,28 @@ CAF_TEST(cancel of an unknown job is not_found naming the job) {
   auto bad = ask_service<std::uint64_t>(cancel_atom::value, std::string("not-a-uuid"), false, std::string());
   CAF_REQUIRE(bad->error.has_value());
   CAF_CHECK(bad->error->code == errc::invalid_argument);
+}
+
+CAF_TEST(membership changes wait until the build of every live member reads them) {
+  worker_state old_build;  // a rolling upgrade: node 3 still runs a build of feature level 1
+  old_build.report.node_id = 3;
+  old_build.report.feature_level = 1;
+  old_build.alive = true;
+  workers->workers.push_back(old_build);
+  member_change add{member_change::op::add, 4, "127.0.0.1:50054", ""};
+  auto refused = ask_service<member_result>(member_atom::value, add);
+  CAF_REQUIRE(refused->error.has_value());
+  CAF_CHECK(refused->error->code == errc::failed_precondition);
+  CAF_CHECK(refused->error->message.find("node 3 runs an older build") != std::string::npos);
+  // Dead, it cannot misapply the entry: the change goes ahead.
+  workers->workers.front().alive = false;
+  auto dead = ask_service<member_result>(member_atom::value, add);
+  CAF_CHECK(!dead->error.has_value());
+  // Upgraded and alive: likewise.
+  workers->workers.front().alive = true;
+  workers->workers.front().report.feature_level = feature_level;
+  auto done = ask_service<member_result>(member_atom::value, add);
+  CAF_CHECK(!done->error.has_value());
 }
 
 CAF_TEST(a request nobody answers in time is deadline_exceeded and a dead actor unavailable) {
