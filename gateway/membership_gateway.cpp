@@ -26,26 +26,12 @@ class membership_service final : public pb::MembershipService::CallbackService {
 
   grpc::ServerUnaryReactor* AddMember(grpc::CallbackServerContext* ctx, const pb::AddMemberRequest* req,
                                       pb::AddMemberResponse* resp) override {
-    member_change change{member_change::op::add, req->id(), req->address(), req->http_address()};
-    return call<member_result>(
-        ctx, access::operation::change_members, *req, config::outer(config::member_change_wait(cfg_)),
-        [=](const member_result& r) {
-          to_proto(r.conf, resp->mutable_members());
-          resp->set_config_index(r.index);
-        },
-        member_atom::value, change);
+    return change(ctx, *req, resp, {member_change::op::add, req->id(), req->address(), req->http_address()});
   }
 
   grpc::ServerUnaryReactor* RemoveMember(grpc::CallbackServerContext* ctx, const pb::RemoveMemberRequest* req,
                                          pb::RemoveMemberResponse* resp) override {
-    member_change change{member_change::op::remove, req->id(), {}, {}};
-    return call<member_result>(
-        ctx, access::operation::change_members, *req, config::outer(config::member_change_wait(cfg_)),
-        [=](const member_result& r) {
-          to_proto(r.conf, resp->mutable_members());
-          resp->set_config_index(r.index);
-        },
-        member_atom::value, change);
+    return change(ctx, *req, resp, {member_change::op::remove, req->id(), {}, {}});
   }
 
   grpc::ServerUnaryReactor* ListMembers(grpc::CallbackServerContext* ctx, const pb::ListMembersRequest* req,
@@ -63,6 +49,19 @@ class membership_service final : public pb::MembershipService::CallbackService {
   }
 
  private:
+  // Add and remove answer alike: the configuration the change made.
+  template <class Resp>
+  grpc::ServerUnaryReactor* change(grpc::CallbackServerContext* ctx, const google::protobuf::Message& req, Resp* resp,
+                                   member_change c) {
+    return call<member_result>(
+        ctx, access::operation::change_members, req, config::outer(config::member_change_wait(cfg_)),
+        [=](const member_result& r) {
+          to_proto(r.conf, resp->mutable_members());
+          resp->set_config_index(r.index);
+        },
+        member_atom::value, std::move(c));
+  }
+
   template <class Answer, class Fill, class... Ts>
   grpc::ServerUnaryReactor* call(grpc::CallbackServerContext* ctx, access::operation op,
                                  const google::protobuf::Message& req, std::chrono::milliseconds wait, Fill fill,
