@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <set>
+#include <thread>
 
 #include "runtime/exec/output_store.hpp"
 
@@ -160,6 +161,14 @@ void docker_backend::execute(const job_spec& spec, cancel_token& cancel, job_out
       out.out().write(data);
   });
   container_state state = client_.inspect_container(id);
+  // The daemon learns of an OOM kill from its own event, which can arrive
+  // just after the exit it reports: a SIGKILL exit (137) under a memory limit
+  // is looked at again, briefly, before it counts as a plain exit code.
+  const bool maybe_oom = status && *status == 137 && options_.sandbox.memory_bytes > 0 && !cancel.cancelled();
+  for (int again = 0; maybe_oom && !state.oom_killed && again < 10; ++again) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    state = client_.inspect_container(id);
+  }
   r.oom_killed = state.oom_killed;
 
   if (cancel.cancelled()) {
