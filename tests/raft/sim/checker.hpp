@@ -51,6 +51,7 @@ class checker {
   std::size_t committed_conf_entries() const;
 
   index_t max_commit() const { return committed_.empty() ? 0 : committed_.rbegin()->first; }
+  term_t max_commit_term() const { return committed_.empty() ? 0 : committed_.rbegin()->second.e.term; }
   std::size_t committed_count() const { return committed_.size(); }
   std::size_t leaders_elected() const { return leader_of_term_.size(); }
   std::uint64_t hash_at(index_t i) const;
