@@ -250,8 +250,10 @@ class simulation {
   // so not newer), or when its term is below that committed entry's (a log
   // holding it could not also hold the committed one: terms never decrease).
   void check_durability_across_configurations() {
-    auto [conf_index, conf] = chk_.latest_committed_conf();
-    if (conf_index == 0) conf = membership::of_voters(cfg_.voters);
+    // Not a structured binding: C++17 lambdas cannot capture those (clang).
+    const auto latest = chk_.latest_committed_conf();
+    const index_t conf_index = latest.first;
+    const membership conf = conf_index == 0 ? membership::of_voters(cfg_.voters) : latest.second;
     const index_t max_commit = chk_.max_commit();
     const term_t commit_term = chk_.max_commit_term();
     auto may_commit = [&](index_t i, term_t t) { return i > conf_index && i > max_commit && t >= commit_term; };
