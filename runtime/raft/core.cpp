@@ -22,15 +22,16 @@ core::core(config cfg, std::function<std::uint64_t()> random, restored_state ini
   }
   init.snap.conf = base_conf_;
   if (!init.snap_data.empty()) stored_snapshot_ = snapshot{init.snap, init.snap_data};
-  log_ = raft_log(init.snap, std::move(init.entries), init.hs.commit);
-  for (index_t i = log_.first_index(); i <= log_.last_index(); ++i) {
-    auto ents = log_.slice(i, i + 1, 1, SIZE_MAX);
-    if (ents.front().type != entry_type::config) continue;
+  // Read the configuration entries from the restored entries themselves,
+  // before the log takes them: no copy of every entry at start-up.
+  for (const entry& e : init.entries) {
+    if (e.type != entry_type::config) continue;
     std::string why;
-    auto conf = decode_membership(ents.front().data, &why);
-    if (!conf) throw std::invalid_argument("core: configuration entry " + std::to_string(i) + ": " + why);
-    conf_log_[i] = {ents.front().term, std::move(*conf)};
+    auto conf = decode_membership(e.data, &why);
+    if (!conf) throw std::invalid_argument("core: configuration entry " + std::to_string(e.index) + ": " + why);
+    conf_log_[e.index] = {e.term, std::move(*conf)};
   }
+  log_ = raft_log(init.snap, std::move(init.entries), init.hs.commit);
   refresh_conf();
   term_ = std::max(init.hs.term, log_.last_term());
   vote_ = term_ == init.hs.term ? init.hs.vote : no_node;  // a restart keeps its vote (one per term)
