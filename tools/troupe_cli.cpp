@@ -413,12 +413,16 @@ constexpr std::chrono::seconds member_change_deadline{30};
 
 int member_command(client& c, const options& o, const std::string& verb) {
   namespace pb = troupe::membership;
+  // The node id is the third word; num() parses it with the flags' checks.
+  auto node_id_arg = [&] {
+    options id_only = o;
+    id_only.flags["--id"] = o.args[2];
+    return num(id_only, "--id", 0);
+  };
   if (verb == "add") {
     if (o.args.size() != 4) die("member add needs ID ADDRESS (host:port)");
     pb::AddMemberRequest req;
-    options id_only = o;
-    id_only.flags["--id"] = o.args[2];
-    req.set_id(num(id_only, "--id", 0));
+    req.set_id(node_id_arg());
     req.set_address(o.args[3]);
     if (o.flags.count("--http")) req.set_http_address(o.flags.at("--http"));
     pb::AddMemberResponse resp;
@@ -436,9 +440,7 @@ int member_command(client& c, const options& o, const std::string& verb) {
   if (verb == "remove") {
     if (o.args.size() != 3) die("member remove needs one node id");
     pb::RemoveMemberRequest req;
-    options id_only = o;
-    id_only.flags["--id"] = o.args[2];
-    req.set_id(num(id_only, "--id", 0));
+    req.set_id(node_id_arg());
     pb::RemoveMemberResponse resp;
     auto s = c.call(&M::RemoveMember, req, resp, member_change_deadline);
     if (!s.ok()) return fail(s);
