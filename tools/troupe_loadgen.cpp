@@ -23,6 +23,7 @@
 // --max-backoff-ms caps the retry backoff (default 1000).
 // Against a secured cluster: --token T (or $TROUPE_TOKEN), --ca-file F, and
 // optionally --cert F --key F, as for the troupe CLI.
+#include <absl/synchronization/mutex.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
@@ -687,6 +688,10 @@ class loadgen {
 
 int main(int argc, char** argv) {
   auto o = parse(argc, argv);
+  // As in troupe-node (node/bootstrap.cpp): Debian's abseil leaves the Mutex
+  // deadlock detector on; it would tax the generator, which shares the cores
+  // with the servers it measures (troupe and etcd alike).
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   std::signal(SIGTERM, on_stop_signal);
   std::signal(SIGINT, on_stop_signal);
   auto lg = std::make_unique<loadgen>(o);
