@@ -350,14 +350,9 @@ CAF_TEST(an assigned job not yet reported gets the longer grace before it is re-
 }
 
 CAF_TEST(find_unreported names only jobs on live workers missing for longer than their grace) {
-  std::map<std::string, jobs::job> active;
+  placed_map active;
   auto job = [&](const std::string& id, jobs::job_status s, std::uint64_t w) {
-    jobs::job j;
-    j.id = id;
-    j.status = s;
-    j.assigned_worker = w;
-    j.attempts = 1;
-    active[id] = j;
+    active[id] = placed_job{w, 1, s};
   };
   job("run-reported", jobs::job_status::running, 1);
   job("run-missing", jobs::job_status::running, 1);
