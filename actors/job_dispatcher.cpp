@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <utility>
+#include <vector>
 
 #include "config/limits.hpp"
 #include "protocol/feature_level.hpp"
@@ -26,14 +27,11 @@ void propose(self_ptr self, logpb::Command cmd, std::function<void(const caf::er
       .then([then](const proposal_result&) { then(caf::error{}); }, [then](const caf::error& e) { then(e); });
 }
 
-// Removes a job from the pending and placed views.
+// Removes a job from the pending and placed views (a job is in at most one).
 void untrack(job_dispatcher_state& st, const std::string& id) {
-  if (auto p = st.pending_since.find(id); p != st.pending_since.end()) {
-    st.pending.erase({p->second, id});
-    st.pending_since.erase(p);
-  }
+  if (st.pending.erase(id)) return;
   if (auto p = st.placed.find(id); p != st.placed.end()) {
-    if (auto h = st.held.find(p->second.assigned_worker); h != st.held.end() && --h->second == 0) st.held.erase(h);
+    if (auto h = st.held.find(p->second.worker); h != st.held.end() && --h->second == 0) st.held.erase(h);
     st.placed.erase(p);
   }
 }
@@ -45,10 +43,10 @@ void track(self_ptr self, const jobs::job& j) {
     auto at = j.completed_at_ns.value_or(0);  // as the table orders them for eviction
     if (!st.oldest_finished || at < *st.oldest_finished) st.oldest_finished = at;
   } else if (j.status == jobs::job_status::pending) {
-    st.pending_since[j.id] = j.created_at_ns;
-    st.pending.insert({j.created_at_ns, j.id});
+    st.pending.push(j.id, j.created_at_ns);
   } else {
-    st.placed[j.id] = j;
+    // Only what placement and the liveness checks read, not a copy of the job.
+    st.placed.insert_or_assign(j.id, placed_job{j.assigned_worker, j.attempts, j.status});
     ++st.held[j.assigned_worker];
   }
 }
@@ -115,10 +113,10 @@ void requeue_unreported(self_ptr self) {
     const auto& j = st.placed.at(id);
     auto grace = j.status == jobs::job_status::assigned ? g.assigned : g.running;
     TLOG(warn, "job_dispatcher") << "re-queueing job " << id << " (attempt " << j.attempts << ", "
-                                 << jobs::to_string(j.status) << "): worker " << j.assigned_worker
+                                 << jobs::to_string(j.status) << "): worker " << j.worker
                                  << " is alive but has not reported it for " << grace.count() << " ms";
     propose_requeue(self, id,
-                    "worker " + std::to_string(j.assigned_worker) + " did not report the job for " +
+                    "worker " + std::to_string(j.worker) + " did not report the job for " +
                         std::to_string(grace.count()) + " ms (its assignment or result was lost)");
   }
 }
@@ -135,12 +133,20 @@ void requeue_dead(self_ptr self) {
   // (troupe member remove): it is gone for good, like a dead one. An empty
   // list is no news (nothing heard yet), not the removal of everyone.
   auto removed = [&](std::uint64_t w) { return !listed.empty() && !listed.count(w); };
-  for (const auto& [id, j] : st.placed) {
-    const bool gone = removed(j.assigned_worker);
-    if ((!dead.count(j.assigned_worker) && !gone) || st.requeueing.count(id)) continue;
+  // Proposed in id order (placed is hashed): the same entries, in the same
+  // order, as when it was an ordered map.
+  std::vector<const placed_map::value_type*> lost;
+  for (const auto& p : st.placed)
+    if ((dead.count(p.second.worker) || removed(p.second.worker)) && !st.requeueing.count(p.first))
+      lost.push_back(&p);
+  std::sort(lost.begin(), lost.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
+  for (const auto* p : lost) {
+    const auto& id = p->first;
+    const auto& j = p->second;
+    const bool gone = removed(j.worker);
     TLOG(warn, "job_dispatcher") << "re-queueing job " << id << " (attempt " << j.attempts << "): worker "
-                                 << j.assigned_worker << (gone ? " was removed from the cluster" : " is dead");
-    propose_requeue(self, id, "worker " + std::to_string(j.assigned_worker) +
+                                 << j.worker << (gone ? " was removed from the cluster" : " is dead");
+    propose_requeue(self, id, "worker " + std::to_string(j.worker) +
                                   (gone ? " was removed from the cluster" : " stopped responding"));
   }
 }
@@ -177,7 +183,8 @@ void dispatch(self_ptr self) {
   auto* batch = cmd.mutable_assign_jobs();
   const auto now_ns = wall_clock_ns();
   std::uint64_t bytes = 0;
-  for (const auto& [created, id] : st.pending) {
+  // Oldest first; returns false to stop.
+  st.pending.for_each([&](std::int64_t, const std::string& id) {
     // Least loaded first; among equals, the first after the worker chosen
     // last, so an idle cluster spreads jobs instead of piling them on node 1.
     std::uint64_t best = 0;
@@ -187,7 +194,7 @@ void dispatch(self_ptr self) {
     };
     for (const auto& [w, n] : load)
       if (n < capacity[w] && better(w)) best = w;
-    if (best == 0) break;  // every worker is full
+    if (best == 0) return false;  // every worker is full
     ++load[best];
     st.last_assigned = best;
     auto* a = batch->add_assignments();
@@ -195,8 +202,8 @@ void dispatch(self_ptr self) {
     a->set_worker_id(best);
     a->set_assigned_at_ns(now_ns);
     bytes += a->ByteSizeLong() + 2;
-    if (bytes >= config::assign_batch_bytes(st.cfg)) break;  // the rest go in the next entry
-  }
+    return bytes < config::assign_batch_bytes(st.cfg);  // else the rest go in the next entry
+  });
   if (batch->assignments().empty()) return;
   if (cluster_feature_level(st) < feature_level_assign_jobs) {
     // A member runs an older build (a rolling upgrade): it would apply

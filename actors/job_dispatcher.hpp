@@ -31,8 +31,10 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_set>
 
 #include "actors/interfaces.hpp"
+#include "actors/pending_queue.hpp"
 #include "actors/unreported_jobs.hpp"
 #include "config/node_config.hpp"
 
@@ -51,9 +53,11 @@ struct job_dispatcher_state {
   // Drained workers as the job table has them (a committed set_worker_draining),
   // not as heartbeats say: every leader, now or after a restart, agrees.
   std::set<std::uint64_t> draining;
-  std::map<std::string, std::int64_t> pending_since;              // pending job id -> created_at_ns
-  std::set<std::pair<std::int64_t, std::string>> pending;       // (created_at_ns, id) of pending jobs
-  std::map<std::string, jobs::job> placed;                      // assigned or running jobs by id
+  // Every job change looks a job up in these, so they are hashed (an ordered
+  // map of string ids showed in profiles with tens of thousands pending,
+  // issue #12); order is kept only where placement needs it.
+  pending_queue pending;                                        // pending jobs, oldest first (created_at_ns, id)
+  placed_map placed;                                            // assigned or running jobs by id: worker, attempt, status
   std::map<std::uint64_t, std::uint32_t> held;                  // worker -> its placed jobs
   // Completion time of the table's oldest finished job (nullopt: none), for
   // retention. Lowered as jobs finish; asked of the table again after an
@@ -64,7 +68,7 @@ struct job_dispatcher_state {
   // When the earliest tick now scheduled fires (none: no tick is coming).
   std::optional<clock::time_point> armed;
   bool assigning = false;                                       // an assign_jobs entry is proposed, not applied
-  std::set<std::string> requeueing;
+  std::unordered_set<std::string> requeueing;  // a requeue_job is proposed for these, not applied
   unreported_map unreported;  // jobs live workers do not report, since when
   bool evicting = false;
   std::uint64_t last_assigned = 0;  // round-robin among equally loaded workers

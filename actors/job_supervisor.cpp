@@ -296,6 +296,17 @@ void sweep_outputs(self_ptr self) {
           });
 }
 
+// The running jobs in id order (running is hashed), for the walks whose
+// order shows: shutdown's log lines and the topology answer.
+std::vector<const std::pair<const std::string, job_supervisor_state::running_job>*> by_id(
+    const job_supervisor_state& st) {
+  std::vector<const std::pair<const std::string, job_supervisor_state::running_job>*> out;
+  out.reserve(st.running.size());
+  for (const auto& p : st.running) out.push_back(&p);
+  std::sort(out.begin(), out.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
+  return out;
+}
+
 // Shutdown: answer every waiter once no executor is left.
 void check_stopped(self_ptr self) {
   auto& st = self->state;
@@ -360,7 +371,12 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
                                        << " job(s) seen meanwhile";
           auto jobs = std::move(st.deferred);
           st.deferred.clear();
-          for (const auto& [id, j] : jobs) reconcile(self, j);
+          // In id order, as when deferred was an ordered map.
+          std::vector<const jobs::job*> order;
+          order.reserve(jobs.size());
+          for (const auto& p : jobs) order.push_back(&p.second);
+          std::sort(order.begin(), order.end(), [](const jobs::job* a, const jobs::job* b) { return a->id < b->id; });
+          for (const auto* j : order) reconcile(self, *j);
           sweep_outputs(self);
         }
         if (leader_changed) {
@@ -372,19 +388,25 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
         }
       },
       [=](const job_changes& jc) {
-        // Act on each job's final state in this batch only.
-        std::map<std::string, const jobs::job*> last;
+        // Act on each job's final state in this batch only, in id order.
+        // Pointers into the message, sorted (stable: of one job's changes
+        // the last comes last), not a map keyed by copies of the ids: every
+        // node's supervisor sees every change of the cluster.
+        std::vector<const jobs::job*> last;
+        last.reserve(jc.changes.size());
         std::vector<std::string> evicted;
         for (const auto& c : jc.changes) {
           if (c.kind != jobs::change_kind::evicted) {
-            last[c.after.id] = &c.after;
+            last.push_back(&c.after);
           } else {
             // An earlier change of this batch (say, a cancel) still reaches
             // the job's executor through `last`.
             forget(self, c.after.id, evicted);
           }
         }
-        for (const auto& [id, j] : last) reconcile(self, *j);
+        std::stable_sort(last.begin(), last.end(), [](const jobs::job* a, const jobs::job* b) { return a->id < b->id; });
+        for (std::size_t i = 0; i < last.size(); ++i)
+          if (i + 1 == last.size() || last[i + 1]->id != last[i]->id) reconcile(self, *last[i]);
         remove_outputs(self, std::move(evicted));
       },
       [=](done_atom, executor_result& r) {
@@ -442,12 +464,15 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
         r.feature_level = feature_level;
         // Running here, or finished with its status not yet acknowledged: the
         // leader takes a job missing from this list for lost (job_dispatcher).
-        std::set<std::string> held;
-        for (const auto& [id, _] : st.running) held.insert(id);
-        for (const auto& u : st.outbox) held.insert(u.job_id());
+        // Sorted and unique, as before (running is hashed now).
+        auto& held = r.running_jobs;
+        held.reserve(st.running.size() + st.outbox.size() + (st.in_flight ? st.in_flight->updates.size() : 0));
+        for (const auto& p : st.running) held.push_back(p.first);
+        for (const auto& u : st.outbox) held.push_back(u.job_id());
         if (st.in_flight)
-          for (const auto& u : st.in_flight->updates) held.insert(u.job_id());
-        r.running_jobs.assign(held.begin(), held.end());
+          for (const auto& u : st.in_flight->updates) held.push_back(u.job_id());
+        std::sort(held.begin(), held.end());
+        held.erase(std::unique(held.begin(), held.end()), held.end());
         return r;
       },
       [=](output_atom, const std::string& job_id) -> caf::result<job_output> {
@@ -460,9 +485,9 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
       [=](shutdown_atom) -> caf::result<std::size_t> {
         auto& st = self->state;
         st.stopping = true;
-        for (const auto& [id, run] : st.running) {
-          TLOG(info, "job_supervisor") << "stopping job " << id << " for the node's shutdown";
-          self->send(run.executor, cancel_atom::value);
+        for (const auto* p : by_id(st)) {
+          TLOG(info, "job_supervisor") << "stopping job " << p->first << " for the node's shutdown";
+          self->send(p->second.executor, cancel_atom::value);
         }
         st.stopped += st.running.size();
         if (st.running.empty()) return st.stopped;
@@ -472,9 +497,9 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
       },
       [=](topology_atom) -> topology {
         topology t;
-        for (const auto& [id, r] : self->state.running)
-          t.actors.push_back({"job_executor", r.executor.id(), "job_supervisor#" + std::to_string(self->id()),
-                              "monitored by job_supervisor#" + std::to_string(self->id()), "job " + id});
+        for (const auto* p : by_id(self->state))
+          t.actors.push_back({"job_executor", p->second.executor.id(), "job_supervisor#" + std::to_string(self->id()),
+                              "monitored by job_supervisor#" + std::to_string(self->id()), "job " + p->first});
         return t;
       },
   };

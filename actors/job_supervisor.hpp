@@ -18,6 +18,8 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "actors/interfaces.hpp"
@@ -39,8 +41,10 @@ struct job_supervisor_state {
   peer_transport_actor transport;
   raft_node_actor raft;
   role_change role;
-  std::map<std::string, running_job> running;
-  std::map<std::string, std::uint32_t> launched;  // latest attempt this process started or reported, per unfinished job
+  // By job id. Hashed: every job change of the cluster (not only this node's)
+  // looks its id up here; nothing walks them in an order that matters.
+  std::unordered_map<std::string, running_job> running;
+  std::unordered_map<std::string, std::uint32_t> launched;  // latest attempt this process started or reported, per unfinished job
   std::vector<logpb::JobStatusUpdate> outbox;     // waiting for the next batch
   std::optional<status_batch> in_flight;          // sent; only an ack of its own seq settles it
   std::uint64_t last_seq = 0;
@@ -52,12 +56,12 @@ struct job_supervisor_state {
   // later in the log): the latest state of each job waits here, and is acted
   // on once caught up.
   bool caught_up = false;
-  std::map<std::string, jobs::job> deferred;
+  std::unordered_map<std::string, jobs::job> deferred;  // acted on in id order once caught up
   // Output files of jobs the table no longer holds are deleted: on each
   // eviction in the change stream, and once after a (re)start (when caught up
   // and the table's snapshot is in) for every output directory of a job the
   // table does not hold (asked of the table then: no id set is kept here).
-  std::set<std::string> evicted_running;  // evicted while an executor here still ran it: deleted when done
+  std::unordered_set<std::string> evicted_running;  // evicted while an executor here still ran it: deleted when done
   job_table_actor table;
   bool have_table = false;
   // A tick is scheduled. Ticks run only while a status batch waits to be

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <set>
 
+#include <caf/actor_cast.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/message.hpp>
 #include <caf/stateful_actor.hpp>
 
 #include "runtime/common/log.hpp"
@@ -16,8 +18,15 @@ namespace {
 void publish(job_table_actor::stateful_pointer<job_table_state> self, std::vector<jobs::job_change> changes,
              std::vector<jobs::worker_change> workers = {}) {
   if (changes.empty() && workers.empty()) return;
-  job_changes msg{std::move(changes), std::move(workers)};
-  for (auto& l : self->state.listeners) self->send(l, msg);
+  // One message shared by every listener (each reads it as const&, none
+  // changes it): sending the struct would copy every job in it, with its
+  // strings, once per listener -- the dispatcher, the supervisor and any
+  // watch stream, on every node, for every applied batch. Enqueued directly
+  // because a typed actor's send() takes no ready-made message.
+  auto msg = caf::make_message(job_changes{std::move(changes), std::move(workers)});
+  for (auto& l : self->state.listeners)
+    if (auto dest = caf::actor_cast<caf::strong_actor_ptr>(l))
+      dest->enqueue(self->ctrl(), caf::make_message_id(), msg, self->context());
 }
 
 // What a scoped subscriber asked for, copied from the table now.

@@ -4,7 +4,7 @@
 
 namespace troupe {
 
-std::vector<std::string> find_unreported(const std::map<std::string, jobs::job>& active, const worker_list& workers,
+std::vector<std::string> find_unreported(const placed_map& active, const worker_list& workers,
                                          unreported_map& missing, std::chrono::steady_clock::time_point now,
                                          const unreported_graces& graces) {
   std::map<std::uint64_t, const worker_report*> live;
@@ -12,13 +12,14 @@ std::vector<std::string> find_unreported(const std::map<std::string, jobs::job>&
     if (w.alive) live[w.report.node_id] = &w.report;
   std::vector<std::string> out;
   unreported_map still;
+  still.reserve(missing.size());
   for (const auto& [id, j] : active) {
     if (j.status != jobs::job_status::assigned && j.status != jobs::job_status::running) continue;
-    auto w = live.find(j.assigned_worker);
+    auto w = live.find(j.worker);
     if (w == live.end()) continue;
     const auto& ids = w->second->running_jobs;
     if (std::find(ids.begin(), ids.end(), id) != ids.end()) continue;  // the worker has it
-    unreported_since m{j.assigned_worker, j.attempts, j.status, now};
+    unreported_since m{j.worker, j.attempts, j.status, now};
     if (auto old = missing.find(id); old != missing.end() && old->second.worker == m.worker &&
                                      old->second.attempt == m.attempt && old->second.status == m.status)
       m.since = old->second.since;
@@ -27,6 +28,9 @@ std::vector<std::string> find_unreported(const std::map<std::string, jobs::job>&
     still.emplace(id, m);
   }
   missing = std::move(still);  // jobs now reported, finished or elsewhere are forgotten
+  // In id order, as when `active` was an ordered map: the re-queues are
+  // proposed (and logged) in this order.
+  std::sort(out.begin(), out.end());
   return out;
 }
 

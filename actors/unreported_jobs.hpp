@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "protocol/messages.hpp"
@@ -36,13 +37,27 @@ struct unreported_since {
   std::chrono::steady_clock::time_point since{};
 };
 
-using unreported_map = std::map<std::string, unreported_since>;
+// Hashed, like placed_map: looked up by id, never walked in order.
+using unreported_map = std::unordered_map<std::string, unreported_since>;
 
-// Updates `missing` from the table's non-terminal jobs (`active`) and the
-// live workers' latest reports, and returns the ids of the jobs missing for
-// longer than their grace. Only live workers count: a dead worker's jobs are
+// What the dispatcher keeps of an assigned or running job: the fields
+// placement, the liveness checks and their log lines read. Not the whole
+// job (command, image, output...): a full copy per placed job cost an
+// allocation per string field on every change.
+struct placed_job {
+  std::uint64_t worker = 0;  // assigned_worker
+  std::uint32_t attempts = 0;
+  jobs::job_status status = jobs::job_status::assigned;
+};
+// Placed jobs by id. Hashed: looked up on every job change; the few walks
+// over it (on the tick) sort what they act on by id themselves.
+using placed_map = std::unordered_map<std::string, placed_job>;
+
+// Updates `missing` from the placed jobs (`active`) and the live workers'
+// latest reports, and returns the ids of the jobs missing for longer than
+// their grace, in id order. Only live workers count: a dead worker's jobs are
 // re-queued by the liveness check instead.
-std::vector<std::string> find_unreported(const std::map<std::string, jobs::job>& active, const worker_list& workers,
+std::vector<std::string> find_unreported(const placed_map& active, const worker_list& workers,
                                          unreported_map& missing, std::chrono::steady_clock::time_point now,
                                          const unreported_graces& graces);
 

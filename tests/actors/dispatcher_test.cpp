@@ -350,14 +350,9 @@ CAF_TEST(an assigned job not yet reported gets the longer grace before it is re-
 }
 
 CAF_TEST(find_unreported names only jobs on live workers missing for longer than their grace) {
-  std::map<std::string, jobs::job> active;
+  placed_map active;
   auto job = [&](const std::string& id, jobs::job_status s, std::uint64_t w) {
-    jobs::job j;
-    j.id = id;
-    j.status = s;
-    j.assigned_worker = w;
-    j.attempts = 1;
-    active[id] = j;
+    active[id] = placed_job{w, 1, s};
   };
   job("run-reported", jobs::job_status::running, 1);
   job("run-missing", jobs::job_status::running, 1);
@@ -405,6 +400,52 @@ CAF_TEST(the jobs of a worker removed from the configuration are re-queued as fo
   CAF_CHECK_EQUAL(requeues_for(job_id(1)), 0u);
   for (const auto& c : log->proposals)
     if (c.has_requeue_job()) CAF_CHECK_EQUAL(c.requeue_job().reason(), "worker 2 was removed from the cluster");
+}
+
+CAF_TEST(pending jobs are placed oldest first by creation time; one cancelled while pending is skipped; a re-queued one goes back to its place) {
+  // No worker yet: submitted out of creation order, two created in the same
+  // nanosecond (the id decides between them).
+  commit(submit(job_id(3), 3000));
+  commit(submit(job_id(1), 1000));
+  commit(submit(job_id(2), 2000));
+  commit(submit(job_id(4), 1000));
+  commit(submit(job_id(5), 5000));
+  CAF_CHECK(assigned().empty());
+  self->send(dispatcher, live_workers({1}, 1));  // one slot: one job at a time
+  settle();
+  auto ids = [&] {
+    std::vector<std::string> out;
+    for (const auto& a : assigned()) out.push_back(a.job_id());
+    return out;
+  };
+  auto fail = [&](const std::string& id) {
+    logpb::Command c;
+    auto* u = c.mutable_batch_update_job_status()->add_updates();
+    u->set_job_id(id);
+    u->set_status(scheduler::JOB_STATUS_FAILED);
+    u->set_executed_by(1);
+    u->set_at_ns(9000);
+    commit(c);
+  };
+  CAF_CHECK_EQUAL(ids(), (std::vector<std::string>{job_id(1)}));
+  logpb::Command cancel;
+  cancel.mutable_cancel_job()->set_job_id(job_id(2));  // cancelled while pending, between others
+  cancel.mutable_cancel_job()->set_cancelled_at_ns(8000);
+  commit(cancel);
+  fail(job_id(1));
+  fail(job_id(4));
+  CAF_CHECK_EQUAL(ids(), (std::vector<std::string>{job_id(1), job_id(4), job_id(3)}));
+  // Job 3 re-queued (say, its worker was lost): older than job 5, it goes first again.
+  logpb::Command requeue;
+  requeue.mutable_requeue_job()->set_job_id(job_id(3));
+  requeue.mutable_requeue_job()->set_reason("test");
+  requeue.mutable_requeue_job()->set_max_attempts(3);
+  requeue.mutable_requeue_job()->set_at_ns(9500);
+  commit(requeue);
+  CAF_CHECK_EQUAL(ids(), (std::vector<std::string>{job_id(1), job_id(4), job_id(3), job_id(3)}));
+  fail(job_id(3));
+  CAF_CHECK_EQUAL(ids(), (std::vector<std::string>{job_id(1), job_id(4), job_id(3), job_id(3), job_id(5)}));
+  CAF_CHECK_EQUAL(proposals_for(job_id(2)), 0u);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
