@@ -47,7 +47,8 @@ struct process_job {
   done_callback done;
   std::optional<job_output> output;  // open while the job runs
   job_result result;                 // filled as far as known
-  std::string work_dir;              // removed by the finisher ("" when none was made)
+  std::optional<std::size_t> slot;  // its working directory's slot number, once it has one
+  std::string work_dir;              // that slot's path, emptied by the finisher
   std::uint64_t cpu_seconds = 0;
 
   // Set by the starter once the shim runs.

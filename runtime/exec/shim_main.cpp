@@ -260,6 +260,11 @@ int main(int argc, char** argv, char** envp) {
   int sfd = ::signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sfd < 0) setup_failed("cannot create a signalfd", "", errno, shim::exit_setup);
   if (::getppid() != p.node) _exit(shim::exit_node_gone);  // the node is already gone
+  // Held so that cleanup after the node's death empties this job's directory
+  // even if a restarted node has already replaced it with a fresh one for
+  // another job (directories are reused slots, see process_backend.hpp).
+  // -1 when it cannot be opened: the next node removes leftovers anyway.
+  const int work_fd = ::open(p.work_dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
   const pid_t self = ::getpid();
   pid_t shell = ::fork();
@@ -320,11 +325,11 @@ int main(int argc, char** argv, char** envp) {
     sleep_ms(2);
   }
 
-  // A node that died (kill -9) cannot remove the job's directory after the
+  // A node that died (kill -9) cannot empty the job's directory after the
   // run, as it does otherwise: the shim, still root, does it for it.
   if (node_gone) {
     try {
-      troupe::exec::remove_tree(p.work_dir);
+      if (work_fd >= 0) troupe::exec::empty_tree(work_fd, p.work_dir);
     } catch (...) {
     }
     _exit(0);
