@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "runtime/common/log.hpp"
+#include "runtime/exec/fork_server.hpp"
 #include "runtime/exec/output_store.hpp"
 #include "runtime/exec/process_job.hpp"
 #include "runtime/exec/process_loop.hpp"
@@ -41,12 +42,7 @@ std::string describe_signal(int sig, const process_options& o, std::uint64_t cpu
 void classify(process_job& j, const process_options& o) {
   job_result& r = j.result;
   const shim_report rep = parse_report(j.report_data);
-  const int status = j.shim_status;
-  if (!j.reaped) {
-    // ECHILD: someone else reaped it (e.g. SIGCHLD set to SIG_IGN in the node).
-    r.result = outcome::failed;
-    r.error = "lost the exit status of the job's reaper process";
-  } else if (j.cancel->cancelled()) {
+  if (j.cancel->cancelled()) {
     r.result = outcome::cancelled;
     r.error = "cancelled";
   } else if (r.timed_out) {
@@ -57,10 +53,8 @@ void classify(process_job& j, const process_options& o) {
     r.error = "cannot start the job: " + rep.setup_error;
   } else if (!rep.have_status) {
     r.result = outcome::failed;
-    r.error = "the job's reaper process ended without the job's exit status (" +
-              (WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
-                                   : "exit code " + std::to_string(WEXITSTATUS(status))) +
-              ")";
+    // Killed, or it could not even start (its fork server died first).
+    r.error = "the job's reaper process ended without the job's exit status";
   } else if (WIFEXITED(rep.status)) {
     r.exit_code = WEXITSTATUS(rep.status);
     r.result = *r.exit_code == 0 ? outcome::completed : outcome::failed;
@@ -83,6 +77,7 @@ process_backend::process_backend(process_options options) : options_(std::move(o
   // At startup, not per job: a node without its shim must not accept jobs.
   shim_path_ = locate_shim(options_.shim_path);
   prepare_private_dir(options_.work_dir);
+  server_ = std::make_unique<fork_server>(shim_path_);
   finisher_ = std::thread([this] { finisher_main(); });
   loop_ = std::make_unique<process_loop>([this](std::unique_ptr<process_job> job) { to_finisher(std::move(job)); });
   starter_ = std::thread([this] { starter_main(); });
@@ -137,6 +132,8 @@ bool process_backend::healthy() {
     return false;
   }
 }
+
+pid_t process_backend::shim_server_pid() { return server_->pid(); }
 
 std::vector<std::string> process_backend::orphaned_jobs(std::uint64_t) { return {}; }
 
@@ -226,7 +223,7 @@ void process_backend::launch(std::unique_ptr<process_job> job) {
   } catch (const std::exception&) {
     j.error = std::current_exception();
   }
-  if (j.proc.shim < 0) {
+  if (!j.launched) {
     to_finisher(std::move(job));  // nothing ran: the result is known already
     return;
   }
@@ -273,7 +270,8 @@ void process_backend::prepare(process_job& j) {
   plan.nice = options_.nice;
 
   j.deadline = process_job::clock::now() + spec.timeout;
-  j.proc = spawn_job(shim_path_, plan);
+  j.proc = spawn_job(*server_, plan);
+  j.launched = true;
   j.killer->control_fd = j.proc.control_fd;
   j.proc.control_fd = -1;  // the kill switch owns it now
   j.cancel->on_cancel([killer = j.killer] { killer->kill_all(); });
@@ -305,7 +303,7 @@ bool process_backend::settle(process_job& j) {
     } catch (const std::exception& e) {
       full = record_run_error(r, e);
     }
-  } else if (j.proc.shim >= 0) {
+  } else if (j.launched) {
     classify(j, options_);
   }
   for (int* fd : {&j.proc.stdout_fd, &j.proc.stderr_fd, &j.proc.report_fd})

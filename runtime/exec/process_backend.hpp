@@ -21,8 +21,8 @@
 // used yet, or could not empty, is removed and made afresh before its next
 // use (whatever a crashed node left there goes then).
 //
-// Cost per job, since it runs many short jobs: the reaper is a small
-// executable started with posix_spawn (no fork of the node), and the backend
+// Cost per job, since it runs many short jobs: the reaper is forked off a
+// small fork server (fork_server.hpp; no fork of the node, no exec), and the backend
 // has three threads whatever the number of jobs, each with one
 // responsibility:
 //   starter   records the starts of a batch of jobs with one sync
@@ -69,6 +69,7 @@ struct process_options {
   std::string shim_path;                      // "": found by locate_shim (spawn.hpp)
 };
 
+class fork_server;
 class process_loop;
 struct process_job;
 
@@ -87,6 +88,8 @@ class process_backend final : public backend {
   bool healthy() override;
   const job_user& user() const { return user_; }
   const std::string& shim_path() const { return shim_path_; }
+  // The pid of the job shim's fork server (tests).
+  pid_t shim_server_pid();
   // start() and a wait for its result.
   job_result run(const job_spec& spec, cancel_token& cancel) override;
   void start(const job_spec& spec, std::shared_ptr<cancel_token> cancel, done_callback done) override;
@@ -118,6 +121,7 @@ class process_backend final : public backend {
   process_options options_;
   job_user user_;
   std::string shim_path_;
+  std::unique_ptr<fork_server> server_;  // forks each job's shim
 
   enum class slot_state { fresh, idle, busy };
   std::mutex slots_mutex_;

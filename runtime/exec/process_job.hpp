@@ -20,7 +20,7 @@ namespace troupe::exec {
 
 // The shim's control pipe, shared with the cancel callback (which may run on
 // another thread, even after the job finished): a kill request is written
-// only while the pipe is open, i.e. before the shim was reaped.
+// only while the pipe is open, i.e. until the shim's report ended.
 struct kill_switch {
   std::mutex mutex;
   int control_fd = -1;
@@ -52,6 +52,7 @@ struct process_job {
   std::uint64_t cpu_seconds = 0;
 
   // Set by the starter once the shim runs.
+  bool launched = false;
   spawned_job proc;
   std::shared_ptr<kill_switch> killer = std::make_shared<kill_switch>();
   clock::time_point deadline;
@@ -59,8 +60,6 @@ struct process_job {
   // Set by the event loop.
   std::string report_data;           // bytes of the shim's report so far
   bool exited = false;               // the report pipe reached EOF (the shim is gone or going)
-  bool reaped = false;               // waitpid got the shim's status
-  int shim_status = 0;
   std::optional<clock::time_point> drain_deadline;
   std::exception_ptr error;          // the output could not be stored (the job was killed)
   bool finished_early = false;       // the starter already decided the result (no shim ran)

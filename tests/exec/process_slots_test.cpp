@@ -2,7 +2,8 @@
 // (<work_dir>/node-<id>/slot-<k>, process_backend.hpp): jobs running at once
 // never share one, nothing a job leaves reaches the next job in its slot,
 // whatever a crashed node left is gone before a slot is used, and a node's
-// death still kills its jobs and empties their directories.
+// death still kills its jobs, empties their directories and ends its fork
+// server.
 #include <doctest/doctest.h>
 
 #include <chrono>
@@ -17,6 +18,7 @@
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
+#include <vector>
 
 #include "runtime/exec/process_backend.hpp"
 #include "proc_probe.hpp"
@@ -83,6 +85,38 @@ class results {
   std::condition_variable cv_;
   std::map<std::string, job_result> got_;
 };
+
+// The child of `parent` whose command line is exactly `argv` (the job
+// shim's fork server; the per-job shims it forks share its command line but
+// are its children), or -1.
+pid_t child_with_cmdline(pid_t parent, const std::vector<std::string>& argv) {
+  std::string want;
+  for (const auto& a : argv) want += a + '\0';
+  pid_t found = -1;
+  DIR* d = ::opendir("/proc");
+  if (!d) return found;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+    const std::string base = std::string("/proc/") + e->d_name;
+    if (slurp(base + "/cmdline") != want) continue;
+    const std::string line = slurp(base + "/stat");  // "<pid> (<comm>) <state> <ppid> ..."
+    const auto paren = line.rfind(')');
+    if (paren == std::string::npos) continue;
+    std::istringstream stat(line.substr(paren + 1));
+    char state;
+    pid_t ppid = 0;
+    if (stat >> state >> ppid && ppid == parent) found = static_cast<pid_t>(std::stol(e->d_name));
+  }
+  ::closedir(d);
+  return found;
+}
+
+// Gone, or a zombie (its descriptors are closed).
+bool gone(pid_t pid) {
+  const std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
+  const auto paren = stat.rfind(')');
+  return stat.empty() || (paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z');
+}
 
 const std::string job_uid = std::to_string(::geteuid() == 0 ? 65534 : ::geteuid());
 
@@ -187,10 +221,14 @@ TEST_CASE("process slots: when the node dies, its job is killed and its director
   }
   REQUIRE(eventually([&] { return exists(shared + "/ready") && count_processes({"sleep", "3605"}) == 1; }, 20.0));
   CHECK(entries_of(slot) == std::set<std::string>{"left", "sub"});
+  const pid_t server = child_with_cmdline(node, {locate_shim(""), "troupe-job-shim-server-v1"});
+  REQUIRE(server > 0);
   ::kill(node, SIGKILL);
   int status = 0;
   ::waitpid(node, &status, 0);
   CHECK(eventually([] { return count_processes({"sleep", "3605"}) == 0; }));
+  // Its fork server saw its socket close and left.
+  CHECK(eventually([&] { return gone(server); }));
   CHECK(eventually([&] { return entries_of(slot).empty(); }));
   CHECK(exists(slot));
 }
