@@ -319,12 +319,15 @@ void run_job_shim(int argc, char** argv, char** envp) {
   // process are ours before we can reap it, so each round reaches deeper.
   // The shell's group first, in one go, while the shell is unreaped (its
   // group id cannot name anybody else's group then).
+  // No child left at all (the usual end: the shell exited, was reaped and
+  // left nothing behind) ends this before any scan of /proc, which reads the
+  // stat of every process on the machine.
   if (!have_status) ::kill(-shell, SIGKILL);
-  for (;;) {
-    kill_children(self);
+  for (bool first = true;; first = false) {
     pid_t r = reap_ready();
     if (r < 0 && errno == ECHILD) break;
-    sleep_ms(2);
+    if (!first) sleep_ms(2);
+    kill_children(self);
   }
 
   // A node that died (kill -9) cannot empty the job's directory after the
