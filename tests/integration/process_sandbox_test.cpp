@@ -216,13 +216,13 @@ TEST_CASE("process jobs: unprivileged, no node environment, private directory, n
     CHECK(wait_until(2000ms, [] { return none_left(4501, 4502, 4503); }, 20ms));
     // ... and empties its working directory (a reused slot): the reaper does
     // it when the node cannot.
-    auto no_job_dir = [&] {
+    auto slots_empty = [&] {
       std::error_code ec;
       for (const auto& slot : std::filesystem::directory_iterator(job_dirs, ec))
         if (!std::filesystem::is_empty(slot.path(), ec)) return false;
       return true;
     };
-    CHECK(wait_until(2000ms, no_job_dir, 20ms));
+    CHECK(wait_until(2000ms, slots_empty, 20ms));
   }
 }
 
