@@ -57,7 +57,7 @@ struct sandbox_options {
 // directory outside the data dir, with a minimal environment and rlimits.
 struct process_options {
   std::string user;  // empty: "nobody" when the node runs as root, else the node's own user
-  std::string work_dir = "/tmp/troupe-jobs";  // per-job directories are made below <work_dir>/node-<id>/
+  std::string work_dir = "/tmp/troupe-jobs";  // job directories (reused slots) are made below <work_dir>/node-<id>/
   std::uint64_t max_processes = 256;          // RLIMIT_NPROC
   std::uint64_t max_file_bytes = 1ull << 30;  // RLIMIT_FSIZE: one file a job writes
   std::uint64_t cpu_s = 0;                    // RLIMIT_CPU; 0: the job's timeout

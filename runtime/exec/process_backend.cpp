@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "runtime/common/log.hpp"
+#include "runtime/exec/fork_server.hpp"
 #include "runtime/exec/output_store.hpp"
 #include "runtime/exec/process_job.hpp"
 #include "runtime/exec/process_loop.hpp"
@@ -24,12 +25,6 @@ namespace {
 
 [[noreturn]] void throw_errno(const std::string& what) {
   throw std::runtime_error(what + ": " + std::strerror(errno));
-}
-
-// A job id names a directory: it must not reach outside its parent.
-void check_job_id(const std::string& id) {
-  if (id.empty() || id == "." || id == ".." || id.find('/') != std::string::npos || id.find('\0') != std::string::npos)
-    throw std::runtime_error("job id '" + id + "' cannot name a working directory");
 }
 
 std::string describe_signal(int sig, const process_options& o, std::uint64_t cpu_seconds) {
@@ -47,12 +42,7 @@ std::string describe_signal(int sig, const process_options& o, std::uint64_t cpu
 void classify(process_job& j, const process_options& o) {
   job_result& r = j.result;
   const shim_report rep = parse_report(j.report_data);
-  const int status = j.shim_status;
-  if (!j.reaped) {
-    // ECHILD: someone else reaped it (e.g. SIGCHLD set to SIG_IGN in the node).
-    r.result = outcome::failed;
-    r.error = "lost the exit status of the job's reaper process";
-  } else if (j.cancel->cancelled()) {
+  if (j.cancel->cancelled()) {
     r.result = outcome::cancelled;
     r.error = "cancelled";
   } else if (r.timed_out) {
@@ -63,10 +53,8 @@ void classify(process_job& j, const process_options& o) {
     r.error = "cannot start the job: " + rep.setup_error;
   } else if (!rep.have_status) {
     r.result = outcome::failed;
-    r.error = "the job's reaper process ended without the job's exit status (" +
-              (WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
-                                   : "exit code " + std::to_string(WEXITSTATUS(status))) +
-              ")";
+    // Killed, or it could not even start (its fork server died first).
+    r.error = "the job's reaper process ended without the job's exit status";
   } else if (WIFEXITED(rep.status)) {
     r.exit_code = WEXITSTATUS(rep.status);
     r.result = *r.exit_code == 0 ? outcome::completed : outcome::failed;
@@ -89,6 +77,7 @@ process_backend::process_backend(process_options options) : options_(std::move(o
   // At startup, not per job: a node without its shim must not accept jobs.
   shim_path_ = locate_shim(options_.shim_path);
   prepare_private_dir(options_.work_dir);
+  server_ = std::make_unique<fork_server>(shim_path_);
   finisher_ = std::thread([this] { finisher_main(); });
   loop_ = std::make_unique<process_loop>([this](std::unique_ptr<process_job> job) { to_finisher(std::move(job)); });
   starter_ = std::thread([this] { starter_main(); });
@@ -143,6 +132,8 @@ bool process_backend::healthy() {
     return false;
   }
 }
+
+pid_t process_backend::shim_server_pid() { return server_->pid(); }
 
 std::vector<std::string> process_backend::orphaned_jobs(std::uint64_t) { return {}; }
 
@@ -232,7 +223,7 @@ void process_backend::launch(std::unique_ptr<process_job> job) {
   } catch (const std::exception&) {
     j.error = std::current_exception();
   }
-  if (j.proc.shim < 0) {
+  if (!j.launched) {
     to_finisher(std::move(job));  // nothing ran: the result is known already
     return;
   }
@@ -251,20 +242,17 @@ void process_backend::prepare(process_job& j) {
     r.error = "cancelled before start";
     return;
   }
-  check_job_id(spec.job_id);
-
-  // A fresh directory of the job's own, outside the data dir: work_dir and
-  // the node's directory below it belong to the node (0711: enterable, not
-  // listable or writable by jobs), the job's to the job user (0700).
+  // A private directory, outside the data dir: work_dir and the node's
+  // directory below it belong to the node (0711: enterable, not listable or
+  // writable by jobs), the job's slot to the job user (0700) while it runs.
   prepare_private_dir(options_.work_dir);
   const std::string node_dir = options_.work_dir + "/node-" + std::to_string(spec.node_id);
   prepare_private_dir(node_dir);
-  const std::string job_dir = node_dir + "/" + spec.job_id + "-" + std::to_string(spec.attempt);
-  remove_tree(job_dir);  // left by a node that crashed during this attempt
-  if (::mkdir(job_dir.c_str(), 0700) != 0) throw_errno("cannot create working directory " + job_dir);
+  bool fresh = false;
+  j.slot = acquire_slot(spec.node_id, fresh);
+  const std::string job_dir = node_dir + "/slot-" + std::to_string(*j.slot);
   j.work_dir = job_dir;
-  if (user_.switch_user && ::lchown(job_dir.c_str(), user_.uid, user_.gid) != 0)
-    throw_errno("cannot hand working directory " + job_dir + " to user " + user_.name);
+  enter_slot(job_dir, fresh);
 
   spawn_plan plan;
   plan.argv = {"/bin/sh", "-c", spec.command};
@@ -282,7 +270,8 @@ void process_backend::prepare(process_job& j) {
   plan.nice = options_.nice;
 
   j.deadline = process_job::clock::now() + spec.timeout;
-  j.proc = spawn_job(shim_path_, plan);
+  j.proc = spawn_job(*server_, plan);
+  j.launched = true;
   j.killer->control_fd = j.proc.control_fd;
   j.proc.control_fd = -1;  // the kill switch owns it now
   j.cancel->on_cancel([killer = j.killer] { killer->kill_all(); });
@@ -302,8 +291,8 @@ std::string sync_fs_of(const std::string& dir) {
 
 }  // namespace
 
-// The job's result from what happened; the job's processes and directory
-// are gone afterwards. Returns whether the output error (if any) was a full
+// The job's result from what happened; the job's processes are gone and its
+// directory empty afterwards. Returns whether the output error (if any) was a full
 // disk, which keeps precedence over later storage errors.
 bool process_backend::settle(process_job& j) {
   job_result& r = j.result;
@@ -314,7 +303,7 @@ bool process_backend::settle(process_job& j) {
     } catch (const std::exception& e) {
       full = record_run_error(r, e);
     }
-  } else if (j.proc.shim >= 0) {
+  } else if (j.launched) {
     classify(j, options_);
   }
   for (int* fd : {&j.proc.stdout_fd, &j.proc.stderr_fd, &j.proc.report_fd})
@@ -323,14 +312,79 @@ bool process_backend::settle(process_job& j) {
       *fd = -1;
     }
   j.killer->close();
-  if (!j.work_dir.empty()) {
-    try {
-      remove_tree(j.work_dir);
-    } catch (const std::exception& e) {
-      TLOG(warn, "process_backend") << "could not remove the working directory of a finished job: " << e.what();
-    }
-  }
+  if (j.slot) release_slot(j.spec.node_id, *j.slot, leave_slot(j.work_dir));
   return full;
+}
+
+std::size_t process_backend::acquire_slot(std::uint64_t node_id, bool& fresh) {
+  std::lock_guard<std::mutex> lock(slots_mutex_);
+  auto& slots = slots_[node_id];
+  // An idle slot first: a fresh one costs a removal (a deleted inode).
+  std::size_t k = 0;
+  while (k < slots.size() && slots[k] != slot_state::idle) ++k;
+  if (k == slots.size()) {
+    k = 0;
+    while (k < slots.size() && slots[k] != slot_state::fresh) ++k;
+    if (k == slots.size()) slots.push_back(slot_state::fresh);
+  }
+  fresh = slots[k] == slot_state::fresh;
+  slots[k] = slot_state::busy;
+  return k;
+}
+
+void process_backend::release_slot(std::uint64_t node_id, std::size_t slot, bool emptied) {
+  std::lock_guard<std::mutex> lock(slots_mutex_);
+  slots_[node_id][slot] = emptied ? slot_state::idle : slot_state::fresh;
+}
+
+void process_backend::enter_slot(const std::string& path, bool fresh) {
+  // Whatever a crashed node, or a job whose files could not be removed,
+  // left there goes with the directory; it is made again below.
+  if (fresh) remove_tree(path);
+  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) throw_errno("cannot create working directory " + path);
+  // Never follows a symlink: the slot is made by the node in the node's own directory.
+  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) throw_errno("cannot open working directory " + path);
+  try {
+    // An idle slot is emptied already and, when jobs run as another user,
+    // the node's; a job running as the node's own user could still have
+    // put something there since.
+    if (!fresh) empty_tree(fd, path);
+    if (::fchmod(fd, 0700) != 0) throw_errno("cannot set the mode of working directory " + path);
+    if (user_.switch_user && ::fchown(fd, user_.uid, user_.gid) != 0)
+      throw_errno("cannot hand working directory " + path + " to user " + user_.name);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  ::close(fd);
+}
+
+bool process_backend::leave_slot(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 && errno == EACCES) {
+    // The job made its directory unreadable (only matters when the node is
+    // not root): the directory is the node's to open again.
+    ::chmod(path.c_str(), 0700);
+    fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  }
+  try {
+    if (fd < 0) throw_errno("cannot open working directory " + path);
+    // The node's again before it is emptied: no job (they all run as one
+    // user) can add to it while it is emptied or idle.
+    if (user_.switch_user && ::fchown(fd, ::geteuid(), ::getegid()) != 0)
+      throw_errno("cannot take back working directory " + path);
+    if (::fchmod(fd, 0700) != 0) throw_errno("cannot set the mode of working directory " + path);
+    empty_tree(fd, path);
+  } catch (const std::exception& e) {
+    if (fd >= 0) ::close(fd);
+    TLOG(warn, "process_backend") << "could not empty the working directory of a finished job (it is made afresh "
+                                     "before its next use): "
+                                  << e.what();
+    return false;
+  }
+  ::close(fd);
+  return true;
 }
 
 void process_backend::finish_batch(std::vector<std::unique_ptr<process_job>>& batch) {

@@ -1,25 +1,35 @@
 // Runs each job as `sh -c COMMAND` under a per-job reaper process (spawn.hpp),
 // as an unprivileged user (`[executor.process] user`; "nobody" when the node
-// runs as root), in a fresh working directory
-// <work_dir>/node-<id>/<job-id>-<attempt> (mode 0700, the job user's, outside
-// the data dir, removed after the job), with a minimal fixed environment
-// (never the node's), no new privileges, stdin /dev/null, no inherited
-// descriptors, a lower CPU priority (nice) and rlimits: processes of the job
-// user (RLIMIT_NPROC), bytes per file (RLIMIT_FSIZE), CPU seconds
+// runs as root), in an empty private working directory (mode 0700, the job
+// user's, outside the data dir, emptied after the job), with a minimal fixed
+// environment (never the node's), no new privileges, stdin /dev/null, no
+// inherited descriptors, a lower CPU priority (nice) and rlimits: processes
+// of the job user (RLIMIT_NPROC), bytes per file (RLIMIT_FSIZE), CPU seconds
 // (RLIMIT_CPU: cpu_s or the timeout), no core dumps. Cancel, timeout and
 // completion kill every descendant of the job, `setsid` and double-fork
 // escapes included; so does the node's death (the reaper sees its control
-// pipe close).
+// pipe close, kills the job and empties its directory).
 //
-// Cost per job, since it runs many short jobs: the reaper is a small
-// executable started with posix_spawn (no fork of the node), and the backend
+// Working directories are reusable slots, <work_dir>/node-<id>/slot-<k>, one
+// per job running at once (k is the smallest slot free when the job starts),
+// not a directory per job: on an ext4 without a journal every inode deleted
+// in the last minutes makes each later inode allocation scan past it, so a
+// directory created and removed per job made every job slower than the one
+// before. A slot is the job user's only while a job runs in it; it is handed
+// back to the node before it is emptied and stays the node's while idle, so
+// no other job can leave files for the next one. A slot this backend has not
+// used yet, or could not empty, is removed and made afresh before its next
+// use (whatever a crashed node left there goes then).
+//
+// Cost per job, since it runs many short jobs: the reaper is forked off a
+// small fork server (fork_server.hpp; no fork of the node, no exec), and the backend
 // has three threads whatever the number of jobs, each with one
 // responsibility:
 //   starter   records the starts of a batch of jobs with one sync
 //             (start_records.hpp), makes their directories, spawns them
 //   loop      one epoll loop watching every running job (process_loop.hpp):
 //             output spliced into the files, exits, timeouts
-//   finisher  the slow end of a batch of finished jobs: removes their
+//   finisher  the slow end of a batch of finished jobs: empties their
 //             directories, makes their output and meta.json durable with
 //             two syncs for the batch (group commit, job_output::
 //             finish_unsynced) instead of four fsyncs each, reports (so the
@@ -33,6 +43,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -49,7 +60,7 @@ namespace troupe::exec {
 // Mirrors [executor.process] (config/node_config.hpp).
 struct process_options {
   std::string user;                           // "": "nobody" when the node runs as root, else the node's user
-  std::string work_dir = "/tmp/troupe-jobs";  // per-job directories below <work_dir>/node-<id>/
+  std::string work_dir = "/tmp/troupe-jobs";  // job directories (slots) below <work_dir>/node-<id>/
   std::uint64_t max_processes = 256;          // RLIMIT_NPROC: processes of the job's user
   std::uint64_t max_file_bytes = 1ull << 30;  // RLIMIT_FSIZE: one file the job writes
   std::uint64_t cpu_s = 0;                    // RLIMIT_CPU (SIGXCPU, SIGKILL 1 s later); 0: the job's timeout
@@ -58,6 +69,7 @@ struct process_options {
   std::string shim_path;                      // "": found by locate_shim (spawn.hpp)
 };
 
+class fork_server;
 class process_loop;
 struct process_job;
 
@@ -76,6 +88,8 @@ class process_backend final : public backend {
   bool healthy() override;
   const job_user& user() const { return user_; }
   const std::string& shim_path() const { return shim_path_; }
+  // The pid of the job shim's fork server (tests).
+  pid_t shim_server_pid();
   // start() and a wait for its result.
   job_result run(const job_spec& spec, cancel_token& cancel) override;
   void start(const job_spec& spec, std::shared_ptr<cancel_token> cancel, done_callback done) override;
@@ -93,9 +107,25 @@ class process_backend final : public backend {
   bool settle(process_job& job);
   void finish_batch(std::vector<std::unique_ptr<process_job>>& batch);
 
+  // The smallest free slot of node `node_id`; `fresh` says whether it must
+  // be made afresh (never used by this backend, or not emptied after its
+  // last job). Any thread.
+  std::size_t acquire_slot(std::uint64_t node_id, bool& fresh);
+  // `emptied`: its job's files are gone and it is the node's again.
+  void release_slot(std::uint64_t node_id, std::size_t slot, bool emptied);
+  // Readies a slot for the job user (throws), and empties it after the job
+  // (returns whether that worked; logs why not).
+  void enter_slot(const std::string& path, bool fresh);
+  bool leave_slot(const std::string& path);
+
   process_options options_;
   job_user user_;
   std::string shim_path_;
+  std::unique_ptr<fork_server> server_;  // forks each job's shim
+
+  enum class slot_state { fresh, idle, busy };
+  std::mutex slots_mutex_;
+  std::map<std::uint64_t, std::vector<slot_state>> slots_;  // node id -> its slots by number
 
   std::mutex mutex_;
   std::condition_variable wake_starter_;

@@ -20,7 +20,7 @@ namespace troupe::exec {
 
 // The shim's control pipe, shared with the cancel callback (which may run on
 // another thread, even after the job finished): a kill request is written
-// only while the pipe is open, i.e. before the shim was reaped.
+// only while the pipe is open, i.e. until the shim's report ended.
 struct kill_switch {
   std::mutex mutex;
   int control_fd = -1;
@@ -47,10 +47,12 @@ struct process_job {
   done_callback done;
   std::optional<job_output> output;  // open while the job runs
   job_result result;                 // filled as far as known
-  std::string work_dir;              // removed by the finisher ("" when none was made)
+  std::optional<std::size_t> slot;  // its working directory's slot number, once it has one
+  std::string work_dir;              // that slot's path, emptied by the finisher
   std::uint64_t cpu_seconds = 0;
 
   // Set by the starter once the shim runs.
+  bool launched = false;
   spawned_job proc;
   std::shared_ptr<kill_switch> killer = std::make_shared<kill_switch>();
   clock::time_point deadline;
@@ -58,8 +60,6 @@ struct process_job {
   // Set by the event loop.
   std::string report_data;           // bytes of the shim's report so far
   bool exited = false;               // the report pipe reached EOF (the shim is gone or going)
-  bool reaped = false;               // waitpid got the shim's status
-  int shim_status = 0;
   std::optional<clock::time_point> drain_deadline;
   std::exception_ptr error;          // the output could not be stored (the job was killed)
   bool finished_early = false;       // the starter already decided the result (no shim ran)

@@ -9,7 +9,6 @@
 #include <stdexcept>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "runtime/common/log.hpp"
@@ -121,15 +120,11 @@ void process_loop::run() {
     on_finished_(std::move(job));
   };
   // The shim's report pipe reached EOF: the shim exits (it closes the pipe
-  // only by exiting; the job never holds it), so this wait is short.
+  // only by exiting; the job never holds it). It is the fork server's
+  // child, which reaps it.
   auto shim_gone = [&](process_job& j, std::uint64_t id, clock::time_point now) {
     unwatch(j.proc.report_fd);
     j.exited = true;
-    pid_t r;
-    do {
-      r = ::waitpid(j.proc.shim, &j.shim_status, 0);
-    } while (r < 0 && errno == EINTR);
-    j.reaped = r == j.proc.shim;
     j.killer->close();
     j.drain_deadline = now + drain_grace;
     timers.insert({*j.drain_deadline, id});

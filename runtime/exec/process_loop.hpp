@@ -1,7 +1,7 @@
 // The process backend's event loop: ONE thread watches every running job
 // (instead of a thread per job). It moves each job's stdout/stderr into its
 // output files (output_sink::drain: splice), notices the shim's exit (EOF on
-// its report pipe, then waitpid), enforces timeouts (a timer set ordered by
+// its report pipe), enforces timeouts (a timer set ordered by
 // deadline) and hands each finished job to the finisher. epoll, level
 // triggered; an eventfd wakes it for new jobs and for stop.
 #pragma once

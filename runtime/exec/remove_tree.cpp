@@ -111,4 +111,9 @@ void remove_tree(const std::string& path) {
   if (::rmdir(path.c_str()) != 0 && errno != ENOENT) throw_errno("cannot remove " + path);
 }
 
+void empty_tree(int dir_fd, const std::string& where) {
+  unsigned long moved = 0;
+  empty_dir(dir_fd, dir_fd, 0, where, moved);
+}
+
 }  // namespace troupe::exec

@@ -1,6 +1,6 @@
-// Removing a job's working directory safely. Its own file because both the
-// node and the job shim (a separate executable that removes the directory
-// when the node died) use it.
+// Removing or emptying a job's working directory safely. Its own file
+// because both the node and the job shim (a separate executable that empties
+// the directory when the node died) use it.
 #pragma once
 
 #include <string>
@@ -14,5 +14,11 @@ namespace troupe::exec {
 // file descriptors. No error when `path` does not exist. Throws
 // std::runtime_error naming what could not be removed.
 void remove_tree(const std::string& path);
+
+// Removes everything inside the directory open as `dir_fd`, with the same
+// care as remove_tree, and keeps the directory itself (a reused job slot:
+// emptying it deletes only what the job made). `where` names it in errors.
+// Throws std::runtime_error.
+void empty_tree(int dir_fd, const std::string& where);
 
 }  // namespace troupe::exec

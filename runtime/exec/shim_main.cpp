@@ -1,339 +1,157 @@
-// troupe-job-shim: the per-job reaper between the node and the job (see
-// spawn.hpp for the design). The node starts it with posix_spawn (no fork of
-// the large, threaded node: no page-table copy, no copy-on-write faults in
-// the node afterwards) with the descriptor layout and command line of
-// shim_protocol.hpp. It runs as the node's user (root when jobs switch users),
-// so it trusts nothing it is given without checking it; it depends on libc
-// and libstdc++ only.
-//
-// It becomes a child subreaper, forks the job's shell (which applies nice and
-// rlimits, drops privileges and execs), and when the shell exits, the node
-// asks, or the node is gone (EOF on the control pipe), kills every descendant
-// until none is left, then reports and exits.
+// troupe-job-shim: the process backend's fork server. The node starts it
+// once (posix_spawn, spawn.cpp's fork_server) and sends it one request per
+// job over a unix socket (shim_protocol.hpp); for each the server forks a
+// child that becomes that job's reaper (shim_job.cpp). Forking this small,
+// static, single-threaded process costs far less than exec'ing a new shim per
+// job (no fresh address space, no static start-up, whose cpuid probing traps
+// to the hypervisor in a VM). The per-job shims report to the node directly
+// through the pipes in their request, so the server keeps no state: it only
+// reaps them. It exits at EOF on its socket (the node stopped or died); the
+// per-job shims then live on until their jobs end, as before.
 #include <cerrno>
-#include <climits>
 #include <csignal>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
-#include <dirent.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <poll.h>
 #include <string>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include <vector>
 
-#include "runtime/exec/remove_tree.hpp"
+#include "runtime/exec/shim_job.hpp"
 #include "runtime/exec/shim_protocol.hpp"
 
 namespace {
 
 namespace shim = troupe::exec::shim;
 
-struct job_params {
-  pid_t node = 0;
-  std::string work_dir;
-  bool switch_user = false;
-  std::string user_name;
-  uid_t uid = 0;
-  gid_t gid = 0;
-  std::uint64_t max_processes = 0, max_file_bytes = 0, cpu_seconds = 0, as_bytes = 0;
-  int nice = 0;
-  char** argv = nullptr;  // the job's, NULL-terminated
-  char** envp = nullptr;
-};
+constexpr int job_fds = shim::first_free_fd;  // a request carries the per-job shim's descriptors 0-4
 
-void write_all_raw(int fd, const char* data, std::size_t n) {
+// Reads exactly n bytes; false at EOF or on error (the node is gone).
+bool read_exact(int fd, char* data, std::size_t n) {
   while (n > 0) {
-    ssize_t w = ::write(fd, data, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return;
-    }
-    data += w;
-    n -= static_cast<std::size_t>(w);
+    ssize_t r = ::read(fd, data, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    data += r;
+    n -= static_cast<std::size_t>(r);
   }
-}
-
-// The job could not be started: the reason goes to the node through the
-// report pipe (close-on-exec, so the job itself never holds it).
-[[noreturn]] void setup_failed(const std::string& what, const std::string& detail, int err, int code) {
-  std::string msg(1, shim::report_setup_error);
-  msg += what;
-  if (!detail.empty()) msg += " " + detail;
-  if (err) {
-    const char* text = ::strerrordesc_np(err);
-    msg += std::string(": ") + (text ? text : "unknown error");
-  }
-  msg += "\n";
-  write_all_raw(shim::fd_report, msg.data(), msg.size());
-  _exit(code);
-}
-
-// Strict decimal parse: the whole string, no sign, no overflow past max.
-bool parse_u64(const char* s, std::uint64_t max, std::uint64_t* out) {
-  if (!s || !*s) return false;
-  std::uint64_t v = 0;
-  for (const char* c = s; *c; ++c) {
-    if (*c < '0' || *c > '9') return false;
-    std::uint64_t d = static_cast<std::uint64_t>(*c - '0');
-    if (v > (max - d) / 10) return false;
-    v = v * 10 + d;
-  }
-  *out = v;
   return true;
 }
 
-// Checks the command line the node built; anything unexpected ends the shim
-// before it does anything (nothing is running yet).
-bool parse_args(int argc, char** argv, char** envp, job_params* p) {
-  if (argc <= shim::arg_job_argv) return false;
-  if (std::strcmp(argv[shim::arg_magic], shim::magic) != 0) return false;
-  if (std::strcmp(argv[shim::arg_separator], "--") != 0) return false;
-  std::uint64_t v = 0;
-  if (!parse_u64(argv[shim::arg_node_pid], INT_MAX, &v) || v < 2) return false;
-  p->node = static_cast<pid_t>(v);
-  p->work_dir = argv[shim::arg_work_dir];
-  if (p->work_dir.empty() || p->work_dir[0] != '/') return false;
-  const std::string sw = argv[shim::arg_switch_user];
-  if (sw != "0" && sw != "1") return false;
-  p->switch_user = sw == "1";
-  p->user_name = argv[shim::arg_user_name];
-  if (!parse_u64(argv[shim::arg_uid], UINT32_MAX - 1, &v)) return false;
-  p->uid = static_cast<uid_t>(v);
-  if (!parse_u64(argv[shim::arg_gid], UINT32_MAX - 1, &v)) return false;
-  p->gid = static_cast<gid_t>(v);
-  if (p->switch_user && p->uid == 0) return false;  // never "switch" to root
-  if (!parse_u64(argv[shim::arg_max_processes], UINT64_MAX, &p->max_processes)) return false;
-  if (!parse_u64(argv[shim::arg_max_file_bytes], UINT64_MAX, &p->max_file_bytes)) return false;
-  if (!parse_u64(argv[shim::arg_cpu_seconds], UINT64_MAX - 1, &p->cpu_seconds)) return false;
-  if (!parse_u64(argv[shim::arg_as_bytes], UINT64_MAX, &p->as_bytes)) return false;
-  if (!parse_u64(argv[shim::arg_nice], 19, &v)) return false;
-  p->nice = static_cast<int>(v);
-  p->argv = argv + shim::arg_job_argv;
-  if (p->argv[0][0] != '/') return false;
-  p->envp = envp;
+// One request: its length (with the descriptors) and its bytes. Returns
+// false when the node is gone or broke the protocol (the server exits: the
+// node restarts it if it still runs). fds[] holds what arrived (-1 if none).
+bool read_request(int sock, std::vector<char>& body, int fds[job_fds]) {
+  for (int i = 0; i < job_fds; ++i) fds[i] = -1;
+  std::uint32_t len = 0;
+  iovec iov{&len, sizeof len};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * job_fds)];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t r;
+  do {
+    r = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_WAITALL);
+  } while (r < 0 && errno == EINTR);
+  if (r != static_cast<ssize_t>(sizeof len)) return false;
+  std::size_t got = 0;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    std::size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (std::size_t i = 0; i < n; ++i) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+      if (got < job_fds) fds[got++] = fd;
+      else ::close(fd);
+    }
+  }
+  if ((msg.msg_flags & MSG_CTRUNC) || got != job_fds || len > shim::max_request_bytes) return false;
+  body.resize(len);
+  return read_exact(sock, body.data(), len);
+}
+
+// Splits a request body into argv and envp (pointers into body); false when
+// it is malformed.
+bool parse_request(std::vector<char>& body, std::vector<char*>& argv, std::vector<char*>& envp) {
+  std::uint32_t counts[2];
+  if (body.size() < sizeof counts || body.back() != '\0') return false;
+  std::memcpy(counts, body.data(), sizeof counts);
+  std::vector<char*> strings;
+  for (std::size_t at = sizeof counts; at < body.size(); at += std::strlen(body.data() + at) + 1)
+    strings.push_back(body.data() + at);
+  if (counts[0] == 0 || static_cast<std::uint64_t>(counts[0]) + counts[1] != strings.size()) return false;
+  argv.assign(strings.begin(), strings.begin() + counts[0]);
+  envp.assign(strings.begin() + counts[0], strings.end());
+  argv.push_back(nullptr);
+  envp.push_back(nullptr);
   return true;
 }
 
-void set_limit(int resource, const char* name, std::uint64_t soft, std::uint64_t hard) {
-  struct rlimit rl;
-  rl.rlim_cur = static_cast<rlim_t>(soft);
-  rl.rlim_max = static_cast<rlim_t>(hard);
-  if (::setrlimit(resource, &rl) != 0) setup_failed("cannot set", name, errno, 126);
-}
-
-// The job's shell, a child of the shim: lower priority, limits, privilege
-// drop, exec.
-[[noreturn]] void job_main(const job_params& p, pid_t shim_pid) {
-  ::setpgid(0, 0);  // its own group: the first, quick SIGKILL goes to -pgid
-  ::close(shim::fd_control);
-  for (int sig = 1; sig < NSIG; ++sig)
-    if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
-
-  // Jobs yield the CPU to the node (its Raft path must not starve behind
-  // busy jobs). Only ever raised: a node already nicer than this keeps its
-  // jobs at its own value (lowering it would need privileges).
-  errno = 0;
-  int current = ::getpriority(PRIO_PROCESS, 0);
-  if (!(current == -1 && errno != 0) && current < p.nice && ::setpriority(PRIO_PROCESS, 0, p.nice) != 0)
-    setup_failed("cannot set the job's nice value to", std::to_string(p.nice), errno, 126);
-
-  // Limits first, while still privileged enough to set any of them.
-  set_limit(RLIMIT_CORE, "RLIMIT_CORE", 0, 0);
-  if (p.max_file_bytes) set_limit(RLIMIT_FSIZE, "RLIMIT_FSIZE", p.max_file_bytes, p.max_file_bytes);
-  // Hard limit one second later: SIGXCPU at the limit says why, SIGKILL backs it up.
-  if (p.cpu_seconds) set_limit(RLIMIT_CPU, "RLIMIT_CPU", p.cpu_seconds, p.cpu_seconds + 1);
-  if (p.max_processes) set_limit(RLIMIT_NPROC, "RLIMIT_NPROC", p.max_processes, p.max_processes);
-  if (p.as_bytes) set_limit(RLIMIT_AS, "RLIMIT_AS", p.as_bytes, p.as_bytes);
-
-  if (p.switch_user) {
-    // Order matters: supplementary groups and the gid can only be changed
-    // while still root; setuid last gives up root for good.
-    if (::setgroups(0, nullptr) != 0) setup_failed("cannot drop supplementary groups for", p.user_name, errno, 126);
-    if (::setgid(p.gid) != 0) setup_failed("cannot switch to the group of", p.user_name, errno, 126);
-    if (::setuid(p.uid) != 0) setup_failed("cannot switch to user", p.user_name, errno, 126);
-    if (::getuid() != p.uid || ::geteuid() != p.uid || ::getgid() != p.gid || ::getegid() != p.gid)
-      setup_failed("user switch did not take effect for", p.user_name, 0, 126);
-    if (p.uid != 0 && ::setuid(0) == 0) setup_failed("could regain root after switching to", p.user_name, 0, 126);
+// In the forked child: the request's descriptors become 0-4, then the job's
+// reaper runs. Each is first moved above 4, so no dup2 overwrites a source
+// still needed.
+[[noreturn]] void become_job_shim(int fds[job_fds], std::vector<char*>& argv, std::vector<char*>& envp) {
+  for (int i = 0; i < job_fds; ++i) {
+    int lifted = ::fcntl(fds[i], F_DUPFD_CLOEXEC, job_fds);
+    if (lifted < 0) _exit(shim::exit_setup);
+    fds[i] = lifted;
   }
-  // No setuid binary or file capability can raise the job's privileges again.
-  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) setup_failed("cannot set", "PR_SET_NO_NEW_PRIVS", errno, 126);
-  // Set after the user switch (a credential change clears it): if the shim
-  // is killed, the shell goes with it.
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (::getppid() != shim_pid) _exit(125);
-  if (::chdir(p.work_dir.c_str()) != 0) setup_failed("cannot enter working directory", p.work_dir, errno, 126);
-  ::execve(p.argv[0], p.argv, p.envp);
-  setup_failed("cannot execute", p.argv[0], errno, 127);
-}
-
-// Parses "<pid> (<comm>) <state> <ppid> ..." for ppid; -1 when unreadable.
-pid_t parent_of(const char* pid_name) {
-  std::string path = std::string("/proc/") + pid_name + "/stat";
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  char buf[512];
-  ssize_t n = ::read(fd, buf, sizeof buf - 1);
-  ::close(fd);
-  if (n <= 0) return -1;
-  buf[n] = '\0';
-  // comm may contain spaces and parentheses: the last ')' ends it.
-  char* close_paren = std::strrchr(buf, ')');
-  if (!close_paren || close_paren + 4 >= buf + n) return -1;
-  const char* q = close_paren + 4;  // ") S " then ppid
-  long v = 0;
-  bool any = false;
-  while (*q >= '0' && *q <= '9') {
-    v = v * 10 + (*q++ - '0');
-    any = true;
-  }
-  return any ? static_cast<pid_t>(v) : -1;
-}
-
-// SIGKILLs every child of this process (found through /proc). Returns how
-// many were signalled.
-int kill_children(pid_t self) {
-  DIR* dir = ::opendir("/proc");
-  if (!dir) return 0;
-  int killed = 0;
-  while (dirent* d = ::readdir(dir)) {
-    const char* name = d->d_name;
-    if (name[0] < '1' || name[0] > '9') continue;
-    char* end = nullptr;
-    long pid = std::strtol(name, &end, 10);
-    if (*end != '\0' || pid == self) continue;
-    if (parent_of(name) == self) {
-      ::kill(static_cast<pid_t>(pid), SIGKILL);
-      ++killed;
-    }
-  }
-  ::closedir(dir);
-  return killed;
-}
-
-void sleep_ms(long ms) {
-  struct timespec ts{0, ms * 1000000L};
-  while (::nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-  }
+  for (int i = 0; i < job_fds; ++i)
+    if (::dup2(fds[i], i) < 0) _exit(shim::exit_setup);
+  // Unblocked again by the reaper as it needs; the server's signalfd and
+  // socket go with close_fds_from in run_job_shim.
+  shim::run_job_shim(static_cast<int>(argv.size() - 1), argv.data(), envp.data());
 }
 
 }  // namespace
 
-int main(int argc, char** argv, char** envp) {
-  // The node's other descriptors (other jobs' pipes, sockets, the Raft log)
-  // must not live on here or in the job, whether or not they are
-  // close-on-exec.
-  if (::close_range(shim::first_free_fd, ~0U, 0) != 0) {
-    struct rlimit rl;
-    long max = (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) ? static_cast<long>(rl.rlim_cur)
-                                                                                      : 65536;
-    for (long fd = shim::first_free_fd; fd < max; ++fd) ::close(static_cast<int>(fd));
-  }
-  for (int fd = 0; fd < shim::first_free_fd; ++fd)
-    if (::fcntl(fd, F_GETFD) < 0) return shim::exit_bad_usage;
-  ::fcntl(shim::fd_control, F_SETFD, FD_CLOEXEC);
-  ::fcntl(shim::fd_report, F_SETFD, FD_CLOEXEC);
-
-  job_params p;
-  if (!parse_args(argc, argv, envp, &p)) setup_failed("the job shim was started with bad arguments", "", 0, shim::exit_bad_usage);
-
-  if (::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
-    setup_failed("cannot become a child subreaper", "", errno, shim::exit_setup);
+int main(int argc, char** argv) {
+  if (argc != 2 || std::strcmp(argv[1], shim::server_magic) != 0) return shim::exit_bad_usage;
+  shim::close_fds_from(shim::fd_server_socket + 1);
+  if (::fcntl(shim::fd_server_socket, F_SETFD, FD_CLOEXEC) != 0) return shim::exit_bad_usage;
+  // As the per-job shims: a terminal's signals and a closed pipe must not
+  // end it (its children inherit these and keep them).
   for (int sig : {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGPIPE}) ::signal(sig, SIG_IGN);
   sigset_t chld;
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);
-  ::signal(SIGCHLD, SIG_DFL);
   ::sigprocmask(SIG_SETMASK, &chld, nullptr);
   int sfd = ::signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
-  if (sfd < 0) setup_failed("cannot create a signalfd", "", errno, shim::exit_setup);
-  if (::getppid() != p.node) _exit(shim::exit_node_gone);  // the node is already gone
+  if (sfd < 0) return shim::exit_setup;
 
-  const pid_t self = ::getpid();
-  pid_t shell = ::fork();
-  if (shell < 0) setup_failed("cannot fork the job", "", errno, shim::exit_setup);
-  if (shell == 0) {
-    ::close(sfd);
-    job_main(p, self);
-  }
-  ::close(shim::fd_stdin);
-  ::close(shim::fd_stdout);
-  ::close(shim::fd_stderr);
-
-  bool have_status = false;
-  int shell_status = 0;
-  auto reap_ready = [&] {
-    for (;;) {
-      int st = 0;
-      pid_t r = ::waitpid(-1, &st, WNOHANG);
-      if (r == shell) {
-        have_status = true;
-        shell_status = st;
-      }
-      if (r <= 0) return r;
-    }
-  };
-
-  // Run until the shell exits, the node asks, or the node is gone.
-  bool node_gone = false;
-  for (bool stop = false; !stop;) {
-    struct pollfd pfd[2] = {{shim::fd_control, POLLIN, 0}, {sfd, POLLIN, 0}};
+  std::vector<char> body;
+  std::vector<char*> job_argv, job_envp;
+  for (;;) {
+    struct pollfd pfd[2] = {{shim::fd_server_socket, POLLIN, 0}, {sfd, POLLIN, 0}};
     if (::poll(pfd, 2, -1) < 0) {
       if (errno == EINTR) continue;
-      break;
+      return shim::exit_setup;
     }
-    if (pfd[0].revents) {  // a kill request, or EOF: the node died
-      char c;
-      node_gone = ::read(shim::fd_control, &c, 1) <= 0;
-      stop = true;
-    }
-    if (pfd[1].revents) {
+    if (pfd[1].revents) {  // per-job shims that ended: reap them
       struct signalfd_siginfo si;
       while (::read(sfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
       }
-      reap_ready();
-      if (have_status) stop = true;
+      while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+      }
     }
-  }
-
-  // Kill everything below us until nothing is left: children of a killed
-  // process are ours before we can reap it, so each round reaches deeper.
-  // The shell's group first, in one go, while the shell is unreaped (its
-  // group id cannot name anybody else's group then).
-  if (!have_status) ::kill(-shell, SIGKILL);
-  for (;;) {
-    kill_children(self);
-    pid_t r = reap_ready();
-    if (r < 0 && errno == ECHILD) break;
-    sleep_ms(2);
-  }
-
-  // A node that died (kill -9) cannot remove the job's directory after the
-  // run, as it does otherwise: the shim, still root, does it for it.
-  if (node_gone) {
-    try {
-      troupe::exec::remove_tree(p.work_dir);
-    } catch (...) {
+    if (!pfd[0].revents) continue;
+    int fds[job_fds];
+    if (!read_request(shim::fd_server_socket, body, fds)) return 0;  // the node is gone
+    if (!parse_request(body, job_argv, job_envp)) return shim::exit_bad_usage;
+    pid_t child = ::fork();
+    if (child == 0) become_job_shim(fds, job_argv, job_envp);
+    if (child < 0) {
+      // The job cannot start: say so on its report pipe, as the reaper would.
+      std::string msg = std::string(1, shim::report_setup_error) + "cannot fork the job shim: " + std::strerror(errno) + "\n";
+      ssize_t ignored = ::write(fds[shim::fd_report], msg.data(), msg.size());
+      (void)ignored;
     }
-    _exit(0);
+    for (int fd : fds) ::close(fd);
   }
-
-  char rec[1 + sizeof(int) + 1];
-  rec[0] = shim::report_status;
-  std::memcpy(rec + 1, &shell_status, sizeof(int));
-  rec[1 + sizeof(int)] = have_status ? 1 : 0;
-  write_all_raw(shim::fd_report, rec, sizeof rec);
-  _exit(0);
 }

@@ -1,14 +1,28 @@
-// What the node and the job shim (troupe-job-shim, shim_main.cpp) agree on:
-// the shim's fixed descriptor layout, its command line and its report
-// records. Shared by both sides so they cannot drift apart; the shim is a
-// separate executable (see spawn.hpp for why it exists and why it is exec'd
-// rather than forked off the node).
+// What the node and the job shim (troupe-job-shim: the fork server in
+// shim_main.cpp, the per-job reaper in shim_job.cpp) agree on: the server's
+// command line and requests, the per-job shim's fixed descriptor layout, its
+// arguments and its report records. Shared by both sides so they cannot
+// drift apart; the shim is a separate executable (see spawn.hpp for why it
+// exists and why the node never forks itself).
 #pragma once
+
+#include <cstdint>
 
 namespace troupe::exec::shim {
 
-// Descriptors the shim starts with (set up by the node's posix_spawn file
-// actions): the job keeps 0-2; 3 and 4 are the shim's own.
+// The fork server: argv = {path, server_magic}, started once per backend
+// with /dev/null on 0-2 and its end of a unix stream socket on 3 (EOF there:
+// the node is gone, the server exits). A request is a 4-byte length (host
+// order) and that many bytes: the per-job shim's argc and envc (4 bytes
+// each), then argc + envc NUL-terminated strings (its argv, as below, then
+// the job's whole environment). The five descriptors the per-job shim gets
+// as 0-4 travel with the request's first byte (SCM_RIGHTS), in that order.
+constexpr const char* server_magic = "troupe-job-shim-server-v1";
+constexpr int fd_server_socket = 3;
+constexpr std::uint32_t max_request_bytes = 8u << 20;  // commands are at most 1 MiB ([jobs] max_command_bytes)
+
+// Descriptors the per-job shim starts with (the ones its request carried):
+// the job keeps 0-2; 3 and 4 are the shim's own.
 constexpr int fd_stdin = 0;    // /dev/null
 constexpr int fd_stdout = 1;   // the job's stdout pipe
 constexpr int fd_stderr = 2;   // the job's stderr pipe
@@ -16,12 +30,11 @@ constexpr int fd_control = 3;  // a byte or EOF: kill the whole job
 constexpr int fd_report = 4;   // the shim's report to the node
 constexpr int first_free_fd = 5;
 
-// argv of the shim, in this order; the job's argv follows "--". The shim's
+// argv of the per-job shim, in this order; the job's argv follows "--". Its
 // environment is the job's whole environment (the shim itself reads none).
-constexpr const char* magic = "troupe-job-shim-v1";
+constexpr const char* magic = "troupe-job-shim-v2";
 enum arg : int {
   arg_magic = 1,
-  arg_node_pid,        // the node's pid: the shim exits at once if its parent is already another process
   arg_work_dir,        // absolute path of the job's working directory
   arg_switch_user,     // "1": drop to uid/gid below (the node is root); "0": keep the node's user
   arg_user_name,       // for error messages only
@@ -43,8 +56,8 @@ constexpr char report_setup_error = 'E';
 constexpr char report_status = 'S';
 
 // Exit codes of the shim for problems it cannot report otherwise.
-constexpr int exit_bad_usage = 119;  // argv or descriptors not as agreed
+constexpr int exit_bad_usage = 119;  // argv, request or descriptors not as agreed
 constexpr int exit_setup = 120;      // subreaper, signalfd or fork failed (reported as E too)
-constexpr int exit_node_gone = 121;  // the node died before the shim started
+constexpr int exit_node_gone = 121;  // the node died before the job started
 
 }  // namespace troupe::exec::shim

@@ -1,15 +1,14 @@
 #include "runtime/exec/spawn.hpp"
 
 #include <cerrno>
-#include <csignal>
 #include <cstring>
 #include <fcntl.h>
 #include <pwd.h>
-#include <spawn.h>
 #include <stdexcept>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "runtime/exec/fork_server.hpp"
 #include "runtime/exec/shim_protocol.hpp"
 
 #ifndef TROUPE_INSTALL_PREFIX
@@ -39,16 +38,6 @@ std::string unusable_shim(const std::string& path) {
 std::string dir_of(const std::string& path) {
   auto slash = path.rfind('/');
   return slash == std::string::npos ? "." : path.substr(0, slash);
-}
-
-// Moves fd to a number >= shim::first_free_fd (close-on-exec), so the
-// posix_spawn dup2 actions onto 0-4 never overwrite a source still needed.
-void lift(int& fd) {
-  if (fd >= shim::first_free_fd) return;
-  int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, shim::first_free_fd);
-  if (moved < 0) throw_errno("fcntl F_DUPFD_CLOEXEC");
-  ::close(fd);
-  fd = moved;
 }
 
 }  // namespace
@@ -154,15 +143,14 @@ void prepare_private_dir(const std::string& path) {
                              std::to_string(st.st_mode & 7) + ")");
 }
 
-spawned_job spawn_job(const std::string& shim_path, const spawn_plan& plan) {
+spawned_job spawn_job(fork_server& server, const spawn_plan& plan) {
   if (plan.argv.empty() || plan.argv[0].empty() || plan.argv[0][0] != '/')
     throw std::runtime_error("nothing to run (the job's program must be an absolute path)");
   if (plan.nice < 0 || plan.nice > 19) throw std::runtime_error("nice " + std::to_string(plan.nice) + " is not 0-19");
-  // The shim's command line (shim_protocol.hpp); the job's argv follows "--".
+  // The per-job shim's command line (shim_protocol.hpp); the job's argv follows "--".
   std::vector<std::string> args = {
-      shim_path,
+      "troupe-job-shim",
       shim::magic,
-      std::to_string(::getpid()),
       plan.work_dir,
       plan.user.switch_user ? "1" : "0",
       plan.user.name,
@@ -176,73 +164,33 @@ spawned_job spawn_job(const std::string& shim_path, const spawn_plan& plan) {
       "--",
   };
   args.insert(args.end(), plan.argv.begin(), plan.argv.end());
-  std::vector<char*> argv, envp;
-  for (auto& s : args) argv.push_back(s.data());
-  argv.push_back(nullptr);
-  for (const auto& s : plan.env) envp.push_back(const_cast<char*>(s.c_str()));
-  envp.push_back(nullptr);
 
   int out[2] = {-1, -1}, err[2] = {-1, -1}, control[2] = {-1, -1}, report[2] = {-1, -1};
   int devnull = -1;
-  posix_spawn_file_actions_t actions;
-  posix_spawnattr_t attr;
-  bool have_actions = false, have_attr = false;
-  auto cleanup = [&] {
+  // The shim's ends: the server got copies (or nothing ran), so they go in any case.
+  auto close_shim_ends = [&] {
     for (int fd : {out[1], err[1], control[0], report[1], devnull})
       if (fd >= 0) ::close(fd);
-    if (have_actions) posix_spawn_file_actions_destroy(&actions);
-    if (have_attr) posix_spawnattr_destroy(&attr);
   };
-  auto fail = [&](const std::string& what, int e) {
+  try {
+    if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0 || ::pipe2(control, O_CLOEXEC) != 0 ||
+        ::pipe2(report, O_CLOEXEC) != 0)
+      throw_errno("pipe");
+    devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (devnull < 0) throw_errno("open /dev/null");
+    const int fds[shim::first_free_fd] = {devnull, out[1], err[1], control[0], report[1]};
+    server.launch(args, plan.env, fds);
+  } catch (...) {
+    close_shim_ends();
     for (int fd : {out[0], err[0], control[1], report[0]})
       if (fd >= 0) ::close(fd);
-    cleanup();
-    errno = e;
-    throw_errno(what);
-  };
-  if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0 || ::pipe2(control, O_CLOEXEC) != 0 ||
-      ::pipe2(report, O_CLOEXEC) != 0)
-    fail("pipe", errno);
-  devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (devnull < 0) fail("open /dev/null", errno);
-  try {
-    for (int* fd : {&devnull, &out[1], &err[1], &control[0], &report[1]}) lift(*fd);
-  } catch (const std::exception&) {
-    fail("fcntl", errno);
+    throw;
   }
-
-  int rc = posix_spawn_file_actions_init(&actions);
-  if (rc != 0) fail("posix_spawn_file_actions_init", rc);
-  have_actions = true;
-  // dup2 clears close-on-exec on the copy; every source is >= 5 (lift), so
-  // no action overwrites a later one's source.
-  const int sources[5] = {devnull, out[1], err[1], control[0], report[1]};
-  for (int target = 0; target < shim::first_free_fd; ++target)
-    if ((rc = posix_spawn_file_actions_adddup2(&actions, sources[target], target)) != 0)
-      fail("posix_spawn_file_actions_adddup2", rc);
-  rc = posix_spawnattr_init(&attr);
-  if (rc != 0) fail("posix_spawnattr_init", rc);
-  have_attr = true;
-  // Out of the node's process group (a terminal's ^C must not kill the shim
-  // before it cleans up), default signal dispositions and an empty mask
-  // whatever the spawning thread had.
-  sigset_t all, none;
-  sigfillset(&all);
-  sigemptyset(&none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-
-  pid_t pid = -1;
-  rc = ::posix_spawn(&pid, shim_path.c_str(), &actions, &attr, argv.data(), envp.data());
-  if (rc != 0) fail("cannot start the job shim " + shim_path, rc);
-  cleanup();
+  close_shim_ends();
   // The node never blocks writing a kill request or reading the report or
   // the output (one event loop serves every job).
   for (int fd : {control[1], report[0], out[0], err[0]}) ::fcntl(fd, F_SETFL, O_NONBLOCK);
   spawned_job j;
-  j.shim = pid;
   j.stdout_fd = out[0];
   j.stderr_fd = err[0];
   j.control_fd = control[1];

@@ -1,9 +1,8 @@
 // The process backend's sandboxed spawn: a per-job reaper ("shim") process
-// between the node and the job, the privilege drop, and the per-job working
-// directory.
+// between the node and the job, and the privilege drop.
 //
 // How every descendant of a job is killed, and why this way:
-//   The node starts a shim per job (it keeps the node's user) that makes itself
+//   A shim per job (it keeps the node's user) makes itself
 //   a child subreaper (PR_SET_CHILD_SUBREAPER) and forks the job's `sh -c`.
 //   Whatever the job leaves behind when its parent dies (`setsid cmd &`,
 //   double-fork daemons, a new session or process group) is re-parented to
@@ -27,14 +26,16 @@
 //   signal it. (A node not running as root runs jobs as itself, so it has no
 //   isolation from them to begin with.)
 //
-// The shim is its own small executable (troupe-job-shim, shim_main.cpp)
-// started with posix_spawn, not a fork of the node: glibc's posix_spawn uses
-// CLONE_VM|CLONE_VFORK, so the kernel copies no page tables of the large,
-// many-threaded node and the node takes no copy-on-write faults (and TLB
-// shootdowns on every thread) afterwards; with a fork per job that was a
-// quarter of the node's CPU under load. Its descriptors are placed by
-// posix_spawn file actions (shim_protocol.hpp); everything else travels on
-// its command line and environment, which the shim validates.
+// The shim is its own small executable (troupe-job-shim), never a fork of
+// the node: forking the large, many-threaded node would copy its page tables
+// and make it take copy-on-write faults (and TLB shootdowns on every thread)
+// afterwards; with a fork per job that was a quarter of the node's CPU under
+// load. Exec'ing the shim per job (posix_spawn) avoided that but cost an
+// exec, a fresh address space and a static start-up per job. So the node
+// starts one shim per backend, once, as a fork server (fork_server.hpp,
+// shim_main.cpp), and that small process forks each job's shim
+// (shim_job.cpp), handing it the job's descriptors and its settings, which
+// the shim validates.
 #pragma once
 
 #include <cstdint>
@@ -86,19 +87,21 @@ struct spawn_plan {
   int nice = 0;                           // 0-19: the job's nice value (only ever raised)
 };
 
-// A running job: the shim's pid and the node's ends of the pipes (all
-// O_CLOEXEC and O_NONBLOCK; the caller closes them).
+// A running job: the node's ends of its shim's pipes (all O_CLOEXEC and
+// O_NONBLOCK; the caller closes them). The shim is the fork server's child,
+// not the node's: its report pipe is how the node learns that it ended.
 struct spawned_job {
-  pid_t shim = -1;
   int stdout_fd = -1, stderr_fd = -1;
   int control_fd = -1;  // write one byte (or close) to kill the whole job
-  int report_fd = -1;   // the shim's report, readable once it exited
+  int report_fd = -1;   // the shim's report; EOF once it exited
 };
 
-// Starts the shim (the executable at shim_path, see locate_shim), which
-// forks the job. Throws std::runtime_error when a pipe or posix_spawn fails
+class fork_server;
+
+// Has `server` start a shim for the job, which forks the job. Throws
+// std::runtime_error when a pipe fails or the server cannot be reached
 // (nothing is left running then). Safe to call from any thread.
-spawned_job spawn_job(const std::string& shim_path, const spawn_plan& plan);
+spawned_job spawn_job(fork_server& server, const spawn_plan& plan);
 
 // Tells the shim to kill every process of the job. Safe to call more than
 // once; never blocks (the shim reads the pipe while the job runs).

@@ -18,6 +18,7 @@
 
 using namespace troupe::exec;
 using namespace std::chrono_literals;
+using troupe::exec::test::entries_of;
 using troupe::exec::test::slurp;
 using troupe::exec::test::make_spec;
 using troupe::exec::test::scratch_dir;
@@ -350,7 +351,7 @@ TEST_CASE("process: the job's environment is the fixed minimal set, none of the 
   std::set<std::string> vars;
   std::istringstream lines(r.stdout_inline);
   for (std::string line; std::getline(lines, line);) vars.insert(line);
-  const std::string job_dir = dir.path() + "/work/node-7/p-env-3";
+  const std::string job_dir = dir.path() + "/work/node-7/slot-0";
   // PWD is the shell's own (POSIX sh exports it); everything else is ours.
   std::set<std::string> expected = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + job_dir, "LANG=C.UTF-8",
                                     "TROUPE_JOB_ID=p-env", "TMPDIR=" + job_dir, "PWD=" + job_dir};
@@ -359,7 +360,7 @@ TEST_CASE("process: the job's environment is the fixed minimal set, none of the 
   CHECK(vars == expected);
 }
 
-TEST_CASE("process: the job runs in a fresh private directory under work_dir, removed afterwards") {
+TEST_CASE("process: the job runs in an empty private directory under work_dir, emptied afterwards") {
   scratch_dir dir;
   auto opts = options_in(dir);
   auto b = make_process_backend(opts);
@@ -367,15 +368,19 @@ TEST_CASE("process: the job runs in a fresh private directory under work_dir, re
   auto spec = make_spec(dir, "p-pwd", "pwd; stat -c '%a %u' .; ls -A | wc -l; echo data > file; mkdir -p a/b/c; "
                                       "ln -s /etc/passwd link; ln -s " + dir.path() + "/shared outside");
   spec.attempt = 2;
-  const std::string job_dir = opts.work_dir + "/node-7/p-pwd-2";
+  const std::string job_dir = opts.work_dir + "/node-7/slot-0";
   std::ofstream(dir.path() + "/shared/keep") << "must survive";
   job_result r = b->run(spec, cancel);
   CHECK(r.result == outcome::completed);
   const std::string uid = std::to_string(::geteuid() == 0 ? 65534 : ::geteuid());
   CHECK(r.stdout_inline == job_dir + "\n700 " + uid + "\n0\n");
   CHECK(r.stdout_inline.find(spec.output_dir) == std::string::npos);
+  // Emptied, symlinks not followed, and the node's again while idle:
   struct stat st;
-  CHECK(::lstat(job_dir.c_str(), &st) != 0);  // removed, symlinks not followed:
+  REQUIRE(::lstat(job_dir.c_str(), &st) == 0);
+  CHECK(st.st_uid == ::geteuid());
+  CHECK((st.st_mode & 0777) == 0700);
+  CHECK(entries_of(job_dir).empty());
   CHECK(slurp(dir.path() + "/shared/keep") == "must survive");
   CHECK(::lstat("/etc/passwd", &st) == 0);
   // The node's own directories: the node's, enterable but not writable by jobs.
@@ -397,7 +402,7 @@ TEST_CASE("process: a job whose directory its user cannot reach fails with the r
   job_result r = b->run(make_spec(dir, "p-noreach", "echo never"), cancel);
   CHECK(r.result == outcome::failed);
   CHECK(r.error == "cannot start the job: cannot enter working directory " + o.work_dir +
-                       "/node-7/p-noreach-0: Permission denied");
+                       "/node-7/slot-0: Permission denied");
   CHECK(r.stdout_inline.empty());
 }
 

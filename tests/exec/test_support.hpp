@@ -3,6 +3,8 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <dirent.h>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <unistd.h>
@@ -44,6 +46,17 @@ inline job_spec make_spec(const scratch_dir& dir, std::string job_id, std::strin
   s.timeout = timeout;
   s.output_dir = dir.path() + "/outputs";
   return s;
+}
+
+// Names in directory `path` (without . and ..); empty when it cannot be read.
+inline std::set<std::string> entries_of(const std::string& path) {
+  std::set<std::string> names;
+  DIR* d = ::opendir(path.c_str());
+  if (!d) return names;
+  while (dirent* e = ::readdir(d))
+    if (std::string(e->d_name) != "." && std::string(e->d_name) != "..") names.insert(e->d_name);
+  ::closedir(d);
+  return names;
 }
 
 inline double seconds_since(std::chrono::steady_clock::time_point t0) {

@@ -115,7 +115,7 @@ TEST_CASE("process jobs: unprivileged, no node environment, private directory, n
     std::getline(out, pwd);
     if (::geteuid() == 0) CHECK(uid == "65534");
     CHECK(uid != "0");
-    CHECK(pwd.rfind(work_dir + "/node-" + std::to_string(r.executed_by()) + "/" + id + "-", 0) == 0);
+    CHECK(pwd.rfind(work_dir + "/node-" + std::to_string(r.executed_by()) + "/slot-", 0) == 0);
     CHECK(pwd.find(c.dir()) == std::string::npos);  // not in any data dir
     CHECK(r.output().find(secret_name) == std::string::npos);
     CHECK(r.output().find(secret_value) == std::string::npos);
@@ -130,8 +130,11 @@ TEST_CASE("process jobs: unprivileged, no node environment, private directory, n
                     line);
     }
     CHECK(vars >= 5);
+    // Emptied after the job and the node's while idle (a reused slot).
     struct stat st;
-    CHECK(::lstat(pwd.c_str(), &st) != 0);  // removed after the job
+    REQUIRE(::lstat(pwd.c_str(), &st) == 0);
+    CHECK(st.st_uid == ::geteuid());
+    CHECK(std::filesystem::is_empty(pwd));
   }
 
   {
@@ -204,21 +207,22 @@ TEST_CASE("process jobs: unprivileged, no node environment, private directory, n
 
   {
     INFO("a node killed with SIGKILL takes its jobs' processes with it (the reaper sees its pipe close)");
-    auto id = submit_ok(s, escaping(4501, 4502, 4503, "sleep 120"));
+    auto id = submit_ok(s, "touch left-behind; " + escaping(4501, 4502, 4503, "sleep 120"));
     REQUIRE(wait_until(15000ms, [] { return started(4501, 4502, 4503); }, 20ms));
     auto r = wait_for_job(s, id, 10000ms, scheduler::JOB_STATUS_RUNNING);
     REQUIRE(r.assigned_worker() != 0);
     const std::string job_dirs = work_dir + "/node-" + std::to_string(r.assigned_worker());
     c.kill9(r.assigned_worker());
     CHECK(wait_until(2000ms, [] { return none_left(4501, 4502, 4503); }, 20ms));
-    // ... and its working directory: the reaper removes it when the node cannot.
-    auto no_job_dir = [&] {
+    // ... and empties its working directory (a reused slot): the reaper does
+    // it when the node cannot.
+    auto slots_empty = [&] {
       std::error_code ec;
-      for (const auto& e : std::filesystem::directory_iterator(job_dirs, ec))
-        if (e.path().filename().string().rfind(id + "-", 0) == 0) return false;
+      for (const auto& slot : std::filesystem::directory_iterator(job_dirs, ec))
+        if (!std::filesystem::is_empty(slot.path(), ec)) return false;
       return true;
     };
-    CHECK(wait_until(2000ms, no_job_dir, 20ms));
+    CHECK(wait_until(2000ms, slots_empty, 20ms));
   }
 }
 

@@ -1,0 +1,142 @@
+// The job shim's fork server (fork_server.hpp, shim_main.cpp): one per
+// backend, replaced when it dies without disturbing the jobs it started,
+// checked again before each start like at startup.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sys/stat.h>
+#include <thread>
+#include <unistd.h>
+
+#include "runtime/exec/process_backend.hpp"
+#include "proc_probe.hpp"
+#include "test_support.hpp"
+
+using namespace troupe::exec;
+using namespace std::chrono_literals;
+using troupe::exec::test::make_spec;
+using troupe::exec::test::scratch_dir;
+using troupe::exec::test::seconds_since;
+using troupe::exec::test::slurp;
+
+namespace {
+
+process_options options_in(const scratch_dir& dir) {
+  ::chmod(dir.path().c_str(), 0711);
+  const std::string shared = dir.path() + "/shared";
+  ::mkdir(shared.c_str(), 01777);
+  ::chmod(shared.c_str(), 01777);
+  process_options o;
+  o.work_dir = dir.path() + "/work";
+  return o;
+}
+
+template <class F>
+bool eventually(F check, double limit = 5.0) {
+  auto t0 = std::chrono::steady_clock::now();
+  for (;;) {
+    if (check()) return true;
+    if (seconds_since(t0) >= limit) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+}
+
+bool exists(const std::string& path) {
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+// Gone or a zombie: its descriptors (the server's socket) are closed.
+bool dead(pid_t pid) {
+  std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
+  auto paren = stat.rfind(')');
+  return stat.empty() || (paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z');
+}
+
+// A job that runs until <shared>/go exists, saying so in <shared>/ready-<id> first.
+std::string waiting_job(const scratch_dir& dir, const std::string& id) {
+  const std::string shared = dir.path() + "/shared";
+  return "touch " + shared + "/ready-" + id + "; while [ ! -e " + shared + "/go ]; do sleep 0.01; done; echo survived";
+}
+
+class results {
+ public:
+  done_callback for_job(const std::string& id) {
+    return [this, id](job_result r) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      got_[id] = std::move(r);
+      cv_.notify_all();
+    };
+  }
+  bool wait_for(std::size_t n, std::chrono::seconds limit) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return cv_.wait_for(lock, limit, [&] { return got_.size() >= n; });
+  }
+  job_result get(const std::string& id) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return got_.at(id);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::map<std::string, job_result> got_;
+};
+
+}  // namespace
+
+TEST_CASE("shim server: killed, it is replaced at the next job; the jobs it started run on") {
+  scratch_dir dir;
+  process_backend b(options_in(dir));
+  results got;
+  b.start(make_spec(dir, "running", waiting_job(dir, "running"), 60s), std::make_shared<cancel_token>(),
+          got.for_job("running"));
+  REQUIRE(eventually([&] { return exists(dir.path() + "/shared/ready-running"); }, 20.0));
+  const pid_t first = b.shim_server_pid();
+  REQUIRE(first > 0);
+  REQUIRE(::kill(first, SIGKILL) == 0);
+  REQUIRE(eventually([&] { return dead(first); }));
+
+  cancel_token cancel;
+  job_result next = b.run(make_spec(dir, "next", "echo fresh"), cancel);
+  CHECK(next.result == outcome::completed);
+  CHECK(next.stdout_inline == "fresh\n");
+  const pid_t second = b.shim_server_pid();
+  CHECK(second > 0);
+  CHECK(second != first);
+  CHECK(!dead(second));
+
+  std::ofstream(dir.path() + "/shared/go") << "go";
+  REQUIRE(got.wait_for(1, 30s));
+  job_result running = got.get("running");
+  CHECK(running.result == outcome::completed);
+  CHECK(running.stdout_inline == "survived\n");
+}
+
+TEST_CASE("shim server: a shim others can write is refused when the server is restarted, too") {
+  scratch_dir dir;
+  process_options o = options_in(dir);
+  o.shim_path = dir.path() + "/troupe-job-shim";
+  {
+    std::ifstream in(locate_shim(""), std::ios::binary);
+    std::ofstream out(o.shim_path, std::ios::binary);
+    out << in.rdbuf();
+  }
+  ::chmod(o.shim_path.c_str(), 0755);
+  process_backend b(o);
+  cancel_token cancel;
+  CHECK(b.run(make_spec(dir, "before", "true"), cancel).result == outcome::completed);
+  ::chmod(o.shim_path.c_str(), 0777);
+  const pid_t server = b.shim_server_pid();
+  REQUIRE(::kill(server, SIGKILL) == 0);
+  REQUIRE(eventually([&] { return dead(server); }));
+  job_result r = b.run(make_spec(dir, "after", "echo never"), cancel);
+  CHECK(r.result == outcome::failed);
+  CHECK(r.error.find("writable by other users") != std::string::npos);
+  CHECK(r.stdout_inline.empty());
+}

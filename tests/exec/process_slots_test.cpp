@@ -1,0 +1,234 @@
+// The process backend's working directories are reusable slots
+// (<work_dir>/node-<id>/slot-<k>, process_backend.hpp): jobs running at once
+// never share one, nothing a job leaves reaches the next job in its slot,
+// whatever a crashed node left is gone before a slot is used, and a node's
+// death still kills its jobs, empties their directories and ends its fork
+// server.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include "runtime/exec/process_backend.hpp"
+#include "proc_probe.hpp"
+#include "test_support.hpp"
+
+using namespace troupe::exec;
+using namespace std::chrono_literals;
+using troupe::exec::test::count_processes;
+using troupe::exec::test::entries_of;
+using troupe::exec::test::make_spec;
+using troupe::exec::test::scratch_dir;
+using troupe::exec::test::seconds_since;
+using troupe::exec::test::slurp;
+
+namespace {
+
+// Jobs run in <scratch>/work; <scratch>/shared is where jobs (the job user)
+// and the test meet.
+process_options options_in(const scratch_dir& dir) {
+  ::chmod(dir.path().c_str(), 0711);
+  const std::string shared = dir.path() + "/shared";
+  ::mkdir(shared.c_str(), 01777);
+  ::chmod(shared.c_str(), 01777);
+  process_options o;
+  o.work_dir = dir.path() + "/work";
+  return o;
+}
+
+template <class F>
+bool eventually(F check, double limit = 5.0) {
+  auto t0 = std::chrono::steady_clock::now();
+  for (;;) {
+    if (check()) return true;
+    if (seconds_since(t0) >= limit) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+}
+
+bool exists(const std::string& path) {
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+class results {
+ public:
+  done_callback for_job(const std::string& id) {
+    return [this, id](job_result r) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      got_[id] = std::move(r);
+      cv_.notify_all();
+    };
+  }
+  bool wait_for(std::size_t n, std::chrono::seconds limit) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return cv_.wait_for(lock, limit, [&] { return got_.size() >= n; });
+  }
+  job_result get(const std::string& id) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return got_.at(id);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::map<std::string, job_result> got_;
+};
+
+// The child of `parent` whose command line is exactly `argv` (the job
+// shim's fork server; the per-job shims it forks share its command line but
+// are its children), or -1.
+pid_t child_with_cmdline(pid_t parent, const std::vector<std::string>& argv) {
+  std::string want;
+  for (const auto& a : argv) want += a + '\0';
+  pid_t found = -1;
+  DIR* d = ::opendir("/proc");
+  if (!d) return found;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+    const std::string base = std::string("/proc/") + e->d_name;
+    if (slurp(base + "/cmdline") != want) continue;
+    const std::string line = slurp(base + "/stat");  // "<pid> (<comm>) <state> <ppid> ..."
+    const auto paren = line.rfind(')');
+    if (paren == std::string::npos) continue;
+    std::istringstream stat(line.substr(paren + 1));
+    char state;
+    pid_t ppid = 0;
+    if (stat >> state >> ppid && ppid == parent) found = static_cast<pid_t>(std::stol(e->d_name));
+  }
+  ::closedir(d);
+  return found;
+}
+
+// Gone, or a zombie (its descriptors are closed).
+bool gone(pid_t pid) {
+  const std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
+  const auto paren = stat.rfind(')');
+  return stat.empty() || (paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z');
+}
+
+const std::string job_uid = std::to_string(::geteuid() == 0 ? 65534 : ::geteuid());
+
+}  // namespace
+
+TEST_CASE("process slots: jobs running at once never share a directory, and each sees only its own files") {
+  scratch_dir dir;
+  const auto o = options_in(dir);
+  const std::string shared = dir.path() + "/shared";
+  process_backend b(o);
+  results got;
+  constexpr int n = 6;
+  for (int i = 0; i < n; ++i) {
+    const std::string id = "share-" + std::to_string(i);
+    // Each job waits until all of them run, so they hold their slots at once.
+    b.start(make_spec(dir, id,
+                      "touch mine-" + std::to_string(i) + "; touch " + shared + "/ready-" + std::to_string(i) +
+                          "; while [ ! -e " + shared + "/go ]; do sleep 0.01; done; pwd; ls -A",
+                      60s),
+            std::make_shared<cancel_token>(), got.for_job(id));
+  }
+  REQUIRE(eventually([&] {
+    for (int i = 0; i < n; ++i)
+      if (!exists(shared + "/ready-" + std::to_string(i))) return false;
+    return true;
+  }, 20.0));
+  std::ofstream(shared + "/go") << "go";
+  REQUIRE(got.wait_for(n, 60s));
+  std::set<std::string> dirs;
+  for (int i = 0; i < n; ++i) {
+    job_result r = got.get("share-" + std::to_string(i));
+    CHECK(r.result == outcome::completed);
+    std::istringstream out(r.stdout_inline);
+    std::string pwd, files;
+    std::getline(out, pwd);
+    std::getline(out, files, '\0');
+    CHECK(pwd.rfind(o.work_dir + "/node-7/slot-", 0) == 0);
+    CHECK(files == "mine-" + std::to_string(i) + "\n");
+    dirs.insert(pwd);
+  }
+  CHECK(dirs.size() == n);
+}
+
+TEST_CASE("process slots: nothing a job leaves in its directory reaches the next job there") {
+  scratch_dir dir;
+  const auto o = options_in(dir);
+  process_backend b(o);
+  cancel_token cancel;
+  const std::string slot = o.work_dir + "/node-7/slot-0";
+  job_result first = b.run(make_spec(dir, "left-1",
+                                     "pwd; mkdir -p d/e; echo x > d/e/f; touch .hidden file; ln -s /etc/passwd link; "
+                                     "mkfifo fifo; chmod 000 d; chmod 777 ."),
+                           cancel);
+  CHECK(first.result == outcome::completed);
+  CHECK(first.stdout_inline == slot + "\n");
+  // One job at a time: the next one gets the same slot, empty and private again.
+  job_result next = b.run(make_spec(dir, "left-2", "pwd; stat -c '%a %u' .; ls -A | wc -l"), cancel);
+  CHECK(next.result == outcome::completed);
+  CHECK(next.stdout_inline == slot + "\n700 " + job_uid + "\n0\n");
+  CHECK(exists("/etc/passwd"));
+}
+
+TEST_CASE("process slots: what a crashed node left in a slot is gone before the slot is used") {
+  scratch_dir dir;
+  const auto o = options_in(dir);
+  const std::string node_dir = o.work_dir + "/node-7", slot = node_dir + "/slot-0";
+  // As a node killed in the middle of a job leaves it: files, a nested
+  // directory, a mode a job chose.
+  for (const std::string& d : {o.work_dir, node_dir}) {
+    REQUIRE(::mkdir(d.c_str(), 0711) == 0);
+    ::chmod(d.c_str(), 0711);
+  }
+  REQUIRE(::mkdir(slot.c_str(), 0777) == 0);
+  ::chmod(slot.c_str(), 0777);
+  REQUIRE(::mkdir((slot + "/sub").c_str(), 0700) == 0);
+  std::ofstream(slot + "/sub/stale") << "from the last node";
+  std::ofstream(slot + "/.stale") << "from the last node";
+  process_backend b(o);
+  cancel_token cancel;
+  job_result r = b.run(make_spec(dir, "after-crash", "pwd; stat -c '%a %u' .; ls -A | wc -l"), cancel);
+  CHECK(r.result == outcome::completed);
+  CHECK(r.stdout_inline == slot + "\n700 " + job_uid + "\n0\n");
+}
+
+TEST_CASE("process slots: when the node dies, its job is killed and its directory emptied") {
+  scratch_dir dir;
+  const auto o = options_in(dir);
+  const std::string shared = dir.path() + "/shared", slot = o.work_dir + "/node-7/slot-0";
+  // The node is a child process here, so it can be killed like a node.
+  const pid_t node = ::fork();
+  REQUIRE(node >= 0);
+  if (node == 0) {
+    try {
+      process_backend b(o);
+      b.start(make_spec(dir, "orphan", "echo x > left; mkdir sub; touch sub/f; touch " + shared + "/ready; exec sleep 3605",
+                        60s),
+              std::make_shared<cancel_token>(), [](job_result) {});
+      for (;;) ::pause();
+    } catch (...) {
+      _exit(1);
+    }
+  }
+  REQUIRE(eventually([&] { return exists(shared + "/ready") && count_processes({"sleep", "3605"}) == 1; }, 20.0));
+  CHECK(entries_of(slot) == std::set<std::string>{"left", "sub"});
+  const pid_t server = child_with_cmdline(node, {locate_shim(""), "troupe-job-shim-server-v1"});
+  REQUIRE(server > 0);
+  ::kill(node, SIGKILL);
+  int status = 0;
+  ::waitpid(node, &status, 0);
+  CHECK(eventually([] { return count_processes({"sleep", "3605"}) == 0; }));
+  // Its fork server saw its socket close and left.
+  CHECK(eventually([&] { return gone(server); }));
+  CHECK(eventually([&] { return entries_of(slot).empty(); }));
+  CHECK(exists(slot));
+}
