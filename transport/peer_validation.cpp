@@ -68,7 +68,7 @@ std::string check_entries(const raftpb::RaftMessage& m, const peer_rules& r) {
   return {};
 }
 
-std::string check_snapshot(const raftpb::RaftMessage& m, const peer_rules& r) {
+std::string check_snapshot(const raftpb::RaftMessage& m, const peer_rules&) {
   const bool snap = m.type() == static_cast<std::uint32_t>(msg_type::snapshot) ||
                     m.type() == static_cast<std::uint32_t>(msg_type::snapshot_response);
   if (!snap) {
