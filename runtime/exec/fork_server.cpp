@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <spawn.h>
 #include <stdexcept>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -39,7 +40,7 @@ std::string encode(const std::vector<std::string>& args, const std::vector<std::
 
 }  // namespace
 
-fork_server::fork_server(std::string shim_path) : shim_path_(std::move(shim_path)) { start(); }
+fork_server::fork_server(std::string shim_path, int nice) : shim_path_(std::move(shim_path)), nice_(nice) { start(); }
 
 fork_server::~fork_server() { stop(false); }
 
@@ -96,6 +97,10 @@ void fork_server::start() {
     ::close(sv[0]);
     throw_errno("cannot start the job shim " + path, rc);
   }
+  // The shims' own work (fork, exec of the shell, reaping) is the jobs'
+  // work: it yields the CPU to the node's Raft path like the jobs do. Best
+  // effort: a server at the node's priority still runs every job.
+  if (nice_ > 0) ::setpriority(PRIO_PROCESS, static_cast<id_t>(pid), nice_);
   pid_ = pid;
   socket_ = sv[0];
 }

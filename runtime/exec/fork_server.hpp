@@ -21,8 +21,9 @@ namespace troupe::exec {
 class fork_server {
  public:
   // Starts the server: the executable at shim_path, checked again (see
-  // locate_shim) each time it is started. Throws std::runtime_error.
-  explicit fork_server(std::string shim_path);
+  // locate_shim) each time it is started, at CPU priority `nice` (the
+  // per-job shims it forks inherit it). Throws std::runtime_error.
+  explicit fork_server(std::string shim_path, int nice = 0);
   // Closes the socket (the server exits; per-job shims live on until their
   // jobs end) and reaps the server.
   ~fork_server();
@@ -44,6 +45,7 @@ class fork_server {
 
   std::mutex mutex_;
   std::string shim_path_;
+  int nice_ = 0;
   pid_t pid_ = -1;
   int socket_ = -1;
 };

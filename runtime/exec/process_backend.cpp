@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <map>
 #include <stdexcept>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -77,7 +78,7 @@ process_backend::process_backend(process_options options) : options_(std::move(o
   // At startup, not per job: a node without its shim must not accept jobs.
   shim_path_ = locate_shim(options_.shim_path);
   prepare_private_dir(options_.work_dir);
-  server_ = std::make_unique<fork_server>(shim_path_);
+  server_ = std::make_unique<fork_server>(shim_path_, options_.nice);
   finisher_ = std::thread([this] { finisher_main(); });
   loop_ = std::make_unique<process_loop>([this](std::unique_ptr<process_job> job) { to_finisher(std::move(job)); });
   starter_ = std::thread([this] { starter_main(); });
@@ -107,7 +108,16 @@ void process_backend::to_finisher(std::unique_ptr<process_job> job) {
   wake_finisher_.notify_one();
 }
 
+// The backend's threads spawn, sync and store for the jobs: at the jobs'
+// priority, so that a backlog of executions takes CPU from consensus only
+// when it is idle (issue #12: admission must not let execution slow down
+// Raft). Linux's nice is per thread; best effort.
+void process_backend::lower_own_priority() const {
+  if (options_.nice > 0) ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), options_.nice);
+}
+
 void process_backend::finisher_main() {
+  lower_own_priority();
   std::unique_lock<std::mutex> lock(finish_mutex_);
   for (;;) {
     wake_finisher_.wait(lock, [this] { return finish_stopping_ || !finishing_.empty(); });
@@ -164,6 +174,7 @@ void process_backend::start(const job_spec& spec, std::shared_ptr<cancel_token> 
 }
 
 void process_backend::starter_main() {
+  lower_own_priority();
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
     wake_starter_.wait(lock, [this] { return stopping_ || !pending_.empty(); });

@@ -99,6 +99,7 @@ class process_backend final : public backend {
   void remove_job_artifacts(const std::string& job_id) override;
 
  private:
+  void lower_own_priority() const;
   void starter_main();
   void launch(std::unique_ptr<process_job> job);
   void prepare(process_job& job);
