@@ -28,44 +28,10 @@ using troupe::exec::test::slurp;
 using troupe::exec::test::make_spec;
 using troupe::exec::test::scratch_dir;
 using troupe::exec::test::seconds_since;
+using troupe::exec::test::options_in;
+using troupe::exec::test::results;
 
 namespace {
-
-process_options options_in(const scratch_dir& dir) {
-  ::chmod(dir.path().c_str(), 0711);
-  process_options o;
-  o.work_dir = dir.path() + "/work";
-  return o;
-}
-
-// Collects the results of started jobs by id; waits (bounded) for them.
-class results {
- public:
-  done_callback for_job(const std::string& id) {
-    return [this, id](job_result r) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      got_[id] = std::move(r);
-      cv_.notify_all();
-    };
-  }
-  bool wait_for(std::size_t n, std::chrono::seconds limit) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    return cv_.wait_for(lock, limit, [&] { return got_.size() >= n; });
-  }
-  job_result get(const std::string& id) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return got_.at(id);
-  }
-  std::size_t size() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return got_.size();
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::map<std::string, job_result> got_;
-};
 
 // The constructor's error, "" when it started.
 std::string startup_error(const process_options& o) {

@@ -20,6 +20,7 @@ using namespace troupe::exec;
 using namespace std::chrono_literals;
 using troupe::exec::test::entries_of;
 using troupe::exec::test::slurp;
+using troupe::exec::test::options_in;
 using troupe::exec::test::make_spec;
 using troupe::exec::test::scratch_dir;
 using troupe::exec::test::seconds_since;
@@ -48,19 +49,6 @@ pid_t read_pid(const std::string& path) {
     std::this_thread::sleep_for(10ms);
   }
   return -1;
-}
-
-// Backend options for a test: jobs run in <scratch>/work. The scratch dir is
-// made enterable (not listable) so the job user can reach its directory, and
-// <scratch>/shared is world-writable for files the tests read back.
-process_options options_in(const scratch_dir& dir) {
-  ::chmod(dir.path().c_str(), 0711);
-  std::string shared = dir.path() + "/shared";
-  ::mkdir(shared.c_str(), 01777);
-  ::chmod(shared.c_str(), 01777);
-  process_options o;
-  o.work_dir = dir.path() + "/work";
-  return o;
 }
 
 std::unique_ptr<backend> backend_in(const scratch_dir& dir) { return make_process_backend(options_in(dir)); }

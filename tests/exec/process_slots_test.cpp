@@ -32,59 +32,12 @@ using troupe::exec::test::make_spec;
 using troupe::exec::test::scratch_dir;
 using troupe::exec::test::seconds_since;
 using troupe::exec::test::slurp;
+using troupe::exec::test::eventually;
+using troupe::exec::test::exists;
+using troupe::exec::test::options_in;
+using troupe::exec::test::results;
 
 namespace {
-
-// Jobs run in <scratch>/work; <scratch>/shared is where jobs (the job user)
-// and the test meet.
-process_options options_in(const scratch_dir& dir) {
-  ::chmod(dir.path().c_str(), 0711);
-  const std::string shared = dir.path() + "/shared";
-  ::mkdir(shared.c_str(), 01777);
-  ::chmod(shared.c_str(), 01777);
-  process_options o;
-  o.work_dir = dir.path() + "/work";
-  return o;
-}
-
-template <class F>
-bool eventually(F check, double limit = 5.0) {
-  auto t0 = std::chrono::steady_clock::now();
-  for (;;) {
-    if (check()) return true;
-    if (seconds_since(t0) >= limit) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-}
-
-bool exists(const std::string& path) {
-  struct stat st;
-  return ::lstat(path.c_str(), &st) == 0;
-}
-
-class results {
- public:
-  done_callback for_job(const std::string& id) {
-    return [this, id](job_result r) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      got_[id] = std::move(r);
-      cv_.notify_all();
-    };
-  }
-  bool wait_for(std::size_t n, std::chrono::seconds limit) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    return cv_.wait_for(lock, limit, [&] { return got_.size() >= n; });
-  }
-  job_result get(const std::string& id) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return got_.at(id);
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::map<std::string, job_result> got_;
-};
 
 // The child of `parent` whose command line is exactly `argv` (the job
 // shim's fork server; the per-job shims it forks share its command line but
