@@ -19,23 +19,20 @@ class refused_snapshot final : public grpc::ServerWriteReactor<admin::SnapshotCh
 class admin_service final : public admin::AdminService::CallbackService {
  public:
   admin_service(caf::actor_system& sys, config::node_config cfg, node_service_actor service)
-      : sys_(sys), cfg_(std::move(cfg)), service_(std::move(service)), gate_(cfg_.auth) {}
+      : context_(sys, std::move(cfg), std::move(service)) {}
 
   // A follower answers "Not the leader" with the leader's address (the CLI
   // follows it); it does not relay the stream, which would cost the table's
   // size twice on the wire.
   grpc::ServerWriteReactor<admin::SnapshotChunk>* SaveSnapshot(grpc::CallbackServerContext* ctx,
                                                                 const admin::SaveSnapshotRequest* req) override {
-    auto refused = grpc_unary::admit(gate_, cfg_, ctx, access::operation::save_snapshot, *req);
+    auto refused = context_.admit(ctx, access::operation::save_snapshot, *req);
     if (!refused.ok()) return new refused_snapshot(refused);
-    return make_snapshot_stream(sys_, service_, ctx, cfg_.id, config::snapshot_request_wait(cfg_));
+    return make_snapshot_stream(context_.sys, context_.service, ctx, context_.cfg.id, config::snapshot_request_wait(context_.cfg));
   }
 
  private:
-  caf::actor_system& sys_;
-  config::node_config cfg_;
-  node_service_actor service_;
-  access::gate gate_;  // one per service, from [[auth.tokens]], like SchedulerService's
+  grpc_unary::service_context context_;
 };
 
 }  // namespace

@@ -41,7 +41,7 @@ class refused_stream final : public grpc::ServerWriteReactor<scheduler::JobInfo>
 class scheduler_service final : public scheduler::SchedulerService::CallbackService {
  public:
   scheduler_service(caf::actor_system& sys, config::node_config cfg, node_service_actor service)
-      : sys_(sys), cfg_(std::move(cfg)), service_(std::move(service)), gate_(cfg_.auth) {}
+      : context_(sys, std::move(cfg), std::move(service)) {}
 
   grpc::ServerUnaryReactor* SubmitJob(grpc::CallbackServerContext* ctx, const scheduler::SubmitJobRequest* req,
                                       scheduler::SubmitJobResponse* resp) override {
@@ -50,8 +50,8 @@ class scheduler_service final : public scheduler::SchedulerService::CallbackServ
     s.image = req->has_image() ? req->image() : std::string();
     s.timeout_s = req->timeout_s();
     // A follower answers "Not the leader" (the spec's redirect), never forwards.
-    return call<proposal_result>(
-        ctx, access::operation::submit_job, *req, config::write_wait(cfg_),
+    return context_.call<proposal_result>(
+        ctx, access::operation::submit_job, *req, config::write_wait(context_.cfg),
         [=](const proposal_result& r) {
           resp->set_job_id(r.job_id);
           resp->set_created_at_ms(ns_to_ms(r.created_at_ns));
@@ -62,8 +62,8 @@ class scheduler_service final : public scheduler::SchedulerService::CallbackServ
   grpc::ServerUnaryReactor* CancelJob(grpc::CallbackServerContext* ctx, const scheduler::CancelJobRequest* req,
                                       scheduler::CancelJobResponse* resp) override {
     auto id = req->job_id();
-    return call<std::uint64_t>(
-        ctx, access::operation::cancel_job, *req, config::write_wait(cfg_),
+    return context_.call<std::uint64_t>(
+        ctx, access::operation::cancel_job, *req, config::write_wait(context_.cfg),
         [=](std::uint64_t) {
           resp->set_success(true);
           resp->set_message("job " + id + " cancelled");
@@ -73,7 +73,7 @@ class scheduler_service final : public scheduler::SchedulerService::CallbackServ
 
   grpc::ServerUnaryReactor* GetJobStatus(grpc::CallbackServerContext* ctx, const scheduler::GetJobStatusRequest* req,
                                          scheduler::GetJobStatusResponse* resp) override {
-    return call<job_detail>(ctx, access::operation::get_job, *req, config::write_wait(cfg_),
+    return context_.call<job_detail>(ctx, access::operation::get_job, *req, config::write_wait(context_.cfg),
                             [=](const job_detail& d) {
       views::to_job_status(d.job, resp);
       if (d.output.found) {
@@ -86,7 +86,7 @@ class scheduler_service final : public scheduler::SchedulerService::CallbackServ
 
   grpc::ServerUnaryReactor* ListJobs(grpc::CallbackServerContext* ctx, const scheduler::ListJobsRequest* req,
                                      scheduler::ListJobsResponse* resp) override {
-    return call<jobs::list_result>(
+    return context_.call<jobs::list_result>(
         ctx, access::operation::list_jobs, *req, config::outer(config::query_timeout),
         [=](const jobs::list_result& l) {
           for (const auto& j : l.jobs) views::to_job_info(j, resp->add_jobs());
@@ -98,9 +98,9 @@ class scheduler_service final : public scheduler::SchedulerService::CallbackServ
 
   grpc::ServerWriteReactor<scheduler::JobInfo>* StreamJobs(grpc::CallbackServerContext* ctx,
                                                             const scheduler::StreamJobsRequest* req) override {
-    auto refused = admit(ctx, access::operation::stream_jobs, *req);
+    auto refused = context_.admit(ctx, access::operation::stream_jobs, *req);
     if (!refused.ok()) return new refused_stream(refused);
-    return make_job_stream(sys_, service_, req->status_filter(), cfg_.limits);
+    return make_job_stream(context_.sys, context_.service, req->status_filter(), context_.cfg.limits);
   }
 
   grpc::ServerUnaryReactor* GetClusterStatus(grpc::CallbackServerContext* ctx,
@@ -109,7 +109,7 @@ class scheduler_service final : public scheduler::SchedulerService::CallbackServ
     using answer = scheduler::GetClusterStatusResponse;
     // A follower forwards this to the leader with the client's token, which
     // the leader checks again (service/peer_calls.hpp).
-    return call<answer>(
+    return context_.call<answer>(
         ctx, access::operation::cluster, *req, config::forwarded_query_wait(), [=](const answer& r) { *resp = r; },
         cluster_atom::value, is_forwarded(ctx), forwardable_authorization(ctx));
   }
@@ -118,7 +118,7 @@ class scheduler_service final : public scheduler::SchedulerService::CallbackServ
                                               const scheduler::GetRaftLogEntriesRequest* req,
                                               scheduler::GetRaftLogEntriesResponse* resp) override {
     using answer = scheduler::GetRaftLogEntriesResponse;
-    return call<answer>(
+    return context_.call<answer>(
         ctx, access::operation::raft_log, *req, config::forwarded_query_wait(), [=](const answer& r) { *resp = r; },
         log_atom::value, std::uint64_t{req->start_index()}, std::uint32_t{req->limit()}, is_forwarded(ctx),
         forwardable_authorization(ctx));
@@ -127,8 +127,8 @@ class scheduler_service final : public scheduler::SchedulerService::CallbackServ
   grpc::ServerUnaryReactor* TransferLeadership(grpc::CallbackServerContext* ctx,
                                                const scheduler::TransferLeadershipRequest* req,
                                                scheduler::TransferLeadershipResponse* resp) override {
-    return call<std::uint64_t>(
-        ctx, access::operation::transfer_leadership, *req, config::transfer_request_wait(cfg_),
+    return context_.call<std::uint64_t>(
+        ctx, access::operation::transfer_leadership, *req, config::transfer_request_wait(context_.cfg),
         [=](std::uint64_t leader) {
           resp->set_success(true);
           resp->set_new_leader_id(leader);
@@ -140,8 +140,8 @@ class scheduler_service final : public scheduler::SchedulerService::CallbackServ
 
   grpc::ServerUnaryReactor* DrainNode(grpc::CallbackServerContext* ctx, const scheduler::DrainNodeRequest* req,
                                       scheduler::DrainNodeResponse* resp) override {
-    return call<drain_result>(
-        ctx, access::operation::drain_node, *req, config::outer(config::drain_wait(cfg_)),
+    return context_.call<drain_result>(
+        ctx, access::operation::drain_node, *req, config::outer(config::drain_wait(context_.cfg)),
         [=](const drain_result& d) {
           // Timing out on the node's jobs still drains it: new jobs go elsewhere.
           resp->set_success(true);
@@ -153,8 +153,8 @@ class scheduler_service final : public scheduler::SchedulerService::CallbackServ
 
   grpc::ServerUnaryReactor* UndrainNode(grpc::CallbackServerContext* ctx, const scheduler::UndrainNodeRequest* req,
                                         scheduler::UndrainNodeResponse* resp) override {
-    return call<std::string>(
-        ctx, access::operation::undrain_node, *req, config::outer(config::drain_entry_wait(cfg_)),
+    return context_.call<std::string>(
+        ctx, access::operation::undrain_node, *req, config::outer(config::drain_entry_wait(context_.cfg)),
         [=](const std::string& message) {
           resp->set_success(true);
           resp->set_message(message);
@@ -163,10 +163,6 @@ class scheduler_service final : public scheduler::SchedulerService::CallbackServ
   }
 
  private:
-  grpc::Status admit(grpc::CallbackServerContext* ctx, access::operation op, const google::protobuf::Message& req) {
-    return grpc_unary::admit(gate_, cfg_, ctx, op, req);
-  }
-
   // The client's authorization, for a call the node service may forward to
   // the leader: the leader checks it again rather than trusting this node.
   static std::string forwardable_authorization(const grpc::CallbackServerContext* ctx) {
@@ -174,17 +170,7 @@ class scheduler_service final : public scheduler::SchedulerService::CallbackServ
     return a ? std::string(*a) : std::string();
   }
 
-  template <class Answer, class Fill, class... Ts>
-  grpc::ServerUnaryReactor* call(grpc::CallbackServerContext* ctx, access::operation op,
-                                 const google::protobuf::Message& req, std::chrono::milliseconds wait, Fill fill,
-                                 Ts... xs) {
-    return grpc_unary::call<Answer>(sys_, service_, gate_, cfg_, ctx, op, req, wait, fill, xs...);
-  }
-
-  caf::actor_system& sys_;
-  config::node_config cfg_;
-  node_service_actor service_;
-  access::gate gate_;  // one per node, from [[auth.tokens]]
+  grpc_unary::service_context context_;
 };
 
 // With [tls] the listener speaks TLS only. Client certificates are requested

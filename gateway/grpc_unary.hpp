@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <caf/actor_system.hpp>
 #include <google/protobuf/message.h>
@@ -65,5 +66,29 @@ grpc::ServerUnaryReactor* call(caf::actor_system& sys, const node_service_actor&
       [=](const caf::error& e) { r->Finish(to_status(ctx, e)); }, xs...);
   return r;
 }
+
+// What each client-facing service holds (one per service): the node's
+// actor system, config, node service and token gate, so that admitting and
+// asking are written once here, not once per service.
+struct service_context {
+  service_context(caf::actor_system& s, config::node_config c, node_service_actor svc)
+      : sys(s), cfg(std::move(c)), service(std::move(svc)), gate(cfg.auth) {}
+
+  grpc::Status admit(grpc::CallbackServerContext* ctx, access::operation op,
+                     const google::protobuf::Message& req) const {
+    return grpc_unary::admit(gate, cfg, ctx, op, req);
+  }
+  template <class Answer, class Fill, class... Ts>
+  grpc::ServerUnaryReactor* call(grpc::CallbackServerContext* ctx, access::operation op,
+                                 const google::protobuf::Message& req, std::chrono::milliseconds wait, Fill fill,
+                                 Ts... xs) {
+    return grpc_unary::call<Answer>(sys, service, gate, cfg, ctx, op, req, wait, fill, xs...);
+  }
+
+  caf::actor_system& sys;
+  config::node_config cfg;
+  node_service_actor service;
+  access::gate gate;  // from [[auth.tokens]]
+};
 
 }  // namespace troupe::grpc_unary

@@ -22,7 +22,7 @@ void to_proto(const raft::membership& conf, google::protobuf::RepeatedPtrField<p
 class membership_service final : public pb::MembershipService::CallbackService {
  public:
   membership_service(caf::actor_system& sys, config::node_config cfg, node_service_actor service)
-      : sys_(sys), cfg_(std::move(cfg)), service_(std::move(service)), gate_(cfg_.auth) {}
+      : context_(sys, std::move(cfg), std::move(service)) {}
 
   grpc::ServerUnaryReactor* AddMember(grpc::CallbackServerContext* ctx, const pb::AddMemberRequest* req,
                                       pb::AddMemberResponse* resp) override {
@@ -36,7 +36,7 @@ class membership_service final : public pb::MembershipService::CallbackService {
 
   grpc::ServerUnaryReactor* ListMembers(grpc::CallbackServerContext* ctx, const pb::ListMembersRequest* req,
                                         pb::ListMembersResponse* resp) override {
-    return call<raft_status>(
+    return context_.call<raft_status>(
         ctx, access::operation::list_members, *req, config::outer(config::query_timeout),
         [=](const raft_status& rs) {
           to_proto(rs.conf, resp->mutable_members());
@@ -53,8 +53,8 @@ class membership_service final : public pb::MembershipService::CallbackService {
   template <class Resp>
   grpc::ServerUnaryReactor* change(grpc::CallbackServerContext* ctx, const google::protobuf::Message& req, Resp* resp,
                                    member_change c) {
-    return call<member_result>(
-        ctx, access::operation::change_members, req, config::outer(config::member_change_wait(cfg_)),
+    return context_.call<member_result>(
+        ctx, access::operation::change_members, req, config::outer(config::member_change_wait(context_.cfg)),
         [=](const member_result& r) {
           to_proto(r.conf, resp->mutable_members());
           resp->set_config_index(r.index);
@@ -62,17 +62,7 @@ class membership_service final : public pb::MembershipService::CallbackService {
         member_atom::value, std::move(c));
   }
 
-  template <class Answer, class Fill, class... Ts>
-  grpc::ServerUnaryReactor* call(grpc::CallbackServerContext* ctx, access::operation op,
-                                 const google::protobuf::Message& req, std::chrono::milliseconds wait, Fill fill,
-                                 Ts... xs) {
-    return grpc_unary::call<Answer>(sys_, service_, gate_, cfg_, ctx, op, req, wait, fill, xs...);
-  }
-
-  caf::actor_system& sys_;
-  config::node_config cfg_;
-  node_service_actor service_;
-  access::gate gate_;
+  grpc_unary::service_context context_;
 };
 
 }  // namespace
