@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -75,75 +76,94 @@ bool leader_members(cluster& c, const std::set<std::uint64_t>& nodes, pb::ListMe
   return false;
 }
 
-// Submits `echo` jobs one after the other to whichever of the current
-// members leads, and records every acknowledged id. Its own thread.
-class submit_load {
+// A background loop over the cluster's current members (the test changes
+// them as it grows and shrinks the cluster): step(members) runs again and
+// again on its own thread until stop().
+class member_loop {
  public:
-  explicit submit_load(cluster& c) : c_(c) {}
-  ~submit_load() { stop(); }
+  explicit member_loop(std::function<void(const std::set<std::uint64_t>&)> step) : step_(std::move(step)) {}
+  ~member_loop() { stop(); }
   void set_members(std::set<std::uint64_t> m) {
     std::lock_guard<std::mutex> lock(mutex_);
     members_ = std::move(m);
   }
   void start() {
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+      while (!done_) {
+        std::set<std::uint64_t> members;
+        {
+          std::lock_guard<std::mutex> lock(mutex_);
+          members = members_;
+        }
+        step_(members);
+      }
+    });
   }
   void stop() {
     done_ = true;
     if (thread_.joinable()) thread_.join();
   }
+
+ private:
+  std::function<void(const std::set<std::uint64_t>&)> step_;
+  std::mutex mutex_;
+  std::set<std::uint64_t> members_;
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
+// Submits `echo` jobs one after the other to whichever of the current
+// members leads, and records every acknowledged id.
+class submit_load {
+ public:
+  explicit submit_load(cluster& c) : c_(c) {}
+  void set_members(std::set<std::uint64_t> m) { loop_.set_members(std::move(m)); }
+  void start() { loop_.start(); }
+  void stop() { loop_.stop(); }
   std::vector<std::string> acknowledged() {
     std::lock_guard<std::mutex> lock(mutex_);
     return acked_;
   }
 
  private:
-  void run() {
-    int n = 0;
-    std::uint64_t target = 0;
-    while (!done_) {
-      std::set<std::uint64_t> members;
+  void step(const std::set<std::uint64_t>& members) {
+    if (!members.count(target_)) target_ = *members.begin();
+    auto stub = make_stub(c_.grpc_address(target_));
+    grpc::ClientContext ctx;
+    set_deadline(ctx, milliseconds(8000));
+    scheduler::SubmitJobRequest req;
+    req.set_command("echo member-load-" + std::to_string(n_));
+    scheduler::SubmitJobResponse resp;
+    auto s = stub->SubmitJob(&ctx, req, &resp);
+    if (s.ok()) {
       {
         std::lock_guard<std::mutex> lock(mutex_);
-        members = members_;
-      }
-      if (!members.count(target)) target = *members.begin();
-      auto stub = make_stub(c_.grpc_address(target));
-      grpc::ClientContext ctx;
-      set_deadline(ctx, milliseconds(8000));
-      scheduler::SubmitJobRequest req;
-      req.set_command("echo member-load-" + std::to_string(n));
-      scheduler::SubmitJobResponse resp;
-      auto s = stub->SubmitJob(&ctx, req, &resp);
-      if (s.ok()) {
-        std::lock_guard<std::mutex> lock(mutex_);
         acked_.push_back(resp.job_id());
-        ++n;
-      } else {
-        // A redirect names the leader; otherwise try the next member.
-        auto md = ctx.GetServerTrailingMetadata();
-        auto it = md.find("leader-id");
-        std::uint64_t hint = 0;
-        if (it != md.end()) hint = std::strtoull(std::string(it->second.data(), it->second.size()).c_str(), nullptr, 10);
-        if (hint != 0 && members.count(hint) && hint != target) {
-          target = hint;
-        } else {
-          auto next = members.upper_bound(target);
-          target = next == members.end() ? *members.begin() : *next;
-          std::this_thread::sleep_for(milliseconds(100));
-        }
-        continue;
       }
+      ++n_;
       std::this_thread::sleep_for(milliseconds(50));
+      return;
+    }
+    // A redirect names the leader; otherwise try the next member.
+    auto md = ctx.GetServerTrailingMetadata();
+    auto it = md.find("leader-id");
+    std::uint64_t hint = 0;
+    if (it != md.end()) hint = std::strtoull(std::string(it->second.data(), it->second.size()).c_str(), nullptr, 10);
+    if (hint != 0 && members.count(hint) && hint != target_) {
+      target_ = hint;
+    } else {
+      auto next = members.upper_bound(target_);
+      target_ = next == members.end() ? *members.begin() : *next;
+      std::this_thread::sleep_for(milliseconds(100));
     }
   }
 
   cluster& c_;
-  std::mutex mutex_;
-  std::set<std::uint64_t> members_;
+  std::mutex mutex_;  // acked_
   std::vector<std::string> acked_;
-  std::atomic<bool> done_{false};
-  std::thread thread_;
+  int n_ = 0;
+  std::uint64_t target_ = 0;
+  member_loop loop_{[this](const std::set<std::uint64_t>& m) { step(m); }};  // last: stops first
 };
 
 // Polls every current member's GetClusterStatus and records the longest
@@ -151,53 +171,37 @@ class submit_load {
 class leader_watch {
  public:
   explicit leader_watch(cluster& c) : c_(c) {}
-  ~leader_watch() { stop(); }
-  void set_members(std::set<std::uint64_t> m) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    members_ = std::move(m);
-  }
+  void set_members(std::set<std::uint64_t> m) { loop_.set_members(std::move(m)); }
   void start() {
-    thread_ = std::thread([this] { run(); });
+    last_seen_ = std::chrono::steady_clock::now();
+    loop_.start();
   }
-  void stop() {
-    done_ = true;
-    if (thread_.joinable()) thread_.join();
-  }
+  void stop() { loop_.stop(); }
   milliseconds longest_gap() const { return milliseconds(longest_ms_.load()); }
 
  private:
-  void run() {
-    auto last_seen = std::chrono::steady_clock::now();
-    while (!done_) {
-      std::set<std::uint64_t> members;
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        members = members_;
+  void step(const std::set<std::uint64_t>& members) {
+    bool leader = false;
+    for (auto id : members) {
+      scheduler::GetClusterStatusResponse s;
+      if (c_.status(id, s, milliseconds(500)) && s.leader_id() != 0 && members.count(s.leader_id())) {
+        leader = true;
+        break;
       }
-      bool leader = false;
-      for (auto id : members) {
-        scheduler::GetClusterStatusResponse s;
-        if (c_.status(id, s, milliseconds(500)) && s.leader_id() != 0 && members.count(s.leader_id())) {
-          leader = true;
-          break;
-        }
-      }
-      auto now = std::chrono::steady_clock::now();
-      if (leader) {
-        auto gap = std::chrono::duration_cast<milliseconds>(now - last_seen).count();
-        if (gap > longest_ms_) longest_ms_ = gap;
-        last_seen = now;
-      }
-      std::this_thread::sleep_for(milliseconds(100));
     }
+    auto now = std::chrono::steady_clock::now();
+    if (leader) {
+      auto gap = std::chrono::duration_cast<milliseconds>(now - last_seen_).count();
+      if (gap > longest_ms_) longest_ms_ = gap;
+      last_seen_ = now;
+    }
+    std::this_thread::sleep_for(milliseconds(100));
   }
 
   cluster& c_;
-  std::mutex mutex_;
-  std::set<std::uint64_t> members_;
+  std::chrono::steady_clock::time_point last_seen_;  // the loop's thread only, after start()
   std::atomic<std::int64_t> longest_ms_{0};
-  std::atomic<bool> done_{false};
-  std::thread thread_;
+  member_loop loop_{[this](const std::set<std::uint64_t>& m) { step(m); }};  // last: stops first
 };
 
 void add_node(cluster& c, const std::set<std::uint64_t>& via, std::uint64_t id) {
