@@ -193,9 +193,10 @@ struct grpc_server {
   std::unique_ptr<grpc::Service> scheduler;
   std::unique_ptr<grpc::Service> admin;
   std::unique_ptr<grpc::Service> membership;  // MembershipService (gateway/membership_gateway)
-  std::shared_ptr<void> peer_services;  // RaftService and InternalService (transport/)
+  std::shared_ptr<troupe::peer_services> peer_services;  // RaftService and InternalService (transport/)
   std::unique_ptr<grpc::Server> server;
   ~grpc_server() {
+    if (peer_services) stop_inbound_streams(*peer_services);
     if (server) server->Shutdown(std::chrono::system_clock::now() + config::hop_margin);
   }
 };

@@ -1,5 +1,7 @@
 #include "transport/peer_services.hpp"
 
+#include <atomic>
+
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 
@@ -188,48 +190,103 @@ class raft_service final : public raftpb::RaftService::CallbackService {
                                             raftpb::Ack*) override {
     return deliver(ctx, req, "RaftService.InstallSnapshot", codec::raft_rpc::install_snapshot);
   }
+  // The AppendEntries family from one peer, batch after batch, for as long
+  // as the peer keeps the stream open (transport/raft_stream.hpp). Each batch
+  // is checked as a unary call's would be. A batch refused for what it holds
+  // is dropped alone, as a refused call would be; a sender refused for who
+  // it is (no certificate, not a member) ends the stream with that status,
+  // which the sender logs.
+  grpc::ServerReadReactor<raftpb::RaftBatch>* Stream(grpc::CallbackServerContext* ctx, raftpb::Ack*) override {
+    return new stream_reader(ctx, this);
+  }
+
+  void stop_streams() { stopping_.store(true); }
 
  private:
+  class stream_reader final : public grpc::ServerReadReactor<raftpb::RaftBatch> {
+   public:
+    stream_reader(grpc::CallbackServerContext* ctx, const raft_service* service) : ctx_(ctx), service_(service) {
+      StartRead(&batch_);
+    }
+    void OnReadDone(bool ok) override {
+      if (!ok) {  // the sender closed or cancelled it
+        Finish(grpc::Status::OK);
+        return;
+      }
+      if (service_->stopping_.load()) {
+        Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "node shutting down"));
+        return;
+      }
+      auto s = service_->admit(*ctx_, batch_, "RaftService.Stream", codec::raft_rpc::append_entries);
+      if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
+          s.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+        Finish(s);
+        return;
+      }
+      if (s.ok()) service_->step(batch_);
+      batch_.Clear();
+      StartRead(&batch_);
+    }
+    void OnDone() override { delete this; }
+
+   private:
+    grpc::CallbackServerContext* ctx_;
+    const raft_service* service_;
+    raftpb::RaftBatch batch_;
+  };
+
+  grpc::ServerUnaryReactor* deliver(grpc::CallbackServerContext* ctx, const raftpb::RaftBatch* req, const char* method,
+                                    codec::raft_rpc family) {
+    auto* r = ctx->DefaultReactor();
+    auto s = admit(*ctx, *req, method, family);
+    if (s.ok()) step(*req);
+    r->Finish(s);
+    return r;
+  }
+
   // Nothing of a batch is stepped unless every message comes from the
   // certified node (one forged TimeoutNow or AppendEntries is enough to take
   // over leadership or diverge a state machine) and all of it passes
   // validation. Who first, then what: a stranger learns nothing from the
   // validation's answers.
-  grpc::ServerUnaryReactor* deliver(grpc::CallbackServerContext* ctx, const raftpb::RaftBatch* req, const char* method,
-                                    codec::raft_rpc family) {
+  grpc::Status admit(const grpc::CallbackServerContext& ctx, const raftpb::RaftBatch& req, const char* method,
+                     codec::raft_rpc family) const {
     std::vector<std::uint64_t> senders;
-    for (const auto& m : req->messages()) senders.push_back(m.from());
-    if (auto* no = refused(ctx, identity_->verify(*ctx, method, senders))) return no;
+    for (const auto& m : req.messages()) senders.push_back(m.from());
+    if (auto s = identity_->verify(ctx, method, senders); !s.ok()) return s;
     // A sender outside this node's configuration (removed, or not yet added
     // here) gets FAILED_PRECONDITION, not INVALID_ARGUMENT: its transport
     // tells its operator (a removed node hears of its removal this way).
     for (auto from : senders)
       if (from != 0 && from != rules_.self && !rules_.is_member(from))
-        return refused(ctx, grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                                         "node " + std::to_string(from) + " is not in node " +
-                                             std::to_string(rules_.self) + "'s configuration"));
-    if (auto* bad = transport::refuse_invalid(ctx, method, transport::check_raft_batch(*req, family, rules_)))
-      return bad;
-    auto* r = ctx->DefaultReactor();
-    for (const auto& m : req->messages()) caf::anon_send(raft_, step_atom::value, codec::from_proto(m));
-    r->Finish(grpc::Status::OK);
-    return r;
+        return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "node " + std::to_string(from) +
+                                                                       " is not in node " +
+                                                                       std::to_string(rules_.self) + "'s configuration");
+    return transport::invalid_status(ctx, method, transport::check_raft_batch(req, family, rules_));
   }
+
+  void step(const raftpb::RaftBatch& req) const {
+    for (const auto& m : req.messages()) caf::anon_send(raft_, step_atom::value, codec::from_proto(m));
+  }
+
   raft_inbox raft_;
   std::shared_ptr<const transport::peer_identity> identity_;
   transport::peer_rules rules_;
+  std::atomic<bool> stopping_{false};
 };
+
+}  // namespace
 
 struct peer_services {
   std::unique_ptr<internal_service> internal;
   std::unique_ptr<raft_service> raft;
 };
 
-}  // namespace
+void stop_inbound_streams(peer_services& s) { s.raft->stop_streams(); }
 
-std::shared_ptr<void> add_peer_services(grpc::ServerBuilder& builder, caf::actor_system& sys,
-                                        const config::node_config& cfg, peer_inbox inbox,
-                                        std::shared_ptr<const transport::member_directory> members) {
+std::shared_ptr<peer_services> add_peer_services(grpc::ServerBuilder& builder, caf::actor_system& sys,
+                                                 const config::node_config& cfg, peer_inbox inbox,
+                                                 std::shared_ptr<const transport::member_directory> members) {
   auto s = std::make_shared<peer_services>();
   auto identity = std::make_shared<const transport::peer_identity>(cfg, members);
   s->raft = std::make_unique<raft_service>(inbox.raft, cfg, identity, members);

@@ -1,6 +1,5 @@
 #include "transport/peer_transport.hpp"
 
-#include <atomic>
 #include <chrono>
 #include <map>
 #include <vector>
@@ -27,32 +26,10 @@ struct raft_call {
   raftpb::Ack reply;
 };
 
-// A peer answers FAILED_PRECONDITION when this node is not in its
-// configuration (transport/peer_services.cpp). After a removal the leader no
-// longer replicates to the removed node, so this refusal is how a removed
-// node hears of it: said loudly, at most once per window (gRPC threads).
-void note_refusal(std::uint64_t to, const grpc::Status& s) {
-  static std::atomic<std::int64_t> last_ms{0};
-  const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                               std::chrono::steady_clock::now().time_since_epoch())
-                               .count();
-  std::int64_t before = last_ms.load();
-  if (now - before < 10000 || !last_ms.compare_exchange_strong(before, now)) return;
-  TLOG(warn, "peer_transport") << "node " << to << " refuses this node's Raft messages: " << s.error_message()
-                               << ". If this node was removed (troupe member remove), it no longer belongs to the "
-                                  "cluster: stop it";
-}
-
 void dispatch(std::shared_ptr<raftpb::RaftService::Stub> stub, codec::raft_rpc rpc, std::uint64_t to,
               std::shared_ptr<raft_call> c) {
   c->ctx.set_deadline(std::chrono::system_clock::now() + config::raft_call_deadline);
-  auto done = [c, to](grpc::Status s) {
-    if (s.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
-      note_refusal(to, s);
-    } else if (!s.ok()) {
-      TLOG(debug, "peer_transport") << "to node " << to << ": " << s.error_message();
-    }
-  };
+  auto done = [c, to](grpc::Status s) { transport::note_raft_call_end(to, s); };
   auto* async = stub->async();
   switch (rpc) {
     case codec::raft_rpc::append_entries: async->AppendEntries(&c->ctx, &c->request, &c->reply, done); break;
@@ -60,6 +37,25 @@ void dispatch(std::shared_ptr<raftpb::RaftService::Stub> stub, codec::raft_rpc r
     case codec::raft_rpc::install_snapshot: async->InstallSnapshot(&c->ctx, &c->request, &c->reply, done); break;
     case codec::raft_rpc::timeout_now: async->TimeoutNow(&c->ctx, &c->request, &c->reply, done); break;
   }
+}
+
+void stream_to(self_ptr self, std::uint64_t to, const std::shared_ptr<raftpb::RaftService::Stub>& stub,
+               raftpb::RaftBatch&& batch) {
+  auto& o = self->state.streams[to];
+  if (o.stub != stub) {  // first use, or a new channel
+    if (o.stream) o.stream->close();
+    o = peer_transport_state::outbound{};
+    o.stub = stub;
+  }
+  if (o.no_stream->load()) {
+    auto c = std::make_shared<raft_call>();
+    c->request = std::move(batch);
+    dispatch(stub, codec::raft_rpc::append_entries, to, c);
+    return;
+  }
+  if (o.stream && o.stream->send(std::move(batch))) return;
+  o.stream = transport::raft_stream::open(stub, to, o.no_stream);
+  o.stream->send(std::move(batch));
 }
 
 void send_raft(self_ptr self, const raft_outbox& out) {
@@ -90,7 +86,24 @@ void send_raft(self_ptr self, const raft_outbox& out) {
       TLOG(warn, "peer_transport") << "no channel to node " << key.first;
       continue;
     }
-    for (auto& c : list) dispatch(stub, key.second, key.first, c);
+    if (key.second == codec::raft_rpc::append_entries) {
+      for (auto& c : list) stream_to(self, key.first, stub, std::move(c->request));
+    } else {
+      for (auto& c : list) dispatch(stub, key.second, key.first, c);
+    }
+  }
+}
+
+// Closes the streams of peers that have no channel any more.
+void prune_streams(self_ptr self) {
+  auto& streams = self->state.streams;
+  for (auto it = streams.begin(); it != streams.end();) {
+    if (self->state.peers->raft(it->first)) {
+      ++it;
+      continue;
+    }
+    if (it->second.stream) it->second.stream->close();
+    it = streams.erase(it);
   }
 }
 
@@ -113,9 +126,11 @@ peer_transport_actor::behavior_type peer_transport(peer_transport_actor::statefu
       [=](const role_change& rc) {
         auto& st = self->state;
         st.members->update(rc.conf);
-        if (auto changes = st.peers->sync(rc.conf); !changes.empty())
+        if (auto changes = st.peers->sync(rc.conf); !changes.empty()) {
           TLOG(info, "peer_transport") << "peer channels follow the configuration at index " << rc.conf_index << ": "
                                        << changes;
+          prune_streams(self);
+        }
       },
       [=, &sys](report_atom, std::uint64_t leader, const status_batch& b) -> caf::result<report_ack> {
         auto stub = self->state.peers->internal(leader);

@@ -1,9 +1,12 @@
 // peer_transport: every call this node makes to another member, behind the
 // typed interface of transport/interface.hpp.
-//   - Raft messages over RaftService, one-way: each call delivers a batch of
+//   - Raft messages over RaftService, one-way: each write delivers a batch of
 //     messages for one peer and one RPC family; replies come back as messages
-//     of their own; a failed call is dropped and logged at debug, since Raft
-//     retransmits.
+//     of their own; what fails is dropped and logged at debug, since Raft
+//     retransmits. The AppendEntries family goes down one long-lived stream
+//     per peer (transport/raft_stream.hpp), the rarer families (votes,
+//     snapshot chunks, TimeoutNow) as unary calls, as does everything to a
+//     peer without the Stream method.
 //   - InternalService requests (ForwardJobStatus, WorkerHeartbeat,
 //     GetJobOutput, SetWorkerDraining), each answered to the requester with
 //     the reply or a troupe caf::error (the peer's gRPC status read back as
@@ -14,12 +17,15 @@
 // Non-blocking throughout (gRPC's callback API); deadlines from config/timeouts.hpp.
 #pragma once
 
+#include <atomic>
+#include <map>
 #include <memory>
 
 #include "config/node_config.hpp"
 #include "transport/interface.hpp"
 #include "transport/member_directory.hpp"
 #include "transport/peer_clients.hpp"
+#include "transport/raft_stream.hpp"
 
 namespace troupe {
 
@@ -28,6 +34,20 @@ struct peer_transport_state {
   config::node_config cfg;
   std::shared_ptr<peer_clients> peers;
   std::shared_ptr<transport::member_directory> members;
+
+  // The outbound stream to each peer, tied to the stub it was opened on (a
+  // new channel after a configuration change gets a new stream).
+  struct outbound {
+    std::shared_ptr<raftpb::RaftService::Stub> stub;
+    std::shared_ptr<transport::raft_stream> stream;
+    std::shared_ptr<std::atomic<bool>> no_stream = std::make_shared<std::atomic<bool>>(false);
+  };
+  std::map<std::uint64_t, outbound> streams;
+
+  ~peer_transport_state() {
+    for (auto& [id, o] : streams)
+      if (o.stream) o.stream->close();
+  }
 };
 
 // `members` is shared with the servers (add_peer_services): the transport

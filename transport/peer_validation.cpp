@@ -223,8 +223,8 @@ std::string check_worker_heartbeat(const internalpb::WorkerHeartbeatRequest& req
   return {};
 }
 
-grpc::ServerUnaryReactor* refuse_invalid(grpc::CallbackServerContext* ctx, const char* method, const std::string& why) {
-  if (why.empty()) return nullptr;
+grpc::Status invalid_status(const grpc::ServerContextBase& ctx, const char* method, const std::string& why) {
+  if (why.empty()) return grpc::Status::OK;
   const std::string text = std::string(method) + " refused: " + why;
   {
     // One line per second per method: a flood of bad messages must not
@@ -241,15 +241,21 @@ grpc::ServerUnaryReactor* refuse_invalid(grpc::CallbackServerContext* ctx, const
     const auto now = clock::now();
     if (s.last == clock::time_point{} || now - s.last >= std::chrono::seconds(1)) {
       const std::string left_out = s.left_out ? " [" + std::to_string(s.left_out) + " similar lines left out]" : "";
-      TLOG(warn, "peer_validation") << text << " (peer " << ctx->peer() << ")" << left_out;
+      TLOG(warn, "peer_validation") << text << " (peer " << ctx.peer() << ")" << left_out;
       s.last = now;
       s.left_out = 0;
     } else {
       ++s.left_out;
     }
   }
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, text);
+}
+
+grpc::ServerUnaryReactor* refuse_invalid(grpc::CallbackServerContext* ctx, const char* method, const std::string& why) {
+  auto s = invalid_status(*ctx, method, why);
+  if (s.ok()) return nullptr;
   auto* r = ctx->DefaultReactor();
-  r->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, text));
+  r->Finish(s);
   return r;
 }
 

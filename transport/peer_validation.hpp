@@ -47,10 +47,13 @@ std::string check_forward_job_status(const internalpb::ForwardJobStatusRequest& 
                                      const peer_rules& r);
 std::string check_worker_heartbeat(const internalpb::WorkerHeartbeatRequest& req, const peer_rules& r);
 
-// When `why` is empty: nullptr (go on). Otherwise finishes the call with
-// INVALID_ARGUMENT "<method> refused: <why>", logs it (at most one line per
-// second per method, with the count of lines left out) and returns the
-// reactor for the handler to return.
+// When `why` is empty: OK (go on). Otherwise INVALID_ARGUMENT "<method>
+// refused: <why>", logged (at most one line per second per method, with the
+// count of lines left out).
+grpc::Status invalid_status(const grpc::ServerContextBase& ctx, const char* method, const std::string& why);
+
+// invalid_status for a unary call: nullptr (go on), or the reactor of the
+// call finished with that status, for the handler to return.
 grpc::ServerUnaryReactor* refuse_invalid(grpc::CallbackServerContext* ctx, const char* method, const std::string& why);
 
 }  // namespace troupe::transport

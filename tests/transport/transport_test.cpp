@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <mutex>
 #include <thread>
 #include <variant>
 
@@ -27,11 +28,19 @@ constexpr char job_id[] = "123e4567-e89b-42d3-a456-426614174000";
 
 std::atomic<int> stepped{0};  // raft messages fake_raft received
 std::atomic<int> proposed{0};  // proposals it received
+std::mutex commits_mutex;
+std::vector<std::uint64_t> commits;  // the commit field of each heartbeat fake_raft received, in order
 
 // Plays raft_node: the first update's job id (or the drained worker) picks the answer.
 raft_inbox::behavior_type fake_raft() {
   return {
-      [](step_atom, const raft::message&) { ++stepped; },
+      [](step_atom, const raft::message& m) {
+        if (m.type == raft::msg_type::heartbeat) {
+          std::lock_guard<std::mutex> g(commits_mutex);
+          commits.push_back(m.commit);
+        }
+        ++stepped;
+      },
       [](propose_atom, const logpb::Command& cmd) -> caf::result<proposal_result> {
         ++proposed;
         if (cmd.has_set_worker_draining()) {
@@ -87,7 +96,7 @@ status_batch batch(std::uint64_t seq, const std::string& job) {
 struct fixture {
   caf::actor_system_config acfg;
   std::unique_ptr<caf::actor_system> sys;
-  std::shared_ptr<void> services;
+  std::shared_ptr<peer_services> services;
   std::shared_ptr<transport::member_directory> server_members;  // node 2's view of the configuration
   int server_port = 0;
   std::unique_ptr<grpc::Server> server;
@@ -109,8 +118,11 @@ struct fixture {
                            std::make_shared<transport::member_directory>(cfg));
   }
   ~fixture() {
-    server->Shutdown();
+    // As the node does: the transport's exit closes its outbound stream, and
+    // the server ends the inbound ones, so Shutdown waits for nothing.
     caf::anon_send_exit(transport, caf::exit_reason::user_shutdown);
+    stop_inbound_streams(*services);
+    server->Shutdown();
   }
 
   // The answer to one request, or the errc it failed with.
@@ -226,6 +238,31 @@ TEST_CASE("peer_transport <-> peer services over gRPC") {
     CHECK(stepped.load() == before + 1);
   }
 
+  SUBCASE("appends and heartbeats to a peer travel down one stream, in the order sent") {
+    {
+      std::lock_guard<std::mutex> g(commits_mutex);
+      commits.clear();
+    }
+    constexpr std::uint64_t n = 500;
+    for (std::uint64_t i = 1; i <= n; ++i) {  // one write each: separate unary calls could overtake each other
+      raft::message m;
+      m.type = raft::msg_type::heartbeat;
+      m.from = 1;
+      m.to = 2;
+      m.term = 3;
+      m.commit = i;
+      caf::anon_send(f.transport, send_atom::value, raft_outbox{{m}});
+    }
+    std::vector<std::uint64_t> got;
+    for (int i = 0; i < 100 && got.size() < n; ++i) {  // bounded: 5 s
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      std::lock_guard<std::mutex> g(commits_mutex);
+      got = commits;
+    }
+    REQUIRE(got.size() == n);
+    for (std::uint64_t i = 0; i < n; ++i) CHECK(got[i] == i + 1);
+  }
+
   SUBCASE("no channel to a node that is not a peer") {
     auto r = f.ask<report_ack>(report_atom::value, std::uint64_t{9}, batch(1, "j"));
     REQUIRE(std::holds_alternative<error_info>(r));
@@ -318,6 +355,58 @@ TEST_CASE("membership: channels and accepted senders follow the replicated confi
     w.node_id = 1;
     CHECK(std::holds_alternative<error_info>(f.ask<heartbeat_reply>(heartbeat_atom::value, std::uint64_t{2}, w)));
   }
+}
+
+namespace {
+
+// An older node's RaftService: AppendEntries only (gRPC answers UNIMPLEMENTED
+// for Stream).
+class unary_only_raft final : public raftpb::RaftService::CallbackService {
+ public:
+  std::atomic<int> delivered{0};
+  grpc::ServerUnaryReactor* AppendEntries(grpc::CallbackServerContext* ctx, const raftpb::RaftBatch* req,
+                                          raftpb::Ack*) override {
+    delivered += req->messages_size();
+    auto* r = ctx->DefaultReactor();
+    r->Finish(grpc::Status::OK);
+    return r;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a peer without RaftService.Stream (an older node) gets its appends as unary calls") {
+  caf::actor_system_config acfg;
+  caf::actor_system sys(acfg);
+  unary_only_raft old_node;
+  grpc::ServerBuilder b;
+  int port = 0;
+  b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  b.RegisterService(&old_node);
+  auto server = b.BuildAndStart();
+  REQUIRE(port != 0);
+  auto cfg = make_config(1, port);
+  auto t = sys.spawn(peer_transport, cfg, std::make_shared<peer_clients>(cfg),
+                     std::make_shared<transport::member_directory>(cfg));
+  raft::message m;
+  m.type = raft::msg_type::heartbeat;
+  m.from = 1;
+  m.to = 2;
+  m.term = 3;
+  // The first stream's refusal arrives asynchronously; until then a heartbeat
+  // may be lost, as any Raft message may. Then every one arrives.
+  for (int i = 0; i < 100 && old_node.delivered.load() == 0; ++i) {  // bounded: 5 s
+    caf::anon_send(t, send_atom::value, raft_outbox{{m}});
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  REQUIRE(old_node.delivered.load() > 0);
+  const int before = old_node.delivered.load();
+  for (int i = 0; i < 10; ++i) caf::anon_send(t, send_atom::value, raft_outbox{{m}});
+  for (int i = 0; i < 100 && old_node.delivered.load() < before + 10; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK(old_node.delivered.load() == before + 10);
+  caf::anon_send_exit(t, caf::exit_reason::user_shutdown);
+  server->Shutdown();
 }
 
 TEST_CASE("member_directory: a node outside its own configuration accepts anyone; a member only members") {

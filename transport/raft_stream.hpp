@@ -1,0 +1,76 @@
+// The sending half of one long-lived RaftService.Stream to one peer: every
+// append, append response, heartbeat and heartbeat response this node sends
+// that peer goes down one HTTP/2 stream, one write per batch, in order. A
+// unary call per batch (what older nodes do, and what votes, snapshots and
+// TimeoutNow still use) costs a stream set-up, headers, trailers, an empty
+// Ack and callback-thread wake-ups on both sides.
+//
+// Raft tolerates lost messages, so a stream never blocks its caller: batches
+// queue (bounded) while one write is in flight; a full queue drops the batch
+// (the core retransmits), and a write unfinished after raft_call_deadline
+// means the peer is stopped or unreachable: the stream is cancelled and the
+// caller opens a new one.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+
+#include <grpcpp/grpcpp.h>
+
+#include "raft.grpc.pb.h"
+
+namespace troupe::transport {
+
+class raft_stream final : public grpc::ClientWriteReactor<raftpb::RaftBatch> {
+ public:
+  // Opens a stream on `stub`'s channel; gRPC owns the object, which deletes
+  // itself when the stream is over. `no_stream` is set when the peer has no
+  // Stream method (an older node): its caller then uses unary calls.
+  static std::shared_ptr<raft_stream> open(std::shared_ptr<raftpb::RaftService::Stub> stub, std::uint64_t to,
+                                           std::shared_ptr<std::atomic<bool>> no_stream);
+
+  // Queues `batch` (any thread). False when the stream is over or stuck: the
+  // batch was not taken; open a new stream.
+  bool send(raftpb::RaftBatch&& batch);
+
+  // Ends the stream (the peer left the configuration, its address changed,
+  // or this node stops).
+  void close();
+
+  // At most this many batches wait behind the one being written.
+  static constexpr std::size_t max_queued = 1024;
+
+ private:
+  raft_stream(std::shared_ptr<raftpb::RaftService::Stub> stub, std::uint64_t to,
+              std::shared_ptr<std::atomic<bool>> no_stream);
+
+  void OnWriteDone(bool ok) override;
+  void OnDone(const grpc::Status& s) override;
+
+  // Marks the stream over; true for the one caller that must then drop the
+  // hold (outside mutex_: gRPC may run OnDone inline).
+  bool end_locked();
+
+  std::shared_ptr<raftpb::RaftService::Stub> stub_;
+  const std::uint64_t to_;
+  std::shared_ptr<std::atomic<bool>> no_stream_;
+  grpc::ClientContext ctx_;
+  raftpb::Ack ack_;
+  std::shared_ptr<raft_stream> keep_;  // self, until OnDone
+
+  std::mutex mutex_;
+  std::deque<raftpb::RaftBatch> queue_;  // front: the batch being written
+  std::chrono::steady_clock::time_point write_started_{};
+  bool ended_ = false;
+};
+
+// How a RaftService call or stream to `to` ended, said once: a peer that
+// answers FAILED_PRECONDITION does not count this node as a member (see
+// peer_services.cpp), which is how a removed node hears of its removal.
+void note_raft_call_end(std::uint64_t to, const grpc::Status& s);
+
+}  // namespace troupe::transport
