@@ -1,5 +1,6 @@
 #include "actors/raft_node.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 #include <caf/stateful_actor.hpp>
@@ -281,8 +282,39 @@ void after_persist(self_ptr self, std::shared_ptr<raft::ready> rd) {
   check_member_changes(self);
 }
 
+// Ticks are lazy. Before anything reaches the core it is given the ticks
+// that passed since the last one it saw, so it counts exactly as with a timer
+// per tick; and a timer is armed only for the tick on which the core has
+// something to do (core::ticks_until_due), or the next one while a proposal,
+// transfer, read or membership change waits for its deadline (expire). An
+// idle follower wakes about once per election timeout, an idle leader once per
+// heartbeat, instead of every tick (issue 12: the idle cost is wake-ups).
+void catch_up_ticks(self_ptr self) {
+  auto& st = self->state;
+  const auto period = config::tick(st.cfg);
+  const auto now = st.now();
+  if (now < st.tick_base + period) return;
+  const auto passed = (now - st.tick_base) / period;
+  st.tick_base += passed * period;
+  // After a long stall (SIGSTOP, a swapped-out process) the same holds after
+  // two election timeouts' worth: every counter has run out by then.
+  const auto n = std::min<std::int64_t>(passed, 2 * std::int64_t{st.cfg.raft.election_ticks});
+  for (std::int64_t i = 0; i < n; ++i) st.core->tick();
+}
+
+void arm_tick(self_ptr self) {
+  auto& st = self->state;
+  const bool waiting = !st.pending.empty() || !st.transfers.empty() || !st.reads.empty() || !st.member_changes.empty();
+  const int due = waiting ? 1 : st.core->ticks_until_due();
+  const auto at = st.tick_base + due * config::tick(st.cfg);
+  if (st.tick_armed && *st.tick_armed <= at) return;  // an earlier timer comes first and arms again
+  st.tick_armed = at;
+  self->delayed_send(self, std::max(at - st.now(), raft_node_state::clock::duration::zero()), tick_atom::value);
+}
+
 void drive(self_ptr self) {
   auto& st = self->state;
+  arm_tick(self);
   notify_role(self);
   if (st.ready_in_flight || !st.core->has_ready()) return;
   auto rd = std::make_shared<raft::ready>(st.core->take_ready());
@@ -358,20 +390,26 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
                           << init->restored.snap.index << ", "
                           << (st.core->conf().empty() ? std::string("no configuration yet (joining)")
                                                       : std::to_string(st.core->conf().voter_count()) + " voters");
-  self->delayed_send(self, config::tick(st.cfg), tick_atom::value);
+  st.tick_base = st.now();
+  arm_tick(self);
   return {
       [=](tick_atom) {
-        self->state.core->tick();
+        auto& st = self->state;
+        // A timer armed earlier may fire after a later one replaced it as
+        // the earliest; only the due one clears the mark.
+        if (st.tick_armed && st.now() >= *st.tick_armed) st.tick_armed.reset();
+        catch_up_ticks(self);
         expire(self);
         drive(self);
-        self->delayed_send(self, config::tick(self->state.cfg), tick_atom::value);
       },
       [=](step_atom, const raft::message& m) {
+        catch_up_ticks(self);
         self->state.core->step(m);
         drive(self);
       },
       [=](propose_atom, logpb::Command& cmd) -> caf::result<proposal_result> {
         auto& st = self->state;
+        catch_up_ticks(self);
         if (st.core->state() != raft::role::leader) return not_leader_here(self);
         if (st.pending.size() >= st.cfg.raft.max_pending_proposals)
           return make_error(errc::resource_exhausted, "proposal queue is full (" + std::to_string(st.pending.size()) +
@@ -450,6 +488,7 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
       },
       [=](transfer_atom, std::uint64_t target) -> caf::result<std::uint64_t> {
         auto& st = self->state;
+        catch_up_ticks(self);
         if (st.core->state() != raft::role::leader) return not_leader_here(self);
         if (target == st.cfg.id) return std::uint64_t{st.cfg.id};  // already leads
         if (target != 0 && !st.core->conf().is_voter(target))
@@ -466,6 +505,7 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
       },
       [=](read_atom) -> caf::result<std::uint64_t> {
         auto& st = self->state;
+        catch_up_ticks(self);
         if (st.core->state() != raft::role::leader) return not_leader_here(self);
         auto ctx = std::to_string(++st.next_read);
         auto rp = self->make_response_promise<std::uint64_t>();
@@ -476,6 +516,7 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
       },
       [=](member_atom, const member_change& change) -> caf::result<member_result> {
         auto& st = self->state;
+        catch_up_ticks(self);
         if (st.core->state() != raft::role::leader) return not_leader_here(self);
         auto next = plan_change(st.last_role.conf, change);
         if (!next) return std::move(next.error());

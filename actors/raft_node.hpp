@@ -15,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -59,6 +60,12 @@ struct raft_node_state {
   peer_transport_actor transport;
   std::mt19937_64 rng;
   std::function<clock::time_point()> now;
+
+  // Lazy ticks (catch_up_ticks, arm_tick in raft_node.cpp): the start of the
+  // last tick the core was given, and the time of the earliest tick timer
+  // still pending (none when unset).
+  clock::time_point tick_base{};
+  std::optional<clock::time_point> tick_armed;
 
   bool ready_in_flight = false;
   raft::hard_state stored_hs;  // the last hard state handed to log_store

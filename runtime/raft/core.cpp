@@ -99,6 +99,17 @@ void core::tick() {
   }
 }
 
+int core::ticks_until_due() const {
+  if (role_ == role::leader) {
+    // Learners to promote, progress of removed servers to prune, a change in
+    // flight: checked on every tick.
+    if (conf_change_pending() || !conf_.learners().empty() || progress_.size() > conf_.members().size()) return 1;
+    return std::max(1, std::min(cfg_.heartbeat_tick - heartbeat_elapsed_, cfg_.election_tick - election_elapsed_));
+  }
+  if (!promotable()) return cfg_.election_tick;  // counts only (a learner, or outside the configuration)
+  return std::max(1, randomized_timeout_ - election_elapsed_);
+}
+
 void core::tick_election() {
   ++election_elapsed_;
   if (promotable() && election_elapsed_ >= randomized_timeout_) {

@@ -60,6 +60,12 @@ class core {
   core(config cfg, std::function<std::uint64_t()> random, restored_state init = {});
 
   void tick();
+  // How many tick() calls from now the first one that does more than count
+  // comes: a heartbeat or quorum check (leader), a campaign (a follower or
+  // candidate that may stand). Until then tick() only counts, so a driver may
+  // sleep that long, provided it delivers the ticks that passed before it
+  // steps any message (the lease and the campaign read the counts). At least 1.
+  int ticks_until_due() const;
   void step(const message& m);
   propose_result propose(std::string data);  // leader only; batches naturally
   // Appends a configuration entry that moves the cluster to `next` (thesis

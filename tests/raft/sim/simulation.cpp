@@ -524,7 +524,17 @@ class simulation {
       if (n->in_flight && n->persisted_at <= now_) process(*n);
       if (!n->up) continue;
       if ((now_ + n->tick_phase) % tick_len == 0) {
+        // raft_node sleeps through the ticks core::ticks_until_due says only
+        // count: check that such a tick really does nothing else.
+        const int due = n->c->ticks_until_due();
+        const bool had_ready = n->c->has_ready();
+        const auto role_before = n->c->state();
+        const auto term_before = n->c->term();
         n->c->tick();
+        if (due > 1 && (n->c->state() != role_before || n->c->term() != term_before ||
+                        (!had_ready && n->c->has_ready())))
+          throw safety_violation("node " + std::to_string(n->id) + " acted on a tick with " + std::to_string(due) +
+                                 " ticks still to go (core::ticks_until_due)");
         process(*n);
       }
     }
