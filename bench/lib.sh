@@ -148,7 +148,7 @@ troupe_configs() {
       echo "[jobs]"
       echo "max_active = 1000000   # measure the submit path, not admission control"
       echo "[log]"
-      echo "level = \"warn\""
+      echo "level = \"${TROUPE_LOG_LEVEL:-warn}\""
       if [[ -n ${TROUPE_EXTRA_TOML:-} ]]; then echo "$TROUPE_EXTRA_TOML"; fi
     } >"$TMP/node$i.toml"
   done

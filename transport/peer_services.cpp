@@ -196,14 +196,14 @@ class raft_service final : public raftpb::RaftService::CallbackService {
   // is dropped alone, as a refused call would be; a sender refused for who
   // it is (no certificate, not a member) ends the stream with that status,
   // which the sender logs.
-  grpc::ServerReadReactor<raftpb::RaftBatch>* Stream(grpc::CallbackServerContext* ctx, raftpb::Ack*) override {
+  grpc::ServerBidiReactor<raftpb::RaftBatch, raftpb::Ack>* Stream(grpc::CallbackServerContext* ctx) override {
     return new stream_reader(ctx, this);
   }
 
   void stop_streams() { stopping_.store(true); }
 
  private:
-  class stream_reader final : public grpc::ServerReadReactor<raftpb::RaftBatch> {
+  class stream_reader final : public grpc::ServerBidiReactor<raftpb::RaftBatch, raftpb::Ack> {
    public:
     stream_reader(grpc::CallbackServerContext* ctx, const raft_service* service) : ctx_(ctx), service_(service) {
       StartRead(&batch_);

@@ -31,7 +31,8 @@ std::shared_ptr<raft_stream> raft_stream::open(std::shared_ptr<raftpb::RaftServi
                                                std::shared_ptr<std::atomic<bool>> no_stream) {
   std::shared_ptr<raft_stream> s(new raft_stream(std::move(stub), to, std::move(no_stream)));
   s->keep_ = s;
-  s->stub_->async()->Stream(&s->ctx_, &s->ack_, s.get());
+  s->stub_->async()->Stream(&s->ctx_, s.get());
+  s->StartRead(&s->ack_);
   // Writes start from outside reactions (send, on the transport's thread):
   // the hold keeps gRPC from finishing the reactor between two of them.
   s->AddHold();
@@ -57,9 +58,11 @@ bool raft_stream::send(raftpb::RaftBatch&& batch) {
       // that holds bytes): start afresh rather than queue behind it.
       stuck = true;
       drop_hold = end_locked();
-    } else if (queue_.size() > max_queued) {
+    } else if (queue_.size() > max_queued || queued_bytes_ > max_queued_bytes) {
       return true;  // dropped: Raft retransmits
     } else {
+      sizes_.push_back(batch.ByteSizeLong());
+      queued_bytes_ += sizes_.back();
       queue_.push_back(std::move(batch));
       if (queue_.size() == 1) {
         write_started_ = now;
@@ -84,9 +87,13 @@ void raft_stream::OnWriteDone(bool ok) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!ok) {
       queue_.clear();
+      sizes_.clear();
+      queued_bytes_ = 0;
       drop_hold = end_locked();
     } else if (!queue_.empty()) {
       queue_.pop_front();
+      queued_bytes_ -= sizes_.front();
+      sizes_.pop_front();
       if (!queue_.empty() && !ended_) {
         write_started_ = std::chrono::steady_clock::now();
         next = &queue_.front();
@@ -94,6 +101,19 @@ void raft_stream::OnWriteDone(bool ok) {
     }
   }
   if (next) StartWrite(next);
+  if (drop_hold) RemoveHold();
+}
+
+void raft_stream::OnReadDone(bool ok) {
+  if (ok) {  // the receiver writes nothing; should one ever, read on
+    StartRead(&ack_);
+    return;
+  }
+  bool drop_hold = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    drop_hold = end_locked();
+  }
   if (drop_hold) RemoveHold();
 }
 

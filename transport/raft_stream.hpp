@@ -5,6 +5,11 @@
 // TimeoutNow still use) costs a stream set-up, headers, trailers, an empty
 // Ack and callback-thread wake-ups on both sides.
 //
+// The receiver writes nothing back, but a read stays pending so that the end
+// of the stream (the peer restarted, or refused this node) is known at once,
+// not by losing the next batch in a write to a dead stream: after a peer's
+// restart that batch would often be a new leader's first append.
+//
 // Raft tolerates lost messages, so a stream never blocks its caller: batches
 // queue (bounded) while one write is in flight; a full queue drops the batch
 // (the core retransmits), and a write unfinished after raft_call_deadline
@@ -25,7 +30,7 @@
 
 namespace troupe::transport {
 
-class raft_stream final : public grpc::ClientWriteReactor<raftpb::RaftBatch> {
+class raft_stream final : public grpc::ClientBidiReactor<raftpb::RaftBatch, raftpb::Ack> {
  public:
   // Opens a stream on `stub`'s channel; gRPC owns the object, which deletes
   // itself when the stream is over. `no_stream` is set when the peer has no
@@ -41,14 +46,17 @@ class raft_stream final : public grpc::ClientWriteReactor<raftpb::RaftBatch> {
   // or this node stops).
   void close();
 
-  // At most this many batches wait behind the one being written.
+  // At most this many batches, and bytes, wait behind the one being
+  // written (a stopped peer's flow-control window fills and nothing moves).
   static constexpr std::size_t max_queued = 1024;
+  static constexpr std::size_t max_queued_bytes = 64 << 20;
 
  private:
   raft_stream(std::shared_ptr<raftpb::RaftService::Stub> stub, std::uint64_t to,
               std::shared_ptr<std::atomic<bool>> no_stream);
 
   void OnWriteDone(bool ok) override;
+  void OnReadDone(bool ok) override;
   void OnDone(const grpc::Status& s) override;
 
   // Marks the stream over; true for the one caller that must then drop the
@@ -64,6 +72,8 @@ class raft_stream final : public grpc::ClientWriteReactor<raftpb::RaftBatch> {
 
   std::mutex mutex_;
   std::deque<raftpb::RaftBatch> queue_;  // front: the batch being written
+  std::deque<std::size_t> sizes_;        // the byte size of each queued batch
+  std::size_t queued_bytes_ = 0;
   std::chrono::steady_clock::time_point write_started_{};
   bool ended_ = false;
 };

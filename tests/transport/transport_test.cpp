@@ -357,6 +357,52 @@ TEST_CASE("membership: channels and accepted senders follow the replicated confi
   }
 }
 
+TEST_CASE("after a peer restarts, the first Raft message sent to it arrives") {
+  fixture f;
+  auto heartbeat = [&] {
+    raft::message m;
+    m.type = raft::msg_type::heartbeat;
+    m.from = 1;
+    m.to = 2;
+    m.term = 3;
+    caf::anon_send(f.transport, send_atom::value, raft_outbox{{m}});
+  };
+  auto arrived = [](int before) {
+    for (int i = 0; i < 40 && stepped.load() == before; ++i)  // bounded: 2 s
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    return stepped.load() > before;
+  };
+  int before = stepped.load();
+  heartbeat();  // opens the stream
+  REQUIRE(arrived(before));
+
+  // The peer restarts on the same port: its end of the stream is gone.
+  f.server->Shutdown(std::chrono::system_clock::now());
+  f.server.reset();
+  grpc::ServerBuilder b;
+  int port = 0;
+  b.AddListeningPort("127.0.0.1:" + std::to_string(f.server_port), grpc::InsecureServerCredentials(), &port);
+  peer_inbox inbox{f.sys->spawn(fake_raft), f.sys->spawn(fake_tracker), f.sys->spawn(fake_supervisor)};
+  f.services = add_peer_services(b, *f.sys, make_config(2, 0), inbox, f.server_members);
+  f.server = b.BuildAndStart();
+  REQUIRE(port == f.server_port);
+  // Until the channel has reconnected any call fails; a heartbeat call that
+  // succeeds says it has.
+  worker_report w;
+  w.node_id = 1;
+  bool ready = false;
+  for (int i = 0; i < 60 && !ready; ++i) {  // bounded: about 3 s
+    ready = std::holds_alternative<heartbeat_reply>(f.ask<heartbeat_reply>(heartbeat_atom::value, std::uint64_t{2}, w));
+    if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  REQUIRE(ready);
+  // One message, sent once: a sender that took the old stream for open
+  // would lose it in a write to the dead stream.
+  before = stepped.load();
+  heartbeat();
+  CHECK(arrived(before));
+}
+
 namespace {
 
 // An older node's RaftService: AppendEntries only (gRPC answers UNIMPLEMENTED
