@@ -28,7 +28,7 @@ class admin_service final : public admin::AdminService::CallbackService {
                                                                 const admin::SaveSnapshotRequest* req) override {
     auto refused = context_.admit(ctx, access::operation::save_snapshot, *req);
     if (!refused.ok()) return new refused_snapshot(refused);
-    return make_snapshot_stream(context_.sys, context_.service, ctx, context_.cfg.id, config::snapshot_request_wait(context_.cfg));
+    return make_snapshot_stream(context_.asker, context_.service, ctx, context_.cfg.id, config::snapshot_request_wait(context_.cfg));
   }
 
  private:

@@ -48,7 +48,7 @@ inline grpc::Status admit(const access::gate& gate, const config::node_config& c
 // Admits the call, then asks `service` with `xs`; `fill` writes its answer
 // into the response, an error becomes the status of the errc table.
 template <class Answer, class Fill, class... Ts>
-grpc::ServerUnaryReactor* call(caf::actor_system& sys, const node_service_actor& service, const access::gate& gate,
+grpc::ServerUnaryReactor* call(const asker& asker, const node_service_actor& service, const access::gate& gate,
                                const config::node_config& cfg, grpc::CallbackServerContext* ctx, access::operation op,
                                const google::protobuf::Message& req, std::chrono::milliseconds wait, Fill fill,
                                Ts... xs) {
@@ -58,7 +58,8 @@ grpc::ServerUnaryReactor* call(caf::actor_system& sys, const node_service_actor&
     r->Finish(refused);
     return r;
   }
-  ask(sys, service, wait,
+  asker.ask(
+      service, wait,
       [=](const Answer& answer) {
         fill(answer);
         r->Finish(grpc::Status::OK);
@@ -68,11 +69,11 @@ grpc::ServerUnaryReactor* call(caf::actor_system& sys, const node_service_actor&
 }
 
 // What each client-facing service holds (one per service): the node's
-// actor system, config, node service and token gate, so that admitting and
-// asking are written once here, not once per service.
+// actor system, config, node service, token gate and asker, so that
+// admitting and asking are written once here, not once per service.
 struct service_context {
   service_context(caf::actor_system& s, config::node_config c, node_service_actor svc)
-      : sys(s), cfg(std::move(c)), service(std::move(svc)), gate(cfg.auth) {}
+      : sys(s), cfg(std::move(c)), service(std::move(svc)), gate(cfg.auth), asker(s) {}
 
   grpc::Status admit(grpc::CallbackServerContext* ctx, access::operation op,
                      const google::protobuf::Message& req) const {
@@ -82,13 +83,14 @@ struct service_context {
   grpc::ServerUnaryReactor* call(grpc::CallbackServerContext* ctx, access::operation op,
                                  const google::protobuf::Message& req, std::chrono::milliseconds wait, Fill fill,
                                  Ts... xs) {
-    return grpc_unary::call<Answer>(sys, service, gate, cfg, ctx, op, req, wait, fill, xs...);
+    return grpc_unary::call<Answer>(asker, service, gate, cfg, ctx, op, req, wait, fill, xs...);
   }
 
   caf::actor_system& sys;
   config::node_config cfg;
   node_service_actor service;
   access::gate gate;  // from [[auth.tokens]]
+  troupe::asker asker;
 };
 
 }  // namespace troupe::grpc_unary

@@ -12,13 +12,13 @@ namespace {
 
 class snapshot_stream final : public grpc::ServerWriteReactor<admin::SnapshotChunk> {
  public:
-  snapshot_stream(caf::actor_system& sys, node_service_actor service, grpc::CallbackServerContext* ctx,
+  snapshot_stream(const asker& asker, node_service_actor service, grpc::CallbackServerContext* ctx,
                   std::uint64_t node_id, std::chrono::milliseconds wait)
       : node_id_(node_id) {
     // The reactor lives until Finish() and OnDone(); only the ask's answer
     // (or its timeout) calls Finish() first, so `this` outlives the ask.
-    ask(
-        sys, service, wait, [this](table_image& img) { start(std::move(img)); },
+    asker.ask(
+        service, wait, [this](table_image& img) { start(std::move(img)); },
         [this, ctx](const caf::error& e) { Finish(to_status(ctx, e)); }, backup_atom::value);
   }
 
@@ -34,7 +34,7 @@ class snapshot_stream final : public grpc::ServerWriteReactor<admin::SnapshotChu
   void OnDone() override { delete this; }
 
  private:
-  // Runs once, on the ask's actor thread; every later write follows the
+  // Runs once, on the asker's thread; every later write follows the
   // previous one's OnWriteDone, so writes never overlap.
   void start(table_image&& img) {
     image_ = std::move(img);
@@ -89,12 +89,12 @@ class snapshot_stream final : public grpc::ServerWriteReactor<admin::SnapshotChu
 
 }  // namespace
 
-grpc::ServerWriteReactor<admin::SnapshotChunk>* make_snapshot_stream(caf::actor_system& sys,
+grpc::ServerWriteReactor<admin::SnapshotChunk>* make_snapshot_stream(const asker& asker,
                                                                       node_service_actor service,
                                                                       grpc::CallbackServerContext* ctx,
                                                                       std::uint64_t node_id,
                                                                       std::chrono::milliseconds wait) {
-  return new snapshot_stream(sys, std::move(service), ctx, node_id, wait);
+  return new snapshot_stream(asker, std::move(service), ctx, node_id, wait);
 }
 
 }  // namespace troupe

@@ -14,6 +14,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "admin.pb.h"
+#include "gateway/ask.hpp"
 #include "service/node_service.hpp"
 
 namespace troupe {
@@ -21,7 +22,7 @@ namespace troupe {
 // Well below gRPC's default 4 MiB receive limit of clients.
 inline constexpr std::size_t snapshot_chunk_bytes = 1 << 20;
 
-grpc::ServerWriteReactor<admin::SnapshotChunk>* make_snapshot_stream(caf::actor_system& sys,
+grpc::ServerWriteReactor<admin::SnapshotChunk>* make_snapshot_stream(const asker& asker,
                                                                       node_service_actor service,
                                                                       grpc::CallbackServerContext* ctx,
                                                                       std::uint64_t node_id,
