@@ -25,7 +25,8 @@
 #include <cstdint>
 #include <deque>
 #include <string>
-#include <unordered_map>
+
+#include <absl/container/flat_hash_map.h>
 
 namespace troupe {
 
@@ -64,7 +65,9 @@ class pending_queue {
   void trim();
 
   std::deque<entry> order_;                              // sorted by (created_at_ns, id); dead ones kept in place
-  std::unordered_map<std::string, std::int64_t> index_;  // queued id -> created_at_ns
+  // queued id -> created_at_ns; open addressing (never iterated, so its
+  // order cannot leak into placement)
+  absl::flat_hash_map<std::string, std::int64_t> index_;
   std::size_t dead_ = 0;                                 // dead entries in order_
 };
 
