@@ -68,7 +68,7 @@ std::string fingerprint(const worker_list& l) {
     f += std::to_string(w.report.node_id);
     f += w.alive ? 'A' : 'd';
     f += w.report.executor_ok ? 'E' : 'x';
-    f += ':' + std::to_string(w.report.capacity);
+    f += ':' + std::to_string(w.report.capacity) + '+' + std::to_string(w.report.prefetch);
     // The leader compares what workers run with its table (job_dispatcher).
     for (const auto& j : w.report.running_jobs) f += '/' + j;
     f += ',';

@@ -176,7 +176,10 @@ void dispatch(self_ptr self) {
     if (w.alive && !st.draining.count(w.report.node_id) && w.report.executor_ok) {
       auto h = st.held.find(w.report.node_id);
       load[w.report.node_id] = h == st.held.end() ? 0 : h->second;
-      capacity[w.report.node_id] = w.report.capacity ? w.report.capacity : st.cfg.worker.capacity;
+      // What it runs at once, plus what it takes to start when a slot frees
+      // (none from a build before prefetch).
+      capacity[w.report.node_id] =
+          (w.report.capacity ? w.report.capacity : st.cfg.worker.capacity) + w.report.prefetch;
     }
   if (load.empty()) return;
   logpb::Command cmd;

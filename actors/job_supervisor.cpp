@@ -91,6 +91,20 @@ void start(self_ptr self, const jobs::job& j) {
   queue(self, std::move(u));
 }
 
+// Starts waiting jobs while slots are free.
+void start_waiting(self_ptr self) {
+  auto& st = self->state;
+  while (!st.stopping && !st.waiting.empty() && st.running.size() < st.cfg.worker.capacity) {
+    jobs::job j = std::move(st.waiting.front());
+    st.waiting.pop_front();
+    start(self, j);
+  }
+}
+
+std::deque<jobs::job>::iterator find_waiting(job_supervisor_state& st, const std::string& id) {
+  return std::find_if(st.waiting.begin(), st.waiting.end(), [&](const jobs::job& w) { return w.id == id; });
+}
+
 // Whether this node recorded starting the job's current attempt (a record
 // left by an earlier process: this one has not launched it).
 bool started_here(const job_supervisor_state& st, const jobs::job& j) {
@@ -126,6 +140,13 @@ void reconcile(self_ptr self, const jobs::job& j) {
     }
     return;
   }
+  // Waiting for a slot here: it keeps its place while the table still has
+  // this attempt assigned here; cancelled, re-queued or evicted, it leaves
+  // without ever starting (a newer attempt assigned here queues again below).
+  if (auto w = find_waiting(st, j.id); w != st.waiting.end()) {
+    if (mine && j.status == jobs::job_status::assigned && w->attempts == j.attempts) return;
+    st.waiting.erase(w);
+  }
   // A finished job is done with, here too: its start record only matters
   // while the table still expects an outcome.
   if (jobs::is_terminal(j.status)) return;
@@ -137,6 +158,10 @@ void reconcile(self_ptr self, const jobs::job& j) {
   // reported failed. At most once per attempt and node.
   bool started_before = j.status == jobs::job_status::running || started_here(st, j);
   if (j.status == jobs::job_status::assigned && !started_before) {
+    if (st.running.size() >= st.cfg.worker.capacity) {
+      st.waiting.push_back(j);
+      return;
+    }
     start(self, j);
   } else if (started_before) {
     st.launched[j.id] = j.attempts;
@@ -250,6 +275,7 @@ void remove_outputs(self_ptr self, std::vector<std::string> ids) {
 void forget(self_ptr self, const std::string& id, std::vector<std::string>& to_remove) {
   auto& st = self->state;
   st.deferred.erase(id);
+  if (auto w = find_waiting(st, id); w != st.waiting.end()) st.waiting.erase(w);
   if (!jobs::is_valid_uuid(id)) return;  // never names a path
   if (st.running.count(id))
     st.evicted_running.insert(id);
@@ -345,6 +371,7 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
         break;
       }
     }
+    start_waiting(self);
     check_stopped(self);
   });
   self->send(raft, subscribe_atom::value, caf::actor_cast<role_listener>(self));
@@ -421,6 +448,7 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
                              metrics::duration_buckets())
               .observe(std::chrono::duration<double>(clock::now() - run->second.started).count());
         st.running.erase(r.job_id);
+        start_waiting(self);
         if (st.evicted_running.erase(r.job_id)) remove_outputs(self, {r.job_id});
         if (st.stopping && r.update.status() == scheduler::JOB_STATUS_CANCELLED) {
           // Stopped by the node's shutdown, not by a CancelJob: still RUNNING in
@@ -461,13 +489,16 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
         r.executor_ok = st.executor_ok;
         r.executor_backend = st.backend->name();
         r.capacity = st.cfg.worker.capacity;
+        r.prefetch = st.cfg.worker.prefetch;
         r.feature_level = feature_level;
-        // Running here, or finished with its status not yet acknowledged: the
-        // leader takes a job missing from this list for lost (job_dispatcher).
-        // Sorted and unique, as before (running is hashed now).
+        // Running or waiting here, or finished with its status not yet
+        // acknowledged: the leader takes a job missing from this list for lost
+        // (job_dispatcher). Sorted and unique, as before (running is hashed now).
         auto& held = r.running_jobs;
-        held.reserve(st.running.size() + st.outbox.size() + (st.in_flight ? st.in_flight->updates.size() : 0));
+        held.reserve(st.running.size() + st.waiting.size() + st.outbox.size() +
+                     (st.in_flight ? st.in_flight->updates.size() : 0));
         for (const auto& p : st.running) held.push_back(p.first);
+        for (const auto& w : st.waiting) held.push_back(w.id);
         for (const auto& u : st.outbox) held.push_back(u.job_id());
         if (st.in_flight)
           for (const auto& u : st.in_flight->updates) held.push_back(u.job_id());

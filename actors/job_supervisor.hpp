@@ -1,7 +1,8 @@
 // job_supervisor: every node's owner of the jobs assigned to it. Follows the
 // committed job changes; spawns (and monitors) a job_executor for each job
-// assigned here, cancels it when a CancelJob commits or the job is re-queued
-// elsewhere, and carries every status change into the log: proposed directly
+// assigned here, at most [worker] capacity at a time (the rest wait here, in
+// order, for a slot), cancels it when a CancelJob commits or the job is
+// re-queued elsewhere, and carries every status change into the log: proposed directly
 // on the leader, sent by ForwardJobStatus (peer_transport) from a follower,
 // in numbered batches kept until their own call is acknowledged as final.
 // Answers this node's worker report for heartbeats and reads its stored job
@@ -13,6 +14,7 @@
 #pragma once
 
 #include <chrono>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -44,6 +46,10 @@ struct job_supervisor_state {
   // By job id. Hashed: every job change of the cluster (not only this node's)
   // looks its id up here; nothing walks them in an order that matters.
   std::unordered_map<std::string, running_job> running;
+  // Assigned here while every slot ([worker] capacity) was busy: started in
+  // assignment order as slots free ([worker] prefetch bounds them at the
+  // leader). Few, so looked up by a walk.
+  std::deque<jobs::job> waiting;
   std::unordered_map<std::string, std::uint32_t> launched;  // latest attempt this process started or reported, per unfinished job
   std::vector<logpb::JobStatusUpdate> outbox;     // waiting for the next batch
   std::optional<status_batch> in_flight;          // sent; only an ack of its own seq settles it

@@ -132,6 +132,7 @@ class schema {
                          {{"heartbeat_ms", u32(wo.heartbeat_ms)},
                           {"dead_after_ms", u32(wo.dead_after_ms)},
                           {"capacity", u32(wo.capacity)},
+                          {"prefetch", u32(wo.prefetch)},
                           {"max_attempts", u32(wo.max_attempts)}}});
     executor_options& eo = c.executor;
     sections_.push_back({"executor",

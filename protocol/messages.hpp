@@ -257,6 +257,7 @@ struct worker_report {  // what a node says of itself in WorkerHeartbeat
   std::vector<std::string> running_jobs;
   std::uint32_t capacity = 0;
   std::uint32_t feature_level = 1;  // protocol/feature_level.hpp
+  std::uint32_t prefetch = 0;       // jobs taken beyond capacity, waiting for a slot
 };
 struct worker_state {
   worker_report report;

@@ -9,6 +9,7 @@ void to_proto(const worker_report& r, internalpb::WorkerHeartbeatRequest* out) {
   out->set_executor_ok(r.executor_ok);
   out->set_executor_backend(r.executor_backend);
   out->set_capacity(r.capacity);
+  out->set_prefetch(r.prefetch);
   out->set_feature_level(r.feature_level);
   for (const auto& j : r.running_jobs) out->add_running_jobs(j);
 }
@@ -21,6 +22,7 @@ worker_report from_proto(const internalpb::WorkerHeartbeatRequest& in) {
   w.executor_ok = in.executor_ok();
   w.executor_backend = in.executor_backend();
   w.capacity = in.capacity();
+  w.prefetch = in.prefetch();
   w.feature_level = in.feature_level() == 0 ? 1 : in.feature_level();
   w.running_jobs.assign(in.running_jobs().begin(), in.running_jobs().end());
   return w;

@@ -220,6 +220,9 @@ std::string check_worker_heartbeat(const internalpb::WorkerHeartbeatRequest& req
            std::to_string(max_running_jobs) + ")";
   for (const auto& id : req.running_jobs())
     if (id.size() > max_job_id_bytes) return "running_jobs: an id of " + num(id.size()) + " bytes";
+  // What a node's configuration allows ([worker] capacity, prefetch).
+  if (req.capacity() > 1024) return "capacity: " + num(req.capacity()) + " (at most 1024)";
+  if (req.prefetch() > 1024) return "prefetch: " + num(req.prefetch()) + " (at most 1024)";
   return {};
 }
 

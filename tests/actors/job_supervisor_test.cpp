@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <string>
 #include <thread>
@@ -103,13 +104,15 @@ struct fixture {
   job_supervisor_actor supervisor;
   std::string dir = "/tmp/troupe-supervisor-test-" + std::to_string(::getpid());
 
-  explicit fixture(bool caught_up = true, std::vector<jobs::job> held = {}) {
+  explicit fixture(bool caught_up = true, std::vector<jobs::job> held = {},
+                   std::function<void(config::node_config&)> tweak = {}) {
     std::filesystem::create_directories(dir + "/outputs");
     config::node_config cfg;
     cfg.id = 1;
     cfg.members = {{1, "127.0.0.1:1", ""}, {2, "127.0.0.1:2", ""}, {3, "127.0.0.1:3", ""}};
     cfg.data_dir = dir;
     cfg.executor.timeout_s = 300;
+    if (tweak) tweak(cfg);
     auto raft = caf::actor_cast<raft_node_actor>(sys.spawn(fake_neighbour, std::vector<jobs::job>{}));
     auto table = caf::actor_cast<job_table_actor>(sys.spawn(fake_neighbour, std::move(held)));
     supervisor = sys.spawn(job_supervisor, cfg, std::shared_ptr<exec::backend>(exec::make_process_backend({})),
@@ -129,6 +132,16 @@ struct fixture {
       if (!ec) break;
       std::this_thread::sleep_for(20ms);
     }
+  }
+
+  // Waits (bounded) until the batch log contains `part`.
+  bool wait_contains(const std::string& part) {
+    auto until = std::chrono::steady_clock::now() + 5s;
+    while (log().find(part) == std::string::npos) {
+      if (std::chrono::steady_clock::now() >= until) return false;
+      std::this_thread::sleep_for(20ms);
+    }
+    return true;
   }
 
   std::string log() {
@@ -215,6 +228,62 @@ bool job_process_gone() {
     std::this_thread::sleep_for(20ms);
   }
   return true;
+}
+
+bool process_running(const std::string& cmdline) {
+  return std::system(("pgrep -f '^" + cmdline + "$' > /dev/null").c_str()) == 0;
+}
+
+TEST_CASE("beyond capacity a job waits here, in the report, and starts when a slot frees; cancelled, it never starts") {
+  fixture f(true, {}, [](config::node_config& c) {
+    c.worker.capacity = 1;
+    c.worker.prefetch = 2;
+  });
+  auto job = [](char tag, const std::string& cmd) {
+    jobs::job j;
+    j.id = std::string("5e1f0c1a-0000-4000-8000-00000000000") + tag;
+    j.command = cmd;
+    j.status = jobs::job_status::assigned;
+    j.assigned_worker = 1;
+    j.attempts = 1;
+    return j;
+  };
+  auto a = job('a', "sleep 987.7"), b = job('b', "sleep 987.8"), c = job('c', "sleep 987.9");
+  f.self->send(f.supervisor, job_changes{{jobs::job_change{1, jobs::change_kind::created, {}, a},
+                                          jobs::job_change{2, jobs::change_kind::created, {}, b},
+                                          jobs::job_change{3, jobs::change_kind::created, {}, c}},
+                                         {}});
+  auto running_a = "1@2:" + a.id + "/JOB_STATUS_RUNNING,;";
+  REQUIRE(f.wait_log(running_a) == running_a);  // one slot: only the first starts
+  CHECK(process_running("sleep 987.7"));
+  worker_report r;
+  f.self->request(f.supervisor, 5s, workers_atom::value)
+      .receive([&](worker_report& w) { r = std::move(w); }, [](caf::error& e) { FAIL(caf::to_string(e)); });
+  CHECK(r.capacity == 1);
+  CHECK(r.prefetch == 2);
+  // The leader must not take the waiting ones for lost.
+  CHECK(r.running_jobs == std::vector<std::string>{a.id, b.id, c.id});
+
+  // B is cancelled while it waits; then A is cancelled: its slot goes to C.
+  auto cancelled = [](jobs::job j) {
+    j.status = jobs::job_status::cancelled;
+    return j;
+  };
+  f.self->send(f.supervisor, job_changes{{jobs::job_change{4, jobs::change_kind::updated, jobs::job_status::assigned,
+                                                           cancelled(b)}},
+                                         {}});
+  f.self->send(f.supervisor, job_changes{{jobs::job_change{5, jobs::change_kind::updated, jobs::job_status::assigned,
+                                                           cancelled(a)}},
+                                         {}});
+  f.self->send(f.transport, done_atom::value, std::uint64_t{1}, true);
+  CHECK(f.wait_contains(c.id + "/JOB_STATUS_RUNNING"));
+  CHECK(process_running("sleep 987.9"));
+  CHECK(f.log().find(b.id) == std::string::npos);  // never started, never reported
+  CHECK_FALSE(process_running("sleep 987.8"));
+  std::size_t stopped = 0;
+  f.self->request(f.supervisor, 10s, shutdown_atom::value)
+      .receive([&](std::size_t n) { stopped = n; }, [](caf::error& e) { FAIL(caf::to_string(e)); });
+  CHECK(stopped == 1);
 }
 
 TEST_CASE("shutdown stops a running job without reporting it") {
