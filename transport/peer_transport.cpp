@@ -26,8 +26,11 @@ struct raft_call {
   raftpb::Ack reply;
 };
 
+// One unary RaftService call carrying `batch`.
 void dispatch(std::shared_ptr<raftpb::RaftService::Stub> stub, codec::raft_rpc rpc, std::uint64_t to,
-              std::shared_ptr<raft_call> c) {
+              raftpb::RaftBatch&& batch) {
+  auto c = std::make_shared<raft_call>();
+  c->request = std::move(batch);
   c->ctx.set_deadline(std::chrono::system_clock::now() + config::raft_call_deadline);
   auto done = [c, to](grpc::Status s) { transport::note_raft_call_end(to, s); };
   auto* async = stub->async();
@@ -48,9 +51,7 @@ void stream_to(self_ptr self, std::uint64_t to, const std::shared_ptr<raftpb::Ra
     o.stub = stub;
   }
   if (o.no_stream->load()) {
-    auto c = std::make_shared<raft_call>();
-    c->request = std::move(batch);
-    dispatch(stub, codec::raft_rpc::append_entries, to, c);
+    dispatch(stub, codec::raft_rpc::append_entries, to, std::move(batch));
     return;
   }
   if (o.stream && o.stream->send(std::move(batch))) return;
@@ -59,12 +60,12 @@ void stream_to(self_ptr self, std::uint64_t to, const std::shared_ptr<raftpb::Ra
 }
 
 void send_raft(self_ptr self, const raft_outbox& out) {
-  // Calls per (peer, family), each packed up to config::peer_call_bytes (one
-  // message always goes): a pipelined catch-up of many full appends must not
-  // add up to one call over the peers' limit (issue 11: such a follower never
-  // caught up). Raft tolerates reordering between the calls.
+  // Batches per (peer, family), each packed up to config::peer_call_bytes
+  // (one message always goes): a pipelined catch-up of many full appends must
+  // not add up to one batch over the peers' limit (issue 11: such a follower
+  // never caught up). Raft tolerates reordering between unary calls.
   const std::uint64_t budget = config::peer_call_bytes(self->state.cfg);
-  std::map<std::pair<std::uint64_t, codec::raft_rpc>, std::vector<std::shared_ptr<raft_call>>> calls;
+  std::map<std::pair<std::uint64_t, codec::raft_rpc>, std::vector<raftpb::RaftBatch>> calls;
   std::map<std::pair<std::uint64_t, codec::raft_rpc>, std::uint64_t> bytes;  // of each key's last call
   for (const auto& m : out.messages) {
     auto key = std::make_pair(m.to, codec::rpc_for(m.type));
@@ -74,10 +75,10 @@ void send_raft(self_ptr self, const raft_outbox& out) {
     auto& list = calls[key];
     auto& used = bytes[key];
     if (list.empty() || (used > 0 && used + size > budget)) {
-      list.push_back(std::make_shared<raft_call>());
+      list.emplace_back();
       used = 0;
     }
-    *list.back()->request.add_messages() = std::move(pm);
+    *list.back().add_messages() = std::move(pm);
     used += size;
   }
   for (auto& [key, list] : calls) {
@@ -86,10 +87,11 @@ void send_raft(self_ptr self, const raft_outbox& out) {
       TLOG(warn, "peer_transport") << "no channel to node " << key.first;
       continue;
     }
-    if (key.second == codec::raft_rpc::append_entries) {
-      for (auto& c : list) stream_to(self, key.first, stub, std::move(c->request));
-    } else {
-      for (auto& c : list) dispatch(stub, key.second, key.first, c);
+    for (auto& batch : list) {
+      if (key.second == codec::raft_rpc::append_entries)
+        stream_to(self, key.first, stub, std::move(batch));
+      else
+        dispatch(stub, key.second, key.first, std::move(batch));
     }
   }
 }
