@@ -300,6 +300,9 @@ void catch_up_ticks(self_ptr self) {
   // two election timeouts' worth: every counter has run out by then.
   const auto n = std::min<std::int64_t>(passed, 2 * std::int64_t{st.cfg.raft.election_ticks});
   for (std::int64_t i = 0; i < n; ++i) st.core->tick();
+  // What the ticks did (a heartbeat, a campaign, a leader stepping down) goes
+  // out now, even when the handler that caught up returns early.
+  drive(self);
 }
 
 void arm_tick(self_ptr self) {
