@@ -12,6 +12,11 @@
 
 namespace troupe::config {
 
+// The most jobs a node runs at once ([worker] capacity) or keeps waiting for
+// a slot ([worker] prefetch): what config validation allows and what a
+// peer's heartbeat may claim.
+inline constexpr std::uint32_t max_worker_slots = 1024;
+
 // Protobuf framing around data: keys, lengths and the small fields of a
 // Raft message or a log command (generous; the data dominates).
 inline constexpr std::uint64_t framing_bytes = 64 << 10;

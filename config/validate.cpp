@@ -1,6 +1,7 @@
 #include "config/validate.hpp"
 
 #include "config/data_dir.hpp"
+#include "config/limits.hpp"
 #include "config/host_port.hpp"
 
 #include <algorithm>
@@ -186,8 +187,9 @@ class checker {
            std::to_string(w.dead_after_ms) + " must be greater than [worker].heartbeat_ms (" +
                std::to_string(w.heartbeat_ms) + "), or live workers are declared dead between heartbeats");
     in_range<std::uint32_t>("[worker].dead_after_ms", w.dead_after_ms, 20, 3600000, "milliseconds of silence before a worker is dead");
-    in_range<std::uint32_t>("[worker].capacity", w.capacity, 1, 1024, "jobs run at once on this node");
-    in_range<std::uint32_t>("[worker].prefetch", w.prefetch, 0, 1024, "jobs waiting on this node for a free slot");
+    in_range<std::uint32_t>("[worker].capacity", w.capacity, 1, max_worker_slots, "jobs run at once on this node");
+    in_range<std::uint32_t>("[worker].prefetch", w.prefetch, 0, max_worker_slots,
+                            "jobs waiting on this node for a free slot");
     in_range<std::uint32_t>("[worker].max_attempts", w.max_attempts, 1, 100, "runs of one job before it fails for good");
   }
 

@@ -76,7 +76,8 @@ class internal_service final : public internalpb::InternalService::CallbackServi
                                             const internalpb::WorkerHeartbeatRequest* req,
                                             internalpb::WorkerHeartbeatResponse* resp) override {
     if (auto* no = refused(ctx, identity_->verify(*ctx, "WorkerHeartbeat", {req->node_id()}))) return no;
-    if (auto* bad = transport::refuse_invalid(ctx, "WorkerHeartbeat", transport::check_worker_heartbeat(*req, rules_)))
+    if (auto* bad = refused(ctx, transport::invalid_status(*ctx, "WorkerHeartbeat",
+                                                           transport::check_worker_heartbeat(*req, rules_))))
       return bad;
     auto* r = ctx->DefaultReactor();
     auto w = transport::from_proto(*req);
@@ -107,8 +108,9 @@ class internal_service final : public internalpb::InternalService::CallbackServi
     std::vector<std::uint64_t> reporters;
     for (const auto& u : req->updates()) reporters.push_back(u.executed_by());
     if (auto* no = refused(ctx, identity_->verify(*ctx, "ForwardJobStatus", reporters))) return no;
-    if (auto* bad = transport::refuse_invalid(ctx, "ForwardJobStatus",
-                                              transport::check_forward_job_status(*req, wall_clock_ns(), rules_)))
+    if (auto* bad = refused(ctx, transport::invalid_status(
+                                     *ctx, "ForwardJobStatus",
+                                     transport::check_forward_job_status(*req, wall_clock_ns(), rules_))))
       return bad;
     auto* r = ctx->DefaultReactor();
     status_batch batch;

@@ -221,8 +221,10 @@ std::string check_worker_heartbeat(const internalpb::WorkerHeartbeatRequest& req
   for (const auto& id : req.running_jobs())
     if (id.size() > max_job_id_bytes) return "running_jobs: an id of " + num(id.size()) + " bytes";
   // What a node's configuration allows ([worker] capacity, prefetch).
-  if (req.capacity() > 1024) return "capacity: " + num(req.capacity()) + " (at most 1024)";
-  if (req.prefetch() > 1024) return "prefetch: " + num(req.prefetch()) + " (at most 1024)";
+  if (req.capacity() > config::max_worker_slots)
+    return "capacity: " + num(req.capacity()) + " (at most " + num(config::max_worker_slots) + ")";
+  if (req.prefetch() > config::max_worker_slots)
+    return "prefetch: " + num(req.prefetch()) + " (at most " + num(config::max_worker_slots) + ")";
   return {};
 }
 
@@ -252,14 +254,6 @@ grpc::Status invalid_status(const grpc::ServerContextBase& ctx, const char* meth
     }
   }
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, text);
-}
-
-grpc::ServerUnaryReactor* refuse_invalid(grpc::CallbackServerContext* ctx, const char* method, const std::string& why) {
-  auto s = invalid_status(*ctx, method, why);
-  if (s.ok()) return nullptr;
-  auto* r = ctx->DefaultReactor();
-  r->Finish(s);
-  return r;
 }
 
 }  // namespace troupe::transport

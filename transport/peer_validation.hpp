@@ -52,8 +52,4 @@ std::string check_worker_heartbeat(const internalpb::WorkerHeartbeatRequest& req
 // count of lines left out).
 grpc::Status invalid_status(const grpc::ServerContextBase& ctx, const char* method, const std::string& why);
 
-// invalid_status for a unary call: nullptr (go on), or the reactor of the
-// call finished with that status, for the handler to return.
-grpc::ServerUnaryReactor* refuse_invalid(grpc::CallbackServerContext* ctx, const char* method, const std::string& why);
-
 }  // namespace troupe::transport

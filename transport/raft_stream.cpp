@@ -135,10 +135,7 @@ void raft_stream::OnDone(const grpc::Status& s) {
   } else {
     note_raft_call_end(to_, s);
   }
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    ended_ = true;
-  }
+  // ended_ is already set: the hold goes only after end_locked().
   auto self = std::move(keep_);  // the last reference may go with this scope
 }
 
