@@ -221,17 +221,17 @@ jobs::job long_job() {
   return j;
 }
 
+bool process_running(const std::string& cmdline) {
+  return std::system(("pgrep -f '^" + cmdline + "$' > /dev/null").c_str()) == 0;
+}
+
 bool job_process_gone() {
   auto until = std::chrono::steady_clock::now() + 5s;
-  while (std::system("pgrep -f '^sleep 987.6$' > /dev/null") == 0) {
+  while (process_running("sleep 987.6")) {
     if (std::chrono::steady_clock::now() >= until) return false;
     std::this_thread::sleep_for(20ms);
   }
   return true;
-}
-
-bool process_running(const std::string& cmdline) {
-  return std::system(("pgrep -f '^" + cmdline + "$' > /dev/null").c_str()) == 0;
 }
 
 TEST_CASE("beyond capacity a job waits here, in the report, and starts when a slot frees; cancelled, it never starts") {

@@ -93,6 +93,17 @@ status_batch batch(std::uint64_t seq, const std::string& job) {
   return b;
 }
 
+// A heartbeat from `from` to node 2 (the server's node).
+raft::message heartbeat(std::uint64_t from = 1, std::uint64_t term = 3, std::uint64_t commit = 0) {
+  raft::message m;
+  m.type = raft::msg_type::heartbeat;
+  m.from = from;
+  m.to = 2;
+  m.term = term;
+  m.commit = commit;
+  return m;
+}
+
 struct fixture {
   caf::actor_system_config acfg;
   std::unique_ptr<caf::actor_system> sys;
@@ -223,11 +234,7 @@ TEST_CASE("peer_transport <-> peer services over gRPC") {
 
   SUBCASE("issue 11: a heartbeat with term 2^64-1 is not delivered; an honest one is") {
     const int before = stepped.load();
-    raft::message m;
-    m.type = raft::msg_type::heartbeat;
-    m.from = 1;
-    m.to = 2;
-    m.term = ~std::uint64_t{0};
+    raft::message m = heartbeat(1, ~std::uint64_t{0});
     caf::anon_send(f.transport, send_atom::value, raft_outbox{{m}});
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     CHECK(stepped.load() == before);
@@ -244,15 +251,8 @@ TEST_CASE("peer_transport <-> peer services over gRPC") {
       commits.clear();
     }
     constexpr std::uint64_t n = 500;
-    for (std::uint64_t i = 1; i <= n; ++i) {  // one write each: separate unary calls could overtake each other
-      raft::message m;
-      m.type = raft::msg_type::heartbeat;
-      m.from = 1;
-      m.to = 2;
-      m.term = 3;
-      m.commit = i;
-      caf::anon_send(f.transport, send_atom::value, raft_outbox{{m}});
-    }
+    for (std::uint64_t i = 1; i <= n; ++i)  // one write each: separate unary calls could overtake each other
+      caf::anon_send(f.transport, send_atom::value, raft_outbox{{heartbeat(1, 3, i)}});
     std::vector<std::uint64_t> got;
     for (int i = 0; i < 100 && got.size() < n; ++i) {  // bounded: 5 s
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -281,12 +281,7 @@ raft::membership conf_of(std::initializer_list<raft::member> ms) {
 // Counts heartbeats node 2's server steps into its raft inbox from `from`, one at a time.
 bool stepped_from(fixture& f, std::uint64_t from) {
   const int before = stepped.load();
-  raft::message m;
-  m.type = raft::msg_type::heartbeat;
-  m.from = from;
-  m.to = 2;
-  m.term = 3;
-  raft_outbox out{{m}};
+  raft_outbox out{{heartbeat(from)}};
   // A transport of `from` (node 2's server is at the same address for every peer here).
   config::node_config cfg = make_config(from, 0);
   cfg.members.push_back({from, "127.0.0.1:1", ""});
@@ -359,21 +354,14 @@ TEST_CASE("membership: channels and accepted senders follow the replicated confi
 
 TEST_CASE("after a peer restarts, the first Raft message sent to it arrives") {
   fixture f;
-  auto heartbeat = [&] {
-    raft::message m;
-    m.type = raft::msg_type::heartbeat;
-    m.from = 1;
-    m.to = 2;
-    m.term = 3;
-    caf::anon_send(f.transport, send_atom::value, raft_outbox{{m}});
-  };
+  auto send_heartbeat = [&] { caf::anon_send(f.transport, send_atom::value, raft_outbox{{heartbeat()}}); };
   auto arrived = [](int before) {
     for (int i = 0; i < 40 && stepped.load() == before; ++i)  // bounded: 2 s
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     return stepped.load() > before;
   };
   int before = stepped.load();
-  heartbeat();  // opens the stream
+  send_heartbeat();  // opens the stream
   REQUIRE(arrived(before));
 
   // The peer restarts on the same port: its end of the stream is gone.
@@ -399,7 +387,7 @@ TEST_CASE("after a peer restarts, the first Raft message sent to it arrives") {
   // One message, sent once: a sender that took the old stream for open
   // would lose it in a write to the dead stream.
   before = stepped.load();
-  heartbeat();
+  send_heartbeat();
   CHECK(arrived(before));
 }
 
@@ -434,11 +422,7 @@ TEST_CASE("a peer without RaftService.Stream (an older node) gets its appends as
   auto cfg = make_config(1, port);
   auto t = sys.spawn(peer_transport, cfg, std::make_shared<peer_clients>(cfg),
                      std::make_shared<transport::member_directory>(cfg));
-  raft::message m;
-  m.type = raft::msg_type::heartbeat;
-  m.from = 1;
-  m.to = 2;
-  m.term = 3;
+  const raft::message m = heartbeat();
   // The first stream's refusal arrives asynchronously; until then a heartbeat
   // may be lost, as any Raft message may. Then every one arrives.
   for (int i = 0; i < 100 && old_node.delivered.load() == 0; ++i) {  // bounded: 5 s
