@@ -103,7 +103,10 @@ int core::ticks_until_due() const {
   if (role_ == role::leader) {
     // Learners to promote, progress of removed servers to prune, a change in
     // flight: checked on every tick.
-    if (conf_change_pending() || !conf_.learners().empty() || progress_.size() > conf_.members().size()) return 1;
+    // (Counted, not listed: raft_node asks this after every message.)
+    if (conf_change_pending() || conf_.voter_count() < conf_.members().size() ||
+        progress_.size() > conf_.members().size())
+      return 1;
     return std::max(1, std::min(cfg_.heartbeat_tick - heartbeat_elapsed_, cfg_.election_tick - election_elapsed_));
   }
   if (!promotable()) return cfg_.election_tick;  // counts only (a learner, or outside the configuration)
