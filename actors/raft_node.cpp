@@ -219,11 +219,21 @@ void expire(self_ptr self) {
   }
 }
 
+// A snapshot is taken once `raft.snapshot_every` entries were applied since
+// the last one, and once those entries add up to the last snapshot's size
+// (at most config::max_log_bytes_between_snapshots). Encoding the table holds
+// job_table's actor (every apply waits) for a time that grows with the table,
+// so with a count alone a large table was encoded every few seconds under
+// load, and those stalls were the p99 (issue 12). This way snapshot work
+// stays proportional to the work applied, as LogCabin's snapshot ratio keeps
+// it, and a restart replays at most that much log.
 void maybe_snapshot(self_ptr self) {
   auto& st = self->state;
   if (st.snapshot_in_flight || st.cfg.raft.snapshot_every == 0) return;
   if (st.applied_sent < st.core->snapshot_metadata().index + st.cfg.raft.snapshot_every) return;
+  if (st.applied_bytes_since_snapshot < std::min(st.snapshot_bytes, config::max_log_bytes_between_snapshots)) return;
   st.snapshot_in_flight = true;
+  st.applied_bytes_since_snapshot = 0;
   self->request(st.table, caf::infinite, compact_atom::value)
       .then([=](snapshot_blob& blob) {
         auto& st = self->state;
@@ -237,6 +247,7 @@ void maybe_snapshot(self_ptr self) {
         blob.snap.meta = st.core->compact(blob.snap);
         auto index = blob.snap.meta.index;
         auto bytes = blob.snap.data.size();
+        st.snapshot_bytes = bytes;
         self->request(st.store, caf::infinite, compact_atom::value, std::move(blob))
             .then([=](persist_done) {
               self->state.snapshot_in_flight = false;
@@ -251,6 +262,8 @@ void after_persist(self_ptr self, std::shared_ptr<raft::ready> rd) {
   if (!rd->messages.empty()) self->send(st.transport, send_atom::value, raft_outbox{rd->messages});
   if (rd->snapshot) {
     st.applied_sent = std::max(st.applied_sent, rd->snapshot->meta.index);
+    st.snapshot_bytes = rd->snapshot->data.size();
+    st.applied_bytes_since_snapshot = 0;
     auto index = rd->snapshot->meta.index;
     self->request(st.table, caf::infinite, restore_atom::value, snapshot_blob{*rd->snapshot})
         .then([=](std::uint64_t) {
@@ -260,7 +273,10 @@ void after_persist(self_ptr self, std::shared_ptr<raft::ready> rd) {
   }
   if (!rd->committed.empty()) {
     std::map<raft::index_t, raft::term_t> terms;
-    for (const auto& e : rd->committed) terms.emplace(e.index, e.term);
+    for (const auto& e : rd->committed) {
+      terms.emplace(e.index, e.term);
+      st.applied_bytes_since_snapshot += e.data.size();
+    }
     st.applied_sent = std::max(st.applied_sent, rd->committed.back().index);
     self->request(st.table, caf::infinite, apply_atom::value, entry_batch{rd->committed})
         .then([=](apply_outcomes& out) {
@@ -378,6 +394,7 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
   rc.max_append_bytes = static_cast<std::size_t>(st.cfg.raft.max_append_bytes);
   rc.snapshot_chunk_bytes = st.cfg.raft.snapshot_chunk_bytes;
   st.stored_hs = init->restored.hs;
+  st.snapshot_bytes = init->restored.snap_data.size();
   st.applied_sent = init->restored.snap.index;
   st.applied_done = init->restored.snap.index;  // the bootstrap restored the table from it
   st.core = std::make_unique<raft::core>(rc, [self] { return self->state.rng(); }, init->restored);

@@ -70,6 +70,10 @@ struct raft_node_state {
   bool ready_in_flight = false;
   raft::hard_state stored_hs;  // the last hard state handed to log_store
   bool snapshot_in_flight = false;
+  // When to snapshot (maybe_snapshot): the size of the last snapshot taken,
+  // installed or restored, and the entry bytes applied since.
+  std::uint64_t snapshot_bytes = 0;
+  std::uint64_t applied_bytes_since_snapshot = 0;
   raft::index_t applied_sent = 0;     // last index handed to job_table
   raft::index_t applied_done = 0;     // last index job_table answered for
   // Catching up after a start: the first commit index this node learns that

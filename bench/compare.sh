@@ -17,7 +17,11 @@
 # FSYNC_S (1: seconds per bench_log_store case), RESULTS_JSONL (also append the
 # rows there), DRAIN=1 (after each troupe row, wait up to DRAIN_TIMEOUT_S, 300,
 # until the backlog is 0, so a row does not start with the previous row's jobs
-# still running; by default rows follow each other and inherit the backlog).
+# still running; by default rows follow each other and inherit the backlog),
+# HOLD_EXECUTION=1 (a diagnostic, not the measurement: every node is drained
+# before the rows, so jobs are accepted but none runs, and the rows show the
+# consensus path alone). Each row also reports how busy the machine's CPUs
+# were during it.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=bench/lib.sh
@@ -40,11 +44,18 @@ troupe_start 3
 troupe_wait_leader 60
 # Warm-up: connections, first log segment, first apply.
 "$LOADGEN" --addr "$LEADER_ADDR" --concurrency 4 --count 200 --duration-s 30 >/dev/null
+if [[ ${HOLD_EXECUTION:-0} == 1 ]]; then
+  for a in "${GRPC[@]}"; do "$CLI" -a "$a" cluster drain >/dev/null; done
+  troupe_wait_leader 60  # draining the leader hands leadership over
+  echo "== HOLD_EXECUTION=1: every node drained, no job runs (the consensus path alone)" >&2
+fi
 for c in $CONCURRENCIES; do
+  t0=$(cpu_ticks)
   row=$("$LOADGEN" --addr "$LEADER_ADDR" --concurrency "$c" --duration-s "$DURATION_S" -o json)
+  busy=$(cpu_busy_pct "$t0")
   # The backlog right as the row ends, before the next row submits more.
   bl=$(backlog_json)
-  jq -c --argjson b "$bl" '. + {jobs_at_end: $b}' <<<"$row" | tee -a "$RESULTS"
+  jq -c --argjson b "$bl" --argjson cpu "$busy" '. + {jobs_at_end: $b, cpu_busy_pct: $cpu}' <<<"$row" | tee -a "$RESULTS"
   if [[ ${DRAIN:-0} == 1 ]]; then  # let the executor catch up before the next row (bounded)
     t0=$(date +%s)
     until [[ $(backlog_json | jq -r .backlog) == 0 ]] || (( $(date +%s) - t0 >= ${DRAIN_TIMEOUT_S:-300} )); do sleep 0.5; done
@@ -59,7 +70,9 @@ if (( HAVE_ETCD )); then
   etcd_wait_leader
   "$LOADGEN" --etcd --addr "$ELEADER" --concurrency 4 --count 200 --duration-s 30 >/dev/null
   for c in $CONCURRENCIES; do
-    "$LOADGEN" --etcd --addr "$ELEADER" --concurrency "$c" --duration-s "$DURATION_S" -o json | tee -a "$RESULTS"
+    t0=$(cpu_ticks)
+    row=$("$LOADGEN" --etcd --addr "$ELEADER" --concurrency "$c" --duration-s "$DURATION_S" -o json)
+    jq -c --argjson cpu "$(cpu_busy_pct "$t0")" '. + {cpu_busy_pct: $cpu}' <<<"$row" | tee -a "$RESULTS"
   done
   stop_all
 else
@@ -71,17 +84,19 @@ fsync_ref after
 
 # --- summary -------------------------------------------------------------------
 echo
-echo "| in flight | troupe committed/s | p50 ms | p99 ms | etcd Put/s | p50 ms | p99 ms | ratio troupe/etcd | troupe backlog at row end | troupe retries / errors |"
-echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+echo "| in flight | troupe committed/s | p50 ms | p99 ms | CPU busy | etcd Put/s | p50 ms | p99 ms | CPU busy | ratio troupe/etcd | troupe backlog at row end | troupe retries / errors |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 jq -rs '
   def r2: (. * 100 | round) / 100;
   (map(select(.target == "etcd")) | map({key: (.concurrency | tostring), value: .}) | from_entries) as $e
   | .[] | select(.target == "troupe")
   | . as $t | ($e[$t.concurrency | tostring]) as $x
   | "| \($t.concurrency) | \($t.committed_per_s | floor) | \($t.latency_ms.p50 | r2) | \($t.latency_ms.p99 | r2)"
+    + " | \($t.cpu_busy_pct)%"
     + " | \(if $x then ($x.committed_per_s | floor | tostring) else "-" end)"
     + " | \(if $x then ($x.latency_ms.p50 | r2 | tostring) else "-" end)"
     + " | \(if $x then ($x.latency_ms.p99 | r2 | tostring) else "-" end)"
+    + " | \(if $x then "\($x.cpu_busy_pct)%" else "-" end)"
     + " | \(if $x and $x.committed_per_s > 0 then ($t.committed_per_s / $x.committed_per_s | r2 | tostring) else "-" end)"
     + " | \($t.jobs_at_end.backlog) (p \($t.jobs_at_end.pending) / a \($t.jobs_at_end.assigned) / r \($t.jobs_at_end.running))"
     + " | \($t.retries.redirect + $t.retries.no_leader + $t.retries.RESOURCE_EXHAUSTED + $t.retries.UNAVAILABLE) / \($t.errors_total) |"

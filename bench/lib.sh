@@ -75,6 +75,17 @@ LAST_DELETE=/tmp/troupe-bench-last-delete
 
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
+cpu_ticks() {  # "busy total" jiffies of all CPUs since boot (busy: everything but idle and iowait)
+  awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat
+}
+
+cpu_busy_pct() {  # $1: "busy total" from cpu_ticks at the start -> % of all CPUs busy since then
+  local b0 t0 b1 t1
+  read -r b0 t0 <<<"$1"
+  read -r b1 t1 <<<"$(cpu_ticks)"
+  awk -v b="$((b1 - b0))" -v t="$((t1 - t0))" 'BEGIN { printf "%.0f", (t > 0 ? 100 * b / t : 0) }'
+}
+
 quiet_wait() {  # wait (bounded by QUIET_WAIT_S, default 1200) for other test/benchmark load to end
   local limit=${QUIET_WAIT_S:-1200} waited=0
   while pgrep -f "ctest|raft_sim|cc1plus" >/dev/null; do

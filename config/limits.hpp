@@ -47,4 +47,10 @@ inline std::uint64_t max_peer_message_bytes(const node_config& c) {
          2 * framing_bytes;
 }
 
+// Between two snapshots a node applies at least as many entry bytes as the
+// last snapshot held, but never more than this (raft_node's maybe_snapshot):
+// it bounds the log a restart replays once the table is large (1M jobs make a
+// snapshot of ~140 MiB).
+inline constexpr std::uint64_t max_log_bytes_between_snapshots = 64ull << 20;
+
 }  // namespace troupe::config
