@@ -223,7 +223,7 @@ void expire(self_ptr self) {
 // the last one, and once those entries add up to the last snapshot's size
 // (at most config::max_log_bytes_between_snapshots). Encoding the table holds
 // job_table's actor (every apply waits) for a time that grows with the table,
-// so with a count alone a large table was encoded every few seconds under
+// so with a count alone a large table was encoded about once a second under
 // load, and those stalls were the p99 (issue 12). This way snapshot work
 // stays proportional to the work applied, as LogCabin's snapshot ratio keeps
 // it, and a restart replays at most that much log.
