@@ -151,6 +151,12 @@ int main(int argc, char** argv) {
   std::printf("wall %.2f s, %.0f jobs/s\n", wall, n / wall);
   std::printf("cpu per job: node %.0f us, children %.0f us, machine %.0f us\n", self / n * 1e6, kids / n * 1e6,
               machine_busy / n * 1e6);
+  // KEEP=1 leaves the files: deleting many inodes slows the next run's
+  // creations on a journal-less ext4 for minutes (docs/BENCHMARKS.md).
+  if (const char* keep = std::getenv("KEEP"); keep && std::string(keep) == "1") {
+    std::printf("kept %s\n", dir.c_str());
+    return failed == 0 ? 0 : 1;
+  }
   std::string rm = "rm -rf '" + dir + "'";
   return std::system(rm.c_str()) == 0 && failed == 0 ? 0 : 1;
 }

@@ -94,17 +94,26 @@ output_sink::~output_sink() {
 }
 
 void output_sink::open(const std::string& path, std::size_t cap_bytes, std::size_t inline_limit) {
-  fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd_ < 0) throw_errno("cannot create", path);
+  // A file an earlier attempt left is emptied now (this attempt may write
+  // nothing); a missing one is created with the first byte.
+  fd_ = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+  if (fd_ < 0 && errno != ENOENT) throw_errno("cannot open", path);
   path_ = path;
   cap_ = cap_bytes;
   inline_limit_ = inline_limit;
 }
 
+void output_sink::create_file() {
+  if (fd_ >= 0) return;
+  fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw_errno("cannot create", path_);
+}
+
 void output_sink::write(std::string_view data) {
   if (inline_.size() < inline_limit_) inline_.append(data.substr(0, inline_limit_ - inline_.size()));
-  if (total_ < cap_) {
+  if (total_ < cap_ && !data.empty()) {
     std::size_t room = static_cast<std::size_t>(cap_ - total_);
+    create_file();
     write_all(fd_, data.substr(0, room), path_);
   }
   total_ += data.size();
@@ -131,6 +140,7 @@ bool output_sink::drain(int pipe_fd) {
     }
     if (total_ < cap_) {
       std::size_t room = static_cast<std::size_t>(std::min<std::uint64_t>(cap_ - total_, splice_chunk));
+      create_file();  // already there unless inline_limit is 0
       n = ::splice(pipe_fd, nullptr, fd_, nullptr, room, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
       if (n < 0 && errno == EINVAL) {
         splice_file_ = false;

@@ -1,4 +1,5 @@
-// Job output on disk: <output_dir>/<job_id>/stdout, stderr and meta.json.
+// Job output on disk: <output_dir>/<job_id>/stdout, stderr and meta.json
+// (stdout and stderr only when the job wrote to them).
 //
 // Each stream is written as it is produced, capped at output_cap_bytes; bytes
 // past the cap are counted but not stored, and the cap is recorded in
@@ -36,7 +37,10 @@ class output_sink {
   output_sink(const output_sink&) = delete;
   output_sink& operator=(const output_sink&) = delete;
 
-  // Creates/truncates path. Throws std::runtime_error naming the path.
+  // Empties what an earlier attempt left at path; a missing file is created
+  // with the stream's first byte, so a silent stream costs no inode (a
+  // reader takes a missing file as empty). Throws std::runtime_error naming
+  // the path.
   void open(const std::string& path, std::size_t cap_bytes, std::size_t inline_limit);
   // Stores what fits under the cap, counts everything. Throws on I/O error
   // (output_full_error when the disk is full).
@@ -65,6 +69,8 @@ class output_sink {
 
  private:
   int fd_ = -1;
+  void create_file();  // on the first byte to store
+
   std::string path_;
   std::size_t cap_ = 0;
   std::size_t inline_limit_ = 0;

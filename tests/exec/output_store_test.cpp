@@ -96,6 +96,47 @@ TEST_CASE("output store: a rerun replaces the previous run's output") {
   CHECK(read_output(spec.output_dir, "job-4").stdout_data == "second");
 }
 
+TEST_CASE("output store: a silent stream costs no file, and a silent rerun empties the previous run's") {
+  scratch_dir dir;
+  auto spec = make_spec(dir, "job-quiet", "unused");
+  const std::string job = spec.output_dir + "/job-quiet";
+  struct stat st;
+  {
+    job_result r;
+    job_output out(spec);
+    out.err().write("");  // an empty write is no byte either
+    out.finish(r);
+    CHECK(r.stdout_bytes == 0);
+    CHECK(r.stderr_bytes == 0);
+  }
+  CHECK(::lstat((job + "/stdout").c_str(), &st) != 0);
+  CHECK(::lstat((job + "/stderr").c_str(), &st) != 0);
+  stored_output s = read_output(spec.output_dir, "job-quiet");
+  CHECK(s.found);
+  CHECK(s.stdout_data.empty());
+  CHECK(s.stderr_data.empty());
+
+  {
+    job_result r;
+    job_output out(spec);
+    out.out().write("loud");
+    out.err().write("and wrong");
+    out.finish(r);
+  }
+  CHECK(read_output(spec.output_dir, "job-quiet").stderr_data == "and wrong");
+  {  // the next attempt writes nothing, through the group-commit path
+    job_result r;
+    job_output out(spec);
+    out.finish_unsynced(r);
+    out.publish();
+  }
+  s = read_output(spec.output_dir, "job-quiet");
+  CHECK(s.found);
+  CHECK(s.stdout_data.empty());
+  CHECK(s.stderr_data.empty());
+  CHECK(s.stderr_bytes == 0);
+}
+
 TEST_CASE("output store: bad job ids and directories are refused with the reason") {
   scratch_dir dir;
   auto spec = make_spec(dir, "../escape", "unused");

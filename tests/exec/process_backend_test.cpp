@@ -128,6 +128,26 @@ TEST_CASE("process: stdout and stderr are captured separately; exit 0 completes"
   CHECK(s.stderr_data == "err-line\n");
 }
 
+TEST_CASE("process: a job that writes nothing leaves its result and start record, no stream files") {
+  scratch_dir dir;
+  auto b = backend_in(dir);
+  cancel_token cancel;
+  auto spec = make_spec(dir, "p-quiet", "true");
+  job_result r = b->run(spec, cancel);
+  CHECK(r.result == outcome::completed);
+  CHECK(r.stdout_bytes == 0);
+  CHECK(r.stderr_bytes == 0);
+  const std::string job = spec.output_dir + "/p-quiet";
+  struct stat st;
+  CHECK(::lstat((job + "/meta.json").c_str(), &st) == 0);
+  CHECK(::lstat((job + "/stdout").c_str(), &st) != 0);
+  CHECK(::lstat((job + "/stderr").c_str(), &st) != 0);
+  stored_output s = read_output(spec.output_dir, "p-quiet");
+  CHECK(s.found);
+  CHECK(s.stdout_data.empty());
+  CHECK(s.stderr_data.empty());
+}
+
 TEST_CASE("process: a non-zero exit code fails the job and is reported") {
   scratch_dir dir;
   auto b = backend_in(dir);
