@@ -91,6 +91,7 @@ using job_supervisor_actor = caf::typed_actor<
     caf::reacts_to<job_changes>,
     caf::reacts_to<done_atom, executor_result>,
     caf::reacts_to<tick_atom>,
+    caf::reacts_to<running_atom>,                                  // RUNNING reports held long enough are due
     caf::reacts_to<heartbeat_atom, bool>,                          // executor backend health probe result
     caf::replies_to<workers_atom>::with<worker_report>,            // this node's own report
     caf::replies_to<output_atom, std::string>::with<job_output>,   // a job's output stored on this node

@@ -31,6 +31,7 @@ using clock = job_supervisor_state::clock;
 constexpr auto tick_every = config::supervisor_tick;
 
 void flush(self_ptr self);
+void report_held(self_ptr self);
 
 // A tick resends what is waiting (a batch refused as not final, or one that
 // found no leader); with nothing waiting, none is scheduled.
@@ -59,6 +60,15 @@ void queue(self_ptr self, logpb::JobStatusUpdate u) {
   flush(self);
 }
 
+// One timer for all held RUNNING reports: it fires when the oldest is due.
+void arm_held_reports(self_ptr self) {
+  auto& st = self->state;
+  if (st.held_timer || st.held_reports.empty()) return;
+  st.held_timer = true;
+  auto wait = std::chrono::ceil<std::chrono::milliseconds>(st.held_reports.front().due - clock::now());
+  self->delayed_send(self, std::max(wait, std::chrono::milliseconds(1)), running_atom::value);
+}
+
 void start(self_ptr self, const jobs::job& j) {
   auto& st = self->state;
   exec::job_spec spec;
@@ -77,18 +87,36 @@ void start(self_ptr self, const jobs::job& j) {
   spec.inline_limit = st.cfg.executor.output_inline_bytes;
   auto exec = self->spawn(job_executor, st.backend, spec, j.attempts, caf::actor_cast<job_supervisor_actor>(self));
   self->monitor(exec);
-  st.running[j.id] = {exec, j.attempts, clock::now()};
+  const auto now = clock::now();
+  st.running[j.id] = {exec, j.attempts, now, wall_clock_ns()};
   st.launched[j.id] = j.attempts;
   TLOG(info, "job_supervisor") << "spawned job_executor #" << exec.id() << " for job " << j.id << " (attempt "
                                << j.attempts << ", image " << spec.image << ", backend " << st.backend->name()
                                << "); parent job_supervisor #" << self->id() << " monitors it";
-  logpb::JobStatusUpdate u;
-  u.set_job_id(j.id);
-  u.set_status(scheduler::JOB_STATUS_RUNNING);
-  u.set_executed_by(st.cfg.id);
-  u.set_attempt(j.attempts);
-  u.set_at_ns(wall_clock_ns());
-  queue(self, std::move(u));
+  st.held_reports.push_back({j.id, j.attempts, now + config::running_report_hold(st.cfg)});
+  report_held(self);  // at once when the hold is 0
+}
+
+// Queues the RUNNING report of each held job whose hold is over and that
+// still runs here (one that ended was reported by its final update).
+void report_held(self_ptr self) {
+  auto& st = self->state;
+  const auto now = clock::now();
+  while (!st.held_reports.empty() && st.held_reports.front().due <= now) {
+    auto h = std::move(st.held_reports.front());
+    st.held_reports.pop_front();
+    auto it = st.running.find(h.job_id);
+    if (st.stopping || it == st.running.end() || it->second.attempt != h.attempt) continue;
+    it->second.running_reported = true;
+    logpb::JobStatusUpdate u;
+    u.set_job_id(h.job_id);
+    u.set_status(scheduler::JOB_STATUS_RUNNING);
+    u.set_executed_by(st.cfg.id);
+    u.set_attempt(h.attempt);
+    u.set_at_ns(it->second.started_ns);
+    queue(self, std::move(u));
+  }
+  arm_held_reports(self);
 }
 
 // Starts waiting jobs while slots are free.
@@ -442,11 +470,15 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
                                      << scheduler::JobStatus_Name(r.update.status())
                                      << (r.update.has_exit_code() ? " exit " + std::to_string(r.update.exit_code()) : "")
                                      << (r.update.error().empty() ? "" : " (" + r.update.error() + ")");
-        if (auto run = st.running.find(r.job_id); run != st.running.end())
+        if (auto run = st.running.find(r.job_id); run != st.running.end()) {
           metrics::global()
               .get_histogram("troupe_job_run_seconds", "Run time of jobs executed on this node, start to done",
                              metrics::duration_buckets())
               .observe(std::chrono::duration<double>(clock::now() - run->second.started).count());
+          // Its RUNNING was still held: the final update says when it started.
+          if (!run->second.running_reported && r.update.started_at_ns() == 0)
+            r.update.set_started_at_ns(run->second.started_ns);
+        }
         st.running.erase(r.job_id);
         start_waiting(self);
         if (st.evicted_running.erase(r.job_id)) remove_outputs(self, {r.job_id});
@@ -462,6 +494,10 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
       [=](tick_atom) {
         self->state.ticking = false;
         flush(self);  // and arms the next tick while something waits
+      },
+      [=](running_atom) {
+        self->state.held_timer = false;
+        report_held(self);
       },
       [=](heartbeat_atom, bool ok) {
         auto& st = self->state;

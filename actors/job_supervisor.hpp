@@ -37,7 +37,17 @@ struct job_supervisor_state {
     job_executor_actor executor;
     std::uint32_t attempt = 0;
     clock::time_point started{};  // for the run time histogram
+    std::int64_t started_ns = 0;  // wall clock, for the RUNNING report or the final one
+    bool running_reported = false;
   };
+  // RUNNING reports not sent yet (config::running_report_hold), in start order.
+  struct held_report {
+    std::string job_id;
+    std::uint32_t attempt = 0;
+    clock::time_point due{};
+  };
+  std::deque<held_report> held_reports;
+  bool held_timer = false;  // a running_atom is on its way
   config::node_config cfg;
   std::shared_ptr<exec::backend> backend;
   peer_transport_actor transport;

@@ -133,7 +133,8 @@ class schema {
                           {"dead_after_ms", u32(wo.dead_after_ms)},
                           {"capacity", u32(wo.capacity)},
                           {"prefetch", u32(wo.prefetch)},
-                          {"max_attempts", u32(wo.max_attempts)}}});
+                          {"max_attempts", u32(wo.max_attempts)},
+                          {"running_report_hold_ms", u32(wo.running_report_hold_ms)}}});
     executor_options& eo = c.executor;
     sections_.push_back({"executor",
                          {{"backend", string(eo.backend)},

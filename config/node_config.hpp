@@ -45,6 +45,9 @@ struct worker_options {
   // the leader. 0: a job is assigned only to a free slot.
   std::uint32_t prefetch = 4;
   std::uint32_t max_attempts = 3;      // runs of one job before it is failed for good
+  // A job's RUNNING report waits this long after its start; a job that ends
+  // sooner is reported once, by its final update. 0: reported at once.
+  std::uint32_t running_report_hold_ms = 50;
 };
 
 struct sandbox_options {

@@ -126,6 +126,12 @@ inline milliseconds unreported_assigned_grace(const node_config& c) { return dea
 // one waits. The executor backend's health is probed when the heartbeat asks
 // for this node's report, at most this often.
 inline constexpr milliseconds supervisor_tick{200};
+// job_supervisor: a job's RUNNING report waits this long after its start. A
+// job that ends sooner is reported once, by its final update (which carries
+// the start time): one log entry fewer per short job, and at low load one
+// commit round on every node and one ForwardJobStatus call fewer. Longer
+// jobs show RUNNING this much later.
+inline milliseconds running_report_hold(const node_config& c) { return milliseconds(c.worker.running_report_hold_ms); }
 inline constexpr milliseconds executor_probe_interval{2000};
 // job_dispatcher, leader only: while jobs are pending or placed, retry
 // assignments that found every worker full and re-queue dead or silent

@@ -191,6 +191,10 @@ class checker {
     in_range<std::uint32_t>("[worker].prefetch", w.prefetch, 0, max_worker_slots,
                             "jobs waiting on this node for a free slot");
     in_range<std::uint32_t>("[worker].max_attempts", w.max_attempts, 1, 100, "runs of one job before it fails for good");
+    // At most 10 s: the hold only delays what clients see (heartbeats list
+    // a held job as running all along).
+    in_range<std::uint32_t>("[worker].running_report_hold_ms", w.running_report_hold_ms, 0, 10000,
+                            "milliseconds a started job's RUNNING report waits");
   }
 
   void check_executor() const {

@@ -55,6 +55,7 @@ using member_atom = caf::atom_constant<caf::atom("member")>;
 using backup_atom = caf::atom_constant<caf::atom("backup")>;
 using oldest_atom = caf::atom_constant<caf::atom("oldest")>;
 using held_atom = caf::atom_constant<caf::atom("held")>;
+using running_atom = caf::atom_constant<caf::atom("running")>;
 
 // ---- raft_node <-> log_store -------------------------------------------------
 struct persist_request {

@@ -25,13 +25,16 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// peer_transport plus two test controls: the log of batches sent
-// ("seq@leader:jobs;") and answering one of them.
+// peer_transport plus three test controls: the log of batches sent
+// ("seq@leader:jobs;"), the jobs whose updates carried a start time
+// ("id;"), and answering one of the batches.
 using fake_transport_actor = peer_transport_actor::extend<caf::replies_to<get_atom>::with<std::string>,
+                                                          caf::replies_to<stats_atom>::with<std::string>,
                                                           caf::reacts_to<done_atom, std::uint64_t, bool>>;
 
 struct fake_transport_state {
   std::string log;
+  std::string started;
   std::map<std::uint64_t, caf::typed_response_promise<report_ack>> pending;
 };
 
@@ -41,7 +44,10 @@ fake_transport_actor::behavior_type fake_transport(fake_transport_actor::statefu
       [](const role_change&) {},
       [=](report_atom, std::uint64_t leader, const status_batch& b) -> caf::result<report_ack> {
         std::string jobs;
-        for (const auto& u : b.updates) jobs += u.job_id() + "/" + scheduler::JobStatus_Name(u.status()) + ",";
+        for (const auto& u : b.updates) {
+          jobs += u.job_id() + "/" + scheduler::JobStatus_Name(u.status()) + ",";
+          if (u.started_at_ns() != 0) self->state.started += u.job_id() + ";";
+        }
         self->state.log += std::to_string(b.seq) + "@" + std::to_string(leader) + ":" + jobs + ";";
         auto rp = self->make_response_promise<report_ack>();
         self->state.pending[b.seq] = rp;
@@ -51,6 +57,7 @@ fake_transport_actor::behavior_type fake_transport(fake_transport_actor::statefu
       [](output_atom, std::uint64_t, const std::string&) { return job_output{}; },
       [](drain_atom, std::uint64_t, std::uint64_t, bool) { return std::uint64_t{0}; },
       [=](get_atom) { return self->state.log; },
+      [=](stats_atom) { return self->state.started; },
       [=](done_atom, std::uint64_t seq, bool final) {
         auto it = self->state.pending.find(seq);
         if (it == self->state.pending.end()) return;
@@ -149,6 +156,11 @@ struct fixture {
     self->request(transport, 5s, get_atom::value).receive([&](std::string& s) { out = s; }, [](caf::error&) {});
     return out;
   }
+  std::string started() {
+    std::string out;
+    self->request(transport, 5s, stats_atom::value).receive([&](std::string& s) { out = s; }, [](caf::error&) {});
+    return out;
+  }
   // Waits (bounded) until the batch log reads `expected`.
   std::string wait_log(const std::string& expected) {
     auto until = std::chrono::steady_clock::now() + 5s;
@@ -234,6 +246,60 @@ bool job_process_gone() {
   return true;
 }
 
+jobs::job assigned_here(const std::string& id, const std::string& command) {
+  jobs::job j;
+  j.id = id;
+  j.command = command;
+  j.status = jobs::job_status::assigned;
+  j.assigned_worker = 1;
+  j.attempts = 1;
+  return j;
+}
+
+TEST_CASE("a job that ends within the RUNNING hold is reported once, by its final update with its start time") {
+  fixture f(true, {}, [](config::node_config& c) { c.worker.running_report_hold_ms = 10000; });
+  auto j = assigned_here("5e1f0c1a-0000-4000-8000-0000000000c1", "true");
+  f.self->send(f.supervisor, job_changes{{jobs::job_change{1, jobs::change_kind::created, {}, j}}, {}});
+  auto completed = "1@2:" + j.id + "/JOB_STATUS_COMPLETED,;";
+  CHECK(f.wait_log(completed) == completed);
+  CHECK(f.started() == j.id + ";");
+  // Nothing more comes when the hold ends (the job is gone from here).
+  f.self->send(f.transport, done_atom::value, std::uint64_t{1}, true);
+  f.self->send(f.supervisor, running_atom::value);
+  std::this_thread::sleep_for(300ms);
+  CHECK(f.log() == completed);
+}
+
+TEST_CASE("with no RUNNING hold a job is reported RUNNING as it starts, then by its end") {
+  fixture f(true, {}, [](config::node_config& c) { c.worker.running_report_hold_ms = 0; });
+  auto j = assigned_here("5e1f0c1a-0000-4000-8000-0000000000c2", "true");
+  f.self->send(f.supervisor, job_changes{{jobs::job_change{1, jobs::change_kind::created, {}, j}}, {}});
+  auto running = "1@2:" + j.id + "/JOB_STATUS_RUNNING,;";
+  REQUIRE(f.wait_log(running) == running);
+  // The job ends while batch 1 is unanswered; its final update goes next.
+  auto until = std::chrono::steady_clock::now() + 5s;
+  while (!std::filesystem::exists(f.dir + "/outputs/" + j.id + "/meta.json") && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(20ms);
+  f.self->send(f.transport, done_atom::value, std::uint64_t{1}, true);
+  auto both = running + "2@2:" + j.id + "/JOB_STATUS_COMPLETED,;";
+  CHECK(f.wait_log(both) == both);
+}
+
+TEST_CASE("a job still running when its RUNNING hold ends is reported RUNNING") {
+  fixture f(true, {}, [](config::node_config& c) { c.worker.running_report_hold_ms = 100; });
+  auto j = assigned_here("5e1f0c1a-0000-4000-8000-0000000000c3", "sleep 987.5");
+  const auto t0 = std::chrono::steady_clock::now();
+  f.self->send(f.supervisor, job_changes{{jobs::job_change{1, jobs::change_kind::created, {}, j}}, {}});
+  auto running = "1@2:" + j.id + "/JOB_STATUS_RUNNING,;";
+  REQUIRE(f.wait_log(running) == running);
+  CHECK(std::chrono::steady_clock::now() - t0 >= 100ms);
+  CHECK(f.started().empty());  // RUNNING carries its start as at_ns
+  std::size_t stopped = 0;
+  f.self->request(f.supervisor, 10s, shutdown_atom::value)
+      .receive([&](std::size_t n) { stopped = n; }, [](caf::error& e) { FAIL(caf::to_string(e)); });
+  CHECK(stopped == 1);
+}
+
 TEST_CASE("beyond capacity a job waits here, in the report, and starts when a slot frees; cancelled, it never starts") {
   fixture f(true, {}, [](config::node_config& c) {
     c.worker.capacity = 1;
@@ -276,6 +342,10 @@ TEST_CASE("beyond capacity a job waits here, in the report, and starts when a sl
                                                            cancelled(a)}},
                                          {}});
   f.self->send(f.transport, done_atom::value, std::uint64_t{1}, true);
+  // A's end goes as batch 2; C's RUNNING, held for [worker]
+  // running_report_hold_ms after its start, follows once batch 2 is answered.
+  CHECK(f.wait_contains("2@2:" + a.id + "/JOB_STATUS_CANCELLED"));
+  f.self->send(f.transport, done_atom::value, std::uint64_t{2}, true);
   CHECK(f.wait_contains(c.id + "/JOB_STATUS_RUNNING"));
   CHECK(process_running("sleep 987.9"));
   CHECK(f.log().find(b.id) == std::string::npos);  // never started, never reported

@@ -49,6 +49,7 @@ job_supervisor_actor::behavior_type idle_supervisor() {
       [](const job_changes&) {},
       [](done_atom, executor_result&) {},
       [](tick_atom) {},
+      [](running_atom) {},
       [](heartbeat_atom, bool) {},
       [](workers_atom) { return worker_report{}; },
       [](output_atom, const std::string&) { return job_output{}; },

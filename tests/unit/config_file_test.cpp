@@ -73,6 +73,7 @@ TEST_CASE("config/examples/full.toml sets every key to its default") {
   CHECK(c.worker.capacity == d.worker.capacity);
   CHECK(c.worker.prefetch == d.worker.prefetch);
   CHECK(c.worker.max_attempts == d.worker.max_attempts);
+  CHECK(c.worker.running_report_hold_ms == d.worker.running_report_hold_ms);
   CHECK(c.executor.backend == d.executor.backend);
   CHECK(c.executor.docker_socket == d.executor.docker_socket);
   CHECK(c.executor.default_image == d.executor.default_image);
@@ -115,7 +116,7 @@ TEST_CASE("config/examples/full.toml sets every key to its default") {
        {"id =", "data_dir =", "advertise_addr =", "grpc =", "http =", "address =", "tick_ms =", "election_ticks =",
         "heartbeat_ticks =", "commit_deadline_ms =", "max_pending_proposals =", "snapshot_every =",
         "max_entries_per_append =", "snapshot_chunk_bytes =", "pre_vote =", "check_quorum =", "heartbeat_ms =",
-        "dead_after_ms =", "capacity =", "prefetch =", "max_attempts =", "backend =", "docker_socket =", "default_image =",
+        "dead_after_ms =", "capacity =", "prefetch =", "max_attempts =", "running_report_hold_ms =", "backend =", "docker_socket =", "default_image =",
         "timeout_s =", "output_cap_bytes =", "output_inline_bytes =", "network =", "memory_bytes =", "cpus =",
         "pids_limit =", "drop_all_capabilities =", "no_new_privileges =", "read_only_rootfs =", "retention_s =",
         "max_active =", "max_command_bytes =", "level =", "max_append_bytes =", "max_timeout_s =", "user =",
