@@ -207,9 +207,9 @@ int shell_main(void* arg) {
 // Starts the job's shell as posix_spawn starts a child: clone with CLONE_VM |
 // CLONE_VFORK, on a stack of its own. The shim waits until the shell has
 // exec'd (or failed), and no copy of the shim's page tables is made only for
-// the exec to discard it: a plain fork here was a third of the shim's CPU per
-// job. Descriptors, signal dispositions, limits and credentials are still
-// the child's own (no CLONE_FILES, CLONE_SIGHAND or CLONE_THREAD).
+// the exec to discard it, as a fork did for every job. Descriptors, signal
+// dispositions, limits and credentials are still the child's own (no
+// CLONE_FILES, CLONE_SIGHAND or CLONE_THREAD).
 pid_t start_shell(const job_params& p, pid_t self, int signal_fd) {
   alignas(16) static char stack[64 * 1024];
   shell_start s{&p, self, signal_fd};
