@@ -128,7 +128,7 @@ TEST_CASE("process: stdout and stderr are captured separately; exit 0 completes"
   CHECK(s.stderr_data == "err-line\n");
 }
 
-TEST_CASE("process: a job that writes nothing leaves its result and start record, no stream files") {
+TEST_CASE("process: a job that writes nothing leaves its meta.json and no stream files") {
   scratch_dir dir;
   auto b = backend_in(dir);
   cancel_token cancel;
