@@ -73,6 +73,9 @@ using heartbeat_tracker_actor = caf::typed_actor<
 
 // Leader only: assigns pending jobs, re-queues the jobs of dead workers, evicts old jobs.
 using job_dispatcher_actor = caf::typed_actor<
+    // A submit_job command to propose; the leader's dispatcher places it in
+    // the entry itself when a worker has a free slot (job_dispatcher.hpp).
+    caf::replies_to<submit_atom, logpb::Command>::with<proposal_result>,
     caf::reacts_to<role_change>,
     caf::reacts_to<job_changes>,
     caf::reacts_to<worker_list>,

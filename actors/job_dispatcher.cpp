@@ -167,39 +167,57 @@ std::uint32_t cluster_feature_level(const job_dispatcher_state& st) {
   return level;
 }
 
+// The workers that may take jobs, with the jobs each holds (placed, and
+// reserved by submits in flight) and how many it takes.
+struct worker_slots {
+  std::map<std::uint64_t, std::uint32_t> load, capacity;
+
+  // Least loaded first; among equals, the first after the worker chosen
+  // last, so an idle cluster spreads jobs instead of piling them on node 1.
+  // 0 when every worker is full. The choice counts as load.
+  std::uint64_t take(std::uint64_t& last_assigned) {
+    std::uint64_t best = 0;
+    auto better = [&](std::uint64_t w) {
+      if (best == 0 || load[w] != load[best]) return best == 0 || load[w] < load[best];
+      return (w > last_assigned) && !(best > last_assigned && best < w);
+    };
+    for (const auto& [w, n] : load)
+      if (n < capacity[w] && better(w)) best = w;
+    if (best == 0) return 0;
+    ++load[best];
+    last_assigned = best;
+    return best;
+  }
+};
+
+worker_slots slots(const job_dispatcher_state& st) {
+  worker_slots s;
+  for (const auto& w : st.workers.workers)
+    if (w.alive && !st.draining.count(w.report.node_id) && w.report.executor_ok) {
+      const auto id = w.report.node_id;
+      auto h = st.held.find(id);
+      auto r = st.reserved.find(id);
+      s.load[id] = (h == st.held.end() ? 0 : h->second) + (r == st.reserved.end() ? 0 : r->second);
+      // What it runs at once, plus what it takes to start when a slot frees
+      // (none from a build before prefetch).
+      s.capacity[id] = (w.report.capacity ? w.report.capacity : st.cfg.worker.capacity) + w.report.prefetch;
+    }
+  return s;
+}
+
 void dispatch(self_ptr self) {
   auto& st = self->state;
   if (!st.leader || st.assigning || st.pending.empty()) return;
-  // Load: the jobs each worker holds now.
-  std::map<std::uint64_t, std::uint32_t> load, capacity;
-  for (const auto& w : st.workers.workers)
-    if (w.alive && !st.draining.count(w.report.node_id) && w.report.executor_ok) {
-      auto h = st.held.find(w.report.node_id);
-      load[w.report.node_id] = h == st.held.end() ? 0 : h->second;
-      // What it runs at once, plus what it takes to start when a slot frees
-      // (none from a build before prefetch).
-      capacity[w.report.node_id] =
-          (w.report.capacity ? w.report.capacity : st.cfg.worker.capacity) + w.report.prefetch;
-    }
-  if (load.empty()) return;
+  auto free = slots(st);
+  if (free.load.empty()) return;
   logpb::Command cmd;
   auto* batch = cmd.mutable_assign_jobs();
   const auto now_ns = wall_clock_ns();
   std::uint64_t bytes = 0;
   // Oldest first; returns false to stop.
   st.pending.for_each([&](std::int64_t, const std::string& id) {
-    // Least loaded first; among equals, the first after the worker chosen
-    // last, so an idle cluster spreads jobs instead of piling them on node 1.
-    std::uint64_t best = 0;
-    auto better = [&](std::uint64_t w) {
-      if (best == 0 || load[w] != load[best]) return best == 0 || load[w] < load[best];
-      return (w > st.last_assigned) && !(best > st.last_assigned && best < w);
-    };
-    for (const auto& [w, n] : load)
-      if (n < capacity[w] && better(w)) best = w;
+    const auto best = free.take(st.last_assigned);
     if (best == 0) return false;  // every worker is full
-    ++load[best];
-    st.last_assigned = best;
     auto* a = batch->add_assignments();
     a->set_job_id(id);
     a->set_worker_id(best);
@@ -227,6 +245,38 @@ void dispatch(self_ptr self) {
     }
     dispatch(self);  // jobs submitted while this entry was in flight
   });
+}
+
+// A SubmitJob on its way to raft_node. Placed in its own entry when this node
+// leads, every member applies assign_to, no older job waits (it would be
+// overtaken) and a worker has a free slot; otherwise passed on as it is, and
+// placed later like any pending job. A follower's raft_node refuses it as
+// not the leader, for node_service to forward.
+caf::result<proposal_result> submit(self_ptr self, logpb::Command& cmd) {
+  auto& st = self->state;
+  std::uint64_t worker = 0;
+  if (st.leader && st.pending.empty() && cluster_feature_level(st) >= feature_level_submit_assign)
+    worker = slots(st).take(st.last_assigned);
+  if (worker == 0) return self->delegate(st.raft, propose_atom::value, std::move(cmd));
+  cmd.mutable_submit_job()->set_assign_to(worker);
+  ++st.reserved[worker];
+  auto rp = self->make_response_promise<proposal_result>();
+  auto release = [=] {
+    auto& r = self->state.reserved;
+    if (auto it = r.find(worker); it != r.end() && --it->second == 0) r.erase(it);
+  };
+  self->request(st.raft, config::commit_wait(st.cfg), propose_atom::value, std::move(cmd))
+      .then(
+          [=](proposal_result& r) mutable {
+            release();
+            rp.deliver(std::move(r));
+          },
+          [=](caf::error& e) mutable {
+            release();
+            rp.deliver(std::move(e));
+            dispatch(self);  // a slot it held may be free again
+          });
+  return rp;
 }
 
 std::int64_t retention_ns(const job_dispatcher_state& st) {
@@ -310,6 +360,7 @@ job_dispatcher_actor::behavior_type job_dispatcher(job_dispatcher_actor::statefu
       });
   ask_oldest(self, table);
   return {
+      [=](submit_atom, logpb::Command& cmd) { return submit(self, cmd); },
       [=](const role_change& rc) {
         auto& st = self->state;
         bool leader = rc.role == raft::role::leader;

@@ -11,6 +11,11 @@
 //    assignment or result; actors/unreported_jobs.hpp) (attempts kept; the
 //    job table fails a job that used worker.max_attempts);
 //  - evict_jobs: finished jobs older than jobs.retention_s.
+// Every SubmitJob passes through it on its way to raft_node. When no job is
+// pending and a worker has a free slot, the leader's dispatcher places the
+// new job in its submit entry (SubmitJobCommand.assign_to): one entry and
+// one commit round per job fewer than an assign_jobs after it. Otherwise the
+// submit goes on to raft_node untouched.
 // Placement runs on every change and costs O(jobs placed) plus the workers:
 // per-worker load is kept as jobs change, not recounted. The liveness checks
 // look only at placed (assigned or running) jobs, and run on the dispatcher's
@@ -68,6 +73,10 @@ struct job_dispatcher_state {
   // When the earliest tick now scheduled fires (none: no tick is coming).
   std::optional<clock::time_point> armed;
   bool assigning = false;                                       // an assign_jobs entry is proposed, not applied
+  // Slots taken by placed submits on their way through raft_node, by worker:
+  // counted as load until the proposal's answer (the table's change, which
+  // places the job in `held`, reaches this mailbox before that answer).
+  std::map<std::uint64_t, std::uint32_t> reserved;
   std::unordered_set<std::string> requeueing;  // a requeue_job is proposed for these, not applied
   unreported_map unreported;  // jobs live workers do not report, since when
   bool evicting = false;

@@ -310,6 +310,7 @@ int run_actors(caf::actor_system& sys, const config::node_config& cfg, recovered
   service_init->cfg = cfg;
   service_init->raft = raft;
   service_init->table = table;
+  service_init->dispatcher = dispatcher;
   service_init->tracker = tracker;
   service_init->supervisor = supervisor;
   service_init->transport = transport;
@@ -325,7 +326,8 @@ int run_actors(caf::actor_system& sys, const config::node_config& cfg, recovered
     // node_service serves the tree (GET /api/topology) and adds its own row.
     service_init->fixed_actors = tree.describe();
     service = sys.spawn(node_service, service_init);
-    tree.add("node_service", service, {"raft_node", "job_table", "heartbeat_tracker", "job_supervisor", "peer_transport"},
+    tree.add("node_service", service,
+             {"raft_node", "job_table", "job_dispatcher", "heartbeat_tracker", "job_supervisor", "peer_transport"},
              "every client operation, from both gateways");
     server = start_grpc_server(sys, cfg, service, peer_inbox{raft, tracker, supervisor}, members);
     http = std::make_unique<http_server>(sys, cfg, service);

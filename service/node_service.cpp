@@ -31,14 +31,15 @@ logpb::Command submit_command(const submit_request &req) {
 }
 
 // SubmitJob. Validation here, admission (jobs.max_active) on apply in the
-// job table, so the cap holds under any concurrency.
+// job table, so the cap holds under any concurrency. Proposed through the
+// dispatcher, which places the job in its entry when it can.
 caf::result<proposal_result> submit(self_ptr self, const ctx_ptr &c, submit_request req) {
   auto bad = validate::command(req.command, c->cfg.jobs.max_command_bytes);
   if (bad.empty() && !req.image.empty()) bad = validate::image(req.image);
   if (bad.empty()) bad = validate::timeout(req.timeout_s, c->cfg.executor.max_timeout_s);
   if (!bad.empty()) return make_error(errc::invalid_argument, bad);
   auto rp = self->make_response_promise<proposal_result>();
-  self->request(c->raft, config::commit_wait(c->cfg), propose_atom::value, submit_command(req))
+  self->request(c->dispatcher, config::commit_wait(c->cfg), submit_atom::value, submit_command(req))
       .then([=](proposal_result &r) mutable { rp.deliver(std::move(r)); },
             [=](caf::error &e) mutable {
               if (!is(e, errc::not_leader)) {
@@ -284,8 +285,8 @@ caf::result<topology> actor_tree(self_ptr self, const ctx_ptr &c) {
           [=](const topology &executors) mutable {
             topology t = c->fixed_actors;
             t.actors.push_back({"node_service", self->id(), "bootstrap", "monitored by bootstrap",
-                                "every client operation -> raft_node, job_table, heartbeat_tracker, "
-                                "job_supervisor, peer_transport"});
+                                "every client operation -> raft_node, job_table, job_dispatcher (SubmitJob), "
+                                "heartbeat_tracker, job_supervisor, peer_transport"});
             t.actors.insert(t.actors.end(), executors.actors.begin(), executors.actors.end());
             rp.deliver(std::move(t));
           },

@@ -1,6 +1,7 @@
 // node_service: the one actor every client operation of a node goes through,
 // whichever gateway it arrived by. It validates, asks the actors beneath it
-// (raft_node, job_table, heartbeat_tracker, job_supervisor), forwards to the
+// (raft_node, job_table, heartbeat_tracker, job_supervisor; job_dispatcher
+// for SubmitJob, which may place the job in its entry), forwards to the
 // leader where an operation needs one, runs the replicated drain workflow,
 // and answers typed results or caf::errors of protocol/errors.hpp. Gateways
 // only translate requests in and answers out.
@@ -84,6 +85,7 @@ struct node_service_init {
   config::node_config cfg;
   raft_node_actor raft;
   job_table_actor table;
+  job_dispatcher_actor dispatcher;             // SubmitJob's way to raft_node
   heartbeat_tracker_actor tracker;
   job_supervisor_actor supervisor;
   peer_transport_actor transport;              // outputs and drains through the leader

@@ -91,6 +91,10 @@ apply_result job_table::apply(std::uint64_t index, const logpb::Command& cmd) {
 // Admission happens here, not at the gateway: the cap the leader stamped into
 // the entry is checked against the applied state, so concurrent submits
 // through any node can never push the active count past it.
+// A submit the leader placed at once (assign_to) is then assigned by the same
+// rule as assign_job, at its creation time: listeners see it created pending,
+// then assigned. A refused placement (a draining worker) leaves it pending and
+// the submit applied.
 apply_error job_table::apply_submit(std::uint64_t index, const logpb::SubmitJobCommand& c, apply_result& out) {
   if (c.job_id().empty()) return refuse(refusal::malformed, "submit_job: job_id is empty");
   if (c.command().empty()) return refuse(refusal::malformed, "submit_job: command is empty");
@@ -108,6 +112,13 @@ apply_error job_table::apply_submit(std::uint64_t index, const logpb::SubmitJobC
   j->updated_index = index;
   record(out, index, change_kind::created, job_status::unspecified, *j);
   insert(std::move(j));
+  if (c.assign_to() != 0) {
+    logpb::AssignJobCommand a;
+    a.set_job_id(c.job_id());
+    a.set_worker_id(c.assign_to());
+    a.set_assigned_at_ns(c.created_at_ns() != 0 ? c.created_at_ns() : ms_to_ns(c.created_at_ms()));
+    apply_assign(index, a, out);
+  }
   return {};
 }
 

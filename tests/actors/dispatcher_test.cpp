@@ -123,6 +123,23 @@ struct dispatcher_fixture : sim_fixture {
     settle();
   }
 
+  // A SubmitJob as node_service sends it: through the dispatcher.
+  std::shared_ptr<answer<proposal_result>> submit_through(const std::string& id, std::int64_t created_ns) {
+    return ask<proposal_result>(dispatcher, submit_atom::value, submit(id, created_ns));
+  }
+  // The worker each submit entry placed its job on (0: left pending), in order.
+  std::vector<std::uint64_t> placed_in_submits() const {
+    std::vector<std::uint64_t> out;
+    for (const auto& c : log->proposals)
+      if (c.has_submit_job()) out.push_back(c.submit_job().assign_to());
+    return out;
+  }
+  std::size_t assign_entries() const {
+    std::size_t n = 0;
+    for (const auto& c : log->proposals) n += c.has_assign_job() || c.has_assign_jobs() ? 1 : 0;
+    return n;
+  }
+
   // worker -> jobs assigned to it, and the order of assignments.
   std::vector<std::uint64_t> assignments() const {
     std::vector<std::uint64_t> out;
@@ -226,6 +243,75 @@ CAF_TEST(while a member runs an older build each assignment goes in an assign_jo
   for (const auto& c : log->proposals) batches += c.has_assign_jobs() ? 1 : 0;
   CAF_CHECK_EQUAL(batches, 2u);
   CAF_CHECK_EQUAL(assigned().size(), 6u);
+}
+
+CAF_TEST(a submit is placed in its own entry while a worker has a free slot and no older job waits) {
+  self->send(dispatcher, live_workers({1, 2, 3}, 1));
+  settle();
+  for (int i = 1; i <= 4; ++i) CAF_REQUIRE(submit_through(job_id(i), 1000 + i)->value);
+  // One slot each: the first three are placed round robin in their submit
+  // entries, with no assignment entry; the fourth finds every worker full.
+  CAF_CHECK_EQUAL(placed_in_submits(), (std::vector<std::uint64_t>{1, 2, 3, 0}));
+  CAF_CHECK_EQUAL(assign_entries(), 0u);
+  auto listed = ask<list_reply>(table, list_atom::value, list_request{});
+  CAF_REQUIRE(listed->value);
+  const auto& jobs = listed->value->result.jobs;
+  CAF_REQUIRE_EQUAL(jobs.size(), 4u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    CAF_CHECK(jobs[i].status == jobs::job_status::assigned);
+    CAF_CHECK_EQUAL(jobs[i].assigned_worker, i + 1);
+    CAF_CHECK_EQUAL(jobs[i].attempts, 1u);
+  }
+  CAF_CHECK(jobs[3].status == jobs::job_status::pending);
+  // With a job waiting, the next submit is not placed ahead of it, even
+  // once a slot frees: the waiting one takes the slot, by assign_jobs.
+  CAF_REQUIRE(submit_through(job_id(5), 2000)->value);
+  CAF_CHECK_EQUAL(placed_in_submits().back(), 0u);
+  logpb::Command done;
+  auto* u = done.mutable_batch_update_job_status()->add_updates();
+  u->set_job_id(job_id(2));
+  u->set_status(scheduler::JOB_STATUS_COMPLETED);
+  u->set_executed_by(2);
+  u->set_at_ns(5000);
+  commit(done);
+  CAF_CHECK_EQUAL(assign_entries(), 1u);
+  const auto assigned_to = assigned();
+  CAF_REQUIRE_EQUAL(assigned_to.size(), 1u);
+  CAF_CHECK_EQUAL(assigned_to[0].job_id(), job_id(4));
+  CAF_CHECK_EQUAL(assigned_to[0].worker_id(), 2u);
+  CAF_CHECK_EQUAL(proposals_for(job_id(5)), 0u);
+}
+
+CAF_TEST(submits are passed on unplaced by a follower and while a member runs an older build) {
+  auto wl = live_workers({1, 2, 3}, 4);
+  wl.workers[2].report.feature_level = 2;  // applies SubmitJobCommand without assign_to
+  self->send(dispatcher, wl);
+  settle();
+  CAF_REQUIRE(submit_through(job_id(1), 1000)->value);
+  CAF_CHECK_EQUAL(placed_in_submits(), (std::vector<std::uint64_t>{0}));
+  CAF_CHECK_EQUAL(proposals_for(job_id(1)), 1u);  // placed by assign_jobs, as before
+  wl.workers[2].report.feature_level = feature_level;
+  self->send(dispatcher, wl);
+  self->send(dispatcher, role_change{raft::role::follower, 2, 2});
+  settle();
+  CAF_REQUIRE(submit_through(job_id(2), 1001)->value);
+  CAF_CHECK_EQUAL(placed_in_submits(), (std::vector<std::uint64_t>{0, 0}));
+  self->send(dispatcher, role_change{raft::role::leader, 3, 1});
+  settle();
+  CAF_REQUIRE(submit_through(job_id(3), 1002)->value);
+  CAF_CHECK_NOT_EQUAL(placed_in_submits().back(), 0u);
+}
+
+CAF_TEST(a placed submit that fails frees its slot) {
+  self->send(dispatcher, live_workers({1}, 2));
+  settle();
+  CAF_REQUIRE(submit_through(job_id(1), 1000)->value);
+  // Placed in the second slot, then refused on apply (a duplicate id).
+  CAF_CHECK(submit_through(job_id(1), 1000)->error);
+  // So that slot is free again for the next job, and then the worker is full.
+  CAF_REQUIRE(submit_through(job_id(2), 2000)->value);
+  CAF_REQUIRE(submit_through(job_id(3), 3000)->value);
+  CAF_CHECK_EQUAL(placed_in_submits(), (std::vector<std::uint64_t>{1, 1, 1, 0}));
 }
 
 CAF_TEST(a worker drained in the table gets no new job and undrained gets work again) {

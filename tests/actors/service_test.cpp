@@ -5,6 +5,7 @@
 #include "protocol/feature_level.hpp"
 #include "tests/actors/fixture.hpp"
 
+#include "actors/job_dispatcher.hpp"
 #include "gateway/grpc_errors.hpp"
 #include "gateway/http_json.hpp"
 #include "service/node_service.hpp"
@@ -75,6 +76,10 @@ struct service_fixture : sim_fixture {
     init->raft = sys.spawn(scripted_raft, reply);
     init->table = table;
     init->tracker = sys.spawn(listing_tracker, workers);
+    // The real one: scripted_raft names no leader, so it passes every submit on.
+    init->dispatcher = own(sys.spawn(job_dispatcher, init->cfg, init->raft, table, init->tracker,
+                                     std::function<std::chrono::steady_clock::time_point()>(
+                                         [this] { return sched.clock().now(); })));
     init->supervisor = sys.spawn(idle_supervisor);
     init->transport = sys.spawn(fake_transport, 1, net, script);
     init->peers = std::make_shared<const peer_clients>(init->cfg);

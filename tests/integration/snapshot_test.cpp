@@ -33,10 +33,10 @@ TEST_CASE("a restarted follower catches up from the leader's snapshot") {
     return false;
   }));
 
-  // Each job is at least 4 entries (submit, assign, running, completed):
-  // 60 jobs are > 3 x snapshot_every entries.
+  // Each job is at least 2 entries (its submit, which may place it, and its
+  // final status): 100 jobs are > 3 x snapshot_every entries.
   std::vector<std::string> ids;
-  for (int i = 0; i < 60; ++i) {
+  for (int i = 0; i < 100; ++i) {
     scheduler::SubmitJobResponse r;
     REQUIRE(submit(ls, "echo snap-" + std::to_string(i), &r).ok());
     ids.push_back(r.job_id());

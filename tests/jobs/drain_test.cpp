@@ -87,6 +87,20 @@ TEST_CASE("assign_job to a draining worker is refused; after undrain it is accep
   CHECK(j->attempts == 1);
 }
 
+TEST_CASE("a submit placed on a draining worker applies and leaves the job pending") {
+  log_fed_table t;
+  expect_applied(t, set_draining(5, true));
+  logpb::Command c = submit("j1", "true", t0);
+  c.mutable_submit_job()->set_assign_to(5);
+  apply_result r = expect_applied(t, c);
+  REQUIRE(r.changes.size() == 1);
+  CHECK(r.changes[0].kind == change_kind::created);
+  const job* j = t.table.find("j1");
+  CHECK(j->status == job_status::pending);
+  CHECK(j->attempts == 0);
+  CHECK(t.table.on_worker(5).empty());
+}
+
 TEST_CASE("a draining worker finishes the jobs it already holds") {
   log_fed_table t;
   expect_applied(t, submit("j1", "true", t0));

@@ -113,6 +113,33 @@ TEST_CASE("assign_job moves a pending job to assigned and counts the attempt") {
   CHECK(t.table.active_count() == 1);
 }
 
+TEST_CASE("a submit placed by the leader creates the job assigned, as submit then assign_job would") {
+  logpb::Command c = submit("j1", "true", t0 + 5);
+  c.mutable_submit_job()->set_assign_to(7);
+  log_fed_table t;
+  apply_result r = must_apply(t, c);
+  const job* j = t.table.find("j1");
+  REQUIRE(j);
+  CHECK(j->status == job_status::assigned);
+  CHECK(j->assigned_worker == 7);
+  CHECK(j->assigned_at_ns == t0 + 5);
+  CHECK(j->attempts == 1);
+  CHECK(j->updated_index == 1);
+  // Listeners see the job created pending, then assigned, in the same entry.
+  REQUIRE(r.changes.size() == 2);
+  CHECK(r.changes[0].kind == change_kind::created);
+  CHECK(r.changes[0].after.status == job_status::pending);
+  CHECK(r.changes[1].kind == change_kind::updated);
+  CHECK(r.changes[1].index == 1);
+  CHECK(r.changes[1].before == job_status::pending);
+  CHECK(r.changes[1].after == *j);
+  REQUIRE(t.table.on_worker(7).size() == 1);
+  CHECK(t.table.count(job_status::pending) == 0);
+  // Its reports follow as for any assigned job (attempt 1).
+  must_apply(t, running("j1", t0 + 20, 7, 1));
+  CHECK(t.table.find("j1")->status == job_status::running);
+}
+
 TEST_CASE("assign_job refuses unknown, non-pending and terminal jobs and worker 0") {
   log_fed_table t = with_assigned_job("j1", 7);
   must_refuse(t, assign("nope", 7), "job not found");

@@ -126,6 +126,10 @@ TEST_CASE("submit_job at max_active is refused as over capacity; finishing or ca
   expect_refused(t, submit_capped("c", t0 + 2, 2), refusal::over_capacity,
                  "too many active jobs (2, limit 2); retry later");
   CHECK(t.table.find("c") == nullptr);
+  // A submit the leader placed at once is refused the same way, and assigns nothing.
+  logpb::Command placed = submit_capped("c", t0 + 2, 2);
+  placed.mutable_submit_job()->set_assign_to(1);
+  expect_refused(t, placed, refusal::over_capacity, "too many active jobs (2, limit 2); retry later");
 
   // Assigned and running jobs still count.
   expect_applied(t, assign("a", 1));
