@@ -132,6 +132,83 @@ void resolve(self_ptr self, const std::map<raft::index_t, raft::term_t>& terms, 
   }
 }
 
+using proposal_promise = caf::typed_response_promise<proposal_result>;
+
+// Hands `cmd` to the core (the caller drives): `rp` is answered once the
+// entry is committed and applied (resolve), or at once with why not.
+void start_proposal(self_ptr self, logpb::Command& cmd, proposal_promise rp) {
+  auto& st = self->state;
+  std::string job_id;
+  std::int64_t created_ns = 0;
+  if (cmd.has_submit_job()) {
+    // The leader chooses the id, the time and the admission cap; they
+    // travel in the entry so every node applies the same values.
+    auto* s = cmd.mutable_submit_job();
+    if (s->job_id().empty()) s->set_job_id(jobs::make_uuid_v4(st.rng(), st.rng()));
+    created_ns = wall_clock_ns();
+    s->set_created_at_ns(created_ns);
+    s->set_created_at_ms(ns_to_ms(created_ns));
+    s->set_max_active(st.cfg.jobs.max_active);
+    job_id = s->job_id();
+  }
+  std::string data = cmd.SerializeAsString();
+  // Followers refuse an entry above this (transport/peer_validation):
+  // proposing it would stall replication for good, so refuse it here.
+  if (data.size() > config::max_entry_bytes(st.cfg)) {
+    rp.deliver(make_error(errc::invalid_argument, "command of " + std::to_string(data.size()) +
+                                                      " bytes exceeds the entry limit of " +
+                                                      std::to_string(config::max_entry_bytes(st.cfg)) + " bytes"));
+    return;
+  }
+  auto r = st.core->propose(std::move(data));
+  if (r.error == raft::propose_error::not_leader) {
+    rp.deliver(not_leader_here(self));
+    return;
+  }
+  if (r.error == raft::propose_error::transfer_in_progress) {
+    rp.deliver(make_error(errc::unavailable, "leadership transfer in progress; retry shortly"));
+    return;
+  }
+  // An index still pending from an older term now holds this entry: the
+  // old proposal lost its place, so it learns that before it is replaced.
+  if (auto old = st.pending.find(r.index); old != st.pending.end()) {
+    old->second.promise.deliver(replaced_error());
+    st.pending.erase(old);
+  }
+  st.pending.emplace(r.index, raft_node_state::pending_proposal{
+                                  r.term, st.now() + config::commit_deadline(st.cfg), rp, job_id, created_ns});
+  ++st.proposals;
+}
+
+// A job status report waits up to config::status_hold for another proposal
+// and then goes into the log with it, in the same commit round. Alone it
+// would start a round of its own on every node, and at low load the next
+// SubmitJob would wait behind that round (issue 12: at 1 job in flight each
+// job cost two rounds, its submit's and its result's). At high load other
+// proposals keep coming, so reports wait for next to nothing.
+void hold(self_ptr self, logpb::Command&& cmd, proposal_promise rp) {
+  auto& st = self->state;
+  if (st.held.empty()) {
+    st.held_until = st.now() + config::status_hold(st.cfg);
+    self->delayed_send(self, config::status_hold(st.cfg), tick_atom::value);
+  }
+  st.held.push_back({std::move(cmd), std::move(rp)});
+}
+
+// Proposes the held reports, in the order they came (the caller drives).
+void release_held(self_ptr self) {
+  auto& st = self->state;
+  if (st.held.empty()) return;
+  auto held = std::move(st.held);
+  st.held.clear();
+  for (auto& h : held) {
+    if (st.core->state() != raft::role::leader)
+      h.promise.deliver(not_leader_here(self));
+    else
+      start_proposal(self, h.cmd, h.promise);
+  }
+}
+
 void check_reads(self_ptr self) {
   auto& st = self->state;
   for (auto it = st.reads.begin(); it != st.reads.end();) {
@@ -419,6 +496,10 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
         // the earliest; only the due one clears the mark.
         if (st.tick_armed && st.now() >= *st.tick_armed) st.tick_armed.reset();
         catch_up_ticks(self);
+        // Held reports go when their time is up, or at once on a node that
+        // no longer leads (they learn not_leader).
+        if (!st.held.empty() && (st.now() >= st.held_until || st.core->state() != raft::role::leader))
+          release_held(self);
         expire(self);
         drive(self);
       },
@@ -431,43 +512,17 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
         auto& st = self->state;
         catch_up_ticks(self);
         if (st.core->state() != raft::role::leader) return not_leader_here(self);
-        if (st.pending.size() >= st.cfg.raft.max_pending_proposals)
-          return make_error(errc::resource_exhausted, "proposal queue is full (" + std::to_string(st.pending.size()) +
+        const auto queued = st.pending.size() + st.held.size();
+        if (queued >= st.cfg.raft.max_pending_proposals)
+          return make_error(errc::resource_exhausted, "proposal queue is full (" + std::to_string(queued) +
                                                           " pending); retry with exponential backoff");
-        std::string job_id;
-        std::int64_t created_ns = 0;
-        if (cmd.has_submit_job()) {
-          // The leader chooses the id, the time and the admission cap; they
-          // travel in the entry so every node applies the same values.
-          auto* s = cmd.mutable_submit_job();
-          if (s->job_id().empty()) s->set_job_id(jobs::make_uuid_v4(st.rng(), st.rng()));
-          created_ns = wall_clock_ns();
-          s->set_created_at_ns(created_ns);
-          s->set_created_at_ms(ns_to_ms(created_ns));
-          s->set_max_active(st.cfg.jobs.max_active);
-          job_id = s->job_id();
-        }
-        std::string data = cmd.SerializeAsString();
-        // Followers refuse an entry above this (transport/peer_validation):
-        // proposing it would stall replication for good, so refuse it here.
-        if (data.size() > config::max_entry_bytes(st.cfg))
-          return make_error(errc::invalid_argument, "command of " + std::to_string(data.size()) +
-                                                        " bytes exceeds the entry limit of " +
-                                                        std::to_string(config::max_entry_bytes(st.cfg)) + " bytes");
-        auto r = st.core->propose(std::move(data));
-        if (r.error == raft::propose_error::not_leader) return not_leader_here(self);
-        if (r.error == raft::propose_error::transfer_in_progress)
-          return make_error(errc::unavailable, "leadership transfer in progress; retry shortly");
-        // An index still pending from an older term now holds this entry: the
-        // old proposal lost its place, so it learns that before it is replaced.
-        if (auto old = st.pending.find(r.index); old != st.pending.end()) {
-          old->second.promise.deliver(replaced_error());
-          st.pending.erase(old);
-        }
         auto rp = self->make_response_promise<proposal_result>();
-        st.pending.emplace(r.index, raft_node_state::pending_proposal{
-                                        r.term, st.now() + config::commit_deadline(st.cfg), rp, job_id, created_ns});
-        ++st.proposals;
+        if (cmd.has_batch_update_job_status() && config::status_hold(st.cfg).count() > 0) {
+          hold(self, std::move(cmd), rp);
+          return rp;
+        }
+        release_held(self);
+        start_proposal(self, cmd, rp);
         drive(self);
         return rp;
       },
@@ -485,7 +540,7 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
         s.transfer_target = st.core->transfer_target();
         s.proposals = st.proposals;
         s.elections = st.elections;
-        s.pending = st.pending.size();
+        s.pending = st.pending.size() + st.held.size();
         for (const auto& p : st.core->progress())
           s.peers.push_back(peer_status{p.id, p.match, p.next, p.recent_active, p.voter});
         s.conf = st.last_role.conf;

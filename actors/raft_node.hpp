@@ -82,6 +82,14 @@ struct raft_node_state {
   raft::index_t catch_up_target = 0;
   bool caught_up = false;
   std::map<raft::index_t, pending_proposal> pending;
+  // Job status reports not yet handed to the core (config::status_hold):
+  // they go with the next other proposal, or at held_until.
+  struct held_proposal {
+    logpb::Command cmd;
+    caf::typed_response_promise<proposal_result> promise;
+  };
+  std::vector<held_proposal> held;
+  clock::time_point held_until{};
   std::vector<transfer_waiter> transfers;
   std::map<std::string, read_waiter> reads;  // by read context
   std::map<raft::index_t, member_waiter> member_changes;  // by index

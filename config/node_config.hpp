@@ -28,6 +28,9 @@ struct raft_options {
   std::uint32_t heartbeat_ticks = 2;
   std::uint32_t commit_deadline_ms = 5000;  // a proposal not committed by then fails
   std::uint32_t max_pending_proposals = 256;
+  // A job status report waits up to this long on the leader for another
+  // proposal to share its commit round. 0: proposed at once.
+  std::uint32_t status_hold_ms = 5;
   std::uint64_t snapshot_every = 10000;  // applied entries between snapshots
   std::uint32_t max_entries_per_append = 512;
   std::uint64_t max_append_bytes = 1 << 20;  // entry bytes per AppendEntries message (etcd's default)

@@ -169,6 +169,9 @@ class checker {
                             "milliseconds a proposal may wait for commit");
     in_range<std::uint32_t>("[raft].max_pending_proposals", r.max_pending_proposals, 1, 1000000,
                             "uncommitted proposals the leader accepts");
+    // At most 1 s: the hold only delays when a job's end reaches the table.
+    in_range<std::uint32_t>("[raft].status_hold_ms", r.status_hold_ms, 0, 1000,
+                            "milliseconds a job status report waits to share a commit round");
     in_range<std::uint64_t>("[raft].snapshot_every", r.snapshot_every, 1, 1000000000, "applied entries between snapshots");
     in_range<std::uint32_t>("[raft].max_entries_per_append", r.max_entries_per_append, 1, 100000,
                             "entries per AppendEntries message");

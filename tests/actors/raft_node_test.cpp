@@ -80,6 +80,103 @@ CAF_TEST(admission is decided on apply so submits proposed together never pass t
   CAF_CHECK_EQUAL(refused, 5u);
 }
 
+namespace {
+
+// A job created assigned to worker 1 (its first attempt), and its RUNNING report.
+logpb::Command placed_submit(const std::string& id) {
+  auto c = submit_command("true");
+  c.mutable_submit_job()->set_job_id(id);
+  c.mutable_submit_job()->set_assign_to(1);
+  return c;
+}
+logpb::Command running_report(const std::string& id) {
+  logpb::Command c;
+  auto* u = c.mutable_batch_update_job_status()->add_updates();
+  u->set_job_id(id);
+  u->set_status(scheduler::JOB_STATUS_RUNNING);
+  u->set_executed_by(1);
+  u->set_attempt(1);
+  u->set_at_ns(1);
+  return c;
+}
+constexpr char job_a[] = "00000000-0000-4000-8000-00000000000a";
+
+}  // namespace
+
+CAF_TEST(a job status report waits for the next proposal and commits with it) {
+  start(3);
+  auto l = wait_for_leader();
+  CAF_REQUIRE_NOT_EQUAL(l, 0u);
+  auto placed = ask<proposal_result>(node(l).raft, propose_atom::value, placed_submit(job_a));
+  pass(milliseconds(500));
+  CAF_REQUIRE(placed->value.has_value());
+  const auto before = status(l).last_index;
+  auto report = ask<proposal_result>(node(l).raft, propose_atom::value, running_report(job_a));
+  settle();  // no time passes: the report is held, not in the log
+  CAF_CHECK(!report->done());
+  CAF_CHECK_EQUAL(status(l).last_index, before);
+  CAF_CHECK_EQUAL(status(l).pending, 1u);
+  // The next proposal takes it along: the report first, then the submit, in
+  // one append, before any time passes.
+  auto next = ask<proposal_result>(node(l).raft, propose_atom::value, submit_command("echo next"));
+  CAF_CHECK_EQUAL(status(l).last_index, before + 2);
+  pass(milliseconds(500));
+  CAF_REQUIRE(report->value.has_value());
+  CAF_REQUIRE(next->value.has_value());
+  CAF_CHECK_EQUAL(report->value->index, before + 1);
+  CAF_CHECK_EQUAL(next->value->index, before + 2);
+}
+
+CAF_TEST(a job status report alone goes into the log once status_hold_ms has passed) {
+  start(3);
+  auto l = wait_for_leader();
+  CAF_REQUIRE_NOT_EQUAL(l, 0u);
+  auto placed = ask<proposal_result>(node(l).raft, propose_atom::value, placed_submit(job_a));
+  pass(milliseconds(500));
+  CAF_REQUIRE(placed->value.has_value());
+  const auto before = status(l).last_index;
+  auto report = ask<proposal_result>(node(l).raft, propose_atom::value, running_report(job_a));
+  sched.clock().advance_time(milliseconds(node(l).cfg.raft.status_hold_ms - 1));
+  settle();
+  CAF_CHECK_EQUAL(status(l).last_index, before);
+  sched.clock().advance_time(milliseconds(1));
+  settle();
+  CAF_CHECK_EQUAL(status(l).last_index, before + 1);
+  pass(milliseconds(500));
+  CAF_REQUIRE(report->value.has_value());
+  CAF_CHECK_EQUAL(report->value->index, before + 1);
+}
+
+CAF_TEST(with status_hold_ms 0 a job status report goes into the log at once) {
+  start(3, [](config::node_config& c) { c.raft.status_hold_ms = 0; });
+  auto l = wait_for_leader();
+  CAF_REQUIRE_NOT_EQUAL(l, 0u);
+  auto placed = ask<proposal_result>(node(l).raft, propose_atom::value, placed_submit(job_a));
+  pass(milliseconds(500));
+  CAF_REQUIRE(placed->value.has_value());
+  const auto before = status(l).last_index;
+  auto report = ask<proposal_result>(node(l).raft, propose_atom::value, running_report(job_a));
+  CAF_CHECK_EQUAL(status(l).last_index, before + 1);
+}
+
+CAF_TEST(a held job status report on a leader that steps down learns not_leader) {
+  start(3, [](config::node_config& c) { c.raft.status_hold_ms = 1000; });
+  auto l = wait_for_leader();
+  CAF_REQUIRE_NOT_EQUAL(l, 0u);
+  auto placed = ask<proposal_result>(node(l).raft, propose_atom::value, placed_submit(job_a));
+  pass(milliseconds(500));
+  CAF_REQUIRE(placed->value.has_value());
+  // Cut off, the leader steps down (check_quorum) within an election timeout,
+  // before the hold ends: the report never reaches its log.
+  net->isolate(l);
+  const auto before = status(l).last_index;
+  auto report = ask<proposal_result>(node(l).raft, propose_atom::value, running_report(job_a));
+  pass(milliseconds(900));
+  CAF_REQUIRE(report->error.has_value());
+  CAF_CHECK(report->error->code == errc::not_leader);
+  CAF_CHECK_EQUAL(status(l).last_index, before);
+}
+
 CAF_TEST(a proposal that cannot commit expires with deadline_exceeded at the commit deadline) {
   start(3);
   auto l = wait_for_leader();

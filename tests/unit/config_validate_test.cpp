@@ -111,6 +111,8 @@ TEST_CASE("zero, absurd and contradictory timings and limits") {
               "[raft].commit_deadline_ms", "0 is out of range 1..3600000");
   check_error(error_after(dir, [](node_config& c) { c.raft.tick_ms = 0; }), "x.toml", "[raft].tick_ms",
               "0 is out of range");
+  check_error(error_after(dir, [](node_config& c) { c.raft.status_hold_ms = 1001; }), "x.toml",
+              "[raft].status_hold_ms", "1001 is out of range 0..1000");
   check_error(error_after(dir, [](node_config& c) { c.raft.heartbeat_ticks = 0; }), "x.toml",
               "[raft].heartbeat_ticks", "0 is out of range");
   check_error(error_after(dir, [](node_config& c) { c.raft.snapshot_chunk_bytes = 8u << 20; }), "x.toml",
