@@ -34,14 +34,18 @@ inline milliseconds election_timeout(const node_config& c) {
 // raft_node answers every proposal by this deadline (DEADLINE_EXCEEDED).
 inline milliseconds commit_deadline(const node_config& c) { return milliseconds(c.raft.commit_deadline_ms); }
 
-// How long whoever asks raft_node to propose waits for its answer: the commit
-// deadline, checked once per tick, plus a hop.
-inline milliseconds commit_wait(const node_config& c) { return commit_deadline(c) + tick(c) + hop_margin; }
 // raft_node, leader: a job status report waits up to this long for another
 // proposal and goes into the log with it, so that at low load a job's result
 // and the next SubmitJob share one commit round instead of two. A job's end
-// reaches the table at most this much later.
+// reaches the table at most this much later; its commit deadline starts
+// when the hold ends.
 inline milliseconds status_hold(const node_config& c) { return milliseconds(c.raft.status_hold_ms); }
+
+// How long whoever asks raft_node to propose waits for its answer: the hold
+// of a status report, the commit deadline, checked once per tick, plus a hop.
+inline milliseconds commit_wait(const node_config& c) {
+  return status_hold(c) + commit_deadline(c) + tick(c) + hop_margin;
+}
 
 // A leadership transfer that has not completed in this window is aborted: the
 // target needs a few election timeouts to catch up and win (at least 2 s on

@@ -103,12 +103,13 @@ apply_error job_table::apply_submit(std::uint64_t index, const logpb::SubmitJobC
     return refuse(refusal::over_capacity, "too many active jobs (" + std::to_string(active_count()) + ", limit " +
                                               std::to_string(c.max_active()) + "); retry later");
   }
+  const std::int64_t created_ns = c.created_at_ns() != 0 ? c.created_at_ns() : ms_to_ns(c.created_at_ms());
   auto j = std::make_unique<job>();
   j->id = c.job_id();
   j->command = c.command();
   j->image = c.image();
   j->timeout_s = c.timeout_s();
-  j->created_at_ns = c.created_at_ns() != 0 ? c.created_at_ns() : ms_to_ns(c.created_at_ms());
+  j->created_at_ns = created_ns;
   j->updated_index = index;
   record(out, index, change_kind::created, job_status::unspecified, *j);
   insert(std::move(j));
@@ -116,7 +117,7 @@ apply_error job_table::apply_submit(std::uint64_t index, const logpb::SubmitJobC
     logpb::AssignJobCommand a;
     a.set_job_id(c.job_id());
     a.set_worker_id(c.assign_to());
-    a.set_assigned_at_ns(c.created_at_ns() != 0 ? c.created_at_ns() : ms_to_ns(c.created_at_ms()));
+    a.set_assigned_at_ns(created_ns);
     apply_assign(index, a, out);
   }
   return {};
