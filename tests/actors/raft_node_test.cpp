@@ -101,15 +101,21 @@ logpb::Command running_report(const std::string& id) {
 }
 constexpr char job_a[] = "00000000-0000-4000-8000-00000000000a";
 
+// Starts three nodes and commits job_a, placed on worker 1; the leader's id.
+std::uint64_t leader_with_placed_job(cluster_fixture& f, std::function<void(config::node_config&)> tweak = {}) {
+  f.start(3, std::move(tweak));
+  auto l = f.wait_for_leader();
+  CAF_REQUIRE_NOT_EQUAL(l, 0u);
+  auto placed = f.ask<proposal_result>(f.node(l).raft, propose_atom::value, placed_submit(job_a));
+  f.pass(milliseconds(500));
+  CAF_REQUIRE(placed->value.has_value());
+  return l;
+}
+
 }  // namespace
 
 CAF_TEST(a job status report waits for the next proposal and commits with it) {
-  start(3);
-  auto l = wait_for_leader();
-  CAF_REQUIRE_NOT_EQUAL(l, 0u);
-  auto placed = ask<proposal_result>(node(l).raft, propose_atom::value, placed_submit(job_a));
-  pass(milliseconds(500));
-  CAF_REQUIRE(placed->value.has_value());
+  auto l = leader_with_placed_job(*this);
   const auto before = status(l).last_index;
   auto report = ask<proposal_result>(node(l).raft, propose_atom::value, running_report(job_a));
   settle();  // no time passes: the report is held, not in the log
@@ -128,12 +134,7 @@ CAF_TEST(a job status report waits for the next proposal and commits with it) {
 }
 
 CAF_TEST(a job status report alone goes into the log once status_hold_ms has passed) {
-  start(3);
-  auto l = wait_for_leader();
-  CAF_REQUIRE_NOT_EQUAL(l, 0u);
-  auto placed = ask<proposal_result>(node(l).raft, propose_atom::value, placed_submit(job_a));
-  pass(milliseconds(500));
-  CAF_REQUIRE(placed->value.has_value());
+  auto l = leader_with_placed_job(*this);
   const auto before = status(l).last_index;
   auto report = ask<proposal_result>(node(l).raft, propose_atom::value, running_report(job_a));
   sched.clock().advance_time(milliseconds(node(l).cfg.raft.status_hold_ms - 1));
@@ -148,24 +149,17 @@ CAF_TEST(a job status report alone goes into the log once status_hold_ms has pas
 }
 
 CAF_TEST(with status_hold_ms 0 a job status report goes into the log at once) {
-  start(3, [](config::node_config& c) { c.raft.status_hold_ms = 0; });
-  auto l = wait_for_leader();
-  CAF_REQUIRE_NOT_EQUAL(l, 0u);
-  auto placed = ask<proposal_result>(node(l).raft, propose_atom::value, placed_submit(job_a));
-  pass(milliseconds(500));
-  CAF_REQUIRE(placed->value.has_value());
+  auto l = leader_with_placed_job(*this, [](config::node_config& c) { c.raft.status_hold_ms = 0; });
   const auto before = status(l).last_index;
   auto report = ask<proposal_result>(node(l).raft, propose_atom::value, running_report(job_a));
   CAF_CHECK_EQUAL(status(l).last_index, before + 1);
+  pass(milliseconds(500));
+  CAF_REQUIRE(report->value.has_value());
+  CAF_CHECK_EQUAL(report->value->index, before + 1);
 }
 
 CAF_TEST(a held job status report on a leader that steps down learns not_leader) {
-  start(3, [](config::node_config& c) { c.raft.status_hold_ms = 1000; });
-  auto l = wait_for_leader();
-  CAF_REQUIRE_NOT_EQUAL(l, 0u);
-  auto placed = ask<proposal_result>(node(l).raft, propose_atom::value, placed_submit(job_a));
-  pass(milliseconds(500));
-  CAF_REQUIRE(placed->value.has_value());
+  auto l = leader_with_placed_job(*this, [](config::node_config& c) { c.raft.status_hold_ms = 1000; });
   // Cut off, the leader steps down (check_quorum) within an election timeout,
   // before the hold ends: the report never reaches its log.
   net->isolate(l);
