@@ -79,15 +79,21 @@ logpb::Command submit(const std::string& id, std::int64_t created_ns) {
   return c;
 }
 
-logpb::Command running(const std::string& id, std::uint64_t worker) {
+// A status report from `worker` on a job (attempt 0: unchecked), at `at_ns`.
+logpb::Command report(const std::string& id, std::uint64_t worker, scheduler::JobStatus status, std::int64_t at_ns,
+                      std::uint32_t attempt = 0) {
   logpb::Command c;
   auto* u = c.mutable_batch_update_job_status()->add_updates();
   u->set_job_id(id);
-  u->set_status(scheduler::JOB_STATUS_RUNNING);
+  u->set_status(status);
   u->set_executed_by(worker);
-  u->set_attempt(1);
-  u->set_at_ns(2000);
+  u->set_attempt(attempt);
+  u->set_at_ns(at_ns);
   return c;
+}
+
+logpb::Command running(const std::string& id, std::uint64_t worker) {
+  return report(id, worker, scheduler::JOB_STATUS_RUNNING, 2000, 1);
 }
 
 worker_list reporting(std::uint64_t worker, std::vector<std::string> jobs) {
@@ -196,13 +202,7 @@ CAF_TEST(pending jobs go to the least loaded worker round robin among equals up 
   CAF_CHECK_EQUAL(assignments(), (std::vector<std::uint64_t>{1, 2, 3, 1, 2, 3}));
   CAF_CHECK_EQUAL(proposals_for(job_id(7)), 0u);
   // A job ends on worker 2: the waiting job goes there.
-  logpb::Command done;
-  auto* u = done.mutable_batch_update_job_status()->add_updates();
-  u->set_job_id(job_id(2));
-  u->set_status(scheduler::JOB_STATUS_FAILED);
-  u->set_executed_by(2);
-  u->set_at_ns(5000);
-  commit(done);
+  commit(report(job_id(2), 2, scheduler::JOB_STATUS_FAILED, 5000));
   CAF_CHECK_EQUAL(assignments().back(), 2u);
   CAF_CHECK_EQUAL(proposals_for(job_id(7)), 1u);
 }
@@ -267,13 +267,7 @@ CAF_TEST(a submit is placed in its own entry while a worker has a free slot and 
   // once a slot frees: the waiting one takes the slot, by assign_jobs.
   CAF_REQUIRE(submit_through(job_id(5), 2000)->value);
   CAF_CHECK_EQUAL(placed_in_submits().back(), 0u);
-  logpb::Command done;
-  auto* u = done.mutable_batch_update_job_status()->add_updates();
-  u->set_job_id(job_id(2));
-  u->set_status(scheduler::JOB_STATUS_COMPLETED);
-  u->set_executed_by(2);
-  u->set_at_ns(5000);
-  commit(done);
+  commit(report(job_id(2), 2, scheduler::JOB_STATUS_COMPLETED, 5000));
   CAF_CHECK_EQUAL(assign_entries(), 1u);
   const auto assigned_to = assigned();
   CAF_REQUIRE_EQUAL(assigned_to.size(), 1u);
@@ -339,14 +333,7 @@ CAF_TEST(an idle leader has no timer; a finished job is evicted when it reaches 
   CAF_REQUIRE_EQUAL(assignments(), (std::vector<std::uint64_t>{1}));
   CAF_CHECK_EQUAL(ticks_pending(), 1u);  // a placed job: its worker is watched
   commit(running(job_id(1), 1));
-  logpb::Command done;
-  auto* u = done.mutable_batch_update_job_status()->add_updates();
-  u->set_job_id(job_id(1));
-  u->set_status(scheduler::JOB_STATUS_COMPLETED);
-  u->set_executed_by(1);
-  u->set_attempt(1);
-  u->set_at_ns(5000);  // long past retention
-  commit(done);
+  commit(report(job_id(1), 1, scheduler::JOB_STATUS_COMPLETED, 5000 /* long past retention */, 1));
   auto evictions = [&] {
     std::size_t n = 0;
     for (const auto& c : log->proposals) n += c.has_evict_jobs() ? 1 : 0;
@@ -504,15 +491,7 @@ CAF_TEST(pending jobs are placed oldest first by creation time; one cancelled wh
     for (const auto& a : assigned()) out.push_back(a.job_id());
     return out;
   };
-  auto fail = [&](const std::string& id) {
-    logpb::Command c;
-    auto* u = c.mutable_batch_update_job_status()->add_updates();
-    u->set_job_id(id);
-    u->set_status(scheduler::JOB_STATUS_FAILED);
-    u->set_executed_by(1);
-    u->set_at_ns(9000);
-    commit(c);
-  };
+  auto fail = [&](const std::string& id) { commit(report(id, 1, scheduler::JOB_STATUS_FAILED, 9000)); };
   CAF_CHECK_EQUAL(ids(), (std::vector<std::string>{job_id(1)}));
   logpb::Command cancel;
   cancel.mutable_cancel_job()->set_job_id(job_id(2));  // cancelled while pending, between others
