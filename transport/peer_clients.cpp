@@ -1,5 +1,6 @@
 #include "transport/peer_clients.hpp"
 
+#include "config/timeouts.hpp"
 #include "transport/tls_files.hpp"
 
 namespace troupe {
@@ -19,6 +20,13 @@ std::shared_ptr<grpc::ChannelCredentials> peer_credentials(const config::node_co
 }
 
 }  // namespace
+
+peer_clients::~peer_clients() {
+  // The transport closed its streams as it stopped; their last reactions
+  // follow within moments. Bounded: a stream gRPC never finishes costs a
+  // wait, not a hang.
+  streams_->wait_idle(config::raft_call_deadline);
+}
 
 peer_clients::peer_clients(const config::node_config& cfg) : cfg_(cfg), credentials_(peer_credentials(cfg)) {
   for (const auto& m : cfg.members)

@@ -18,12 +18,21 @@
 #include "raft.grpc.pb.h"
 #include "runtime/raft/membership.hpp"
 #include "scheduler.grpc.pb.h"
+#include "transport/raft_stream.hpp"
 
 namespace troupe {
 
 class peer_clients {
  public:
   explicit peer_clients(const config::node_config& cfg);
+  // Waits (bounded) for the Raft streams opened on these channels to end, so
+  // that none releases a channel on a gRPC thread (raft_stream.hpp).
+  ~peer_clients();
+  peer_clients(const peer_clients&) = delete;
+  peer_clients& operator=(const peer_clients&) = delete;
+
+  // What every raft_stream on these channels counts in.
+  const std::shared_ptr<transport::stream_count>& streams() const { return streams_; }
 
   std::shared_ptr<raftpb::RaftService::Stub> raft(std::uint64_t id) const;
   std::shared_ptr<internalpb::InternalService::Stub> internal(std::uint64_t id) const;
@@ -51,6 +60,7 @@ class peer_clients {
   std::shared_ptr<grpc::ChannelCredentials> credentials_;
   mutable std::mutex mutex_;
   std::map<std::uint64_t, peer> peers_;
+  std::shared_ptr<transport::stream_count> streams_ = std::make_shared<transport::stream_count>();
 };
 
 // Channel arguments shared by servers and clients: large enough messages for

@@ -55,7 +55,7 @@ void stream_to(self_ptr self, std::uint64_t to, const std::shared_ptr<raftpb::Ra
     return;
   }
   if (o.stream && o.stream->send(std::move(batch))) return;
-  o.stream = transport::raft_stream::open(stub, to, o.no_stream);
+  o.stream = transport::raft_stream::open(stub, to, o.no_stream, self->state.peers->streams());
   o.stream->send(std::move(batch));
 }
 

@@ -23,13 +23,29 @@ void note_raft_call_end(std::uint64_t to, const grpc::Status& s) {
                                   "cluster: stop it";
 }
 
+void stream_count::add() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++live_;
+}
+
+void stream_count::remove() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (--live_ == 0) idle_.notify_all();
+}
+
+bool stream_count::wait_idle(std::chrono::milliseconds bound) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  return idle_.wait_for(lock, bound, [this] { return live_ == 0; });
+}
+
 raft_stream::raft_stream(std::shared_ptr<raftpb::RaftService::Stub> stub, std::uint64_t to,
-                         std::shared_ptr<std::atomic<bool>> no_stream)
-    : stub_(std::move(stub)), to_(to), no_stream_(std::move(no_stream)) {}
+                         std::shared_ptr<std::atomic<bool>> no_stream, std::shared_ptr<stream_count> count)
+    : counted_(std::move(count)), stub_(std::move(stub)), to_(to), no_stream_(std::move(no_stream)) {}
 
 std::shared_ptr<raft_stream> raft_stream::open(std::shared_ptr<raftpb::RaftService::Stub> stub, std::uint64_t to,
-                                               std::shared_ptr<std::atomic<bool>> no_stream) {
-  std::shared_ptr<raft_stream> s(new raft_stream(std::move(stub), to, std::move(no_stream)));
+                                               std::shared_ptr<std::atomic<bool>> no_stream,
+                                               std::shared_ptr<stream_count> count) {
+  std::shared_ptr<raft_stream> s(new raft_stream(std::move(stub), to, std::move(no_stream), std::move(count)));
   s->keep_ = s;
   s->stub_->async()->Stream(&s->ctx_, s.get());
   s->StartRead(&s->ack_);

@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -30,13 +31,35 @@
 
 namespace troupe::transport {
 
+// The streams still open on one peer_clients' channels. A stream's last
+// reaction (OnDone) runs on a thread of gRPC 1.51's shared callback queue; if
+// the stream held the process's last channel, releasing it there would tear
+// that queue and its threads down from one of those very threads, which
+// cannot join itself: the queue is released twice (SIGABRT, "ref_counted.h:183
+// assertion failed: prior > 0", seen at node exit and in transport_tests).
+// So whoever owns the channels waits for its streams before releasing them.
+class stream_count {
+ public:
+  void add();
+  void remove();
+  // Waits until no stream is left, at most `bound`; false if some remain.
+  bool wait_idle(std::chrono::milliseconds bound);
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable idle_;
+  std::size_t live_ = 0;
+};
+
 class raft_stream final : public grpc::ClientBidiReactor<raftpb::RaftBatch, raftpb::Ack> {
  public:
   // Opens a stream on `stub`'s channel; gRPC owns the object, which deletes
   // itself when the stream is over. `no_stream` is set when the peer has no
   // Stream method (an older node): its caller then uses unary calls.
+  // It counts in `count` until it is destroyed.
   static std::shared_ptr<raft_stream> open(std::shared_ptr<raftpb::RaftService::Stub> stub, std::uint64_t to,
-                                           std::shared_ptr<std::atomic<bool>> no_stream);
+                                           std::shared_ptr<std::atomic<bool>> no_stream,
+                                           std::shared_ptr<stream_count> count);
 
   // Queues `batch` (any thread). False when the stream is over or stuck: the
   // batch was not taken; open a new stream.
@@ -53,7 +76,7 @@ class raft_stream final : public grpc::ClientBidiReactor<raftpb::RaftBatch, raft
 
  private:
   raft_stream(std::shared_ptr<raftpb::RaftService::Stub> stub, std::uint64_t to,
-              std::shared_ptr<std::atomic<bool>> no_stream);
+              std::shared_ptr<std::atomic<bool>> no_stream, std::shared_ptr<stream_count> count);
 
   void OnWriteDone(bool ok) override;
   void OnReadDone(bool ok) override;
@@ -63,6 +86,13 @@ class raft_stream final : public grpc::ClientBidiReactor<raftpb::RaftBatch, raft
   // hold (outside mutex_: gRPC may run OnDone inline).
   bool end_locked();
 
+  // First, so destroyed last: the stream stops counting only once it has
+  // released the stub (and with it the channel) below.
+  struct counted {
+    std::shared_ptr<stream_count> count;
+    explicit counted(std::shared_ptr<stream_count> c) : count(std::move(c)) { count->add(); }
+    ~counted() { count->remove(); }
+  } counted_;
   std::shared_ptr<raftpb::RaftService::Stub> stub_;
   const std::uint64_t to_;
   std::shared_ptr<std::atomic<bool>> no_stream_;

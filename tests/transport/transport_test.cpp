@@ -391,6 +391,23 @@ TEST_CASE("after a peer restarts, the first Raft message sent to it arrives") {
   CHECK(arrived(before));
 }
 
+TEST_CASE("a Raft stream counts in its peer_clients until it has released its channel") {
+  // peer_clients waits for this count before its channels go (raft_stream.hpp:
+  // a stream must never release the process's last channel on a gRPC thread).
+  fixture f;
+  auto cfg = make_config(1, f.server_port);
+  auto clients = std::make_shared<peer_clients>(cfg);
+  auto t = f.sys->spawn(peer_transport, cfg, clients, std::make_shared<transport::member_directory>(cfg));
+  const int before = stepped.load();
+  caf::anon_send(t, send_atom::value, raft_outbox{{heartbeat()}});  // opens the stream
+  for (int i = 0; i < 40 && stepped.load() == before; ++i)  // bounded: 2 s
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  REQUIRE(stepped.load() > before);
+  CHECK_FALSE(clients->streams()->wait_idle(std::chrono::milliseconds(0)));  // open
+  caf::anon_send_exit(t, caf::exit_reason::user_shutdown);                  // closes it
+  CHECK(clients->streams()->wait_idle(std::chrono::seconds(5)));
+}
+
 namespace {
 
 // An older node's RaftService: AppendEntries only (gRPC answers UNIMPLEMENTED
