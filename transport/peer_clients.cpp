@@ -1,6 +1,7 @@
 #include "transport/peer_clients.hpp"
 
 #include "config/timeouts.hpp"
+#include "runtime/common/log.hpp"
 #include "transport/tls_files.hpp"
 
 namespace troupe {
@@ -24,8 +25,10 @@ std::shared_ptr<grpc::ChannelCredentials> peer_credentials(const config::node_co
 peer_clients::~peer_clients() {
   // The transport closed its streams as it stopped; their last reactions
   // follow within moments. Bounded: a stream gRPC never finishes costs a
-  // wait, not a hang.
-  streams_->wait_idle(config::raft_call_deadline);
+  // wait, not a hang, and is said (the abort it guards against may follow).
+  if (!streams_->wait_idle(config::raft_call_deadline))
+    TLOG(warn, "peer_transport") << "Raft streams still open after " << config::raft_call_deadline.count()
+                                 << " ms; releasing their channels anyway";
 }
 
 peer_clients::peer_clients(const config::node_config& cfg) : cfg_(cfg), credentials_(peer_credentials(cfg)) {
