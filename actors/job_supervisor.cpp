@@ -55,6 +55,11 @@ void queue(self_ptr self, logpb::JobStatusUpdate u) {
         break;
       }
     }
+    // The start and the end are two readings of this node's wall clock: one
+    // stepped back in between would report a start after the end, which the
+    // leader refuses for good (peer_validation), leaving the job unresolved.
+    // Such a job is reported as started when it ended.
+    if (u.started_at_ns() > u.at_ns()) u.set_started_at_ns(u.at_ns());
   }
   outbox.push_back(std::move(u));
   flush(self);
@@ -260,9 +265,23 @@ void flush(self_ptr self) {
   }
   self->request(st.transport, config::write_wait(st.cfg), report_atom::value, leader, *st.in_flight)
       .then([=](report_ack& a) { settle(self, a); },
-            // A refusal by the leader's validation (invalid_argument) is final,
-            // like one by its job table: resending it would block the outbox.
-            [=](caf::error& e) { settle(self, acknowledge(seq, e)); });
+            // A refusal by the leader's validation (invalid_argument) or its
+            // peer authentication is final, like one by its job table:
+            // resending it would block the outbox. Unlike the table's (an
+            // answer, e.g. a report on a job cancelled meanwhile), it is
+            // abnormal, and the table may still expect these outcomes: say
+            // which were dropped.
+            [=](caf::error& e) {
+              auto ack = acknowledge(seq, e);
+              auto& st = self->state;
+              if (ack.final && st.in_flight && st.in_flight->seq == seq) {
+                std::string ids;
+                for (const auto& u : st.in_flight->updates) ids += (ids.empty() ? "" : ", ") + u.job_id();
+                TLOG(warn, "job_supervisor") << "leader " << leader << " refused status batch " << seq << " ("
+                                             << ack.message << "); dropped the updates of " << ids;
+              }
+              settle(self, ack);
+            });
 }
 
 void probe_executor(self_ptr self) {

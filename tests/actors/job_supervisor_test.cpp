@@ -17,6 +17,7 @@
 #include <caf/all.hpp>
 
 #include "actors/job_supervisor.hpp"
+#include "runtime/common/wall_clock.hpp"
 #include "runtime/exec/output_store.hpp"
 #include "runtime/exec/process_backend.hpp"
 
@@ -27,7 +28,7 @@ namespace {
 
 // peer_transport plus three test controls: the log of batches sent
 // ("seq@leader:jobs;"), the jobs whose updates carried a start time
-// ("id;"), and answering one of the batches.
+// ("id;", or "id (after its end);"), and answering one of the batches.
 using fake_transport_actor = peer_transport_actor::extend<caf::replies_to<get_atom>::with<std::string>,
                                                           caf::replies_to<stats_atom>::with<std::string>,
                                                           caf::reacts_to<done_atom, std::uint64_t, bool>>;
@@ -46,7 +47,8 @@ fake_transport_actor::behavior_type fake_transport(fake_transport_actor::statefu
         std::string jobs;
         for (const auto& u : b.updates) {
           jobs += u.job_id() + "/" + scheduler::JobStatus_Name(u.status()) + ",";
-          if (u.started_at_ns() != 0) self->state.started += u.job_id() + ";";
+          if (u.started_at_ns() != 0)
+            self->state.started += u.job_id() + (u.started_at_ns() > u.at_ns() ? " (after its end);" : ";");
         }
         self->state.log += std::to_string(b.seq) + "@" + std::to_string(leader) + ":" + jobs + ";";
         auto rp = self->make_response_promise<report_ack>();
@@ -269,6 +271,21 @@ TEST_CASE("a job that ends within the RUNNING hold is reported once, by its fina
   f.self->send(f.transport, done_atom::value, std::uint64_t{1}, true);
   std::this_thread::sleep_until(t0 + 2500ms);
   CHECK(f.log() == completed);
+}
+
+TEST_CASE("a job whose end reads before its start (the wall clock stepped back) is reported with a start at its end") {
+  fixture f(true, {}, [](config::node_config& c) { c.worker.running_report_hold_ms = 5000; });
+  auto j = assigned_here("5e1f0c1a-0000-4000-8000-0000000000c4", "sleep 987.4");
+  f.self->send(f.supervisor, job_changes{{jobs::job_change{1, jobs::change_kind::created, {}, j}}, {}});
+  // Its end as the executor stamps it, a minute before the start the
+  // supervisor stamped (the actor takes the two messages in this order).
+  auto end = finished(j.id);
+  end.update.set_at_ns(wall_clock_ns() - 60'000'000'000);
+  end.update.set_completed_at_ms(ns_to_ms(end.update.at_ns()));
+  f.self->send(f.supervisor, done_atom::value, end);
+  auto completed = "1@2:" + j.id + "/JOB_STATUS_COMPLETED,;";
+  CHECK(f.wait_log(completed) == completed);
+  CHECK(f.started() == j.id + ";");  // not one the leader would refuse
 }
 
 TEST_CASE("with no RUNNING hold a job is reported RUNNING as it starts, then by its end") {
