@@ -6,7 +6,7 @@
 
 #include "config/timeouts.hpp"
 #include "gateway/admin_gateway.hpp"
-#include "gateway/ask.hpp"
+#include "transport/ask.hpp"
 #include "gateway/grpc_errors.hpp"
 #include "gateway/grpc_metrics.hpp"
 #include "gateway/grpc_unary.hpp"

@@ -17,7 +17,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "config/node_config.hpp"
-#include "gateway/ask.hpp"
+#include "transport/ask.hpp"
 #include "gateway/grpc_errors.hpp"
 #include "service/access.hpp"
 #include "service/node_service.hpp"

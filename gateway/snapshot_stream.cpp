@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <string>
 
-#include "gateway/ask.hpp"
+#include "transport/ask.hpp"
 #include "gateway/grpc_errors.hpp"
 #include "runtime/backup/backup_file.hpp"
 

@@ -14,7 +14,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "admin.pb.h"
-#include "gateway/ask.hpp"
+#include "transport/ask.hpp"
 #include "service/node_service.hpp"
 
 namespace troupe {

@@ -11,6 +11,7 @@
 #include "raft.grpc.pb.h"
 #include "runtime/common/wall_clock.hpp"
 #include "runtime/jobs/uuid.hpp"
+#include "transport/ask.hpp"
 #include "transport/grpc_status.hpp"
 #include "transport/internal_codec.hpp"
 #include "transport/peer_identity.hpp"
@@ -19,13 +20,6 @@
 
 namespace troupe {
 namespace {
-
-// Runs `body(self)` in a short-lived actor: gRPC handlers are not actors, and
-// a request (or a proposal) needs one to receive its answer.
-template <class Body>
-void in_actor(caf::actor_system& sys, Body body) {
-  sys.spawn([body](caf::event_based_actor* self) { body(self); });
-}
 
 // The call finished with `s` when the caller may not send this message (see
 // transport/peer_identity.hpp); nullptr when it may go on. Each check comes
@@ -43,7 +37,7 @@ class internal_service final : public internalpb::InternalService::CallbackServi
   internal_service(caf::actor_system& sys, config::node_config cfg, peer_inbox inbox,
                    std::shared_ptr<const transport::peer_identity> identity,
                    std::shared_ptr<const transport::member_directory> members)
-      : sys_(sys),
+      : ask_(sys),
         cfg_(std::move(cfg)),
         inbox_(std::move(inbox)),
         identity_(std::move(identity)),
@@ -60,15 +54,13 @@ class internal_service final : public internalpb::InternalService::CallbackServi
     }
     auto outputs = inbox_.outputs;
     auto id = req->job_id();
-    in_actor(sys_, [=](caf::event_based_actor* self) {
-      self->request(outputs, config::query_timeout, output_atom::value, id)
-          .then(
-              [=](const job_output& o) {
-                transport::to_proto(o, resp);
-                r->Finish(grpc::Status::OK);
-              },
-              [=](caf::error& e) { r->Finish(transport::to_status(*ctx, e)); });
-    });
+    ask_.ask(
+        outputs, config::query_timeout,
+        [=](const job_output& o) {
+          transport::to_proto(o, resp);
+          r->Finish(grpc::Status::OK);
+        },
+        [=](const caf::error& e) { r->Finish(transport::to_status(*ctx, e)); }, output_atom::value, id);
     return r;
   }
 
@@ -87,15 +79,13 @@ class internal_service final : public internalpb::InternalService::CallbackServi
       return r;
     }
     auto tracker = inbox_.heartbeats;
-    in_actor(sys_, [=](caf::event_based_actor* self) {
-      self->request(tracker, config::query_timeout, heartbeat_atom::value, w)
-          .then(
-              [=](const heartbeat_reply& h) {
-                transport::to_proto(h, resp);
-                r->Finish(grpc::Status::OK);
-              },
-              [=](caf::error& e) { r->Finish(transport::to_status(*ctx, e)); });
-    });
+    ask_.ask(
+        tracker, config::query_timeout,
+        [=](const heartbeat_reply& h) {
+          transport::to_proto(h, resp);
+          r->Finish(grpc::Status::OK);
+        },
+        [=](const caf::error& e) { r->Finish(transport::to_status(*ctx, e)); }, heartbeat_atom::value, w);
     return r;
   }
 
@@ -117,15 +107,15 @@ class internal_service final : public internalpb::InternalService::CallbackServi
     batch.updates.assign(req->updates().begin(), req->updates().end());
     auto raft = inbox_.raft;
     auto wait = config::commit_wait(cfg_);
-    in_actor(sys_, [=](caf::event_based_actor* self) {
-      auto answer = [=](const caf::error& e) {
-        auto ack = acknowledge(0, e);
-        resp->set_accepted(ack.final);
-        resp->set_message(ack.message);
-        r->Finish(grpc::Status::OK);
-      };
-      propose(self, raft, wait, status_command(batch), [=](std::uint64_t) { answer(caf::error{}); }, answer);
-    });
+    auto answer = [=](const caf::error& e) {
+      auto ack = acknowledge(0, e);
+      resp->set_accepted(ack.final);
+      resp->set_message(ack.message);
+      r->Finish(grpc::Status::OK);
+    };
+    ask_.ask(
+        raft, wait, [=](const proposal_result&) { answer(caf::error{}); }, answer, propose_atom::value,
+        status_command(batch));
     return r;
   }
 
@@ -145,20 +135,18 @@ class internal_service final : public internalpb::InternalService::CallbackServi
     cmd.mutable_set_worker_draining()->set_draining(req->draining());
     auto raft = inbox_.raft;
     auto wait = config::commit_wait(cfg_);
-    in_actor(sys_, [=](caf::event_based_actor* self) {
-      propose(
-          self, raft, wait, cmd,
-          [=](std::uint64_t index) {
-            resp->set_commit_index(index);
-            r->Finish(grpc::Status::OK);
-          },
-          [=](const caf::error& e) { r->Finish(transport::to_status(*ctx, e)); });
-    });
+    ask_.ask(
+        raft, wait,
+        [=](const proposal_result& p) {
+          resp->set_commit_index(p.index);
+          r->Finish(grpc::Status::OK);
+        },
+        [=](const caf::error& e) { r->Finish(transport::to_status(*ctx, e)); }, propose_atom::value, cmd);
     return r;
   }
 
  private:
-  caf::actor_system& sys_;
+  asker ask_;  // makes each call's request to an actor, and finishes the call
   config::node_config cfg_;
   peer_inbox inbox_;
   std::shared_ptr<const transport::peer_identity> identity_;
