@@ -57,8 +57,9 @@ void queue(self_ptr self, logpb::JobStatusUpdate u) {
     }
     // The start and the end are two readings of this node's wall clock: one
     // stepped back in between would report a start after the end, which the
-    // leader refuses for good (peer_validation), leaving the job unresolved.
-    // Such a job is reported as started when it ended.
+    // leader refuses for good (peer_validation) with the rest of the batch;
+    // the leader's dispatcher would later re-queue those jobs as unreported
+    // and run them again. Such a job is reported as started when it ended.
     if (u.started_at_ns() > u.at_ns()) u.set_started_at_ns(u.at_ns());
   }
   outbox.push_back(std::move(u));
@@ -269,8 +270,8 @@ void flush(self_ptr self) {
             // peer authentication is final, like one by its job table:
             // resending it would block the outbox. Unlike the table's (an
             // answer, e.g. a report on a job cancelled meanwhile), it is
-            // abnormal, and the table may still expect these outcomes: say
-            // which were dropped.
+            // abnormal: the table still expects these outcomes, and the
+            // leader will re-queue the jobs as unreported. Say which.
             [=](caf::error& e) {
               auto ack = acknowledge(seq, e);
               auto& st = self->state;
