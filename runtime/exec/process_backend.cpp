@@ -8,6 +8,7 @@
 #include <map>
 #include <stdexcept>
 #include <sys/resource.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -98,6 +99,9 @@ process_backend::~process_backend() {
   }
   wake_finisher_.notify_all();
   if (finisher_.joinable()) finisher_.join();  // stores and reports it
+  for (auto& [node, slots] : slots_)
+    for (auto& s : slots)
+      if (s.lock_fd >= 0) ::close(s.lock_fd);  // the slot is free for another backend again
 }
 
 void process_backend::to_finisher(std::unique_ptr<process_job> job) {
@@ -260,7 +264,7 @@ void process_backend::prepare(process_job& j) {
   const std::string node_dir = options_.work_dir + "/node-" + std::to_string(spec.node_id);
   prepare_private_dir(node_dir);
   bool fresh = false;
-  j.slot = acquire_slot(spec.node_id, fresh);
+  j.slot = acquire_slot(spec.node_id, node_dir, fresh);
   const std::string job_dir = node_dir + "/slot-" + std::to_string(*j.slot);
   j.work_dir = job_dir;
   enter_slot(job_dir, fresh);
@@ -327,25 +331,61 @@ bool process_backend::settle(process_job& j) {
   return full;
 }
 
-std::size_t process_backend::acquire_slot(std::uint64_t node_id, bool& fresh) {
+std::size_t process_backend::acquire_slot(std::uint64_t node_id, const std::string& node_dir, bool& fresh) {
   std::lock_guard<std::mutex> lock(slots_mutex_);
   auto& slots = slots_[node_id];
   // An idle slot first: a fresh one costs a removal (a deleted inode).
   std::size_t k = 0;
-  while (k < slots.size() && slots[k] != slot_state::idle) ++k;
+  while (k < slots.size() && slots[k].state != slot_state::idle) ++k;
   if (k == slots.size()) {
     k = 0;
-    while (k < slots.size() && slots[k] != slot_state::fresh) ++k;
-    if (k == slots.size()) slots.push_back(slot_state::fresh);
+    while (k < slots.size() && slots[k].state != slot_state::fresh) ++k;
+    // A new slot, claimed for as long as this backend lives; one another
+    // backend holds is skipped for good.
+    while (k == slots.size()) {
+      if (slots.size() >= max_slots_per_node)
+        throw std::runtime_error("cannot enter a working directory: all " + std::to_string(max_slots_per_node) +
+                                 " slots of " + node_dir + " are taken");
+      slots.push_back(claim_slot(node_dir, k));
+      if (slots[k].state == slot_state::foreign) ++k;
+    }
   }
-  fresh = slots[k] == slot_state::fresh;
-  slots[k] = slot_state::busy;
+  fresh = slots[k].state == slot_state::fresh;
+  slots[k].state = slot_state::busy;
   return k;
+}
+
+// Another node on this machine with the same id and work_dir (a second
+// cluster started with the defaults, or two test clusters side by side)
+// would otherwise take the same slots: remove a running job's directory as
+// "fresh", or empty it under the job. An exclusive flock on
+// <node dir>/slot-<k>.lock, held until this backend is destroyed (the kernel
+// drops it when the process dies, however it dies), makes each slot one
+// backend's; the other uses the next free one.
+process_backend::slot process_backend::claim_slot(const std::string& node_dir, std::size_t k) {
+  const std::string path = node_dir + "/slot-" + std::to_string(k) + ".lock";
+  slot s;
+  s.lock_fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (s.lock_fd < 0) throw_errno("cannot open the slot lock " + path);
+  if (::flock(s.lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    ::close(s.lock_fd);
+    s.lock_fd = -1;
+    if (err != EWOULDBLOCK) {
+      errno = err;
+      throw_errno("cannot lock the slot lock " + path);
+    }
+    TLOG(warn, "process_backend") << "working directory slot " << k << " of " << node_dir
+                                  << " is held by another backend (another node with this id and work_dir on this "
+                                     "machine?); using the next slot";
+    s.state = slot_state::foreign;
+  }
+  return s;
 }
 
 void process_backend::release_slot(std::uint64_t node_id, std::size_t slot, bool emptied) {
   std::lock_guard<std::mutex> lock(slots_mutex_);
-  slots_[node_id][slot] = emptied ? slot_state::idle : slot_state::fresh;
+  slots_[node_id][slot].state = emptied ? slot_state::idle : slot_state::fresh;
 }
 
 void process_backend::enter_slot(const std::string& path, bool fresh) {

@@ -19,7 +19,9 @@
 // back to the node before it is emptied and stays the node's while idle, so
 // no other job can leave files for the next one. A slot this backend has not
 // used yet, or could not empty, is removed and made afresh before its next
-// use (whatever a crashed node left there goes then).
+// use (whatever a crashed node left there goes then). Each slot this backend
+// uses is locked to it (<node dir>/slot-<k>.lock), so that another node with
+// the same id and work_dir on the same machine takes other slots.
 //
 // Cost per job, since it runs many short jobs: the reaper is forked off a
 // small fork server (fork_server.hpp; no fork of the node, no exec), and the backend
@@ -108,10 +110,11 @@ class process_backend final : public backend {
   bool settle(process_job& job);
   void finish_batch(std::vector<std::unique_ptr<process_job>>& batch);
 
-  // The smallest free slot of node `node_id`; `fresh` says whether it must
-  // be made afresh (never used by this backend, or not emptied after its
-  // last job). Any thread.
-  std::size_t acquire_slot(std::uint64_t node_id, bool& fresh);
+  // The smallest free slot of node `node_id` (its directory `node_dir`);
+  // `fresh` says whether it must be made afresh (never used by this backend,
+  // or not emptied after its last job). Throws when no slot can be claimed.
+  // Any thread.
+  std::size_t acquire_slot(std::uint64_t node_id, const std::string& node_dir, bool& fresh);
   // `emptied`: its job's files are gone and it is the node's again.
   void release_slot(std::uint64_t node_id, std::size_t slot, bool emptied);
   // Readies a slot for the job user (throws), and empties it after the job
@@ -124,9 +127,16 @@ class process_backend final : public backend {
   std::string shim_path_;
   std::unique_ptr<fork_server> server_;  // forks each job's shim
 
-  enum class slot_state { fresh, idle, busy };
+  // foreign: claimed by another backend (claim_slot), never used here.
+  enum class slot_state { fresh, idle, busy, foreign };
+  struct slot {
+    slot_state state = slot_state::fresh;
+    int lock_fd = -1;  // holds the slot's flock while this backend lives
+  };
+  static constexpr std::size_t max_slots_per_node = 4096;
+  slot claim_slot(const std::string& node_dir, std::size_t k);
   std::mutex slots_mutex_;
-  std::map<std::uint64_t, std::vector<slot_state>> slots_;  // node id -> its slots by number
+  std::map<std::uint64_t, std::vector<slot>> slots_;  // node id -> its slots by number
 
   std::mutex mutex_;
   std::condition_variable wake_starter_;

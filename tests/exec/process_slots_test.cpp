@@ -1,7 +1,8 @@
 // The process backend's working directories are reusable slots
 // (<work_dir>/node-<id>/slot-<k>, process_backend.hpp): jobs running at once
 // never share one, nothing a job leaves reaches the next job in its slot,
-// whatever a crashed node left is gone before a slot is used, and a node's
+// whatever a crashed node left is gone before a slot is used, two nodes
+// with the same id and work_dir take different slots, and a node's
 // death still kills its jobs, empties their directories and ends its fork
 // server.
 #include <doctest/doctest.h>
@@ -111,6 +112,33 @@ TEST_CASE("process slots: jobs running at once never share a directory, and each
     dirs.insert(pwd);
   }
   CHECK(dirs.size() == n);
+}
+
+TEST_CASE("process slots: two backends with the same node id and work_dir never share a slot") {
+  // Two nodes with the same id on one machine (two clusters with the
+  // defaults): the second must neither remove nor empty the first's slot.
+  scratch_dir dir;
+  const auto o = options_in(dir);
+  const std::string shared = dir.path() + "/shared";
+  process_backend first(o), second(o);
+  results got;
+  first.start(make_spec(dir, "first", "touch mine; touch " + shared +
+                                          "/ready; while [ ! -e " + shared + "/go ]; do sleep 0.01; done; pwd; ls -A",
+                        60s),
+              std::make_shared<cancel_token>(), got.for_job("first"));
+  REQUIRE(eventually([&] { return exists(shared + "/ready"); }, 20.0));
+  cancel_token cancel;
+  job_result other = second.run(make_spec(dir, "second", "pwd; ls -A | wc -l"), cancel);
+  CHECK(other.result == outcome::completed);
+  CHECK(other.stdout_inline == o.work_dir + "/node-7/slot-1\n0\n");
+  std::ofstream(shared + "/go") << "go";
+  REQUIRE(got.wait_for(1, 60s));
+  job_result r = got.get("first");
+  CHECK(r.result == outcome::completed);
+  CHECK(r.stdout_inline == o.work_dir + "/node-7/slot-0\nmine\n");
+  // The second keeps to its own slot afterwards too.
+  other = second.run(make_spec(dir, "second-again", "pwd"), cancel);
+  CHECK(other.stdout_inline == o.work_dir + "/node-7/slot-1\n");
 }
 
 TEST_CASE("process slots: nothing a job leaves in its directory reaches the next job there") {
