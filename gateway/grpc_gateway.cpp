@@ -6,7 +6,6 @@
 
 #include "config/timeouts.hpp"
 #include "gateway/admin_gateway.hpp"
-#include "transport/ask.hpp"
 #include "gateway/grpc_errors.hpp"
 #include "gateway/grpc_metrics.hpp"
 #include "gateway/grpc_unary.hpp"
@@ -20,6 +19,7 @@
 #include "scheduler.grpc.pb.h"
 #include "service/access.hpp"
 #include "service/peer_calls.hpp"
+#include "transport/ask.hpp"
 #include "transport/tls_files.hpp"
 
 namespace troupe {

@@ -17,11 +17,11 @@
 #include <grpcpp/grpcpp.h>
 
 #include "config/node_config.hpp"
-#include "transport/ask.hpp"
 #include "gateway/grpc_errors.hpp"
 #include "service/access.hpp"
 #include "service/node_service.hpp"
 #include "service/peer_calls.hpp"
+#include "transport/ask.hpp"
 
 namespace troupe::grpc_unary {
 

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <string>
 
-#include "transport/ask.hpp"
 #include "gateway/grpc_errors.hpp"
 #include "runtime/backup/backup_file.hpp"
+#include "transport/ask.hpp"
 
 namespace troupe {
 namespace {

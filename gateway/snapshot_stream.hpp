@@ -14,8 +14,8 @@
 #include <grpcpp/grpcpp.h>
 
 #include "admin.pb.h"
-#include "transport/ask.hpp"
 #include "service/node_service.hpp"
+#include "transport/ask.hpp"
 
 namespace troupe {
 
