@@ -79,6 +79,11 @@ std::shared_ptr<exec::backend> make_backend(const config::node_config& cfg) {
   d.sandbox.drop_all_capabilities = e.sandbox.drop_all_capabilities;
   d.sandbox.no_new_privileges = e.sandbox.no_new_privileges;
   d.sandbox.read_only_rootfs = e.sandbox.read_only_rootfs;
+  // One data dir, one node (data_dir_lock): it tells this node's containers
+  // from those of a node with the same id in another cluster on the daemon.
+  std::error_code ec;
+  d.owner = std::filesystem::weakly_canonical(cfg.data_dir, ec).string();
+  if (ec || d.owner.empty()) d.owner = cfg.data_dir;
   if (e.backend == "process") {
     TLOG(info, "node") << "executor: process backend (configured)";
     return make_process(cfg);

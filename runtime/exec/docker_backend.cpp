@@ -127,6 +127,7 @@ void docker_backend::execute(const job_spec& spec, cancel_token& cancel, job_out
   config.image = spec.image;
   config.cmd = {"sh", "-c", spec.command};
   config.labels = {{"troupe.job", spec.job_id}, {"troupe.node", std::to_string(spec.node_id)}};
+  if (!options_.owner.empty()) config.labels["troupe.owner"] = options_.owner;
   config.sandbox = options_.sandbox;
   const std::string id = create_pulling_if_missing(config);
   container_guard remove_on_exit(client_, id);
@@ -191,6 +192,8 @@ void docker_backend::execute(const job_spec& spec, cancel_token& cancel, job_out
 std::vector<std::string> docker_backend::orphaned_jobs(std::uint64_t node_id) {
   std::set<std::string> jobs;
   for (const auto& c : client_.list_containers("troupe.node=" + std::to_string(node_id))) {
+    auto owner = c.labels.find("troupe.owner");
+    if (owner != c.labels.end() && owner->second != options_.owner) continue;  // another node's, same id
     auto it = c.labels.find("troupe.job");
     if (it != c.labels.end()) jobs.insert(it->second);
   }

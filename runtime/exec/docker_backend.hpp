@@ -23,6 +23,11 @@ struct docker_options {
   std::string socket_path = "/var/run/docker.sock";
   std::string api_version = "v1.41";
   sandbox_options sandbox;
+  // Which node this is on a daemon that several may share (the node's data
+  // dir): its containers are labelled troupe.owner=<owner>, and
+  // orphaned_jobs never lists those of another owner with the same node id
+  // (a second cluster on the same daemon). "": no label, as before.
+  std::string owner;
 };
 
 class docker_backend final : public backend {
@@ -32,7 +37,9 @@ class docker_backend final : public backend {
   std::string name() const override { return "docker"; }
   bool healthy() override;
   job_result run(const job_spec& spec, cancel_token& cancel) override;
-  // Throws docker_error when the daemon cannot be asked.
+  // Containers labelled with this node id and this backend's owner, or with
+  // no owner (left by a build before the owner label). Throws docker_error
+  // when the daemon cannot be asked.
   std::vector<std::string> orphaned_jobs(std::uint64_t node_id) override;
   // Throws docker_error when the daemon cannot be asked.
   void remove_job_artifacts(const std::string& job_id) override;

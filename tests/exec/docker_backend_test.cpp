@@ -287,6 +287,55 @@ TEST_CASE("docker: leftover containers of a node are listed as orphans and remov
   b->remove_job_artifacts("never-existed");  // nothing to remove: not an error
 }
 
+TEST_CASE("docker: a node's orphans never include the containers of a node with the same id elsewhere") {
+  // Two clusters on one daemon, each with a node 4245: one running job each.
+  auto owned_by = [](const std::string& owner) {
+    auto o = test_options();
+    o.owner = owner;
+    return o;
+  };
+  docker_backend mine(owned_by("/var/lib/troupe-a")), theirs(owned_by("/var/lib/troupe-b"));
+  scratch_dir dir;
+  auto spec = [&](const std::string& id) {
+    auto s = make_spec(dir, id, "sleep 100", std::chrono::seconds(60));
+    s.node_id = 4245;
+    return s;
+  };
+  cancel_token stop_mine, stop_theirs;
+  std::thread a([&] { mine.run(spec("owned-a"), stop_mine); });
+  std::thread b([&] { theirs.run(spec("owned-b"), stop_theirs); });
+  struct cancel_and_join {  // even if a check below throws
+    cancel_token &ca, &cb;
+    std::thread &ta, &tb;
+    ~cancel_and_join() {
+      ca.cancel();
+      cb.cancel();
+      if (ta.joinable()) ta.join();
+      if (tb.joinable()) tb.join();
+    }
+  } guard{stop_mine, stop_theirs, a, b};
+  for (int i = 0; i < 1200 && (containers_of_job("owned-a") == 0 || containers_of_job("owned-b") == 0); ++i)
+    std::this_thread::sleep_for(25ms);
+  REQUIRE(containers_of_job("owned-a") == 1);
+  REQUIRE(containers_of_job("owned-b") == 1);
+  // And one left by a build before the owner label: anyone's with that id.
+  docker_client c(socket_path());
+  container_config cfg;
+  cfg.image = "local/busybox:latest";
+  cfg.cmd = {"sh", "-c", "sleep 100"};
+  cfg.labels = {{"troupe.job", "unowned"}, {"troupe.node", "4245"}};
+  c.create_container(cfg);
+  CHECK(mine.orphaned_jobs(4245) == std::vector<std::string>{"owned-a", "unowned"});
+  CHECK(theirs.orphaned_jobs(4245) == std::vector<std::string>{"owned-b", "unowned"});
+  stop_mine.cancel();
+  stop_theirs.cancel();
+  a.join();
+  b.join();
+  mine.remove_job_artifacts("unowned");
+  CHECK(mine.orphaned_jobs(4245).empty());
+  CHECK(theirs.orphaned_jobs(4245).empty());
+}
+
 TEST_CASE("docker: concurrent jobs on one backend stay separate") {
   scratch_dir dir;
   auto b = make_docker_backend(test_options());
