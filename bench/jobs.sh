@@ -8,7 +8,11 @@
 #   bench/jobs.sh [BUILD_DIR]          (default: build)
 #
 # Environment: COUNT, CONCURRENCY, POLL_MS, COMPLETE_TIMEOUT_S (600),
-# QUIET_WAIT_S (as bench/compare.sh), KEEP_TMP.
+# QUIET_WAIT_S (as bench/compare.sh), KEEP_TMP. Diagnostics (where a job's CPU
+# goes, docs/BENCHMARKS.md section 2, ninth round): TMP_ROOT puts the nodes'
+# data dirs on another file system (e.g. a tmpfs), OUTPUTS_ROOT only their
+# job outputs (data_dir/outputs becomes a symlink into it).
+# Prints the machine's busy CPU per job over the loadgen's run as well.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=bench/lib.sh
@@ -21,10 +25,22 @@ CONCURRENCY=${CONCURRENCY:-64}
 quiet_wait
 free_ports 6
 troupe_configs 3
+if [[ -n ${OUTPUTS_ROOT:-} ]]; then
+  EXTRA_DIRS+=("$(mktemp -d "$OUTPUTS_ROOT/troupe-outputs.XXXXXX")")
+  for i in 1 2 3; do
+    mkdir -p "$TMP/troupe-$i" "${EXTRA_DIRS[0]}/node$i"
+    ln -s "${EXTRA_DIRS[0]}/node$i" "$TMP/troupe-$i/outputs"
+  done
+fi
 troupe_start 3
 troupe_wait_leader 60
+CPU0=$(cpu_ticks)
 "$LOADGEN" --addr "$LEADER_ADDR" --mode jobs --count "$COUNT" --concurrency "$CONCURRENCY" \
   --poll-ms "${POLL_MS:-20}" --complete-timeout-s "${COMPLETE_TIMEOUT_S:-600}" -o json | tee "$TMP/jobs.json"
+read -r B0 _ <<<"$CPU0"
+read -r B1 _ <<<"$(cpu_ticks)"
+echo "CPU: $(cpu_busy_pct "$CPU0")% of all CPUs busy during the run;" \
+  "$(awk -v b="$((B1 - B0))" -v hz="$(getconf CLK_TCK)" -v n="$COUNT" 'BEGIN { printf "%.2f", 1000 * b / hz / n }') ms busy per job"
 echo "jobs by status at the end: $(backlog_json)"
 echo
 echo "| jobs | in flight | submit phase s | submitted/s | first submit to last terminal s | jobs completed/s | failed | all terminal |"

@@ -1,6 +1,7 @@
 # Shared by the bench/*.sh scripts: sourced, never run. Starts and stops local
 # troupe and etcd clusters on 127.0.0.1, tracks every pid it starts, and removes
-# its temporary directory at exit unless KEEP_TMP=1.
+# its temporary directory (under TMP_ROOT, default /tmp: the nodes' data dirs go
+# there) at exit unless KEEP_TMP=1; so it does the directories of EXTRA_DIRS.
 #
 #   source "$(dirname "$0")/lib.sh"
 #   lib_init BUILD_DIR name      # tool paths, $TMP, traps
@@ -31,7 +32,8 @@ lib_init() {  # $1: build dir, $2: short name for the temp dir
   command -v python3 >/dev/null || { echo "needs python3" >&2; exit 2; }
   HAVE_ETCD=1
   if ! command -v etcd >/dev/null || ! command -v etcdctl >/dev/null; then HAVE_ETCD=0; fi
-  TMP=$(mktemp -d "/tmp/troupe-${2:-bench}.XXXXXX")
+  TMP=$(mktemp -d "${TMP_ROOT:-/tmp}/troupe-${2:-bench}.XXXXXX")
+  EXTRA_DIRS=()
   PIDS=()
   declare -g -A NODE_PID=()
   DOCKERD_DIR=""
@@ -64,7 +66,11 @@ stop_all() {
 lib_cleanup() {
   stop_all
   dockerd_stop
-  if [[ ${KEEP_TMP:-0} == 1 ]]; then echo "kept $TMP" >&2; else rm -rf "$TMP" && date +%s >"$LAST_DELETE"; fi
+  if [[ ${KEEP_TMP:-0} == 1 ]]; then
+    echo "kept $TMP ${EXTRA_DIRS[*]}" >&2
+  else
+    rm -rf "$TMP" "${EXTRA_DIRS[@]}" && date +%s >"$LAST_DELETE"
+  fi
 }
 
 # On ext4 without a journal (this machine's disk) allocating an inode skips,
