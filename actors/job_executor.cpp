@@ -32,8 +32,7 @@ logpb::JobStatusUpdate to_update(const exec::job_spec& spec, std::uint32_t attem
   u.set_error(error);
   u.set_stdout_inline(r.stdout_inline);
   u.set_stderr_inline(r.stderr_inline);
-  u.set_output_truncated(r.truncated || r.stdout_inline.size() < r.stdout_bytes ||
-                         r.stderr_inline.size() < r.stderr_bytes);
+  u.set_output_truncated(r.cut_inline());
   return u;
 }
 

@@ -53,6 +53,14 @@ struct job_result {
   std::string stdout_inline, stderr_inline;  // first inline_limit bytes of each stream
   bool truncated = false;                    // a stream exceeded output_cap_bytes
   std::uint64_t stdout_bytes = 0, stderr_bytes = 0;  // bytes the job wrote, before the cap
+
+  // The inline copies leave part of the output out (a stream past
+  // inline_limit, or past the cap): only the node's stored files have all
+  // of it. The job's status says so (output_truncated), and readers fetch
+  // the stored output exactly then.
+  bool cut_inline() const {
+    return truncated || stdout_inline.size() < stdout_bytes || stderr_inline.size() < stderr_bytes;
+  }
 };
 
 }  // namespace troupe::exec

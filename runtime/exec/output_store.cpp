@@ -232,22 +232,28 @@ std::string job_output::meta_text(job_result& r) const {
   return meta.dump(2) + "\n";
 }
 
-void job_output::finish_unsynced(job_result& r) {
+bool job_output::finish_unsynced(job_result& r) {
   stdout_.close_unsynced();
   stderr_.close_unsynced();
+  const std::string text = meta_text(r);  // fills r
+  if (!r.cut_inline()) return false;
   const std::string tmp = dir_ + "/meta.json.tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw_errno("cannot create", tmp);
   try {
-    write_all(fd, meta_text(r), tmp);
+    write_all(fd, text, tmp);
   } catch (...) {
     ::close(fd);
     throw;
   }
   if (::close(fd) != 0) throw_errno("cannot close", tmp);
+  meta_pending_ = true;
+  return true;
 }
 
 void job_output::publish() {
+  if (!meta_pending_) return;
+  meta_pending_ = false;
   const std::string tmp = dir_ + "/meta.json.tmp", final_path = dir_ + "/meta.json";
   if (::rename(tmp.c_str(), final_path.c_str()) != 0) throw_errno("cannot rename to", final_path);
 }

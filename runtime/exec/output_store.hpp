@@ -6,6 +6,9 @@
 // meta.json (truncated + original sizes) so a reader can tell a cut stream from
 // a short one. meta.json is written last, atomically (temp file, fsync,
 // rename, fsync of the directory): its presence means the output is complete.
+// The process backend writes it only for a job whose result does not carry
+// its whole output inline (see finish_unsynced): the only jobs whose stored
+// output anyone reads.
 #pragma once
 
 #include <cstddef>
@@ -105,12 +108,22 @@ class job_output {
   // After the second sync the output is exactly as durable as after
   // finish(), and meta.json still appears only once everything before it is
   // on disk. Both throw std::runtime_error (output_full_error) on I/O error.
-  void finish_unsynced(job_result& r);
+  //
+  // Unlike finish(), finish_unsynced stores nothing when r then carries the
+  // whole output inline (no stream past inline_limit or the cap): the result
+  // goes into the log with all of it, and readers ask the node for stored
+  // output only when the result says it was cut (node_service's get), so a
+  // meta.json would never be read. It returns whether it wrote one, i.e.
+  // whether this job needs the syncs and publish() (a no-op otherwise). For
+  // the many short quiet jobs this spares an inode, a 4 KiB block, a rename
+  // and often both syncs.
+  bool finish_unsynced(job_result& r);
   void publish();
   const std::string& dir() const { return dir_; }
 
  private:
   std::string meta_text(job_result& r) const;
+  bool meta_pending_ = false;  // finish_unsynced wrote meta.json.tmp for publish()
   std::string dir_;
   std::string job_id_;
   std::size_t cap_;

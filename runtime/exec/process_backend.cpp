@@ -447,9 +447,9 @@ void process_backend::finish_batch(std::vector<std::unique_ptr<process_job>>& ba
     process_job& j = *batch[i];
     full[i] = settle(j);
     try {
-      j.output->finish_unsynced(j.result);
+      const bool stored = j.output->finish_unsynced(j.result);
       ok[i] = true;
-      by_fs[j.spec.output_dir].push_back(i);
+      if (stored) by_fs[j.spec.output_dir].push_back(i);  // else nothing to sync or publish
     } catch (const std::exception& e) {
       store_failed(j, full[i], e);
     }

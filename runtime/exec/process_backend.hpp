@@ -32,10 +32,11 @@
 //   loop      one epoll loop watching every running job (process_loop.hpp):
 //             output spliced into the files, exits, timeouts
 //   finisher  the slow end of a batch of finished jobs: empties their
-//             directories, makes their output and meta.json durable with
-//             two syncs for the batch (group commit, job_output::
-//             finish_unsynced) instead of four fsyncs each, reports (so the
-//             loop never waits on the disk)
+//             directories, makes the output and meta.json of those whose
+//             result does not carry all of it inline durable with two syncs
+//             for the batch (group commit, job_output::finish_unsynced)
+//             instead of four fsyncs each, reports (so the loop never waits
+//             on the disk)
 //
 // Weaker than the Docker backend: the job shares the machine's filesystem
 // (as an unprivileged user), network and the other jobs' uid.

@@ -200,14 +200,18 @@ TEST_CASE("a late answer for an older batch never settles a newer one") {
   CHECK(f.wait_log(four) == four);
 }
 
+// Output cut inline (the limit is 0), so stored: its meta.json shows when a
+// job has ended.
+static void store_all_output(config::node_config& c) { c.executor.output_inline_bytes = 0; }
+
 TEST_CASE("a job that ends while an earlier batch is in flight is reported once, its RUNNING folded in") {
-  fixture f;
+  fixture f(true, {}, store_all_output);
   f.self->send(f.supervisor, done_atom::value, finished("A"));
   CHECK(f.wait_log("1@2:A/JOB_STATUS_COMPLETED,;") == "1@2:A/JOB_STATUS_COMPLETED,;");
   // Batch 1 stays unanswered while job B is assigned here, starts and ends.
   jobs::job b;
   b.id = "5e1f0c1a-0000-4000-8000-0000000000b0";
-  b.command = "true";
+  b.command = "echo done";
   b.status = jobs::job_status::assigned;
   b.assigned_worker = 1;
   b.attempts = 1;
@@ -289,8 +293,11 @@ TEST_CASE("a job whose end reads before its start (the wall clock stepped back) 
 }
 
 TEST_CASE("with no RUNNING hold a job is reported RUNNING as it starts, then by its end") {
-  fixture f(true, {}, [](config::node_config& c) { c.worker.running_report_hold_ms = 0; });
-  auto j = assigned_here("5e1f0c1a-0000-4000-8000-0000000000c2", "true");
+  fixture f(true, {}, [](config::node_config& c) {
+    c.worker.running_report_hold_ms = 0;
+    store_all_output(c);
+  });
+  auto j = assigned_here("5e1f0c1a-0000-4000-8000-0000000000c2", "echo done");
   f.self->send(f.supervisor, job_changes{{jobs::job_change{1, jobs::change_kind::created, {}, j}}, {}});
   auto running = "1@2:" + j.id + "/JOB_STATUS_RUNNING,;";
   REQUIRE(f.wait_log(running) == running);

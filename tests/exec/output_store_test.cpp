@@ -127,14 +127,40 @@ TEST_CASE("output store: a silent stream costs no file, and a silent rerun empti
   {  // the next attempt writes nothing, through the group-commit path
     job_result r;
     job_output out(spec);
-    out.finish_unsynced(r);
-    out.publish();
+    CHECK_FALSE(out.finish_unsynced(r));  // all of it (nothing) is in r: nothing to store
+    out.publish();                        // a no-op then
+    CHECK(r.stderr_bytes == 0);
   }
-  s = read_output(spec.output_dir, "job-quiet");
+  // The earlier run's output is gone: its meta.json removed, its streams emptied.
+  CHECK_FALSE(read_output(spec.output_dir, "job-quiet").found);
+  CHECK(slurp(job + "/stdout").empty());
+  CHECK(slurp(job + "/stderr").empty());
+}
+
+TEST_CASE("output store: the group-commit path stores only output the result does not carry whole") {
+  scratch_dir dir;
+  auto spec = make_spec(dir, "job-gc", "unused");
+  spec.inline_limit = 3;
+  {
+    job_result r;
+    job_output out(spec);
+    out.out().write("abc");  // exactly the inline limit: whole in r
+    CHECK_FALSE(out.finish_unsynced(r));
+    CHECK(r.stdout_inline == "abc");
+  }
+  CHECK_FALSE(read_output(spec.output_dir, "job-gc").found);
+  {
+    job_result r;
+    job_output out(spec);
+    out.err().write("abcd");  // one byte past it
+    CHECK(out.finish_unsynced(r));
+    out.publish();
+    CHECK(r.stderr_inline == "abc");
+  }
+  stored_output s = read_output(spec.output_dir, "job-gc");
   CHECK(s.found);
+  CHECK(s.stderr_data == "abcd");
   CHECK(s.stdout_data.empty());
-  CHECK(s.stderr_data.empty());
-  CHECK(s.stderr_bytes == 0);
 }
 
 TEST_CASE("output store: bad job ids and directories are refused with the reason") {

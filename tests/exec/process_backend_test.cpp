@@ -122,13 +122,34 @@ TEST_CASE("process: stdout and stderr are captured separately; exit 0 completes"
   CHECK(r.stderr_inline == "err-line\n");
   CHECK(r.stdout_bytes == 18);
   CHECK_FALSE(r.truncated);
-  stored_output s = read_output(spec.output_dir, "p-ok");
+}
+
+TEST_CASE("process: output the result carries only in part is stored whole; output it carries whole is not") {
+  scratch_dir dir;
+  auto b = backend_in(dir);
+  cancel_token cancel;
+  auto spec = make_spec(dir, "p-cut", "echo out-line; echo err-line >&2; echo more-out");
+  spec.inline_limit = 4;
+  job_result r = b->run(spec, cancel);
+  CHECK(r.stdout_inline == "out-");
+  CHECK(r.stderr_inline == "err-");
+  CHECK_FALSE(r.truncated);  // under the cap: cut inline only
+  stored_output s = read_output(spec.output_dir, "p-cut");
   CHECK(s.found);
   CHECK(s.stdout_data == "out-line\nmore-out\n");
   CHECK(s.stderr_data == "err-line\n");
+  // All of it inline: the log will hold it, nobody reads the disk for it,
+  // so no meta.json (what marks stored output complete) is written.
+  spec = make_spec(dir, "p-whole", "echo out-line; echo err-line >&2");
+  r = b->run(spec, cancel);
+  CHECK(r.stdout_inline == "out-line\n");
+  CHECK(r.stderr_inline == "err-line\n");
+  struct stat st;
+  CHECK(::lstat((spec.output_dir + "/p-whole/meta.json").c_str(), &st) != 0);
+  CHECK_FALSE(read_output(spec.output_dir, "p-whole").found);
 }
 
-TEST_CASE("process: a job that writes nothing leaves its meta.json and no stream files") {
+TEST_CASE("process: a job that writes nothing leaves no meta.json and no stream files") {
   scratch_dir dir;
   auto b = backend_in(dir);
   cancel_token cancel;
@@ -139,13 +160,10 @@ TEST_CASE("process: a job that writes nothing leaves its meta.json and no stream
   CHECK(r.stderr_bytes == 0);
   const std::string job = spec.output_dir + "/p-quiet";
   struct stat st;
-  CHECK(::lstat((job + "/meta.json").c_str(), &st) == 0);
+  CHECK(::lstat((job + "/meta.json").c_str(), &st) != 0);
   CHECK(::lstat((job + "/stdout").c_str(), &st) != 0);
   CHECK(::lstat((job + "/stderr").c_str(), &st) != 0);
-  stored_output s = read_output(spec.output_dir, "p-quiet");
-  CHECK(s.found);
-  CHECK(s.stdout_data.empty());
-  CHECK(s.stderr_data.empty());
+  CHECK_FALSE(r.truncated);  // so nobody asks for its stored output
 }
 
 TEST_CASE("process: a non-zero exit code fails the job and is reported") {
