@@ -207,16 +207,19 @@ job_output::job_output(const job_spec& spec)
 void job_output::finish(job_result& r) {
   stdout_.finish();
   stderr_.finish();
+  fill(r);
   write_durably(dir_, "meta.json", meta_text(r));
 }
 
-std::string job_output::meta_text(job_result& r) const {
+void job_output::fill(job_result& r) const {
   r.stdout_inline = stdout_.inline_data();
   r.stderr_inline = stderr_.inline_data();
   r.stdout_bytes = stdout_.total_bytes();
   r.stderr_bytes = stderr_.total_bytes();
   r.truncated = stdout_.truncated() || stderr_.truncated();
+}
 
+std::string job_output::meta_text(const job_result& r) const {
   nlohmann::json meta = {
       {"job_id", job_id_},
       {"outcome", to_string(r.result)},
@@ -235,13 +238,13 @@ std::string job_output::meta_text(job_result& r) const {
 bool job_output::finish_unsynced(job_result& r) {
   stdout_.close_unsynced();
   stderr_.close_unsynced();
-  const std::string text = meta_text(r);  // fills r
+  fill(r);
   if (!r.cut_inline()) return false;
   const std::string tmp = dir_ + "/meta.json.tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw_errno("cannot create", tmp);
   try {
-    write_all(fd, text, tmp);
+    write_all(fd, meta_text(r), tmp);
   } catch (...) {
     ::close(fd);
     throw;

@@ -122,7 +122,8 @@ class job_output {
   const std::string& dir() const { return dir_; }
 
  private:
-  std::string meta_text(job_result& r) const;
+  void fill(job_result& r) const;  // sizes, inline copies and truncation from the streams
+  std::string meta_text(const job_result& r) const;
   bool meta_pending_ = false;  // finish_unsynced wrote meta.json.tmp for publish()
   std::string dir_;
   std::string job_id_;
