@@ -52,15 +52,7 @@ class internal_service final : public internalpb::InternalService::CallbackServi
                              "malformed job id \"" + req->job_id().substr(0, 64) + "\": expected a UUID"));
       return r;
     }
-    auto outputs = inbox_.outputs;
-    auto id = req->job_id();
-    ask_.ask(
-        outputs, config::query_timeout,
-        [=](const job_output& o) {
-          transport::to_proto(o, resp);
-          r->Finish(grpc::Status::OK);
-        },
-        [=](const caf::error& e) { r->Finish(transport::to_status(*ctx, e)); }, output_atom::value, id);
+    relay<job_output>(ctx, r, resp, inbox_.outputs, output_atom::value, req->job_id());
     return r;
   }
 
@@ -71,21 +63,8 @@ class internal_service final : public internalpb::InternalService::CallbackServi
     if (auto* bad = refused(ctx, transport::invalid_status(*ctx, "WorkerHeartbeat",
                                                            transport::check_worker_heartbeat(*req, rules_))))
       return bad;
-    auto* r = ctx->DefaultReactor();
-    auto w = transport::from_proto(*req);
-    if (!rules_.is_member(w.node_id)) {
-      r->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                             "node " + std::to_string(w.node_id) + " is not a member of this cluster"));
-      return r;
-    }
-    auto tracker = inbox_.heartbeats;
-    ask_.ask(
-        tracker, config::query_timeout,
-        [=](const heartbeat_reply& h) {
-          transport::to_proto(h, resp);
-          r->Finish(grpc::Status::OK);
-        },
-        [=](const caf::error& e) { r->Finish(transport::to_status(*ctx, e)); }, heartbeat_atom::value, w);
+    auto* r = ctx->DefaultReactor();  // check_worker_heartbeat refused a non-member already
+    relay<heartbeat_reply>(ctx, r, resp, inbox_.heartbeats, heartbeat_atom::value, transport::from_proto(*req));
     return r;
   }
 
@@ -146,6 +125,20 @@ class internal_service final : public internalpb::InternalService::CallbackServi
   }
 
  private:
+  // Asks `target` (xs: the request) and finishes the call with its answer as
+  // `resp` (transport::to_proto), or with its error.
+  template <class Reply, class Response, class Handle, class... Ts>
+  void relay(grpc::CallbackServerContext* ctx, grpc::ServerUnaryReactor* r, Response* resp, const Handle& target,
+             Ts... xs) {
+    ask_.ask(
+        target, config::query_timeout,
+        [=](const Reply& reply) {
+          transport::to_proto(reply, resp);
+          r->Finish(grpc::Status::OK);
+        },
+        [=](const caf::error& e) { r->Finish(transport::to_status(*ctx, e)); }, std::move(xs)...);
+  }
+
   asker ask_;  // makes each call's request to an actor, and finishes the call
   config::node_config cfg_;
   peer_inbox inbox_;
