@@ -44,12 +44,12 @@ job_executor_actor::behavior_type job_executor(job_executor_actor::stateful_poin
   // The backend runs the job on its own threads (the process backend: one
   // event loop for all jobs) and reports through the callback, on one of
   // those threads: the result comes back to this actor as a message, so no
-  // CAF thread ever blocks on a job. The start record is the backend's to
-  // write, durably and strictly before anything of the job runs: a
+  // CAF thread ever blocks on a job. The start record (in the
+  // supervisor's spec.journal) is the backend's to write, durably
+  // and strictly before anything of the job runs: a
   // restarted node must know this attempt may have run (job_supervisor then
   // reports it failed, and does not run it again).
   spec.attempt = attempt;  // the supervisor passes the same value; the record must name this one
-  spec.record_start = true;
   backend->start(spec, self->state.cancel, [spec, attempt, me](exec::job_result r) {
     auto update = to_update(spec, attempt, r, wall_clock_ns());
     caf::anon_send(me, done_atom::value, executor_result{spec.job_id, attempt, std::move(update)});

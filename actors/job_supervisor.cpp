@@ -91,6 +91,7 @@ void start(self_ptr self, const jobs::job& j) {
   spec.output_dir = st.cfg.data_dir + "/outputs";
   spec.output_cap_bytes = st.cfg.executor.output_cap_bytes;
   spec.inline_limit = st.cfg.executor.output_inline_bytes;
+  spec.journal = st.journal;
   auto exec = self->spawn(job_executor, st.backend, spec, j.attempts, caf::actor_cast<job_supervisor_actor>(self));
   self->monitor(exec);
   const auto now = clock::now();
@@ -142,12 +143,7 @@ std::deque<jobs::job>::iterator find_waiting(job_supervisor_state& st, const std
 // Whether this node recorded starting the job's current attempt (a record
 // left by an earlier process: this one has not launched it).
 bool started_here(const job_supervisor_state& st, const jobs::job& j) {
-  try {
-    auto recorded = exec::recorded_start(st.cfg.data_dir + "/outputs", j.id);
-    return recorded && *recorded == j.attempts;
-  } catch (const std::exception&) {
-    return false;  // an id that cannot name a directory was never started here
-  }
+  return st.journal->recorded(j.id) == std::optional<std::uint32_t>(j.attempts);
 }
 
 void reconcile(self_ptr self, const jobs::job& j) {
@@ -160,6 +156,10 @@ void reconcile(self_ptr self, const jobs::job& j) {
   auto self_id = st.cfg.id;
   auto run = st.running.find(j.id);
   bool mine = j.assigned_worker == self_id;
+  // Caught up, the table is at least as new as any start record: a record
+  // of an attempt it does not show live here is never asked for again.
+  bool live = mine && (j.status == jobs::job_status::assigned || j.status == jobs::job_status::running);
+  st.journal->settle(j.id, live ? std::optional<std::uint32_t>(j.attempts) : std::nullopt);
   // A finished job needs no memory of its attempts here any more.
   if (jobs::is_terminal(j.status)) st.launched.erase(j.id);
   if (run != st.running.end()) {
@@ -168,6 +168,7 @@ void reconcile(self_ptr self, const jobs::job& j) {
     bool keep = mine && run->second.attempt == j.attempts &&
                 (j.status == jobs::job_status::assigned || j.status == jobs::job_status::running);
     if (!keep) {
+      run->second.moved_on = true;
       TLOG(info, "job_supervisor") << "cancelling job " << j.id << " here (now " << jobs::to_string(j.status)
                                    << ")";
       self->send(run->second.executor, cancel_atom::value);
@@ -341,6 +342,14 @@ void sweep_outputs(self_ptr self) {
   auto& st = self->state;
   if (st.swept || !st.caught_up || !st.have_table) return;
   st.swept = true;
+  // Every job live here has been acted on by now, and each one started
+  // here, before or after the restart, is in `launched` with its attempt:
+  // any other start record, left by an earlier process, is of a job the
+  // table has moved past.
+  st.journal->retain([&](const std::string& id, std::uint32_t attempt) {
+    auto it = st.launched.find(id);
+    return it != st.launched.end() && it->second == attempt;
+  });
   id_list listed;
   std::error_code ec;
   for (std::filesystem::directory_iterator it(st.cfg.data_dir + "/outputs", ec), end; !ec && it != end;
@@ -393,11 +402,13 @@ void check_stopped(self_ptr self) {
 
 job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::stateful_pointer<job_supervisor_state> self,
                                                    config::node_config cfg, std::shared_ptr<exec::backend> backend,
+                                                   std::shared_ptr<exec::start_journal> journal,
                                                    peer_transport_actor transport, raft_node_actor raft,
                                                    job_table_actor table) {
   auto& st = self->state;
   st.cfg = std::move(cfg);
   st.backend = std::move(backend);
+  st.journal = std::move(journal);
   st.transport = std::move(transport);
   st.raft = raft;
   st.table = table;
@@ -491,6 +502,7 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
                                      << (r.update.has_exit_code() ? " exit " + std::to_string(r.update.exit_code()) : "")
                                      << (r.update.error().empty() ? "" : " (" + r.update.error() + ")");
         if (auto run = st.running.find(r.job_id); run != st.running.end()) {
+          if (run->second.moved_on) st.journal->settle(r.job_id, std::nullopt);
           metrics::global()
               .get_histogram("troupe_job_run_seconds", "Run time of jobs executed on this node, start to done",
                              metrics::duration_buckets())

@@ -27,6 +27,7 @@
 #include "actors/interfaces.hpp"
 #include "config/node_config.hpp"
 #include "runtime/exec/backend.hpp"
+#include "runtime/exec/start_journal.hpp"
 
 namespace troupe {
 
@@ -39,6 +40,9 @@ struct job_supervisor_state {
     clock::time_point started{};  // for the run time histogram
     std::int64_t started_ns = 0;  // wall clock, for the RUNNING report or the final one
     bool running_reported = false;
+    // The table moved past this attempt while it ran: its start record,
+    // possibly written after the table's change was seen, goes when it ends.
+    bool moved_on = false;
   };
   // RUNNING reports not sent yet (config::running_report_hold), in start order.
   struct held_report {
@@ -50,6 +54,9 @@ struct job_supervisor_state {
   bool held_timer = false;  // a running_atom is on its way
   config::node_config cfg;
   std::shared_ptr<exec::backend> backend;
+  // The attempts started here (the backend records each before it runs):
+  // after a restart, the ones a job may have run with.
+  std::shared_ptr<exec::start_journal> journal;
   peer_transport_actor transport;
   raft_node_actor raft;
   role_change role;
@@ -91,6 +98,7 @@ struct job_supervisor_state {
 
 job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::stateful_pointer<job_supervisor_state> self,
                                                    config::node_config cfg, std::shared_ptr<exec::backend> backend,
+                                                   std::shared_ptr<exec::start_journal> journal,
                                                    peer_transport_actor transport, raft_node_actor raft,
                                                    job_table_actor table);
 

@@ -13,7 +13,7 @@
 // --mode backend: docker_backend::run() itself (adds the on-disk job output
 //   store under a temporary directory), still without any scheduling.
 // --mode store: no container at all; only what the node's job_executor does
-//   around backend::run() on disk (record_start, then the output store's
+//   around backend::run() on disk (the start record, then the output store's
 //   files and meta.json, each fsync'd), to price that part of a job.
 // A container that does not exit 0 counts as an error. Prints containers/s and
 // the mean/p50/p99/max seconds per container (and per step in client mode).
@@ -35,6 +35,7 @@
 #include "runtime/exec/docker_backend.hpp"
 #include "runtime/exec/docker_client.hpp"
 #include "runtime/exec/output_store.hpp"
+#include "runtime/exec/start_journal.hpp"
 
 namespace {
 
@@ -168,6 +169,8 @@ int main(int argc, char** argv) {
     if (!::mkdtemp(tmpl)) die("mkdtemp failed");
     outdir = tmpl;
   }
+  std::shared_ptr<start_journal> journal;
+  if (o.store_mode) journal = std::make_shared<start_journal>(outdir.string());
 
   std::vector<sample> samples(static_cast<std::size_t>(o.count));
   std::atomic<long> next{0};
@@ -183,7 +186,7 @@ int main(int argc, char** argv) {
           spec.job_id = "bench-store-" + std::to_string(::getpid()) + "-" + std::to_string(i);
           spec.output_dir = outdir.string();
           auto t0 = clock_type::now();
-          record_start(spec.output_dir, spec.job_id, 1);
+          journal->record(spec.job_id, 1);
           job_result r = run_with_output(spec, [](job_output&, job_result& jr) {
             jr.result = outcome::completed;
             jr.exit_code = 0;

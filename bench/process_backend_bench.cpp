@@ -34,6 +34,7 @@
 
 #include "runtime/exec/output_store.hpp"
 #include "runtime/exec/process_backend.hpp"
+#include "runtime/exec/start_journal.hpp"
 
 using namespace troupe::exec;
 
@@ -85,6 +86,7 @@ int main(int argc, char** argv) {
   process_options o;
   o.work_dir = dir + "/work";
   process_backend b(o);
+  auto journal = record ? std::make_shared<start_journal>(dir + "/outputs") : nullptr;
 
   auto spec_for = [&](int i) {
     job_spec s;
@@ -107,7 +109,7 @@ int main(int argc, char** argv) {
       workers.emplace_back([&] {
         for (int i; (i = next++) < n;) {
           cancel_token c;
-          if (record) record_start(dir + "/outputs", "b" + std::to_string(i), 0);
+          if (record) journal->record("b" + std::to_string(i), 0);
           if (b.run(spec_for(i), c).result != outcome::completed) ++failed;
         }
       });
@@ -124,7 +126,7 @@ int main(int argc, char** argv) {
         ++in_flight;
       }
       auto s = spec_for(i);
-      s.record_start = record;
+      s.journal = journal;
       b.start(s, std::make_shared<cancel_token>(), [&](job_result r) {
         if (r.result != outcome::completed) ++failed;
         std::lock_guard<std::mutex> lock(m);

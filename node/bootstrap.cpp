@@ -29,6 +29,7 @@
 #include "runtime/common/log.hpp"
 #include "runtime/exec/docker_backend.hpp"
 #include "runtime/exec/process_backend.hpp"
+#include "runtime/exec/start_journal.hpp"
 #include "runtime/storage/state_files.hpp"
 #include "runtime/storage/storage_error.hpp"
 #include "transport/peer_transport.hpp"
@@ -167,7 +168,7 @@ void shut_down(caf::actor_system& sys, const actor_tree& tree, job_supervisor_ac
 }
 
 int run_actors(caf::actor_system& sys, const config::node_config& cfg, recovered& rec,
-               std::shared_ptr<exec::backend> backend);
+               std::shared_ptr<exec::backend> backend, std::shared_ptr<exec::start_journal> journal);
 
 // raft_node copies the restored state into its Raft core as it starts; the
 // init it was spawned with (held here, and by the spawn's arguments, for the
@@ -232,6 +233,13 @@ int run_node(const config::node_config& cfg) {
     std::filesystem::permissions(d, std::filesystem::perms::owner_all, std::filesystem::perm_options::replace, ec);
     if (ec) TLOG(warn, "node") << "cannot make " << d << " private (mode 0700): " << ec.message();
   }
+  std::shared_ptr<exec::start_journal> journal;
+  try {
+    journal = std::make_shared<exec::start_journal>(cfg.data_dir + "/outputs");
+  } catch (const std::exception& e) {
+    TLOG(error, "node") << "cannot open the record of jobs started here: " << e.what();
+    return 1;
+  }
   recovered rec;
   try {
     rec = recover(raft_dir);
@@ -259,7 +267,7 @@ int run_node(const config::node_config& cfg) {
     acfg.set("scheduler.max-threads", std::max<std::size_t>(2, std::thread::hardware_concurrency()));
     register_error_category(acfg);
     caf::actor_system sys{acfg};
-    rc = run_actors(sys, cfg, rec, backend);
+    rc = run_actors(sys, cfg, rec, backend, journal);
     TLOG(info, "node") << "waiting for every actor to end";
   }  // ~actor_system waits for every actor, the executors' detached helpers included
   TLOG(info, "node") << "stopped";
@@ -269,7 +277,7 @@ int run_node(const config::node_config& cfg) {
 namespace {
 
 int run_actors(caf::actor_system& sys, const config::node_config& cfg, recovered& rec,
-               std::shared_ptr<exec::backend> backend) {
+               std::shared_ptr<exec::backend> backend, std::shared_ptr<exec::start_journal> journal) {
   const std::string raft_dir = cfg.data_dir + "/raft";
   // Channels and accepted senders start from [[members]] and follow the
   // replicated configuration once raft_node announces it (peer_transport).
@@ -302,7 +310,7 @@ int run_actors(caf::actor_system& sys, const config::node_config& cfg, recovered
   caf::anon_send(raft, subscribe_atom::value, caf::actor_cast<role_listener>(transport));
   tree.add("raft_node", raft, {"log_store", "peer_transport", "job_table"}, "");
   release_snapshot_bytes(sys, raft, *init);
-  auto supervisor = sys.spawn(job_supervisor, cfg, backend, transport, raft, table);
+  auto supervisor = sys.spawn(job_supervisor, cfg, backend, journal, transport, raft, table);
   tree.add("job_supervisor", supervisor, {"raft_node", "job_table", "peer_transport"},
            "executor backend " + backend->name(), "monitors its job_executors");
   auto tracker = sys.spawn(heartbeat_tracker, cfg, transport, raft, supervisor);

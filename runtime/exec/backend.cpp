@@ -3,7 +3,7 @@
 #include <exception>
 #include <thread>
 
-#include "runtime/exec/output_store.hpp"
+#include "runtime/exec/start_journal.hpp"
 
 namespace troupe::exec {
 
@@ -15,7 +15,7 @@ void backend::start(const job_spec& spec, std::shared_ptr<cancel_token> cancel, 
   std::thread([this, keep, spec, cancel = std::move(cancel), done = std::move(done)] {
     job_result r;
     try {
-      if (spec.record_start) record_start(spec.output_dir, spec.job_id, spec.attempt);
+      if (spec.journal) spec.journal->record(spec.job_id, spec.attempt);
     } catch (const std::exception& e) {
       r.result = outcome::failed;
       r.error = std::string("cannot record the job's start: ") + e.what();

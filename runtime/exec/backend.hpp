@@ -29,8 +29,8 @@ class backend : public std::enable_shared_from_this<backend> {
   // with outcome::failed and a precise error.
   virtual job_result run(const job_spec& spec, cancel_token& cancel) = 0;
   // Starts the job and returns at once; `done` gets what run() would have
-  // returned. When spec.record_start is set, the attempt is recorded
-  // durably (record_start, output_store.hpp) strictly before anything of the
+  // returned. When spec.journal is set, the attempt is recorded in it
+  // durably (start_journal.hpp) strictly before anything of the
   // job runs; if that fails the job fails with "cannot record the job's
   // start: ...". The default runs run() on a thread of its own per job
   // (docker: the run blocks on the daemon); it keeps the backend alive while

@@ -5,10 +5,13 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
 namespace troupe::exec {
+
+class start_journal;
 
 // Container confinement. The defaults are the safe ones: no network, no
 // capabilities, read-only root filesystem, bounded memory/CPU/pids.
@@ -32,9 +35,9 @@ struct job_spec {
   std::string output_dir;  // <data_dir>/outputs; files <output_dir>/<job_id>/stdout|stderr|meta.json
   std::size_t output_cap_bytes = 1 << 20;  // per stream, on disk
   std::size_t inline_limit = 64 << 10;     // per stream, in job_result
-  // backend::start records the attempt durably before the job runs (a
-  // restarted node must know it may have run). run() never does.
-  bool record_start = false;
+  // When set, backend::start records the attempt in it durably before the
+  // job runs (a restarted node must know it may have run). run() never does.
+  std::shared_ptr<start_journal> journal;
 };
 
 enum class outcome { completed, failed, cancelled };

@@ -33,6 +33,17 @@ void make_dir(const std::string& path) {
   if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) throw_errno("cannot create directory", path);
 }
 
+// The job's directory and the output directory above it, for the file at
+// `path` (<output_dir>/<job_id>/<name>): made with the first file a job
+// stores, not for every job.
+void make_parent_dirs(const std::string& path) {
+  const std::string dir = path.substr(0, path.rfind('/'));
+  if (::mkdir(dir.c_str(), 0755) == 0 || errno == EEXIST) return;
+  if (errno != ENOENT) throw_errno("cannot create directory", dir);
+  make_dir(dir.substr(0, dir.rfind('/')));
+  make_dir(dir);
+}
+
 void write_all(int fd, std::string_view data, const std::string& path) {
   while (!data.empty()) {
     ssize_t n = ::write(fd, data.data(), data.size());
@@ -106,6 +117,10 @@ void output_sink::open(const std::string& path, std::size_t cap_bytes, std::size
 void output_sink::create_file() {
   if (fd_ >= 0) return;
   fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0 && errno == ENOENT) {
+    make_parent_dirs(path_);  // the job's first stored byte
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  }
   if (fd_ < 0) throw_errno("cannot create", path_);
 }
 
@@ -195,9 +210,7 @@ void output_sink::finish() {
 job_output::job_output(const job_spec& spec)
     : job_id_(spec.job_id), cap_(spec.output_cap_bytes) {
   if (spec.output_dir.empty()) throw std::runtime_error("job " + spec.job_id + " has no output_dir");
-  make_dir(spec.output_dir);
   dir_ = job_dir(spec.output_dir, spec.job_id);
-  make_dir(dir_);
   std::string meta = dir_ + "/meta.json";
   if (::unlink(meta.c_str()) != 0 && errno != ENOENT) throw_errno("cannot remove stale", meta);
   stdout_.open(dir_ + "/stdout", spec.output_cap_bytes, spec.inline_limit);
@@ -208,6 +221,7 @@ void job_output::finish(job_result& r) {
   stdout_.finish();
   stderr_.finish();
   fill(r);
+  make_parent_dirs(dir_ + "/meta.json");
   write_durably(dir_, "meta.json", meta_text(r));
 }
 
@@ -241,6 +255,7 @@ bool job_output::finish_unsynced(job_result& r) {
   fill(r);
   if (!r.cut_inline()) return false;
   const std::string tmp = dir_ + "/meta.json.tmp";
+  make_parent_dirs(tmp);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw_errno("cannot create", tmp);
   try {
@@ -259,20 +274,6 @@ void job_output::publish() {
   meta_pending_ = false;
   const std::string tmp = dir_ + "/meta.json.tmp", final_path = dir_ + "/meta.json";
   if (::rename(tmp.c_str(), final_path.c_str()) != 0) throw_errno("cannot rename to", final_path);
-}
-
-void record_start(const std::string& output_dir, const std::string& job_id, std::uint32_t attempt) {
-  auto dir = job_dir(output_dir, job_id);
-  make_dir(output_dir);
-  make_dir(dir);
-  write_durably(dir, "started", std::to_string(attempt) + "\n");
-}
-
-std::optional<std::uint32_t> recorded_start(const std::string& output_dir, const std::string& job_id) {
-  std::ifstream in(job_dir(output_dir, job_id) + "/started");
-  std::uint32_t attempt = 0;
-  if (!(in >> attempt)) return std::nullopt;
-  return attempt;
 }
 
 void remove_output(const std::string& output_dir, const std::string& job_id) {

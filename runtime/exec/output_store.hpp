@@ -1,5 +1,6 @@
 // Job output on disk: <output_dir>/<job_id>/stdout, stderr and meta.json
-// (stdout and stderr only when the job wrote to them).
+// (stdout and stderr only when the job wrote to them; the directory only
+// when something is stored in it).
 //
 // Each stream is written as it is produced, capped at output_cap_bytes; bytes
 // past the cap are counted but not stored, and the cap is recorded in
@@ -86,8 +87,10 @@ class output_sink {
 // The two streams of one job plus its meta.json.
 class job_output {
  public:
-  // Creates output_dir/job_id/ (and output_dir), removes a stale meta.json from
-  // an earlier run of the same job and opens both streams. Throws
+  // Removes what an earlier run of the same job stored (a stale meta.json,
+  // the streams' files emptied) and opens both streams. The directory
+  // output_dir/job_id/ (and output_dir) is made with the first file stored
+  // in it: a quiet job whose output is not stored costs no inode. Throws
   // std::runtime_error with the failing path.
   explicit job_output(const job_spec& spec);
 
@@ -152,14 +155,6 @@ struct stored_output {
   bool truncated = false;
   std::uint64_t stdout_bytes = 0, stderr_bytes = 0;  // written by the job, before the cap
 };
-
-// The attempt of a job this node started last, recorded durably (temp file,
-// fsync, rename, fsync of the directory) before the job runs. After a crash
-// the record says the attempt may have run, with side effects: it must be
-// reported failed, never started again (at most once per attempt and node).
-void record_start(const std::string& output_dir, const std::string& job_id, std::uint32_t attempt);
-// The recorded attempt, or nullopt when none was recorded (or it is unreadable).
-std::optional<std::uint32_t> recorded_start(const std::string& output_dir, const std::string& job_id);
 
 // Deletes output_dir/job_id and everything in it (no symlink is followed);
 // nothing when it does not exist. For jobs the table evicted. Throws

@@ -19,7 +19,7 @@
 #include "runtime/exec/process_job.hpp"
 #include "runtime/exec/process_loop.hpp"
 #include "runtime/exec/spawn.hpp"
-#include "runtime/exec/start_records.hpp"
+#include "runtime/exec/start_journal.hpp"
 
 namespace troupe::exec {
 
@@ -160,7 +160,7 @@ job_result process_backend::run(const job_spec& spec, cancel_token& cancel) {
   auto result = std::make_shared<std::promise<job_result>>();
   auto future = result->get_future();
   job_spec s = spec;
-  s.record_start = false;
+  s.journal.reset();
   start(s, token, [result](job_result r) { result->set_value(std::move(r)); });
   return future.get();
 }
@@ -191,20 +191,25 @@ void process_backend::starter_main() {
     const bool stopping = stopping_;
     lock.unlock();
 
-    std::vector<start_record> records;
-    std::vector<process_job*> recorded;
+    // Each journal's records of the batch become durable together (a node
+    // has one journal; a test may use several).
+    std::map<start_journal*, std::pair<std::vector<start_record>, std::vector<process_job*>>> by_journal;
     for (auto& j : batch)
-      if (j->spec.record_start) {
-        records.push_back({j->spec.output_dir, j->spec.job_id, j->spec.attempt, {}});
+      if (j->spec.journal) {
+        auto& [records, recorded] = by_journal[j->spec.journal.get()];
+        records.push_back({j->spec.job_id, j->spec.attempt, {}});
         recorded.push_back(j.get());
       }
-    if (!records.empty()) record_starts(records);
-    for (std::size_t i = 0; i < records.size(); ++i)
-      if (!records[i].error.empty()) {
-        recorded[i]->finished_early = true;
-        recorded[i]->result.result = outcome::failed;
-        recorded[i]->result.error = "cannot record the job's start: " + records[i].error;
-      }
+    for (auto& [journal, group] : by_journal) {
+      auto& [records, recorded] = group;
+      journal->record(records);
+      for (std::size_t i = 0; i < records.size(); ++i)
+        if (!records[i].error.empty()) {
+          recorded[i]->finished_early = true;
+          recorded[i]->result.result = outcome::failed;
+          recorded[i]->result.error = "cannot record the job's start: " + records[i].error;
+        }
+    }
     for (auto& j : batch) {
       if (j->finished_early) {
         // Nothing ran and nothing was stored, as when record_start throws.

@@ -112,6 +112,7 @@ struct fixture {
   fake_transport_actor transport = sys.spawn(fake_transport);
   job_supervisor_actor supervisor;
   std::string dir = "/tmp/troupe-supervisor-test-" + std::to_string(::getpid());
+  std::shared_ptr<exec::start_journal> journal;
 
   explicit fixture(bool caught_up = true, std::vector<jobs::job> held = {},
                    std::function<void(config::node_config&)> tweak = {}) {
@@ -124,8 +125,9 @@ struct fixture {
     if (tweak) tweak(cfg);
     auto raft = caf::actor_cast<raft_node_actor>(sys.spawn(fake_neighbour, std::vector<jobs::job>{}));
     auto table = caf::actor_cast<job_table_actor>(sys.spawn(fake_neighbour, std::move(held)));
+    journal = std::make_shared<exec::start_journal>(dir + "/outputs");
     supervisor = sys.spawn(job_supervisor, cfg, std::shared_ptr<exec::backend>(exec::make_process_backend({})),
-                           transport, raft, table);
+                           journal, transport, raft, table);
     self->send(supervisor, role_change{raft::role::follower, 1, 2, caught_up});
   }
   ~fixture() {
@@ -435,11 +437,14 @@ TEST_CASE("an attempt whose start this node recorded before a restart is reporte
   // (its RUNNING report never committed, so the table still says ASSIGNED).
   const std::string outputs = "/tmp/troupe-supervisor-test-" + std::to_string(::getpid()) + "/outputs";
   std::filesystem::create_directories(outputs);
-  exec::record_start(outputs, j.id, j.attempts);
+  exec::start_journal(outputs).record(j.id, j.attempts);
   fixture f(true, {j});  // the restarted node's table holds the job
   auto failed = "1@2:" + j.id + "/JOB_STATUS_FAILED,;";
   CHECK(f.wait_log(failed) == failed);
   CHECK(std::system("pgrep -f '^sleep 987.6$' > /dev/null") != 0);  // not started
+  // Kept until the table moves past the attempt: a second crash before the
+  // failure commits must not run it either.
+  CHECK(f.journal->recorded(j.id) == std::optional<std::uint32_t>(1));
   // A later attempt (the job re-queued back here) runs as usual.
   f.self->send(f.transport, done_atom::value, std::uint64_t{1}, true);
   j.attempts = 2;
@@ -449,17 +454,17 @@ TEST_CASE("an attempt whose start this node recorded before a restart is reporte
   CHECK(f.wait_log(running) == running);
   // The executor records the start before the job's process runs; the
   // RUNNING report is queued as it is spawned, so the record may come just after.
-  auto recorded = [&] { return exec::recorded_start(f.dir + "/outputs", j.id); };
+  auto recorded = [&] { return f.journal->recorded(j.id); };
   for (int i = 0; i < 250 && recorded() != std::optional<std::uint32_t>(2); ++i) std::this_thread::sleep_for(20ms);
   CHECK(recorded() == std::optional<std::uint32_t>(2));
 }
 
 TEST_CASE("a finished job that ran here is never reported again, after it ends or after a restart") {
   auto j = long_job();
-  // Its start record stays on disk after it completed (and across restarts).
+  // Its start record, left by the earlier process, outlived its completion.
   const std::string outputs = "/tmp/troupe-supervisor-test-" + std::to_string(::getpid()) + "/outputs";
   std::filesystem::create_directories(outputs);
-  exec::record_start(outputs, j.id, j.attempts);
+  exec::start_journal(outputs).record(j.id, j.attempts);
   auto done = j;
   done.status = jobs::job_status::completed;
   done.executed_by = j.assigned_worker;
@@ -467,6 +472,7 @@ TEST_CASE("a finished job that ran here is never reported again, after it ends o
   f.self->send(f.supervisor, job_changes{{jobs::job_change{1, jobs::change_kind::created, {}, done}}, {}});
   std::this_thread::sleep_for(500ms);  // a few supervisor ticks
   CHECK(f.log().empty());              // once reported "interrupted" for every completed job
+  CHECK_FALSE(f.journal->recorded(j.id));  // and the record is dropped: the table is past it
 }
 
 namespace {

@@ -17,7 +17,7 @@
 
 #include "runtime/exec/output_store.hpp"
 #include "runtime/exec/process_backend.hpp"
-#include "runtime/exec/start_records.hpp"
+#include "runtime/exec/start_journal.hpp"
 #include "proc_probe.hpp"
 #include "test_support.hpp"
 
@@ -188,43 +188,26 @@ TEST_CASE("process async: start records the attempt durably before the job runs"
   results got;
   auto spec = make_spec(dir, "rec-1", "");
   spec.attempt = 3;
-  spec.record_start = true;
-  // The job reads its own start record: it exists before the job runs.
-  spec.command = "cat " + spec.output_dir + "/rec-1/started";
+  spec.journal = std::make_shared<start_journal>(spec.output_dir);
+  // The job reads the journal (made readable to the job's user here): its
+  // own record is there before it runs.
+  ::chmod(spec.journal->path().c_str(), 0644);
+  spec.command = "cat " + spec.journal->path();
   b.start(spec, std::make_shared<cancel_token>(), got.for_job("rec-1"));
   REQUIRE(got.wait_for(1, 20s));
-  CHECK(got.get("rec-1").stdout_inline == "3\n");
-  CHECK(recorded_start(spec.output_dir, "rec-1") == 3u);
+  CHECK(got.get("rec-1").stdout_inline == "3 rec-1\n");
+  CHECK(spec.journal->recorded("rec-1") == 3u);
 
   // A start that cannot be recorded does not run.
-  auto bad = make_spec(dir, "rec-bad", "touch " + dir.path() + "/ran");
-  bad.record_start = true;
-  bad.output_dir = dir.path() + "/not-a-dir";
-  { std::ofstream f(bad.output_dir); }
-  b.start(bad, std::make_shared<cancel_token>(), got.for_job("rec-bad"));
+  auto bad = make_spec(dir, "rec bad", "touch " + dir.path() + "/ran");
+  bad.journal = spec.journal;
+  b.start(bad, std::make_shared<cancel_token>(), got.for_job("rec bad"));
   REQUIRE(got.wait_for(2, 20s));
-  job_result r = got.get("rec-bad");
+  job_result r = got.get("rec bad");
   CHECK(r.result == outcome::failed);
   CHECK(r.error.find("cannot record the job's start: ") == 0);
   CHECK(::access((dir.path() + "/ran").c_str(), F_OK) != 0);
-}
-
-TEST_CASE("start records: a batch is readable like single records, one sync for all") {
-  scratch_dir dir;
-  const std::string out = dir.path() + "/outputs";
-  std::vector<start_record> batch;
-  for (int i = 0; i < 20; ++i) batch.push_back({out, "batch-" + std::to_string(i), static_cast<std::uint32_t>(i), {}});
-  batch.push_back({out, "../escape", 1, {}});
-  record_starts(batch);
-  for (int i = 0; i < 20; ++i) {
-    CHECK(batch[i].error.empty());
-    CHECK(recorded_start(out, "batch-" + std::to_string(i)) == static_cast<std::uint32_t>(i));
-    CHECK(slurp(out + "/batch-" + std::to_string(i) + "/started") == std::to_string(i) + "\n");
-  }
-  CHECK(batch.back().error.find("cannot name an output directory") != std::string::npos);
-  // The same file record_start writes: either reads the other's.
-  record_start(out, "batch-0", 9);
-  CHECK(recorded_start(out, "batch-0") == 9u);
+  CHECK_FALSE(spec.journal->recorded("rec bad"));
 }
 
 TEST_CASE("process async: destroying the backend stops its running jobs and reports them") {

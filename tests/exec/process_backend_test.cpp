@@ -149,7 +149,7 @@ TEST_CASE("process: output the result carries only in part is stored whole; outp
   CHECK_FALSE(read_output(spec.output_dir, "p-whole").found);
 }
 
-TEST_CASE("process: a job that writes nothing leaves no meta.json and no stream files") {
+TEST_CASE("process: a job that writes nothing leaves nothing in the output directory") {
   scratch_dir dir;
   auto b = backend_in(dir);
   cancel_token cancel;
@@ -163,6 +163,7 @@ TEST_CASE("process: a job that writes nothing leaves no meta.json and no stream 
   CHECK(::lstat((job + "/meta.json").c_str(), &st) != 0);
   CHECK(::lstat((job + "/stdout").c_str(), &st) != 0);
   CHECK(::lstat((job + "/stderr").c_str(), &st) != 0);
+  CHECK(::lstat(job.c_str(), &st) != 0);  // not even its directory: no inode for a quiet job
   CHECK_FALSE(r.truncated);  // so nobody asks for its stored output
 }
 
@@ -336,11 +337,15 @@ TEST_CASE("process: invalid specs are refused with the reason") {
   cancel_token cancel;
   CHECK(b->run(make_spec(dir, "p-empty", ""), cancel).error == "job p-empty has an empty command");
   CHECK(b->run(make_spec(dir, "p-zero", "true", 0s), cancel).error == "job p-zero has a non-positive timeout (0 s)");
-  auto spec = make_spec(dir, "p-nodir", "true");
+  auto spec = make_spec(dir, "p-nodir", "echo out");
   spec.output_dir = "/proc/not-a-place";
   job_result r = b->run(spec, cancel);
   CHECK(r.result == outcome::failed);
-  CHECK(r.error.find("cannot store output: cannot create directory /proc/not-a-place") == 0);
+  CHECK(r.error.find("cannot create directory /proc/not-a-place") == 0);
+  // A job that stores nothing needs no directory: it is made with the first byte.
+  spec = make_spec(dir, "p-nodir-quiet", "true");
+  spec.output_dir = "/proc/not-a-place";
+  CHECK(b->run(spec, cancel).result == outcome::completed);
 }
 
 // ---- the sandbox (issue 11): user, environment, working directory, escapes ----
