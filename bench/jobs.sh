@@ -12,7 +12,8 @@
 # goes, docs/BENCHMARKS.md section 2, ninth round): TMP_ROOT puts the nodes'
 # data dirs on another file system (e.g. a tmpfs), OUTPUTS_ROOT only their
 # job outputs (data_dir/outputs becomes a symlink into it).
-# Prints the machine's busy CPU per job over the loadgen's run as well.
+# Prints the machine's busy CPU per job over the loadgen's run as well, and
+# the nodes' own share of it (their threads, not the jobs' processes).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=bench/lib.sh
@@ -35,12 +36,15 @@ fi
 troupe_start 3
 troupe_wait_leader 60
 CPU0=$(cpu_ticks)
+NODE0=$(node_ticks)
 "$LOADGEN" --addr "$LEADER_ADDR" --mode jobs --count "$COUNT" --concurrency "$CONCURRENCY" \
   --poll-ms "${POLL_MS:-20}" --complete-timeout-s "${COMPLETE_TIMEOUT_S:-600}" -o json | tee "$TMP/jobs.json"
 read -r B0 _ <<<"$CPU0"
 read -r B1 _ <<<"$(cpu_ticks)"
+NODE1=$(node_ticks)
 echo "CPU: $(cpu_busy_pct "$CPU0")% of all CPUs busy during the run;" \
-  "$(awk -v b="$((B1 - B0))" -v hz="$(getconf CLK_TCK)" -v n="$COUNT" 'BEGIN { printf "%.2f", 1000 * b / hz / n }') ms busy per job"
+  "$(awk -v b="$((B1 - B0))" -v hz="$(getconf CLK_TCK)" -v n="$COUNT" 'BEGIN { printf "%.2f", 1000 * b / hz / n }') ms busy per job," \
+  "of it $(awk -v b="$((NODE1 - NODE0))" -v hz="$(getconf CLK_TCK)" -v n="$COUNT" 'BEGIN { printf "%.2f", 1000 * b / hz / n }') ms in the three troupe-node processes (not their jobs)"
 echo "jobs by status at the end: $(backlog_json)"
 echo
 echo "| jobs | in flight | submit phase s | submitted/s | first submit to last terminal s | jobs completed/s | failed | all terminal |"

@@ -85,6 +85,14 @@ cpu_ticks() {  # "busy total" jiffies of all CPUs since boot (busy: everything b
   awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat
 }
 
+node_ticks() {  # CPU jiffies (user + system) the running troupe nodes' own threads used so far, summed
+  local pid t=0
+  for pid in "${NODE_PID[@]}"; do
+    [[ -r /proc/$pid/stat ]] && t=$((t + $(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat")))
+  done
+  echo "$t"
+}
+
 cpu_busy_pct() {  # $1: "busy total" from cpu_ticks at the start -> % of all CPUs busy since then
   local b0 t0 b1 t1
   read -r b0 t0 <<<"$1"
@@ -184,7 +192,7 @@ troupe_configs() {
 }
 
 troupe_start_node() {  # $1: node id; appends to $TMP/node$1.log
-  "$NODE" --config "$TMP/node$1.toml" >>"$TMP/node$1.log" 2>&1 &
+  env ${NODE_PRELOAD:+LD_PRELOAD=$NODE_PRELOAD} ${NODE_ENV:-} "$NODE" --config "$TMP/node$1.toml" >>"$TMP/node$1.log" 2>&1 &
   PIDS+=($!)
   NODE_PID[$1]=$!
 }

@@ -117,6 +117,9 @@ void start_journal::migrate_started_files() {
 }
 
 void start_journal::rewrite_locked() {
+  // Until it has all succeeded, appends go nowhere but into a new rewrite
+  // (a failure after the rename would leave fd_ on the replaced file).
+  needs_rewrite_ = true;
   const std::string tmp = path_ + ".tmp";
   std::string text;
   for (const auto& [id, attempt] : live_) text += line(id, attempt);
