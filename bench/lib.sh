@@ -192,6 +192,10 @@ troupe_configs() {
 }
 
 troupe_start_node() {  # $1: node id; appends to $TMP/node$1.log
+  # Diagnostics (docs/BENCHMARKS.md, tenth round): NODE_PRELOAD, a library
+  # for the nodes' LD_PRELOAD; NODE_ENV, more VAR=value words for the nodes
+  # only (split on blanks).
+  # shellcheck disable=SC2086
   env ${NODE_PRELOAD:+LD_PRELOAD=$NODE_PRELOAD} ${NODE_ENV:-} "$NODE" --config "$TMP/node$1.toml" >>"$TMP/node$1.log" 2>&1 &
   PIDS+=($!)
   NODE_PID[$1]=$!
