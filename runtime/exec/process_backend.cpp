@@ -212,7 +212,7 @@ void process_backend::starter_main() {
     }
     for (auto& j : batch) {
       if (j->finished_early) {
-        // Nothing ran and nothing was stored, as when record_start throws.
+        // Nothing ran and nothing was stored, as when backend::start cannot record.
         j->done(std::move(j->result));
         continue;
       }
