@@ -156,6 +156,7 @@ void reconcile(self_ptr self, const jobs::job& j) {
   auto self_id = st.cfg.id;
   auto run = st.running.find(j.id);
   bool mine = j.assigned_worker == self_id;
+  // The table shows this attempt assigned to or running on this node.
   // Caught up, the table is at least as new as any start record: a record
   // of an attempt it does not show live here is never asked for again.
   bool live = mine && (j.status == jobs::job_status::assigned || j.status == jobs::job_status::running);
@@ -165,8 +166,7 @@ void reconcile(self_ptr self, const jobs::job& j) {
   if (run != st.running.end()) {
     // Stop what no longer belongs to this attempt here: cancelled, finished
     // elsewhere, or re-queued after this node was declared dead.
-    bool keep = mine && run->second.attempt == j.attempts &&
-                (j.status == jobs::job_status::assigned || j.status == jobs::job_status::running);
+    bool keep = live && run->second.attempt == j.attempts;
     if (!keep) {
       run->second.moved_on = true;
       TLOG(info, "job_supervisor") << "cancelling job " << j.id << " here (now " << jobs::to_string(j.status)
