@@ -1,6 +1,8 @@
 #include "runtime/exec/spawn.hpp"
 
 #include <cerrno>
+#include <csignal>
+#include <pthread.h>
 #include <cstring>
 #include <fcntl.h>
 #include <pwd.h>
@@ -200,9 +202,28 @@ spawned_job spawn_job(fork_server& server, const spawn_plan& plan) {
 
 void request_kill(int control_fd) {
   if (control_fd < 0) return;
+  // The shim may have exited a moment ago (its report not read yet): the
+  // write then fails with EPIPE, and must not raise SIGPIPE, which kills a
+  // process that has not ignored it (the node does; a library's user may
+  // not). Blocked on this thread for the write, and a SIGPIPE it raised is
+  // taken back before the mask is restored.
+  sigset_t pipe_only, old;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  ::pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+  sigset_t pending;
+  sigpending(&pending);
+  const bool was_pending = sigismember(&pending, SIGPIPE) == 1;
   const char k = 'K';
-  while (::write(control_fd, &k, 1) < 0 && errno == EINTR) {
+  ssize_t n;
+  while ((n = ::write(control_fd, &k, 1)) < 0 && errno == EINTR) {
   }
+  if (n < 0 && errno == EPIPE && !was_pending) {
+    const timespec none{};
+    while (::sigtimedwait(&pipe_only, nullptr, &none) < 0 && errno == EINTR) {
+    }
+  }
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
 shim_report read_report(int report_fd) {

@@ -13,6 +13,7 @@
 
 #include "runtime/exec/output_store.hpp"
 #include "runtime/exec/process_backend.hpp"
+#include "runtime/exec/spawn.hpp"
 #include "proc_probe.hpp"
 #include "test_support.hpp"
 
@@ -329,6 +330,22 @@ TEST_CASE("process: nothing survives a run, so there are no orphans") {
   auto b = backend_in(dir);
   CHECK(b->orphaned_jobs(7).empty());
   b->remove_job_artifacts("anything");
+}
+
+TEST_CASE("process: a kill request to a shim that has just exited fails quietly, raising no SIGPIPE") {
+  // The cancel callback can race the shim's exit (its report not read yet).
+  // This process keeps SIGPIPE's default action: it would die of one.
+  const bool default_action = std::signal(SIGPIPE, SIG_DFL) != SIG_ERR;
+  REQUIRE(default_action);
+  int p[2];
+  REQUIRE(::pipe(p) == 0);
+  ::close(p[0]);  // the shim is gone
+  request_kill(p[1]);
+  request_kill(p[1]);  // and again: still alive
+  ::close(p[1]);
+  sigset_t pending;
+  sigpending(&pending);
+  CHECK(sigismember(&pending, SIGPIPE) == 0);
 }
 
 TEST_CASE("process: invalid specs are refused with the reason") {
