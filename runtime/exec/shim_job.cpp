@@ -10,6 +10,7 @@
 // until none is left, then reports and exits.
 #include "runtime/exec/shim_job.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdint>
@@ -359,11 +360,15 @@ void run_job_shim(int argc, char** argv, char** envp) {
   // No child left at all (the usual end: the shell exited, was reaped and
   // left nothing behind) ends this before any scan of /proc, which reads the
   // stat of every process on the machine.
+  // A descendant SIGKILL cannot end at once (stopped by a tracer, or in an
+  // uninterruptible wait on a hung file system) keeps this loop going: the
+  // pause between rounds doubles up to half a second, so such a wait costs
+  // next to no CPU.
   if (!have_status) ::kill(-shell, SIGKILL);
-  for (bool first = true;; first = false) {
+  for (long pause_ms = 0;; pause_ms = pause_ms == 0 ? 2 : std::min(2 * pause_ms, 500L)) {
     pid_t r = reap_ready();
     if (r < 0 && errno == ECHILD) break;
-    if (!first) sleep_ms(2);
+    if (pause_ms) sleep_ms(pause_ms);
     kill_children(self);
   }
 
