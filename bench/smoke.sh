@@ -27,6 +27,12 @@ fi
 COUNT=30 CONCURRENCY=4 "$HERE/jobs.sh" "$BUILD" >"$OUT/jobs.txt" 2>&1 || { cat "$OUT/jobs.txt" >&2; fail "jobs.sh failed"; }
 grep -Eq '^\| 30 \| 4 \| ' "$OUT/jobs.txt" || { cat "$OUT/jobs.txt" >&2; fail "no jobs table row"; }
 
+# 2b. ab.sh, one pair of the same build: both rows, the medians and the pair count.
+COUNT=30 CONCURRENCY=4 "$HERE/ab.sh" "$BUILD" "$BUILD" 1 >"$OUT/ab.txt" 2>&1 || { cat "$OUT/ab.txt" >&2; fail "ab.sh failed"; }
+[[ $(grep -Ec '^\| 1 \| (before|after) \| [0-9:]+ \| [0-9]+ \| [0-9.]+ \| [0-9.]+ \|$' "$OUT/ab.txt") == 2 ]] ||
+  { cat "$OUT/ab.txt" >&2; fail "ab.sh did not print one row per side"; }
+grep -Eq '^after completed more jobs/s in [01] of 1 pairs$' "$OUT/ab.txt" || { cat "$OUT/ab.txt" >&2; fail "no pair count from ab.sh"; }
+
 # 3. idle.sh, a one-second window.
 SETTLE_S=0 WINDOW_S=1 "$HERE/idle.sh" "$BUILD" >"$OUT/idle.txt" 2>&1 || { cat "$OUT/idle.txt" >&2; fail "idle.sh failed"; }
 [[ $(grep -Ec '^\| [123] \| (leader|follower) \| [0-9.]+ \| [0-9.]+ \| [0-9]+ \| ' "$OUT/idle.txt") == 3 ]] ||
