@@ -394,19 +394,25 @@ void process_backend::release_slot(std::uint64_t node_id, std::size_t slot, bool
 }
 
 void process_backend::enter_slot(const std::string& path, bool fresh) {
+  // An idle slot was emptied when its last job ended (leave_slot) and, when
+  // jobs run as another user, has been the node's since, mode 0700: no job
+  // can have put anything there, so it is not emptied again. When jobs run
+  // as the node's own user, any of them could have: it is emptied again.
+  // Made again if gone (a cleaner of /tmp may have removed it).
   // Whatever a crashed node, or a job whose files could not be removed,
   // left there goes with the directory; it is made again below.
   if (fresh) remove_tree(path);
-  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) throw_errno("cannot create working directory " + path);
+  const bool made = ::mkdir(path.c_str(), 0700) == 0;
+  if (!made && errno != EEXIST) throw_errno("cannot create working directory " + path);
+  const bool untouched = !fresh && !made && user_.switch_user;
   // Never follows a symlink: the slot is made by the node in the node's own directory.
   int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) throw_errno("cannot open working directory " + path);
   try {
-    // An idle slot is emptied already and, when jobs run as another user,
-    // the node's; a job running as the node's own user could still have
-    // put something there since.
-    if (!fresh) empty_tree(fd, path);
-    if (::fchmod(fd, 0700) != 0) throw_errno("cannot set the mode of working directory " + path);
+    if (!untouched) {
+      if (!fresh) empty_tree(fd, path);
+      if (::fchmod(fd, 0700) != 0) throw_errno("cannot set the mode of working directory " + path);
+    }
     if (user_.switch_user && ::fchown(fd, user_.uid, user_.gid) != 0)
       throw_errno("cannot hand working directory " + path + " to user " + user_.name);
   } catch (...) {

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -158,6 +159,23 @@ TEST_CASE("process slots: nothing a job leaves in its directory reaches the next
   CHECK(next.result == outcome::completed);
   CHECK(next.stdout_inline == slot + "\n700 " + job_uid + "\n0\n");
   CHECK(exists("/etc/passwd"));
+}
+
+TEST_CASE("process slots: an idle slot a cleaner removed is made again, private, for the next job") {
+  scratch_dir dir;
+  const auto o = options_in(dir);
+  process_backend b(o);
+  cancel_token cancel;
+  const std::string slot = o.work_dir + "/node-7/slot-0";
+  CHECK(b.run(make_spec(dir, "before-clean", "true"), cancel).result == outcome::completed);
+  // The slot alone, then everything below work_dir (a cleaner of /tmp).
+  for (const std::string& removed : {slot, o.work_dir}) {
+    std::filesystem::remove_all(removed);
+    REQUIRE_FALSE(exists(slot));
+    job_result r = b.run(make_spec(dir, "after-clean", "pwd; stat -c '%a %u' .; ls -A | wc -l"), cancel);
+    CHECK(r.result == outcome::completed);
+    CHECK(r.stdout_inline == slot + "\n700 " + job_uid + "\n0\n");
+  }
 }
 
 TEST_CASE("process slots: what a crashed node left in a slot is gone before the slot is used") {
