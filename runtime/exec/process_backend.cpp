@@ -394,16 +394,16 @@ void process_backend::release_slot(std::uint64_t node_id, std::size_t slot, bool
 }
 
 void process_backend::enter_slot(const std::string& path, bool fresh) {
-  // An idle slot was emptied when its last job ended (leave_slot) and, when
-  // jobs run as another user, has been the node's since, mode 0700: no job
-  // can have put anything there, so it is not emptied again. When jobs run
-  // as the node's own user, any of them could have: it is emptied again.
-  // Made again if gone (a cleaner of /tmp may have removed it).
   // Whatever a crashed node, or a job whose files could not be removed,
-  // left there goes with the directory; it is made again below.
+  // left there goes with the directory; it is made again below (as is an
+  // idle slot a cleaner of /tmp removed).
   if (fresh) remove_tree(path);
   const bool made = ::mkdir(path.c_str(), 0700) == 0;
   if (!made && errno != EEXIST) throw_errno("cannot create working directory " + path);
+  // An idle slot was emptied when its last job ended (leave_slot) and, when
+  // jobs run as another user, has been the node's since, mode 0700: no job
+  // can have put anything there. When jobs run as the node's own user, any
+  // of them could have: it is emptied again.
   const bool untouched = !fresh && !made && user_.switch_user;
   // Never follows a symlink: the slot is made by the node in the node's own directory.
   int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

@@ -360,10 +360,10 @@ void run_job_shim(int argc, char** argv, char** envp) {
   // No child left at all (the usual end: the shell exited, was reaped and
   // left nothing behind) ends this before any scan of /proc, which reads the
   // stat of every process on the machine.
-  // A descendant SIGKILL cannot end at once (stopped by a tracer, or in an
-  // uninterruptible wait on a hung file system) keeps this loop going: the
-  // pause between rounds doubles up to half a second, so such a wait costs
-  // next to no CPU.
+  // A descendant that SIGKILL cannot end at once (stopped by a tracer, or in
+  // an uninterruptible wait on a hung file system) keeps this loop going:
+  // the pause between rounds doubles up to half a second, so such a wait
+  // costs next to no CPU.
   if (!have_status) ::kill(-shell, SIGKILL);
   for (long pause_ms = 0;; pause_ms = pause_ms == 0 ? 2 : std::min(2 * pause_ms, 500L)) {
     pid_t r = reap_ready();
