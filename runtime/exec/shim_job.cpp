@@ -150,8 +150,9 @@ void set_limit(int resource, const char* name, std::uint64_t soft, std::uint64_t
 [[noreturn]] void job_main(const job_params& p, pid_t shim_pid) {
   ::setpgid(0, 0);  // its own group: the first, quick SIGKILL goes to -pgid
   ::close(shim::fd_control);
-  for (int sig = 1; sig < NSIG; ++sig)
-    if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
+  // The shim ignores these and nothing else (shim_protocol.hpp); one system
+  // call each instead of one per signal, in the window where the shim waits.
+  for (int sig : shim::ignored_signals) ::signal(sig, SIG_DFL);
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -293,7 +294,7 @@ void run_job_shim(int argc, char** argv, char** envp) {
 
   if (::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
     setup_failed("cannot become a child subreaper", "", errno, shim::exit_setup);
-  for (int sig : {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGPIPE}) ::signal(sig, SIG_IGN);
+  for (int sig : shim::ignored_signals) ::signal(sig, SIG_IGN);
   sigset_t chld;
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);

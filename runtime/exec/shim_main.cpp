@@ -17,6 +17,7 @@
 #include <string>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
@@ -109,15 +110,33 @@ bool parse_request(std::vector<char>& body, std::vector<char*>& argv, std::vecto
   shim::run_job_shim(static_cast<int>(argv.size() - 1), argv.data(), envp.data());
 }
 
+// Every signal's disposition to its default, whatever the node's were: jobs
+// restore only the dispositions the shim changes (shim::ignored_signals).
+// glibc's posix_spawn leaves its two internal signals (32 and 33, which the
+// node's threads handle) ignored in the server, and glibc's signal() refuses
+// to touch them; the system call itself does not, so that no job inherits
+// an ignored signal.
+void reset_all_signals() {
+  struct kernel_sigaction {  // the kernel's layout, not glibc's struct sigaction
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)();
+    std::uint64_t mask;
+  } dfl{SIG_DFL, 0, nullptr, 0};
+  for (int sig = 1; sig < NSIG; ++sig)
+    if (sig != SIGKILL && sig != SIGSTOP) ::syscall(SYS_rt_sigaction, sig, &dfl, nullptr, sizeof dfl.mask);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc != 2 || std::strcmp(argv[1], shim::server_magic) != 0) return shim::exit_bad_usage;
   shim::close_fds_from(shim::fd_server_socket + 1);
   if (::fcntl(shim::fd_server_socket, F_SETFD, FD_CLOEXEC) != 0) return shim::exit_bad_usage;
+  reset_all_signals();
   // As the per-job shims: a terminal's signals and a closed pipe must not
   // end it (its children inherit these and keep them).
-  for (int sig : {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGPIPE}) ::signal(sig, SIG_IGN);
+  for (int sig : shim::ignored_signals) ::signal(sig, SIG_IGN);
   sigset_t chld;
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);

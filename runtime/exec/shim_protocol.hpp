@@ -6,6 +6,7 @@
 // exists and why the node never forks itself).
 #pragma once
 
+#include <csignal>
 #include <cstdint>
 
 namespace troupe::exec::shim {
@@ -54,6 +55,13 @@ enum arg : int {
 // (1: the job's shell was reaped) when the shim cleaned up normally.
 constexpr char report_setup_error = 'E';
 constexpr char report_status = 'S';
+
+// The only signal dispositions the shim changes: the server and every
+// per-job shim ignore these (a terminal's signals and a closed pipe must not
+// end them). The server starts from the default of every signal (it resets
+// them all first), so a job's shell restores just these before its exec;
+// handlers never survive an exec, an ignored signal would.
+constexpr int ignored_signals[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGPIPE};
 
 // Exit codes of the shim for problems it cannot report otherwise.
 constexpr int exit_bad_usage = 119;  // argv, request or descriptors not as agreed

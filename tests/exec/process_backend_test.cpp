@@ -191,6 +191,22 @@ TEST_CASE("process: the job's stdin is empty, not the node's") {
   CHECK(r.stdout_inline == "end\n");
 }
 
+TEST_CASE("process: a job's programs start with every signal at its default and none blocked, whatever the node's") {
+  // The shim itself ignores a terminal's signals and SIGPIPE, and blocks
+  // SIGCHLD; none of that may reach the job. The node's own dispositions do
+  // not either (it ignores SIGPIPE; here SIGHUP and SIGUSR1 as well).
+  scratch_dir dir;
+  auto old_hup = std::signal(SIGHUP, SIG_IGN);
+  auto old_usr1 = std::signal(SIGUSR1, SIG_IGN);
+  auto b = backend_in(dir);
+  cancel_token cancel;
+  job_result r = b->run(make_spec(dir, "p-signals", "grep -E '^Sig(Blk|Ign):' /proc/self/status"), cancel);
+  std::signal(SIGHUP, old_hup);
+  std::signal(SIGUSR1, old_usr1);
+  CHECK(r.result == outcome::completed);
+  CHECK(r.stdout_inline == "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n");
+}
+
 TEST_CASE("process: timeout kills the job and says so") {
   scratch_dir dir;
   auto b = backend_in(dir);
