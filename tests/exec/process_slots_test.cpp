@@ -75,6 +75,17 @@ bool gone(pid_t pid) {
 
 const std::string job_uid = std::to_string(::geteuid() == 0 ? 65534 : ::geteuid());
 
+// Runs a job in `b` that prints its directory, that directory's mode and
+// owner, and how many entries it holds: every job must find `slot`, empty
+// and private to the job user, whatever ran or was left there before.
+void check_finds_fresh_slot(process_backend& b, const scratch_dir& dir, const std::string& job_id,
+                            const std::string& slot) {
+  cancel_token cancel;
+  job_result r = b.run(make_spec(dir, job_id, "pwd; stat -c '%a %u' .; ls -A | wc -l"), cancel);
+  CHECK(r.result == outcome::completed);
+  CHECK(r.stdout_inline == slot + "\n700 " + job_uid + "\n0\n");
+}
+
 }  // namespace
 
 TEST_CASE("process slots: jobs running at once never share a directory, and each sees only its own files") {
@@ -155,9 +166,7 @@ TEST_CASE("process slots: nothing a job leaves in its directory reaches the next
   CHECK(first.result == outcome::completed);
   CHECK(first.stdout_inline == slot + "\n");
   // One job at a time: the next one gets the same slot, empty and private again.
-  job_result next = b.run(make_spec(dir, "left-2", "pwd; stat -c '%a %u' .; ls -A | wc -l"), cancel);
-  CHECK(next.result == outcome::completed);
-  CHECK(next.stdout_inline == slot + "\n700 " + job_uid + "\n0\n");
+  check_finds_fresh_slot(b, dir, "left-2", slot);
   CHECK(exists("/etc/passwd"));
 }
 
@@ -165,16 +174,13 @@ TEST_CASE("process slots: an idle slot a cleaner removed is made again, private,
   scratch_dir dir;
   const auto o = options_in(dir);
   process_backend b(o);
-  cancel_token cancel;
   const std::string slot = o.work_dir + "/node-7/slot-0";
-  CHECK(b.run(make_spec(dir, "before-clean", "true"), cancel).result == outcome::completed);
+  check_finds_fresh_slot(b, dir, "before-clean", slot);
   // The slot alone, then everything below work_dir (a cleaner of /tmp).
   for (const std::string& removed : {slot, o.work_dir}) {
     std::filesystem::remove_all(removed);
     REQUIRE_FALSE(exists(slot));
-    job_result r = b.run(make_spec(dir, "after-clean", "pwd; stat -c '%a %u' .; ls -A | wc -l"), cancel);
-    CHECK(r.result == outcome::completed);
-    CHECK(r.stdout_inline == slot + "\n700 " + job_uid + "\n0\n");
+    check_finds_fresh_slot(b, dir, "after-clean", slot);
   }
 }
 
@@ -194,10 +200,7 @@ TEST_CASE("process slots: what a crashed node left in a slot is gone before the 
   std::ofstream(slot + "/sub/stale") << "from the last node";
   std::ofstream(slot + "/.stale") << "from the last node";
   process_backend b(o);
-  cancel_token cancel;
-  job_result r = b.run(make_spec(dir, "after-crash", "pwd; stat -c '%a %u' .; ls -A | wc -l"), cancel);
-  CHECK(r.result == outcome::completed);
-  CHECK(r.stdout_inline == slot + "\n700 " + job_uid + "\n0\n");
+  check_finds_fresh_slot(b, dir, "after-crash", slot);
 }
 
 TEST_CASE("process slots: when the node dies, its job is killed and its directory emptied") {
