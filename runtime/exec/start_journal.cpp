@@ -72,18 +72,19 @@ start_journal::start_journal(std::string output_dir, std::size_t rotate_bytes)
   load(text);
   fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
   if (fd_ < 0) throw_errno("cannot open " + path_);
-  struct stat st {};
-  bool ok = ::fstat(fd_, &st) == 0;
-  // A torn last line: its batch was never acknowledged, so no job of it
-  // ran. Cut it off before anything is appended after it.
-  if (ok && static_cast<std::uint64_t>(st.st_size) != size_)
-    ok = ::ftruncate(fd_, static_cast<off_t>(size_)) == 0 && ::fdatasync(fd_) == 0;
-  if (!ok) {
+  auto fail = [this](const std::string& what) {
     int e = errno;
     ::close(fd_);  // no destructor runs for a constructor that throws
     errno = e;
-    throw_errno("cannot cut the torn last line of " + path_);
-  }
+    throw_errno(what);
+  };
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0) fail("cannot stat " + path_);
+  // A torn last line: its batch was never acknowledged, so no job of it
+  // ran. Cut it off before anything is appended after it.
+  if (static_cast<std::uint64_t>(st.st_size) != size_ &&
+      (::ftruncate(fd_, static_cast<off_t>(size_)) != 0 || ::fdatasync(fd_) != 0))
+    fail("cannot cut the torn last line of " + path_);
 }
 
 start_journal::~start_journal() {
