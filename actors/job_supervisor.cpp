@@ -156,8 +156,8 @@ void reconcile(self_ptr self, const jobs::job& j) {
   auto self_id = st.cfg.id;
   auto run = st.running.find(j.id);
   bool mine = j.assigned_worker == self_id;
-  // The table shows this attempt assigned to or running on this node.
-  // Caught up, the table is at least as new as any start record: a record
+  // The table shows the job's current attempt assigned to or running on
+  // this node. Caught up, the table is at least as new as any start record: a record
   // of an attempt it does not show live here is never asked for again.
   bool live = mine && (j.status == jobs::job_status::assigned || j.status == jobs::job_status::running);
   st.journal->settle(j.id, live ? std::optional<std::uint32_t>(j.attempts) : std::nullopt);

@@ -2,9 +2,9 @@
 
 #include <cerrno>
 #include <csignal>
-#include <pthread.h>
 #include <cstring>
 #include <fcntl.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdexcept>
 #include <sys/stat.h>
