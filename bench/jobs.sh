@@ -42,9 +42,12 @@ NODE0=$(node_ticks)
 read -r B0 _ <<<"$CPU0"
 read -r B1 _ <<<"$(cpu_ticks)"
 NODE1=$(node_ticks)
+ms_per_job() {  # $1: CPU jiffies -> milliseconds per job
+  awk -v b="$1" -v hz="$(getconf CLK_TCK)" -v n="$COUNT" 'BEGIN { printf "%.2f", 1000 * b / hz / n }'
+}
 echo "CPU: $(cpu_busy_pct "$CPU0")% of all CPUs busy during the run;" \
-  "$(awk -v b="$((B1 - B0))" -v hz="$(getconf CLK_TCK)" -v n="$COUNT" 'BEGIN { printf "%.2f", 1000 * b / hz / n }') ms busy per job," \
-  "of it $(awk -v b="$((NODE1 - NODE0))" -v hz="$(getconf CLK_TCK)" -v n="$COUNT" 'BEGIN { printf "%.2f", 1000 * b / hz / n }') ms in the three troupe-node processes (not their jobs)"
+  "$(ms_per_job $((B1 - B0))) ms busy per job," \
+  "of it $(ms_per_job $((NODE1 - NODE0))) ms in the three troupe-node processes (not their jobs)"
 echo "jobs by status at the end: $(backlog_json)"
 echo
 echo "| jobs | in flight | submit phase s | submitted/s | first submit to last terminal s | jobs completed/s | failed | all terminal |"
