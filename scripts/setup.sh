@@ -25,6 +25,7 @@ dev_test_packages=(
   nodejs chromium                              # dashboard end-to-end test (playwright-core drives Debian's chromium)
   python3-yaml openssl                         # deploy checks (tests/deploy): YAML parsing, test certificates
   debootstrap                                  # package test (tests/deploy): installs the .deb into a clean bookworm chroot
+  faketime                                     # integration_clock: a node whose wall clock is off (libfaketime)
 )
 packages=("${build_packages[@]}" "${dev_test_packages[@]}")
 # Some images ship a nodejs that bundles npm (and conflicts with Debian's npm

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 
@@ -114,9 +115,14 @@ peer_rules peer_rules::from(const config::node_config& cfg, std::shared_ptr<cons
   r.max_message_bytes = config::max_peer_message_bytes(cfg);
   r.max_future_ns = 300 * ns_per_s;
   // A report may wait while no leader answers; beyond a day (or the
-  // retention, when longer) its time is not a report's but a forgery's, and
+  // retention, when longer) its time is not to be trusted, and taken as it is
   // retention would erase the job at once (issue 11: completed_at 1970).
   r.max_past_ns = static_cast<std::int64_t>(std::max<std::uint64_t>(86400, cfg.jobs.retention_s)) * ns_per_s;
+  // A job runs at most its timeout (at most [executor] max_timeout_s, a day by
+  // default; before this rule a day-long job's report was refused); an hour
+  // more covers its end.
+  r.max_run_ns =
+      static_cast<std::int64_t>(std::max<std::uint64_t>(86400, cfg.executor.max_timeout_s) + 3600) * ns_per_s;
   return r;
 }
 
@@ -161,7 +167,7 @@ std::string check_raft_batch(const raftpb::RaftBatch& b, codec::raft_rpc family,
   return {};
 }
 
-std::string check_status_update(const logpb::JobStatusUpdate& u, std::int64_t now_ns, const peer_rules& r) {
+std::string check_status_update(const logpb::JobStatusUpdate& u, const peer_rules& r) {
   if (u.job_id().empty()) return "job_id: empty";
   if (u.job_id().size() > max_job_id_bytes) return "job_id: " + num(u.job_id().size()) + " bytes";
   // What a worker reports: progress and outcomes (CANCELLED when its executor
@@ -178,35 +184,44 @@ std::string check_status_update(const logpb::JobStatusUpdate& u, std::int64_t no
   if (!r.is_member(u.executed_by()))
     return "executed_by: node " + num(u.executed_by()) + " is not a member of this cluster";
   if (u.at_ns() <= 0) return "at_ns: missing";
-  if (u.at_ns() > now_ns + r.max_future_ns)
-    return "at_ns: " + std::to_string(u.at_ns()) + " is more than " + std::to_string(r.max_future_ns / ns_per_s) +
-           " s in the future";
-  if (u.at_ns() < now_ns - r.max_past_ns)
-    return "at_ns: " + std::to_string(u.at_ns()) + " is more than " + std::to_string(r.max_past_ns / ns_per_s) +
-           " s in the past";
   if (u.has_completed_at_ms()) {
     const std::int64_t ms = u.at_ns() / 1'000'000;
     if (u.completed_at_ms() < ms - 1000 || u.completed_at_ms() > ms + 1000)
       return "completed_at_ms: " + std::to_string(u.completed_at_ms()) + " disagrees with at_ns";
   }
+  // The time itself is the worker's clock's (align_report_times); its start
+  // must come before it, within one run.
   if (u.started_at_ns() != 0 && (u.status() == scheduler::JOB_STATUS_RUNNING || u.started_at_ns() < 0 ||
-                                 u.started_at_ns() > u.at_ns() || u.started_at_ns() < now_ns - r.max_past_ns))
+                                 u.started_at_ns() > u.at_ns() || u.at_ns() - u.started_at_ns() > r.max_run_ns))
     return "started_at_ns: " + std::to_string(u.started_at_ns()) + " is not a start before the final at_ns";
   return {};
 }
 
-std::string check_forward_job_status(const internalpb::ForwardJobStatusRequest& req, std::int64_t now_ns,
-                                     const peer_rules& r) {
+std::string check_forward_job_status(const internalpb::ForwardJobStatusRequest& req, const peer_rules& r) {
   if (req.updates_size() == 0) return "updates: empty";
   // The updates become one log entry, which followers hold to the entry limit.
   const std::size_t size = req.ByteSizeLong();
   if (size > r.max_entry_bytes)
     return "updates: " + num(size) + " bytes exceeds the entry limit of " + num(r.max_entry_bytes);
   for (int i = 0; i < req.updates_size(); ++i) {
-    if (auto e = check_status_update(req.updates(i), now_ns, r); !e.empty())
+    if (auto e = check_status_update(req.updates(i), r); !e.empty())
       return "updates[" + std::to_string(i) + "]." + e;
   }
   return {};
+}
+
+std::int64_t align_report_times(std::vector<logpb::JobStatusUpdate>& updates, std::int64_t now_ns,
+                                const peer_rules& r) {
+  std::int64_t furthest = 0;
+  for (auto& u : updates) {
+    if (u.at_ns() >= now_ns - r.max_past_ns && u.at_ns() <= now_ns + r.max_future_ns) continue;
+    const std::int64_t offset = u.at_ns() - now_ns;
+    if (u.started_at_ns() != 0) u.set_started_at_ns(u.started_at_ns() - offset);  // at most max_run_ns before now
+    u.set_at_ns(now_ns);
+    if (u.has_completed_at_ms()) u.set_completed_at_ms(now_ns / 1'000'000);
+    if (std::llabs(offset) > std::llabs(furthest)) furthest = offset;
+  }
+  return furthest;
 }
 
 std::string check_worker_heartbeat(const internalpb::WorkerHeartbeatRequest& req, const peer_rules& r) {

@@ -31,8 +31,12 @@ struct peer_rules {
   std::shared_ptr<const member_directory> members;
   std::uint64_t max_entry_bytes = 0;    // config::max_entry_bytes
   std::uint64_t max_message_bytes = 0;  // config::max_peer_message_bytes: one RaftBatch / internal request
-  std::int64_t max_future_ns = 0;       // a status update's time may run ahead of ours by this (clock skew)
-  std::int64_t max_past_ns = 0;         // ... and lag behind by this (a report held while no leader answered)
+  // A status update's time may run ahead of ours by this (clock skew) and lag
+  // behind by that (a report held while no leader answered); further off,
+  // align_report_times moves it to ours.
+  std::int64_t max_future_ns = 0;
+  std::int64_t max_past_ns = 0;
+  std::int64_t max_run_ns = 0;          // a job's start precedes its update's time by at most this
 
   // `members` null: a directory of its own, seeded from cfg.members.
   static peer_rules from(const config::node_config& cfg, std::shared_ptr<const member_directory> members = nullptr);
@@ -42,9 +46,19 @@ struct peer_rules {
 // Each returns "" when the request is acceptable, else "<field>: <reason>".
 std::string check_raft_message(const raftpb::RaftMessage& m, codec::raft_rpc family, const peer_rules& r);
 std::string check_raft_batch(const raftpb::RaftBatch& b, codec::raft_rpc family, const peer_rules& r);
-std::string check_status_update(const logpb::JobStatusUpdate& u, std::int64_t now_ns, const peer_rules& r);
-std::string check_forward_job_status(const internalpb::ForwardJobStatusRequest& req, std::int64_t now_ns,
-                                     const peer_rules& r);
+std::string check_status_update(const logpb::JobStatusUpdate& u, const peer_rules& r);
+std::string check_forward_job_status(const internalpb::ForwardJobStatusRequest& req, const peer_rules& r);
+
+// A worker's clock is not the cluster's. An update whose time lies outside
+// [now - max_past, now + max_future] of this node's clock (a worker whose
+// clock is off, or a report that waited more than a day) is moved to `now_ns`,
+// its start with it, so its run keeps its length. Refusing it instead lost
+// the worker's result and ran the job again (each report of a node whose clock
+// ran 10 minutes ahead was refused). Returns the offset the furthest moved
+// update was given (its time minus now: positive when the worker's clock is
+// ahead), 0 when none moved. For updates check_status_update accepted.
+std::int64_t align_report_times(std::vector<logpb::JobStatusUpdate>& updates, std::int64_t now_ns,
+                                const peer_rules& r);
 std::string check_worker_heartbeat(const internalpb::WorkerHeartbeatRequest& req, const peer_rules& r);
 
 // When `why` is empty: OK (go on). Otherwise INVALID_ARGUMENT "<method>

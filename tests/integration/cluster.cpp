@@ -202,6 +202,11 @@ void cluster::start(std::uint64_t id) {
   std::string bin = node_binary();
   const char* argv[] = {bin.c_str(), "--config", n.config_path.c_str(), nullptr};
   const char* workdir = dir_.c_str();
+  std::vector<std::string> extra_env = opts_.node_env ? opts_.node_env(id) : std::vector<std::string>{};
+  std::vector<const char*> envp;  // the extra entries first: getenv finds the first of a name
+  for (const auto& e : extra_env) envp.push_back(e.c_str());
+  for (char** e = environ; *e; ++e) envp.push_back(*e);
+  envp.push_back(nullptr);
   pid_t pid = ::fork();
   if (pid < 0) {
     ::close(fd);
@@ -215,7 +220,7 @@ void cluster::start(std::uint64_t id) {
     int devnull = ::open("/dev/null", O_RDONLY);
     if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
     if (::chdir(workdir) != 0) ::_exit(126);
-    ::execv(argv[0], const_cast<char* const*>(argv));
+    ::execve(argv[0], const_cast<char* const*>(argv), const_cast<char* const*>(envp.data()));
     ::_exit(127);
   }
   ::close(fd);

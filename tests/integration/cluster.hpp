@@ -66,6 +66,9 @@ struct cluster_options {
   // peer's own gRPC listener (tests/chaos routes every link through a
   // fault-injecting proxy this way). A node always lists itself directly.
   std::function<std::string(std::uint64_t from, std::uint64_t to)> peer_address;
+  // When set, more NAME=value environment entries for node `id`'s process
+  // (e.g. a node whose clock libfaketime puts ahead).
+  std::function<std::vector<std::string>(std::uint64_t id)> node_env;
   // [tls]: a directory made by scripts/make-certs.sh holding ca.crt and every
   // node's node-<id>.crt/.key. Empty: no [tls].
   std::string tls_dir;

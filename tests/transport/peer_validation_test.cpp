@@ -199,55 +199,88 @@ TEST_CASE("snapshot chunks: bounded metadata, offsets within total_size, a confi
 }
 
 TEST_CASE("status updates: attempt, time, status and worker are required and plausible") {
-  CHECK(check_status_update(update(), now, rules) == "");
+  CHECK(check_status_update(update(), rules) == "");
   auto u = update();
   u.set_attempt(0);
-  CHECK(check_status_update(u, now, rules) == "attempt: missing (0)");
+  CHECK(check_status_update(u, rules) == "attempt: missing (0)");
   u = update();
   u.set_at_ns(0);
-  CHECK(check_status_update(u, now, rules) == "at_ns: missing");
+  CHECK(check_status_update(u, rules) == "at_ns: missing");
   u = update();
-  u.set_at_ns(now + 3600 * s_ns);
+  u.set_at_ns(now + 3600 * s_ns);  // a worker whose clock is ahead: its time is moved (align_report_times)
   u.clear_completed_at_ms();
-  CHECK(starts(check_status_update(u, now, rules), "at_ns: "));
-  u.set_at_ns(1);  // issue 11: completed_at 1970, evicted at once by retention
-  CHECK(starts(check_status_update(u, now, rules), "at_ns: "));
+  CHECK(check_status_update(u, rules) == "");
   u = update();
   u.set_completed_at_ms(0);
-  CHECK(check_status_update(u, now, rules) == "completed_at_ms: 0 disagrees with at_ns");
+  CHECK(check_status_update(u, rules) == "completed_at_ms: 0 disagrees with at_ns");
   u = update();  // a final update carrying its folded RUNNING's start
   u.set_started_at_ns(u.at_ns() - s_ns);
-  CHECK(check_status_update(u, now, rules) == "");
+  CHECK(check_status_update(u, rules) == "");
   u.set_started_at_ns(u.at_ns() + 1);
-  CHECK(starts(check_status_update(u, now, rules), "started_at_ns: "));
-  u.set_started_at_ns(1);
-  CHECK(starts(check_status_update(u, now, rules), "started_at_ns: "));
+  CHECK(starts(check_status_update(u, rules), "started_at_ns: "));
+  u.set_started_at_ns(1);  // a run of 57 years
+  CHECK(starts(check_status_update(u, rules), "started_at_ns: "));
+  u.set_started_at_ns(u.at_ns() - 86400 * s_ns - s_ns);  // issue 11's rule refused a day-long job's report
+  CHECK(check_status_update(u, rules) == "");
+  u.set_started_at_ns(u.at_ns() - 86400 * s_ns - 3601 * s_ns);
+  CHECK(starts(check_status_update(u, rules), "started_at_ns: "));
   u = update();
   u.set_status(scheduler::JOB_STATUS_UNSPECIFIED);
-  CHECK(starts(check_status_update(u, now, rules), "status: 0 "));
+  CHECK(starts(check_status_update(u, rules), "status: 0 "));
   u.set_status(static_cast<scheduler::JobStatus>(42));
-  CHECK(starts(check_status_update(u, now, rules), "status: 42 "));
+  CHECK(starts(check_status_update(u, rules), "status: 42 "));
   u.set_status(scheduler::JOB_STATUS_PENDING);
-  CHECK(starts(check_status_update(u, now, rules), "status: 1 "));
+  CHECK(starts(check_status_update(u, rules), "status: 1 "));
   u = update();
   u.set_executed_by(0);
-  CHECK(check_status_update(u, now, rules) == "executed_by: missing (0)");
+  CHECK(check_status_update(u, rules) == "executed_by: missing (0)");
   u.set_executed_by(8);
-  CHECK(check_status_update(u, now, rules) == "executed_by: node 8 is not a member of this cluster");
+  CHECK(check_status_update(u, rules) == "executed_by: node 8 is not a member of this cluster");
   u = update();
   u.clear_job_id();
-  CHECK(check_status_update(u, now, rules) == "job_id: empty");
+  CHECK(check_status_update(u, rules) == "job_id: empty");
 
   internalpb::ForwardJobStatusRequest req;
-  CHECK(check_forward_job_status(req, now, rules) == "updates: empty");
+  CHECK(check_forward_job_status(req, rules) == "updates: empty");
   *req.add_updates() = update();
   *req.add_updates() = update();
   req.mutable_updates(1)->set_attempt(0);
-  CHECK(check_forward_job_status(req, now, rules) == "updates[1].attempt: missing (0)");
+  CHECK(check_forward_job_status(req, rules) == "updates[1].attempt: missing (0)");
   req.mutable_updates(1)->set_attempt(2);
-  CHECK(check_forward_job_status(req, now, rules) == "");
+  CHECK(check_forward_job_status(req, rules) == "");
   req.mutable_updates(0)->set_stdout_inline(std::string(rules.max_entry_bytes, 'o'));
-  CHECK(starts(check_forward_job_status(req, now, rules), "updates: "));
+  CHECK(starts(check_forward_job_status(req, rules), "updates: "));
+}
+
+TEST_CASE("status updates: times off this node's clock are moved to it, each run's length kept") {
+  using transport::align_report_times;
+  std::vector<logpb::JobStatusUpdate> us(4, update());  // 5 s ago: kept as it is
+  us[1].set_at_ns(now + 600 * s_ns);                    // a worker 10 minutes ahead
+  us[1].set_completed_at_ms((now + 600 * s_ns) / 1'000'000);
+  us[1].set_started_at_ns(us[1].at_ns() - 3 * s_ns);
+  us[2].set_at_ns(1);  // issue 11: completed_at 1970 (retention would erase the job at once)
+  us[2].clear_completed_at_ms();
+  us[3].set_status(scheduler::JOB_STATUS_RUNNING);
+  us[3].clear_completed_at_ms();
+  us[3].set_at_ns(now + 299 * s_ns);  // within max_future: the worker's own time
+  for (const auto& u : us) REQUIRE(check_status_update(u, rules) == "");
+
+  CHECK(align_report_times(us, now, rules) == 1 - now);  // the furthest: 1970
+  CHECK(us[0].at_ns() == now - 5 * s_ns);
+  CHECK(us[0].completed_at_ms() == (now - 5 * s_ns) / 1'000'000);
+  CHECK(us[1].at_ns() == now);
+  CHECK(us[1].completed_at_ms() == now / 1'000'000);
+  CHECK(us[1].started_at_ns() == now - 3 * s_ns);
+  CHECK(us[2].at_ns() == now);
+  CHECK_FALSE(us[2].has_completed_at_ms());
+  CHECK(us[3].at_ns() == now + 299 * s_ns);
+  for (const auto& u : us) CHECK(check_status_update(u, rules) == "");
+
+  std::vector<logpb::JobStatusUpdate> ahead(1, update());
+  ahead[0].set_at_ns(now + 301 * s_ns);
+  CHECK(align_report_times(ahead, now, rules) == 301 * s_ns);
+  std::vector<logpb::JobStatusUpdate> honest(2, update());
+  CHECK(align_report_times(honest, now, rules) == 0);
 }
 
 TEST_CASE("worker heartbeats: member node id, bounded lists") {
