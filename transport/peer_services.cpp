@@ -144,7 +144,8 @@ class internal_service final : public internalpb::InternalService::CallbackServi
     const auto s = ((offset_ns < 0 ? -offset_ns : offset_ns) + 500'000'000) / 1'000'000'000;  // to the nearest second
     TLOG(warn, "peer_services") << "node " << node << " reported job times " << s << " s "
                                 << (offset_ns > 0 ? "ahead of" : "behind") << " this leader's clock: they were "
-                                << "moved to this node's clock; check node " << node << "'s time synchronisation";
+                                << "moved to this node's clock; check node " << node
+                                << "'s time synchronisation (or this node's, if it says this of every node)";
   }
 
   // Asks `target` (xs: the request) and finishes the call with its answer as
