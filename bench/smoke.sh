@@ -33,6 +33,11 @@ COUNT=30 CONCURRENCY=4 "$HERE/ab.sh" "$BUILD" "$BUILD" 1 >"$OUT/ab.txt" 2>&1 || 
   { cat "$OUT/ab.txt" >&2; fail "ab.sh did not print one row per side"; }
 grep -Eq '^after completed more jobs/s in [01] of 1 pairs$' "$OUT/ab.txt" || { cat "$OUT/ab.txt" >&2; fail "no pair count from ab.sh"; }
 
+# 2c. threads.sh, a one-second window: the table's total row.
+DURATION_S=1 "$HERE/threads.sh" "$BUILD" >"$OUT/threads.txt" 2>&1 || { cat "$OUT/threads.txt" >&2; fail "threads.sh failed"; }
+grep -Eq '^\| total \| [0-9]+ \| [0-9]+ \| [0-9]+ \|$' "$OUT/threads.txt" || { cat "$OUT/threads.txt" >&2; fail "no total row from threads.sh"; }
+grep -Eq '^machine: [0-9]+ us busy CPU per job' "$OUT/threads.txt" || { cat "$OUT/threads.txt" >&2; fail "no machine line from threads.sh"; }
+
 # 3. idle.sh, a one-second window.
 SETTLE_S=0 WINDOW_S=1 "$HERE/idle.sh" "$BUILD" >"$OUT/idle.txt" 2>&1 || { cat "$OUT/idle.txt" >&2; fail "idle.sh failed"; }
 [[ $(grep -Ec '^\| [123] \| (leader|follower) \| [0-9.]+ \| [0-9.]+ \| [0-9]+ \| ' "$OUT/idle.txt") == 3 ]] ||
