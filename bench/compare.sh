@@ -39,16 +39,7 @@ free_ports 12
 fsync_ref before
 
 # --- troupe ------------------------------------------------------------------
-troupe_configs 3
-troupe_start 3
-troupe_wait_leader 60
-# Warm-up: connections, first log segment, first apply.
-"$LOADGEN" --addr "$LEADER_ADDR" --concurrency 4 --count 200 --duration-s 30 >/dev/null
-if [[ ${HOLD_EXECUTION:-0} == 1 ]]; then
-  for a in "${GRPC[@]}"; do "$CLI" -a "$a" cluster drain >/dev/null; done
-  troupe_wait_leader 60  # draining the leader hands leadership over
-  echo "== HOLD_EXECUTION=1: every node drained, no job runs (the consensus path alone)" >&2
-fi
+troupe_start_warmed
 for c in $CONCURRENCIES; do
   t0=$(cpu_ticks)
   row=$("$LOADGEN" --addr "$LEADER_ADDR" --concurrency "$c" --duration-s "$DURATION_S" -o json)

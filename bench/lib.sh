@@ -9,6 +9,7 @@
 #   free_ports 12                # -> PORTS array
 #   troupe_configs N [opts]      # node1..N.toml in $TMP (ports from PORTS[0..2N-1])
 #   troupe_start_node I; troupe_start N; troupe_wait_leader  # -> LEADER (id), LEADER_ADDR
+#   troupe_start_warmed          # the three above for 3 nodes, a warm-up, HOLD_EXECUTION=1 drains them
 #   etcd_start (PORTS[6..11]); etcd_wait_leader              # -> ELEADER (host:port)
 #   backlog_json                 # job totals by status, read now, as one JSON object
 #   fsync_ref LABEL              # raw write+fdatasync rate -> $TMP/fsync-LABEL.txt
@@ -205,6 +206,20 @@ troupe_start() {  # $1: node count (configs written first)
   local i
   echo "== troupe: $1 node(s) at ${GRPC[*]}"
   for i in $(seq 1 "$1"); do troupe_start_node "$i"; done
+}
+
+troupe_start_warmed() {  # 3 nodes (configs written), a leader, a warm-up; HOLD_EXECUTION=1: every node drained
+  troupe_configs 3
+  troupe_start 3
+  troupe_wait_leader 60
+  # Warm-up: connections, first log segment, first apply.
+  "$LOADGEN" --addr "$LEADER_ADDR" --concurrency 4 --count 200 --duration-s 30 >/dev/null
+  if [[ ${HOLD_EXECUTION:-0} == 1 ]]; then
+    local a
+    for a in "${GRPC[@]}"; do "$CLI" -a "$a" cluster drain >/dev/null; done
+    troupe_wait_leader 60  # draining the leader hands leadership over
+    echo "== HOLD_EXECUTION=1: every node drained, no job runs (the consensus path alone)" >&2
+  fi
 }
 
 troupe_leader_id() {  # prints the leader id known to any node, or 0

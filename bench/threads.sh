@@ -28,14 +28,7 @@ DURATION_S=${DURATION_S:-8}
 
 quiet_wait
 free_ports 6
-troupe_configs 3
-troupe_start 3
-troupe_wait_leader 60
-"$LOADGEN" --addr "$LEADER_ADDR" --concurrency 4 --count 200 --duration-s 30 >/dev/null
-if [[ ${HOLD_EXECUTION:-0} == 1 ]]; then
-  for a in "${GRPC[@]}"; do "$CLI" -a "$a" cluster drain >/dev/null; done
-  troupe_wait_leader 60
-fi
+troupe_start_warmed
 
 # One line per thread and per child process of a node: "ROLE:PID:TID GROUP TICKS"
 # (ROLE leader or follower; a child's TICKS include what it reaped).
