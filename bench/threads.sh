@@ -64,7 +64,7 @@ jobs=$(jq -r '.committed' <<<"$row")
 hz=$(getconf CLK_TCK)
 # A thread or child seen only at the end started during the window: all of its ticks count.
 join -a 2 -e 0 -o 0,2.2,1.3,2.3 "$TMP/before" "$TMP/after" |
-  awk -v jobs="$jobs" -v hz="$hz" -v ncpu="$(nproc)" -v busy="$((b1 - b0))" -v total="$((t1 - t0))" \
+  awk -v jobs="$jobs" -v hz="$hz" -v busy="$((b1 - b0))" -v total="$((t1 - t0))" \
       -v cs="$((cs1 - cs0))" -v c="$CONCURRENCY" '
     { split($1, k, ":"); d = $4 - $3; if (d < 0) d = 0; g[$2] = 1; t[k[1], $2] += d; sum[k[1]] += d }
     function us(ticks) { return ticks * 1e6 / hz / jobs }
