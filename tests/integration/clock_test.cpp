@@ -4,9 +4,14 @@
 // whose clock ran more than 5 minutes ahead, and its jobs ran a second time
 // elsewhere. The skewed node runs under libfaketime (wall clock only: its
 // timers and Raft use the monotonic clock, which stays true).
+//
+// Only ahead: libfaketime moves what clock_gettime says, not the kernel's
+// clock, so a wait gRPC (abseil) bounds by an absolute wall-clock deadline
+// ends 10 minutes late on the skewed node (harmless here: the node starts
+// last and needs no gRPC timer) and, behind, at once, spinning two cores.
+// A report from behind the leader's clock is moved the same way
+// (peer_validation_tests, transport_tests: 1970 through the gRPC service).
 #include <doctest/doctest.h>
-
-#include <unistd.h>
 
 #include <map>
 
@@ -15,21 +20,15 @@
 
 using namespace troupe::integration;
 
-namespace {
+TEST_SUITE("clock") {
 
-// The skewed node joins after the other two elected a leader among
-// themselves, so the leader's clock is the true one.
-constexpr std::uint64_t skewed = 3;
-
-void check_skewed_reports_taken(const std::string& faketime_offset, const std::string& log_says) {
-  REQUIRE_MESSAGE(::access(TROUPE_LIBFAKETIME, R_OK) == 0,
-                  TROUPE_LIBFAKETIME " is missing: scripts/setup.sh installs Debian's faketime package");
+TEST_CASE("a worker whose clock runs 10 minutes ahead: its jobs complete once, timed by the leader's clock") {
+  // The skewed node joins after the other two elected a leader among
+  // themselves, so the leader's clock is the true one.
+  constexpr std::uint64_t skewed = 3;
   cluster_options o;
-  o.node_env = [=](std::uint64_t id) {
-    if (id != skewed) return std::vector<std::string>{};
-    return std::vector<std::string>{std::string("LD_PRELOAD=") + TROUPE_LIBFAKETIME, "FAKETIME=" + faketime_offset,
-                                    "FAKETIME_DONT_FAKE_MONOTONIC=1"};
-  };
+  const auto env = faketime_env("+600s");
+  o.node_env = [=](std::uint64_t id) { return id == skewed ? env : std::vector<std::string>{}; };
   cluster c(o);
   c.start(1);
   c.start(2);
@@ -69,19 +68,7 @@ void check_skewed_reports_taken(const std::string& faketime_offset, const std::s
     }
   }
   REQUIRE_MESSAGE(ran[skewed] >= 3, "node " << skewed << " ran " << ran[skewed] << " of " << submitted << " jobs");
-  CHECK(c.log_text(leader).find("node 3 reported job times " + log_says) != std::string::npos);
-}
-
-}  // namespace
-
-TEST_SUITE("clock") {
-
-TEST_CASE("a worker whose clock runs 10 minutes ahead: its jobs complete once, timed by the leader's clock") {
-  check_skewed_reports_taken("+600s", "600 s ahead of this leader's clock");
-}
-
-TEST_CASE("a worker whose clock runs 2 days behind: its jobs complete once, timed by the leader's clock") {
-  check_skewed_reports_taken("-2d", "172800 s behind this leader's clock");
+  CHECK(c.log_text(leader).find("node 3 reported job times 600 s ahead of this leader's clock") != std::string::npos);
 }
 
 }  // TEST_SUITE

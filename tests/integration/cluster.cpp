@@ -372,4 +372,10 @@ const char* make_certs_script() {
   return env && *env ? env : TROUPE_MAKE_CERTS;
 }
 
+std::vector<std::string> faketime_env(const std::string& offset) {
+  if (::access(TROUPE_LIBFAKETIME, R_OK) != 0)
+    throw std::runtime_error(TROUPE_LIBFAKETIME " is missing: scripts/setup.sh installs Debian's faketime package");
+  return {std::string("LD_PRELOAD=") + TROUPE_LIBFAKETIME, "FAKETIME=" + offset, "FAKETIME_DONT_FAKE_MONOTONIC=1"};
+}
+
 }  // namespace troupe::integration

@@ -178,4 +178,10 @@ const char* cli_binary();
 // scripts/make-certs.sh of the source tree ($TROUPE_MAKE_CERTS when set).
 const char* make_certs_script();
 
+// The environment (for cluster_options::node_env) that runs a node with its
+// wall clock moved by `offset` (libfaketime's FAKETIME syntax: "+600s",
+// "-2d"); its monotonic clock, which Raft and every timeout use, stays true.
+// Throws when Debian's faketime package (scripts/setup.sh) is missing.
+std::vector<std::string> faketime_env(const std::string& offset);
+
 }  // namespace troupe::integration
