@@ -1,9 +1,6 @@
 #include "transport/peer_services.hpp"
 
 #include <atomic>
-#include <chrono>
-#include <mutex>
-#include <unordered_map>
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
@@ -12,7 +9,6 @@
 #include "internal.grpc.pb.h"
 #include "protocol/raft_codec.hpp"
 #include "raft.grpc.pb.h"
-#include "runtime/common/log.hpp"
 #include "runtime/common/wall_clock.hpp"
 #include "runtime/jobs/uuid.hpp"
 #include "transport/ask.hpp"
@@ -88,7 +84,7 @@ class internal_service final : public internalpb::InternalService::CallbackServi
     status_batch batch;
     batch.updates.assign(req->updates().begin(), req->updates().end());
     if (auto off = transport::align_report_times(batch.updates, wall_clock_ns(), rules_))
-      note_clock_skew(req->updates(0).executed_by(), off);
+      transport::note_report_times_moved(req->updates(0).executed_by(), off);
     auto raft = inbox_.raft;
     auto wait = config::commit_wait(cfg_);
     auto answer = [=](const caf::error& e) {
@@ -130,24 +126,6 @@ class internal_service final : public internalpb::InternalService::CallbackServi
   }
 
  private:
-  // Says (at most once a minute per node) that a worker's report times were
-  // moved to this node's clock: its clock is off (or its reports waited more
-  // than max_past), and its jobs' times are the leader's, not the worker's.
-  void note_clock_skew(std::uint64_t node, std::int64_t offset_ns) {
-    const auto now = std::chrono::steady_clock::now();
-    {
-      std::lock_guard<std::mutex> g(skew_mutex_);
-      auto& last = skew_noted_[node];
-      if (last != std::chrono::steady_clock::time_point{} && now - last < std::chrono::minutes(1)) return;
-      last = now;
-    }
-    const auto s = ((offset_ns < 0 ? -offset_ns : offset_ns) + 500'000'000) / 1'000'000'000;  // to the nearest second
-    TLOG(warn, "peer_services") << "node " << node << " reported job times " << s << " s "
-                                << (offset_ns > 0 ? "ahead of" : "behind") << " this leader's clock: they were "
-                                << "moved to this node's clock; check node " << node
-                                << "'s time synchronisation (or this node's, if it says this of every node)";
-  }
-
   // Asks `target` (xs: the request) and finishes the call with its answer as
   // `resp` (transport::to_proto), or with its error.
   template <class Reply, class Response, class Handle, class... Ts>
@@ -167,8 +145,6 @@ class internal_service final : public internalpb::InternalService::CallbackServi
   peer_inbox inbox_;
   std::shared_ptr<const transport::peer_identity> identity_;
   transport::peer_rules rules_;
-  std::mutex skew_mutex_;
-  std::unordered_map<std::uint64_t, std::chrono::steady_clock::time_point> skew_noted_;  // node: when said
 };
 
 // ---------------------------------------------------------------------------

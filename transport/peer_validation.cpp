@@ -25,6 +25,29 @@ constexpr std::size_t max_job_id_bytes = 128;
 
 std::string num(std::uint64_t v) { return std::to_string(v); }
 
+// Whether a line under `key` may be logged now: at most one per `period`.
+// When it may, `left_out` is how many were held back since the last one.
+bool log_due(const std::string& key, std::chrono::steady_clock::duration period, std::uint64_t& left_out) {
+  using clock = std::chrono::steady_clock;
+  struct slot {
+    clock::time_point last{};
+    std::uint64_t held = 0;
+  };
+  static std::mutex mu;
+  static std::map<std::string, slot> slots;
+  std::lock_guard<std::mutex> g(mu);
+  auto& s = slots[key];
+  const auto now = clock::now();
+  if (s.last != clock::time_point{} && now - s.last < period) {
+    ++s.held;
+    return false;
+  }
+  left_out = s.held;
+  s.last = now;
+  s.held = 0;
+  return true;
+}
+
 bool known_type(std::uint32_t t) {
   return t >= static_cast<std::uint32_t>(msg_type::append) && t <= static_cast<std::uint32_t>(msg_type::timeout_now);
 }
@@ -243,31 +266,25 @@ std::string check_worker_heartbeat(const internalpb::WorkerHeartbeatRequest& req
   return {};
 }
 
+void note_report_times_moved(std::uint64_t node, std::int64_t offset_ns) {
+  std::uint64_t left_out = 0;
+  if (!log_due("report times of node " + num(node), std::chrono::minutes(1), left_out)) return;
+  const auto s = ((offset_ns < 0 ? -offset_ns : offset_ns) + ns_per_s / 2) / ns_per_s;  // to the nearest second
+  TLOG(warn, "peer_validation") << "node " << node << " reported job times " << s << " s "
+                                << (offset_ns > 0 ? "ahead of" : "behind") << " this leader's clock: they were "
+                                << "moved to this node's clock; check node " << node
+                                << "'s time synchronisation (or this node's, if it says this of every node)";
+}
+
 grpc::Status invalid_status(const grpc::ServerContextBase& ctx, const char* method, const std::string& why) {
   if (why.empty()) return grpc::Status::OK;
   const std::string text = std::string(method) + " refused: " + why;
-  {
-    // One line per second per method: a flood of bad messages must not
-    // become a flood of log lines.
-    using clock = std::chrono::steady_clock;
-    struct slot {
-      clock::time_point last{};
-      std::uint64_t left_out = 0;
-    };
-    static std::mutex mu;
-    static std::map<std::string, slot> slots;
-    std::lock_guard<std::mutex> g(mu);
-    auto& s = slots[method];
-    const auto now = clock::now();
-    if (s.last == clock::time_point{} || now - s.last >= std::chrono::seconds(1)) {
-      const std::string left_out = s.left_out ? " [" + std::to_string(s.left_out) + " similar lines left out]" : "";
-      TLOG(warn, "peer_validation") << text << " (peer " << ctx.peer() << ")" << left_out;
-      s.last = now;
-      s.left_out = 0;
-    } else {
-      ++s.left_out;
-    }
-  }
+  // One line per second per method: a flood of bad messages must not
+  // become a flood of log lines.
+  std::uint64_t left_out = 0;
+  if (log_due(method, std::chrono::seconds(1), left_out))
+    TLOG(warn, "peer_validation") << text << " (peer " << ctx.peer() << ")"
+                                  << (left_out ? " [" + std::to_string(left_out) + " similar lines left out]" : "");
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, text);
 }
 

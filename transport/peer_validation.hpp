@@ -59,6 +59,10 @@ std::string check_forward_job_status(const internalpb::ForwardJobStatusRequest& 
 // ahead), 0 when none moved. For updates check_status_update accepted.
 std::int64_t align_report_times(std::vector<logpb::JobStatusUpdate>& updates, std::int64_t now_ns,
                                 const peer_rules& r);
+// Logs (at most once a minute per node) that node `node`'s report times were
+// moved by align_report_times, which returned `offset_ns`: its clock is off
+// (or its reports waited more than max_past), or this node's is.
+void note_report_times_moved(std::uint64_t node, std::int64_t offset_ns);
 std::string check_worker_heartbeat(const internalpb::WorkerHeartbeatRequest& req, const peer_rules& r);
 
 // When `why` is empty: OK (go on). Otherwise INVALID_ARGUMENT "<method>
