@@ -54,7 +54,9 @@ done
 
 # Medians per side, and in how many pairs "after" completed more jobs/s.
 awk '
-  function median(a, n,   i, j, t) {
+  # The median of column v (r, m or c) of side s, over its n runs.
+  function median(v, s, n,   a, i, j, t) {
+    for (i = 1; i <= n; i++) a[i] = v[s, i]
     for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
     return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
   }
@@ -63,10 +65,8 @@ awk '
     split("before after", sides, " ")
     for (k = 1; k <= 2; k++) {
       s = sides[k]
-      delete x; for (i = 1; i <= n[s]; i++) x[i] = r[s, i]; mr = median(x, n[s])
-      delete x; for (i = 1; i <= n[s]; i++) x[i] = m[s, i]; mm = median(x, n[s])
-      delete x; for (i = 1; i <= n[s]; i++) x[i] = c[s, i]; mc = median(x, n[s])
-      printf "median %-6s: %d jobs completed/s, %.2f ms machine CPU per job, %.2f ms of it the nodes'\''\n", s, mr, mm, mc
+      printf "median %-6s: %d jobs completed/s, %.2f ms machine CPU per job, %.2f ms of it the nodes'\''\n", s,
+        median(r, s, n[s]), median(m, s, n[s]), median(c, s, n[s])
     }
     won = 0; pairs = 0
     for (k in rate) { split(k, p, SUBSEP); if (p[2] == "after") { pairs++; if (rate[p[1], "after"] > rate[p[1], "before"]) won++ } }
