@@ -296,6 +296,31 @@ void expire(self_ptr self) {
   }
 }
 
+// The Raft loop stops for good (its storage failed). Every waiter is answered
+// now, not at its own deadline: CAF 0.17 sends nothing for a promise that
+// dies with its actor, so the requesters (gateways' calls among them) would
+// wait seconds, and the gRPC server's shutdown waits for every call's
+// answer, which kept a fail-stopped node and its ports for ~6 s before its
+// restart. A proposed entry may still commit through the other nodes, so
+// the client is told to check, as for other entries of unknown fate.
+void stop_loop(self_ptr self, const caf::error& why) {
+  auto& st = self->state;
+  const std::string stopped = "this node's Raft loop stopped (its storage failed)";
+  for (auto& [index, p] : st.pending)
+    p.promise.deliver(make_error(errc::unavailable, stopped + "; the entry's fate is unknown, check before retrying"));
+  for (auto& h : st.held) h.promise.deliver(make_error(errc::unavailable, stopped + "; not proposed"));
+  for (auto& [index, w] : st.member_changes)
+    w.promise.deliver(make_error(errc::unavailable, stopped + "; see `troupe member list` at another node"));
+  for (auto& t : st.transfers) t.promise.deliver(make_error(errc::unavailable, stopped));
+  for (auto& [ctx, r] : st.reads) r.promise.deliver(make_error(errc::unavailable, stopped + "; ask another node"));
+  st.pending.clear();
+  st.held.clear();
+  st.member_changes.clear();
+  st.transfers.clear();
+  st.reads.clear();
+  self->quit(why);
+}
+
 // A snapshot is taken once `raft.snapshot_every` entries were applied since
 // the last one, and once those entries add up to the last snapshot's size
 // (at most config::max_log_bytes_between_snapshots). Encoding the table holds
@@ -439,7 +464,7 @@ void drive(self_ptr self) {
               // Without durable storage this node must not take part in consensus.
               TLOG(error, "raft_node") << "log_store failed: " << self->system().render(err)
                                        << "; stopping the Raft loop";
-              self->quit(err);
+              stop_loop(self, err);
             });
 }
 

@@ -188,6 +188,29 @@ CAF_TEST(a proposal that cannot commit expires with deadline_exceeded at the com
   CAF_CHECK(!a->value.has_value());
 }
 
+CAF_TEST(a leader whose storage fails answers every waiting proposal at once) {
+  start(3);
+  auto l = wait_for_leader();
+  CAF_REQUIRE_NOT_EQUAL(l, 0u);
+  // Cut off, the first proposal is written here but cannot commit; then the
+  // log_store dies (as it does on a write error), and the next proposal's
+  // write fails: the Raft loop stops.
+  net->isolate(l);
+  auto waiting = ask<proposal_result>(node(l).raft, propose_atom::value, submit_command("echo waiting"));
+  CAF_REQUIRE(!waiting->done());
+  caf::anon_send_exit(node(l).store, caf::exit_reason::kill);
+  settle();
+  auto failing = ask<proposal_result>(node(l).raft, propose_atom::value, submit_command("echo failing"));
+  // No test time passed: both are answered now, not at the commit deadline
+  // (a fail-stopped node's gRPC server waits for every answer before it exits).
+  for (const auto& a : {waiting, failing}) {
+    CAF_REQUIRE(a->error.has_value());
+    CAF_CHECK(a->error->code == errc::unavailable);
+    CAF_CHECK_EQUAL(a->error->message, "this node's Raft loop stopped (its storage failed); the entry's fate is "
+                                       "unknown, check before retrying");
+  }
+}
+
 CAF_TEST(a deposed leader answers its replaced proposal unavailable once the winners entries commit there) {
   start(3);
   auto old = wait_for_leader();
