@@ -14,7 +14,6 @@
 #include <atomic>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <functional>
 #include <iomanip>
 #include <iostream>
@@ -165,11 +164,7 @@ void wipe_follower(integration::cluster& c, fault_proxy& proxy) {
   auto leader = c.wait_for_leader(milliseconds(30000));
   auto victim = c.some_follower(leader);
   c.kill9(victim);
-  std::size_t removed = 0;
-  for (const auto& e : std::filesystem::directory_iterator(c.data_dir(victim))) {
-    std::error_code ec;
-    removed += std::filesystem::remove_all(e.path(), ec);
-  }
+  auto removed = c.wipe_data_dir(victim);
   proxy.set_node_mode(victim, link_mode::cut);
   c.start(victim);
   say("chaos self-check: wiped node " + std::to_string(victim) + "'s data dir (" + std::to_string(removed) +

@@ -66,8 +66,11 @@ void data_disks::free(std::uint64_t node) {
 
 nemesis::nemesis(std::uint64_t seed, integration::cluster& c, fault_proxy& p, data_disks& d, steady::time_point t0)
     : rng_(seed), c_(c), proxy_(p), disks_(d), t0_(t0), paused_(c.size() + 1), killed_(c.size() + 1),
-      filled_(c.size() + 1), filled_since_start_(c.size() + 1) {
-  for (auto id : c.ids()) stubs_.push_back(integration::make_stub(c.grpc_address(id)));
+      filled_(c.size() + 1), joining_(c.size() + 1), filled_since_start_(c.size() + 1) {
+  for (auto id : c.ids()) {
+    stubs_.push_back(integration::make_stub(c.grpc_address(id)));
+    members_.push_back(membership::MembershipService::NewStub(integration::make_channel(c.grpc_address(id), {})));
+  }
 }
 
 void nemesis::log(const std::string& what) const {
@@ -105,6 +108,7 @@ std::string nemesis::impairment(std::uint64_t leader) {
     if (!c_.running(id) || killed_[id]) return node + " was down";
     if (paused_[id]) return node + " was paused";
     if (filled_since_start_[id]) return node + "'s disk had been full since its start (it may be failing-stop)";
+    if (joining_[id] && !is_voter(id, leader)) return node + " was not a voter (yet) after it was added back";
     grpc::ClientContext ctx;
     ctx.AddMetadata("x-troupe-forwarded", "1");  // answer from its own state, do not ask the leader
     integration::set_deadline(ctx, milliseconds(300));
@@ -126,8 +130,103 @@ std::vector<std::uint64_t> nemesis::followers(std::uint64_t leader) const {
 }
 
 void nemesis::start(std::uint64_t id) {
-  c_.start(id);
+  c_.start(id, joining_[id] ? std::vector<std::string>{"--join"} : std::vector<std::string>{});
   filled_since_start_[id] = false;
+}
+
+bool nemesis::is_voter(std::uint64_t id, std::uint64_t leader) {
+  grpc::ClientContext ctx;
+  integration::set_deadline(ctx, milliseconds(300));
+  membership::ListMembersRequest req;
+  req.set_local(true);
+  membership::ListMembersResponse resp;
+  if (!members_[leader - 1]->ListMembers(&ctx, req, &resp).ok()) return false;
+  for (const auto& m : resp.members())
+    if (m.id() == id) return m.voter();
+  return false;
+}
+
+grpc::Status nemesis::change_member(bool add, std::uint64_t id, steady::time_point until) {
+  grpc::Status st(grpc::StatusCode::UNAVAILABLE, "no leader answered");
+  for (int i = 0; i < 200 && steady::now() < until; ++i) {
+    auto l = leader();
+    if (l == 0) {
+      std::this_thread::sleep_for(milliseconds(100));
+      continue;
+    }
+    grpc::ClientContext ctx;
+    integration::set_deadline(ctx, milliseconds(7000));  // the leader answers DEADLINE_EXCEEDED after 5 s
+    if (add) {
+      membership::AddMemberRequest req;
+      req.set_id(id);
+      req.set_address(c_.grpc_address(id));
+      req.set_http_address(c_.http_address(id));
+      membership::AddMemberResponse resp;
+      st = members_[l - 1]->AddMember(&ctx, req, &resp);
+      if (st.error_code() == grpc::StatusCode::FAILED_PRECONDITION &&
+          st.error_message().find("already a member") != std::string::npos)
+        return grpc::Status::OK;
+    } else {
+      membership::RemoveMemberRequest req;
+      req.set_id(id);
+      membership::RemoveMemberResponse resp;
+      st = members_[l - 1]->RemoveMember(&ctx, req, &resp);
+      if (st.error_code() == grpc::StatusCode::NOT_FOUND) return grpc::Status::OK;
+    }
+    if (st.ok()) return st;
+    auto code = st.error_code();
+    if (code != grpc::StatusCode::FAILED_PRECONDITION && code != grpc::StatusCode::DEADLINE_EXCEEDED &&
+        code != grpc::StatusCode::UNAVAILABLE)
+      return st;
+    std::this_thread::sleep_for(milliseconds(200));
+  }
+  return st;
+}
+
+void nemesis::add_back_removed() {
+  if (!membership_changed_) return;
+  const auto until = steady::now() + std::chrono::seconds(30);
+  for (int i = 0; i < 300 && steady::now() < until; ++i) {
+    auto l = leader();
+    grpc::ClientContext ctx;
+    integration::set_deadline(ctx, milliseconds(1000));
+    membership::ListMembersRequest req;
+    req.set_local(true);
+    membership::ListMembersResponse conf;
+    if (l == 0 || !members_[l - 1]->ListMembers(&ctx, req, &conf).ok() || !conf.committed()) {
+      std::this_thread::sleep_for(milliseconds(100));
+      continue;
+    }
+    std::vector<std::uint64_t> missing;
+    for (auto id : c_.ids()) {
+      bool member = false;
+      for (const auto& m : conf.members()) member = member || m.id() == id;
+      if (!member) missing.push_back(id);
+    }
+    if (missing.empty()) {
+      membership_changed_ = false;
+      return;
+    }
+    auto id = missing.front();
+    const std::string node = "node " + std::to_string(id);
+    if (c_.running(id)) {  // its removal committed after a late answer: it is told to stop
+      c_.kill9(id);
+      killed_[id] = false;
+    }
+    if (!joining_[id]) {
+      auto n = c_.wipe_data_dir(id);
+      joining_[id] = true;
+      log(node + " is not in the configuration: stopped, data dir wiped (" + std::to_string(n) + " entries)");
+    }
+    auto st = change_member(true, id, until);
+    if (!st.ok()) {
+      log("member add " + std::to_string(id) + ": " + std::to_string(st.error_code()) + " " + st.error_message());
+      continue;
+    }
+    start(id);
+    log(node + " added back as a learner and started with --join");
+  }
+  log("the configuration still lacks a node 30 s into the heal; the checker will tell");
 }
 
 void nemesis::restart_exited() {
@@ -158,13 +257,15 @@ void nemesis::heal_all() {
     if (killed_[id]) start(id);
     killed_[id] = false;
   }
+  add_back_removed();
 }
 
 void nemesis::run(steady::time_point until) {
   enum kind { kill_leader, kill_follower, kill_majority, kill_all, pause_node, isolate_node, blackhole_node,
-              split_cluster, slow_node, fill_disk, kinds };
+              split_cluster, slow_node, fill_disk, replace_node, kinds };
   static const char* names[] = {"kill -9 leader", "kill -9 follower", "kill -9 majority", "kill -9 all",
-                                "SIGSTOP", "isolate", "blackhole", "split", "slow links", "disk full"};
+                                "SIGSTOP", "isolate", "blackhole", "split", "slow links", "disk full",
+                                "replace"};
   const std::size_t n = c_.size();
   for (int step = 0; step < 100000 && steady::now() < until; ++step) {
     auto k = static_cast<kind>(rng_() % kinds);
@@ -246,6 +347,28 @@ void nemesis::run(steady::time_point until) {
         filled_[target] = filled_since_start_[target] = true;
         what += " node " + std::to_string(target) + " (" + std::to_string(disks_.fill(target) >> 20) + " MiB filler)";
         break;
+      case replace_node: {
+        // Membership under load: remove a member (a leader hands over
+        // first), stop it and wipe its data dir; the heal adds it back under
+        // its id, a fresh learner that catches up (by snapshot) and is
+        // promoted. Its jobs are re-queued on the others meanwhile.
+        what += " node " + std::to_string(target) + (target == l ? " (leader)" : "");
+        if (l == 0 || !c_.running(target)) {
+          what += ": skipped, " + std::string(l == 0 ? "no leader known" : "not running");
+          break;
+        }
+        membership_changed_ = true;  // even a failed answer may commit later: the heal checks
+        auto st = change_member(false, target, steady::now() + hold);
+        if (!st.ok()) {
+          what += ": member remove answered " + std::to_string(st.error_code()) + " " + st.error_message();
+          break;
+        }
+        c_.kill9(target);
+        auto n = c_.wipe_data_dir(target);
+        joining_[target] = true;
+        what += ": removed, stopped, data dir wiped (" + std::to_string(n) + " entries)";
+        break;
+      }
       case kinds:
         break;
     }

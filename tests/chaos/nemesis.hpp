@@ -1,6 +1,6 @@
 // The seeded nemesis: one fault at a time, drawn from the seed (kind, hold
-// time, pause after, which node), applied to the real processes and the
-// proxy, then healed. The same seed gives the same schedule; which node is the
+// time, pause after, which node), applied to the real processes, the proxy
+// and the cluster's membership, then healed. The same seed gives the same schedule; which node is the
 // leader at that moment is up to the cluster.
 #pragma once
 
@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "membership.grpc.pb.h"
 #include "scheduler.grpc.pb.h"
 #include "tests/chaos/history.hpp"
 #include "tests/chaos/proxy.hpp"
@@ -58,7 +59,8 @@ class nemesis {
   // Runs faults until `until` (each fault's hold time is cut short there).
   void run(steady::time_point until);
   // Ends every fault: links pass, paused nodes continue, disks freed, every
-  // node that is down (killed, or exited by itself) started again.
+  // node that is down (killed, or exited by itself) started again, every
+  // node a replace fault removed added back (bounded; see add_back_removed).
   void heal_all();
   long faults() const { return faults_; }
   long node_crashes() const { return crashes_; }
@@ -77,6 +79,17 @@ class nemesis {
   std::uint64_t pick(const std::vector<std::uint64_t>& from);
   std::vector<std::uint64_t> followers(std::uint64_t leader) const;
   void start(std::uint64_t id);
+  // One AddMember (the node's own addresses) or RemoveMember of `id` at
+  // whoever leads, again while the answer says to retry (not the leader, a
+  // change on its way, no commit in time), until `until`. An answer that
+  // says it is done already (a retry after a late commit) counts as OK.
+  // Whether the leader's own configuration has `id` as a voter.
+  bool is_voter(std::uint64_t id, std::uint64_t leader);
+  grpc::Status change_member(bool add, std::uint64_t id, steady::time_point until);
+  // Every node missing from the leader's committed configuration (removed by
+  // a replace fault, or by a removal answered late that committed after all)
+  // is stopped, wiped, added back and started with --join.
+  void add_back_removed();
 
   std::mt19937_64 rng_;
   integration::cluster& c_;
@@ -84,7 +97,12 @@ class nemesis {
   data_disks& disks_;
   steady::time_point t0_;
   std::vector<std::unique_ptr<scheduler::SchedulerService::Stub>> stubs_;
+  std::vector<std::unique_ptr<membership::MembershipService::Stub>> members_;
   std::vector<bool> paused_, killed_, filled_;
+  // The node's data dir was wiped: every later start passes --join (a node
+  // holding a configuration ignores it), so it never boots its seed list.
+  std::vector<bool> joining_;
+  bool membership_changed_ = false;  // a replace fault ran since the configuration was last whole
   // The disk of this start of the node was full once: its fail-stop exit,
   // which may come seconds after the disk is freed, is expected.
   std::vector<bool> filled_since_start_;

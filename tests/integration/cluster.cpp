@@ -190,7 +190,7 @@ void cluster::start_all() {
     if (n.pid <= 0 && n.id <= opts_.nodes) start(n.id);
 }
 
-void cluster::start(std::uint64_t id) {
+void cluster::start(std::uint64_t id, const std::vector<std::string>& extra_args) {
   auto& n = at(id);
   if (n.pid > 0) throw std::logic_error("node " + std::to_string(id) + " is already running");
   ++n.starts;
@@ -200,7 +200,9 @@ void cluster::start(std::uint64_t id) {
   // Everything the child needs is prepared before fork: after it, only
   // async-signal-safe calls until exec.
   std::string bin = node_binary();
-  const char* argv[] = {bin.c_str(), "--config", n.config_path.c_str(), nullptr};
+  std::vector<const char*> argv{bin.c_str(), "--config", n.config_path.c_str()};
+  for (const auto& a : extra_args) argv.push_back(a.c_str());
+  argv.push_back(nullptr);
   const char* workdir = dir_.c_str();
   std::vector<std::string> extra_env = opts_.node_env ? opts_.node_env(id) : std::vector<std::string>{};
   std::vector<const char*> envp;  // the extra entries first: getenv finds the first of a name
@@ -220,7 +222,7 @@ void cluster::start(std::uint64_t id) {
     int devnull = ::open("/dev/null", O_RDONLY);
     if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
     if (::chdir(workdir) != 0) ::_exit(126);
-    ::execve(argv[0], const_cast<char* const*>(argv), const_cast<char* const*>(envp.data()));
+    ::execve(argv[0], const_cast<char* const*>(argv.data()), const_cast<char* const*>(envp.data()));
     ::_exit(127);
   }
   ::close(fd);
@@ -246,6 +248,13 @@ void cluster::kill9(std::uint64_t id) {
   if (n.pid <= 0) throw std::logic_error("node " + std::to_string(id) + " is not running");
   ::kill(n.pid, SIGKILL);
   reap(n, milliseconds(5000));
+}
+
+std::size_t cluster::wipe_data_dir(std::uint64_t id) {
+  if (at(id).pid > 0) throw std::logic_error("node " + std::to_string(id) + " is running; its data dir stays");
+  std::size_t removed = 0;
+  for (const auto& e : std::filesystem::directory_iterator(data_dir(id))) removed += std::filesystem::remove_all(e.path());
+  return removed;
 }
 
 int cluster::terminate(std::uint64_t id, milliseconds grace) {

@@ -99,14 +99,18 @@ class cluster {
 
   // Starts every node but the spare ones. Does not wait for a leader.
   void start_all();
-  // Starts node `id` (1-based). Each start logs to a new file (see log_path).
-  void start(std::uint64_t id);
+  // Starts node `id` (1-based), with `extra_args` after its --config (e.g.
+  // "--join"). Each start logs to a new file (see log_path).
+  void start(std::uint64_t id, const std::vector<std::string>& extra_args = {});
   // SIGKILL, then reap.
   void kill9(std::uint64_t id);
   // SIGTERM, wait (bounded) for a clean exit, SIGKILL if it does not come.
   // Returns the exit status as reported by waitpid.
   int terminate(std::uint64_t id, milliseconds grace = milliseconds(10000));
   bool running(std::uint64_t id) const;
+  // Deletes everything in node `id`'s data dir (not the dir itself, which
+  // may be a mount point); the node must not run. Returns the entries removed.
+  std::size_t wipe_data_dir(std::uint64_t id);
   // Whether node `id` had been started and has exited by itself since (it is
   // reaped here, `status` gets waitpid's status); false while it runs or when
   // it was not started.
