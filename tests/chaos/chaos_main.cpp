@@ -242,8 +242,10 @@ bool run_seed(const options& o, std::uint64_t seed) {
   for (const auto& d : v.details) say("  " + d);
   say(v.line(seed, o.nodes));
   std::ostringstream a;
+  auto gap = h.longest_gap(t0, faults_end);
   a << "chaos availability: seed=" << seed << " nodes=" << o.nodes
-    << " longest_without_ack_ms=" << h.longest_gap(t0, faults_end).count();
+    << " longest_without_ack_ms=" << gap.length.count() << " (from " << std::fixed << std::setprecision(2)
+    << nm.seconds_since_start(gap.start) << "s)";
   // Failover as clients see it: from a kill -9 of the leader to the next
   // acknowledged submit. A kill counts only when the rest of the cluster was
   // healthy then, and only if no other fault began before that ack (else

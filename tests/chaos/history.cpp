@@ -44,7 +44,7 @@ std::map<std::string, long> history::attempts_by_code() const {
   return attempts_;
 }
 
-std::chrono::milliseconds history::longest_gap(steady::time_point from, steady::time_point to) const {
+history::gap history::longest_gap(steady::time_point from, steady::time_point to) const {
   std::vector<steady::time_point> t;
   {
     std::lock_guard<std::mutex> g(mu_);
@@ -54,9 +54,12 @@ std::chrono::milliseconds history::longest_gap(steady::time_point from, steady::
   std::sort(t.begin(), t.end());
   t.insert(t.begin(), from);
   t.push_back(to);
-  steady::duration longest{0};
-  for (std::size_t i = 1; i < t.size(); ++i) longest = std::max(longest, t[i] - t[i - 1]);
-  return std::chrono::duration_cast<std::chrono::milliseconds>(longest);
+  gap longest{from};
+  for (std::size_t i = 1; i < t.size(); ++i) {
+    auto d = std::chrono::duration_cast<std::chrono::milliseconds>(t[i] - t[i - 1]);
+    if (d > longest.length) longest = {t[i - 1], d};
+  }
+  return longest;
 }
 
 std::optional<std::chrono::milliseconds> history::first_ack_after(steady::time_point t) const {

@@ -48,8 +48,13 @@ class history {
   std::vector<submit_op> submits() const;
   std::vector<cancel_op> cancels() const;
   std::map<std::string, long> attempts_by_code() const;
-  // The longest time within [from, to] without an acknowledged submit.
-  std::chrono::milliseconds longest_gap(steady::time_point from, steady::time_point to) const;
+  // The longest time within [from, to] without an acknowledged submit, and
+  // when it began.
+  struct gap {
+    steady::time_point start;
+    std::chrono::milliseconds length{0};
+  };
+  gap longest_gap(steady::time_point from, steady::time_point to) const;
   // The time from `t` to the first acknowledged submit after it, if any.
   std::optional<std::chrono::milliseconds> first_ack_after(steady::time_point t) const;
 

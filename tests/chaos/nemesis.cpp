@@ -363,7 +363,7 @@ void nemesis::run(steady::time_point until) {
           what += ": member remove answered " + std::to_string(st.error_code()) + " " + st.error_message();
           break;
         }
-        c_.kill9(target);
+        if (c_.running(target)) c_.kill9(target);
         auto n = c_.wipe_data_dir(target);
         joining_[target] = true;
         what += ": removed, stopped, data dir wiped (" + std::to_string(n) + " entries)";
