@@ -30,6 +30,20 @@ bool never_sent(const grpc::Status& st) {
          st.error_message().find("failed to connect to all addresses") != std::string::npos;
 }
 
+// The UNAVAILABLE answers that say the operation was not committed and will
+// not be: a draining node refuses before proposing, a leader mid-transfer
+// refuses before proposing, and a proposal whose index now holds another
+// leader's entry can never commit. Counting them as refusals (retried) lets
+// the checker test those claims: a job whose submit got one must not exist
+// (phantoms), and a retried token must not end up in two jobs (duplicates).
+bool refused_unavailable(const grpc::Status& st) {
+  if (st.error_code() != grpc::StatusCode::UNAVAILABLE) return false;
+  const auto& m = st.error_message();
+  return m.find("is draining and accepts no new jobs") != std::string::npos ||
+         m.find("leadership transfer in progress") != std::string::npos ||
+         m.find("was replaced by another leader's before it committed") != std::string::npos;
+}
+
 // One thread's state: its stubs (own channels) and where it believes the leader is.
 struct session {
   std::vector<std::unique_ptr<stub_type>> stubs;
@@ -85,7 +99,7 @@ struct session {
         case grpc::StatusCode::INVALID_ARGUMENT:
           return outcome::refused;
         default:
-          if (!never_sent(st)) return outcome::indeterminate;
+          if (!never_sent(st) && !refused_unavailable(st)) return outcome::indeterminate;
           sleep_ms(backoff);
           backoff = std::min(backoff * 2, 1000);
           target = random_node();

@@ -66,7 +66,7 @@ void data_disks::free(std::uint64_t node) {
 
 nemesis::nemesis(std::uint64_t seed, integration::cluster& c, fault_proxy& p, data_disks& d, steady::time_point t0)
     : rng_(seed), c_(c), proxy_(p), disks_(d), t0_(t0), paused_(c.size() + 1), killed_(c.size() + 1),
-      filled_(c.size() + 1), joining_(c.size() + 1), filled_since_start_(c.size() + 1) {
+      filled_(c.size() + 1), joining_(c.size() + 1), drained_(c.size() + 1), filled_since_start_(c.size() + 1) {
   for (auto id : c.ids()) {
     stubs_.push_back(integration::make_stub(c.grpc_address(id)));
     members_.push_back(membership::MembershipService::NewStub(integration::make_channel(c.grpc_address(id), {})));
@@ -183,6 +183,30 @@ grpc::Status nemesis::change_member(bool add, std::uint64_t id, steady::time_poi
   return st;
 }
 
+void nemesis::undrain_drained() {
+  for (auto id : c_.ids()) {
+    if (!drained_[id]) continue;
+    const auto until = steady::now() + std::chrono::seconds(15);
+    grpc::Status st;
+    for (int i = 0; i < 100 && steady::now() < until && c_.running(id); ++i) {
+      grpc::ClientContext ctx;
+      integration::set_deadline(ctx, milliseconds(7000));
+      scheduler::UndrainNodeRequest req;
+      scheduler::UndrainNodeResponse resp;
+      st = stubs_[id - 1]->UndrainNode(&ctx, req, &resp);
+      if (st.ok()) break;
+      std::this_thread::sleep_for(milliseconds(200));
+    }
+    if (st.ok()) {
+      drained_[id] = false;
+      log("node " + std::to_string(id) + " undrained");
+    } else {
+      log("node " + std::to_string(id) + " not undrained yet (" + std::to_string(st.error_code()) + " " +
+          st.error_message() + "); the next heal tries again");
+    }
+  }
+}
+
 void nemesis::add_back_removed() {
   if (!membership_changed_) return;
   const auto until = steady::now() + std::chrono::seconds(30);
@@ -258,14 +282,15 @@ void nemesis::heal_all() {
     killed_[id] = false;
   }
   add_back_removed();
+  undrain_drained();
 }
 
 void nemesis::run(steady::time_point until) {
   enum kind { kill_leader, kill_follower, kill_majority, kill_all, pause_node, isolate_node, blackhole_node,
-              split_cluster, slow_node, fill_disk, replace_node, kinds };
+              split_cluster, slow_node, fill_disk, replace_node, drain_node, kinds };
   static const char* names[] = {"kill -9 leader", "kill -9 follower", "kill -9 majority", "kill -9 all",
                                 "SIGSTOP", "isolate", "blackhole", "split", "slow links", "disk full",
-                                "replace"};
+                                "replace", "drain"};
   const std::size_t n = c_.size();
   for (int step = 0; step < 100000 && steady::now() < until; ++step) {
     auto k = static_cast<kind>(rng_() % kinds);
@@ -367,6 +392,21 @@ void nemesis::run(steady::time_point until) {
         auto n = c_.wipe_data_dir(target);
         joining_[target] = true;
         what += ": removed, stopped, data dir wiped (" + std::to_string(n) + " entries)";
+        break;
+      }
+      case drain_node: {
+        // DrainNode at the node (a leader hands over once its jobs moved):
+        // its running jobs finish or move, no new one is placed there. The
+        // call is bounded by the hold; the drain may complete after it, and
+        // the heal undrains the node either way.
+        what += " node " + std::to_string(target) + (target == l ? " (leader)" : "");
+        drained_[target] = true;
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + hold);
+        scheduler::DrainNodeRequest req;
+        scheduler::DrainNodeResponse resp;
+        auto st = stubs_[target - 1]->DrainNode(&ctx, req, &resp);
+        what += st.ok() ? ": " + resp.message() : ": answered " + std::to_string(st.error_code()) + " " + st.error_message();
         break;
       }
       case kinds:

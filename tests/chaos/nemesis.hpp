@@ -60,7 +60,8 @@ class nemesis {
   void run(steady::time_point until);
   // Ends every fault: links pass, paused nodes continue, disks freed, every
   // node that is down (killed, or exited by itself) started again, every
-  // node a replace fault removed added back (bounded; see add_back_removed).
+  // node a replace fault removed added back (bounded; see add_back_removed),
+  // every drained node undrained.
   void heal_all();
   long faults() const { return faults_; }
   long node_crashes() const { return crashes_; }
@@ -90,6 +91,9 @@ class nemesis {
   // a replace fault, or by a removal answered late that committed after all)
   // is stopped, wiped, added back and started with --join.
   void add_back_removed();
+  // UndrainNode at every node a drain fault drained, retried (bounded) until
+  // it answers OK; one that does not stays marked for the next heal.
+  void undrain_drained();
 
   std::mt19937_64 rng_;
   integration::cluster& c_;
@@ -102,6 +106,8 @@ class nemesis {
   // The node's data dir was wiped: every later start passes --join (a node
   // holding a configuration ignores it), so it never boots its seed list.
   std::vector<bool> joining_;
+  // A drain fault asked this node to drain (answered or not): the heal undrains it.
+  std::vector<bool> drained_;
   bool membership_changed_ = false;  // a replace fault ran since the configuration was last whole
   // The disk of this start of the node was full once: its fail-stop exit,
   // which may come seconds after the disk is freed, is expected.
