@@ -233,10 +233,7 @@ void nemesis::add_back_removed() {
     }
     auto id = missing.front();
     const std::string node = "node " + std::to_string(id);
-    if (c_.running(id)) {  // its removal committed after a late answer: it is told to stop
-      c_.kill9(id);
-      killed_[id] = false;
-    }
+    if (c_.running(id)) c_.kill9(id);  // its removal committed after a late answer: it is told to stop
     if (!joining_[id]) {
       auto n = c_.wipe_data_dir(id);
       joining_[id] = true;
