@@ -187,7 +187,7 @@ void nemesis::undrain_drained() {
   for (auto id : c_.ids()) {
     if (!drained_[id]) continue;
     const auto until = steady::now() + std::chrono::seconds(15);
-    grpc::Status st;
+    grpc::Status st(grpc::StatusCode::UNAVAILABLE, "not running");
     for (int i = 0; i < 100 && steady::now() < until && c_.running(id); ++i) {
       grpc::ClientContext ctx;
       integration::set_deadline(ctx, milliseconds(7000));
@@ -403,7 +403,8 @@ void nemesis::run(steady::time_point until) {
         scheduler::DrainNodeRequest req;
         scheduler::DrainNodeResponse resp;
         auto st = stubs_[target - 1]->DrainNode(&ctx, req, &resp);
-        what += st.ok() ? ": " + resp.message() : ": answered " + std::to_string(st.error_code()) + " " + st.error_message();
+        what += st.ok() ? ": " + resp.message()
+                        : ": answered " + std::to_string(st.error_code()) + " " + st.error_message();
         break;
       }
       case kinds:

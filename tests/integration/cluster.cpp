@@ -253,7 +253,8 @@ void cluster::kill9(std::uint64_t id) {
 std::size_t cluster::wipe_data_dir(std::uint64_t id) {
   if (at(id).pid > 0) throw std::logic_error("node " + std::to_string(id) + " is running; its data dir stays");
   std::size_t removed = 0;
-  for (const auto& e : std::filesystem::directory_iterator(data_dir(id))) removed += std::filesystem::remove_all(e.path());
+  for (const auto& e : std::filesystem::directory_iterator(data_dir(id)))
+    removed += std::filesystem::remove_all(e.path());
   return removed;
 }
 
