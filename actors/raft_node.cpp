@@ -296,6 +296,35 @@ void expire(self_ptr self) {
   }
 }
 
+// A change whose new configuration has no reachable majority of voters is
+// refused (etcd's strict reconfiguration check): it could not commit until
+// they return, and meanwhile this leader, counting the new configuration
+// from the moment it appends it, would lose its quorum and step down, an
+// outage the operator did not ask for (e.g. `member remove 3` while node 2
+// is down in a 3-node cluster). Reachable: a Raft message arrived from it
+// within an election timeout. Best effort: a node that died a moment ago
+// still counts. "" when the change may go ahead.
+std::string unreachable_majority(const raft_node_state& st, const raft::membership& next) {
+  const auto now = st.now();
+  const auto window = config::election_timeout(st.cfg);
+  std::size_t reachable = 0;
+  std::string silent;
+  for (auto id : next.voters()) {
+    auto it = st.heard_from.find(id);
+    if (id == st.cfg.id || (it != st.heard_from.end() && now - it->second <= window)) {
+      ++reachable;
+    } else {
+      silent += (silent.empty() ? "node " : ", node ") + std::to_string(id);
+    }
+  }
+  const auto voters = next.voter_count();
+  if (reachable > voters / 2) return {};
+  return "the new configuration's voters would be " + std::to_string(reachable) + " of " + std::to_string(voters) +
+         " reachable from the leader (not heard from within " + std::to_string(window.count()) +
+         " ms: " + silent + "), not a majority: the change could not commit and the cluster would stop "
+         "serving; bring them back first, then retry";
+}
+
 // The Raft loop stops for good (its storage failed). Every waiter is answered
 // now, not at its own deadline: CAF 0.17 sends nothing for a promise that
 // dies with its actor, so the requesters (gateways' calls among them) would
@@ -530,6 +559,7 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
       },
       [=](step_atom, const raft::message& m) {
         catch_up_ticks(self);
+        self->state.heard_from[m.from] = self->state.now();
         self->state.core->step(m);
         drive(self);
       },
@@ -634,6 +664,7 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
           return make_error(errc::failed_precondition, "membership change at index " +
                                                            std::to_string(st.core->conf_index()) +
                                                            " is not committed yet; one change at a time");
+        if (auto why = unreachable_majority(st, *next); !why.empty()) return make_error(errc::failed_precondition, why);
         std::string why;
         auto r = st.core->propose_conf_change(std::move(*next), &why);
         switch (r.error) {

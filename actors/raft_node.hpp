@@ -54,6 +54,9 @@ struct raft_node_state {
   };
 
   std::unique_ptr<raft::core> core;
+  // When a Raft message from each peer last arrived here (membership
+  // changes check that the new configuration's majority is reachable).
+  std::map<std::uint64_t, clock::time_point> heard_from;
   config::node_config cfg;
   log_store_actor store;
   job_table_actor table;

@@ -391,6 +391,34 @@ CAF_TEST(a first start reports its seed configuration with addresses) {
   }
 }
 
+CAF_TEST(a membership change that would leave no reachable majority of voters is refused) {
+  start(3);
+  auto l = wait_for_leader();
+  CAF_REQUIRE_NOT_EQUAL(l, 0u);
+  pass(milliseconds(500));  // the leader commits an entry of its own term first
+  const std::uint64_t up = l == 1 ? 2 : 1, down = 6 - l - up;
+  net->isolate(down);
+  pass(milliseconds(1000));  // two election timeouts without a word from it
+  const auto before = status(l).last_index;
+  // Removing the live follower would leave {leader, down}: 1 of 2 reachable.
+  auto refused = ask<member_result>(node(l).raft, member_atom::value,
+                                    member_change{member_change::op::remove, up, "", ""});
+  settle();
+  CAF_REQUIRE(refused->error.has_value());
+  CAF_CHECK(refused->error->code == errc::failed_precondition);
+  CAF_CHECK(refused->error->message.find("1 of 2 reachable") != std::string::npos);
+  CAF_CHECK(refused->error->message.find("node " + std::to_string(down)) != std::string::npos);
+  pass(milliseconds(1000));
+  CAF_CHECK_EQUAL(leader_of(l), l);  // nothing appended: it still leads
+  CAF_CHECK_EQUAL(status(l).last_index, before);
+  // Removing the silent node leaves {leader, up}, both reachable: it commits.
+  auto removed = ask<member_result>(node(l).raft, member_atom::value,
+                                    member_change{member_change::op::remove, down, "", ""});
+  pass(milliseconds(500));
+  CAF_REQUIRE(removed->value.has_value());
+  CAF_CHECK(!removed->value->conf.contains(down));
+}
+
 CAF_TEST(a second membership change while the first is uncommitted is refused failed_precondition) {
   start(3);
   auto l = wait_for_leader();
