@@ -664,7 +664,8 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
           return make_error(errc::failed_precondition, "membership change at index " +
                                                            std::to_string(st.core->conf_index()) +
                                                            " is not committed yet; one change at a time");
-        if (auto why = unreachable_majority(st, *next); !why.empty()) return make_error(errc::failed_precondition, why);
+        if (auto silent = unreachable_majority(st, *next); !silent.empty())
+          return make_error(errc::failed_precondition, silent);
         std::string why;
         auto r = st.core->propose_conf_change(std::move(*next), &why);
         switch (r.error) {
