@@ -69,7 +69,7 @@ nemesis::nemesis(std::uint64_t seed, integration::cluster& c, fault_proxy& p, da
       filled_(c.size() + 1), joining_(c.size() + 1), drained_(c.size() + 1), filled_since_start_(c.size() + 1) {
   for (auto id : c.ids()) {
     stubs_.push_back(integration::make_stub(c.grpc_address(id)));
-    members_.push_back(membership::MembershipService::NewStub(integration::make_channel(c.grpc_address(id), {})));
+    member_stubs_.push_back(membership::MembershipService::NewStub(integration::make_channel(c.grpc_address(id), {})));
   }
 }
 
@@ -108,7 +108,11 @@ std::string nemesis::impairment(std::uint64_t leader) {
     if (!c_.running(id) || killed_[id]) return node + " was down";
     if (paused_[id]) return node + " was paused";
     if (filled_since_start_[id]) return node + "'s disk had been full since its start (it may be failing-stop)";
-    if (joining_[id] && !is_voter(id, leader)) return node + " was not a voter (yet) after it was added back";
+    if (joining_[id]) {
+      membership::ListMembersResponse conf;
+      if (!integration::list_members(c_, leader, true, conf, {}, milliseconds(300)) || !integration::is_voter(conf, id))
+        return node + " was not a voter (yet) after it was added back";
+    }
     grpc::ClientContext ctx;
     ctx.AddMetadata("x-troupe-forwarded", "1");  // answer from its own state, do not ask the leader
     integration::set_deadline(ctx, milliseconds(300));
@@ -134,18 +138,6 @@ void nemesis::start(std::uint64_t id) {
   filled_since_start_[id] = false;
 }
 
-bool nemesis::is_voter(std::uint64_t id, std::uint64_t leader) {
-  grpc::ClientContext ctx;
-  integration::set_deadline(ctx, milliseconds(300));
-  membership::ListMembersRequest req;
-  req.set_local(true);
-  membership::ListMembersResponse resp;
-  if (!members_[leader - 1]->ListMembers(&ctx, req, &resp).ok()) return false;
-  for (const auto& m : resp.members())
-    if (m.id() == id) return m.voter();
-  return false;
-}
-
 grpc::Status nemesis::change_member(bool add, std::uint64_t id, steady::time_point until) {
   grpc::Status st(grpc::StatusCode::UNAVAILABLE, "no leader answered");
   for (int i = 0; i < 200 && steady::now() < until; ++i) {
@@ -162,7 +154,7 @@ grpc::Status nemesis::change_member(bool add, std::uint64_t id, steady::time_poi
       req.set_address(c_.grpc_address(id));
       req.set_http_address(c_.http_address(id));
       membership::AddMemberResponse resp;
-      st = members_[l - 1]->AddMember(&ctx, req, &resp);
+      st = member_stubs_[l - 1]->AddMember(&ctx, req, &resp);
       if (st.error_code() == grpc::StatusCode::FAILED_PRECONDITION &&
           st.error_message().find("already a member") != std::string::npos)
         return grpc::Status::OK;
@@ -170,7 +162,7 @@ grpc::Status nemesis::change_member(bool add, std::uint64_t id, steady::time_poi
       membership::RemoveMemberRequest req;
       req.set_id(id);
       membership::RemoveMemberResponse resp;
-      st = members_[l - 1]->RemoveMember(&ctx, req, &resp);
+      st = member_stubs_[l - 1]->RemoveMember(&ctx, req, &resp);
       if (st.error_code() == grpc::StatusCode::NOT_FOUND) return grpc::Status::OK;
     }
     if (st.ok()) return st;
@@ -212,12 +204,8 @@ void nemesis::add_back_removed() {
   const auto until = steady::now() + std::chrono::seconds(30);
   for (int i = 0; i < 300 && steady::now() < until; ++i) {
     auto l = leader();
-    grpc::ClientContext ctx;
-    integration::set_deadline(ctx, milliseconds(1000));
-    membership::ListMembersRequest req;
-    req.set_local(true);
     membership::ListMembersResponse conf;
-    if (l == 0 || !members_[l - 1]->ListMembers(&ctx, req, &conf).ok() || !conf.committed()) {
+    if (l == 0 || !integration::list_members(c_, l, true, conf, {}, milliseconds(1000)) || !conf.committed()) {
       std::this_thread::sleep_for(milliseconds(100));
       continue;
     }

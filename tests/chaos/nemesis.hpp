@@ -84,8 +84,6 @@ class nemesis {
   // whoever leads, again while the answer says to retry (not the leader, a
   // change on its way, no commit in time), until `until`. An answer that
   // says it is done already (a retry after a late commit) counts as OK.
-  // Whether the leader's own configuration has `id` as a voter.
-  bool is_voter(std::uint64_t id, std::uint64_t leader);
   grpc::Status change_member(bool add, std::uint64_t id, steady::time_point until);
   // Every node missing from the leader's committed configuration (removed by
   // a replace fault, or by a removal answered late that committed after all)
@@ -101,7 +99,7 @@ class nemesis {
   data_disks& disks_;
   steady::time_point t0_;
   std::vector<std::unique_ptr<scheduler::SchedulerService::Stub>> stubs_;
-  std::vector<std::unique_ptr<membership::MembershipService::Stub>> members_;
+  std::vector<std::unique_ptr<membership::MembershipService::Stub>> member_stubs_;  // AddMember, RemoveMember
   std::vector<bool> paused_, killed_, filled_;
   // The node's data dir was wiped: every later start passes --join (a node
   // holding a configuration ignores it), so it never boots its seed list.

@@ -250,6 +250,22 @@ void cluster::kill9(std::uint64_t id) {
   reap(n, milliseconds(5000));
 }
 
+bool list_members(cluster& c, std::uint64_t id, bool local, membership::ListMembersResponse& out,
+                  const client_security& sec, milliseconds deadline) {
+  auto stub = membership::MembershipService::NewStub(make_channel(c.grpc_address(id), sec));
+  grpc::ClientContext ctx;
+  set_deadline(ctx, deadline);
+  membership::ListMembersRequest req;
+  req.set_local(local);
+  return stub->ListMembers(&ctx, req, &out).ok();
+}
+
+bool is_voter(const membership::ListMembersResponse& r, std::uint64_t id) {
+  for (const auto& m : r.members())
+    if (m.id() == id) return m.voter();
+  return false;
+}
+
 std::size_t cluster::wipe_data_dir(std::uint64_t id) {
   if (at(id).pid > 0) throw std::logic_error("node " + std::to_string(id) + " is running; its data dir stays");
   std::size_t removed = 0;

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "membership.grpc.pb.h"
 #include "scheduler.grpc.pb.h"
 
 namespace troupe::integration {
@@ -89,6 +90,15 @@ std::shared_ptr<grpc::Channel> make_channel(const std::string& address, const cl
 // The contents of `path`; throws std::runtime_error naming it when unreadable.
 std::string read_text_file(const std::string& path);
 void set_deadline(grpc::ClientContext& ctx, milliseconds d);
+
+class cluster;
+// ListMembers as node `id` answers it (local: its own configuration; else
+// the leader's, which a follower refuses with "Not the leader"). false when
+// the call failed.
+bool list_members(cluster& c, std::uint64_t id, bool local, membership::ListMembersResponse& out,
+                  const client_security& sec = {}, milliseconds deadline = milliseconds(2000));
+// Whether `r` lists node `id` as a voter (false when it is a learner or absent).
+bool is_voter(const membership::ListMembersResponse& r, std::uint64_t id);
 
 class cluster {
  public:

@@ -43,23 +43,6 @@ process_result cli(cluster& c, const std::vector<std::uint64_t>& via, const std:
   return run_process(argv, milliseconds(60000));
 }
 
-// ListMembers as node `id` answers it (local: its own configuration).
-bool list_members(cluster& c, std::uint64_t id, bool local, pb::ListMembersResponse& out,
-                  const client_security& sec = {}) {
-  auto stub = pb::MembershipService::NewStub(make_channel(c.grpc_address(id), sec));
-  grpc::ClientContext ctx;
-  set_deadline(ctx, milliseconds(2000));
-  pb::ListMembersRequest req;
-  req.set_local(local);
-  return stub->ListMembers(&ctx, req, &out).ok();
-}
-
-bool is_voter(const pb::ListMembersResponse& r, std::uint64_t id) {
-  for (const auto& m : r.members())
-    if (m.id() == id) return m.voter();
-  return false;
-}
-
 bool contains(const pb::ListMembersResponse& r, std::uint64_t id) {
   for (const auto& m : r.members())
     if (m.id() == id) return true;
