@@ -325,16 +325,15 @@ std::string unreachable_majority(const raft_node_state& st, const raft::membersh
          "serving; bring them back first, then retry";
 }
 
-// The Raft loop stops for good (its storage failed). Every waiter is answered
-// now, not at its own deadline: CAF 0.17 sends nothing for a promise that
-// dies with its actor, so the requesters (gateways' calls among them) would
-// wait seconds, and the gRPC server's shutdown waits for every call's
-// answer, which kept a fail-stopped node and its ports for ~6 s before its
-// restart. A proposed entry may still commit through the other nodes, so
-// the client is told to check, as for other entries of unknown fate.
-void stop_loop(self_ptr self, const caf::error& why) {
+// The Raft loop stops for good: every waiter is answered now, not at its
+// own deadline. CAF 0.17 sends nothing for a promise that dies with its
+// actor, so the requesters (gateways' calls among them) would wait seconds,
+// and the gRPC server's shutdown waits for every call's answer, which kept a
+// fail-stopped node and its ports for ~6 s before its restart. A proposed
+// entry may still commit through the other nodes, so the client is told to
+// check, as for other entries of unknown fate. `stopped` says why.
+void answer_waiters(self_ptr self, const std::string& stopped) {
   auto& st = self->state;
-  const std::string stopped = "this node's Raft loop stopped (its storage failed)";
   for (auto& [index, p] : st.pending)
     p.promise.deliver(make_error(errc::unavailable, stopped + "; the entry's fate is unknown, check before retrying"));
   for (auto& h : st.held) h.promise.deliver(make_error(errc::unavailable, stopped + "; not proposed"));
@@ -347,7 +346,30 @@ void stop_loop(self_ptr self, const caf::error& why) {
   st.member_changes.clear();
   st.transfers.clear();
   st.reads.clear();
+}
+
+// Its storage failed.
+void stop_loop(self_ptr self, const caf::error& why) {
+  answer_waiters(self, "this node's Raft loop stopped (its storage failed)");
   self->quit(why);
+}
+
+// A handler threw: one of the core's checks that only a bug can fail (a
+// committed entry to be overwritten: peer validation refuses the batches
+// that could ask it), or memory ran out. The node stops (the bootstrap
+// watches raft_node), and its waiters learn it at once, as on a storage
+// failure.
+caf::error on_exception(self_ptr self, std::exception_ptr& eptr) {
+  std::string what = "an unknown exception";
+  try {
+    std::rethrow_exception(eptr);
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+  }
+  TLOG(error, "raft_node") << "internal error: " << what << "; stopping the Raft loop";
+  answer_waiters(self, "this node's Raft loop stopped (internal error: " + what + ")");
+  return make_error(errc::internal, what);
 }
 
 // A snapshot is taken once `raft.snapshot_every` entries were applied since
@@ -543,6 +565,7 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
                                                       : std::to_string(st.core->conf().voter_count()) + " voters");
   st.tick_base = st.now();
   arm_tick(self);
+  self->set_exception_handler([=](std::exception_ptr& eptr) { return on_exception(self, eptr); });
   return {
       [=](tick_atom) {
         auto& st = self->state;
