@@ -38,6 +38,11 @@ DURATION_S=1 "$HERE/threads.sh" "$BUILD" >"$OUT/threads.txt" 2>&1 || { cat "$OUT
 grep -Eq '^\| total \| [0-9]+ \| [0-9]+ \| [0-9]+ \|$' "$OUT/threads.txt" || { cat "$OUT/threads.txt" >&2; fail "no total row from threads.sh"; }
 grep -Eq '^machine: [0-9]+ us busy CPU per job' "$OUT/threads.txt" || { cat "$OUT/threads.txt" >&2; fail "no machine line from threads.sh"; }
 
+# 2d. tail.sh, a one-second window: the burst table's summary line.
+DURATION_S=1 CONCURRENCY=8 "$HERE/tail.sh" "$BUILD" >"$OUT/tail.txt" 2>&1 || { cat "$OUT/tail.txt" >&2; fail "tail.sh failed"; }
+grep -Eq '^[0-9]+ of [0-9]+ windows hold [0-9]+ of the [0-9]+ replies above p99 \([0-9]+%\)$' "$OUT/tail.txt" ||
+  { cat "$OUT/tail.txt" >&2; fail "no summary line from tail.sh"; }
+
 # 3. idle.sh, a one-second window.
 SETTLE_S=0 WINDOW_S=1 "$HERE/idle.sh" "$BUILD" >"$OUT/idle.txt" 2>&1 || { cat "$OUT/idle.txt" >&2; fail "idle.sh failed"; }
 [[ $(grep -Ec '^\| [123] \| (leader|follower) \| [0-9.]+ \| [0-9.]+ \| [0-9]+ \| ' "$OUT/idle.txt") == 3 ]] ||
