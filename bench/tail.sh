@@ -50,7 +50,8 @@ echo "$row"
 sort -n -k2,2 "$TMP/replies" | awk 'NR == 1 { t0 = $2 } { printf "%.3f %.3f\n", ($2 - t0) / 1e6, ($1 - $2) / 1e6 }' \
   >"$TMP/latency"
 n=$(wc -l <"$TMP/latency")
-p99=$(cut -d' ' -f2 "$TMP/latency" | sort -g | awk -v k="$((n * 99 / 100 + 1))" 'NR == k { print }')  # reads to the end: no SIGPIPE for sort
+# awk reads to the end: an early exit would fail the pipeline (sort's SIGPIPE).
+p99=$(cut -d' ' -f2 "$TMP/latency" | sort -g | awk -v k="$((n * 99 / 100 + 1))" 'NR == k { print }')
 awk -v p99="$p99" -v w="$WINDOW_MS" -v burst="$BURST" -v n="$n" -v c="$CONCURRENCY" '
   { k = int($1 / w); replies[k]++; if ($2 > slowest[k]) slowest[k] = $2
     if ($2 >= p99) { above[k]++; tail++ }
