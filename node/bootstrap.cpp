@@ -22,6 +22,7 @@
 #include "gateway/grpc_gateway.hpp"
 #include "gateway/http_gateway.hpp"
 #include "node/actor_tree.hpp"
+#include "node/cpu_budget.hpp"
 #include "node/edge_security.hpp"
 #include "node/data_dir_lock.hpp"
 #include "protocol/errors.hpp"
@@ -262,9 +263,15 @@ int run_node(const config::node_config& cfg) {
     // queues while idle (then sleeps up to 10 ms between polls), which cost an
     // idle node ~28% of a core and added up to a relaxed sleep to a lone
     // request's latency. Every blocking call (disk, executor backends) runs in
-    // a detached actor or its own thread, so one worker per core suffices.
+    // a detached actor or its own thread, so one worker per CPU the node may
+    // use suffices (cpu_budget.hpp: affinity and cgroup quota count). At
+    // least two, so that one long handler (the job table's snapshot encode)
+    // never holds up raft_node's heartbeats.
+    const auto cpus = node::read_cpu_budget();
+    const std::size_t workers = std::max(2u, cpus.usable());
+    TLOG(info, "node") << "CAF scheduler: " << workers << " workers (CPUs: " << cpus.describe() << ")";
     acfg.set("scheduler.policy", caf::atom("sharing"));
-    acfg.set("scheduler.max-threads", std::max<std::size_t>(2, std::thread::hardware_concurrency()));
+    acfg.set("scheduler.max-threads", workers);
     register_error_category(acfg);
     caf::actor_system sys{acfg};
     rc = run_actors(sys, cfg, rec, backend, journal);
