@@ -209,17 +209,13 @@ void nemesis::add_back_removed() {
       std::this_thread::sleep_for(milliseconds(100));
       continue;
     }
-    std::vector<std::uint64_t> missing;
-    for (auto id : c_.ids()) {
-      bool member = false;
-      for (const auto& m : conf.members()) member = member || m.id() == id;
-      if (!member) missing.push_back(id);
-    }
-    if (missing.empty()) {
+    std::uint64_t id = 0;  // the first node missing from it
+    for (auto n : c_.ids())
+      if (id == 0 && !integration::is_member(conf, n)) id = n;
+    if (id == 0) {
       membership_changed_ = false;
       return;
     }
-    auto id = missing.front();
     const std::string node = "node " + std::to_string(id);
     if (c_.running(id)) c_.kill9(id);  // its removal committed after a late answer: it is told to stop
     if (!joining_[id]) {

@@ -260,6 +260,12 @@ bool list_members(cluster& c, std::uint64_t id, bool local, membership::ListMemb
   return stub->ListMembers(&ctx, req, &out).ok();
 }
 
+bool is_member(const membership::ListMembersResponse& r, std::uint64_t id) {
+  for (const auto& m : r.members())
+    if (m.id() == id) return true;
+  return false;
+}
+
 bool is_voter(const membership::ListMembersResponse& r, std::uint64_t id) {
   for (const auto& m : r.members())
     if (m.id() == id) return m.voter();

@@ -97,6 +97,8 @@ class cluster;
 // the call failed.
 bool list_members(cluster& c, std::uint64_t id, bool local, membership::ListMembersResponse& out,
                   const client_security& sec = {}, milliseconds deadline = milliseconds(2000));
+// Whether `r` lists node `id` (voter or learner).
+bool is_member(const membership::ListMembersResponse& r, std::uint64_t id);
 // Whether `r` lists node `id` as a voter (false when it is a learner or absent).
 bool is_voter(const membership::ListMembersResponse& r, std::uint64_t id);
 

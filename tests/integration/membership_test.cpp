@@ -43,12 +43,6 @@ process_result cli(cluster& c, const std::vector<std::uint64_t>& via, const std:
   return run_process(argv, milliseconds(60000));
 }
 
-bool contains(const pb::ListMembersResponse& r, std::uint64_t id) {
-  for (const auto& m : r.members())
-    if (m.id() == id) return true;
-  return false;
-}
-
 // The leader's configuration, asked of any of `nodes` (bounded).
 bool leader_members(cluster& c, const std::set<std::uint64_t>& nodes, pb::ListMembersResponse& out) {
   for (auto id : nodes) {
@@ -217,7 +211,7 @@ void remove_node(cluster& c, const std::set<std::uint64_t>& via, std::uint64_t i
   std::set<std::uint64_t> rest = via;
   rest.erase(id);
   pb::ListMembersResponse m;
-  REQUIRE(wait_until(milliseconds(15000), [&] { return leader_members(c, rest, m) && !contains(m, id) && m.committed(); },
+  REQUIRE(wait_until(milliseconds(15000), [&] { return leader_members(c, rest, m) && !is_member(m, id) && m.committed(); },
                      milliseconds(200)));
   // The removed node hears it from the others' refusals and says so; the
   // others drop their channel to it.
