@@ -134,12 +134,14 @@ class core {
   void become_leader();
   void reset(term_t term);
   void campaign(bool pre_vote, bool transfer);
+  void send_vote_request(node_id to, msg_type type, term_t vote_term, bool transfer);
   void reset_randomized_timeout();
 
   // Elections.
   void tick_election();
   void tick_heartbeat();
   void handle_vote_request(const message& m);
+  bool yields_pre_vote_to_self(const message& m) const;
   void handle_vote_response(const message& m);
   bool in_lease() const;
   std::size_t quorum() const { return conf_.voter_count() / 2 + 1; }

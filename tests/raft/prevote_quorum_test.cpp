@@ -100,3 +100,73 @@ TEST_CASE("a stale leader learns the higher term from a follower and steps down"
   CHECK(c.node(1).state() == role::follower);
   CHECK(c.node(1).term() == c.node(2).term());
 }
+
+// The leader dies and both followers' timers fire before either hears the
+// other's pre-vote (~10 ms apart under load, seen in bench/failover.sh). If
+// each granted the other, both would stand for term 2 and split its votes:
+// no leader until another randomized timeout.
+TEST_CASE("prevote: two pre-candidates with equal logs elect the lower id in one round") {
+  test_cluster c(3);
+  c.elect(1);
+  c.tick_all(1);
+  c.crash(1);
+  for (int i = 0; i < 40; ++i) {
+    if (c.node(2).state() != role::pre_candidate) c.tick(2);
+    if (c.node(3).state() != role::pre_candidate) c.tick(3);
+  }
+  REQUIRE(c.node(2).state() == role::pre_candidate);
+  REQUIRE(c.node(3).state() == role::pre_candidate);
+  c.deliver_all();
+  CHECK(c.node(2).state() == role::leader);
+  CHECK(c.node(2).term() == 2);
+  CHECK(c.node(3).state() == role::follower);
+  CHECK(c.node(3).term() == 2);
+  CHECK(c.node(3).leader() == 2);
+}
+
+// A follower that backed node 3's pre-vote and whose own timer is due next
+// tick: without a restarted timer it would stand too, and its pre-vote can
+// reach node 3 before its grant does (votes travel as separate calls), so
+// node 3 (the higher id) would back it and both would split term 2.
+TEST_CASE("prevote: a follower that backs a pre-vote restarts its election timer") {
+  test_cluster c(3);
+  c.elect(1);
+  c.tick_all(1);
+  c.crash(1);
+  for (int i = 0; i < 40 && c.node(3).state() != role::pre_candidate; ++i) c.tick(3);
+  REQUIRE(c.node(3).state() == role::pre_candidate);
+  // Node 2 one tick before its own campaign, past the lease.
+  for (int i = 0; i < 40 && c.node(2).ticks_until_due() > 1; ++i) c.tick(2);
+  REQUIRE(c.node(2).ticks_until_due() == 1);
+  REQUIRE(c.deliver_one([](const message& m) { return m.type == msg_type::pre_vote && m.to == 2; }));
+  REQUIRE(c.count(msg_type::pre_vote_response, 3) == 1);
+  REQUIRE(!c.queue().back().reject);  // node 2 was out of its lease and backed node 3
+  c.tick(2);
+  CHECK(c.node(2).state() == role::follower);
+  CHECK(c.count(msg_type::pre_vote, 3) == 0);  // it did not stand against node 3
+  c.deliver_all();
+  CHECK(c.node(3).state() == role::leader);
+  CHECK(c.node(3).term() == 2);
+  CHECK(c.node(2).leader() == 3);
+}
+
+// Node 2 campaigns first, but node 3 still hears the dead leader's last
+// heartbeat as a lease and ignores node 2's pre-vote; node 3 then campaigns
+// too and node 2, the lower id, refuses it. Unless node 2 asks again, neither
+// wins until another randomized timeout.
+TEST_CASE("prevote: the lower id asks again a pre-candidate that ignored it under a lease") {
+  test_cluster c(3);
+  c.elect(1);
+  c.tick_all(1);
+  c.crash(1);
+  for (int i = 0; i < 40 && c.node(2).state() != role::pre_candidate; ++i) c.tick(2);
+  REQUIRE(c.node(2).state() == role::pre_candidate);
+  REQUIRE(c.deliver_one([](const message& m) { return m.type == msg_type::pre_vote && m.to == 3; }));
+  REQUIRE(c.count(msg_type::pre_vote_response, 2) == 0);  // ignored: node 3 is in its lease
+  for (int i = 0; i < 40 && c.node(3).state() != role::pre_candidate; ++i) c.tick(3);
+  REQUIRE(c.node(3).state() == role::pre_candidate);
+  c.deliver_all();
+  CHECK(c.node(2).state() == role::leader);
+  CHECK(c.node(2).term() == 2);
+  CHECK(c.node(3).leader() == 2);
+}

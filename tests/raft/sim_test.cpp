@@ -27,14 +27,15 @@ TEST_CASE("simulation: 3- and 5-node runs keep every invariant and stay live") {
 // log_store's write order for one ready, with raft_node's asynchronous
 // driver and crashes between the writes: writing the hard state before the
 // entries (log_store before issue 10) lets a node restart with a commit index
-// over stale entries. Seed 10788 is one such run; the range around it shows
-// the old order caught and the new one clean over many seeds. With the
-// driver of that time (persist, then send): the leader-sends-first driver
-// does not reach this state in 25,000 seeds, so it would prove nothing here;
-// the new order is also checked with it.
+// over stale entries. Seed 113726 is one such run (such seeds are rare, and
+// move whenever the cores' elections change: it was 10788 until pre-vote
+// ties went to the lower id); the range around it shows the old order caught
+// and the new one clean over many seeds. With the driver of that time (persist, then send): the
+// leader-sends-first driver does not reach this state in 25,000 seeds, so it
+// would prove nothing here; the new order is also checked with it.
 TEST_CASE("simulation: hard state before entries violates State Machine Safety; entries first is clean") {
   sim::sim_options o;
-  o.seed = 10788;
+  o.seed = 113726;
   o.nodes = 3;
   o.leader_sends_first = false;
   o.order = sim::write_order::hard_state_first;
@@ -48,7 +49,7 @@ TEST_CASE("simulation: hard state before entries violates State Machine Safety; 
   CHECK(new_order.ok);
 
   int old_failures = 0, new_failures = 0;
-  for (std::uint64_t seed = 10701; seed <= 10800; ++seed) {
+  for (std::uint64_t seed = 113701; seed <= 113800; ++seed) {
     o.seed = seed;
     o.order = sim::write_order::hard_state_first;
     auto a = sim::run_simulation(o);
