@@ -9,7 +9,8 @@
 #   free_ports 12                # -> PORTS array
 #   troupe_configs N [opts]      # node1..N.toml in $TMP (ports from PORTS[0..2N-1])
 #   troupe_start_node I; troupe_start N; troupe_wait_leader  # -> LEADER (id), LEADER_ADDR
-#   troupe_start_warmed          # the three above for 3 nodes, a warm-up, HOLD_EXECUTION=1 drains them
+#   troupe_start_warmed          # the three above for 3 nodes, a warm-up, HOLD_EXECUTION=1 drains them,
+#                                # RUN_ON_LEADER=1 drains the followers only
 #   etcd_start (PORTS[6..11]); etcd_wait_leader              # -> ELEADER (host:port)
 #   backlog_json                 # job totals by status, read now, as one JSON object
 #   fsync_ref LABEL              # raw write+fdatasync rate -> $TMP/fsync-LABEL.txt
@@ -208,7 +209,8 @@ troupe_start() {  # $1: node count (configs written first)
   for i in $(seq 1 "$1"); do troupe_start_node "$i"; done
 }
 
-troupe_start_warmed() {  # 3 nodes (configs written), a leader, a warm-up; HOLD_EXECUTION=1: every node drained
+troupe_start_warmed() {  # 3 nodes (configs written), a leader, a warm-up; HOLD_EXECUTION=1: every node drained;
+  # RUN_ON_LEADER=1: the followers drained
   troupe_configs 3
   troupe_start 3
   troupe_wait_leader 60
@@ -219,6 +221,14 @@ troupe_start_warmed() {  # 3 nodes (configs written), a leader, a warm-up; HOLD_
     for a in "${GRPC[@]}"; do "$CLI" -a "$a" cluster drain >/dev/null; done
     troupe_wait_leader 60  # draining the leader hands leadership over
     echo "== HOLD_EXECUTION=1: every node drained, no job runs (the consensus path alone)" >&2
+  fi
+  if [[ ${RUN_ON_LEADER:-0} == 1 ]]; then
+    # Every job then runs where its result needs no ForwardJobStatus call
+    # (docs/BENCHMARKS.md, fifteenth round). Draining a follower keeps the leader.
+    local i
+    for i in 1 2 3; do [[ $i == "$LEADER" ]] || "$CLI" -a "${GRPC[i-1]}" cluster drain >/dev/null; done
+    troupe_wait_leader 60
+    echo "== RUN_ON_LEADER=1: both followers drained, every job runs on the leader (node $LEADER)" >&2
   fi
 }
 

@@ -15,7 +15,8 @@
 # `default-executo`; the rest keep the process's name (`troupe-node`: main and
 # the process backend's threads). Environment: CONCURRENCY, DURATION_S,
 # QUIET_WAIT_S (as bench/compare.sh), HOLD_EXECUTION=1 (every node drained
-# first: the consensus path alone), KEEP_TMP, NODE_PRELOAD / NODE_ENV
+# first: the consensus path alone), RUN_ON_LEADER=1 (the followers drained
+# first: every job runs on the leader, no result is forwarded), KEEP_TMP, NODE_PRELOAD / NODE_ENV
 # (bench/lib.sh).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

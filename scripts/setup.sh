@@ -26,6 +26,8 @@ dev_test_packages=(
   python3-yaml openssl                         # deploy checks (tests/deploy): YAML parsing, test certificates
   debootstrap                                  # package test (tests/deploy): installs the .deb into a clean bookworm chroot
   faketime                                     # integration_clock: a node whose wall clock is off (libfaketime)
+  jq                                           # bench/*.sh (bench_smoke) read the load generator's JSON
+  etcd-server etcd-client                      # bench/compare.sh's reference cluster, beside troupe in the same run
 )
 packages=("${build_packages[@]}" "${dev_test_packages[@]}")
 # Some images ship a nodejs that bundles npm (and conflicts with Debian's npm
