@@ -16,8 +16,8 @@
 # the process backend's threads). Environment: CONCURRENCY, DURATION_S,
 # QUIET_WAIT_S (as bench/compare.sh), HOLD_EXECUTION=1 (every node drained
 # first: the consensus path alone), RUN_ON_LEADER=1 (the followers drained
-# first: every job runs on the leader, no result is forwarded), KEEP_TMP, NODE_PRELOAD / NODE_ENV
-# (bench/lib.sh).
+# first: every job runs on the leader, no result is forwarded), KEEP_TMP,
+# NODE_PRELOAD / NODE_ENV (bench/lib.sh).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=bench/lib.sh

@@ -351,14 +351,15 @@ void core::step(const message& m) {
   }
 }
 
-// Two pre-candidates for the same term whose logs are equal: only the lower
+// Does this pre-candidate win a tie against the sender of pre-vote `m`? Of
+// two pre-candidates for the same term whose logs are equal, only the lower
 // id gets the other's pre-vote. If each granted the other, both would stand
 // as candidates for that term and split its votes, and with one voter of
 // three down nobody would win before another randomized timeout: a failover
 // then took 1.1 s instead of 0.5 (two followers whose timers fired ~10 ms
 // apart, seen in bench/failover.sh). Pre-votes change no term and no vote,
 // so refusing one costs liveness at most, never safety.
-bool core::yields_pre_vote_to_self(const message& m) const {
+bool core::wins_pre_vote_tie(const message& m) const {
   return role_ == role::pre_candidate && m.term == term_ + 1 && m.index == log_.last_index() &&
          m.log_term == log_.last_term() && m.from > cfg_.id;
 }
@@ -370,7 +371,7 @@ void core::handle_vote_request(const message& m) {
   message r;
   r.type = pre ? msg_type::pre_vote_response : msg_type::vote_response;
   r.to = m.from;
-  if (can_vote && log_.is_up_to_date(m.index, m.log_term) && !(pre && yields_pre_vote_to_self(m))) {
+  if (can_vote && log_.is_up_to_date(m.index, m.log_term) && !(pre && wins_pre_vote_tie(m))) {
     r.term = m.term;
     if (!pre) {
       election_elapsed_ = 0;
@@ -392,7 +393,7 @@ void core::handle_vote_request(const message& m) {
   // The other pre-candidate may have ignored our pre-vote while it still
   // heard from the leader; now that it campaigns too, ask it again, or
   // neither of us would win until another timeout.
-  if (pre && r.reject && yields_pre_vote_to_self(m)) send_vote_request(m.from, msg_type::pre_vote, term_ + 1, false);
+  if (pre && r.reject && wins_pre_vote_tie(m)) send_vote_request(m.from, msg_type::pre_vote, term_ + 1, false);
 }
 
 void core::handle_vote_response(const message& m) {

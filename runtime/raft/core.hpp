@@ -141,7 +141,7 @@ class core {
   void tick_election();
   void tick_heartbeat();
   void handle_vote_request(const message& m);
-  bool yields_pre_vote_to_self(const message& m) const;
+  bool wins_pre_vote_tie(const message& m) const;
   void handle_vote_response(const message& m);
   bool in_lease() const;
   std::size_t quorum() const { return conf_.voter_count() / 2 + 1; }

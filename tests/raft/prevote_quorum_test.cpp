@@ -101,15 +101,22 @@ TEST_CASE("a stale leader learns the higher term from a follower and steps down"
   CHECK(c.node(1).term() == c.node(2).term());
 }
 
+// Node 1 leads three, its followers hear from it once, and it dies.
+namespace {
+void lose_leader(test_cluster& c) {
+  c.elect(1);
+  c.tick_all(1);
+  c.crash(1);
+}
+}  // namespace
+
 // The leader dies and both followers' timers fire before either hears the
 // other's pre-vote (~10 ms apart under load, seen in bench/failover.sh). If
 // each granted the other, both would stand for term 2 and split its votes:
 // no leader until another randomized timeout.
 TEST_CASE("prevote: two pre-candidates with equal logs elect the lower id in one round") {
   test_cluster c(3);
-  c.elect(1);
-  c.tick_all(1);
-  c.crash(1);
+  lose_leader(c);
   for (int i = 0; i < 40; ++i) {
     if (c.node(2).state() != role::pre_candidate) c.tick(2);
     if (c.node(3).state() != role::pre_candidate) c.tick(3);
@@ -130,9 +137,7 @@ TEST_CASE("prevote: two pre-candidates with equal logs elect the lower id in one
 // node 3 (the higher id) would back it and both would split term 2.
 TEST_CASE("prevote: a follower that backs a pre-vote restarts its election timer") {
   test_cluster c(3);
-  c.elect(1);
-  c.tick_all(1);
-  c.crash(1);
+  lose_leader(c);
   for (int i = 0; i < 40 && c.node(3).state() != role::pre_candidate; ++i) c.tick(3);
   REQUIRE(c.node(3).state() == role::pre_candidate);
   // Node 2 one tick before its own campaign, past the lease.
@@ -156,9 +161,7 @@ TEST_CASE("prevote: a follower that backs a pre-vote restarts its election timer
 // wins until another randomized timeout.
 TEST_CASE("prevote: the lower id asks again a pre-candidate that ignored it under a lease") {
   test_cluster c(3);
-  c.elect(1);
-  c.tick_all(1);
-  c.crash(1);
+  lose_leader(c);
   for (int i = 0; i < 40 && c.node(2).state() != role::pre_candidate; ++i) c.tick(2);
   REQUIRE(c.node(2).state() == role::pre_candidate);
   REQUIRE(c.deliver_one([](const message& m) { return m.type == msg_type::pre_vote && m.to == 3; }));
