@@ -67,8 +67,9 @@ for k in $(seq 1 "$KILLS"); do
   # Timed once the process is reaped, by bash's own clock: no call sent after
   # this can have been served by the dead leader. Timed before the kill with
   # a forked `date`, on a loaded machine, it let calls the leader answered in
-  # its last milliseconds count as failovers of 8-10 ms.
-  t_kill=$((${EPOCHREALTIME/./} * 1000))
+  # its last milliseconds count as failovers of 5-19 ms. (Digits only: the
+  # separator of EPOCHREALTIME follows the locale.)
+  t_kill=$((${EPOCHREALTIME//[!0-9]/} * 1000))
   # Bounded wait for the first success after the kill.
   first=""
   for _ in $(seq 1 600); do  # up to ~60 s
