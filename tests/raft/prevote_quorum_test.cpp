@@ -108,6 +108,12 @@ void lose_leader(test_cluster& c) {
   c.tick_all(1);
   c.crash(1);
 }
+
+// Ticks node `id` alone (its messages queue undelivered) until it pre-campaigns.
+void tick_until_pre_candidate(test_cluster& c, node_id id) {
+  for (int i = 0; i < 40 && c.node(id).state() != role::pre_candidate; ++i) c.tick(id);
+  REQUIRE(c.node(id).state() == role::pre_candidate);
+}
 }  // namespace
 
 // The leader dies and both followers' timers fire before either hears the
@@ -138,8 +144,7 @@ TEST_CASE("prevote: two pre-candidates with equal logs elect the lower id in one
 TEST_CASE("prevote: a follower that backs a pre-vote restarts its election timer") {
   test_cluster c(3);
   lose_leader(c);
-  for (int i = 0; i < 40 && c.node(3).state() != role::pre_candidate; ++i) c.tick(3);
-  REQUIRE(c.node(3).state() == role::pre_candidate);
+  tick_until_pre_candidate(c, 3);
   // Node 2 one tick before its own campaign, past the lease.
   for (int i = 0; i < 40 && c.node(2).ticks_until_due() > 1; ++i) c.tick(2);
   REQUIRE(c.node(2).ticks_until_due() == 1);
@@ -162,12 +167,10 @@ TEST_CASE("prevote: a follower that backs a pre-vote restarts its election timer
 TEST_CASE("prevote: the lower id asks again a pre-candidate that ignored it under a lease") {
   test_cluster c(3);
   lose_leader(c);
-  for (int i = 0; i < 40 && c.node(2).state() != role::pre_candidate; ++i) c.tick(2);
-  REQUIRE(c.node(2).state() == role::pre_candidate);
+  tick_until_pre_candidate(c, 2);
   REQUIRE(c.deliver_one([](const message& m) { return m.type == msg_type::pre_vote && m.to == 3; }));
   REQUIRE(c.count(msg_type::pre_vote_response, 2) == 0);  // ignored: node 3 is in its lease
-  for (int i = 0; i < 40 && c.node(3).state() != role::pre_candidate; ++i) c.tick(3);
-  REQUIRE(c.node(3).state() == role::pre_candidate);
+  tick_until_pre_candidate(c, 3);
   c.deliver_all();
   CHECK(c.node(2).state() == role::leader);
   CHECK(c.node(2).term() == 2);

@@ -30,9 +30,10 @@ TEST_CASE("simulation: 3- and 5-node runs keep every invariant and stay live") {
 // over stale entries. Seed 113726 is one such run (such seeds are rare, and
 // move whenever the cores' elections change: it was 10788 until pre-vote
 // ties went to the lower id); the range around it shows the old order caught
-// and the new one clean over many seeds. With the driver of that time (persist, then send): the
-// leader-sends-first driver does not reach this state in 25,000 seeds, so it
-// would prove nothing here; the new order is also checked with it.
+// and the new one clean over many seeds. With the driver of that time
+// (persist, then send): the leader-sends-first driver does not reach this
+// state in 25,000 seeds, so it would prove nothing here; the new order is
+// also checked with it.
 TEST_CASE("simulation: hard state before entries violates State Machine Safety; entries first is clean") {
   sim::sim_options o;
   o.seed = 113726;
