@@ -112,7 +112,7 @@ job_table_actor::behavior_type job_table(job_table_actor::stateful_pointer<job_t
         jobs::job_table before = std::move(st.table);
         st.table = jobs::job_table();
         try {
-          st.table.restore(blob.snap.data);
+          st.table.restore(blob.snap.data.view());
         } catch (...) {
           st.table = std::move(before);
           throw;

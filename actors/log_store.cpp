@@ -2,17 +2,20 @@
 
 #include <chrono>
 
+#include "config/limits.hpp"
+#include "protocol/errors.hpp"
 #include "runtime/common/log.hpp"
 #include "runtime/storage/state_files.hpp"
 
 namespace troupe {
 
-log_store_actor::behavior_type log_store(log_store_actor::stateful_pointer<log_store_state> self,
-                                         std::shared_ptr<storage::segmented_log> log,
-                                         std::string dir, raft::hard_state saved) {
+log_store_impl::behavior_type log_store(log_store_impl::stateful_pointer<log_store_state> self,
+                                         std::shared_ptr<storage::segmented_log> log, std::string dir,
+                                         raft::hard_state saved, raft::index_t snapshot_index) {
   self->state.log = std::move(log);
   self->state.dir = std::move(dir);
   self->state.saved = saved;
+  self->state.snapshot_index = snapshot_index;
   return {
       [=](persist_atom, persist_request& req) -> persist_done {
         auto& st = self->state;
@@ -21,6 +24,7 @@ log_store_actor::behavior_type log_store(log_store_actor::stateful_pointer<log_s
           // A snapshot from the leader replaces the whole stored log; the
           // entries that follow it arrive in this same request.
           storage::save_snapshot(st.dir, *req.snapshot);
+          st.snapshot_index = req.snapshot->meta.index;
           if (!st.log->empty()) st.log->truncate_suffix(st.log->first_index());
           st.log->sync();
         }
@@ -49,14 +53,37 @@ log_store_actor::behavior_type log_store(log_store_actor::stateful_pointer<log_s
                       .count();
         return persist_done{st.log->last_index(), static_cast<std::uint64_t>(us)};
       },
-      [=](compact_atom, snapshot_blob& blob) -> persist_done {
+      // At a million jobs the file takes seconds to write, and every
+      // proposal waited behind it (issue 12): it is written a piece per
+      // write_atom, each queued behind the requests that arrived meanwhile.
+      // A snapshot from the leader may be persisted in between: the file is
+      // then not installed, so it never goes back to an older snapshot, nor
+      // the log behind it. raft_node has one compaction in flight at most.
+      [=](compact_atom, snapshot_blob& blob) -> caf::result<persist_done> {
         auto& st = self->state;
-        storage::save_snapshot(st.dir, blob.snap);
-        st.log->compact_prefix(blob.snap.meta.index);
-        TLOG(debug, "log_store") << "snapshot saved at index " << blob.snap.meta.index << " ("
-                                 << blob.snap.data.size() << " bytes), log now starts at "
-                                 << st.log->first_index();
-        return persist_done{st.log->last_index(), 0};
+        if (st.snapshot_write) return make_error(errc::internal, "a snapshot is already being written");
+        st.snapshot_write = std::make_unique<storage::snapshot_file_writer>(st.dir, std::move(blob.snap));
+        st.snapshot_written = self->make_response_promise<persist_done>();
+        self->send(self, write_atom::value);
+        return st.snapshot_written;
+      },
+      [=](write_atom) {
+        auto& st = self->state;
+        if (!st.snapshot_write) return;
+        if (!st.snapshot_write->write_some(config::snapshot_write_piece_bytes)) {
+          self->send(self, write_atom::value);
+          return;
+        }
+        const raft::index_t index = st.snapshot_write->meta().index;
+        if (index > st.snapshot_index) {
+          st.snapshot_write->install();
+          st.snapshot_index = index;
+          st.log->compact_prefix(index);
+          TLOG(debug, "log_store") << "snapshot saved at index " << index << ", log now starts at "
+                                   << st.log->first_index();
+        }
+        st.snapshot_write.reset();  // removes the file if not installed
+        st.snapshot_written.deliver(persist_done{st.log->last_index(), 0});
       },
   };
 }

@@ -3,6 +3,7 @@
 // per bundle, so one fsync covers every entry that arrived meanwhile (group
 // commit: raft_node keeps one bundle in flight and batches the rest).
 // Spawned detached: fsync blocks, and must not block a scheduler thread.
+// A snapshot is written a piece per message, so appends go on meanwhile.
 #pragma once
 
 #include <memory>
@@ -10,6 +11,7 @@
 
 #include "actors/interfaces.hpp"
 #include "runtime/storage/segmented_log.hpp"
+#include "runtime/storage/state_files.hpp"
 
 namespace troupe {
 
@@ -18,10 +20,18 @@ struct log_store_state {
   std::shared_ptr<storage::segmented_log> log;
   std::string dir;
   raft::hard_state saved;  // what the hard state file holds
+  raft::index_t snapshot_index = 0;  // the snapshot file's (0: none)
+  // The snapshot being written, a piece per write_atom, and its reply.
+  std::unique_ptr<storage::snapshot_file_writer> snapshot_write;
+  caf::typed_response_promise<persist_done> snapshot_written;
 };
 
-log_store_actor::behavior_type log_store(log_store_actor::stateful_pointer<log_store_state> self,
-                                         std::shared_ptr<storage::segmented_log> log,
-                                         std::string dir, raft::hard_state saved);
+// What log_store handles: its interface, and the next piece of a snapshot's
+// write, which it sends itself.
+using log_store_impl = log_store_actor::extend<caf::reacts_to<write_atom>>;
+
+log_store_impl::behavior_type log_store(log_store_impl::stateful_pointer<log_store_state> self,
+                                         std::shared_ptr<storage::segmented_log> log, std::string dir,
+                                         raft::hard_state saved, raft::index_t snapshot_index);
 
 }  // namespace troupe

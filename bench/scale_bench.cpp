@@ -252,13 +252,13 @@ int main(int argc, char** argv) {
     return 1;
   }
   auto t_dec = clock_type::now();
-  auto decoded = jobs::decode_snapshot(loaded->data);
+  auto decoded = jobs::decode_snapshot(loaded->data.view());
   const double decode_ms = ms_since(t_dec);
   const std::size_t decoded_jobs = decoded.jobs.size();
   decoded = jobs::snapshot_contents{};
   jobs::job_table restored;
   auto t_restore = clock_type::now();
-  restored.restore(loaded->data);
+  restored.restore(loaded->data.view());
   const double restore_ms = ms_since(t_restore);
   if (restored.size() != table.size() || decoded_jobs != table.size()) {
     std::fprintf(stderr, "bench_scale: restored %zu jobs, expected %zu\n", restored.size(), table.size());

@@ -53,4 +53,9 @@ inline std::uint64_t max_peer_message_bytes(const node_config& c) {
 // snapshot of ~140 MiB).
 inline constexpr std::uint64_t max_log_bytes_between_snapshots = 64ull << 20;
 
+// log_store writes a snapshot this much at a time, each piece a message of
+// its own, so a log append waits for one piece (a few ms), never for the
+// whole file.
+inline constexpr std::uint64_t snapshot_write_piece_bytes = 4ull << 20;
+
 }  // namespace troupe::config

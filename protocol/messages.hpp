@@ -29,6 +29,7 @@ using transfer_atom = caf::atom_constant<caf::atom("transfer")>;
 using read_atom = caf::atom_constant<caf::atom("read")>;
 using persist_atom = caf::atom_constant<caf::atom("persist")>;
 using compact_atom = caf::atom_constant<caf::atom("compact")>;
+using write_atom = caf::atom_constant<caf::atom("write")>;
 using apply_atom = caf::atom_constant<caf::atom("apply")>;
 using restore_atom = caf::atom_constant<caf::atom("restore")>;
 using get_atom = caf::atom_constant<caf::atom("get")>;

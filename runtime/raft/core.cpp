@@ -21,7 +21,7 @@ core::core(config cfg, std::function<std::uint64_t()> random, restored_state ini
     base_conf_ = membership::of_voters(cfg_.voters);
   }
   init.snap.conf = base_conf_;
-  if (!init.snap_data.empty()) stored_snapshot_ = snapshot{init.snap, init.snap_data};
+  if (!init.snap_data.empty()) stored_snapshot_ = snapshot{init.snap, std::move(init.snap_data)};
   // Read the configuration entries from the restored entries themselves,
   // before the log takes them: no copy of every entry at start-up.
   for (const entry& e : init.entries) {

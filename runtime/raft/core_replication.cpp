@@ -160,7 +160,7 @@ void core::send_snapshot_chunk(node_id to, follower_progress& pr) {
   m.snapshot.term = s.meta.term;
   m.snapshot.conf = s.meta.conf;
   m.snapshot.offset = off;
-  m.snapshot.data = s.data.substr(off, cfg_.snapshot_chunk_bytes);
+  m.snapshot.data = s.data.str().substr(off, cfg_.snapshot_chunk_bytes);
   m.snapshot.total_size = s.data.size();
   m.snapshot.done = off + m.snapshot.data.size() >= s.data.size();
   send(std::move(m));

@@ -41,7 +41,7 @@ struct restored_state {
   std::vector<entry> entries;  // entries after snap.index, in order
   // Optional: the application snapshot's bytes, so that a restarted leader can
   // send it to lagging followers without waiting for the next compact().
-  std::string snap_data;
+  snapshot_bytes snap_data;
 };
 
 }  // namespace troupe::raft

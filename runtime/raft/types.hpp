@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "runtime/raft/ids.hpp"
@@ -48,9 +50,36 @@ struct snapshot_meta {
   membership conf;  // the configuration as of `index` (empty: unknown, use the seed list)
 };
 
+// The serialized application state: immutable once made, so the core (which
+// sends it to lagging followers), the ready that hands it over, the log store
+// that writes it and the table that restores from it share one buffer rather
+// than copy it: at a million jobs it is ~150 MiB, and each copy held the Raft
+// loop or the log for a tenth of a second and added to the node's peak RSS.
+class snapshot_bytes {
+ public:
+  snapshot_bytes() = default;
+  snapshot_bytes(std::string bytes)  // NOLINT(google-explicit-constructor): a snapshot is made from its bytes
+      : bytes_(std::make_shared<const std::string>(std::move(bytes))) {}
+  snapshot_bytes(const char* bytes) : snapshot_bytes(std::string(bytes)) {}  // NOLINT: as above
+
+  const std::string& str() const { return bytes_ ? *bytes_ : no_bytes(); }
+  std::string_view view() const { return str(); }
+  std::size_t size() const { return bytes_ ? bytes_->size() : 0; }
+  bool empty() const { return size() == 0; }
+
+  friend bool operator==(const snapshot_bytes& a, std::string_view b) { return a.view() == b; }
+
+ private:
+  static const std::string& no_bytes() {
+    static const std::string none;
+    return none;
+  }
+  std::shared_ptr<const std::string> bytes_;
+};
+
 struct snapshot {
   snapshot_meta meta;
-  std::string data;  // the serialized application state
+  snapshot_bytes data;
 };
 
 }  // namespace troupe::raft

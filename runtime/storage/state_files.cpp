@@ -1,10 +1,14 @@
 #include "runtime/storage/state_files.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
+#include <vector>
 
 #include "runtime/storage/byte_order.hpp"
 #include "runtime/storage/crc32c.hpp"
@@ -97,18 +101,33 @@ raft::hard_state decode_hard_state(std::string_view bytes, const std::string& so
   return hs;
 }
 
-std::string encode_snapshot(const raft::snapshot& snap) {
+namespace {
+
+// Everything of a snapshot file before its data: magic, version, meta, data
+// length. The file is this, the data, then the CRC of both.
+std::string snapshot_header(const raft::snapshot& snap) {
   std::string out(snapshot_magic);
   const std::string conf = raft::encode(snap.meta.conf);
-  out.reserve(4 + 4 + 8 + 8 + 4 + conf.size() + 8 + snap.data.size() + 4);
   put_u32(out, snapshot_format_version);
   put_u64(out, snap.meta.index);
   put_u64(out, snap.meta.term);
   put_u32(out, static_cast<std::uint32_t>(conf.size()));
   out.append(conf);
   put_u64(out, snap.data.size());
-  out.append(snap.data);
-  append_crc(out);
+  return out;
+}
+
+std::uint32_t snapshot_crc(std::string_view header, const raft::snapshot& snap) {
+  return crc32c_extend(crc32c(header), snap.data.str().data(), snap.data.size());
+}
+
+}  // namespace
+
+std::string encode_snapshot(const raft::snapshot& snap) {
+  std::string out = snapshot_header(snap);
+  const std::uint32_t crc = snapshot_crc(out, snap);
+  out.append(snap.data.view());
+  put_u32(out, crc);
   return out;
 }
 
@@ -158,7 +177,7 @@ std::size_t decode_snapshot_meta(std::string_view bytes, const std::string& sour
 raft::snapshot decode_snapshot(std::string_view bytes, const std::string& source) {
   raft::snapshot snap;
   const std::size_t data_at = decode_snapshot_meta(bytes, source, snap.meta);
-  snap.data.assign(bytes.data() + data_at, bytes.size() - 4 - data_at);
+  snap.data = std::string(bytes.data() + data_at, bytes.size() - 4 - data_at);
   return snap;
 }
 
@@ -184,8 +203,79 @@ raft::hard_state load_hard_state(const std::string& dir) {
   return decode_hard_state(*bytes, path);
 }
 
-void save_snapshot(const std::string& dir, const raft::snapshot& snap) {
-  atomic_write_file(snapshot_path(dir), encode_snapshot(snap));
+void save_snapshot(const std::string& dir, const raft::snapshot& snap) { snapshot_file_writer(dir, snap).install(); }
+
+snapshot_file_writer::snapshot_file_writer(const std::string& dir, raft::snapshot snap)
+    : dir_(dir), path_(snapshot_path(dir) + "." + std::to_string(snap.meta.index) + ".tmp"), snap_(std::move(snap)) {
+  ensure_directory(dir_);
+  const std::string header = snapshot_header(snap_);
+  fd_ = open_file(path_, O_WRONLY | O_CREAT | O_TRUNC);
+  pwrite_all(fd_.get(), header, 0, path_);
+  crc_ = crc32c(header);
+  data_at_ = header.size();
+}
+
+snapshot_file_writer::~snapshot_file_writer() {
+  if (!installed_) ::unlink(path_.c_str());  // best effort; the next start removes it otherwise
+}
+
+bool snapshot_file_writer::write_some(std::size_t max_bytes) {
+  const std::string_view data = snap_.data.view();
+  const std::size_t n = std::min(max_bytes, data.size() - written_);
+  if (n > 0) {
+    const std::string_view piece = data.substr(written_, n);
+    pwrite_all(fd_.get(), piece, data_at_ + written_, path_);
+    crc_ = crc32c_extend(crc_, piece.data(), piece.size());
+    // Start this piece's writeback now: the final fsync then waits for the
+    // last piece only, and so does a log fsync that the filesystem orders
+    // after this file's dirty data. Only a hint: errors surface at fsync.
+    ::sync_file_range(fd_.get(), static_cast<off_t>(data_at_ + written_), static_cast<off_t>(n),
+                      SYNC_FILE_RANGE_WRITE);
+    written_ += n;
+  }
+  if (written_ < data.size()) return false;
+  if (!synced_) {
+    std::string trailer;
+    put_u32(trailer, crc_);
+    pwrite_all(fd_.get(), trailer, data_at_ + data.size(), path_);
+    fsync_or_throw(fd_.get(), path_);
+    fd_ = unique_fd();
+    synced_ = true;
+  }
+  return true;
+}
+
+void snapshot_file_writer::install() {
+  while (!write_some(SIZE_MAX)) {
+  }
+  const std::string path = snapshot_path(dir_);
+  if (::rename(path_.c_str(), path.c_str()) != 0) throw_errno("cannot rename " + path_ + " to", path);
+  installed_ = true;
+  fsync_directory(dir_);
+}
+
+std::size_t remove_unfinished_snapshots(const std::string& dir) {
+  const std::string prefix = "snapshot.";
+  std::size_t removed = 0;
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) {
+    if (errno == ENOENT) return 0;
+    throw_errno("cannot list", dir);
+  }
+  std::vector<std::string> names;
+  while (const dirent* e = ::readdir(d)) {
+    std::string_view name(e->d_name);
+    if (name.size() >= prefix.size() + 3 && name.substr(0, prefix.size()) == prefix &&
+        name.substr(name.size() - 4) == ".tmp")
+      names.emplace_back(name);
+  }
+  ::closedir(d);
+  for (const auto& name : names) {
+    const std::string path = dir + "/" + name;
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) throw_errno("cannot remove", path);
+    ++removed;
+  }
+  return removed;
 }
 
 std::optional<raft::snapshot> load_snapshot(const std::string& dir) {

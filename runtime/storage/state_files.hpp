@@ -9,11 +9,14 @@
 // The CRC covers every byte before it. Integers are little-endian.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "runtime/raft/types.hpp"
+#include "runtime/storage/posix_file.hpp"
 #include "runtime/storage/storage_error.hpp"
 
 namespace troupe::storage {
@@ -28,8 +31,47 @@ void save_hard_state(const std::string& dir, const raft::hard_state& hs);
 // it exists but is damaged.
 raft::hard_state load_hard_state(const std::string& dir);
 
-// Replaces the previous snapshot (only the newest is kept).
+// Replaces the previous snapshot (only the newest is kept): a
+// snapshot_file_writer's whole write, then install().
 void save_snapshot(const std::string& dir, const raft::snapshot& snap);
+
+// Writes a snapshot a piece at a time to a file of its own beside the
+// current one (<dir>/snapshot.<index>.tmp), so that the log's writes can go
+// in between (log_store): at a million jobs the file is ~150 MiB. The data
+// goes from the shared buffer to the file, never copied into a second one.
+// Throws storage_error as the other writes here; the file is removed unless
+// installed.
+class snapshot_file_writer {
+ public:
+  snapshot_file_writer(const std::string& dir, raft::snapshot snap);  // creates the file, writes the header
+  ~snapshot_file_writer();
+  snapshot_file_writer(const snapshot_file_writer&) = delete;
+  snapshot_file_writer& operator=(const snapshot_file_writer&) = delete;
+
+  // Writes up to max_bytes more of the data; once all of it is written,
+  // writes the CRC, fsyncs and returns true.
+  bool write_some(std::size_t max_bytes);
+  // Writes what is left, then renames the file over <dir>/snapshot and
+  // fsyncs the directory.
+  void install();
+  const raft::snapshot_meta& meta() const { return snap_.meta; }
+
+ private:
+  std::string dir_;
+  std::string path_;
+  raft::snapshot snap_;
+  unique_fd fd_;
+  std::uint64_t data_at_ = 0;  // the header's size
+  std::uint64_t written_ = 0;  // bytes of the data written
+  std::uint32_t crc_ = 0;      // of the header and the data written
+  bool synced_ = false;
+  bool installed_ = false;
+};
+
+// Removes the files of snapshot writes that were never installed (a crash
+// in between; also the "snapshot.tmp" of older versions); returns how many.
+std::size_t remove_unfinished_snapshots(const std::string& dir);
+
 std::optional<raft::snapshot> load_snapshot(const std::string& dir);
 
 // The pure encodings, for tests and tools. decode_* throw storage_error naming

@@ -201,7 +201,7 @@ struct cluster_fixture : sim_fixture {
       std::filesystem::create_directories(raft_dir);
       auto log = std::make_shared<storage::segmented_log>(storage::segmented_log::open(raft_dir));
       // Not detached as in production: the test coordinator runs it.
-      t.store = own(sys.spawn(log_store, log, raft_dir, raft::hard_state{}));
+      t.store = own(sys.spawn(log_store, log, raft_dir, raft::hard_state{}, raft::index_t{0}));
       t.table = own(sys.spawn(job_table));
       t.transport = own(sys.spawn(fake_transport, id, net, script));
       auto init = std::make_shared<raft_node_init>();

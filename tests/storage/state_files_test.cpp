@@ -132,4 +132,50 @@ TEST_SUITE("state_files") {
     atomic_write_file(path, std::string("se\0cond", 7));
     CHECK(read_file(path) == std::string("se\0cond", 7));
   }
+
+  TEST_CASE("snapshot_file_writer: written a piece at a time, the file is encode_snapshot's bytes") {
+    temp_dir d;
+    save_snapshot(d.path(), raft::snapshot{{5, 1, raft::membership::of_voters({1})}, "old"});
+    std::string big(10007, '\0');
+    for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7 + 3);
+    const raft::snapshot snap{{900, 4, raft::membership::of_voters({1, 2, 3})}, big};
+    snapshot_file_writer w(d.path(), snap);
+    const std::string written = snapshot_path(d.path()) + ".900.tmp";
+    int pieces = 0;
+    while (!w.write_some(4096)) {
+      ++pieces;
+      // The installed snapshot is untouched until install().
+      CHECK(load_snapshot(d.path())->data == "old");
+    }
+    CHECK(pieces == 2);  // 4096 + 4096, then the last 1815 with the CRC and the fsync
+    CHECK(read_file(written) == encode_snapshot(snap));
+    CHECK(w.write_some(4096));  // done stays done
+    w.install();
+    CHECK_FALSE(std::filesystem::exists(written));
+    const auto got = load_snapshot(d.path());
+    REQUIRE(got.has_value());
+    CHECK(got->meta.index == 900);
+    CHECK(got->data == big);
+  }
+
+  TEST_CASE("snapshot_file_writer: a write never installed leaves no file, nor does a crash after the next start") {
+    temp_dir d;
+    save_snapshot(d.path(), raft::snapshot{{5, 1, {}}, "kept"});
+    {
+      snapshot_file_writer w(d.path(), raft::snapshot{{8, 1, {}}, std::string(100, 'x')});
+      CHECK_FALSE(w.write_some(10));
+      CHECK(std::filesystem::exists(snapshot_path(d.path()) + ".8.tmp"));
+    }  // dropped: a newer snapshot was installed meanwhile, or the node stops
+    CHECK_FALSE(std::filesystem::exists(snapshot_path(d.path()) + ".8.tmp"));
+    // What a crash leaves: unfinished writes of this version and of older
+    // ones. The next start removes them and nothing else.
+    write_file(snapshot_path(d.path()) + ".12.tmp", "half");
+    write_file(snapshot_path(d.path()) + ".tmp", "half");
+    write_file(d.path() + "/snapshots.tmp.keep", "not ours");
+    CHECK(remove_unfinished_snapshots(d.path()) == 2);
+    CHECK(remove_unfinished_snapshots(d.path()) == 0);
+    CHECK(std::filesystem::exists(d.path() + "/snapshots.tmp.keep"));
+    CHECK(load_snapshot(d.path())->data == "kept");
+    CHECK(remove_unfinished_snapshots(d.path() + "/absent") == 0);
+  }
 }
