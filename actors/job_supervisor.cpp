@@ -42,17 +42,34 @@ void arm_tick(self_ptr self) {
   self->delayed_send(self, tick_every, tick_atom::value);
 }
 
+// Counts the RUNNING updates in the outbox by job (delta +1 as they go in,
+// -1 as they leave), so that a final update looks for one only when there is
+// one: a restarted node queues thousands of final reports at once.
+template <class It>
+void count_running(job_supervisor_state& st, It first, It last, int delta) {
+  for (; first != last; ++first) {
+    if (first->status() != scheduler::JOB_STATUS_RUNNING) continue;
+    auto& n = st.outbox_running[first->job_id()];
+    n += delta;
+    if (n == 0) st.outbox_running.erase(first->job_id());
+  }
+}
+
 void queue(self_ptr self, logpb::JobStatusUpdate u) {
-  auto& outbox = self->state.outbox;
+  auto& st = self->state;
+  auto& outbox = st.outbox;
   if (u.status() != scheduler::JOB_STATUS_RUNNING) {
     // The job ended before its RUNNING update left: the final update says
     // both (it carries the start time), so the log gets one update, not two.
-    for (auto it = outbox.begin(); it != outbox.end(); ++it) {
-      if (it->job_id() == u.job_id() && it->attempt() == u.attempt() &&
-          it->status() == scheduler::JOB_STATUS_RUNNING) {
-        u.set_started_at_ns(it->at_ns());
-        outbox.erase(it);
-        break;
+    if (st.outbox_running.count(u.job_id())) {
+      for (auto it = outbox.begin(); it != outbox.end(); ++it) {
+        if (it->job_id() == u.job_id() && it->attempt() == u.attempt() &&
+            it->status() == scheduler::JOB_STATUS_RUNNING) {
+          u.set_started_at_ns(it->at_ns());
+          count_running(st, it, std::next(it), -1);
+          outbox.erase(it);
+          break;
+        }
       }
     }
     // The start and the end are two readings of this node's wall clock: one
@@ -63,6 +80,7 @@ void queue(self_ptr self, logpb::JobStatusUpdate u) {
     if (u.started_at_ns() > u.at_ns()) u.set_started_at_ns(u.at_ns());
   }
   outbox.push_back(std::move(u));
+  count_running(st, std::prev(outbox.end()), outbox.end(), +1);
   flush(self);
 }
 
@@ -131,13 +149,22 @@ void start_waiting(self_ptr self) {
   auto& st = self->state;
   while (!st.stopping && !st.waiting.empty() && st.running.size() < st.cfg.worker.capacity) {
     jobs::job j = std::move(st.waiting.front());
+    st.waiting_by_id.erase(j.id);
     st.waiting.pop_front();
     start(self, j);
   }
 }
 
-std::deque<jobs::job>::iterator find_waiting(job_supervisor_state& st, const std::string& id) {
-  return std::find_if(st.waiting.begin(), st.waiting.end(), [&](const jobs::job& w) { return w.id == id; });
+const jobs::job* find_waiting(const job_supervisor_state& st, const std::string& id) {
+  auto it = st.waiting_by_id.find(id);
+  return it == st.waiting_by_id.end() ? nullptr : &*it->second;
+}
+
+void stop_waiting(job_supervisor_state& st, const std::string& id) {
+  auto it = st.waiting_by_id.find(id);
+  if (it == st.waiting_by_id.end()) return;
+  st.waiting.erase(it->second);
+  st.waiting_by_id.erase(it);
 }
 
 // Whether this node recorded starting the job's current attempt (a record
@@ -178,9 +205,9 @@ void reconcile(self_ptr self, const jobs::job& j) {
   // Waiting for a slot here: it keeps its place while the table still has
   // this attempt assigned here; cancelled, re-queued or evicted, it leaves
   // without ever starting (a newer attempt assigned here queues again below).
-  if (auto w = find_waiting(st, j.id); w != st.waiting.end()) {
+  if (const jobs::job* w = find_waiting(st, j.id)) {
     if (mine && j.status == jobs::job_status::assigned && w->attempts == j.attempts) return;
-    st.waiting.erase(w);
+    stop_waiting(st, j.id);
   }
   // A finished job is done with, here too: its start record only matters
   // while the table still expects an outcome.
@@ -194,7 +221,7 @@ void reconcile(self_ptr self, const jobs::job& j) {
   bool started_before = j.status == jobs::job_status::running || started_here(st, j);
   if (j.status == jobs::job_status::assigned && !started_before) {
     if (st.running.size() >= st.cfg.worker.capacity) {
-      st.waiting.push_back(j);
+      st.waiting_by_id.emplace(j.id, st.waiting.insert(st.waiting.end(), j));
       return;
     }
     start(self, j);
@@ -219,6 +246,7 @@ void requeue(self_ptr self) {
   auto& st = self->state;
   if (!st.in_flight) return;
   auto& u = st.in_flight->updates;
+  count_running(st, u.begin(), u.end(), +1);
   st.outbox.insert(st.outbox.begin(), u.begin(), u.end());
   st.in_flight.reset();
 }
@@ -254,6 +282,7 @@ void flush(self_ptr self) {
   while (n < st.outbox.size() && (n == 0 || bytes + st.outbox[n].ByteSizeLong() <= config::status_batch_bytes(st.cfg)))
     bytes += st.outbox[n++].ByteSizeLong();
   st.in_flight = status_batch{++st.last_seq, {}};
+  count_running(st, st.outbox.begin(), st.outbox.begin() + static_cast<std::ptrdiff_t>(n), -1);
   st.in_flight->updates.assign(std::make_move_iterator(st.outbox.begin()),
                                std::make_move_iterator(st.outbox.begin() + static_cast<std::ptrdiff_t>(n)));
   st.outbox.erase(st.outbox.begin(), st.outbox.begin() + static_cast<std::ptrdiff_t>(n));
@@ -324,7 +353,7 @@ void remove_outputs(self_ptr self, std::vector<std::string> ids) {
 void forget(self_ptr self, const std::string& id, std::vector<std::string>& to_remove) {
   auto& st = self->state;
   st.deferred.erase(id);
-  if (auto w = find_waiting(st, id); w != st.waiting.end()) st.waiting.erase(w);
+  stop_waiting(st, id);
   if (!jobs::is_valid_uuid(id)) return;  // never names a path
   if (st.running.count(id))
     st.evicted_running.insert(id);

@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <deque>
+#include <list>
 #include <map>
 #include <memory>
 #include <optional>
@@ -64,11 +65,15 @@ struct job_supervisor_state {
   // looks its id up here; nothing walks them in an order that matters.
   std::unordered_map<std::string, running_job> running;
   // Assigned here while every slot ([worker] capacity) was busy: started in
-  // assignment order as slots free ([worker] prefetch bounds them at the
-  // leader). Few, so looked up by a walk.
-  std::deque<jobs::job> waiting;
+  // assignment order as slots free. [worker] prefetch bounds them at the
+  // leader, but a node restarted on a table with many jobs assigned to it
+  // (a backup, a lowered capacity) holds them all, and every job change of
+  // the cluster looks its id up here: indexed, not walked.
+  std::list<jobs::job> waiting;
+  std::unordered_map<std::string, std::list<jobs::job>::iterator> waiting_by_id;
   std::unordered_map<std::string, std::uint32_t> launched;  // latest attempt this process started or reported, per unfinished job
   std::vector<logpb::JobStatusUpdate> outbox;     // waiting for the next batch
+  std::unordered_map<std::string, std::uint32_t> outbox_running;  // RUNNING updates in the outbox, by job
   std::optional<status_batch> in_flight;          // sent; only an ack of its own seq settles it
   std::uint64_t last_seq = 0;
   bool executor_ok = true;

@@ -1,6 +1,7 @@
 #include "actors/job_table.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <set>
 
 #include <caf/actor_cast.hpp>
@@ -8,6 +9,8 @@
 #include <caf/message.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "config/limits.hpp"
+#include "protocol/errors.hpp"
 #include "runtime/common/log.hpp"
 
 namespace troupe {
@@ -15,7 +18,17 @@ namespace {
 
 // One message per applied batch; sent when only drain state changed too, so
 // listeners that follow drains (the dispatcher) hear of them at once.
-void publish(job_table_actor::stateful_pointer<job_table_state> self, std::vector<jobs::job_change> changes,
+// The next piece goes through CAF's clock rather than straight into the
+// mailbox: CAF runs an actor until its mailbox is empty, so a message to
+// itself would keep this worker thread for the whole encode, and with the
+// other worker busy too (a restarted node's supervisor sorting thousands of
+// jobs) nothing else ran: every submit stalled for the whole encode. This way
+// the worker goes to whoever is queued between two pieces.
+void next_snapshot_piece(job_table_impl::stateful_pointer<job_table_state> self) {
+  self->delayed_send(self, std::chrono::microseconds(0), write_atom::value);
+}
+
+void publish(job_table_impl::stateful_pointer<job_table_state> self, std::vector<jobs::job_change> changes,
              std::vector<jobs::worker_change> workers = {}) {
   if (changes.empty() && workers.empty()) return;
   // One message shared by every listener (each reads it as const&, none
@@ -66,7 +79,7 @@ listener_view scoped_view(const job_table_state& st, const listener_scope& scope
 
 }  // namespace
 
-job_table_actor::behavior_type job_table(job_table_actor::stateful_pointer<job_table_state> self) {
+job_table_impl::behavior_type job_table(job_table_impl::stateful_pointer<job_table_state> self) {
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& ls = self->state.listeners;
     ls.erase(std::remove_if(ls.begin(), ls.end(), [&](const change_listener& l) { return l.address() == dm.source; }),
@@ -143,11 +156,37 @@ job_table_actor::behavior_type job_table(job_table_actor::stateful_pointer<job_t
         publish(self, std::move(all), std::move(workers));
         return st.applied;
       },
-      [=](compact_atom) -> snapshot_blob {
+      // Encoded a piece at a time, each piece queued behind the entries that
+      // arrived meanwhile: at a million jobs the whole encode takes most of a
+      // second, and every apply, so every client's reply, waited for it
+      // (issue 12). The bytes are the table's at this index all the same
+      // (jobs::job_table::begin_snapshot). raft_node asks for one at a time.
+      [=](compact_atom) -> caf::result<snapshot_blob> {
+        auto& st = self->state;
+        if (st.snapshot_taken.pending()) return make_error(errc::internal, "a snapshot is already being taken");
+        st.table.begin_snapshot();
+        st.snapshot_index = st.applied;
+        st.snapshot_taken = self->make_response_promise<snapshot_blob>();
+        next_snapshot_piece(self);
+        return st.snapshot_taken;
+      },
+      [=](write_atom) {
+        auto& st = self->state;
+        if (!st.snapshot_taken.pending()) return;
         snapshot_blob b;
-        b.snap.meta.index = self->state.applied;
-        b.snap.data = self->state.table.snapshot();
-        return b;
+        if (!st.table.snapshot_in_progress()) {
+          // A snapshot from the leader replaced the table meanwhile: index 0
+          // tells raft_node there is nothing to compact.
+          st.snapshot_taken.deliver(b);
+          return;
+        }
+        if (!st.table.continue_snapshot(config::snapshot_encode_piece_jobs)) {
+          next_snapshot_piece(self);
+          return;
+        }
+        b.snap.meta.index = st.snapshot_index;
+        b.snap.data = st.table.take_snapshot();
+        st.snapshot_taken.deliver(std::move(b));
       },
       // One serialization of the table, as for compaction; the caller (the
       // node service, after a ReadIndex) streams it, so this actor only pays

@@ -72,7 +72,7 @@ SNAP_JOBS=${SNAP_JOBS:-1100}
 echo "== compaction: $SNAP_JOBS submits of 64 KiB commands at 16 in flight"
 echo 5 >"/proc/${NODE_PID[1]}/clear_refs" 2>/dev/null || echo "(cannot reset VmHWM: the peak below includes the restart)"
 cmd="true #$(head -c 65000 /dev/zero | tr '\0' x)"
-lg=$("$LOADGEN" --addr "${GRPC[0]}" --concurrency 16 --count "$SNAP_JOBS" --duration-s 300 --command "$cmd" -o json)
+lg=$("$LOADGEN" --addr "${GRPC[0]}" --concurrency 16 --count "$SNAP_JOBS" --duration-s 300 --command "$cmd" --success-log "$TMP/submits.log" -o json)
 jq -r '"submits: \(.committed) committed, \(.committed_per_s) /s, latency ms p50 \(.latency_ms.p50) p99 \(.latency_ms.p99) max \(.latency_ms.max)"' <<<"$lg"
 snap=""
 for _ in $(seq 1 600); do  # up to 60 s

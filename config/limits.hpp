@@ -6,6 +6,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 
 #include "config/node_config.hpp"
@@ -57,5 +58,8 @@ inline constexpr std::uint64_t max_log_bytes_between_snapshots = 64ull << 20;
 // its own, so a log append waits for one piece (a few ms), never for the
 // whole file.
 inline constexpr std::uint64_t snapshot_write_piece_bytes = 4ull << 20;
+// job_table encodes a snapshot this many jobs at a time (a few ms each, ~3
+// MiB of a typical table), the entries committed meanwhile applied between.
+inline constexpr std::size_t snapshot_encode_piece_jobs = 10000;
 
 }  // namespace troupe::config

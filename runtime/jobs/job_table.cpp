@@ -41,19 +41,23 @@ const job* job_table::find(std::string_view id) const {
 
 job* job_table::find_mutable(std::string_view id) {
   auto it = by_id_.find(id);
-  return it == by_id_.end() ? nullptr : it->second.get();
+  if (it == by_id_.end()) return nullptr;
+  if (pieces_) keep_for_snapshot(it->second.get());
+  return it->second.get();
 }
 
 bool job_table::insert(std::unique_ptr<job> owned) {
   const job* j = owned.get();
   // try_emplace leaves `owned` alone when the id is taken (emplace would destroy it).
   if (!by_id_.try_emplace(std::string_view(j->id), std::move(owned)).second) return false;
+  if (pieces_) leave_out_of_snapshot(j);
   insert_entry(by_created_, j);
   reindex(j);
   return true;
 }
 
 void job_table::erase(const job* j) {
+  if (pieces_) keep_for_snapshot(j);
   unindex(j);
   by_created_.erase(index_entry(j));
   by_id_.erase(std::string_view(j->id));  // destroys *j: nothing may touch it after this
@@ -111,10 +115,6 @@ std::vector<const job*> job_table::on_worker(std::uint64_t worker) const {
   return s ? to_vector(*s) : std::vector<const job*>{};
 }
 
-std::string job_table::snapshot() const {
-  return encode_snapshot(applied_index_, workers_, draining_, all());
-}
-
 // Builds the new table straight from the bytes: each decoded job is moved
 // into its own allocation and indexed at once, so no vector of every job
 // exists beside the table. Jobs arrive in creation order, so every creation-
@@ -130,6 +130,7 @@ void job_table::restore(std::string_view bytes) {
         fresh.by_id_.reserve(static_cast<std::size_t>(h.job_count));
       },
       [&](job&& j) { return fresh.insert(std::make_unique<job>(std::move(j))); });  // throws before *this changes
+  fresh.last_snapshot_bytes_ = bytes.size();
   *this = std::move(fresh);
 }
 

@@ -94,12 +94,13 @@ constexpr std::uint32_t max_page_size = 1000;
 
 class job_table {
  public:
-  job_table() = default;
+  job_table();
+  ~job_table();
   // Indexes point into the owned jobs: copying would alias them; moving is safe.
   job_table(const job_table&) = delete;
   job_table& operator=(const job_table&) = delete;
-  job_table(job_table&&) = default;
-  job_table& operator=(job_table&&) = default;
+  job_table(job_table&&) noexcept;
+  job_table& operator=(job_table&&) noexcept;
 
   // Applies the committed entry at `index`. Indexes must increase: an index
   // at or below applied_index() (a replay after restore) is refused as
@@ -133,6 +134,20 @@ class job_table {
 
   // Deterministic bytes (snapshot_codec.hpp); equal tables give equal bytes.
   std::string snapshot() const;
+
+  // The same bytes, made a piece at a time while the table goes on applying
+  // (at a million jobs the encode takes most of a second, and every apply
+  // would wait for it). begin_snapshot() fixes the content: this applied
+  // index, the jobs and workers as they are now. continue_snapshot(n)
+  // encodes up to n more jobs and returns true once the snapshot is whole;
+  // take_snapshot() then hands the bytes over: exactly what snapshot() would
+  // have returned at begin_snapshot(). A job that changes or goes before its
+  // turn is encoded first as it was; one added meanwhile is left out.
+  // restore() and a new begin_snapshot() drop one in progress.
+  void begin_snapshot();
+  bool continue_snapshot(std::size_t max_jobs);
+  std::string take_snapshot();
+  bool snapshot_in_progress() const { return pieces_ != nullptr; }
   // Replaces the whole table. Throws std::runtime_error on malformed input and
   // then leaves the table unchanged.
   void restore(std::string_view bytes);
@@ -162,6 +177,8 @@ class job_table {
   apply_error apply_evict(std::uint64_t index, const logpb::EvictJobsCommand& c, apply_result& out);
   apply_error apply_draining(std::uint64_t index, const logpb::SetWorkerDrainingCommand& c, apply_result& out);
 
+  // The only ways a job changes or goes: each first keeps a job that a
+  // snapshot in progress has not reached yet as it was (keep_for_snapshot).
   job* find_mutable(std::string_view id);
   // False (and nothing changes) when a job with that id is already held.
   bool insert(std::unique_ptr<job> j);
@@ -188,6 +205,12 @@ class job_table {
   std::set<std::uint64_t> workers_;
   std::set<std::uint64_t> draining_;
   std::uint64_t applied_index_ = 0;
+
+  struct snapshot_pieces;  // job_table_snapshot.cpp
+  void keep_for_snapshot(const job* j);     // changes or goes: encode it now if its turn is still to come
+  void leave_out_of_snapshot(const job* j);  // added after begin_snapshot()
+  std::unique_ptr<snapshot_pieces> pieces_;
+  std::size_t last_snapshot_bytes_ = 0;  // restored or taken in pieces: the next one's reservation
 };
 
 }  // namespace troupe::jobs

@@ -21,11 +21,18 @@ constexpr bool is_little_endian = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
 // job count against a corrupt value before anything is reserved.
 constexpr std::size_t min_job_bytes = 3 * 8 + 1 + 8 + 8 + 1 + 8 + 4 + 4 + 8 + 1 + 1 + 8 + 8 + 1 + 8 + 8;
 
-// Writes into a buffer sized exactly beforehand (job_size): at a million
-// jobs, growing a std::string byte by byte cost most of the encode time.
+// Appends exactly `size` bytes (job_size) to `out`, written through the
+// calls below: at a million jobs, growing a std::string byte by byte cost
+// most of the encode time.
 class writer {
  public:
-  explicit writer(std::size_t size) : out_(size, '\0'), p_(out_.data()) {}
+  writer(std::string& out, std::size_t size) : start_(out.size()), end_(start_ + size) {
+    out.resize(end_);
+    p_ = out.data() + start_;
+    out_ = &out;
+  }
+  writer(const writer&) = delete;
+  writer& operator=(const writer&) = delete;
 
   void u8(std::uint8_t v) { *p_++ = static_cast<char>(v); }
   void u32(std::uint32_t v) {
@@ -44,11 +51,15 @@ class writer {
     if (!s.empty()) std::memcpy(p_, s.data(), s.size());
     p_ += s.size();
   }
-  std::size_t written() const { return static_cast<std::size_t>(p_ - out_.data()); }
-  std::string& str() { return out_; }
+  // Throws unless exactly `size` bytes were written (a job_size that disagrees with write_job).
+  void check() const {
+    if (static_cast<std::size_t>(p_ - (out_->data() + start_)) != end_ - start_)
+      throw std::logic_error("job snapshot: encoded size mismatch");
+  }
 
  private:
-  std::string out_;
+  std::string* out_;
+  std::size_t start_, end_;
   char* p_;
 };
 
@@ -203,7 +214,7 @@ std::set<std::uint64_t> read_worker_set(reader& r, const char* what) {
 // Slicing-by-8: eight table lookups per 8 input bytes instead of one per
 // byte; the same CRC, several times faster over a 150 MiB snapshot (it is
 // computed on every encode and every decode).
-std::uint32_t crc32(std::string_view bytes) {
+std::uint32_t crc32_extend(std::uint32_t crc, std::string_view bytes) {
   using tables = std::array<std::array<std::uint32_t, 256>, 8>;
   static const tables t = [] {
     tables t{};
@@ -216,7 +227,7 @@ std::uint32_t crc32(std::string_view bytes) {
       for (std::size_t k = 1; k < 8; ++k) t[k][i] = (t[k - 1][i] >> 8) ^ t[0][t[k - 1][i] & 0xFF];
     return t;
   }();
-  std::uint32_t c = 0xFFFFFFFFu;
+  std::uint32_t c = ~crc;
   const char* p = bytes.data();
   std::size_t n = bytes.size();
   for (; n >= 8; p += 8, n -= 8) {
@@ -233,18 +244,73 @@ std::string encode_snapshot(std::uint64_t applied_index, const std::set<std::uin
                             const std::set<std::uint64_t>& draining, const std::vector<const job*>& jobs) {
   std::size_t size = magic.size() + 4 + 8 + 8 * (1 + workers.size()) + 8 * (1 + draining.size()) + 8 + 4;
   for (const job* j : jobs) size += job_size(*j);
-  writer w(size);
+  snapshot_builder b(applied_index, workers, draining, jobs.size(), size);
+  for (const job* j : jobs) b.add(*j);
+  std::string out = b.finish();
+  if (out.size() != size) throw std::logic_error("job snapshot: encoded size mismatch");
+  return out;
+}
+
+// Grows out_ by exactly what the next write needs and writes through a
+// writer-style pointer: at a million jobs, growing a std::string byte by byte
+// cost most of the encode time. reserve_bytes (exact, when the caller knows
+// it) keeps the growth from reallocating.
+snapshot_builder::snapshot_builder(std::uint64_t applied_index, const std::set<std::uint64_t>& workers,
+                                   const std::set<std::uint64_t>& draining, std::uint64_t job_count,
+                                   std::size_t reserve_bytes)
+    : job_count_(job_count) {
+  out_.reserve(reserve_bytes);
+  writer w(out_, magic.size() + 4 + 8 + 8 * (1 + workers.size()) + 8 * (1 + draining.size()) + 8);
   w.raw(magic);
   w.u32(snapshot_format_version);
   w.u64(applied_index);
   write_worker_set(w, workers);
   write_worker_set(w, draining);
-  w.u64(jobs.size());
-  for (const job* j : jobs) write_job(w, *j);
-  const std::size_t body = w.written();
-  w.u32(crc32(std::string_view(w.str()).substr(0, body)));
-  if (w.written() != size) throw std::logic_error("job snapshot: encoded size mismatch");
-  return std::move(w.str());
+  w.u64(job_count);
+}
+
+void snapshot_builder::add(const job& j) {
+  writer w(out_, job_size(j));
+  write_job(w, j);
+  w.check();
+  added_one();
+}
+
+void snapshot_builder::add_encoded(std::string_view encoded_job) {
+  out_.append(encoded_job);
+  added_one();
+}
+
+// The CRC follows in steps of a few hundred KiB: those bytes are still in
+// cache, and each piece of a snapshot in pieces pays for its own.
+void snapshot_builder::added_one() {
+  ++added_;
+  if (out_.size() - crc_through_ >= (256u << 10)) extend_crc();
+}
+
+void snapshot_builder::extend_crc() {
+  crc_ = crc32_extend(crc_, std::string_view(out_).substr(crc_through_));
+  crc_through_ = out_.size();
+}
+
+std::string snapshot_builder::finish() {
+  if (added_ != job_count_)
+    throw std::logic_error("job snapshot: " + std::to_string(added_) + " jobs added, " + std::to_string(job_count_) +
+                           " announced");
+  extend_crc();
+  writer w(out_, 4);
+  w.u32(crc_);
+  return std::move(out_);
+}
+
+std::string encode_job(const job& j) {
+  std::string out;
+  {
+    writer w(out, job_size(j));
+    write_job(w, j);
+    w.check();
+  }
+  return out;
 }
 
 snapshot_header decode_snapshot(std::string_view bytes, const std::function<void(const snapshot_header&)>& on_header,

@@ -48,6 +48,33 @@ struct snapshot_header {
 std::string encode_snapshot(std::uint64_t applied_index, const std::set<std::uint64_t>& workers,
                             const std::set<std::uint64_t>& draining, const std::vector<const job*>& jobs);
 
+// The same bytes, built a job at a time (job_table's snapshot in pieces):
+// the header at construction, then job_count jobs in creation order, each
+// from the job or from encode_job's bytes of it, then finish(). The CRC is
+// carried along, so finish() does not read the whole buffer again.
+class snapshot_builder {
+ public:
+  snapshot_builder(std::uint64_t applied_index, const std::set<std::uint64_t>& workers,
+                   const std::set<std::uint64_t>& draining, std::uint64_t job_count, std::size_t reserve_bytes = 0);
+  void add(const job& j);
+  void add_encoded(std::string_view encoded_job);
+  std::uint64_t jobs_added() const { return added_; }
+  // Throws std::logic_error unless exactly job_count jobs were added.
+  std::string finish();
+
+ private:
+  void added_one();
+  void extend_crc();
+  std::string out_;
+  std::uint64_t job_count_;
+  std::uint64_t added_ = 0;
+  std::size_t crc_through_ = 0;  // out_'s bytes the CRC covers
+  std::uint32_t crc_ = 0;
+};
+
+// One job as a snapshot holds it.
+std::string encode_job(const job& j);
+
 // Reads every version from oldest_snapshot_format_version to
 // snapshot_format_version. Throws std::runtime_error naming the first
 // problem: bad magic, unsupported (e.g. newer) version, checksum mismatch,
@@ -63,7 +90,8 @@ snapshot_contents decode_snapshot(std::string_view bytes);
 snapshot_header decode_snapshot(std::string_view bytes, const std::function<void(const snapshot_header&)>& on_header,
                                 const std::function<bool(job&&)>& on_job);
 
-// CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320).
-std::uint32_t crc32(std::string_view bytes);
+// CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320); crc32_extend(crc32(a), b) == crc32(a + b).
+std::uint32_t crc32_extend(std::uint32_t crc, std::string_view bytes);
+inline std::uint32_t crc32(std::string_view bytes) { return crc32_extend(0, bytes); }
 
 }  // namespace troupe::jobs

@@ -1,10 +1,13 @@
 // job_table's scoped subscription (listener_view): the dispatcher and the
 // supervisor start from it instead of a copy of every job, so it must hold
-// exactly what they would have taken from the full job_snapshot_view.
+// exactly what they would have taken from the full job_snapshot_view. And its
+// snapshot in pieces, with entries applied in between.
 #define CAF_SUITE job_table_view
 #include "tests/actors/fixture.hpp"
 
 #include <algorithm>
+
+#include "config/limits.hpp"
 
 using namespace troupe;
 using namespace troupe::test;
@@ -176,6 +179,54 @@ CAF_TEST(a scoped subscriber gets the change stream like any other) {
   CAF_REQUIRE_EQUAL(got[0].changes.size(), 1u);
   CAF_CHECK_EQUAL(got[0].changes[0].after.id, "job-1");
   CAF_CHECK(got[0].changes[0].kind == jobs::change_kind::created);
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
+
+// Snapshots are taken a piece at a time: entries committed meanwhile are
+// applied between the pieces, and the snapshot still holds the table as it
+// was when it began (the bytes a one-shot encode gave then).
+CAF_TEST_FIXTURE_SCOPE(job_table_snapshot_tests, view_fixture)
+
+CAF_TEST(entries apply between the pieces of a snapshot which holds the table as it began) {
+  const int jobs_before = static_cast<int>(2 * config::snapshot_encode_piece_jobs + 10);  // three pieces
+  std::vector<raft::entry> batch;
+  for (int i = 0; i < jobs_before; ++i) {
+    raft::entry e;
+    e.term = 1;
+    e.index = next_index++;
+    e.data = submit("job-" + std::to_string(i), 1000 + i).SerializeAsString();
+    batch.push_back(std::move(e));
+  }
+  self->send(table, apply_atom::value, entry_batch{batch});
+  settle();
+  auto before = ask<table_image>(table, backup_atom::value);  // the one-shot encode at this index
+  CAF_REQUIRE(before->value);
+  const std::uint64_t index = next_index - 1;
+
+  auto snap = std::make_shared<answer<snapshot_blob>>();
+  sys.spawn([=](caf::event_based_actor* s) {
+    s->request(table, caf::infinite, compact_atom::value).then([=](snapshot_blob& b) { snap->value = std::move(b); });
+  });
+  settle();
+  // The first piece waits on the clock; these apply first: a change, a
+  // cancel and a new job, none of them in the snapshot.
+  commit(cancel("job-5"));
+  commit(submit("job-new", 500));
+  auto during = ask<job_lookup>(table, get_atom::value, std::string("job-5"));
+  CAF_REQUIRE(during->value && during->value->found);
+  CAF_CHECK(during->value->job.status == jobs::job_status::cancelled);
+  CAF_CHECK(!snap->done());
+  int pieces = 0;
+  for (; !snap->done() && pieces < 10; ++pieces) {
+    sched.trigger_timeouts();
+    settle();
+    if (pieces == 0) commit(cancel("job-20005"));  // in the last piece: kept as it was
+  }
+  CAF_CHECK_EQUAL(pieces, 3);
+  CAF_REQUIRE(snap->value);
+  CAF_CHECK_EQUAL(snap->value->snap.meta.index, index);
+  CAF_CHECK(snap->value->snap.data == before->value->data);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

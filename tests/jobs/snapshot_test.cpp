@@ -515,3 +515,67 @@ TEST_CASE("a duplicate id at different creation times is refused by decode and r
   CHECK_THROWS_WITH_AS(target.restore(bad), doctest::Contains("duplicate job id a"), std::runtime_error);
   CHECK(target.snapshot() == before);
 }
+
+TEST_CASE("crc32_extend continues a CRC: the CRC of a whole is that of its parts") {
+  const std::string data = "a snapshot carried along a piece at a time";
+  for (std::size_t cut = 0; cut <= data.size(); ++cut)
+    CHECK(crc32_extend(crc32(std::string_view(data).substr(0, cut)), std::string_view(data).substr(cut)) == crc32(data));
+}
+
+// The random stream keeps changing, evicting and adding jobs (some created
+// before the newest one: leaders' clocks disagree) between the pieces.
+TEST_CASE("a snapshot in pieces while commands apply holds the table as it was at its beginning") {
+  std::size_t pieces = 0;
+  for (std::uint64_t seed : {3u, 4u, 5u, 6u, 7u, 8u}) {
+    CAPTURE(seed);
+    log_fed_table t;
+    command_generator gen(seed);
+    for (int i = 0; i < 3000; ++i) t.apply(gen.next());
+    const std::string expected = t.table.snapshot();
+    std::mt19937_64 rng(seed);
+    t.table.begin_snapshot();
+    CHECK(t.table.snapshot_in_progress());
+    while (!t.table.continue_snapshot(1 + rng() % 40)) {
+      ++pieces;
+      for (std::uint64_t k = rng() % 25; k > 0; --k) t.apply(gen.next());
+    }
+    const std::string bytes = t.table.take_snapshot();
+    CHECK_FALSE(t.table.snapshot_in_progress());
+    CHECK(bytes == expected);
+    // The table went on: it is the table a replica of the same log holds.
+    log_fed_table replica;
+    command_generator again(seed);
+    for (std::uint64_t i = 1; i < t.next_index; ++i) replica.apply(again.next());
+    CHECK(t.table.snapshot() == replica.table.snapshot());
+    CHECK(t.table.snapshot() != expected);
+  }
+  CHECK(pieces > 100);
+}
+
+TEST_CASE("a snapshot in pieces: empty tables, one piece, restore and a new begin drop it") {
+  log_fed_table t;
+  command_generator gen(9);
+  const std::string empty = t.table.snapshot();
+  t.table.begin_snapshot();
+  for (int i = 0; i < 50; ++i) t.apply(gen.next());  // every job added since: none of them in it
+  CHECK(t.table.continue_snapshot(1));
+  CHECK(t.table.take_snapshot() == empty);
+
+  const std::string now = t.table.snapshot();
+  t.table.begin_snapshot();
+  CHECK(t.table.continue_snapshot(t.table.size() + 1));
+  CHECK(t.table.take_snapshot() == now);
+
+  t.table.begin_snapshot();
+  CHECK_FALSE(t.table.continue_snapshot(1));
+  t.table.restore(now);
+  CHECK_FALSE(t.table.snapshot_in_progress());
+  CHECK_THROWS_AS(t.table.take_snapshot(), std::logic_error);
+
+  t.table.begin_snapshot();
+  CHECK_FALSE(t.table.continue_snapshot(1));
+  t.table.begin_snapshot();  // starts over
+  while (!t.table.continue_snapshot(3)) {
+  }
+  CHECK(t.table.take_snapshot() == now);
+}
