@@ -10,8 +10,8 @@
 namespace troupe {
 
 log_store_impl::behavior_type log_store(log_store_impl::stateful_pointer<log_store_state> self,
-                                         std::shared_ptr<storage::segmented_log> log, std::string dir,
-                                         raft::hard_state saved, raft::index_t snapshot_index) {
+                                        std::shared_ptr<storage::segmented_log> log, std::string dir,
+                                        raft::hard_state saved, raft::index_t snapshot_index) {
   self->state.log = std::move(log);
   self->state.dir = std::move(dir);
   self->state.saved = saved;

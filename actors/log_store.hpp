@@ -31,7 +31,7 @@ struct log_store_state {
 using log_store_impl = log_store_actor::extend<caf::reacts_to<write_atom>>;
 
 log_store_impl::behavior_type log_store(log_store_impl::stateful_pointer<log_store_state> self,
-                                         std::shared_ptr<storage::segmented_log> log, std::string dir,
-                                         raft::hard_state saved, raft::index_t snapshot_index);
+                                        std::shared_ptr<storage::segmented_log> log, std::string dir,
+                                        raft::hard_state saved, raft::index_t snapshot_index);
 
 }  // namespace troupe

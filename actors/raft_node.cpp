@@ -411,8 +411,8 @@ void maybe_snapshot(self_ptr self) {
         self->request(st.store, caf::infinite, compact_atom::value, std::move(blob))
             .then([=](persist_done) {
               self->state.snapshot_in_flight = false;
-              // Each step's time: the table's encode holds every apply, the
-              // core's step the Raft loop, the write every log append.
+              // Each step's elapsed time; the table's and the store's are
+              // spread over pieces, with applies and appends in between.
               const auto t_saved = clock::now();
               TLOG(info, "raft_node") << "snapshot at index " << index << " (" << bytes << " bytes) in "
                                       << ms(t0, t_saved) << " ms (table " << ms(t0, t_encoded) << ", raft "
