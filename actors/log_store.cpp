@@ -22,7 +22,13 @@ log_store_impl::behavior_type log_store(log_store_impl::stateful_pointer<log_sto
         auto t0 = std::chrono::steady_clock::now();
         if (req.snapshot) {
           // A snapshot from the leader replaces the whole stored log; the
-          // entries that follow it arrive in this same request.
+          // entries that follow it arrive in this same request. One of our
+          // own being written is older (the core installs a snapshot only
+          // past what it has applied): dropped, its file removed.
+          if (st.snapshot_write) {
+            st.snapshot_write.reset();
+            st.snapshot_written.deliver(persist_done{st.log->last_index(), 0});
+          }
           storage::save_snapshot(st.dir, *req.snapshot);
           st.snapshot_index = req.snapshot->meta.index;
           if (!st.log->empty()) st.log->truncate_suffix(st.log->first_index());
@@ -56,9 +62,10 @@ log_store_impl::behavior_type log_store(log_store_impl::stateful_pointer<log_sto
       // At a million jobs the file takes seconds to write, and every
       // proposal waited behind it (issue 12): it is written a piece per
       // write_atom, each queued behind the requests that arrived meanwhile.
-      // A snapshot from the leader may be persisted in between: the file is
-      // then not installed, so it never goes back to an older snapshot, nor
-      // the log behind it. raft_node has one compaction in flight at most.
+      // A snapshot from the leader persisted in between drops it (above);
+      // and it is installed only over an older one, so the file never goes
+      // back, nor the log behind it. raft_node has one compaction in flight
+      // at most.
       [=](compact_atom, snapshot_blob& blob) -> caf::result<persist_done> {
         auto& st = self->state;
         if (st.snapshot_write) return make_error(errc::internal, "a snapshot is already being written");

@@ -1,7 +1,6 @@
 // log_store writes a snapshot a piece per message: the appends that arrive
 // meanwhile are persisted between the pieces, not after the whole file, and
-// a snapshot from the leader persisted in between is not replaced by the
-// older local one when that finishes.
+// a snapshot from the leader persisted in between drops the older local one.
 #define CAF_SUITE log_store
 #include "tests/actors/fixture.hpp"
 
@@ -88,18 +87,19 @@ CAF_TEST(an append waits for one piece of a snapshot write not for the whole fil
   CAF_CHECK_EQUAL(log->last_index(), 13u);
 }
 
-CAF_TEST(a snapshot from the leader persisted during a local write stays) {
+CAF_TEST(a snapshot from the leader persisted during a local write drops it) {
   auto first = ask<persist_done>(store, persist_atom::value, persist_request{std::nullopt, std::nullopt, entries(1, 10)});
   CAF_REQUIRE(first->value);
   auto local = send_request(compact_atom::value, snapshot_blob{local_snapshot(5)});
   const raft::snapshot from_leader{{20, 2, raft::membership::of_voters({1})}, "leader's state"};
   auto installed = send_request(persist_atom::value, persist_request{std::nullopt, from_leader, entries(21, 22)});
   CAF_REQUIRE(run_until([&] { return log->last_index() == 22; }));
-  CAF_CHECK(std::filesystem::exists(tmp_file(5)));  // the local write goes on
+  // The local write, older, was dropped there and then: its file is gone
+  // and nothing of it is installed later; the log holds what followed the
+  // leader's snapshot.
+  CAF_CHECK(!std::filesystem::exists(tmp_file(5)));
   settle();
   CAF_REQUIRE(installed->value);
-  // The local write finished after it: answered, but not installed, and its
-  // file is gone; the log still holds what followed the leader's snapshot.
   CAF_REQUIRE(local->value);
   auto saved = storage::load_snapshot(dir.path);
   CAF_REQUIRE(saved);
