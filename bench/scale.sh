@@ -5,11 +5,13 @@
 # runtime/storage); then starts a real troupe-node on that data dir and times
 # restart-to-serving: until /health/ready answers 200, and until a filtered
 # ListJobs page (troupe job list --status pending) succeeds. Also the node's
-# RSS once serving.
+# RSS once serving. Then the serving node takes a snapshot of its own (SNAP_JOBS
+# submits of 64 KiB commands bring it on): the node's time for each step, its
+# peak RSS, and the submits' latency meanwhile.
 #
 #   bench/scale.sh [BUILD_DIR]          (default: build)
 #
-# Environment: JOBS (1000000), QUIET_WAIT_S (as bench/compare.sh), KEEP_TMP,
+# Environment: JOBS (1000000), SNAP_JOBS (1100), QUIET_WAIT_S (as bench/compare.sh), KEEP_TMP,
 # LOCAL_JOBS (unset): passed to bench_scale --local-jobs -- how many assigned
 # or running jobs the restarted node holds; unset, it holds a third of them
 # (~23,000 at 1M), which it must start or report failed as it comes up.
