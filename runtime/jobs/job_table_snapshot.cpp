@@ -2,6 +2,7 @@
 // the table goes on applying (begin_snapshot() .. take_snapshot()), which
 // gives the same bytes.
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <utility>
 
@@ -35,8 +36,7 @@ struct cursor_less {
 // as it was (encoded when it changed, not when its turn came).
 struct job_table::snapshot_pieces {
   snapshot_builder out;
-  bool holds_jobs = false;
-  list_cursor last;                 // meaningful when holds_jobs
+  std::optional<list_cursor> last;  // nullopt: the table was empty
   std::optional<list_cursor> done;  // nullopt: none encoded yet
   std::map<list_cursor, std::string, cursor_less> kept;
   absl::flat_hash_set<std::string> added;  // ids of jobs added since begin: not in this snapshot
@@ -45,8 +45,8 @@ struct job_table::snapshot_pieces {
   explicit snapshot_pieces(snapshot_builder b) : out(std::move(b)) {}
 
   bool still_to_come(const job& j) const {
-    if (!holds_jobs || complete || added.count(j.id)) return false;
-    return (!done || less(*done, j)) && !less(last, j);
+    if (!last || complete || added.count(j.id)) return false;
+    return (!done || less(*done, j)) && !less(*last, j);
   }
 };
 
@@ -65,10 +65,7 @@ void job_table::begin_snapshot() {
   const std::size_t reserve = last_snapshot_bytes_ + last_snapshot_bytes_ / 8;
   auto p = std::make_unique<snapshot_pieces>(
       snapshot_builder(applied_index_, workers_, draining_, by_created_.size(), reserve));
-  if (!by_created_.empty()) {
-    p->holds_jobs = true;
-    p->last = key_of(*by_created_.rbegin()->j);
-  }
+  if (!by_created_.empty()) p->last = key_of(*by_created_.rbegin()->j);
   pieces_ = std::move(p);
 }
 
@@ -88,7 +85,7 @@ bool job_table::continue_snapshot(std::size_t max_jobs) {
   const job* last_live = nullptr;  // the last job encoded from the table in this call, if it came last
   for (std::size_t n = 0; n < max_jobs; ++n) {
     while (!p.added.empty() && it != by_created_.end() && p.added.count(it->j->id)) ++it;
-    const bool live = p.holds_jobs && it != by_created_.end() && !less(p.last, *it->j);
+    const bool live = p.last && it != by_created_.end() && !less(*p.last, *it->j);
     const auto k = p.kept.begin();
     if (!live && k == p.kept.end()) {
       p.complete = true;

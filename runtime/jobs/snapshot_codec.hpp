@@ -58,7 +58,6 @@ class snapshot_builder {
                    const std::set<std::uint64_t>& draining, std::uint64_t job_count, std::size_t reserve_bytes = 0);
   void add(const job& j);
   void add_encoded(std::string_view encoded_job);
-  std::uint64_t jobs_added() const { return added_; }
   // Throws std::logic_error unless exactly job_count jobs were added.
   std::string finish();
 

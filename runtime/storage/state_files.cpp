@@ -66,6 +66,17 @@ std::optional<std::string> read_if_exists(const std::string& path) {
 std::string hard_state_path(const std::string& dir) { return dir + "/hard_state"; }
 std::string snapshot_path(const std::string& dir) { return dir + "/snapshot"; }
 
+namespace {
+
+// Renames `from` over `to` (both in `dir`) and fsyncs `dir`, so the rename
+// survives a crash.
+void rename_durably(const std::string& from, const std::string& to, const std::string& dir) {
+  if (::rename(from.c_str(), to.c_str()) != 0) throw_errno("cannot rename " + from + " to", to);
+  fsync_directory(dir);
+}
+
+}  // namespace
+
 void atomic_write_file(const std::string& path, std::string_view bytes) {
   const std::string dir = parent_directory(path);
   ensure_directory(dir);
@@ -75,8 +86,7 @@ void atomic_write_file(const std::string& path, std::string_view bytes) {
     pwrite_all(fd.get(), bytes, 0, tmp);
     fsync_or_throw(fd.get(), tmp);
   }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) throw_errno("cannot rename " + tmp + " to", path);
-  fsync_directory(dir);
+  rename_durably(tmp, path, dir);
 }
 
 std::string encode_hard_state(const raft::hard_state& hs) {
@@ -248,10 +258,8 @@ bool snapshot_file_writer::write_some(std::size_t max_bytes) {
 void snapshot_file_writer::install() {
   while (!write_some(SIZE_MAX)) {
   }
-  const std::string path = snapshot_path(dir_);
-  if (::rename(path_.c_str(), path.c_str()) != 0) throw_errno("cannot rename " + path_ + " to", path);
+  rename_durably(path_, snapshot_path(dir_), dir_);
   installed_ = true;
-  fsync_directory(dir_);
 }
 
 std::size_t remove_unfinished_snapshots(const std::string& dir) {
