@@ -9,6 +9,22 @@
 
 namespace troupe {
 
+namespace {
+
+// The installed snapshot's data, mapped from its file (see persist_done).
+// Not being able to map it costs memory, not correctness: the heap copy
+// stays.
+void map_installed(const log_store_state& st, raft::index_t index, persist_done& done) {
+  try {
+    done.snapshot_file = storage::map_snapshot_data(st.dir, index);
+    done.snapshot_index = index;
+  } catch (const storage::storage_error& e) {
+    TLOG(warn, "log_store") << "keeping the snapshot at index " << index << " in memory: " << e.what();
+  }
+}
+
+}  // namespace
+
 log_store_impl::behavior_type log_store(log_store_impl::stateful_pointer<log_store_state> self,
                                         std::shared_ptr<storage::segmented_log> log, std::string dir,
                                         raft::hard_state saved, raft::index_t snapshot_index) {
@@ -20,6 +36,7 @@ log_store_impl::behavior_type log_store(log_store_impl::stateful_pointer<log_sto
       [=](persist_atom, persist_request& req) -> persist_done {
         auto& st = self->state;
         auto t0 = std::chrono::steady_clock::now();
+        persist_done done;
         if (req.snapshot) {
           // A snapshot from the leader replaces the whole stored log; the
           // entries that follow it arrive in this same request. One of our
@@ -27,12 +44,15 @@ log_store_impl::behavior_type log_store(log_store_impl::stateful_pointer<log_sto
           // past what it has applied): dropped, its file removed.
           if (st.snapshot_write) {
             st.snapshot_write.reset();
-            st.snapshot_written.deliver(persist_done{st.log->last_index(), 0});
+            persist_done dropped;
+            dropped.last_index = st.log->last_index();
+            st.snapshot_written.deliver(std::move(dropped));
           }
           storage::save_snapshot(st.dir, *req.snapshot);
           st.snapshot_index = req.snapshot->meta.index;
           if (!st.log->empty()) st.log->truncate_suffix(st.log->first_index());
           st.log->sync();
+          map_installed(st, st.snapshot_index, done);
         }
         // Entries before the hard state: a hard state that moved term and
         // commit together with a repairing append must never be durable
@@ -57,7 +77,9 @@ log_store_impl::behavior_type log_store(log_store_impl::stateful_pointer<log_sto
         auto us = std::chrono::duration_cast<std::chrono::microseconds>(
                       std::chrono::steady_clock::now() - t0)
                       .count();
-        return persist_done{st.log->last_index(), static_cast<std::uint64_t>(us)};
+        done.last_index = st.log->last_index();
+        done.fsync_us = static_cast<std::uint64_t>(us);
+        return done;
       },
       // At a million jobs the file takes seconds to write, and every
       // proposal waited behind it (issue 12): it is written a piece per
@@ -82,15 +104,18 @@ log_store_impl::behavior_type log_store(log_store_impl::stateful_pointer<log_sto
           return;
         }
         const raft::index_t index = st.snapshot_write->meta().index;
+        persist_done done;
         if (index > st.snapshot_index) {
           st.snapshot_write->install();
           st.snapshot_index = index;
           st.log->compact_prefix(index);
           TLOG(debug, "log_store") << "snapshot saved at index " << index << ", log now starts at "
                                    << st.log->first_index();
+          map_installed(st, index, done);
         }
         st.snapshot_write.reset();  // removes the file if not installed
-        st.snapshot_written.deliver(persist_done{st.log->last_index(), 0});
+        done.last_index = st.log->last_index();
+        st.snapshot_written.deliver(std::move(done));
       },
   };
 }

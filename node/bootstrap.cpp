@@ -288,8 +288,14 @@ int run_actors(caf::actor_system& sys, const config::node_config& cfg, recovered
   if (rec.snap) {
     restore_table(sys, table, *rec.snap);
     // A restarted leader can send the snapshot to lagging followers: Raft
-    // keeps the bytes, moved, not copied.
-    rec.restored.snap_data = std::move(rec.snap->data);
+    // keeps the file's bytes, mapped (raft_node's take_mapped_snapshot says
+    // why), and the bytes read here go once the table is restored.
+    try {
+      rec.restored.snap_data = storage::map_snapshot_data(raft_dir, rec.snap->meta.index);
+    } catch (const storage::storage_error& e) {
+      TLOG(warn, "node") << "keeping the snapshot in memory: " << e.what();
+      rec.restored.snap_data = std::move(rec.snap->data);
+    }
     rec.snap.reset();
   }
   auto transport = sys.spawn(peer_transport, cfg, peers, members);

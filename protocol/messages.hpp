@@ -67,6 +67,11 @@ struct persist_request {
 struct persist_done {
   raft::index_t last_index = 0;
   std::uint64_t fsync_us = 0;
+  // A snapshot this request installed in its file: the index and the data
+  // mapped from the file, which raft_node hands the core in place of the
+  // heap copy (empty if none, or if the file could not be mapped).
+  raft::index_t snapshot_index = 0;
+  raft::snapshot_bytes snapshot_file;
 };
 
 struct raft_outbox {  // raft_node -> peer_transport

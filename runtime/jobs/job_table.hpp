@@ -210,7 +210,10 @@ class job_table {
   void keep_for_snapshot(const job* j);     // changes or goes: encode it now if its turn is still to come
   void leave_out_of_snapshot(const job* j);  // added after begin_snapshot()
   std::unique_ptr<snapshot_pieces> pieces_;
-  std::size_t last_snapshot_bytes_ = 0;  // restored or taken in pieces: the next one's reservation
+  // The next snapshot's reservation: the size of the last one (restored or
+  // taken in pieces), and of the jobs added since it began.
+  std::size_t last_snapshot_bytes_ = 0;
+  std::size_t added_bytes_ = 0;
 };
 
 }  // namespace troupe::jobs

@@ -60,9 +60,13 @@ std::string job_table::snapshot() const {
 }
 
 void job_table::begin_snapshot() {
-  // Room for the last size and an eighth: growing the buffer by doubling
-  // copied it whole in one piece (~0.1 s at a million jobs).
-  const std::size_t reserve = last_snapshot_bytes_ + last_snapshot_bytes_ / 8;
+  // Room for the last size, the jobs added since, and an eighth for what
+  // changed (outputs, errors): growing the buffer by doubling copied it
+  // whole in one piece (~0.1 s at a million jobs), and held the old buffer
+  // and the new one at once. Reserving costs no memory until written.
+  const std::size_t expected = last_snapshot_bytes_ + added_bytes_;
+  const std::size_t reserve = expected + expected / 8;
+  added_bytes_ = 0;  // from here, added jobs are the next snapshot's
   auto p = std::make_unique<snapshot_pieces>(
       snapshot_builder(applied_index_, workers_, draining_, by_created_.size(), reserve));
   if (!by_created_.empty()) p->last = key_of(*by_created_.rbegin()->j);

@@ -90,6 +90,11 @@ class core {
   // that index (the app never sees configuration entries), and a snapshot
   // stored without it would bring back the seed list after a restart.
   [[nodiscard]] snapshot_meta compact(const snapshot& s);
+  // The same bytes as the stored snapshot's, held elsewhere (the app mapped
+  // the file it persisted them to, so that the heap copy can go): taken if
+  // the core still stores the snapshot at `index` and the sizes agree.
+  // Returns whether they were taken.
+  bool replace_snapshot_data(index_t index, snapshot_bytes data);
 
   node_id id() const { return cfg_.id; }
   role state() const { return role_; }

@@ -160,7 +160,7 @@ void core::send_snapshot_chunk(node_id to, follower_progress& pr) {
   m.snapshot.term = s.meta.term;
   m.snapshot.conf = s.meta.conf;
   m.snapshot.offset = off;
-  m.snapshot.data = s.data.str().substr(off, cfg_.snapshot_chunk_bytes);
+  m.snapshot.data = std::string(s.data.view().substr(off, cfg_.snapshot_chunk_bytes));
   m.snapshot.total_size = s.data.size();
   m.snapshot.done = off + m.snapshot.data.size() >= s.data.size();
   send(std::move(m));
@@ -400,6 +400,13 @@ snapshot_meta core::compact(const snapshot& s) {
   }
   stored_snapshot_ = snapshot{meta, s.data};
   return meta;
+}
+
+bool core::replace_snapshot_data(index_t index, snapshot_bytes data) {
+  if (!stored_snapshot_ || stored_snapshot_->meta.index != index || stored_snapshot_->data.size() != data.size())
+    return false;
+  stored_snapshot_->data = std::move(data);
+  return true;
 }
 
 // ---- queries ---------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -28,10 +30,10 @@ constexpr std::size_t hard_state_bytes = 4 + 4 + 8 + 8 + 8 + 4;
 
 void append_crc(std::string& out) { put_u32(out, crc32c(out)); }
 
-// Checks magic, version (1 up to max_version) and the CRC trailer common to
-// both formats; returns the version.
-std::uint32_t check_envelope(std::string_view bytes, std::string_view magic, const std::string& source,
-                             std::uint32_t max_version = format_version) {
+// Checks magic and version (1 up to max_version) common to both formats;
+// returns the version.
+std::uint32_t check_magic(std::string_view bytes, std::string_view magic, const std::string& source,
+                          std::uint32_t max_version) {
   if (bytes.size() < magic.size() + 4 + 4)
     throw storage_error(source + ": file of " + std::to_string(bytes.size()) + " bytes is too short");
   if (bytes.substr(0, magic.size()) != magic)
@@ -39,6 +41,13 @@ std::uint32_t check_envelope(std::string_view bytes, std::string_view magic, con
   const std::uint32_t version = get_u32(bytes.data() + 4);
   if (version < 1 || version > max_version)
     throw storage_error(source + ": unsupported format version " + std::to_string(version) + " at byte offset 4");
+  return version;
+}
+
+// check_magic, then the CRC trailer; returns the version.
+std::uint32_t check_envelope(std::string_view bytes, std::string_view magic, const std::string& source,
+                             std::uint32_t max_version = format_version) {
+  const std::uint32_t version = check_magic(bytes, magic, source, max_version);
   const std::size_t crc_at = bytes.size() - 4;
   const std::uint32_t stored = get_u32(bytes.data() + crc_at);
   const std::uint32_t computed = crc32c(bytes.data(), crc_at);
@@ -128,7 +137,7 @@ std::string snapshot_header(const raft::snapshot& snap) {
 }
 
 std::uint32_t snapshot_crc(std::string_view header, const raft::snapshot& snap) {
-  return crc32c_extend(crc32c(header), snap.data.str().data(), snap.data.size());
+  return crc32c_extend(crc32c(header), snap.data.view().data(), snap.data.size());
 }
 
 }  // namespace
@@ -143,10 +152,12 @@ std::string encode_snapshot(const raft::snapshot& snap) {
 
 namespace {
 
-// Checks the snapshot file and reads its metadata; returns where the data
-// starts (it ends at the CRC trailer).
-std::size_t decode_snapshot_meta(std::string_view bytes, const std::string& source, raft::snapshot_meta& meta) {
-  const std::uint32_t version = check_envelope(bytes, snapshot_magic, source, snapshot_format_version);
+// Checks the snapshot file (its CRC unless told not to) and reads its
+// metadata; returns where the data starts (it ends at the CRC trailer).
+std::size_t decode_snapshot_meta(std::string_view bytes, const std::string& source, raft::snapshot_meta& meta,
+                                 bool check_crc = true) {
+  const std::uint32_t version = check_crc ? check_envelope(bytes, snapshot_magic, source, snapshot_format_version)
+                                          : check_magic(bytes, snapshot_magic, source, snapshot_format_version);
   const std::size_t body_end = bytes.size() - 4;  // the CRC trailer
   std::size_t pos = 8;
   auto need = [&](std::size_t n, const char* what) {
@@ -291,6 +302,41 @@ std::optional<raft::snapshot> load_snapshot(const std::string& dir) {
   auto bytes = read_if_exists(path);
   if (!bytes) return std::nullopt;
   return decode_snapshot(std::move(*bytes), path);
+}
+
+namespace {
+
+class mapped_file {
+ public:
+  mapped_file(void* addr, std::size_t len) : addr_(addr), len_(len) {}
+  mapped_file(const mapped_file&) = delete;
+  mapped_file& operator=(const mapped_file&) = delete;
+  ~mapped_file() { ::munmap(addr_, len_); }
+
+ private:
+  void* addr_;
+  std::size_t len_;
+};
+
+}  // namespace
+
+raft::snapshot_bytes map_snapshot_data(const std::string& dir, raft::index_t index) {
+  const std::string path = snapshot_path(dir);
+  const unique_fd fd = open_file(path, O_RDONLY);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) throw_errno("cannot stat", path);
+  const auto len = static_cast<std::size_t>(st.st_size);
+  if (len == 0) throw storage_error(path + ": file of 0 bytes is too short");
+  void* addr = ::mmap(nullptr, len, PROT_READ, MAP_PRIVATE, fd.get(), 0);
+  if (addr == MAP_FAILED) throw_errno("cannot map", path);
+  auto owner = std::make_shared<const mapped_file>(addr, len);
+  const std::string_view bytes(static_cast<const char*>(addr), len);
+  raft::snapshot_meta meta;
+  const std::size_t data_at = decode_snapshot_meta(bytes, path, meta, /*check_crc=*/false);
+  if (meta.index != index)
+    throw storage_error(path + ": holds the snapshot at index " + std::to_string(meta.index) + ", expected " +
+                        std::to_string(index));
+  return raft::snapshot_bytes(bytes.substr(data_at, len - 4 - data_at), std::move(owner));
 }
 
 }  // namespace troupe::storage

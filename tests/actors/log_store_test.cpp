@@ -1,6 +1,7 @@
 // log_store writes a snapshot a piece per message: the appends that arrive
 // meanwhile are persisted between the pieces, not after the whole file, and
 // a snapshot from the leader persisted in between drops the older local one.
+// Either, once installed, comes back mapped from its file.
 #define CAF_SUITE log_store
 #include "tests/actors/fixture.hpp"
 
@@ -85,6 +86,10 @@ CAF_TEST(an append waits for one piece of a snapshot write not for the whole fil
   CAF_CHECK(!std::filesystem::exists(tmp_file(5)));
   CAF_CHECK(append->value);
   CAF_CHECK_EQUAL(log->last_index(), 13u);
+  // The reply maps the installed file for the core; an append's has none.
+  CAF_CHECK_EQUAL(snap->value->snapshot_index, 5u);
+  CAF_CHECK(snap->value->snapshot_file == local_snapshot(5).data.view());
+  CAF_CHECK(append->value->snapshot_file.empty());
 }
 
 CAF_TEST(a snapshot from the leader persisted during a local write drops it) {
@@ -107,6 +112,11 @@ CAF_TEST(a snapshot from the leader persisted during a local write drops it) {
   CAF_CHECK(saved->data == "leader's state");
   CAF_CHECK(!std::filesystem::exists(tmp_file(5)));
   CAF_CHECK_EQUAL(log->read(21, 23).size(), 2u);
+  // The leader's snapshot comes back mapped from its file; the dropped
+  // local one has nothing to map.
+  CAF_CHECK_EQUAL(installed->value->snapshot_index, 20u);
+  CAF_CHECK(installed->value->snapshot_file == "leader's state");
+  CAF_CHECK(local->value->snapshot_file.empty());
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

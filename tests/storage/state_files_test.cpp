@@ -178,4 +178,31 @@ TEST_SUITE("state_files") {
     CHECK(load_snapshot(d.path())->data == "kept");
     CHECK(remove_unfinished_snapshots(d.path() + "/absent") == 0);
   }
+
+  TEST_CASE("map_snapshot_data: the installed file's data, valid until unmapped even when a newer one replaces it") {
+    temp_dir d;
+    std::string big(3 * 4096 + 17, '\0');
+    for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 13 + 1);
+    save_snapshot(d.path(), raft::snapshot{{40, 2, raft::membership::of_voters({1, 2})}, big});
+    raft::snapshot_bytes mapped = map_snapshot_data(d.path(), 40);
+    CHECK(mapped.size() == big.size());
+    CHECK(mapped == big);
+    // Another index than the file's is the caller's mistake, named.
+    CHECK_THROWS_WITH_AS(map_snapshot_data(d.path(), 41), doctest::Contains("index 40, expected 41"), storage_error);
+    // A newer snapshot renamed over the file: the mapping still reads the
+    // old one, and a copy of the handle keeps it alive.
+    save_snapshot(d.path(), raft::snapshot{{50, 2, {}}, "newer"});
+    const raft::snapshot_bytes copy = mapped;
+    mapped = raft::snapshot_bytes();
+    CHECK(copy == big);
+    CHECK(map_snapshot_data(d.path(), 50) == "newer");
+    // An empty data and a missing or damaged file.
+    save_snapshot(d.path(), raft::snapshot{{60, 2, {}}, ""});
+    CHECK(map_snapshot_data(d.path(), 60).empty());
+    write_file(snapshot_path(d.path()), "TRSX");
+    CHECK_THROWS_AS(map_snapshot_data(d.path(), 60), storage_error);
+    write_file(snapshot_path(d.path()), "");
+    CHECK_THROWS_WITH_AS(map_snapshot_data(d.path(), 60), doctest::Contains("too short"), storage_error);
+    CHECK_THROWS_AS(map_snapshot_data(d.path() + "/absent", 60), storage_error);
+  }
 }

@@ -196,7 +196,7 @@ class simulation {
     n.rng.seed(rng_());
     auto* r = &n.rng;
     n.c = std::make_unique<core>(node_config(n.id), [r] { return (*r)(); }, n.disk.restore());
-    n.app = app_state::decode(n.disk.snap.data.str());
+    n.app = app_state::decode(std::string(n.disk.snap.data.view()));
     n.up = true;
     n.crash_stage = 0;
     n.in_flight.reset();
@@ -478,7 +478,7 @@ class simulation {
     }
     for (const message& m : r.messages) send(m);
     if (r.snapshot) {
-      n.app = app_state::decode(r.snapshot->data.str());
+      n.app = app_state::decode(std::string(r.snapshot->data.view()));
       if (n.app.index != r.snapshot->meta.index) {
         throw safety_violation("snapshot at index " + std::to_string(r.snapshot->meta.index) +
                                " carries state of index " + std::to_string(n.app.index));
