@@ -2,7 +2,9 @@
 // through InstallSnapshot.
 #include <doctest/doctest.h>
 
+#include <fstream>
 #include <map>
+#include <sstream>
 
 #include <grpcpp/grpcpp.h>
 #include <nlohmann/json.hpp>
@@ -11,6 +13,18 @@
 #include "tests/integration/cluster.hpp"
 
 using namespace troupe::integration;
+
+namespace {
+
+// Whether the process maps `path` (its /proc/<pid>/maps names the file).
+bool maps_file(pid_t pid, const std::string& path) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/maps");
+  std::stringstream all;
+  all << in.rdbuf();
+  return all.str().find(" " + path + "\n") != std::string::npos;
+}
+
+}  // namespace
 
 TEST_SUITE("snapshot") {
 
@@ -81,6 +95,14 @@ TEST_CASE("a restarted follower catches up from the leader's snapshot") {
   CHECK(same);
   CHECK_MESSAGE(c.log_text(lagging).find("restored snapshot") != std::string::npos,
                 "no \"restored snapshot\" in " << c.log_path(lagging));
+  // Both keep the snapshot for lagging followers as a mapping of the
+  // installed file, not on the heap: the leader the one it took, the
+  // follower the one it received.
+  for (auto id : {leader, lagging}) {
+    const std::string file = c.data_dir(id) + "/raft/snapshot";
+    CHECK_MESSAGE(wait_until(milliseconds(5000), [&] { return maps_file(c.pid(id), file); }, milliseconds(50)),
+                  "node " << id << " does not map " << file);
+  }
 }
 
 }  // TEST_SUITE
