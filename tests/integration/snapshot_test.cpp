@@ -2,9 +2,7 @@
 // through InstallSnapshot.
 #include <doctest/doctest.h>
 
-#include <fstream>
 #include <map>
-#include <sstream>
 
 #include <grpcpp/grpcpp.h>
 #include <nlohmann/json.hpp>
@@ -18,10 +16,7 @@ namespace {
 
 // Whether the process maps `path` (its /proc/<pid>/maps names the file).
 bool maps_file(pid_t pid, const std::string& path) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/maps");
-  std::stringstream all;
-  all << in.rdbuf();
-  return all.str().find(" " + path + "\n") != std::string::npos;
+  return read_text_file("/proc/" + std::to_string(pid) + "/maps").find(" " + path + "\n") != std::string::npos;
 }
 
 }  // namespace
