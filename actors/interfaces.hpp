@@ -22,14 +22,21 @@ using worker_listener = caf::typed_actor<caf::reacts_to<worker_list>>;
 // The only owner of the Raft log files. Persists what raft_node's ready says.
 using log_store_actor = caf::typed_actor<
     caf::replies_to<persist_atom, persist_request>::with<persist_done>,
-    // Save a snapshot and delete the log segments it covers.
-    caf::replies_to<compact_atom, snapshot_blob>::with<persist_done>>;
+    // The next piece of a snapshot's file (the first one creates it). The
+    // last one installs the file and deletes the log segments it covers;
+    // its reply carries the installed data (persist_done). unavailable: the
+    // snapshot was dropped meanwhile (a leader's snapshot replaced it).
+    caf::replies_to<write_atom, snapshot_piece>::with<persist_done>>;
 
 // The applied state: the job table, its queries and its change stream.
 using job_table_actor = caf::typed_actor<
     caf::replies_to<apply_atom, entry_batch>::with<apply_outcomes>,
     caf::replies_to<restore_atom, snapshot_blob>::with<std::uint64_t>,
-    caf::replies_to<compact_atom>::with<snapshot_blob>,  // serialize state at the applied index
+    // Snapshot the state at the applied index, a piece per request:
+    // compact_atom begins and answers the first piece, write_atom the next.
+    caf::replies_to<compact_atom>::with<snapshot_piece>,
+    caf::replies_to<write_atom>::with<snapshot_piece>,
+    caf::reacts_to<cancel_atom, compact_atom>,  // drop the snapshot in progress
     caf::replies_to<backup_atom>::with<table_image>,    // the same bytes, with index, term and job count
     caf::replies_to<get_atom, std::string>::with<job_lookup>,
     caf::replies_to<list_atom, list_request>::with<list_reply>,

@@ -1,7 +1,6 @@
 #include "actors/job_table.hpp"
 
 #include <algorithm>
-#include <chrono>
 #include <set>
 
 #include <caf/actor_cast.hpp>
@@ -10,7 +9,6 @@
 #include <caf/stateful_actor.hpp>
 
 #include "config/limits.hpp"
-#include "protocol/errors.hpp"
 #include "runtime/common/log.hpp"
 
 namespace troupe {
@@ -18,17 +16,18 @@ namespace {
 
 // One message per applied batch; sent when only drain state changed too, so
 // listeners that follow drains (the dispatcher) hear of them at once.
-// The next piece goes through CAF's clock rather than straight into the
-// mailbox: CAF runs an actor until its mailbox is empty, so a message to
-// itself would keep this worker thread for the whole encode, and with the
-// other worker busy too (a restarted node's supervisor sorting thousands of
-// jobs) nothing else ran: every submit stalled for the whole encode. This way
-// the worker goes to whoever is queued between two pieces.
-void next_snapshot_piece(job_table_impl::stateful_pointer<job_table_state> self) {
-  self->delayed_send(self, std::chrono::microseconds(0), write_atom::value);
+// The next piece of the snapshot in progress; meta.index 0 if none is (a
+// snapshot from the leader replaced the table since it began).
+snapshot_piece next_snapshot_piece(job_table_state& st) {
+  snapshot_piece p;
+  if (!st.table.snapshot_in_progress()) return p;
+  p.meta.index = st.snapshot_index;
+  p.last = st.table.continue_snapshot(config::snapshot_piece_jobs, config::snapshot_piece_bytes);
+  p.bytes = st.table.take_snapshot_piece();
+  return p;
 }
 
-void publish(job_table_impl::stateful_pointer<job_table_state> self, std::vector<jobs::job_change> changes,
+void publish(job_table_actor::stateful_pointer<job_table_state> self, std::vector<jobs::job_change> changes,
              std::vector<jobs::worker_change> workers = {}) {
   if (changes.empty() && workers.empty()) return;
   // One message shared by every listener (each reads it as const&, none
@@ -79,7 +78,7 @@ listener_view scoped_view(const job_table_state& st, const listener_scope& scope
 
 }  // namespace
 
-job_table_impl::behavior_type job_table(job_table_impl::stateful_pointer<job_table_state> self) {
+job_table_actor::behavior_type job_table(job_table_actor::stateful_pointer<job_table_state> self) {
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& ls = self->state.listeners;
     ls.erase(std::remove_if(ls.begin(), ls.end(), [&](const change_listener& l) { return l.address() == dm.source; }),
@@ -156,38 +155,24 @@ job_table_impl::behavior_type job_table(job_table_impl::stateful_pointer<job_tab
         publish(self, std::move(all), std::move(workers));
         return st.applied;
       },
-      // Encoded a piece at a time, each piece queued behind the entries that
-      // arrived meanwhile: at a million jobs the whole encode takes most of a
-      // second, and every apply, so every client's reply, waited for it
-      // (issue 12). The bytes are the table's at this index all the same
-      // (jobs::job_table::begin_snapshot). raft_node asks for one at a time.
-      [=](compact_atom) -> caf::result<snapshot_blob> {
+      // A piece per request, each queued behind the entries that arrived
+      // meanwhile: at a million jobs the whole encode takes most of a second,
+      // and every apply, so every client's reply, waited for it (issue 12).
+      // The bytes are the table's at this index all the same
+      // (jobs::job_table::begin_snapshot), and each piece goes to the file
+      // before the next is encoded, so the whole snapshot (~230 MB) is never
+      // in memory. A piece ends at config::snapshot_piece_jobs jobs or
+      // config::snapshot_piece_bytes, whichever comes first.
+      [=](compact_atom) -> snapshot_piece {
         auto& st = self->state;
-        if (st.snapshot_taken.pending()) return make_error(errc::internal, "a snapshot is already being taken");
-        st.table.begin_snapshot();
+        st.table.begin_snapshot();  // drops one in progress (raft_node gave it up)
         st.snapshot_index = st.applied;
-        st.snapshot_taken = self->make_response_promise<snapshot_blob>();
-        next_snapshot_piece(self);
-        return st.snapshot_taken;
+        snapshot_piece p = next_snapshot_piece(st);
+        p.first = true;
+        return p;
       },
-      [=](write_atom) {
-        auto& st = self->state;
-        if (!st.snapshot_taken.pending()) return;
-        snapshot_blob b;
-        if (!st.table.snapshot_in_progress()) {
-          // A snapshot from the leader replaced the table meanwhile: index 0
-          // tells raft_node there is nothing to compact.
-          st.snapshot_taken.deliver(b);
-          return;
-        }
-        if (!st.table.continue_snapshot(config::snapshot_encode_piece_jobs)) {
-          next_snapshot_piece(self);
-          return;
-        }
-        b.snap.meta.index = st.snapshot_index;
-        b.snap.data = st.table.take_snapshot();
-        st.snapshot_taken.deliver(std::move(b));
-      },
+      [=](write_atom) -> snapshot_piece { return next_snapshot_piece(self->state); },
+      [=](cancel_atom, compact_atom) { self->state.table.cancel_snapshot(); },
       // One serialization of the table, as for compaction; the caller (the
       // node service, after a ReadIndex) streams it, so this actor only pays
       // for building the bytes.

@@ -15,16 +15,9 @@ struct job_table_state {
   std::uint64_t applied = 0;  // includes noop entries, which the table never sees
   std::uint64_t applied_term = 0;  // the term of the entry at `applied` (a backup names it)
   std::vector<change_listener> listeners;
-  // The snapshot being encoded a piece per write_atom (compact_atom), the
-  // index it holds, and its reply.
-  std::uint64_t snapshot_index = 0;
-  caf::typed_response_promise<snapshot_blob> snapshot_taken;
+  std::uint64_t snapshot_index = 0;  // the snapshot in progress holds the table at this index
 };
 
-// What job_table handles: its interface, and the next piece of a snapshot's
-// encode, which it sends itself.
-using job_table_impl = job_table_actor::extend<caf::reacts_to<write_atom>>;
-
-job_table_impl::behavior_type job_table(job_table_impl::stateful_pointer<job_table_state> self);
+job_table_actor::behavior_type job_table(job_table_actor::stateful_pointer<job_table_state> self);
 
 }  // namespace troupe

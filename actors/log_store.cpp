@@ -2,7 +2,6 @@
 
 #include <chrono>
 
-#include "config/limits.hpp"
 #include "protocol/errors.hpp"
 #include "runtime/common/log.hpp"
 #include "runtime/storage/state_files.hpp"
@@ -12,20 +11,24 @@ namespace troupe {
 namespace {
 
 // The installed snapshot's data, mapped from its file (see persist_done).
-// Not being able to map it costs memory, not correctness: the heap copy
-// stays.
-void map_installed(const log_store_state& st, raft::index_t index, persist_done& done) {
+// Not being able to map it costs memory, not correctness: the core keeps
+// the leader's snapshot it already holds in memory; for one of ours, which
+// the core does not hold, the file is read instead.
+void map_installed(const log_store_state& st, raft::index_t index, persist_done& done, bool read_if_unmapped) {
+  done.snapshot_index = index;
   try {
     done.snapshot_file = storage::map_snapshot_data(st.dir, index);
-    done.snapshot_index = index;
+    return;
   } catch (const storage::storage_error& e) {
-    TLOG(warn, "log_store") << "keeping the snapshot at index " << index << " in memory: " << e.what();
+    TLOG(warn, "log_store") << "cannot map the snapshot at index " << index << " (" << e.what() << "); "
+                            << (read_if_unmapped ? "reading it into memory" : "keeping it in memory");
   }
+  if (read_if_unmapped) done.snapshot_file = storage::load_snapshot(st.dir).value().data;
 }
 
 }  // namespace
 
-log_store_impl::behavior_type log_store(log_store_impl::stateful_pointer<log_store_state> self,
+log_store_actor::behavior_type log_store(log_store_actor::stateful_pointer<log_store_state> self,
                                         std::shared_ptr<storage::segmented_log> log, std::string dir,
                                         raft::hard_state saved, raft::index_t snapshot_index) {
   self->state.log = std::move(log);
@@ -42,17 +45,12 @@ log_store_impl::behavior_type log_store(log_store_impl::stateful_pointer<log_sto
           // entries that follow it arrive in this same request. One of our
           // own being written is older (the core installs a snapshot only
           // past what it has applied): dropped, its file removed.
-          if (st.snapshot_write) {
-            st.snapshot_write.reset();
-            persist_done dropped;
-            dropped.last_index = st.log->last_index();
-            st.snapshot_written.deliver(std::move(dropped));
-          }
+          st.snapshot_write.reset();
           storage::save_snapshot(st.dir, *req.snapshot);
           st.snapshot_index = req.snapshot->meta.index;
           if (!st.log->empty()) st.log->truncate_suffix(st.log->first_index());
           st.log->sync();
-          map_installed(st, st.snapshot_index, done);
+          map_installed(st, st.snapshot_index, done, false);
         }
         // Entries before the hard state: a hard state that moved term and
         // commit together with a repairing append must never be durable
@@ -81,41 +79,37 @@ log_store_impl::behavior_type log_store(log_store_impl::stateful_pointer<log_sto
         done.fsync_us = static_cast<std::uint64_t>(us);
         return done;
       },
-      // At a million jobs the file takes seconds to write, and every
-      // proposal waited behind it (issue 12): it is written a piece per
-      // write_atom, each queued behind the requests that arrived meanwhile.
-      // A snapshot from the leader persisted in between drops it (above);
-      // and it is installed only over an older one, so the file never goes
-      // back, nor the log behind it. raft_node has one compaction in flight
+      // A snapshot of our own, a piece per message as job_table encodes it
+      // (raft_node passes each piece on): at a million jobs the file is
+      // ~230 MB, and each append waits for one piece, not for the whole
+      // file. A snapshot from the leader persisted in between drops it
+      // (above); and it is installed only over an older one, so the file
+      // never goes back, nor the log behind it. raft_node has one in flight
       // at most.
-      [=](compact_atom, snapshot_blob& blob) -> caf::result<persist_done> {
+      [=](write_atom, snapshot_piece& p) -> caf::result<persist_done> {
         auto& st = self->state;
-        if (st.snapshot_write) return make_error(errc::internal, "a snapshot is already being written");
-        st.snapshot_write = std::make_unique<storage::snapshot_file_writer>(st.dir, std::move(blob.snap));
-        st.snapshot_written = self->make_response_promise<persist_done>();
-        self->send(self, write_atom::value);
-        return st.snapshot_written;
-      },
-      [=](write_atom) {
-        auto& st = self->state;
-        if (!st.snapshot_write) return;
-        if (!st.snapshot_write->write_some(config::snapshot_write_piece_bytes)) {
-          self->send(self, write_atom::value);
-          return;
+        const raft::index_t index = p.meta.index;
+        if (p.first) {
+          st.snapshot_write = std::make_unique<storage::snapshot_file_writer>(st.dir, std::move(p.meta));
+        } else if (!st.snapshot_write || st.snapshot_write->meta().index != index) {
+          return make_error(errc::unavailable, "the snapshot at index " + std::to_string(index) +
+                                                   " was dropped: a snapshot from the leader replaced it");
         }
-        const raft::index_t index = st.snapshot_write->meta().index;
+        st.snapshot_write->append(p.bytes);
         persist_done done;
-        if (index > st.snapshot_index) {
-          st.snapshot_write->install();
-          st.snapshot_index = index;
-          st.log->compact_prefix(index);
-          TLOG(debug, "log_store") << "snapshot saved at index " << index << ", log now starts at "
-                                   << st.log->first_index();
-          map_installed(st, index, done);
+        if (p.last) {
+          if (index > st.snapshot_index) {
+            st.snapshot_write->install();
+            st.snapshot_index = index;
+            st.log->compact_prefix(index);
+            TLOG(debug, "log_store") << "snapshot saved at index " << index << ", log now starts at "
+                                     << st.log->first_index();
+            map_installed(st, index, done, true);
+          }
+          st.snapshot_write.reset();  // removes the file if not installed
         }
-        st.snapshot_write.reset();  // removes the file if not installed
         done.last_index = st.log->last_index();
-        st.snapshot_written.deliver(std::move(done));
+        return done;
       },
   };
 }

@@ -21,16 +21,10 @@ struct log_store_state {
   std::string dir;
   raft::hard_state saved;  // what the hard state file holds
   raft::index_t snapshot_index = 0;  // the snapshot file's (0: none)
-  // The snapshot being written, a piece per write_atom, and its reply.
-  std::unique_ptr<storage::snapshot_file_writer> snapshot_write;
-  caf::typed_response_promise<persist_done> snapshot_written;
+  std::unique_ptr<storage::snapshot_file_writer> snapshot_write;  // ours, a piece per write_atom
 };
 
-// What log_store handles: its interface, and the next piece of a snapshot's
-// write, which it sends itself.
-using log_store_impl = log_store_actor::extend<caf::reacts_to<write_atom>>;
-
-log_store_impl::behavior_type log_store(log_store_impl::stateful_pointer<log_store_state> self,
+log_store_actor::behavior_type log_store(log_store_actor::stateful_pointer<log_store_state> self,
                                         std::shared_ptr<storage::segmented_log> log, std::string dir,
                                         raft::hard_state saved, raft::index_t snapshot_index);
 

@@ -373,13 +373,93 @@ caf::error on_exception(self_ptr self, std::exception_ptr& eptr) {
 }
 
 // The core sends its snapshot to lagging followers, so it keeps it between
-// compactions: from the file log_store just installed, mapped, rather than
-// on the heap (~230 MB at a million jobs; the heap copy goes once the ready,
-// the table and log_store are done with it).
+// compactions. One received from the leader it holds on the heap until
+// log_store has installed it: then from the file, mapped (~230 MB at a
+// million jobs; the heap copy goes once the ready and the table are done
+// with it). Its own snapshots it takes mapped from the start (compact_core).
 void take_mapped_snapshot(self_ptr self, persist_done& done) {
   if (done.snapshot_file.empty()) return;
   if (!self->state.core->replace_snapshot_data(done.snapshot_index, std::move(done.snapshot_file)))
     TLOG(debug, "raft_node") << "snapshot at index " << done.snapshot_index << " superseded before it was mapped";
+}
+
+void ask_table_for_snapshot_piece(self_ptr self, bool first);
+
+// Ends a compaction that will not compact the core: a snapshot from the
+// leader replaced the table or the file meanwhile, or one of the actors
+// failed. The table drops what it had begun, if it still has it.
+void give_up_snapshot(self_ptr self, const std::string& why) {
+  auto& st = self->state;
+  TLOG(debug, "raft_node") << "snapshot given up: " << why;
+  self->send(st.table, cancel_atom::value, compact_atom::value);
+  st.snapshot.reset();
+}
+
+// The file is installed: the core drops the log prefix it covers and keeps
+// the data as log_store mapped it, to send to lagging followers.
+void compact_core(self_ptr self, persist_done& done) {
+  auto& st = self->state;
+  auto s = std::move(*st.snapshot);
+  st.snapshot.reset();
+  if (done.snapshot_index != s.meta.index || done.snapshot_file.empty() ||
+      s.meta.index <= st.core->snapshot_metadata().index) {
+    TLOG(debug, "raft_node") << "snapshot at index " << s.meta.index << " superseded before it was installed";
+    return;
+  }
+  (void)st.core->compact(raft::snapshot{s.meta, std::move(done.snapshot_file)});  // the meta is the core's already
+  st.snapshot_bytes = s.bytes;
+  auto ms = [](clock::duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
+  TLOG(info, "raft_node") << "snapshot at index " << s.meta.index << " (" << s.bytes << " bytes) in "
+                          << ms(clock::now() - s.began) << " ms (" << s.pieces << " pieces; table "
+                          << ms(s.table) << ", store " << ms(s.store) << "); log compacted";
+}
+
+// A piece from the table: to log_store, then the next piece. The first names
+// the index, and the core its term and configuration, which the file holds.
+void snapshot_piece_arrived(self_ptr self, snapshot_piece& p, clock::time_point asked) {
+  auto& st = self->state;
+  if (!st.snapshot) return;
+  auto& s = *st.snapshot;
+  s.table += clock::now() - asked;
+  if (p.meta.index == 0) {
+    st.snapshot.reset();  // the table was restored from the leader's snapshot: nothing of ours to finish
+    return;
+  }
+  if (p.first) {
+    const raft::index_t index = p.meta.index;
+    const auto term = st.core->term_at(index);
+    if (!term || index <= st.core->snapshot_metadata().index || index > st.core->applied_index())
+      return give_up_snapshot(self, "the core no longer holds index " + std::to_string(index));
+    s.meta = raft::snapshot_meta{index, *term, st.core->conf_at(index)};
+  }
+  p.meta = s.meta;
+  s.bytes += p.bytes.size();
+  ++s.pieces;
+  const bool last = p.last;
+  const auto sent = clock::now();
+  self->request(st.store, caf::infinite, write_atom::value, std::move(p))
+      .then(
+          [=](persist_done& done) {
+            auto& st = self->state;
+            if (!st.snapshot) return;
+            st.snapshot->store += clock::now() - sent;
+            if (last)
+              compact_core(self, done);
+            else
+              ask_table_for_snapshot_piece(self, false);
+          },
+          [=](caf::error& e) { give_up_snapshot(self, "log_store: " + self->system().render(e)); });
+}
+
+void ask_table_for_snapshot_piece(self_ptr self, bool first) {
+  auto& st = self->state;
+  const auto asked = clock::now();
+  auto arrived = [=](snapshot_piece& p) { snapshot_piece_arrived(self, p, asked); };
+  auto failed = [=](caf::error& e) { give_up_snapshot(self, "job_table: " + self->system().render(e)); };
+  if (first)
+    self->request(st.table, caf::infinite, compact_atom::value).then(arrived, failed);
+  else
+    self->request(st.table, caf::infinite, write_atom::value).then(arrived, failed);
 }
 
 // A snapshot is taken once `raft.snapshot_every` entries were applied since
@@ -390,47 +470,21 @@ void take_mapped_snapshot(self_ptr self, persist_done& done) {
 // load, and those stalls were the p99 (issue 12). This way snapshot work
 // stays proportional to the work applied, as LogCabin's snapshot ratio keeps
 // it, and a restart replays at most that much log.
+//
+// The table encodes it a piece per request, and each piece goes to log_store
+// before the next is asked for: applies and appends go on in between, and
+// no more than a piece is in memory (the whole snapshot, ~230 MB at a
+// million jobs, came on top of the table at the peak). The core compacts
+// once the file is installed, from the data as log_store mapped it.
 void maybe_snapshot(self_ptr self) {
   auto& st = self->state;
-  if (st.snapshot_in_flight || st.cfg.raft.snapshot_every == 0) return;
+  if (st.snapshot || st.cfg.raft.snapshot_every == 0) return;
   if (st.applied_sent < st.core->snapshot_metadata().index + st.cfg.raft.snapshot_every) return;
   if (st.applied_bytes_since_snapshot < std::min(st.snapshot_bytes, config::max_log_bytes_between_snapshots)) return;
-  st.snapshot_in_flight = true;
   st.applied_bytes_since_snapshot = 0;
-  using clock = std::chrono::steady_clock;
-  const auto t0 = clock::now();
-  auto ms = [](clock::time_point a, clock::time_point b) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count();
-  };
-  self->request(st.table, caf::infinite, compact_atom::value)
-      .then([=](snapshot_blob& blob) {
-        const auto t_encoded = clock::now();
-        auto& st = self->state;
-        auto term = st.core->term_at(blob.snap.meta.index);
-        if (!term || blob.snap.meta.index <= st.core->snapshot_metadata().index ||
-            blob.snap.meta.index > st.core->applied_index()) {
-          st.snapshot_in_flight = false;
-          return;
-        }
-        blob.snap.meta.term = *term;  // the core adds the configuration as of the index
-        blob.snap.meta = st.core->compact(blob.snap);
-        auto index = blob.snap.meta.index;
-        auto bytes = blob.snap.data.size();
-        st.snapshot_bytes = bytes;
-        const auto t_compacted = clock::now();
-        self->request(st.store, caf::infinite, compact_atom::value, std::move(blob))
-            .then([=](persist_done& done) {
-              take_mapped_snapshot(self, done);
-              self->state.snapshot_in_flight = false;
-              // Each step's elapsed time; the table's and the store's are
-              // spread over pieces, with applies and appends in between.
-              const auto t_saved = clock::now();
-              TLOG(info, "raft_node") << "snapshot at index " << index << " (" << bytes << " bytes) in "
-                                      << ms(t0, t_saved) << " ms (table " << ms(t0, t_encoded) << ", raft "
-                                      << ms(t_encoded, t_compacted) << ", store " << ms(t_compacted, t_saved)
-                                      << "); log compacted";
-            });
-      });
+  st.snapshot.emplace();
+  st.snapshot->began = clock::now();
+  ask_table_for_snapshot_piece(self, true);
 }
 
 void after_persist(self_ptr self, std::shared_ptr<raft::ready> rd) {

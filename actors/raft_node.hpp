@@ -72,7 +72,17 @@ struct raft_node_state {
 
   bool ready_in_flight = false;
   raft::hard_state stored_hs;  // the last hard state handed to log_store
-  bool snapshot_in_flight = false;
+  // The compaction in flight (maybe_snapshot): its metadata, once the
+  // table's first piece named the index, and what its log line reports.
+  struct snapshot_progress {
+    raft::snapshot_meta meta;
+    std::uint64_t bytes = 0;
+    std::size_t pieces = 0;
+    clock::time_point began{};
+    clock::duration table{};  // waiting for the table's pieces
+    clock::duration store{};  // waiting for log_store to write them
+  };
+  std::optional<snapshot_progress> snapshot;
   // When to snapshot (maybe_snapshot): the size of the last snapshot taken,
   // installed or restored, and the entry bytes applied since.
   std::uint64_t snapshot_bytes = 0;

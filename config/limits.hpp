@@ -54,12 +54,13 @@ inline std::uint64_t max_peer_message_bytes(const node_config& c) {
 // snapshot of ~140 MiB).
 inline constexpr std::uint64_t max_log_bytes_between_snapshots = 64ull << 20;
 
-// log_store writes a snapshot this much at a time, each piece a message of
-// its own, so a log append waits for one piece (a few ms), never for the
-// whole file.
-inline constexpr std::uint64_t snapshot_write_piece_bytes = 4ull << 20;
-// job_table encodes a snapshot this many jobs at a time (a few ms each, ~3
-// MiB of a typical table), the entries committed meanwhile applied between.
-inline constexpr std::size_t snapshot_encode_piece_jobs = 10000;
+// A snapshot goes from job_table to its file a piece at a time (one message
+// to each actor per piece): this many jobs, or this many bytes once large
+// commands make jobs big, whichever comes first. A piece takes a few ms to
+// encode and to write (10,000 jobs are ~2.3 MiB of a typical table), so an
+// apply or a log append waits for one piece, never for the whole snapshot,
+// and no more than a piece or two is in memory at a time.
+inline constexpr std::size_t snapshot_piece_jobs = 10000;
+inline constexpr std::size_t snapshot_piece_bytes = 4u << 20;
 
 }  // namespace troupe::config

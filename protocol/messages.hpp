@@ -68,8 +68,9 @@ struct persist_done {
   raft::index_t last_index = 0;
   std::uint64_t fsync_us = 0;
   // A snapshot this request installed in its file: the index and the data
-  // mapped from the file, which raft_node hands the core in place of the
-  // heap copy (empty if none, or if the file could not be mapped).
+  // mapped from the file, which raft_node hands the core (empty if none).
+  // If the file cannot be mapped: empty for the leader's snapshot, of which
+  // the core holds a heap copy; read into memory for one of ours.
   raft::index_t snapshot_index = 0;
   raft::snapshot_bytes snapshot_file;
 };
@@ -92,6 +93,19 @@ struct apply_outcomes {
 };
 struct snapshot_blob {
   raft::snapshot snap;
+};
+
+// ---- raft_node -> job_table -> raft_node -> log_store: a compaction --------
+// A piece of the snapshot the table is taking, on its way to the file. The
+// table sets meta.index (its applied index when it began; 0: no snapshot in
+// progress, a snapshot from the leader replaced the table meanwhile);
+// raft_node completes the meta with the term and configuration as of that
+// index before handing the piece to log_store.
+struct snapshot_piece {
+  raft::snapshot_meta meta;
+  std::string bytes;
+  bool first = false;
+  bool last = false;
 };
 
 // A backup's image of the job table (AdminService.SaveSnapshot): the table's
@@ -309,6 +323,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::raft_outbox)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::entry_batch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::apply_outcomes)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::snapshot_blob)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::snapshot_piece)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::table_image)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::job_lookup)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::list_request)

@@ -51,7 +51,6 @@ bool job_table::insert(std::unique_ptr<job> owned) {
   // try_emplace leaves `owned` alone when the id is taken (emplace would destroy it).
   if (!by_id_.try_emplace(std::string_view(j->id), std::move(owned)).second) return false;
   if (pieces_) leave_out_of_snapshot(j);
-  added_bytes_ += job_size(*j);
   insert_entry(by_created_, j);
   reindex(j);
   return true;
@@ -131,8 +130,6 @@ void job_table::restore(std::string_view bytes) {
         fresh.by_id_.reserve(static_cast<std::size_t>(h.job_count));
       },
       [&](job&& j) { return fresh.insert(std::make_unique<job>(std::move(j))); });  // throws before *this changes
-  fresh.last_snapshot_bytes_ = bytes.size();
-  fresh.added_bytes_ = 0;
   *this = std::move(fresh);
 }
 

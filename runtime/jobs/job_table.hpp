@@ -137,16 +137,21 @@ class job_table {
 
   // The same bytes, made a piece at a time while the table goes on applying
   // (at a million jobs the encode takes most of a second, and every apply
-  // would wait for it). begin_snapshot() fixes the content: this applied
-  // index, the jobs and workers as they are now. continue_snapshot(n)
-  // encodes up to n more jobs and returns true once the snapshot is whole;
-  // take_snapshot() then hands the bytes over: exactly what snapshot() would
-  // have returned at begin_snapshot(). A job that changes or goes before its
-  // turn is encoded first as it was; one added meanwhile is left out.
-  // restore() and a new begin_snapshot() drop one in progress.
+  // would wait for it), and handed over a piece at a time (the whole ~230 MB
+  // is never in one buffer). begin_snapshot() fixes the content: this
+  // applied index, the jobs and workers as they are now.
+  // continue_snapshot(n, b) encodes up to n more jobs, stopping once b bytes
+  // wait to be taken, and returns true once the snapshot is whole.
+  // take_snapshot_piece() hands over the bytes encoded since the last call;
+  // once the snapshot is whole, the last ones, and the snapshot is over. The
+  // pieces in order are exactly what snapshot() would have returned at
+  // begin_snapshot(). A job that changes or goes before its turn is encoded
+  // first as it was; one added meanwhile is left out. restore(),
+  // cancel_snapshot() and a new begin_snapshot() drop one in progress.
   void begin_snapshot();
-  bool continue_snapshot(std::size_t max_jobs);
-  std::string take_snapshot();
+  bool continue_snapshot(std::size_t max_jobs, std::size_t max_bytes = SIZE_MAX);
+  std::string take_snapshot_piece();
+  void cancel_snapshot();
   bool snapshot_in_progress() const { return pieces_ != nullptr; }
   // Replaces the whole table. Throws std::runtime_error on malformed input and
   // then leaves the table unchanged.
@@ -210,10 +215,6 @@ class job_table {
   void keep_for_snapshot(const job* j);     // changes or goes: encode it now if its turn is still to come
   void leave_out_of_snapshot(const job* j);  // added after begin_snapshot()
   std::unique_ptr<snapshot_pieces> pieces_;
-  // The next snapshot's reservation: the size of the last one (restored or
-  // taken in pieces), and of the jobs added since it began.
-  std::size_t last_snapshot_bytes_ = 0;
-  std::size_t added_bytes_ = 0;
 };
 
 }  // namespace troupe::jobs

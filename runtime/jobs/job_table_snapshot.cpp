@@ -1,6 +1,6 @@
 // The job table's snapshots: at once (snapshot()), or a piece at a time while
-// the table goes on applying (begin_snapshot() .. take_snapshot()), which
-// gives the same bytes.
+// the table goes on applying (begin_snapshot() .. take_snapshot_piece()),
+// which gives the same bytes.
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -60,18 +60,13 @@ std::string job_table::snapshot() const {
 }
 
 void job_table::begin_snapshot() {
-  // Room for the last size, the jobs added since, and an eighth for what
-  // changed (outputs, errors): growing the buffer by doubling copied it
-  // whole in one piece (~0.1 s at a million jobs), and held the old buffer
-  // and the new one at once. Reserving costs no memory until written.
-  const std::size_t expected = last_snapshot_bytes_ + added_bytes_;
-  const std::size_t reserve = expected + expected / 8;
-  added_bytes_ = 0;  // from here, added jobs are the next snapshot's
   auto p = std::make_unique<snapshot_pieces>(
-      snapshot_builder(applied_index_, workers_, draining_, by_created_.size(), reserve));
+      snapshot_builder(applied_index_, workers_, draining_, by_created_.size()));
   if (!by_created_.empty()) p->last = key_of(*by_created_.rbegin()->j);
   pieces_ = std::move(p);
 }
+
+void job_table::cancel_snapshot() { pieces_.reset(); }
 
 void job_table::keep_for_snapshot(const job* j) {
   if (pieces_->still_to_come(*j)) pieces_->kept.emplace(key_of(*j), encode_job(*j));  // the first change keeps it
@@ -81,13 +76,13 @@ void job_table::leave_out_of_snapshot(const job* j) { pieces_->added.insert(j->i
 
 // Merges, in creation order, the jobs still in the table (those added since
 // begin left out) with the kept ones, which replace their live version.
-bool job_table::continue_snapshot(std::size_t max_jobs) {
+bool job_table::continue_snapshot(std::size_t max_jobs, std::size_t max_bytes) {
   if (!pieces_) throw std::logic_error("continue_snapshot: no snapshot in progress");
   auto& p = *pieces_;
   if (p.complete) return true;
   auto it = p.done ? by_created_.upper_bound(*p.done) : by_created_.begin();
   const job* last_live = nullptr;  // the last job encoded from the table in this call, if it came last
-  for (std::size_t n = 0; n < max_jobs; ++n) {
+  for (std::size_t n = 0; n < max_jobs && p.out.pending_bytes() < max_bytes; ++n) {
     while (!p.added.empty() && it != by_created_.end() && p.added.count(it->j->id)) ++it;
     const bool live = p.last && it != by_created_.end() && !less(*p.last, *it->j);
     const auto k = p.kept.begin();
@@ -111,12 +106,12 @@ bool job_table::continue_snapshot(std::size_t max_jobs) {
   return p.complete;
 }
 
-std::string job_table::take_snapshot() {
-  if (!pieces_ || !pieces_->complete) throw std::logic_error("take_snapshot: the snapshot is not complete");
-  std::string bytes = pieces_->out.finish();
+std::string job_table::take_snapshot_piece() {
+  if (!pieces_) throw std::logic_error("take_snapshot_piece: no snapshot in progress");
+  if (!pieces_->complete) return pieces_->out.take();
+  std::string last = pieces_->out.finish();
   pieces_.reset();
-  last_snapshot_bytes_ = bytes.size();
-  return bytes;
+  return last;
 }
 
 }  // namespace troupe::jobs

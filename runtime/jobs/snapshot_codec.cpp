@@ -6,6 +6,7 @@
 #include <functional>
 #include <stdexcept>
 #include <unordered_set>
+#include <utility>
 
 #include "runtime/jobs/job_order.hpp"
 
@@ -294,6 +295,12 @@ void snapshot_builder::added_one() {
 void snapshot_builder::extend_crc() {
   crc_ = crc32_extend(crc_, std::string_view(out_).substr(crc_through_));
   crc_through_ = out_.size();
+}
+
+std::string snapshot_builder::take() {
+  extend_crc();
+  crc_through_ = 0;
+  return std::exchange(out_, std::string());
 }
 
 std::string snapshot_builder::finish() {

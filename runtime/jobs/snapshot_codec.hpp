@@ -58,7 +58,13 @@ class snapshot_builder {
                    const std::set<std::uint64_t>& draining, std::uint64_t job_count, std::size_t reserve_bytes = 0);
   void add(const job& j);
   void add_encoded(std::string_view encoded_job);
-  // Throws std::logic_error unless exactly job_count jobs were added.
+  // The bytes added since the last take(), handed over so that the whole
+  // snapshot is never in one buffer (job_table's pieces go to the file as
+  // they come); the pieces and then finish() make up the snapshot.
+  std::string take();
+  std::size_t pending_bytes() const { return out_.size(); }
+  // What is left. Throws std::logic_error unless exactly job_count jobs were
+  // added.
   std::string finish();
 
  private:

@@ -40,7 +40,41 @@ crc_fn choose_implementation() {
   return crc32c_hardware_available() ? &crc32c_extend_sse42 : &crc32c_extend_table;
 }
 
+// Multiplies the 32x32 bit matrix m (column i: the image of bit i) by v over
+// GF(2).
+using gf2_matrix = std::array<std::uint32_t, 32>;
+
+std::uint32_t gf2_times(const gf2_matrix& m, std::uint32_t v) {
+  std::uint32_t sum = 0;
+  for (std::size_t i = 0; v != 0; ++i, v >>= 1)
+    if (v & 1u) sum ^= m[i];
+  return sum;
+}
+
+gf2_matrix gf2_square(const gf2_matrix& m) {
+  gf2_matrix sq{};
+  for (std::size_t i = 0; i < 32; ++i) sq[i] = gf2_times(m, m[i]);
+  return sq;
+}
+
 }  // namespace
+
+// The CRC register is linear over GF(2): running a + b through it equals
+// running a's CRC through len_b zero bytes, xor b's CRC (the pre- and
+// post-inversions cancel). The zero bytes are applied as powers of the
+// one-zero-bit operator, squared up to the bits of len_b.
+std::uint32_t crc32c_combine(std::uint32_t crc_a, std::uint32_t crc_b, std::uint64_t len_b) {
+  if (len_b == 0) return crc_a;
+  gf2_matrix op{};  // one zero bit
+  op[0] = castagnoli_reflected;
+  for (std::size_t i = 1; i < 32; ++i) op[i] = 1u << (i - 1);
+  op = gf2_square(gf2_square(gf2_square(op)));  // one zero byte
+  for (; len_b != 0; len_b >>= 1) {
+    if (len_b & 1u) crc_a = gf2_times(op, crc_a);
+    if (len_b > 1) op = gf2_square(op);
+  }
+  return crc_a ^ crc_b;
+}
 
 bool crc32c_hardware_available() {
 #if defined(__x86_64__)

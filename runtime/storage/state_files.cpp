@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <stdexcept>
 #include <vector>
 
 #include "runtime/storage/byte_order.hpp"
@@ -123,28 +124,25 @@ raft::hard_state decode_hard_state(std::string_view bytes, const std::string& so
 namespace {
 
 // Everything of a snapshot file before its data: magic, version, meta, data
-// length. The file is this, the data, then the CRC of both.
-std::string snapshot_header(const raft::snapshot& snap) {
+// length. The file is this, the data, then the CRC of both. Its size does
+// not depend on the data.
+std::string snapshot_header(const raft::snapshot_meta& meta, std::uint64_t data_len) {
   std::string out(snapshot_magic);
-  const std::string conf = raft::encode(snap.meta.conf);
+  const std::string conf = raft::encode(meta.conf);
   put_u32(out, snapshot_format_version);
-  put_u64(out, snap.meta.index);
-  put_u64(out, snap.meta.term);
+  put_u64(out, meta.index);
+  put_u64(out, meta.term);
   put_u32(out, static_cast<std::uint32_t>(conf.size()));
   out.append(conf);
-  put_u64(out, snap.data.size());
+  put_u64(out, data_len);
   return out;
-}
-
-std::uint32_t snapshot_crc(std::string_view header, const raft::snapshot& snap) {
-  return crc32c_extend(crc32c(header), snap.data.view().data(), snap.data.size());
 }
 
 }  // namespace
 
 std::string encode_snapshot(const raft::snapshot& snap) {
-  std::string out = snapshot_header(snap);
-  const std::uint32_t crc = snapshot_crc(out, snap);
+  std::string out = snapshot_header(snap.meta, snap.data.size());
+  const std::uint32_t crc = crc32c_extend(crc32c(out), snap.data.view().data(), snap.data.size());
   out.append(snap.data.view());
   put_u32(out, crc);
   return out;
@@ -224,51 +222,45 @@ raft::hard_state load_hard_state(const std::string& dir) {
   return decode_hard_state(*bytes, path);
 }
 
-void save_snapshot(const std::string& dir, const raft::snapshot& snap) { snapshot_file_writer(dir, snap).install(); }
+void save_snapshot(const std::string& dir, const raft::snapshot& snap) {
+  snapshot_file_writer w(dir, snap.meta);
+  w.append(snap.data.view());
+  w.install();
+}
 
-snapshot_file_writer::snapshot_file_writer(const std::string& dir, raft::snapshot snap)
-    : dir_(dir), path_(snapshot_path(dir) + "." + std::to_string(snap.meta.index) + ".tmp"), snap_(std::move(snap)) {
+snapshot_file_writer::snapshot_file_writer(const std::string& dir, raft::snapshot_meta meta)
+    : dir_(dir), path_(snapshot_path(dir) + "." + std::to_string(meta.index) + ".tmp"), meta_(std::move(meta)) {
   ensure_directory(dir_);
-  const std::string header = snapshot_header(snap_);
   fd_ = open_file(path_, O_WRONLY | O_CREAT | O_TRUNC);
-  pwrite_all(fd_.get(), header, 0, path_);
-  crc_ = crc32c(header);
-  data_at_ = header.size();
+  data_at_ = snapshot_header(meta_, 0).size();  // written at install()
 }
 
 snapshot_file_writer::~snapshot_file_writer() {
   if (!installed_) ::unlink(path_.c_str());  // best effort; the next start removes it otherwise
 }
 
-bool snapshot_file_writer::write_some(std::size_t max_bytes) {
-  const std::string_view data = snap_.data.view();
-  const std::size_t n = std::min(max_bytes, data.size() - written_);
-  if (n > 0) {
-    const std::string_view piece = data.substr(written_, n);
-    pwrite_all(fd_.get(), piece, data_at_ + written_, path_);
-    crc_ = crc32c_extend(crc_, piece.data(), piece.size());
-    // Start this piece's writeback now: the final fsync then waits for the
-    // last piece only, and so does a log fsync that the filesystem orders
-    // after this file's dirty data. Only a hint: errors surface at fsync.
-    ::sync_file_range(fd_.get(), static_cast<off_t>(data_at_ + written_), static_cast<off_t>(n),
-                      SYNC_FILE_RANGE_WRITE);
-    written_ += n;
-  }
-  if (written_ < data.size()) return false;
-  if (!synced_) {
-    std::string trailer;
-    put_u32(trailer, crc_);
-    pwrite_all(fd_.get(), trailer, data_at_ + data.size(), path_);
-    fsync_or_throw(fd_.get(), path_);
-    fd_ = unique_fd();
-    synced_ = true;
-  }
-  return true;
+void snapshot_file_writer::append(std::string_view data) {
+  if (installed_) throw std::logic_error("snapshot_file_writer: append after install");
+  if (data.empty()) return;
+  pwrite_all(fd_.get(), data, data_at_ + written_, path_);
+  data_crc_ = crc32c_extend(data_crc_, data.data(), data.size());
+  // Start this piece's writeback now: the final fsync then waits for the
+  // last piece only, and so does a log fsync that the filesystem orders
+  // after this file's dirty data. Only a hint: errors surface at fsync.
+  ::sync_file_range(fd_.get(), static_cast<off_t>(data_at_ + written_), static_cast<off_t>(data.size()),
+                    SYNC_FILE_RANGE_WRITE);
+  written_ += data.size();
 }
 
 void snapshot_file_writer::install() {
-  while (!write_some(SIZE_MAX)) {
-  }
+  if (installed_) return;
+  const std::string header = snapshot_header(meta_, written_);
+  std::string trailer;
+  put_u32(trailer, crc32c_combine(crc32c(header), data_crc_, written_));
+  pwrite_all(fd_.get(), header, 0, path_);
+  pwrite_all(fd_.get(), trailer, data_at_ + written_, path_);
+  fsync_or_throw(fd_.get(), path_);
+  fd_ = unique_fd();
   rename_durably(path_, snapshot_path(dir_), dir_);
   installed_ = true;
 }

@@ -32,39 +32,38 @@ void save_hard_state(const std::string& dir, const raft::hard_state& hs);
 raft::hard_state load_hard_state(const std::string& dir);
 
 // Replaces the previous snapshot (only the newest is kept): a
-// snapshot_file_writer's whole write, then install().
+// snapshot_file_writer given the whole data, then install().
 void save_snapshot(const std::string& dir, const raft::snapshot& snap);
 
-// Writes a snapshot a piece at a time to a file of its own beside the
-// current one (<dir>/snapshot.<index>.tmp), so that the log's writes can go
-// in between (log_store): at a million jobs the file is ~150 MiB. The data
-// goes from the shared buffer to the file, never copied into a second one.
-// Throws storage_error as the other writes here; the file is removed unless
-// installed.
+// Writes a snapshot to a file of its own beside the current one
+// (<dir>/snapshot.<index>.tmp) as its data comes, a piece per append(): the
+// job table encodes a million jobs (~230 MB) a piece at a time, and no piece
+// is held once written, nor the whole data ever in memory. The data's length
+// and the CRC go in at install(), when they are known. Throws storage_error
+// as the other writes here; the file is removed unless installed.
 class snapshot_file_writer {
  public:
-  snapshot_file_writer(const std::string& dir, raft::snapshot snap);  // creates the file, writes the header
+  snapshot_file_writer(const std::string& dir, raft::snapshot_meta meta);  // creates the file
   ~snapshot_file_writer();
   snapshot_file_writer(const snapshot_file_writer&) = delete;
   snapshot_file_writer& operator=(const snapshot_file_writer&) = delete;
 
-  // Writes up to max_bytes more of the data; once all of it is written,
-  // writes the CRC, fsyncs and returns true.
-  bool write_some(std::size_t max_bytes);
-  // Writes what is left, then renames the file over <dir>/snapshot and
-  // fsyncs the directory.
+  // The next bytes of the data, after those appended before.
+  void append(std::string_view data);
+  // Completes the file (the header with the data's length, the CRC), fsyncs
+  // it, renames it over <dir>/snapshot and fsyncs the directory.
   void install();
-  const raft::snapshot_meta& meta() const { return snap_.meta; }
+  const raft::snapshot_meta& meta() const { return meta_; }
+  std::uint64_t data_bytes() const { return written_; }
 
  private:
   std::string dir_;
   std::string path_;
-  raft::snapshot snap_;
+  raft::snapshot_meta meta_;
   unique_fd fd_;
-  std::uint64_t data_at_ = 0;  // the header's size
-  std::uint64_t written_ = 0;  // bytes of the data written
-  std::uint32_t crc_ = 0;      // of the header and the data written
-  bool synced_ = false;
+  std::uint64_t data_at_ = 0;   // the header's size
+  std::uint64_t written_ = 0;   // bytes of the data written
+  std::uint32_t data_crc_ = 0;  // of the data written
   bool installed_ = false;
 };
 

@@ -183,13 +183,13 @@ CAF_TEST(a scoped subscriber gets the change stream like any other) {
 
 CAF_TEST_FIXTURE_SCOPE_END()
 
-// Snapshots are taken a piece at a time: entries committed meanwhile are
-// applied between the pieces, and the snapshot still holds the table as it
+// Snapshots are taken a piece per request: entries committed meanwhile are
+// applied between the pieces, and the pieces still make up the table as it
 // was when it began (the bytes a one-shot encode gave then).
 CAF_TEST_FIXTURE_SCOPE(job_table_snapshot_tests, view_fixture)
 
 CAF_TEST(entries apply between the pieces of a snapshot which holds the table as it began) {
-  const int jobs_before = static_cast<int>(2 * config::snapshot_encode_piece_jobs + 10);  // three pieces
+  const int jobs_before = static_cast<int>(2 * config::snapshot_piece_jobs + 10);  // three pieces
   std::vector<raft::entry> batch;
   for (int i = 0; i < jobs_before; ++i) {
     raft::entry e;
@@ -204,29 +204,76 @@ CAF_TEST(entries apply between the pieces of a snapshot which holds the table as
   CAF_REQUIRE(before->value);
   const std::uint64_t index = next_index - 1;
 
-  auto snap = std::make_shared<answer<snapshot_blob>>();
-  sys.spawn([=](caf::event_based_actor* s) {
-    s->request(table, caf::infinite, compact_atom::value).then([=](snapshot_blob& b) { snap->value = std::move(b); });
-  });
-  settle();
-  // The first piece waits on the clock; these apply first: a change, a
-  // cancel and a new job, none of them in the snapshot.
+  auto first = ask<snapshot_piece>(table, compact_atom::value);
+  CAF_REQUIRE(first->value);
+  CAF_CHECK(first->value->first);
+  CAF_CHECK(!first->value->last);
+  CAF_CHECK_EQUAL(first->value->meta.index, index);
+  std::string bytes = first->value->bytes;
+  // Between the pieces: a change, a cancel and a new job, none of them in
+  // the snapshot.
   commit(cancel("job-5"));
   commit(submit("job-new", 500));
   auto during = ask<job_lookup>(table, get_atom::value, std::string("job-5"));
   CAF_REQUIRE(during->value && during->value->found);
   CAF_CHECK(during->value->job.status == jobs::job_status::cancelled);
-  CAF_CHECK(!snap->done());
-  int pieces = 0;
-  for (; !snap->done() && pieces < 10; ++pieces) {
-    sched.trigger_timeouts();
-    settle();
-    if (pieces == 0) commit(cancel("job-20005"));  // in the last piece: kept as it was
+  int pieces = 1;
+  for (bool last = false; !last && pieces < 10; ++pieces) {
+    auto next = ask<snapshot_piece>(table, write_atom::value);
+    CAF_REQUIRE(next->value);
+    CAF_CHECK(!next->value->first);
+    CAF_CHECK_EQUAL(next->value->meta.index, index);
+    bytes += next->value->bytes;
+    last = next->value->last;
+    if (pieces == 1) commit(cancel("job-20005"));  // in the last piece: kept as it was
   }
   CAF_CHECK_EQUAL(pieces, 3);
-  CAF_REQUIRE(snap->value);
-  CAF_CHECK_EQUAL(snap->value->snap.meta.index, index);
-  CAF_CHECK(snap->value->snap.data == before->value->data);
+  CAF_CHECK(bytes == before->value->data);
+  // Over: a further request says no snapshot is in progress.
+  auto after = ask<snapshot_piece>(table, write_atom::value);
+  CAF_REQUIRE(after->value);
+  CAF_CHECK_EQUAL(after->value->meta.index, 0u);
+}
+
+CAF_TEST(a snapshot cancelled or replaced by one from the leader has no next piece) {
+  commit(submit("job-1", 1000));
+  auto begun = ask<snapshot_piece>(table, compact_atom::value);
+  CAF_REQUIRE(begun->value);
+  CAF_CHECK(begun->value->last);  // one job: one piece
+  auto again = ask<snapshot_piece>(table, compact_atom::value);  // a new one begins
+  CAF_REQUIRE(again->value);
+  CAF_CHECK(again->value->bytes == begun->value->bytes);
+
+  std::vector<raft::entry> batch;  // enough for a second piece
+  for (int i = 0; i < static_cast<int>(config::snapshot_piece_jobs); ++i) {
+    raft::entry e;
+    e.term = 1;
+    e.index = next_index++;
+    e.data = submit("job-more-" + std::to_string(i), 2000 + i).SerializeAsString();
+    batch.push_back(std::move(e));
+  }
+  self->send(table, apply_atom::value, entry_batch{batch});
+  settle();
+  auto cancelled = ask<snapshot_piece>(table, compact_atom::value);
+  CAF_REQUIRE(cancelled->value);
+  CAF_CHECK(!cancelled->value->last);
+  self->send(table, cancel_atom::value, compact_atom::value);
+  settle();
+  auto none = ask<snapshot_piece>(table, write_atom::value);
+  CAF_REQUIRE(none->value);
+  CAF_CHECK_EQUAL(none->value->meta.index, 0u);
+
+  auto replaced = ask<snapshot_piece>(table, compact_atom::value);
+  CAF_REQUIRE(replaced->value);
+  CAF_CHECK(!replaced->value->last);
+  auto image = ask<table_image>(table, backup_atom::value);
+  CAF_REQUIRE(image->value);
+  raft::snapshot from_leader{{image->value->index, 1, {}}, image->value->data};
+  auto restored = ask<std::uint64_t>(table, restore_atom::value, snapshot_blob{from_leader});
+  CAF_REQUIRE(restored->value);
+  none = ask<snapshot_piece>(table, write_atom::value);
+  CAF_REQUIRE(none->value);
+  CAF_CHECK_EQUAL(none->value->meta.index, 0u);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -1,6 +1,8 @@
 // Snapshots: exact round trips, determinism across nodes, rejection of bad bytes.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <random>
 #include <stdexcept>
 
@@ -535,11 +537,13 @@ TEST_CASE("a snapshot in pieces while commands apply holds the table as it was a
     std::mt19937_64 rng(seed);
     t.table.begin_snapshot();
     CHECK(t.table.snapshot_in_progress());
+    std::string bytes;
     while (!t.table.continue_snapshot(1 + rng() % 40)) {
       ++pieces;
+      if (rng() % 2) bytes += t.table.take_snapshot_piece();  // taken or left for later: the same bytes
       for (std::uint64_t k = rng() % 25; k > 0; --k) t.apply(gen.next());
     }
-    const std::string bytes = t.table.take_snapshot();
+    bytes += t.table.take_snapshot_piece();
     CHECK_FALSE(t.table.snapshot_in_progress());
     CHECK(bytes == expected);
     // The table went on: it is the table a replica of the same log holds.
@@ -552,53 +556,64 @@ TEST_CASE("a snapshot in pieces while commands apply holds the table as it was a
   CHECK(pieces > 100);
 }
 
-TEST_CASE("a snapshot in pieces: empty tables, one piece, restore and a new begin drop it") {
+TEST_CASE("a snapshot in pieces: empty tables, one piece, restore, cancel and a new begin drop it") {
   log_fed_table t;
   command_generator gen(9);
   const std::string empty = t.table.snapshot();
   t.table.begin_snapshot();
   for (int i = 0; i < 50; ++i) t.apply(gen.next());  // every job added since: none of them in it
   CHECK(t.table.continue_snapshot(1));
-  CHECK(t.table.take_snapshot() == empty);
+  CHECK(t.table.take_snapshot_piece() == empty);
+  CHECK_FALSE(t.table.snapshot_in_progress());
 
   const std::string now = t.table.snapshot();
   t.table.begin_snapshot();
   CHECK(t.table.continue_snapshot(t.table.size() + 1));
-  CHECK(t.table.take_snapshot() == now);
+  CHECK(t.table.take_snapshot_piece() == now);
 
   t.table.begin_snapshot();
   CHECK_FALSE(t.table.continue_snapshot(1));
   t.table.restore(now);
   CHECK_FALSE(t.table.snapshot_in_progress());
-  CHECK_THROWS_AS(t.table.take_snapshot(), std::logic_error);
+  CHECK_THROWS_AS(t.table.take_snapshot_piece(), std::logic_error);
+  CHECK_THROWS_AS(t.table.continue_snapshot(1), std::logic_error);
 
   t.table.begin_snapshot();
   CHECK_FALSE(t.table.continue_snapshot(1));
+  t.table.cancel_snapshot();
+  CHECK_FALSE(t.table.snapshot_in_progress());
+
+  t.table.begin_snapshot();
+  CHECK_FALSE(t.table.continue_snapshot(1));
+  CHECK_FALSE(t.table.take_snapshot_piece().empty());  // the header and a job, then dropped
   t.table.begin_snapshot();  // starts over
-  while (!t.table.continue_snapshot(3)) {
-  }
-  CHECK(t.table.take_snapshot() == now);
+  std::string bytes;
+  while (!t.table.continue_snapshot(3)) bytes += t.table.take_snapshot_piece();
+  bytes += t.table.take_snapshot_piece();
+  CHECK(bytes == now);
 }
 
-// The buffer of a snapshot in pieces is reserved once: growing it by
-// doubling copied it whole within one piece, and held both buffers at once.
-TEST_CASE("a snapshot in pieces reserves for the jobs added since the last one: its buffer never regrows") {
+// A piece is bounded in bytes as well as in jobs: with large commands a
+// piece of 10,000 jobs would be hundreds of MiB, as much memory as the whole
+// snapshot is meant not to take.
+TEST_CASE("a snapshot in pieces: each piece stops once it holds the bytes asked for") {
   log_fed_table t;
-  command_generator gen(11);
-  for (int i = 0; i < 200; ++i) t.apply(gen.next());
-  const std::string last = t.table.snapshot();
-  t.table.restore(last);  // the last snapshot's size is this one's
-  // Large commands, as a batch of scripts would bring: the table grows
-  // many times over since its last snapshot.
-  for (int i = 0; i < 500; ++i) t.apply(submit("big-" + std::to_string(i), std::string(1000, 'c'), t0 + i));
+  for (int i = 0; i < 300; ++i) t.apply(submit("big-" + std::to_string(i), std::string(1000, 'c'), t0 + i));
   const std::string expected = t.table.snapshot();
-  REQUIRE(expected.size() > 50 * last.size());
+  const std::size_t max_bytes = 8 * 1024;
   t.table.begin_snapshot();
-  while (!t.table.continue_snapshot(50)) {
+  std::string bytes;
+  std::size_t pieces = 0, largest = 0;
+  bool complete = false;
+  while (!complete) {
+    complete = t.table.continue_snapshot(SIZE_MAX, max_bytes);
+    const std::string piece = t.table.take_snapshot_piece();
+    largest = std::max(largest, piece.size());
+    bytes += piece;
+    ++pieces;
   }
-  const std::string bytes = t.table.take_snapshot();
   CHECK(bytes == expected);
-  // The reservation: the size and an eighth. Doubling from the last size
-  // would have ended 1.7 times over the size here.
-  CHECK(bytes.capacity() <= bytes.size() + bytes.size() / 8 + 64);
+  CHECK(pieces >= expected.size() / (max_bytes + 1100));
+  CHECK(largest < max_bytes + 1100);  // the bound, and the one job that crossed it
+  CHECK(largest >= max_bytes);
 }

@@ -63,6 +63,19 @@ TEST_SUITE("crc32c") {
       CHECK(crc32c_extend(crc32c(s.data(), cut), s.data() + cut, s.size() - cut) == whole);
   }
 
+  TEST_CASE("combine gives the CRC of a + b from the CRCs of a and b and b's length") {
+    std::string s(70000, '\0');
+    for (std::size_t i = 0; i < s.size(); ++i) s[i] = static_cast<char>(i * 131 + (i >> 9));
+    const std::uint32_t whole = crc32c(s);
+    for (std::size_t cut : {std::size_t{0}, std::size_t{1}, std::size_t{7}, std::size_t{58}, std::size_t{4096},
+                            std::size_t{65537}, s.size() - 1, s.size()}) {
+      const std::string_view a = std::string_view(s).substr(0, cut), b = std::string_view(s).substr(cut);
+      CHECK(crc32c_combine(crc32c(a), crc32c(b), b.size()) == whole);
+    }
+    CHECK(crc32c_combine(0, 0, 0) == 0);
+    CHECK(crc32c_combine(crc32c("abc"), 0, 0) == crc32c("abc"));
+  }
+
   TEST_CASE("a single flipped bit changes the CRC") {
     std::string s(64, 'a');
     const std::uint32_t base = crc32c(s);

@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
+#include <stdexcept>
 
 #include "runtime/storage/byte_order.hpp"
 #include "runtime/storage/crc32c.hpp"
@@ -133,37 +134,46 @@ TEST_SUITE("state_files") {
     CHECK(read_file(path) == std::string("se\0cond", 7));
   }
 
-  TEST_CASE("snapshot_file_writer: written a piece at a time, the file is encode_snapshot's bytes") {
+  TEST_CASE("snapshot_file_writer: the data appended a piece at a time, the file is encode_snapshot's bytes") {
     temp_dir d;
     save_snapshot(d.path(), raft::snapshot{{5, 1, raft::membership::of_voters({1})}, "old"});
     std::string big(10007, '\0');
     for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7 + 3);
     const raft::snapshot snap{{900, 4, raft::membership::of_voters({1, 2, 3})}, big};
-    snapshot_file_writer w(d.path(), snap);
+    snapshot_file_writer w(d.path(), snap.meta);
     const std::string written = snapshot_path(d.path()) + ".900.tmp";
-    int pieces = 0;
-    while (!w.write_some(4096)) {
-      ++pieces;
+    for (std::size_t at = 0; at < big.size(); at += 4096) {
+      w.append(std::string_view(big).substr(at, 4096));
+      w.append({});
       // The installed snapshot is untouched until install().
       CHECK(load_snapshot(d.path())->data == "old");
     }
-    CHECK(pieces == 2);  // 4096 + 4096, then the last 1815 with the CRC and the fsync
-    CHECK(read_file(written) == encode_snapshot(snap));
-    CHECK(w.write_some(4096));  // done stays done
-    w.install();
+    CHECK(w.data_bytes() == big.size());
+    w.install();  // the length and the CRC, known only now
     CHECK_FALSE(std::filesystem::exists(written));
+    CHECK(read_file(snapshot_path(d.path())) == encode_snapshot(snap));
+    w.install();  // done stays done
+    CHECK_THROWS_AS(w.append("more"), std::logic_error);
     const auto got = load_snapshot(d.path());
     REQUIRE(got.has_value());
     CHECK(got->meta.index == 900);
+    CHECK(got->meta.conf == snap.meta.conf);
     CHECK(got->data == big);
+  }
+
+  TEST_CASE("snapshot_file_writer: a snapshot with no data") {
+    temp_dir d;
+    const raft::snapshot_meta meta{3, 2, raft::membership::of_voters({7})};
+    snapshot_file_writer(d.path(), meta).install();
+    CHECK(read_file(snapshot_path(d.path())) == encode_snapshot(raft::snapshot{meta, std::string()}));
   }
 
   TEST_CASE("snapshot_file_writer: a write never installed leaves no file, nor does a crash after the next start") {
     temp_dir d;
     save_snapshot(d.path(), raft::snapshot{{5, 1, {}}, "kept"});
     {
-      snapshot_file_writer w(d.path(), raft::snapshot{{8, 1, {}}, std::string(100, 'x')});
-      CHECK_FALSE(w.write_some(10));
+      snapshot_file_writer w(d.path(), raft::snapshot_meta{8, 1, {}});
+      w.append(std::string(100, 'x'));
       CHECK(std::filesystem::exists(snapshot_path(d.path()) + ".8.tmp"));
     }  // dropped: a newer snapshot was installed meanwhile, or the node stops
     CHECK_FALSE(std::filesystem::exists(snapshot_path(d.path()) + ".8.tmp"));

@@ -28,7 +28,7 @@ log_store_actor::behavior_type silent_store(log_store_actor::stateful_pointer<si
         self->state.held.push_back(self->make_response_promise<persist_done>());
         return self->state.held.back();
       },
-      [](compact_atom, snapshot_blob&) { return persist_done{}; },
+      [](write_atom, snapshot_piece&) { return persist_done{}; },
   };
 }
 
@@ -36,7 +36,9 @@ job_table_actor::behavior_type empty_table() {
   return {
       [](apply_atom, entry_batch&) { return apply_outcomes{}; },
       [](restore_atom, snapshot_blob&) { return std::uint64_t{0}; },
-      [](compact_atom) { return snapshot_blob{}; },
+      [](compact_atom) { return snapshot_piece{}; },
+      [](write_atom) { return snapshot_piece{}; },
+      [](cancel_atom, compact_atom) {},
       [](backup_atom) { return table_image{}; },
       [](get_atom, const std::string&) { return job_lookup{}; },
       [](list_atom, const list_request&) { return list_reply{}; },
