@@ -14,8 +14,6 @@
 namespace troupe {
 namespace {
 
-// One message per applied batch; sent when only drain state changed too, so
-// listeners that follow drains (the dispatcher) hear of them at once.
 // The next piece of the snapshot in progress; meta.index 0 if none is (a
 // snapshot from the leader replaced the table since it began).
 snapshot_piece next_snapshot_piece(job_table_state& st) {
@@ -27,6 +25,8 @@ snapshot_piece next_snapshot_piece(job_table_state& st) {
   return p;
 }
 
+// One message per applied batch; sent when only drain state changed too, so
+// listeners that follow drains (the dispatcher) hear of them at once.
 void publish(job_table_actor::stateful_pointer<job_table_state> self, std::vector<jobs::job_change> changes,
              std::vector<jobs::worker_change> workers = {}) {
   if (changes.empty() && workers.empty()) return;

@@ -40,10 +40,10 @@ crc_fn choose_implementation() {
   return crc32c_hardware_available() ? &crc32c_extend_sse42 : &crc32c_extend_table;
 }
 
-// Multiplies the 32x32 bit matrix m (column i: the image of bit i) by v over
-// GF(2).
+// A 32x32 bit matrix over GF(2), column i the image of bit i.
 using gf2_matrix = std::array<std::uint32_t, 32>;
 
+// m times the vector v.
 std::uint32_t gf2_times(const gf2_matrix& m, std::uint32_t v) {
   std::uint32_t sum = 0;
   for (std::size_t i = 0; v != 0; ++i, v >>= 1)
