@@ -75,6 +75,20 @@ struct view_fixture : sim_fixture {
     settle();
   }
 
+  // n submits in one batch: <prefix>0, <prefix>1, ..., created at created, created + 1, ...
+  void commit_submits(const std::string& prefix, int n, std::int64_t created) {
+    std::vector<raft::entry> batch;
+    for (int i = 0; i < n; ++i) {
+      raft::entry e;
+      e.term = 1;
+      e.index = next_index++;
+      e.data = submit(prefix + std::to_string(i), created + i).SerializeAsString();
+      batch.push_back(std::move(e));
+    }
+    self->send(table, apply_atom::value, entry_batch{batch});
+    settle();
+  }
+
   // Jobs on workers 1 and 2 in every status, created out of id order; worker 2 drained.
   void fill() {
     for (std::uint64_t w : {1, 2}) {
@@ -190,16 +204,7 @@ CAF_TEST_FIXTURE_SCOPE(job_table_snapshot_tests, view_fixture)
 
 CAF_TEST(entries apply between the pieces of a snapshot which holds the table as it began) {
   const int jobs_before = static_cast<int>(2 * config::snapshot_piece_jobs + 10);  // three pieces
-  std::vector<raft::entry> batch;
-  for (int i = 0; i < jobs_before; ++i) {
-    raft::entry e;
-    e.term = 1;
-    e.index = next_index++;
-    e.data = submit("job-" + std::to_string(i), 1000 + i).SerializeAsString();
-    batch.push_back(std::move(e));
-  }
-  self->send(table, apply_atom::value, entry_batch{batch});
-  settle();
+  commit_submits("job-", jobs_before, 1000);
   auto before = ask<table_image>(table, backup_atom::value);  // the one-shot encode at this index
   CAF_REQUIRE(before->value);
   const std::uint64_t index = next_index - 1;
@@ -244,16 +249,7 @@ CAF_TEST(a snapshot cancelled or replaced by one from the leader has no next pie
   CAF_REQUIRE(again->value);
   CAF_CHECK(again->value->bytes == begun->value->bytes);
 
-  std::vector<raft::entry> batch;  // enough for a second piece
-  for (int i = 0; i < static_cast<int>(config::snapshot_piece_jobs); ++i) {
-    raft::entry e;
-    e.term = 1;
-    e.index = next_index++;
-    e.data = submit("job-more-" + std::to_string(i), 2000 + i).SerializeAsString();
-    batch.push_back(std::move(e));
-  }
-  self->send(table, apply_atom::value, entry_batch{batch});
-  settle();
+  commit_submits("job-more-", static_cast<int>(config::snapshot_piece_jobs), 2000);  // a second piece
   auto cancelled = ask<snapshot_piece>(table, compact_atom::value);
   CAF_REQUIRE(cancelled->value);
   CAF_CHECK(!cancelled->value->last);
