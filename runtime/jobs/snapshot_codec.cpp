@@ -185,14 +185,11 @@ job read_job(reader& r) {
   return j;
 }
 
-}  // namespace
-
+// The bytes write_job writes for `j`.
 std::size_t job_size(const job& j) {
   return min_job_bytes + j.id.size() + j.command.size() + j.image.size() + j.error.size() + j.stdout_inline.size() +
          j.stderr_inline.size() + (j.exit_code ? 4 : 0) + (j.started_at_ns ? 8 : 0) + (j.completed_at_ns ? 8 : 0);
 }
-
-namespace {
 
 // A std::set iterates in ascending order, so equal sets give equal bytes.
 void write_worker_set(writer& w, const std::set<std::uint64_t>& ids) {

@@ -77,9 +77,8 @@ class snapshot_builder {
   std::uint32_t crc_ = 0;
 };
 
-// One job as a snapshot holds it, and its size.
+// One job as a snapshot holds it.
 std::string encode_job(const job& j);
-std::size_t job_size(const job& j);
 
 // Reads every version from oldest_snapshot_format_version to
 // snapshot_format_version. Throws std::runtime_error naming the first
