@@ -37,6 +37,12 @@ grep -Eq '^after completed more jobs/s in [01] of 1 pairs$' "$OUT/ab.txt" || { c
 DURATION_S=1 "$HERE/threads.sh" "$BUILD" >"$OUT/threads.txt" 2>&1 || { cat "$OUT/threads.txt" >&2; fail "threads.sh failed"; }
 grep -Eq '^\| total \| [0-9]+ \| [0-9]+ \| [0-9]+ \|$' "$OUT/threads.txt" || { cat "$OUT/threads.txt" >&2; fail "no total row from threads.sh"; }
 grep -Eq '^machine: [0-9]+ us busy CPU per job' "$OUT/threads.txt" || { cat "$OUT/threads.txt" >&2; fail "no machine line from threads.sh"; }
+# The drain phase: 500 jobs, of which the executor has not run most when the submits end.
+PHASE=drain COUNT=500 "$HERE/threads.sh" "$BUILD" >"$OUT/threads-drain.txt" 2>&1 ||
+  { cat "$OUT/threads-drain.txt" >&2; fail "PHASE=drain threads.sh failed"; }
+grep -Eq '^Raft entries: [0-9]+, [0-9.]+ per job$' "$OUT/threads-drain.txt" &&
+  grep -Eq '^\| total \| [0-9]+ \| [0-9]+ \| [0-9]+ \|$' "$OUT/threads-drain.txt" ||
+  { cat "$OUT/threads-drain.txt" >&2; fail "no entries line or total row from PHASE=drain threads.sh"; }
 
 # 2d. tail.sh, a one-second window: the burst table's summary line.
 DURATION_S=1 CONCURRENCY=8 "$HERE/tail.sh" "$BUILD" >"$OUT/tail.txt" 2>&1 || { cat "$OUT/tail.txt" >&2; fail "tail.sh failed"; }

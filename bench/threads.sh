@@ -18,13 +18,21 @@
 # first: the consensus path alone), RUN_ON_LEADER=1 (the followers drained
 # first: every job runs on the leader, no result is forwarded), KEEP_TMP,
 # NODE_PRELOAD / NODE_ENV (bench/lib.sh).
+# PHASE=drain measures the drain instead (docs/BENCHMARKS.md, nineteenth
+# round): COUNT (10000) jobs submitted at CONCURRENCY (64 there) first, then
+# the window runs from the end of the submits until the backlog is 0 (polled
+# with the CLI every second, at most DRAIN_TIMEOUT_S, 300), per job left at
+# its start; it also prints the Raft entries per job (the leader's
+# troupe_raft_last_index). The machine figure then includes the polls.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=bench/lib.sh
 source "$HERE/lib.sh"
 
 lib_init "${1:-build}" threads
-CONCURRENCY=${CONCURRENCY:-1}
+PHASE=${PHASE:-submit}
+[[ $PHASE == submit || $PHASE == drain ]] || { echo "PHASE is submit or drain" >&2; exit 2; }
+if [[ $PHASE == drain ]]; then CONCURRENCY=${CONCURRENCY:-64}; else CONCURRENCY=${CONCURRENCY:-1}; fi
 DURATION_S=${DURATION_S:-8}
 
 quiet_wait
@@ -51,26 +59,52 @@ snapshot() {
 }
 ctxt() { awk '/^ctxt / { print $2 }' /proc/stat; }
 
+last_index() { curl -fsS "http://${HTTP[LEADER-1]}/metrics" | awk '/^troupe_raft_last_index / { print $2 }'; }
+
+if [[ $PHASE == drain ]]; then
+  row=$("$LOADGEN" --addr "$LEADER_ADDR" --concurrency "$CONCURRENCY" --count "${COUNT:-10000}" --duration-s 300 -o json)
+  echo "$row"
+  bl=$(backlog_json)
+  jobs=$(jq -r .backlog <<<"$bl")
+  echo "backlog as the submits end: $bl"
+fi
+i0=$(last_index)
 snapshot >"$TMP/before"
 cs0=$(ctxt)
 cpu0=$(cpu_ticks)
-row=$("$LOADGEN" --addr "$LEADER_ADDR" --concurrency "$CONCURRENCY" --duration-s "$DURATION_S" -o json)
+if [[ $PHASE == drain ]]; then
+  d0=$(date +%s%N)
+  until [[ $(backlog_json | jq -r .backlog) == 0 ]]; do
+    (( ($(date +%s%N) - d0) / 1000000000 < ${DRAIN_TIMEOUT_S:-300} )) || { echo "backlog not drained in ${DRAIN_TIMEOUT_S:-300} s" >&2; exit 1; }
+    sleep 1
+  done
+  d1=$(date +%s%N)
+else
+  row=$("$LOADGEN" --addr "$LEADER_ADDR" --concurrency "$CONCURRENCY" --duration-s "$DURATION_S" -o json)
+fi
 read -r b0 t0 <<<"$cpu0"
 read -r b1 t1 <<<"$(cpu_ticks)"
 cs1=$(ctxt)
 snapshot >"$TMP/after"
-echo "$row"
-jobs=$(jq -r '.committed' <<<"$row")
-[[ $jobs -gt 0 ]] || { echo "no job committed" >&2; exit 1; }
+i1=$(last_index)
+if [[ $PHASE == drain ]]; then
+  awk -v n="$jobs" -v ns="$((d1 - d0))" 'BEGIN { printf "drained %d jobs in %.1f s (%.0f jobs/s, to within the 1 s poll)\n", n, ns / 1e9, n / (ns / 1e9) }'
+else
+  echo "$row"
+  jobs=$(jq -r '.committed' <<<"$row")
+fi
+[[ $jobs -gt 0 ]] || { echo "no job committed, or none left to drain" >&2; exit 1; }
+awk -v n="$jobs" -v e="$((i1 - i0))" 'BEGIN { printf "Raft entries: %d, %.2f per job\n", e, e / n }' 
 hz=$(getconf CLK_TCK)
 # A thread or child seen only at the end started during the window: all of its ticks count.
 join -a 2 -e 0 -o 0,2.2,1.3,2.3 "$TMP/before" "$TMP/after" |
   awk -v jobs="$jobs" -v hz="$hz" -v busy="$((b1 - b0))" -v total="$((t1 - t0))" \
-      -v cs="$((cs1 - cs0))" -v c="$CONCURRENCY" '
+      -v cs="$((cs1 - cs0))" -v c="$CONCURRENCY" -v phase="$PHASE" '
     { split($1, k, ":"); d = $4 - $3; if (d < 0) d = 0; g[$2] = 1; t[k[1], $2] += d; sum[k[1]] += d }
     function us(ticks) { return ticks * 1e6 / hz / jobs }
     END {
-      printf "\n%d jobs committed at %d in flight; CPU per job by thread group (us):\n\n", jobs, c
+      if (phase == "drain") printf "\n%d jobs drained (submitted at %d in flight); CPU per job by thread group (us):\n\n", jobs, c
+      else printf "\n%d jobs committed at %d in flight; CPU per job by thread group (us):\n\n", jobs, c
       print "| threads | leader | followers (both) | all three nodes |"
       print "|---|---:|---:|---:|"
       n = split("caf.multiplexer nexting_thread default-executo caf.actor caf.clock troupe-node jobs", order, " ")
