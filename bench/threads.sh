@@ -94,7 +94,7 @@ else
   jobs=$(jq -r '.committed' <<<"$row")
 fi
 [[ $jobs -gt 0 ]] || { echo "no job committed, or none left to drain" >&2; exit 1; }
-awk -v n="$jobs" -v e="$((i1 - i0))" 'BEGIN { printf "Raft entries: %d, %.2f per job\n", e, e / n }' 
+awk -v n="$jobs" -v e="$((i1 - i0))" 'BEGIN { printf "Raft entries: %d, %.2f per job\n", e, e / n }'
 hz=$(getconf CLK_TCK)
 # A thread or child seen only at the end started during the window: all of its ticks count.
 join -a 2 -e 0 -o 0,2.2,1.3,2.3 "$TMP/before" "$TMP/after" |

@@ -30,9 +30,9 @@ struct raft_options {
   std::uint32_t max_pending_proposals = 256;
   // A job status report waits up to this long on the leader for another
   // proposal to share its commit round. 0: proposed at once. 10, not 5: in a
-  // drain (no submits to share with) the reports of 10 ms share one round,
-  // about half the rounds per job (docs/BENCHMARKS.md, nineteenth round);
-  // longer starved the workers' prefetched slots here.
+  // drain (no submits to share with) the reports of 10 ms share one round:
+  // ~40% fewer entries per job (docs/BENCHMARKS.md, nineteenth round); 15
+  // and more left the workers' prefetched slots empty while results waited.
   std::uint32_t status_hold_ms = 10;
   std::uint64_t snapshot_every = 10000;  // applied entries between snapshots
   std::uint32_t max_entries_per_append = 512;
