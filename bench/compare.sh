@@ -49,7 +49,7 @@ for c in $CONCURRENCIES; do
   jq -c --argjson b "$bl" --argjson cpu "$busy" '. + {jobs_at_end: $b, cpu_busy_pct: $cpu}' <<<"$row" | tee -a "$RESULTS"
   if [[ ${DRAIN:-0} == 1 ]]; then  # let the executor catch up before the next row (bounded)
     t0=$(date +%s)
-    until [[ $(backlog_json | jq -r .backlog) == 0 ]] || (( $(date +%s) - t0 >= ${DRAIN_TIMEOUT_S:-300} )); do sleep 0.5; done
+    backlog_wait_empty "${DRAIN_TIMEOUT_S:-300}" 0.5 || true  # the message below shows what is left
     echo "backlog drained in $(( $(date +%s) - t0 )) s: $(backlog_json)" >&2
   fi
 done

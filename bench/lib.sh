@@ -13,6 +13,7 @@
 #                                # RUN_ON_LEADER=1 drains the followers only
 #   etcd_start (PORTS[6..11]); etcd_wait_leader              # -> ELEADER (host:port)
 #   backlog_json                 # job totals by status, read now, as one JSON object
+#   backlog_wait_empty T P       # poll every P s until the backlog is 0 (status 1 after T s)
 #   fsync_ref LABEL              # raw write+fdatasync rate -> $TMP/fsync-LABEL.txt
 #   dockerd_start DIR            # private dockerd (scripts/test-dockerd.sh) -> DOCKER_SOCK,
 #                                # or DOCKER_UNAVAILABLE (reason); stopped at exit
@@ -263,6 +264,15 @@ backlog_json() {  # job totals by status at the leader (else any node), read now
   done
   out+="\"_\":0}"
   jq -c 'del(._) | . + {backlog: (if .pending < 0 or .assigned < 0 or .running < 0 then -1 else .pending + .assigned + .running end)}' <<<"$out"
+}
+
+backlog_wait_empty() {  # $1: timeout s, $2: seconds between polls -> 0 once the backlog reads 0, 1 at the timeout
+  local t0
+  t0=$(date +%s)
+  until [[ $(backlog_json | jq -r .backlog) == 0 ]]; do
+    (( $(date +%s) - t0 < $1 )) || return 1
+    sleep "$2"
+  done
 }
 
 # --- etcd --------------------------------------------------------------------

@@ -74,10 +74,7 @@ cs0=$(ctxt)
 cpu0=$(cpu_ticks)
 if [[ $PHASE == drain ]]; then
   d0=$(date +%s%N)
-  until [[ $(backlog_json | jq -r .backlog) == 0 ]]; do
-    (( ($(date +%s%N) - d0) / 1000000000 < ${DRAIN_TIMEOUT_S:-300} )) || { echo "backlog not drained in ${DRAIN_TIMEOUT_S:-300} s" >&2; exit 1; }
-    sleep 1
-  done
+  backlog_wait_empty "${DRAIN_TIMEOUT_S:-300}" 1 || { echo "backlog not drained in ${DRAIN_TIMEOUT_S:-300} s" >&2; exit 1; }
   d1=$(date +%s%N)
 else
   row=$("$LOADGEN" --addr "$LEADER_ADDR" --concurrency "$CONCURRENCY" --duration-s "$DURATION_S" -o json)
