@@ -37,7 +37,11 @@ using job_table_actor = caf::typed_actor<
     caf::replies_to<compact_atom>::with<snapshot_piece>,
     caf::replies_to<write_atom>::with<snapshot_piece>,
     caf::reacts_to<cancel_atom, compact_atom>,  // drop the snapshot in progress
-    caf::replies_to<backup_atom>::with<table_image>,    // the same bytes, with index, term and job count
+    // A backup, a piece per request: backup_atom begins it (the sender takes
+    // the pieces; its end drops the backup) and answers the first piece,
+    // backup_atom with the piece's id the next.
+    caf::replies_to<backup_atom>::with<backup_piece>,
+    caf::replies_to<backup_atom, std::uint64_t>::with<backup_piece>,
     caf::replies_to<get_atom, std::string>::with<job_lookup>,
     caf::replies_to<list_atom, list_request>::with<list_reply>,
     caf::replies_to<subscribe_atom, change_listener>::with<job_snapshot_view>,  // every job (streams)

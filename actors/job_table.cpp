@@ -9,19 +9,40 @@
 #include <caf/stateful_actor.hpp>
 
 #include "config/limits.hpp"
+#include "protocol/errors.hpp"
 #include "runtime/common/log.hpp"
 
 namespace troupe {
 namespace {
 
-// The next piece of the snapshot in progress; meta.index 0 if none is (a
+// The next piece of the compaction in progress; meta.index 0 if none is (a
 // snapshot from the leader replaced the table since it began).
 snapshot_piece next_snapshot_piece(job_table_state& st) {
   snapshot_piece p;
-  if (!st.table.snapshot_in_progress()) return p;
+  if (st.compaction == 0) return p;
   p.meta.index = st.snapshot_index;
-  p.last = st.table.continue_snapshot(config::snapshot_piece_jobs, config::snapshot_piece_bytes);
-  p.bytes = st.table.take_snapshot_piece();
+  p.last = st.table.continue_snapshot(st.compaction, config::snapshot_piece_jobs, config::snapshot_piece_bytes);
+  p.bytes = st.table.take_snapshot_piece(st.compaction);
+  if (p.last) st.compaction = 0;
+  return p;
+}
+
+// The next piece of backup `id`, or an error when it is not in progress: a
+// snapshot from the leader replaced the table since it began (the image
+// would no longer be one table's), or it never was.
+caf::result<backup_piece> next_backup_piece(job_table_state& st, jobs::job_table::snapshot_id id) {
+  auto it = st.backups.find(id);
+  if (it == st.backups.end())
+    return make_error(errc::unavailable, "the backup was dropped: a snapshot from the leader replaced this "
+                                         "node's job table meanwhile; retry");
+  backup_piece p;
+  p.id = id;
+  p.index = it->second.index;
+  p.term = it->second.term;
+  p.job_count = it->second.job_count;
+  p.last = st.table.continue_snapshot(id, config::snapshot_piece_jobs, config::snapshot_piece_bytes);
+  p.bytes = st.table.take_snapshot_piece(id);
+  if (p.last) st.backups.erase(it);
   return p;
 }
 
@@ -80,9 +101,20 @@ listener_view scoped_view(const job_table_state& st, const listener_scope& scope
 
 job_table_actor::behavior_type job_table(job_table_actor::stateful_pointer<job_table_state> self) {
   self->set_down_handler([=](caf::down_msg& dm) {
-    auto& ls = self->state.listeners;
+    auto& st = self->state;
+    auto& ls = st.listeners;
     ls.erase(std::remove_if(ls.begin(), ls.end(), [&](const change_listener& l) { return l.address() == dm.source; }),
              ls.end());
+    // A backup nobody takes any more would cost every later change a check,
+    // and keep the jobs it still needs as they were, for ever.
+    for (auto it = st.backups.begin(); it != st.backups.end();) {
+      if (it->second.taker != dm.source) {
+        ++it;
+        continue;
+      }
+      st.table.cancel_snapshot(it->first);
+      it = st.backups.erase(it);
+    }
   });
   return {
       [=](apply_atom, entry_batch& batch) -> apply_outcomes {
@@ -131,6 +163,9 @@ job_table_actor::behavior_type job_table(job_table_actor::stateful_pointer<job_t
         }
         st.applied = blob.snap.meta.index;
         st.applied_term = blob.snap.meta.term;
+        // What was in progress went with the old table.
+        st.compaction = 0;
+        st.backups.clear();
         TLOG(info, "job_table") << "restored snapshot at index " << st.applied << " ("
                                 << st.table.size() << " jobs)";
         // Subscribers resynchronise from the full state, as if every job changed.
@@ -165,21 +200,33 @@ job_table_actor::behavior_type job_table(job_table_actor::stateful_pointer<job_t
       // config::snapshot_piece_bytes, whichever comes first.
       [=](compact_atom) -> snapshot_piece {
         auto& st = self->state;
-        st.table.begin_snapshot();  // drops one in progress (raft_node gave it up)
+        if (st.compaction != 0) st.table.cancel_snapshot(st.compaction);  // raft_node gave it up
+        st.compaction = st.table.begin_snapshot();
         st.snapshot_index = st.applied;
         snapshot_piece p = next_snapshot_piece(st);
         p.first = true;
         return p;
       },
       [=](write_atom) -> snapshot_piece { return next_snapshot_piece(self->state); },
-      [=](cancel_atom, compact_atom) { self->state.table.cancel_snapshot(); },
-      // One serialization of the table, as for compaction; the caller (the
-      // node service, after a ReadIndex) streams it, so this actor only pays
-      // for building the bytes.
-      [=](backup_atom) -> table_image {
+      [=](cancel_atom, compact_atom) {
         auto& st = self->state;
-        return table_image{st.applied, st.applied_term, st.table.size(), st.table.snapshot()};
+        if (st.compaction != 0) st.table.cancel_snapshot(st.compaction);
+        st.compaction = 0;
       },
+      // A backup, a piece per request as a compaction (and beside one): at a
+      // million jobs the one-shot encode held every apply and query for
+      // most of a second. The first request fixes the image; the asker is
+      // its taker, whose end drops it (down handler).
+      [=](backup_atom) -> caf::result<backup_piece> {
+        auto& st = self->state;
+        auto taker = caf::actor_cast<caf::actor_addr>(self->current_sender());
+        if (!taker) return make_error(errc::internal, "a backup needs an actor to take its pieces");
+        const auto id = st.table.begin_snapshot();
+        st.backups.emplace(id, job_table_state::backup{st.applied, st.applied_term, st.table.size(), taker});
+        self->monitor(taker);
+        return next_backup_piece(st, id);
+      },
+      [=](backup_atom, std::uint64_t id) -> caf::result<backup_piece> { return next_backup_piece(self->state, id); },
       [=](get_atom, const std::string& id) -> job_lookup {
         job_lookup r;
         if (const auto* j = self->state.table.find(id)) {

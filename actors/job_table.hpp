@@ -15,7 +15,16 @@ struct job_table_state {
   std::uint64_t applied = 0;  // includes noop entries, which the table never sees
   std::uint64_t applied_term = 0;  // the term of the entry at `applied` (a backup names it)
   std::vector<change_listener> listeners;
-  std::uint64_t snapshot_index = 0;  // the snapshot in progress holds the table at this index
+  // The compaction in progress (0: none), which holds the table at snapshot_index.
+  jobs::job_table::snapshot_id compaction = 0;
+  std::uint64_t snapshot_index = 0;
+  // Backups in progress, by the table's snapshot id: each is dropped when its
+  // taker (the actor asking for its pieces) ends, whether it finished or not.
+  struct backup {
+    std::uint64_t index = 0, term = 0, job_count = 0;
+    caf::actor_addr taker;
+  };
+  std::map<jobs::job_table::snapshot_id, backup> backups;
 };
 
 job_table_actor::behavior_type job_table(job_table_actor::stateful_pointer<job_table_state> self);

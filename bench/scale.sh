@@ -8,11 +8,12 @@
 # RSS once serving, and the latency of its first submits. Then the serving node
 # takes a snapshot of its own (SNAP_JOBS submits of 64 KiB commands bring it
 # on): the node's time for each step, its peak RSS, and the submits' latency
-# meanwhile.
+# meanwhile. Last, a backup (`troupe snapshot save`) while submits run: its
+# time, the submits' latency meanwhile, the node's peak RSS.
 #
 #   bench/scale.sh [BUILD_DIR]          (default: build)
 #
-# Environment: JOBS (1000000), SNAP_JOBS (1100), QUIET_WAIT_S (as bench/compare.sh), KEEP_TMP,
+# Environment: JOBS (1000000), SNAP_JOBS (1100), BACKUP_LOAD_S (30), QUIET_WAIT_S (as bench/compare.sh), KEEP_TMP,
 # LOCAL_JOBS (unset): passed to bench_scale --local-jobs -- how many assigned
 # or running jobs the restarted node holds; unset, it holds a third of them
 # (~23,000 at 1M), which it must start or report failed as it comes up.
@@ -96,4 +97,26 @@ echo "node: ${snap#*raft_node: }"
 hwm=$(awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/${NODE_PID[1]}/status")
 rss=$(awk '/^VmRSS:/ { printf "%.0f", $2 / 1024 }' "/proc/${NODE_PID[1]}/status")
 echo "node RSS during the compaction phase: peak ${hwm} MiB, now ${rss} MiB"
+
+# A backup of the 1M-job table (AdminService.SaveSnapshot through the CLI)
+# while submits keep coming at 16 in flight: the backup's time, the latency
+# of the submits answered meanwhile (the table serves both), the node's peak
+# RSS during this phase, and the file checked with `troupe snapshot status`.
+echo "== backup: troupe snapshot save while submits run at 16 in flight"
+echo 5 >"/proc/${NODE_PID[1]}/clear_refs" 2>/dev/null || true
+"$LOADGEN" --addr "${GRPC[0]}" --concurrency 16 --duration-s "${BACKUP_LOAD_S:-30}" \
+  --success-log "$TMP/backup_submits.log" -o json >"$TMP/backup_load.json" &
+load_pid=$!
+sleep 3
+b0=$(date +%s%N)
+"$CLI" -a "${GRPC[0]}" snapshot save "$TMP/backup.snap" --timeout 300 >/dev/null
+b1=$(date +%s%N)
+hwm=$(awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/${NODE_PID[1]}/status")
+wait "$load_pid"
+jq -r '"submits over the phase: \(.committed) committed, \(.committed_per_s) /s, latency ms p50 \(.latency_ms.p50) p99 \(.latency_ms.p99) max \(.latency_ms.max), errors \(.errors_total)"' "$TMP/backup_load.json"
+echo "backup of $(stat -c %s "$TMP/backup.snap") bytes: $(( (b1 - b0) / 1000000 )) ms (CLI, process start included); node RSS peak ${hwm} MiB"
+awk -v a="$b0" -v b="$b1" '$1 >= a && $1 <= b { print ($1 - $2) / 1e6 }' "$TMP/backup_submits.log" | sort -n |
+  awk '{ v[NR] = $1 } END { if (NR == 0) { print "no submit answered during the backup"; exit }
+    printf "submits answered during the backup: %d, latency ms p50 %.2f p99 %.2f max %.2f\n", NR, v[int(NR * 0.5) + 1], v[int(NR * 0.99) + 1], v[NR] }'
+"$CLI" snapshot status "$TMP/backup.snap" | head -4
 echo "load average at the end: $(loadavg)"

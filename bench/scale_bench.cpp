@@ -274,11 +274,11 @@ int main(int argc, char** argv) {
   {
     storage::snapshot_file_writer w(snap_dir, raft::snapshot_meta{restored.applied_index(), 1,
                                                                   raft::membership::of_voters({1})});
-    restored.begin_snapshot();
+    const auto id = restored.begin_snapshot();
     for (bool done = false; !done; ++pieces) {
       auto t = clock_type::now();
-      done = restored.continue_snapshot(config::snapshot_piece_jobs, config::snapshot_piece_bytes);
-      const std::string piece = restored.take_snapshot_piece();
+      done = restored.continue_snapshot(id, config::snapshot_piece_jobs, config::snapshot_piece_bytes);
+      const std::string piece = restored.take_snapshot_piece(id);
       const double encode = ms_since(t);
       t = clock_type::now();
       w.append(piece);

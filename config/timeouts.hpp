@@ -96,10 +96,10 @@ inline milliseconds transfer_request_wait(const node_config& c) { return outer(t
 inline milliseconds remote_query_wait() { return outer(query_timeout); }
 inline milliseconds forwarded_query_wait() { return outer(remote_query_wait()); }
 
-// A backup (AdminService.SaveSnapshot) serializes the whole job table in one
-// step of the table actor, as compaction does: far longer than a query at a
-// million jobs. The service waits for the ReadIndex, then for the image; the
-// gateway one hop longer.
+// A backup (AdminService.SaveSnapshot) takes the whole job table into a spool
+// file, a piece at a time (each piece a query's wait): far longer than a
+// query at a million jobs. The service waits for the ReadIndex, then for the
+// image; the gateway one hop longer.
 inline constexpr milliseconds table_image_timeout{60000};
 inline milliseconds table_image_wait(const node_config& c) { return commit_wait(c) + table_image_timeout; }
 inline milliseconds snapshot_request_wait(const node_config& c) { return outer(table_image_wait(c)); }

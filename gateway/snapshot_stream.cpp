@@ -5,6 +5,7 @@
 
 #include "gateway/grpc_errors.hpp"
 #include "runtime/backup/backup_file.hpp"
+#include "runtime/backup/spool_file.hpp"
 #include "transport/ask.hpp"
 
 namespace troupe {
@@ -42,7 +43,7 @@ class snapshot_stream final : public grpc::ServerWriteReactor<admin::SnapshotChu
     m.index = image_.index;
     m.term = image_.term;
     m.job_count = image_.job_count;
-    m.data_bytes = image_.data.size();
+    m.data_bytes = image_.data ? image_.data->size() : 0;
     crc_.update(backup::encode_header(m));
     auto* md = chunk_.mutable_metadata();
     md->set_format_version(m.version);
@@ -55,11 +56,19 @@ class snapshot_stream final : public grpc::ServerWriteReactor<admin::SnapshotChu
   }
 
   void next() {
-    if (sent_ < image_.data.size()) {
-      const std::size_t n = std::min(snapshot_chunk_bytes, image_.data.size() - sent_);
-      const std::string_view piece(image_.data.data() + sent_, n);
-      crc_.update(piece);
-      chunk_.set_data(piece.data(), piece.size());
+    const std::uint64_t total = image_.data ? image_.data->size() : 0;
+    if (sent_ < total) {
+      const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(snapshot_chunk_bytes, total - sent_));
+      std::string* out = chunk_.mutable_data();
+      out->resize(n);
+      try {
+        image_.data->read(sent_, out->data(), n);
+      } catch (const std::exception& e) {
+        release();
+        Finish(grpc::Status(grpc::StatusCode::INTERNAL, std::string("cannot read the backup back: ") + e.what()));
+        return;
+      }
+      crc_.update(*out);
       sent_ += n;
       StartWrite(&chunk_);
       return;
@@ -75,7 +84,7 @@ class snapshot_stream final : public grpc::ServerWriteReactor<admin::SnapshotChu
   }
 
   void release() {
-    std::string().swap(image_.data);
+    image_.data.reset();  // the spool file's space goes with its last holder
     chunk_.Clear();
   }
 
@@ -83,7 +92,7 @@ class snapshot_stream final : public grpc::ServerWriteReactor<admin::SnapshotChu
   table_image image_;
   admin::SnapshotChunk chunk_;
   backup::checksum crc_;
-  std::size_t sent_ = 0;
+  std::uint64_t sent_ = 0;
   bool trailer_sent_ = false;
 };
 

@@ -2,9 +2,10 @@
 // image of the job table, then writes it as metadata, data chunks of at most
 // snapshot_chunk_bytes, and the CRC32C of the backup file those parts make
 // (runtime/backup/backup_file.hpp), one write at a time (callback API; the
-// reactor deletes itself when done). The image is held once, here, and
-// released after the last chunk; the checksum is computed chunk by chunk on
-// gRPC's threads as the data goes out, never on an actor thread.
+// reactor deletes itself when done). The image waits in its spool file
+// (runtime/backup/spool_file.hpp), read a chunk at a time and released after
+// the last; the checksum is computed chunk by chunk on gRPC's threads as the
+// data goes out, never on an actor thread.
 #pragma once
 
 #include <chrono>

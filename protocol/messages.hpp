@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -16,6 +17,10 @@
 #include "runtime/jobs/job_table.hpp"
 #include "runtime/raft/core.hpp"
 #include "log_command.pb.h"
+
+namespace troupe::backup {
+class spool_file;
+}
 
 namespace troupe {
 
@@ -108,14 +113,28 @@ struct snapshot_piece {
   bool last = false;
 };
 
-// A backup's image of the job table (AdminService.SaveSnapshot): the table's
-// snapshot bytes at the index and term it had applied, taken in one step of
-// the table actor so index, term and bytes agree.
+// ---- job_table -> backup_taker -> node_service -> gateway: a backup ---------
+// A piece of a backup's image of the job table (AdminService.SaveSnapshot).
+// The table fixes the image when the first piece is asked for (its applied
+// index, that entry's term, its job count: in every piece) and answers a
+// piece per request, as for a compaction; `id` names the backup in the next
+// request.
+struct backup_piece {
+  std::uint64_t id = 0;
+  raft::index_t index = 0;
+  raft::term_t term = 0;
+  std::uint64_t job_count = 0;
+  std::string bytes;  // the next bytes of jobs::job_table::snapshot() as it was
+  bool last = false;
+};
+
+// The whole image, spooled to an anonymous file of the leader's data
+// directory (runtime/backup/spool_file.hpp), which the gateway streams.
 struct table_image {
   raft::index_t index = 0;
   raft::term_t term = 0;
   std::uint64_t job_count = 0;
-  std::string data;  // jobs::job_table::snapshot(), the bytes compaction stores
+  std::shared_ptr<const backup::spool_file> data;  // the snapshot bytes compaction would store
 };
 
 // ---- job_table queries and change stream ---------------------------------------
@@ -324,6 +343,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::entry_batch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::apply_outcomes)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::snapshot_blob)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::snapshot_piece)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::backup_piece)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::table_image)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::job_lookup)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::list_request)

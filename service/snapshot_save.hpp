@@ -3,7 +3,8 @@
 // table as applied at an index at least the commit index when the request
 // arrived, so every job whose submit was acknowledged before it is in it.
 // The ReadIndex path gives that (the same one GetJobStatus --linearizable
-// uses); the table then serializes itself once, as it does for compaction.
+// uses); a backup_taker then takes the table's image a piece at a time into
+// a spool file, as a compaction takes it into the snapshot file.
 #pragma once
 
 #include <caf/typed_response_promise.hpp>

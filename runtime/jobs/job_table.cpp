@@ -42,7 +42,7 @@ const job* job_table::find(std::string_view id) const {
 job* job_table::find_mutable(std::string_view id) {
   auto it = by_id_.find(id);
   if (it == by_id_.end()) return nullptr;
-  if (pieces_) keep_for_snapshot(it->second.get());
+  if (!pieces_.empty()) keep_for_snapshot(it->second.get());
   return it->second.get();
 }
 
@@ -50,14 +50,14 @@ bool job_table::insert(std::unique_ptr<job> owned) {
   const job* j = owned.get();
   // try_emplace leaves `owned` alone when the id is taken (emplace would destroy it).
   if (!by_id_.try_emplace(std::string_view(j->id), std::move(owned)).second) return false;
-  if (pieces_) leave_out_of_snapshot(j);
+  if (!pieces_.empty()) leave_out_of_snapshot(j);
   insert_entry(by_created_, j);
   reindex(j);
   return true;
 }
 
 void job_table::erase(const job* j) {
-  if (pieces_) keep_for_snapshot(j);
+  if (!pieces_.empty()) keep_for_snapshot(j);
   unindex(j);
   by_created_.erase(index_entry(j));
   by_id_.erase(std::string_view(j->id));  // destroys *j: nothing may touch it after this
@@ -130,6 +130,7 @@ void job_table::restore(std::string_view bytes) {
         fresh.by_id_.reserve(static_cast<std::size_t>(h.job_count));
       },
       [&](job&& j) { return fresh.insert(std::make_unique<job>(std::move(j))); });  // throws before *this changes
+  fresh.last_snapshot_id_ = last_snapshot_id_;  // an id from before stays unknown, never someone else's
   *this = std::move(fresh);
 }
 

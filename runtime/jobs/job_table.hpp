@@ -139,20 +139,25 @@ class job_table {
   // (at a million jobs the encode takes most of a second, and every apply
   // would wait for it), and handed over a piece at a time (the whole ~230 MB
   // is never in one buffer). begin_snapshot() fixes the content: this
-  // applied index, the jobs and workers as they are now.
-  // continue_snapshot(n, b) encodes up to n more jobs, stopping once b bytes
-  // wait to be taken, and returns true once the snapshot is whole.
-  // take_snapshot_piece() hands over the bytes encoded since the last call;
+  // applied index, the jobs and workers as they are now; it returns the
+  // snapshot's id (never 0, never reused by this table, restores included).
+  // continue_snapshot(id, n, b) encodes up to n more jobs, stopping once b
+  // bytes wait to be taken, and returns true once the snapshot is whole.
+  // take_snapshot_piece(id) hands over the bytes encoded since the last call;
   // once the snapshot is whole, the last ones, and the snapshot is over. The
   // pieces in order are exactly what snapshot() would have returned at
   // begin_snapshot(). A job that changes or goes before its turn is encoded
-  // first as it was; one added meanwhile is left out. restore(),
-  // cancel_snapshot() and a new begin_snapshot() drop one in progress.
-  void begin_snapshot();
-  bool continue_snapshot(std::size_t max_jobs, std::size_t max_bytes = SIZE_MAX);
-  std::string take_snapshot_piece();
-  void cancel_snapshot();
-  bool snapshot_in_progress() const { return pieces_ != nullptr; }
+  // first as it was; one added meanwhile is left out. Several snapshots may
+  // be in progress at once (a compaction and backups), each on its own;
+  // every one costs the table's changes a little until it ends. restore()
+  // drops them all, cancel_snapshot(id) one. continue_snapshot and
+  // take_snapshot_piece throw std::logic_error for an id not in progress.
+  using snapshot_id = std::uint64_t;
+  snapshot_id begin_snapshot();
+  bool continue_snapshot(snapshot_id id, std::size_t max_jobs, std::size_t max_bytes = SIZE_MAX);
+  std::string take_snapshot_piece(snapshot_id id);
+  void cancel_snapshot(snapshot_id id);
+  bool snapshot_in_progress(snapshot_id id) const;
   // Replaces the whole table. Throws std::runtime_error on malformed input and
   // then leaves the table unchanged.
   void restore(std::string_view bytes);
@@ -214,7 +219,10 @@ class job_table {
   struct snapshot_pieces;  // job_table_snapshot.cpp
   void keep_for_snapshot(const job* j);     // changes or goes: encode it now if its turn is still to come
   void leave_out_of_snapshot(const job* j);  // added after begin_snapshot()
-  std::unique_ptr<snapshot_pieces> pieces_;
+  snapshot_pieces& pieces_of(snapshot_id id, const char* caller);
+  // The snapshots in progress, by id (rarely more than one).
+  std::vector<std::pair<snapshot_id, std::unique_ptr<snapshot_pieces>>> pieces_;
+  snapshot_id last_snapshot_id_ = 0;
 };
 
 }  // namespace troupe::jobs

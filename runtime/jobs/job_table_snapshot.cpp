@@ -1,6 +1,7 @@
 // The job table's snapshots: at once (snapshot()), or a piece at a time while
 // the table goes on applying (begin_snapshot() .. take_snapshot_piece()),
 // which gives the same bytes.
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -59,26 +60,46 @@ std::string job_table::snapshot() const {
   return encode_snapshot(applied_index_, workers_, draining_, all());
 }
 
-void job_table::begin_snapshot() {
+job_table::snapshot_id job_table::begin_snapshot() {
   auto p = std::make_unique<snapshot_pieces>(
       snapshot_builder(applied_index_, workers_, draining_, by_created_.size()));
   if (!by_created_.empty()) p->last = key_of(*by_created_.rbegin()->j);
-  pieces_ = std::move(p);
+  pieces_.emplace_back(++last_snapshot_id_, std::move(p));
+  return last_snapshot_id_;
 }
 
-void job_table::cancel_snapshot() { pieces_.reset(); }
+void job_table::cancel_snapshot(snapshot_id id) {
+  pieces_.erase(std::remove_if(pieces_.begin(), pieces_.end(), [&](const auto& p) { return p.first == id; }),
+                pieces_.end());
+}
+
+bool job_table::snapshot_in_progress(snapshot_id id) const {
+  return std::any_of(pieces_.begin(), pieces_.end(), [&](const auto& p) { return p.first == id; });
+}
+
+job_table::snapshot_pieces& job_table::pieces_of(snapshot_id id, const char* caller) {
+  for (auto& [pid, p] : pieces_)
+    if (pid == id) return *p;
+  throw std::logic_error(std::string(caller) + ": snapshot " + std::to_string(id) + " is not in progress");
+}
 
 void job_table::keep_for_snapshot(const job* j) {
-  if (pieces_->still_to_come(*j)) pieces_->kept.emplace(key_of(*j), encode_job(*j));  // the first change keeps it
+  std::string encoded;  // the first change keeps it; one encoding for every snapshot that still needs it
+  for (auto& [id, p] : pieces_) {
+    if (!p->still_to_come(*j)) continue;
+    if (encoded.empty()) encoded = encode_job(*j);
+    p->kept.emplace(key_of(*j), encoded);
+  }
 }
 
-void job_table::leave_out_of_snapshot(const job* j) { pieces_->added.insert(j->id); }
+void job_table::leave_out_of_snapshot(const job* j) {
+  for (auto& [id, p] : pieces_) p->added.insert(j->id);
+}
 
 // Merges, in creation order, the jobs still in the table (those added since
 // begin left out) with the kept ones, which replace their live version.
-bool job_table::continue_snapshot(std::size_t max_jobs, std::size_t max_bytes) {
-  if (!pieces_) throw std::logic_error("continue_snapshot: no snapshot in progress");
-  auto& p = *pieces_;
+bool job_table::continue_snapshot(snapshot_id id, std::size_t max_jobs, std::size_t max_bytes) {
+  auto& p = pieces_of(id, "continue_snapshot");
   if (p.complete) return true;
   auto it = p.done ? by_created_.upper_bound(*p.done) : by_created_.begin();
   const job* last_live = nullptr;  // the last job encoded from the table in this call, if it came last
@@ -106,11 +127,11 @@ bool job_table::continue_snapshot(std::size_t max_jobs, std::size_t max_bytes) {
   return p.complete;
 }
 
-std::string job_table::take_snapshot_piece() {
-  if (!pieces_) throw std::logic_error("take_snapshot_piece: no snapshot in progress");
-  if (!pieces_->complete) return pieces_->out.take();
-  std::string last = pieces_->out.finish();
-  pieces_.reset();
+std::string job_table::take_snapshot_piece(snapshot_id id) {
+  auto& p = pieces_of(id, "take_snapshot_piece");
+  if (!p.complete) return p.out.take();
+  std::string last = p.out.finish();
+  cancel_snapshot(id);
   return last;
 }
 

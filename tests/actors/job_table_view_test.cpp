@@ -7,7 +7,9 @@
 
 #include <algorithm>
 
+#include "actors/backup_taker.hpp"
 #include "config/limits.hpp"
+#include "runtime/backup/spool_file.hpp"
 
 using namespace troupe;
 using namespace troupe::test;
@@ -197,17 +199,79 @@ CAF_TEST(a scoped subscriber gets the change stream like any other) {
 
 CAF_TEST_FIXTURE_SCOPE_END()
 
-// Snapshots are taken a piece per request: entries committed meanwhile are
-// applied between the pieces, and the pieces still make up the table as it
-// was when it began (the bytes a one-shot encode gave then).
-CAF_TEST_FIXTURE_SCOPE(job_table_snapshot_tests, view_fixture)
+namespace {
+
+// Takes a backup's pieces from the table one request at a time, when the
+// test says (pull), so that the test can commit entries and take a
+// compaction's pieces in between. It is the backup's taker: its end drops
+// the backup.
+struct pulled {
+  std::uint64_t id = 0;
+  std::vector<backup_piece> pieces;
+  std::optional<error_info> error;
+  std::string bytes() const {
+    std::string b;
+    for (const auto& p : pieces) b += p.bytes;
+    return b;
+  }
+  bool last() const { return !pieces.empty() && pieces.back().last; }
+};
+
+caf::behavior backup_puller(caf::event_based_actor* self, job_table_actor table, std::shared_ptr<pulled> out) {
+  return {[=](run_atom) {
+    auto on_piece = [=](backup_piece& p) {
+      out->id = p.id;
+      out->pieces.push_back(std::move(p));
+    };
+    auto on_error = [=](caf::error& e) { out->error = describe(e); };
+    if (out->id == 0)
+      self->request(table, caf::infinite, backup_atom::value).then(on_piece, on_error);
+    else
+      self->request(table, caf::infinite, backup_atom::value, out->id).then(on_piece, on_error);
+  }};
+}
+
+}  // namespace
+
+// Snapshots are taken a piece per request, compactions and backups alike:
+// entries committed meanwhile are applied between the pieces, and the pieces
+// still make up the table as it was when it began.
+struct snapshot_fixture : view_fixture {
+  temp_dir spool_dir;
+
+  // A whole backup, as AdminService.SaveSnapshot takes it (backup_taker),
+  // and its bytes read back from the spool file.
+  std::pair<table_image, std::string> backup(std::uint64_t min_index = 0) {
+    auto taker = sys.spawn(backup_taker, table, spool_dir.path, min_index);
+    auto a = ask<table_image>(taker, backup_atom::value);
+    CAF_REQUIRE(a->value);
+    CAF_REQUIRE(a->value->data);
+    std::string bytes(a->value->data->size(), '\0');
+    a->value->data->read(0, bytes.data(), bytes.size());
+    return {*a->value, bytes};
+  }
+
+  std::shared_ptr<pulled> start_pulling(caf::actor& puller) {
+    auto out = std::make_shared<pulled>();
+    puller = sys.spawn(backup_puller, table, out);
+    return out;
+  }
+  void pull(const caf::actor& puller) {
+    self->send(puller, run_atom::value);
+    settle();
+  }
+};
+
+CAF_TEST_FIXTURE_SCOPE(job_table_snapshot_tests, snapshot_fixture)
 
 CAF_TEST(entries apply between the pieces of a snapshot which holds the table as it began) {
   const int jobs_before = static_cast<int>(2 * config::snapshot_piece_jobs + 10);  // three pieces
   commit_submits("job-", jobs_before, 1000);
-  auto before = ask<table_image>(table, backup_atom::value);  // the one-shot encode at this index
-  CAF_REQUIRE(before->value);
   const std::uint64_t index = next_index - 1;
+  // A backup taken whole with nothing applied in between: the table at this index.
+  auto [image, before] = backup(index);
+  CAF_CHECK_EQUAL(image.index, index);
+  CAF_CHECK_EQUAL(image.job_count, static_cast<std::uint64_t>(jobs_before));
 
   auto first = ask<snapshot_piece>(table, compact_atom::value);
   CAF_REQUIRE(first->value);
@@ -233,7 +297,7 @@ CAF_TEST(entries apply between the pieces of a snapshot which holds the table as
     if (pieces == 1) commit(cancel("job-20005"));  // in the last piece: kept as it was
   }
   CAF_CHECK_EQUAL(pieces, 3);
-  CAF_CHECK(bytes == before->value->data);
+  CAF_CHECK(bytes == before);
   // Over: a further request says no snapshot is in progress.
   auto after = ask<snapshot_piece>(table, write_atom::value);
   CAF_REQUIRE(after->value);
@@ -262,14 +326,117 @@ CAF_TEST(a snapshot cancelled or replaced by one from the leader has no next pie
   auto replaced = ask<snapshot_piece>(table, compact_atom::value);
   CAF_REQUIRE(replaced->value);
   CAF_CHECK(!replaced->value->last);
-  auto image = ask<table_image>(table, backup_atom::value);
-  CAF_REQUIRE(image->value);
-  raft::snapshot from_leader{{image->value->index, 1, {}}, image->value->data};
+  auto [image, bytes] = backup();
+  raft::snapshot from_leader{{image.index, 1, {}}, bytes};
   auto restored = ask<std::uint64_t>(table, restore_atom::value, snapshot_blob{from_leader});
   CAF_REQUIRE(restored->value);
   none = ask<snapshot_piece>(table, write_atom::value);
   CAF_REQUIRE(none->value);
   CAF_CHECK_EQUAL(none->value->meta.index, 0u);
+}
+
+// A backup (AdminService.SaveSnapshot) and a compaction at once, each with
+// its own image, while entries apply between every piece of either.
+CAF_TEST(a backup and a compaction in progress at once each hold the table as it began) {
+  commit_submits("job-", static_cast<int>(2 * config::snapshot_piece_jobs + 10), 1000);  // three pieces
+  const std::uint64_t backup_index = next_index - 1;
+  const std::string at_backup = backup().second;
+  caf::actor puller;
+  auto pulled = start_pulling(puller);
+  pull(puller);
+  CAF_REQUIRE(!pulled->error);
+  CAF_REQUIRE_EQUAL(pulled->pieces.size(), 1u);
+
+  commit(cancel("job-5"));  // already in the backup's first piece
+  commit(cancel("job-15000"));  // still to come in it: kept as it was
+  commit(submit("job-new", 500));  // added since: in neither image below
+  const std::uint64_t compaction_index = next_index - 1;
+  auto first = ask<snapshot_piece>(table, compact_atom::value);
+  CAF_REQUIRE(first->value);
+  CAF_CHECK_EQUAL(first->value->meta.index, compaction_index);
+  const std::string at_compaction = backup().second;  // nothing applied since the compaction began
+  CAF_CHECK(at_compaction != at_backup);
+  std::string compacted = first->value->bytes;
+  bool compaction_done = first->value->last;
+  for (int round = 0; round < 10 && !(compaction_done && pulled->last()); ++round) {
+    if (!pulled->last()) pull(puller);
+    commit(cancel("job-" + std::to_string(20000 - round)));  // late in both images: kept by each as it was
+    if (!compaction_done) {
+      auto next = ask<snapshot_piece>(table, write_atom::value);
+      CAF_REQUIRE(next->value);
+      compacted += next->value->bytes;
+      compaction_done = next->value->last;
+    }
+    commit(submit("job-later-" + std::to_string(round), 100 + round));
+  }
+  CAF_REQUIRE(!pulled->error);
+  CAF_REQUIRE(pulled->last());
+  CAF_REQUIRE(compaction_done);
+  CAF_CHECK_EQUAL(pulled->pieces.size(), 3u);
+  for (const auto& p : pulled->pieces) {
+    CAF_CHECK_EQUAL(p.index, backup_index);
+    CAF_CHECK_EQUAL(p.job_count, 2 * config::snapshot_piece_jobs + 10);
+  }
+  CAF_CHECK(pulled->bytes() == at_backup);
+  CAF_CHECK(compacted == at_compaction);
+  // Both over: a further request finds neither.
+  auto after = ask<snapshot_piece>(table, write_atom::value);
+  CAF_REQUIRE(after->value);
+  CAF_CHECK_EQUAL(after->value->meta.index, 0u);
+  pull(puller);
+  CAF_REQUIRE(pulled->error);
+  CAF_CHECK(pulled->error->code == errc::unavailable);
+  anon_send_exit(puller, caf::exit_reason::user_shutdown);
+  settle();
+}
+
+CAF_TEST(a backup is dropped when its taker ends or a snapshot from the leader replaces the table) {
+  commit_submits("job-", static_cast<int>(config::snapshot_piece_jobs + 10), 1000);  // two pieces
+  caf::actor puller;
+  auto gone = start_pulling(puller);
+  pull(puller);
+  CAF_REQUIRE_EQUAL(gone->pieces.size(), 1u);
+  anon_send_exit(puller, caf::exit_reason::user_shutdown);
+  settle();
+  caf::actor other;
+  auto late = start_pulling(other);
+  late->id = gone->id;  // its next piece, asked by someone else once the taker ended
+  pull(other);
+  CAF_REQUIRE(late->error);
+  CAF_CHECK(late->error->code == errc::unavailable);
+  anon_send_exit(other, caf::exit_reason::user_shutdown);
+
+  auto replaced = start_pulling(puller);
+  pull(puller);
+  CAF_REQUIRE_EQUAL(replaced->pieces.size(), 1u);
+  auto [image, bytes] = backup();
+  raft::snapshot from_leader{{image.index, 1, {}}, bytes};
+  auto restored = ask<std::uint64_t>(table, restore_atom::value, snapshot_blob{from_leader});
+  CAF_REQUIRE(restored->value);
+  pull(puller);
+  CAF_REQUIRE(replaced->error);
+  CAF_CHECK(replaced->error->code == errc::unavailable);
+  CAF_CHECK_EQUAL(replaced->pieces.size(), 1u);
+  anon_send_exit(puller, caf::exit_reason::user_shutdown);
+  settle();
+
+  // The table goes on, and a backup after all this is the table again.
+  CAF_CHECK(backup().second == bytes);
+}
+
+CAF_TEST(a backup_taker refuses an image below the index it must cover) {
+  commit(submit("job-1", 1000));
+  auto taker = sys.spawn(backup_taker, table, spool_dir.path, next_index + 5);
+  auto a = ask<table_image>(taker, backup_atom::value);
+  CAF_REQUIRE(a->error);
+  CAF_CHECK(a->error->code == errc::internal);
+  CAF_CHECK(a->error->message.find("below the read index") != std::string::npos);
+  // And one whose spool cannot be made says so.
+  auto nowhere = sys.spawn(backup_taker, table, spool_dir.path + "/missing", std::uint64_t{0});
+  auto b = ask<table_image>(nowhere, backup_atom::value);
+  CAF_REQUIRE(b->error);
+  CAF_CHECK(b->error->code == errc::internal);
+  CAF_CHECK(b->error->message.find("cannot spool the backup") != std::string::npos);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -535,16 +535,16 @@ TEST_CASE("a snapshot in pieces while commands apply holds the table as it was a
     for (int i = 0; i < 3000; ++i) t.apply(gen.next());
     const std::string expected = t.table.snapshot();
     std::mt19937_64 rng(seed);
-    t.table.begin_snapshot();
-    CHECK(t.table.snapshot_in_progress());
+    const auto id = t.table.begin_snapshot();
+    CHECK(t.table.snapshot_in_progress(id));
     std::string bytes;
-    while (!t.table.continue_snapshot(1 + rng() % 40)) {
+    while (!t.table.continue_snapshot(id, 1 + rng() % 40)) {
       ++pieces;
-      if (rng() % 2) bytes += t.table.take_snapshot_piece();  // taken or left for later: the same bytes
+      if (rng() % 2) bytes += t.table.take_snapshot_piece(id);  // taken or left for later: the same bytes
       for (std::uint64_t k = rng() % 25; k > 0; --k) t.apply(gen.next());
     }
-    bytes += t.table.take_snapshot_piece();
-    CHECK_FALSE(t.table.snapshot_in_progress());
+    bytes += t.table.take_snapshot_piece(id);
+    CHECK_FALSE(t.table.snapshot_in_progress(id));
     CHECK(bytes == expected);
     // The table went on: it is the table a replica of the same log holds.
     log_fed_table replica;
@@ -556,40 +556,98 @@ TEST_CASE("a snapshot in pieces while commands apply holds the table as it was a
   CHECK(pieces > 100);
 }
 
-TEST_CASE("a snapshot in pieces: empty tables, one piece, restore, cancel and a new begin drop it") {
+// A compaction and backups at once (job_table actor): each its own image,
+// begun at different moments, taken at different paces, one cancelled.
+TEST_CASE("several snapshots in pieces at once each hold the table as it was at its own beginning") {
+  for (std::uint64_t seed : {11u, 12u, 13u, 14u}) {
+    CAPTURE(seed);
+    log_fed_table t;
+    command_generator gen(seed);
+    std::mt19937_64 rng(seed);
+    struct in_progress {
+      job_table::snapshot_id id;
+      std::string expected, bytes;
+      bool complete = false;
+    };
+    std::vector<in_progress> snaps;
+    job_table::snapshot_id cancelled = 0;
+    for (int i = 0; i < 1500; ++i) t.apply(gen.next());
+    for (int round = 0; round < 400; ++round) {
+      if (snaps.size() < 3 && rng() % 20 == 0) {  // a new one begins
+        in_progress s{0, t.table.snapshot(), "", false};
+        s.id = t.table.begin_snapshot();
+        for (const auto& other : snaps) CHECK(other.id != s.id);
+        snaps.push_back(std::move(s));
+      }
+      for (auto& s : snaps) {
+        if (s.complete || s.id == cancelled || rng() % 3 == 0) continue;
+        s.complete = t.table.continue_snapshot(s.id, 1 + rng() % 30);
+        s.bytes += t.table.take_snapshot_piece(s.id);
+      }
+      if (cancelled == 0 && snaps.size() == 2 && !snaps[1].complete) {
+        cancelled = snaps[1].id;
+        t.table.cancel_snapshot(cancelled);
+        CHECK_FALSE(t.table.snapshot_in_progress(cancelled));
+        CHECK_THROWS_AS(t.table.continue_snapshot(cancelled, 1), std::logic_error);
+      }
+      for (std::uint64_t k = rng() % 20; k > 0; --k) t.apply(gen.next());
+    }
+    std::size_t whole = 0;
+    for (auto& s : snaps) {
+      if (s.id == cancelled) continue;
+      while (!s.complete) {
+        s.complete = t.table.continue_snapshot(s.id, 50);
+        s.bytes += t.table.take_snapshot_piece(s.id);
+      }
+      CHECK_FALSE(t.table.snapshot_in_progress(s.id));
+      CHECK(s.bytes == s.expected);
+      ++whole;
+    }
+    CHECK(whole >= 2);
+  }
+}
+
+TEST_CASE("a snapshot in pieces: empty tables, one piece, restore and cancel drop it") {
   log_fed_table t;
   command_generator gen(9);
   const std::string empty = t.table.snapshot();
-  t.table.begin_snapshot();
+  auto id = t.table.begin_snapshot();
+  CHECK(id != 0);
   for (int i = 0; i < 50; ++i) t.apply(gen.next());  // every job added since: none of them in it
-  CHECK(t.table.continue_snapshot(1));
-  CHECK(t.table.take_snapshot_piece() == empty);
-  CHECK_FALSE(t.table.snapshot_in_progress());
+  CHECK(t.table.continue_snapshot(id, 1));
+  CHECK(t.table.take_snapshot_piece(id) == empty);
+  CHECK_FALSE(t.table.snapshot_in_progress(id));
 
   const std::string now = t.table.snapshot();
-  t.table.begin_snapshot();
-  CHECK(t.table.continue_snapshot(t.table.size() + 1));
-  CHECK(t.table.take_snapshot_piece() == now);
+  id = t.table.begin_snapshot();
+  CHECK(t.table.continue_snapshot(id, t.table.size() + 1));
+  CHECK(t.table.take_snapshot_piece(id) == now);
 
-  t.table.begin_snapshot();
-  CHECK_FALSE(t.table.continue_snapshot(1));
+  id = t.table.begin_snapshot();
+  CHECK_FALSE(t.table.continue_snapshot(id, 1));
   t.table.restore(now);
-  CHECK_FALSE(t.table.snapshot_in_progress());
-  CHECK_THROWS_AS(t.table.take_snapshot_piece(), std::logic_error);
-  CHECK_THROWS_AS(t.table.continue_snapshot(1), std::logic_error);
+  CHECK_FALSE(t.table.snapshot_in_progress(id));
+  CHECK_THROWS_AS(t.table.take_snapshot_piece(id), std::logic_error);
+  CHECK_THROWS_AS(t.table.continue_snapshot(id, 1), std::logic_error);
+  // Ids are not reused after a restore: the old one never names a new snapshot.
+  const auto after_restore = t.table.begin_snapshot();
+  CHECK(after_restore != id);
+  CHECK_THROWS_AS(t.table.continue_snapshot(id, 1), std::logic_error);
+  t.table.cancel_snapshot(after_restore);
 
-  t.table.begin_snapshot();
-  CHECK_FALSE(t.table.continue_snapshot(1));
-  t.table.cancel_snapshot();
-  CHECK_FALSE(t.table.snapshot_in_progress());
+  id = t.table.begin_snapshot();
+  CHECK_FALSE(t.table.continue_snapshot(id, 1));
+  t.table.cancel_snapshot(id);
+  CHECK_FALSE(t.table.snapshot_in_progress(id));
 
-  t.table.begin_snapshot();
-  CHECK_FALSE(t.table.continue_snapshot(1));
-  CHECK_FALSE(t.table.take_snapshot_piece().empty());  // the header and a job, then dropped
-  t.table.begin_snapshot();  // starts over
+  id = t.table.begin_snapshot();
+  CHECK_FALSE(t.table.continue_snapshot(id, 1));
+  CHECK_FALSE(t.table.take_snapshot_piece(id).empty());  // the header and a job, then dropped
+  t.table.cancel_snapshot(id);
+  id = t.table.begin_snapshot();  // starts over
   std::string bytes;
-  while (!t.table.continue_snapshot(3)) bytes += t.table.take_snapshot_piece();
-  bytes += t.table.take_snapshot_piece();
+  while (!t.table.continue_snapshot(id, 3)) bytes += t.table.take_snapshot_piece(id);
+  bytes += t.table.take_snapshot_piece(id);
   CHECK(bytes == now);
 }
 
@@ -601,13 +659,13 @@ TEST_CASE("a snapshot in pieces: each piece stops once it holds the bytes asked 
   for (int i = 0; i < 300; ++i) t.apply(submit("big-" + std::to_string(i), std::string(1000, 'c'), t0 + i));
   const std::string expected = t.table.snapshot();
   const std::size_t max_bytes = 8 * 1024;
-  t.table.begin_snapshot();
+  const auto id = t.table.begin_snapshot();
   std::string bytes;
   std::size_t pieces = 0, largest = 0;
   bool complete = false;
   while (!complete) {
-    complete = t.table.continue_snapshot(SIZE_MAX, max_bytes);
-    const std::string piece = t.table.take_snapshot_piece();
+    complete = t.table.continue_snapshot(id, SIZE_MAX, max_bytes);
+    const std::string piece = t.table.take_snapshot_piece(id);
     largest = std::max(largest, piece.size());
     bytes += piece;
     ++pieces;

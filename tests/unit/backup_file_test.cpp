@@ -10,6 +10,8 @@
 
 #include "runtime/backup/backup_file.hpp"
 #include "runtime/backup/backup_writer.hpp"
+#include "runtime/backup/spool_file.hpp"
+#include "runtime/storage/storage_error.hpp"
 #include "runtime/jobs/job_table.hpp"
 
 using namespace troupe;
@@ -216,4 +218,34 @@ TEST_CASE("a failed save leaves an existing file untouched") {
     CHECK_THROWS_AS(w.finish(1), backup_error);
   }
   CHECK(slurp(file) == "previous backup");
+}
+
+// The leader's spool of a backup on its way to the client (runtime/backup/spool_file.hpp).
+TEST_CASE("a spool file holds what was appended, reads it back anywhere, and has no name") {
+  temp_dir d;
+  std::string expected;
+  {
+    backup::spool_file spool(d.path.string());
+    for (int i = 0; i < 50; ++i) {
+      const std::string piece(1000 + i * 37, static_cast<char>('a' + i % 26));
+      spool.append(piece);
+      expected += piece;
+    }
+    spool.append("");
+    CHECK(spool.size() == expected.size());
+    std::string all(expected.size(), '\0');
+    spool.read(0, all.data(), all.size());
+    CHECK(all == expected);
+    std::string middle(5000, '\0');
+    spool.read(12345, middle.data(), middle.size());
+    CHECK(middle == expected.substr(12345, 5000));
+    char c;
+    CHECK_THROWS_WITH_AS(spool.read(expected.size(), &c, 1), doctest::Contains("read past the end"),
+                         storage::storage_error);
+    spool.read(expected.size(), &c, 0);  // nothing at the very end is fine
+    CHECK(fs::is_empty(d.path));  // anonymous while in use
+  }
+  CHECK(fs::is_empty(d.path));
+  CHECK_THROWS_WITH_AS(backup::spool_file((d.path / "missing").string()),
+                       doctest::Contains("cannot create the backup spool file in"), storage::storage_error);
 }
