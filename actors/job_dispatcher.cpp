@@ -4,6 +4,8 @@
 #include <caf/stateful_actor.hpp>
 
 #include <algorithm>
+#include <map>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -89,41 +91,36 @@ bool grace_over(self_ptr self) {
   return self->state.now() - self->state.leader_since >= config::dead_after(self->state.cfg);
 }
 
-void propose_requeue(self_ptr self, const std::string& id, std::string reason) {
-  auto& st = self->state;
-  logpb::Command cmd;
-  auto* r = cmd.mutable_requeue_job();
-  r->set_job_id(id);
-  r->set_reason(std::move(reason));
-  r->set_max_attempts(st.cfg.worker.max_attempts);
-  r->set_at_ns(wall_clock_ns());
-  st.requeueing.insert(id);
-  propose(self, std::move(cmd), [=](const caf::error&) { self->state.requeueing.erase(id); });
-}
+// The lowest level any member reported (1 for one not heard from yet): what
+// every node can apply (protocol/feature_level.hpp).
+std::uint32_t cluster_feature_level(const job_dispatcher_state& st);
+
+// One job to put back to pending, and why.
+struct lost_job {
+  std::string id;
+  std::uint32_t attempts;
+  std::uint64_t worker;
+  std::string why;  // "worker 2 stopped responding", ...
+};
 
 // A job the table has on a live worker that the worker does not report: its
 // assignment or its result got lost; re-queue it (or fail it, at
 // max_attempts) so that no single lost message leaves it non-terminal.
-void requeue_unreported(self_ptr self) {
+void find_unreported_jobs(self_ptr self, std::vector<lost_job>& lost) {
   auto& st = self->state;
-  if (!grace_over(self)) return;
   unreported_graces g{config::unreported_running_grace(st.cfg), config::unreported_assigned_grace(st.cfg)};
   for (const auto& id : find_unreported(st.placed, st.workers, st.unreported, st.now(), g)) {
     if (st.requeueing.count(id)) continue;
     const auto& j = st.placed.at(id);
     auto grace = j.status == jobs::job_status::assigned ? g.assigned : g.running;
-    TLOG(warn, "job_dispatcher") << "re-queueing job " << id << " (attempt " << j.attempts << ", "
-                                 << jobs::to_string(j.status) << "): worker " << j.worker
-                                 << " is alive but has not reported it for " << grace.count() << " ms";
-    propose_requeue(self, id,
+    lost.push_back({id, j.attempts, j.worker,
                     "worker " + std::to_string(j.worker) + " did not report the job for " +
-                        std::to_string(grace.count()) + " ms (its assignment or result was lost)");
+                        std::to_string(grace.count()) + " ms (its assignment or result was lost)"});
   }
 }
 
-void requeue_dead(self_ptr self) {
+void find_jobs_of_dead_workers(self_ptr self, std::vector<lost_job>& lost) {
   auto& st = self->state;
-  if (!grace_over(self)) return;
   std::set<std::uint64_t> dead, listed;
   for (const auto& w : st.workers.workers) {
     listed.insert(w.report.node_id);
@@ -133,21 +130,93 @@ void requeue_dead(self_ptr self) {
   // (troupe member remove): it is gone for good, like a dead one. An empty
   // list is no news (nothing heard yet), not the removal of everyone.
   auto removed = [&](std::uint64_t w) { return !listed.empty() && !listed.count(w); };
-  // Proposed in id order (placed is hashed): the same entries, in the same
-  // order, as when it was an ordered map.
-  std::vector<const placed_map::value_type*> lost;
+  // In id order (placed is hashed): the same entries, in the same order, as
+  // when it was an ordered map.
+  std::vector<const placed_map::value_type*> found;
   for (const auto& p : st.placed)
     if ((dead.count(p.second.worker) || removed(p.second.worker)) && !st.requeueing.count(p.first))
-      lost.push_back(&p);
-  std::sort(lost.begin(), lost.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
-  for (const auto* p : lost) {
-    const auto& id = p->first;
-    const auto& j = p->second;
-    const bool gone = removed(j.worker);
-    TLOG(warn, "job_dispatcher") << "re-queueing job " << id << " (attempt " << j.attempts << "): worker "
-                                 << j.worker << (gone ? " was removed from the cluster" : " is dead");
-    propose_requeue(self, id, "worker " + std::to_string(j.worker) +
-                                  (gone ? " was removed from the cluster" : " stopped responding"));
+      found.push_back(&p);
+  std::sort(found.begin(), found.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
+  for (const auto* p : found) {
+    const auto w = p->second.worker;
+    lost.push_back({p->first, p->second.attempts, w,
+                    "worker " + std::to_string(w) + (removed(w) ? " was removed from the cluster" : " stopped responding")});
+  }
+}
+
+// One log line per reason: a dead worker can hold thousands of jobs, and a
+// line for each (the table's failover storm at a million jobs was ~46,000)
+// buried everything else. The ids are in the debug log.
+void log_requeues(const std::vector<lost_job>& lost) {
+  std::map<std::string, std::vector<const lost_job*>> by_why;
+  for (const auto& l : lost) by_why[l.why].push_back(&l);
+  for (const auto& [why, jobs] : by_why) {
+    std::string ids;
+    for (std::size_t i = 0; i < jobs.size() && i < 5; ++i) ids += (i ? ", " : "") + jobs[i]->id;
+    if (jobs.size() > 5) ids += ", and " + std::to_string(jobs.size() - 5) + " more";
+    TLOG(warn, "job_dispatcher") << "re-queueing " << jobs.size() << (jobs.size() == 1 ? " job" : " jobs") << ": "
+                                 << why << " (" << ids << ")";
+  }
+  for (const auto& l : lost)
+    TLOG(debug, "job_dispatcher") << "re-queueing job " << l.id << " (attempt " << l.attempts << "): " << l.why;
+}
+
+// Re-queues what dead or silent workers hold, in requeue_jobs entries of at
+// most config::assign_batch_bytes (a dead worker's jobs cost an entry or a
+// few, not one each), one entry in flight at a time; its answer looks again,
+// which proposes the rest. While a member runs a build before feature level
+// 4, which would apply requeue_jobs as a no-op, one requeue_job per entry,
+// all proposed at once, as before.
+void requeue_lost(self_ptr self) {
+  auto& st = self->state;
+  if (st.requeue_batches_in_flight > 0 || !grace_over(self)) return;
+  std::vector<lost_job> lost;
+  find_jobs_of_dead_workers(self, lost);
+  find_unreported_jobs(self, lost);
+  if (lost.empty()) return;
+  const bool batched = cluster_feature_level(st) >= feature_level_requeue_jobs;
+  std::vector<logpb::Command> entries;
+  std::vector<std::vector<std::string>> ids;
+  std::uint64_t bytes = 0;
+  std::size_t proposed = 0;
+  const auto at_ns = wall_clock_ns();
+  for (const auto& l : lost) {
+    logpb::RequeueJobCommand r;
+    r.set_job_id(l.id);
+    r.set_reason(l.why);
+    r.set_max_attempts(st.cfg.worker.max_attempts);
+    r.set_at_ns(at_ns);
+    const auto size = r.ByteSizeLong() + 4;
+    if (!batched) {
+      entries.emplace_back();
+      *entries.back().mutable_requeue_job() = std::move(r);
+      ids.push_back({l.id});
+    } else {
+      if (entries.empty() || bytes + size > config::assign_batch_bytes(st.cfg)) {
+        if (!entries.empty()) break;  // the rest after this entry's answer
+        entries.emplace_back();
+        ids.emplace_back();
+        bytes = 0;
+      }
+      *entries.back().mutable_requeue_jobs()->add_requeues() = std::move(r);
+      ids.back().push_back(l.id);
+      bytes += size;
+    }
+    st.requeueing.insert(l.id);
+    ++proposed;
+  }
+  lost.resize(proposed);
+  log_requeues(lost);
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    ++st.requeue_batches_in_flight;
+    propose(self, std::move(entries[i]), [=, batch = std::move(ids[i])](const caf::error& e) {
+      auto& st = self->state;
+      --st.requeue_batches_in_flight;
+      for (const auto& id : batch) st.requeueing.erase(id);
+      // Refused or not committed: looked at again on the next tick.
+      if (e) TLOG(debug, "job_dispatcher") << "re-queueing " << batch.size() << " jobs: " << self->system().render(e);
+      else if (batched) requeue_lost(self);  // jobs left for the next entry
+    });
   }
 }
 
@@ -155,12 +224,9 @@ void requeue_dead(self_ptr self) {
 // tick and when the worker list changes, not on every job change.
 void check_workers(self_ptr self) {
   if (!self->state.leader) return;
-  requeue_dead(self);
-  requeue_unreported(self);
+  requeue_lost(self);
 }
 
-// The lowest level any member reported (1 for one not heard from yet): what
-// every node can apply (protocol/feature_level.hpp).
 std::uint32_t cluster_feature_level(const job_dispatcher_state& st) {
   std::uint32_t level = feature_level;
   for (const auto& w : st.workers.workers) level = std::min(level, w.report.feature_level);

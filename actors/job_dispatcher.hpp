@@ -6,10 +6,11 @@
 //    to its capacity; every job placed in one pass goes in one entry, and one
 //    such entry is in flight at a time (group commit: jobs that arrive
 //    meanwhile go in the next one);
-//  - requeue_job: the jobs of a worker declared dead, and the jobs a live
+//  - requeue_jobs: the jobs of a worker declared dead, and the jobs a live
 //    worker's heartbeats leave out for longer than a grace (a lost
 //    assignment or result; actors/unreported_jobs.hpp) (attempts kept; the
-//    job table fails a job that used worker.max_attempts);
+//    job table fails a job that used worker.max_attempts); every job found
+//    in one pass in one entry (or a few, by size), one entry in flight;
 //  - evict_jobs: finished jobs older than jobs.retention_s.
 // Every SubmitJob passes through it on its way to raft_node. When no job is
 // pending and a worker has a free slot, the leader's dispatcher places the
@@ -77,7 +78,8 @@ struct job_dispatcher_state {
   // counted as load until the proposal's answer (the table's change, which
   // places the job in `held`, reaches this mailbox before that answer).
   std::map<std::uint64_t, std::uint32_t> reserved;
-  std::unordered_set<std::string> requeueing;  // a requeue_job is proposed for these, not applied
+  std::unordered_set<std::string> requeueing;  // a re-queue is proposed for these, not applied
+  int requeue_batches_in_flight = 0;           // entries of those proposed, not answered
   unreported_map unreported;  // jobs live workers do not report, since when
   bool evicting = false;
   std::uint64_t last_assigned = 0;  // round-robin among equally loaded workers

@@ -27,8 +27,9 @@ inline constexpr std::uint64_t framing_bytes = 64 << 10;
 // and stderr plus a short error.
 inline std::uint64_t status_batch_bytes(const node_config& c) { return c.raft.max_append_bytes; }
 
-// Bytes of the dispatcher's assign_jobs entry: assignments packed until this
-// much (each ~60 bytes), the rest go in the next entry.
+// Bytes of the dispatcher's assign_jobs and requeue_jobs entries: items
+// packed until this much (~60 bytes an assignment, ~100 a re-queue), the rest
+// go in the next entry.
 inline std::uint64_t assign_batch_bytes(const node_config& c) { return c.raft.max_append_bytes / 2; }
 
 // The largest entry data (a serialized logpb::Command) a leader proposes and

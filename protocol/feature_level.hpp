@@ -7,15 +7,17 @@
 //   2: assign_jobs (log command 13), JobStatusUpdate.started_at_ns (field 16),
 //      configuration entries (Raft entry type 2), snapshot file version 2
 //   3: SubmitJobCommand.assign_to (field 13): a job placed in its submit entry
+//   4: requeue_jobs (log command 14)
 #pragma once
 
 #include <cstdint>
 
 namespace troupe {
 
-inline constexpr std::uint32_t feature_level = 3;
+inline constexpr std::uint32_t feature_level = 4;
 inline constexpr std::uint32_t feature_level_assign_jobs = 2;
 inline constexpr std::uint32_t feature_level_membership = 2;
 inline constexpr std::uint32_t feature_level_submit_assign = 3;
+inline constexpr std::uint32_t feature_level_requeue_jobs = 4;
 
 }  // namespace troupe

@@ -68,8 +68,8 @@ struct apply_result {
   // Non-empty: the command had no effect, and why ("job not found",
   // "job is already completed", ...).
   std::string error;
-  // batch_update_job_status and assign_jobs only: one entry per update or
-  // assignment in order, ok() for those applied. A batch where some apply has
+  // batch_update_job_status, assign_jobs and requeue_jobs only: one entry
+  // per item in order, ok() for those applied. A batch where some apply has
   // an empty `error`.
   std::vector<apply_error> update_errors;
 };
@@ -181,6 +181,7 @@ class job_table {
   apply_error apply_update(std::uint64_t index, const logpb::JobStatusUpdate& u, apply_result& out);
   apply_error apply_batch(std::uint64_t index, const logpb::BatchUpdateJobStatusCommand& c, apply_result& out);
   apply_error apply_assign_batch(std::uint64_t index, const logpb::AssignJobsCommand& c, apply_result& out);
+  apply_error apply_requeue_batch(std::uint64_t index, const logpb::RequeueJobsCommand& c, apply_result& out);
   apply_error apply_cancel(std::uint64_t index, const logpb::CancelJobCommand& c, apply_result& out);
   apply_error apply_requeue(std::uint64_t index, const logpb::RequeueJobCommand& c, apply_result& out);
   apply_error apply_register(const logpb::RegisterWorkerCommand& c);

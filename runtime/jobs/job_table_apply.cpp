@@ -73,6 +73,7 @@ apply_result job_table::apply(std::uint64_t index, const logpb::Command& cmd) {
     case logpb::Command::kBatchUpdateJobStatus: e = apply_batch(index, cmd.batch_update_job_status(), out); break;
     case logpb::Command::kCancelJob: e = apply_cancel(index, cmd.cancel_job(), out); break;
     case logpb::Command::kRequeueJob: e = apply_requeue(index, cmd.requeue_job(), out); break;
+    case logpb::Command::kRequeueJobs: e = apply_requeue_batch(index, cmd.requeue_jobs(), out); break;
     case logpb::Command::kRegisterWorker: e = apply_register(cmd.register_worker()); break;
     case logpb::Command::kEvictJobs: e = apply_evict(index, cmd.evict_jobs(), out); break;
     case logpb::Command::kSetWorkerDraining: e = apply_draining(index, cmd.set_worker_draining(), out); break;
@@ -253,6 +254,14 @@ apply_error job_table::apply_assign_batch(std::uint64_t index, const logpb::Assi
                                           apply_result& out) {
   return apply_each(c.assignments(), "assign_jobs: no assignments", "assignment", out,
                     [&](const logpb::AssignJobCommand& a) { return apply_assign(index, a, out); });
+}
+
+// Each re-queue on its own: a job that finished or was cancelled between the
+// dispatcher's decision and the commit does not hold back the others.
+apply_error job_table::apply_requeue_batch(std::uint64_t index, const logpb::RequeueJobsCommand& c,
+                                           apply_result& out) {
+  return apply_each(c.requeues(), "requeue_jobs: no requeues", "requeue", out,
+                    [&](const logpb::RequeueJobCommand& r) { return apply_requeue(index, r, out); });
 }
 
 // Cancelling keeps assigned_worker, so the node running the job learns from

@@ -8,6 +8,7 @@
 #include "tests/actors/fixture.hpp"
 
 #include "actors/job_dispatcher.hpp"
+#include "config/limits.hpp"
 #include "config/timeouts.hpp"
 #include "runtime/jobs/job_table.hpp"
 
@@ -161,10 +162,27 @@ struct dispatcher_fixture : sim_fixture {
     }
     return out;
   }
+  // Every re-queue proposed, in order, whichever entry carried it.
+  std::vector<logpb::RequeueJobCommand> requeued() const {
+    std::vector<logpb::RequeueJobCommand> out;
+    for (const auto& c : log->proposals) {
+      if (c.has_requeue_job()) out.push_back(c.requeue_job());
+      for (const auto& r : c.requeue_jobs().requeues()) out.push_back(r);
+    }
+    return out;
+  }
   std::size_t requeues_for(const std::string& id) const {
     std::size_t n = 0;
-    for (const auto& c : log->proposals)
-      if (c.has_requeue_job() && c.requeue_job().job_id() == id) ++n;
+    for (const auto& r : requeued()) n += r.job_id() == id ? 1 : 0;
+    return n;
+  }
+  // Entries of each kind: {requeue_job, requeue_jobs}.
+  std::pair<std::size_t, std::size_t> requeue_entries() const {
+    std::pair<std::size_t, std::size_t> n{0, 0};
+    for (const auto& c : log->proposals) {
+      n.first += c.has_requeue_job() ? 1 : 0;
+      n.second += c.has_requeue_jobs() ? 1 : 0;
+    }
     return n;
   }
   // Lets `d` of test time pass in dispatcher ticks (each one looks at the jobs).
@@ -392,12 +410,11 @@ CAF_TEST(a running job its live worker does not report is re-queued after a hear
   CAF_CHECK_EQUAL(requeues_for(job_id(1)), 0u);
   pass(2 * config::dispatcher_tick);
   CAF_REQUIRE_EQUAL(requeues_for(job_id(1)), 1u);
-  for (const auto& c : log->proposals) {
-    if (!c.has_requeue_job()) continue;
-    CAF_CHECK_EQUAL(c.requeue_job().max_attempts(), cfg.worker.max_attempts);
-    CAF_CHECK_EQUAL(c.requeue_job().reason(), "worker 1 did not report the job for " +
-                                                  std::to_string(config::unreported_running_grace(cfg).count()) +
-                                                  " ms (its assignment or result was lost)");
+  for (const auto& r : requeued()) {
+    CAF_CHECK_EQUAL(r.max_attempts(), cfg.worker.max_attempts);
+    CAF_CHECK_EQUAL(r.reason(), "worker 1 did not report the job for " +
+                                    std::to_string(config::unreported_running_grace(cfg).count()) +
+                                    " ms (its assignment or result was lost)");
   }
   // Re-queued in the table, then assigned again (attempt 2) by the dispatcher.
   auto j = ask<job_lookup>(table, get_atom::value, job_id(1));
@@ -471,8 +488,90 @@ CAF_TEST(the jobs of a worker removed from the configuration are re-queued as fo
   pass(2 * config::dispatcher_tick);
   CAF_CHECK_EQUAL(requeues_for(job_id(2)), 1u);
   CAF_CHECK_EQUAL(requeues_for(job_id(1)), 0u);
+  for (const auto& r : requeued()) CAF_CHECK_EQUAL(r.reason(), "worker 2 was removed from the cluster");
+}
+
+CAF_TEST(the jobs of a dead worker are re-queued in one requeue_jobs entry in id order) {
+  const auto cfg = node_config_for(1, 3, dir->path);
+  auto wl = live_workers({1, 2}, 4);
+  self->send(dispatcher, wl);
+  settle();
+  pass(config::dead_after(cfg));  // a new leader judges no worker before this
+  for (int i = 1; i <= 6; ++i) commit(submit(job_id(i), 1000 + i));
+  CAF_REQUIRE_EQUAL(assignments(), (std::vector<std::uint64_t>{1, 2, 1, 2, 1, 2}));
+  // Worker 2 dies holding jobs 2, 4 and 6; worker 1 still runs its own.
+  wl.workers[0].report.running_jobs = {job_id(1), job_id(3), job_id(5)};
+  wl.workers[1].alive = false;
+  self->send(dispatcher, wl);
+  settle();
+  pass(2 * config::dispatcher_tick);
+  CAF_CHECK_EQUAL(requeue_entries(), (std::pair<std::size_t, std::size_t>{0, 1}));
+  std::vector<std::string> ids;
+  for (const auto& r : requeued()) {
+    ids.push_back(r.job_id());
+    CAF_CHECK_EQUAL(r.reason(), "worker 2 stopped responding");
+    CAF_CHECK_EQUAL(r.max_attempts(), cfg.worker.max_attempts);
+  }
+  CAF_CHECK_EQUAL(ids, (std::vector<std::string>{job_id(2), job_id(4), job_id(6)}));
+  // Applied: all three back to pending, and worker 1's free slot took the
+  // oldest (its second attempt).
+  for (int i : {2, 4, 6}) {
+    auto j = ask<job_lookup>(table, get_atom::value, job_id(i));
+    CAF_REQUIRE(j->value.has_value());
+    CAF_CHECK(j->value->job.status == (i == 2 ? jobs::job_status::assigned : jobs::job_status::pending));
+    CAF_CHECK_EQUAL(j->value->job.attempts, i == 2 ? 2u : 1u);
+  }
+  const auto last = assigned().back();
+  CAF_CHECK_EQUAL(last.job_id(), job_id(2));
+  CAF_CHECK_EQUAL(last.worker_id(), 1u);
+}
+
+CAF_TEST(while a member runs a build before requeue_jobs each re-queue goes in an entry of its own) {
+  const auto cfg = node_config_for(1, 3, dir->path);
+  auto wl = live_workers({1, 2}, 4);
+  wl.workers[0].report.feature_level = feature_level_requeue_jobs - 1;  // would apply requeue_jobs as a no-op
+  self->send(dispatcher, wl);
+  settle();
+  pass(config::dead_after(cfg));
+  for (int i = 1; i <= 4; ++i) commit(submit(job_id(i), 1000 + i));
+  CAF_REQUIRE_EQUAL(assignments(), (std::vector<std::uint64_t>{1, 2, 1, 2}));
+  wl.workers[0].report.running_jobs = {job_id(1), job_id(3)};
+  wl.workers[1].alive = false;
+  self->send(dispatcher, wl);
+  settle();
+  pass(2 * config::dispatcher_tick);
+  CAF_CHECK_EQUAL(requeue_entries(), (std::pair<std::size_t, std::size_t>{2, 0}));
+  CAF_CHECK_EQUAL(requeues_for(job_id(2)), 1u);
+  CAF_CHECK_EQUAL(requeues_for(job_id(4)), 1u);
+}
+
+CAF_TEST(re-queues beyond the entry size limit go in further entries one after the other) {
+  // A dispatcher whose entries hold about two re-queues.
+  self->send_exit(dispatcher, caf::exit_reason::kill);
+  settle();
+  auto cfg = node_config_for(1, 3, dir->path);
+  cfg.raft.max_append_bytes = 500;  // 250 bytes an entry
+  dispatcher = own(sys.spawn(job_dispatcher, cfg, raft, table, tracker,
+                             std::function<std::chrono::steady_clock::time_point()>(
+                                 [this] { return sched.clock().now(); })));
+  settle();
+  auto wl = live_workers({1, 2}, 8);
+  self->send(dispatcher, wl);
+  settle();
+  pass(config::dead_after(cfg));
+  for (int i = 1; i <= 10; ++i) commit(submit(job_id(i), 1000 + i));
+  wl.workers[0].report.running_jobs = {job_id(1), job_id(3), job_id(5), job_id(7), job_id(9)};
+  wl.workers[1].alive = false;
+  self->send(dispatcher, wl);
+  settle();
+  pass(2 * config::dispatcher_tick);
+  // Five jobs, every one re-queued exactly once, in several entries.
+  const auto [single, batches] = requeue_entries();
+  CAF_CHECK_EQUAL(single, 0u);
+  CAF_CHECK_GREATER(batches, 1u);
   for (const auto& c : log->proposals)
-    if (c.has_requeue_job()) CAF_CHECK_EQUAL(c.requeue_job().reason(), "worker 2 was removed from the cluster");
+    if (c.has_requeue_jobs()) CAF_CHECK_LESS_OR_EQUAL(c.ByteSizeLong(), config::assign_batch_bytes(cfg) + 16);
+  for (int i : {2, 4, 6, 8, 10}) CAF_CHECK_EQUAL(requeues_for(job_id(i)), 1u);
 }
 
 CAF_TEST(pending jobs are placed oldest first by creation time; one cancelled while pending is skipped; a re-queued one goes back to its place) {

@@ -443,6 +443,33 @@ TEST_CASE("requeue_job refuses pending, terminal and unknown jobs") {
   must_refuse(t, requeue("nope", "lost", 3, t0), "job not found");
 }
 
+TEST_CASE("requeue_jobs applies each re-queue on its own and reports each") {
+  log_fed_table t = with_assigned_job("j1", 7);
+  must_apply(t, submit("j2", "true", t0 + 1));  // pending: refused
+  must_apply(t, submit("j3", "true", t0 + 2));
+  must_apply(t, assign("j3", 7));
+  must_apply(t, running("j3", t0 + 20));
+  logpb::Command c;
+  auto* b = c.mutable_requeue_jobs();
+  for (const char* id : {"j1", "j2", "j3"}) *b->add_requeues() = requeue(id, "worker 7 stopped responding", 1, t0 + 50).requeue_job();
+  apply_result r = must_apply(t, c);
+  REQUIRE(r.update_errors.size() == 3);
+  CHECK(r.update_errors[0].ok());
+  CHECK(r.update_errors[1].message == "job is pending, not assigned or running");
+  CHECK(r.update_errors[2].ok());
+  REQUIRE(r.changes.size() == 2);
+  // max_attempts 1, used: both fail, as requeue_job would fail each.
+  CHECK(t.table.find("j1")->status == job_status::failed);
+  CHECK(t.table.find("j3")->status == job_status::failed);
+  CHECK(t.table.find("j3")->error == "worker 7 stopped responding; gave up after 1 attempts");
+  CHECK(t.table.on_worker(7).empty());
+  // Nothing applies: an error naming the first reason; empty: malformed.
+  must_refuse(t, c, "no requeue in the batch applied; first: job is already failed");
+  logpb::Command empty;
+  empty.mutable_requeue_jobs();
+  must_refuse(t, empty, "requeue_jobs: no requeues");
+}
+
 TEST_CASE("register_worker adds workers; duplicates and 0 are refused") {
   log_fed_table t;
   must_apply(t, register_worker(3));
