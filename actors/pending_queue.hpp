@@ -2,30 +2,28 @@
 // ascending, the order the job table lists them in (jobs::creation_order),
 // so the oldest pending job is placed first.
 //
-// Why not a std::set<std::pair<created, id>> and a map id -> created: every
-// insert and erase there descends red-black trees comparing strings and
-// allocates nodes, and with tens of thousands of jobs pending that showed in
-// the leader's profile (issue #12). Here:
-//  - the order is a deque sorted by (created_at_ns, id). The leader stamps
-//    jobs from its clock as it proposes them, so a new job nearly always goes
-//    at the back, and placement takes the oldest, at the front: both O(1).
-//    A job re-queued after a dead worker goes back near the front (its
-//    creation time is old), which a deque also inserts cheaply;
-//  - an id -> creation time hash index answers "is it queued" and gives the
-//    key to find its entry by binary search;
-//  - removal marks the entry dead in place (lazy deletion) instead of moving
-//    the entries after it: a dead entry keeps its key, so the deque stays
-//    sorted and searchable. Dead entries are dropped as they reach either end,
-//    and all at once when they outnumber the live ones, so memory stays
-//    proportional to the jobs queued.
+// Why a B-tree of (created, id) beside an id -> created hash index: a
+// std::set there descends a red-black tree and allocates a node per job,
+// which showed in the leader's profile with tens of thousands of jobs pending
+// (issue #12). The sorted deque with lazy deletion that replaced it made
+// pushes at either end O(1), but a job re-queued after its worker was lost
+// goes back to its place by creation time, usually the middle: each such
+// insert moved half the deque, and a lost worker's 5,600 jobs (one
+// requeue_jobs entry) into 100,000 pending stalled the dispatcher, and every
+// submit behind it, for 1.6-2.5 s (bench/scale.sh). A B-tree inserts
+// anywhere in O(log n) touching a few contiguous nodes, allocates per node of
+// many entries, and erases in place, so nothing is left to compact. At the
+// ends it costs ~0.3 us more per job than the deque (bench_pending_queue),
+// nothing beside the ~1.3 ms a job costs the nodes.
 // Not thread-safe; pure (no clock, no I/O).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <string>
+#include <utility>
 
+#include <absl/container/btree_set.h>
 #include <absl/container/flat_hash_map.h>
 
 namespace troupe {
@@ -45,30 +43,19 @@ class pending_queue {
   // returns true. f must not change the queue.
   template <class F>
   void for_each(F&& f) const {
-    for (const auto& e : order_)
-      if (e.live && !f(e.created_at_ns, e.id)) return;
+    for (const auto& [created_at_ns, id] : order_)
+      if (!f(created_at_ns, id)) return;
   }
 
-  // Entries held, dead ones included (for tests: memory stays bounded).
+  // Entries in the order (for tests: exactly one per queued job).
   std::size_t entries() const { return order_.size(); }
 
  private:
-  struct entry {
-    std::int64_t created_at_ns;
-    std::string id;
-    bool live;
-  };
-  // Dead entries are compacted away once there are more than this many and
-  // more dead than live ones.
-  static constexpr std::size_t compact_above = 1024;
-
-  void trim();
-
-  std::deque<entry> order_;                              // sorted by (created_at_ns, id); dead ones kept in place
-  // queued id -> created_at_ns; open addressing (never iterated, so its
-  // order cannot leak into placement)
+  // (created_at_ns, id) ascending: jobs::creation_order.
+  absl::btree_set<std::pair<std::int64_t, std::string>> order_;
+  // queued id -> created_at_ns, the key of its entry; open addressing (never
+  // iterated, so its order cannot leak into placement)
   absl::flat_hash_map<std::string, std::int64_t> index_;
-  std::size_t dead_ = 0;                                 // dead entries in order_
 };
 
 }  // namespace troupe
