@@ -1,15 +1,22 @@
 #include "actors/unreported_jobs.hpp"
 
 #include <algorithm>
+#include <string_view>
+
+#include <absl/container/flat_hash_set.h>
 
 namespace troupe {
 
 std::vector<std::string> find_unreported(const placed_map& active, const worker_list& workers,
                                          unreported_map& missing, std::chrono::steady_clock::time_point now,
                                          const unreported_graces& graces) {
-  std::map<std::uint64_t, const worker_report*> live;
+  // Each live worker's reported ids, hashed once per call: a worker may
+  // report thousands of jobs, and a linear search of them per placed job
+  // made this quadratic (a fifth of a restarted 1M-job node's CPU while it
+  // re-queued a lost worker's jobs, bench/scale.sh).
+  std::map<std::uint64_t, absl::flat_hash_set<std::string_view>> live;
   for (const auto& w : workers.workers)
-    if (w.alive) live[w.report.node_id] = &w.report;
+    if (w.alive) live[w.report.node_id].insert(w.report.running_jobs.begin(), w.report.running_jobs.end());
   std::vector<std::string> out;
   unreported_map still;
   still.reserve(missing.size());
@@ -17,8 +24,7 @@ std::vector<std::string> find_unreported(const placed_map& active, const worker_
     if (j.status != jobs::job_status::assigned && j.status != jobs::job_status::running) continue;
     auto w = live.find(j.worker);
     if (w == live.end()) continue;
-    const auto& ids = w->second->running_jobs;
-    if (std::find(ids.begin(), ids.end(), id) != ids.end()) continue;  // the worker has it
+    if (w->second.count(id)) continue;  // the worker has it
     unreported_since m{j.worker, j.attempts, j.status, now};
     if (auto old = missing.find(id); old != missing.end() && old->second.worker == m.worker &&
                                      old->second.attempt == m.attempt && old->second.status == m.status)
