@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "config/limits.hpp"
-#include "protocol/feature_level.hpp"
 #include "config/timeouts.hpp"
+#include "protocol/feature_level.hpp"
 #include "runtime/common/log.hpp"
 #include "runtime/common/wall_clock.hpp"
 
@@ -162,9 +162,9 @@ void log_requeues(const std::vector<lost_job>& lost) {
 }
 
 // Re-queues what dead or silent workers hold, in requeue_jobs entries of at
-// most config::assign_batch_bytes (a dead worker's jobs cost an entry or a
-// few, not one each), one entry in flight at a time; its answer looks again,
-// which proposes the rest. While a member runs a build before feature level
+// most config::requeue_batch_jobs and config::assign_batch_bytes (a dead
+// worker's jobs cost an entry or a few, not one each), one entry in flight at
+// a time; its answer looks again, which proposes the rest. While a member runs a build before feature level
 // 4, which would apply requeue_jobs as a no-op, one requeue_job per entry,
 // all proposed at once, as before.
 void requeue_lost(self_ptr self) {
@@ -192,7 +192,8 @@ void requeue_lost(self_ptr self) {
       *entries.back().mutable_requeue_job() = std::move(r);
       ids.push_back({l.id});
     } else {
-      if (entries.empty() || bytes + size > config::assign_batch_bytes(st.cfg)) {
+      if (entries.empty() || bytes + size > config::assign_batch_bytes(st.cfg) ||
+          ids.back().size() == config::requeue_batch_jobs) {
         if (!entries.empty()) break;  // the rest after this entry's answer
         entries.emplace_back();
         ids.emplace_back();

@@ -9,8 +9,8 @@
 //  - requeue_jobs: the jobs of a worker declared dead, and the jobs a live
 //    worker's heartbeats leave out for longer than a grace (a lost
 //    assignment or result; actors/unreported_jobs.hpp) (attempts kept; the
-//    job table fails a job that used worker.max_attempts); every job found
-//    in one pass in one entry (or a few, by size), one entry in flight;
+//    job table fails a job that used worker.max_attempts); the jobs found in
+//    one pass in entries of up to config::requeue_batch_jobs, one in flight;
 //  - evict_jobs: finished jobs older than jobs.retention_s.
 // Every SubmitJob passes through it on its way to raft_node. When no job is
 // pending and a worker has a free slot, the leader's dispatcher places the

@@ -545,6 +545,27 @@ CAF_TEST(while a member runs a build before requeue_jobs each re-queue goes in a
   CAF_CHECK_EQUAL(requeues_for(job_id(4)), 1u);
 }
 
+CAF_TEST(a requeue_jobs entry holds at most requeue_batch_jobs re-queues) {
+  const auto cfg = node_config_for(1, 3, dir->path);
+  const int held = static_cast<int>(config::requeue_batch_jobs) + 50;
+  auto wl = live_workers({1, 2}, held);
+  self->send(dispatcher, wl);
+  settle();
+  pass(config::dead_after(cfg));
+  for (int i = 1; i <= 2 * held; ++i) commit(submit(job_id(i), 1000 + i));
+  wl.workers[0].report.running_jobs.clear();
+  for (int i = 1; i <= 2 * held; i += 2) wl.workers[0].report.running_jobs.push_back(job_id(i));
+  wl.workers[1].alive = false;
+  self->send(dispatcher, wl);
+  settle();
+  pass(2 * config::dispatcher_tick);
+  std::vector<int> sizes;
+  for (const auto& c : log->proposals)
+    if (c.has_requeue_jobs()) sizes.push_back(c.requeue_jobs().requeues_size());
+  CAF_CHECK_EQUAL(sizes, (std::vector<int>{static_cast<int>(config::requeue_batch_jobs), 50}));
+  CAF_CHECK_EQUAL(requeued().size(), static_cast<std::size_t>(held));
+}
+
 CAF_TEST(re-queues beyond the entry size limit go in further entries one after the other) {
   // A dispatcher whose entries hold about two re-queues.
   self->send_exit(dispatcher, caf::exit_reason::kill);
