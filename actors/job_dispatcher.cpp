@@ -4,6 +4,8 @@
 #include <caf/stateful_actor.hpp>
 
 #include <algorithm>
+#include <cstddef>
+#include <cstdint>
 #include <map>
 #include <set>
 #include <utility>
@@ -119,7 +121,11 @@ void find_unreported_jobs(self_ptr self, std::vector<lost_job>& lost) {
   }
 }
 
-void find_jobs_of_dead_workers(self_ptr self, std::vector<lost_job>& lost) {
+// The first `limit` by id of the jobs dead or removed workers hold: only
+// those are proposed now, and sorting (and describing) all of a lost
+// worker's 40,000 jobs for each entry of 1,000 made each entry cost the
+// dispatcher, and every submit waiting on it, tens of milliseconds.
+void find_jobs_of_dead_workers(self_ptr self, std::vector<lost_job>& lost, std::size_t limit) {
   auto& st = self->state;
   std::set<std::uint64_t> dead, listed;
   for (const auto& w : st.workers.workers) {
@@ -136,7 +142,10 @@ void find_jobs_of_dead_workers(self_ptr self, std::vector<lost_job>& lost) {
   for (const auto& p : st.placed)
     if ((dead.count(p.second.worker) || removed(p.second.worker)) && !st.requeueing.count(p.first))
       found.push_back(&p);
-  std::sort(found.begin(), found.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
+  const auto n = std::min(limit, found.size());
+  std::partial_sort(found.begin(), found.begin() + static_cast<std::ptrdiff_t>(n), found.end(),
+                    [](const auto* a, const auto* b) { return a->first < b->first; });
+  found.resize(n);
   for (const auto* p : found) {
     const auto w = p->second.worker;
     lost.push_back({p->first, p->second.attempts, w,
@@ -163,18 +172,18 @@ void log_requeues(const std::vector<lost_job>& lost) {
 
 // Re-queues what dead or silent workers hold, in requeue_jobs entries of at
 // most config::requeue_batch_jobs and config::assign_batch_bytes (a dead
-// worker's jobs cost an entry or a few, not one each), one entry in flight at
-// a time; its answer looks again, which proposes the rest. While a member runs a build before feature level
-// 4, which would apply requeue_jobs as a no-op, one requeue_job per entry,
-// all proposed at once, as before.
+// worker's jobs cost an entry or a few, not one each), one entry in flight
+// at a time; its answer looks again, which proposes the rest. While a member
+// runs a build before feature level 4, which would apply requeue_jobs as a
+// no-op, one requeue_job per entry, all proposed at once, as before.
 void requeue_lost(self_ptr self) {
   auto& st = self->state;
   if (st.requeue_batches_in_flight > 0 || !grace_over(self)) return;
+  const bool batched = cluster_feature_level(st) >= feature_level_requeue_jobs;
   std::vector<lost_job> lost;
-  find_jobs_of_dead_workers(self, lost);
+  find_jobs_of_dead_workers(self, lost, batched ? config::requeue_batch_jobs : SIZE_MAX);
   find_unreported_jobs(self, lost);
   if (lost.empty()) return;
-  const bool batched = cluster_feature_level(st) >= feature_level_requeue_jobs;
   std::vector<logpb::Command> entries;
   std::vector<std::vector<std::string>> ids;
   std::uint64_t bytes = 0;
