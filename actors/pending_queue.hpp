@@ -47,9 +47,6 @@ class pending_queue {
       if (!f(created_at_ns, id)) return;
   }
 
-  // Entries in the order (for tests: exactly one per queued job).
-  std::size_t entries() const { return order_.size(); }
-
  private:
   // (created_at_ns, id) ascending: jobs::creation_order.
   absl::btree_set<std::pair<std::int64_t, std::string>> order_;

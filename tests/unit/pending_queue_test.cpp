@@ -86,10 +86,10 @@ TEST_CASE("a job cancelled while pending leaves the order; one placed from the f
   CHECK(q.erase("j5"));  // the newest
   CHECK_EQ(ids(q), std::vector<std::string>{"j2", "j4"});
   CHECK(q.erase("j2"));
-  CHECK_EQ(q.entries(), 1u);
+  CHECK_EQ(ids(q), std::vector<std::string>{"j4"});
   CHECK(q.erase("j4"));
   CHECK(q.empty());
-  CHECK_EQ(q.entries(), 0u);
+  CHECK(ids(q).empty());
 }
 
 TEST_CASE("a job re-queued (its worker died) goes back to its place by creation time") {
@@ -107,7 +107,7 @@ TEST_CASE("a job re-queued (its worker died) goes back to its place by creation 
   CHECK_EQ(q.size(), 5u);
 }
 
-TEST_CASE("a lost worker's jobs re-queued into the middle keep the order; one entry per queued job") {
+TEST_CASE("a lost worker's jobs re-queued into the middle keep the order") {
   pending_queue q;
   std::set<std::pair<std::int64_t, std::string>> ref;
   for (int i = 0; i < 20000; ++i) {
@@ -126,7 +126,6 @@ TEST_CASE("a lost worker's jobs re-queued into the middle keep the order; one en
   for (int i = 0; i < 20000; i += 2) ref.erase({2 * i, "p" + std::to_string(i)});
   CHECK_EQ(ids(q), ids(ref));
   CHECK_EQ(q.size(), 15000u);
-  CHECK_EQ(q.entries(), 15000u);
 }
 
 TEST_CASE("random pushes and erases keep the order of the ordered set it replaced") {
@@ -163,5 +162,4 @@ TEST_CASE("random pushes and erases keep the order of the ordered set it replace
     REQUIRE_EQ(q.size(), ref.size());
   }
   CHECK_EQ(ids(q), ids(ref));
-  CHECK_EQ(q.entries(), q.size());
 }
