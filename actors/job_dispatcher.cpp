@@ -96,6 +96,7 @@ bool grace_over(self_ptr self) {
 // The lowest level any member reported (1 for one not heard from yet): what
 // every node can apply (protocol/feature_level.hpp).
 std::uint32_t cluster_feature_level(const job_dispatcher_state& st);
+void check_workers(self_ptr self);
 
 // One job to put back to pending, and why.
 struct lost_job {
@@ -225,7 +226,7 @@ void requeue_lost(self_ptr self) {
       for (const auto& id : batch) st.requeueing.erase(id);
       // Refused or not committed: looked at again on the next tick.
       if (e) TLOG(debug, "job_dispatcher") << "re-queueing " << batch.size() << " jobs: " << self->system().render(e);
-      else if (batched) requeue_lost(self);  // jobs left for the next entry
+      else if (batched) check_workers(self);  // jobs left for the next entry, while still leader
     });
   }
 }
