@@ -102,7 +102,6 @@ void check_workers(self_ptr self);
 struct lost_job {
   std::string id;
   std::uint32_t attempts;
-  std::uint64_t worker;
   std::string why;  // "worker 2 stopped responding", ...
 };
 
@@ -113,10 +112,9 @@ void find_unreported_jobs(self_ptr self, std::vector<lost_job>& lost) {
   auto& st = self->state;
   unreported_graces g{config::unreported_running_grace(st.cfg), config::unreported_assigned_grace(st.cfg)};
   for (const auto& id : find_unreported(st.placed, st.workers, st.unreported, st.now(), g)) {
-    if (st.requeueing.count(id)) continue;
     const auto& j = st.placed.at(id);
     auto grace = j.status == jobs::job_status::assigned ? g.assigned : g.running;
-    lost.push_back({id, j.attempts, j.worker,
+    lost.push_back({id, j.attempts,
                     "worker " + std::to_string(j.worker) + " did not report the job for " +
                         std::to_string(grace.count()) + " ms (its assignment or result was lost)"});
   }
@@ -141,7 +139,7 @@ void find_jobs_of_dead_workers(self_ptr self, std::vector<lost_job>& lost, std::
   // when it was an ordered map.
   std::vector<const placed_map::value_type*> found;
   for (const auto& p : st.placed)
-    if ((dead.count(p.second.worker) || removed(p.second.worker)) && !st.requeueing.count(p.first))
+    if (dead.count(p.second.worker) || removed(p.second.worker))
       found.push_back(&p);
   const auto n = std::min(limit, found.size());
   std::partial_sort(found.begin(), found.begin() + static_cast<std::ptrdiff_t>(n), found.end(),
@@ -149,7 +147,7 @@ void find_jobs_of_dead_workers(self_ptr self, std::vector<lost_job>& lost, std::
   found.resize(n);
   for (const auto* p : found) {
     const auto w = p->second.worker;
-    lost.push_back({p->first, p->second.attempts, w,
+    lost.push_back({p->first, p->second.attempts,
                     "worker " + std::to_string(w) + (removed(w) ? " was removed from the cluster" : " stopped responding")});
   }
 }
@@ -179,14 +177,15 @@ void log_requeues(const std::vector<lost_job>& lost) {
 // no-op, one requeue_job per entry, all proposed at once, as before.
 void requeue_lost(self_ptr self) {
   auto& st = self->state;
-  if (st.requeue_batches_in_flight > 0 || !grace_over(self)) return;
+  // Nothing is looked for while entries are in flight, so nothing found is
+  // already proposed.
+  if (st.requeue_entries_in_flight > 0 || !grace_over(self)) return;
   const bool batched = cluster_feature_level(st) >= feature_level_requeue_jobs;
   std::vector<lost_job> lost;
   find_jobs_of_dead_workers(self, lost, batched ? config::requeue_batch_jobs : SIZE_MAX);
   find_unreported_jobs(self, lost);
   if (lost.empty()) return;
   std::vector<logpb::Command> entries;
-  std::vector<std::vector<std::string>> ids;
   std::uint64_t bytes = 0;
   std::size_t proposed = 0;
   const auto at_ns = wall_clock_ns();
@@ -200,32 +199,27 @@ void requeue_lost(self_ptr self) {
     if (!batched) {
       entries.emplace_back();
       *entries.back().mutable_requeue_job() = std::move(r);
-      ids.push_back({l.id});
     } else {
       if (entries.empty() || bytes + size > config::assign_batch_bytes(st.cfg) ||
-          ids.back().size() == config::requeue_batch_jobs) {
+          static_cast<std::size_t>(entries.back().requeue_jobs().requeues_size()) == config::requeue_batch_jobs) {
         if (!entries.empty()) break;  // the rest after this entry's answer
         entries.emplace_back();
-        ids.emplace_back();
         bytes = 0;
       }
       *entries.back().mutable_requeue_jobs()->add_requeues() = std::move(r);
-      ids.back().push_back(l.id);
       bytes += size;
     }
-    st.requeueing.insert(l.id);
     ++proposed;
   }
   lost.resize(proposed);
   log_requeues(lost);
-  for (std::size_t i = 0; i < entries.size(); ++i) {
-    ++st.requeue_batches_in_flight;
-    propose(self, std::move(entries[i]), [=, batch = std::move(ids[i])](const caf::error& e) {
-      auto& st = self->state;
-      --st.requeue_batches_in_flight;
-      for (const auto& id : batch) st.requeueing.erase(id);
+  for (auto& entry : entries) {
+    const auto n = batched ? entry.requeue_jobs().requeues_size() : 1;
+    ++st.requeue_entries_in_flight;
+    propose(self, std::move(entry), [=](const caf::error& e) {
+      --self->state.requeue_entries_in_flight;
       // Refused or not committed: looked at again on the next tick.
-      if (e) TLOG(debug, "job_dispatcher") << "re-queueing " << batch.size() << " jobs: " << self->system().render(e);
+      if (e) TLOG(debug, "job_dispatcher") << "re-queueing " << n << " jobs: " << self->system().render(e);
       else if (batched) check_workers(self);  // jobs left for the next entry, while still leader
     });
   }

@@ -37,7 +37,6 @@
 #include <optional>
 #include <set>
 #include <string>
-#include <unordered_set>
 
 #include "actors/interfaces.hpp"
 #include "actors/pending_queue.hpp"
@@ -78,8 +77,7 @@ struct job_dispatcher_state {
   // counted as load until the proposal's answer (the table's change, which
   // places the job in `held`, reaches this mailbox before that answer).
   std::map<std::uint64_t, std::uint32_t> reserved;
-  std::unordered_set<std::string> requeueing;  // a re-queue is proposed for these, not applied
-  int requeue_batches_in_flight = 0;           // entries of those proposed, not answered
+  int requeue_entries_in_flight = 0;  // re-queue entries proposed, not answered
   unreported_map unreported;  // jobs live workers do not report, since when
   bool evicting = false;
   std::uint64_t last_assigned = 0;  // round-robin among equally loaded workers

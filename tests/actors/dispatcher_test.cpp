@@ -117,8 +117,11 @@ struct dispatcher_fixture : sim_fixture {
   job_dispatcher_actor dispatcher;
   std::unique_ptr<temp_dir> dir = std::make_unique<temp_dir>();
 
-  dispatcher_fixture() {
-    dispatcher = own(sys.spawn(job_dispatcher, node_config_for(1, 3, dir->path), raft, table, tracker,
+  dispatcher_fixture() { start_dispatcher(node_config_for(1, 3, dir->path)); }
+
+  // A dispatcher on the test clock.
+  void start_dispatcher(const config::node_config& cfg) {
+    dispatcher = own(sys.spawn(job_dispatcher, cfg, raft, table, tracker,
                                std::function<std::chrono::steady_clock::time_point()>(
                                    [this] { return sched.clock().now(); })));
     settle();
@@ -572,10 +575,7 @@ CAF_TEST(re-queues beyond the entry size limit go in further entries one after t
   settle();
   auto cfg = node_config_for(1, 3, dir->path);
   cfg.raft.max_append_bytes = 500;  // 250 bytes an entry
-  dispatcher = own(sys.spawn(job_dispatcher, cfg, raft, table, tracker,
-                             std::function<std::chrono::steady_clock::time_point()>(
-                                 [this] { return sched.clock().now(); })));
-  settle();
+  start_dispatcher(cfg);
   auto wl = live_workers({1, 2}, 8);
   self->send(dispatcher, wl);
   settle();
