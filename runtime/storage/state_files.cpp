@@ -2,8 +2,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,6 +13,7 @@
 
 #include "runtime/storage/byte_order.hpp"
 #include "runtime/storage/crc32c.hpp"
+#include "runtime/storage/mapped_file.hpp"
 #include "runtime/storage/posix_file.hpp"
 
 namespace troupe::storage {
@@ -296,33 +295,11 @@ std::optional<raft::snapshot> load_snapshot(const std::string& dir) {
   return decode_snapshot(std::move(*bytes), path);
 }
 
-namespace {
-
-class mapped_file {
- public:
-  mapped_file(void* addr, std::size_t len) : addr_(addr), len_(len) {}
-  mapped_file(const mapped_file&) = delete;
-  mapped_file& operator=(const mapped_file&) = delete;
-  ~mapped_file() { ::munmap(addr_, len_); }
-
- private:
-  void* addr_;
-  std::size_t len_;
-};
-
-}  // namespace
-
 raft::snapshot_bytes map_snapshot_data(const std::string& dir, raft::index_t index) {
   const std::string path = snapshot_path(dir);
-  const unique_fd fd = open_file(path, O_RDONLY);
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) throw_errno("cannot stat", path);
-  const auto len = static_cast<std::size_t>(st.st_size);
-  if (len == 0) throw storage_error(path + ": file of 0 bytes is too short");
-  void* addr = ::mmap(nullptr, len, PROT_READ, MAP_PRIVATE, fd.get(), 0);
-  if (addr == MAP_FAILED) throw_errno("cannot map", path);
-  auto owner = std::make_shared<const mapped_file>(addr, len);
-  const std::string_view bytes(static_cast<const char*>(addr), len);
+  auto owner = mapped_file::map(path);
+  const std::string_view bytes = owner->bytes();
+  const std::size_t len = bytes.size();
   raft::snapshot_meta meta;
   const std::size_t data_at = decode_snapshot_meta(bytes, path, meta, /*check_crc=*/false);
   if (meta.index != index)

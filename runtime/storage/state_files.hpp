@@ -80,7 +80,9 @@ std::optional<raft::snapshot> load_snapshot(const std::string& dir);
 // header and the index, not the CRC: that would read every page, and the
 // file was checked or written just before. The mapping stays valid when a
 // newer snapshot is renamed over the file; files are never changed in place.
-// Throws storage_error if the file is not the snapshot at `index`.
+// Throws storage_error if the file is not the snapshot at `index`. A page
+// that cannot be read later stops the node with a message naming the file
+// (mapped_file.hpp).
 raft::snapshot_bytes map_snapshot_data(const std::string& dir, raft::index_t index);
 
 // The pure encodings, for tests and tools. decode_* throw storage_error naming

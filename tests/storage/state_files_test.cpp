@@ -1,16 +1,52 @@
 #include <doctest/doctest.h>
 
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
 #include <filesystem>
+#include <functional>
 #include <stdexcept>
+#include <utility>
 
 #include "runtime/storage/byte_order.hpp"
 #include "runtime/storage/crc32c.hpp"
+#include "runtime/storage/mapped_file.hpp"
 #include "runtime/storage/state_files.hpp"
 #include "test_support.hpp"
 
 using namespace troupe;
 using namespace troupe::storage;
 using namespace troupe::storage::testing;
+
+namespace {
+
+// Runs body in a child process with its stderr on a pipe and no core file;
+// returns the child's wait status and what it wrote to stderr.
+std::pair<int, std::string> run_in_child(const std::function<void()>& body) {
+  int err[2];
+  REQUIRE(::pipe(err) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::dup2(err[1], STDERR_FILENO);
+    const rlimit no_core{0, 0};
+    ::setrlimit(RLIMIT_CORE, &no_core);
+    body();
+    ::_exit(0);
+  }
+  ::close(err[1]);
+  std::string out;
+  char buf[512];
+  for (ssize_t n; (n = ::read(err[0], buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+  ::close(err[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return {status, out};
+}
+
+}  // namespace
 
 TEST_SUITE("state_files") {
   TEST_CASE("hard state: absent is default, saves replace, reload is exact") {
@@ -214,5 +250,33 @@ TEST_SUITE("state_files") {
     write_file(snapshot_path(d.path()), "");
     CHECK_THROWS_WITH_AS(map_snapshot_data(d.path(), 60), doctest::Contains("too short"), storage_error);
     CHECK_THROWS_AS(map_snapshot_data(d.path() + "/absent", 60), storage_error);
+  }
+
+  TEST_CASE("map_snapshot_data: a page that cannot be read stops the process by SIGBUS with the file and offset named") {
+    temp_dir d;
+    save_snapshot(d.path(), raft::snapshot{{70, 2, {}}, std::string(4 * 4096, 'x')});
+    const std::string path = snapshot_path(d.path());
+    const auto data_at = std::filesystem::file_size(path) - 4 - 4 * 4096;  // the header's size
+    // The file truncated behind the mapping (what a disk's read error looks
+    // like to the process as well): its third page no longer exists.
+    auto [status, err] = run_in_child([&] {
+      const raft::snapshot_bytes mapped = map_snapshot_data(d.path(), 70);
+      REQUIRE(::truncate(path.c_str(), 4096) == 0);
+      volatile char c = mapped.view()[3 * 4096];
+      (void)c;
+    });
+    REQUIRE(WIFSIGNALED(status));
+    CHECK(WTERMSIG(status) == SIGBUS);
+    CHECK(err.find("cannot read " + path + " at byte " + std::to_string(data_at + 3 * 4096) + " (SIGBUS") !=
+          std::string::npos);
+    // Another SIGBUS (here one sent by kill) still kills the process, without
+    // a message about a file.
+    auto [status2, err2] = run_in_child([&] {
+      auto mapping = mapped_file::map(path);
+      ::kill(::getpid(), SIGBUS);
+    });
+    REQUIRE(WIFSIGNALED(status2));
+    CHECK(WTERMSIG(status2) == SIGBUS);
+    CHECK(err2.empty());
   }
 }
