@@ -11,7 +11,6 @@
 #include <cstdint>
 #include <cstring>
 #include <mutex>
-#include <utility>
 
 #include "runtime/storage/posix_file.hpp"
 #include "runtime/storage/storage_error.hpp"
@@ -117,11 +116,8 @@ std::shared_ptr<const mapped_file> mapped_file::map(const std::string& path) {
   void* addr = ::mmap(nullptr, len, PROT_READ, MAP_PRIVATE, fd.get(), 0);
   if (addr == MAP_FAILED) throw_errno("cannot map", path);
   const int slot = register_mapping(path, addr, len);
-  return std::shared_ptr<const mapped_file>(new mapped_file(path, addr, len, slot));
+  return std::shared_ptr<const mapped_file>(new mapped_file(addr, len, slot));
 }
-
-mapped_file::mapped_file(std::string path, void* addr, std::size_t len, int slot)
-    : path_(std::move(path)), addr_(addr), len_(len), slot_(slot) {}
 
 mapped_file::~mapped_file() {
   if (slot_ >= 0) table[slot_].begin.store(0, std::memory_order_release);

@@ -29,12 +29,10 @@ class mapped_file {
   mapped_file& operator=(const mapped_file&) = delete;
 
   std::string_view bytes() const { return {static_cast<const char*>(addr_), len_}; }
-  const std::string& path() const { return path_; }
 
  private:
-  mapped_file(std::string path, void* addr, std::size_t len, int slot);
+  mapped_file(void* addr, std::size_t len, int slot) : addr_(addr), len_(len), slot_(slot) {}
 
-  std::string path_;
   void* addr_;
   std::size_t len_;
   int slot_;  // in the SIGBUS handler's table; -1 when it was full

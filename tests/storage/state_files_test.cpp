@@ -263,7 +263,7 @@ TEST_SUITE("state_files") {
     const std::string path = snapshot_path(d.path());
     const auto data_at = std::filesystem::file_size(path) - 4 - 4 * 4096;  // the header's size
     // The file truncated behind the mapping (what a disk's read error looks
-    // like to the process as well): its third page no longer exists.
+    // like to the process as well): nothing past its first page is left.
     auto [status, err] = run_in_child([&] {
       const raft::snapshot_bytes mapped = map_snapshot_data(d.path(), 70);
       if (::truncate(path.c_str(), 4096) != 0) ::_exit(3);
