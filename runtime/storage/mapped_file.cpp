@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -109,9 +108,7 @@ int register_mapping(const std::string& path, const void* addr, std::size_t len)
 std::shared_ptr<const mapped_file> mapped_file::map(const std::string& path) {
   std::call_once(handler_installed, install_handler);
   const unique_fd fd = open_file(path, O_RDONLY);
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) throw_errno("cannot stat", path);
-  const auto len = static_cast<std::size_t>(st.st_size);
+  const auto len = static_cast<std::size_t>(file_size(fd.get(), path));
   if (len == 0) throw storage_error(path + ": file of 0 bytes is too short");
   void* addr = ::mmap(nullptr, len, PROT_READ, MAP_PRIVATE, fd.get(), 0);
   if (addr == MAP_FAILED) throw_errno("cannot map", path);
