@@ -5,7 +5,9 @@
 # runtime/storage); then starts a real troupe-node on that data dir and times
 # restart-to-serving: until /health/ready answers 200, and until a filtered
 # ListJobs page (troupe job list --status pending) succeeds. Also the node's
-# RSS once serving, and the latency of its first submits. Then the serving node
+# RSS once serving, and the latency of its first submits. Then its re-queue of
+# the jobs that workers 2 and 3 (not in its configuration) held, with the
+# submits' latency meanwhile. Then the serving node
 # takes a snapshot of its own (SNAP_JOBS submits of 64 KiB commands bring it
 # on): the node's time for each step, its peak RSS, and the submits' latency
 # meanwhile. Last, a backup (`troupe snapshot save`) while submits run: its
@@ -74,6 +76,51 @@ echo "a completed-status page through the CLI (process start included): ${page_m
 # minute, and goes on during the phase.
 warm=$("$LOADGEN" --addr "${GRPC[0]}" --concurrency 16 --count 64 --duration-s 60 -o json)
 jq -r '"first 64 submits after the restart (16 in flight): latency ms p50 \(.latency_ms.p50) max \(.latency_ms.max)"' <<<"$warm"
+
+# The re-queue: the table has the other two thirds of its assigned and
+# running jobs on workers 2 and 3, which are not in this node's
+# configuration, so [worker] dead_after_ms after it leads, its dispatcher
+# puts them back to pending (requeue_jobs entries of
+# config::requeue_batch_jobs, one after the other). Submits run at 16 in
+# flight meanwhile; reported: the jobs re-queued and the span from the first
+# entry's proposal to the last's (the dispatcher's log lines), and the
+# submits answered within that span. Waited out here so that it
+# overlaps no later phase (until session 26 it fell on the backup's).
+echo "== re-queue of the removed workers' jobs while submits run at 16 in flight"
+requeue_lines() { grep -c 'job_dispatcher: re-queueing' "$TMP/node1.log" || true; }
+DEAD_AFTER_MS=5000  # [worker] dead_after_ms: the default, which troupe_configs leaves
+# The load starts a little before the re-queue is due (dead_after after the
+# node leads, which is before it is ready), not at once: every submit is one
+# more job in the table, and later phases' RSS is compared across rounds.
+due_ms=$(( t0 + ready_ms + DEAD_AFTER_MS - 1500 ))
+while (( $(now_ms) < due_ms )) && (( $(requeue_lines) == 0 )); do sleep 0.1; done
+(( $(requeue_lines) == 0 )) || echo "(the re-queue began before the load: its first entries had no submit behind them)"
+"$LOADGEN" --addr "${GRPC[0]}" --concurrency 16 --duration-s 300 --success-log "$TMP/requeue_submits.log" \
+  >/dev/null &
+load_pid=$!
+seen=0 quiet=0
+for _ in $(seq 1 600); do  # up to 60 s: until no new line for 1 s (entries follow each other), or none within 20 s
+  sleep 0.1
+  n=$(requeue_lines)
+  if (( n > seen )); then seen=$n quiet=0; else quiet=$((quiet + 1)); fi
+  (( seen > 0 && quiet >= 10 )) && break
+  (( seen == 0 && quiet >= 200 )) && break
+done
+stop_pid "$load_pid"
+if (( seen == 0 )); then
+  echo "nothing re-queued (LOCAL_JOBS left no job on another worker)"
+else
+  # Log lines: "<RFC 3339 UTC> WARN  node=1 job_dispatcher: re-queueing N jobs: ..."
+  grep 'job_dispatcher: re-queueing' "$TMP/node1.log" >"$TMP/requeue_lines"
+  r0=$(date -d "$(head -1 "$TMP/requeue_lines" | cut -d' ' -f1)" +%s%N)
+  r1=$(date -d "$(tail -1 "$TMP/requeue_lines" | cut -d' ' -f1)" +%s%N)
+  requeued=$(awk '{ n += $6 } END { print n }' "$TMP/requeue_lines")
+  span_ms=$(( (r1 - r0) / 1000000 ))
+  echo "re-queued $requeued jobs in $seen log lines (one per removed worker per entry) over ${span_ms} ms"
+  awk -v a="$r0" -v b="$r1" '$1 >= a && $1 <= b { print ($1 - $2) / 1e6 }' "$TMP/requeue_submits.log" | sort -n |
+    awk '{ v[NR] = $1 } END { if (NR == 0) { print "no submit answered during the re-queue"; exit }
+      printf "submits answered during the re-queue: %d, latency ms p50 %.2f p99 %.2f max %.2f\n", NR, v[int(NR * 0.5) + 1], v[int(NR * 0.99) + 1], v[NR] }'
+fi
 
 # Compaction on the serving node: submit ~70 MiB of 64 KiB commands (jobs
 # that run `true`) at 16 in flight; the node then encodes its 1M-job table,

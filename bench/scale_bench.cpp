@@ -7,7 +7,10 @@
 //   - snapshot: encode (job_table::snapshot), write to a file the way the node
 //     does (storage::save_snapshot: write, fsync, rename, fsync dir), then
 //     read it back (storage::load_snapshot) and restore it into a new table
-//     (decode + indexes).
+//     (decode + indexes);
+//   - a lost worker's re-queue: requeue_jobs entries of
+//     config::requeue_batch_jobs of worker 2's jobs applied (p50 / max of up
+//     to ten), which every submit committed meanwhile waits behind.
 // With --data-dir DIR it leaves DIR/raft/{snapshot,hard_state} as a 1-node
 // troupe-node (member id 1) recovers them, for bench/scale.sh to time a real
 // node's restart on it.
@@ -314,6 +317,34 @@ int main(int argc, char** argv) {
     storage::save_hard_state(snap_dir, hs);
   }
 
+  // A lost worker's re-queue, as the dispatcher proposes it (requeue_jobs
+  // entries of config::requeue_batch_jobs): every submit the node commits
+  // meanwhile waits behind such an entry's apply. Up to ten entries of
+  // worker 2's assigned and running jobs, after the data dir is written.
+  std::vector<double> requeue_ms;
+  {
+    const auto lost = table.on_worker(2);
+    std::vector<std::string> ids;
+    for (const jobs::job* j : lost) ids.push_back(j->id);
+    for (std::size_t at = 0; at < ids.size() && requeue_ms.size() < 10; at += config::requeue_batch_jobs) {
+      cmd.Clear();
+      auto* batch = cmd.mutable_requeue_jobs();
+      for (std::size_t k = at; k < ids.size() && k < at + config::requeue_batch_jobs; ++k) {
+        auto* r = batch->add_requeues();
+        r->set_job_id(ids[k]);
+        r->set_reason("worker 2 stopped responding");
+        r->set_max_attempts(3);
+        r->set_at_ns(now_ns);
+      }
+      auto t = clock_type::now();
+      apply(cmd);
+      requeue_ms.push_back(ms_since(t));
+    }
+  }
+  std::sort(requeue_ms.begin(), requeue_ms.end());
+  const double requeue_p50 = requeue_ms.empty() ? 0 : requeue_ms[requeue_ms.size() / 2];
+  const double requeue_max = requeue_ms.empty() ? 0 : requeue_ms.back();
+
   if (a.json) {
     std::printf(
         "{\"jobs\":%zu,\"applied_index\":%llu,\"status_counts\":{\"pending\":%llu,\"assigned\":%llu,\"running\":%llu,"
@@ -322,7 +353,7 @@ int main(int argc, char** argv) {
         "\"max\":%.3f},\"completed\":{\"pages\":%d,\"total\":%u,\"p50\":%.3f,\"max\":%.3f}},\"snapshot\":{\"bytes\":%zu,"
         "\"encode_ms\":%.1f,\"write_ms\":%.1f,\"read_ms\":%.1f,\"decode_ms\":%.1f,\"restore_ms\":%.1f,"
         "\"in_pieces\":{\"encode_ms\":%.1f,\"encode_pieces\":%d,\"encode_piece_max_ms\":%.1f,\"write_ms\":%.1f,"
-        "\"write_piece_max_ms\":%.1f}},"
+        "\"write_piece_max_ms\":%.1f}},\"requeue_entry_ms\":{\"entries\":%zu,\"p50\":%.2f,\"max\":%.2f},"
         "\"data_dir\":\"%s\"}\n",
         table.size(), (unsigned long long)table.applied_index(), (unsigned long long)counts[1],
         (unsigned long long)counts[6], (unsigned long long)counts[2], (unsigned long long)counts[3],
@@ -330,7 +361,7 @@ int main(int argc, char** argv) {
         pending_pages.pages, pending_pages.total, pending_pages.p50, pending_pages.max, completed_pages.pages,
         completed_pages.total, completed_pages.p50, completed_pages.max, snap_bytes, encode_ms, write_ms, load_ms,
         decode_ms, restore_ms, pieces_ms, pieces, piece_max_ms, write_pieces_ms, write_piece_max_ms,
-        a.data_dir.c_str());
+        requeue_ms.size(), requeue_p50, requeue_max, a.data_dir.c_str());
     return 0;
   }
   std::printf("jobs %zu (pending %llu, assigned %llu, running %llu, completed %llu, failed %llu, cancelled %llu), "
@@ -350,6 +381,8 @@ int main(int argc, char** argv) {
   std::printf("snapshot in pieces, as the node takes it: encode %.0f ms in %d pieces (longest %.1f ms), "
               "write+fsync %.0f ms (longest piece %.1f ms)\n",
               pieces_ms, pieces, piece_max_ms, write_pieces_ms, write_piece_max_ms);
+  std::printf("re-queue of worker 2's jobs in entries of %zu: %zu entries, apply p50 %.2f ms, max %.2f ms\n",
+              config::requeue_batch_jobs, requeue_ms.size(), requeue_p50, requeue_max);
   if (!a.data_dir.empty()) std::printf("data dir for a 1-node troupe-node (id 1): %s\n", a.data_dir.c_str());
   return 0;
 }
