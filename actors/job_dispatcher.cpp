@@ -120,11 +120,10 @@ void find_unreported_jobs(self_ptr self, std::vector<lost_job>& lost) {
   }
 }
 
-// The first `limit` by id of the jobs dead or removed workers hold: only
-// those are proposed now, and sorting (and describing) all of a lost
-// worker's 40,000 jobs for each entry of 1,000 made each entry cost the
-// dispatcher, and every submit waiting on it, tens of milliseconds.
-void find_jobs_of_dead_workers(self_ptr self, std::vector<lost_job>& lost, std::size_t limit) {
+// The first `limit` by id of the jobs dead or removed workers hold, taken
+// from st.lost_ids (walked and sorted anew only when it is empty or the
+// workers changed). Returns how many it took.
+std::size_t find_jobs_of_dead_workers(self_ptr self, std::vector<lost_job>& lost, std::size_t limit) {
   auto& st = self->state;
   std::set<std::uint64_t> dead, listed;
   for (const auto& w : st.workers.workers) {
@@ -135,21 +134,28 @@ void find_jobs_of_dead_workers(self_ptr self, std::vector<lost_job>& lost, std::
   // (troupe member remove): it is gone for good, like a dead one. An empty
   // list is no news (nothing heard yet), not the removal of everyone.
   auto removed = [&](std::uint64_t w) { return !listed.empty() && !listed.count(w); };
-  // In id order (placed is hashed): the same entries, in the same order, as
-  // when it was an ordered map.
-  std::vector<const placed_map::value_type*> found;
-  for (const auto& p : st.placed)
-    if (dead.count(p.second.worker) || removed(p.second.worker))
-      found.push_back(&p);
-  const auto n = std::min(limit, found.size());
-  std::partial_sort(found.begin(), found.begin() + static_cast<std::ptrdiff_t>(n), found.end(),
-                    [](const auto* a, const auto* b) { return a->first < b->first; });
-  found.resize(n);
-  for (const auto* p : found) {
-    const auto w = p->second.worker;
-    lost.push_back({p->first, p->second.attempts,
-                    "worker " + std::to_string(w) + (removed(w) ? " was removed from the cluster" : " stopped responding")});
+  auto gone = [&](std::uint64_t w) { return dead.count(w) || removed(w); };
+  if (st.lost_ids.empty() || st.lost_dead != dead || st.lost_listed != listed) {
+    std::vector<std::string> found;
+    for (const auto& p : st.placed)
+      if (gone(p.second.worker)) found.push_back(p.first);
+    std::sort(found.begin(), found.end());  // placed is hashed: the same order as an ordered map gave
+    st.lost_ids.assign(std::make_move_iterator(found.begin()), std::make_move_iterator(found.end()));
+    st.lost_dead = dead;
+    st.lost_listed = listed;
   }
+  std::size_t taken = 0;
+  while (taken < limit && !st.lost_ids.empty()) {
+    std::string id = std::move(st.lost_ids.front());
+    st.lost_ids.pop_front();
+    auto p = st.placed.find(id);
+    if (p == st.placed.end() || !gone(p->second.worker)) continue;  // finished or re-queued since
+    const auto w = p->second.worker;
+    lost.push_back({std::move(id), p->second.attempts,
+                    "worker " + std::to_string(w) + (removed(w) ? " was removed from the cluster" : " stopped responding")});
+    ++taken;
+  }
+  return taken;
 }
 
 // One log line per reason: a dead worker can hold thousands of jobs, and a
@@ -175,15 +181,18 @@ void log_requeues(const std::vector<lost_job>& lost) {
 // at a time; its answer looks again, which proposes the rest. While a member
 // runs a build before feature level 4, which would apply requeue_jobs as a
 // no-op, one requeue_job per entry, all proposed at once, as before.
-void requeue_lost(self_ptr self) {
+// `unreported`: also look for jobs live workers leave out (a walk of every
+// placed job; time-based, so the tick and worker-list updates do it, not
+// each entry's answer).
+void requeue_lost(self_ptr self, bool unreported) {
   auto& st = self->state;
   // Nothing is looked for while entries are in flight, so nothing found is
   // already proposed.
   if (st.requeue_entries_in_flight > 0 || !grace_over(self)) return;
   const bool batched = cluster_feature_level(st) >= feature_level_requeue_jobs;
   std::vector<lost_job> lost;
-  find_jobs_of_dead_workers(self, lost, batched ? config::requeue_batch_jobs : SIZE_MAX);
-  find_unreported_jobs(self, lost);
+  const auto of_dead = find_jobs_of_dead_workers(self, lost, batched ? config::requeue_batch_jobs : SIZE_MAX);
+  if (unreported) find_unreported_jobs(self, lost);
   if (lost.empty()) return;
   std::vector<logpb::Command> entries;
   std::uint64_t bytes = 0;
@@ -211,16 +220,24 @@ void requeue_lost(self_ptr self) {
     }
     ++proposed;
   }
+  // Dead workers' jobs this entry had no room for go back, in order.
+  for (auto i = of_dead; i > proposed; --i) st.lost_ids.push_front(std::move(lost[i - 1].id));
   lost.resize(proposed);
   log_requeues(lost);
   for (auto& entry : entries) {
     const auto n = batched ? entry.requeue_jobs().requeues_size() : 1;
     ++st.requeue_entries_in_flight;
     propose(self, std::move(entry), [=](const caf::error& e) {
-      --self->state.requeue_entries_in_flight;
-      // Refused or not committed: looked at again on the next tick.
-      if (e) TLOG(debug, "job_dispatcher") << "re-queueing " << n << " jobs: " << self->system().render(e);
-      else if (batched) check_workers(self);  // jobs left for the next entry, while still leader
+      auto& st = self->state;
+      --st.requeue_entries_in_flight;
+      if (e) {
+        // Refused or not committed: looked at again on the next tick, from
+        // a fresh walk (its jobs left lost_ids).
+        st.lost_ids.clear();
+        TLOG(debug, "job_dispatcher") << "re-queueing " << n << " jobs: " << self->system().render(e);
+      } else if (batched && st.leader) {
+        requeue_lost(self, false);  // jobs left for the next entry
+      }
     });
   }
 }
@@ -229,7 +246,7 @@ void requeue_lost(self_ptr self) {
 // tick and when the worker list changes, not on every job change.
 void check_workers(self_ptr self) {
   if (!self->state.leader) return;
-  requeue_lost(self);
+  requeue_lost(self, true);
 }
 
 std::uint32_t cluster_feature_level(const job_dispatcher_state& st) {
@@ -443,6 +460,7 @@ job_dispatcher_actor::behavior_type job_dispatcher(job_dispatcher_actor::statefu
           TLOG(info, "job_dispatcher") << "idle: no longer the leader";
         }
         st.leader = leader;
+        st.lost_ids.clear();  // a new term: what was found may have changed hands
         check_workers(self);
         dispatch(self);
         arm(self);

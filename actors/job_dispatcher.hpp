@@ -32,6 +32,7 @@
 #pragma once
 
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <map>
 #include <optional>
@@ -78,6 +79,16 @@ struct job_dispatcher_state {
   // places the job in `held`, reaches this mailbox before that answer).
   std::map<std::uint64_t, std::uint32_t> reserved;
   int requeue_entries_in_flight = 0;  // re-queue entries proposed, not answered
+  // The jobs dead or removed workers hold, by id, found by one walk over
+  // `placed` and taken an entry at a time: walking and sorting them all
+  // again for each entry of config::requeue_batch_jobs cost every entry,
+  // and every submit behind it, tens of milliseconds at 46,000 jobs
+  // (bench/scale.sh). Valid while the dead workers (`lost_dead`) and the
+  // listed ones (`lost_listed`) are as they were; each id is checked
+  // against `placed` as it is taken. Emptied when this node stops leading
+  // or a re-queue entry fails.
+  std::deque<std::string> lost_ids;
+  std::set<std::uint64_t> lost_dead, lost_listed;
   unreported_map unreported;  // jobs live workers do not report, since when
   bool evicting = false;
   std::uint64_t last_assigned = 0;  // round-robin among equally loaded workers

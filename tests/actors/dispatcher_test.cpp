@@ -7,6 +7,10 @@
 #include "protocol/feature_level.hpp"
 #include "tests/actors/fixture.hpp"
 
+#include <algorithm>
+#include <functional>
+#include <utility>
+
 #include "actors/job_dispatcher.hpp"
 #include "config/limits.hpp"
 #include "config/timeouts.hpp"
@@ -21,29 +25,42 @@ namespace {
 struct applied_log {
   std::uint64_t next_index = 1;
   std::vector<logpb::Command> proposals;  // what the dispatcher proposed, in order
+  // Set: requeue_jobs entries wait, proposed but not committed, until the
+  // stand-in gets a tick_atom (the test's "commit them now").
+  bool hold_requeues = false;
+  std::vector<std::function<void()>> held;
 };
 
-// raft_node as a leader whose every proposal commits and applies at once.
+// raft_node as a leader whose every proposal commits and applies at once
+// (requeue_jobs entries on the test's word when it holds them).
 raft_node_actor::behavior_type instant_leader(raft_node_actor::pointer self, job_table_actor table,
                                               std::shared_ptr<applied_log> log) {
   return {
-      [](tick_atom) {},
+      [=](tick_atom) {
+        for (auto& commit : std::exchange(log->held, {})) commit();
+      },
       [](step_atom, const raft::message&) {},
       [=](propose_atom, logpb::Command& cmd) -> caf::result<proposal_result> {
         log->proposals.push_back(cmd);
-        raft::entry e;
-        e.term = 1;
-        e.index = log->next_index++;
-        e.data = cmd.SerializeAsString();
         auto rp = self->make_response_promise<proposal_result>();
-        self->request(table, caf::infinite, apply_atom::value, entry_batch{{e}})
-            .then([=](apply_outcomes& out) mutable {
-              const auto& o = out.results.at(0);
-              if (o.refused != jobs::refusal::none)
-                rp.deliver(make_error(errc::failed_precondition, o.error));
-              else
-                rp.deliver(proposal_result{o.index, {}, 0});
-            });
+        auto commit = [=, data = cmd.SerializeAsString()]() mutable {
+          raft::entry e;
+          e.term = 1;
+          e.index = log->next_index++;
+          e.data = std::move(data);
+          self->request(table, caf::infinite, apply_atom::value, entry_batch{{e}})
+              .then([=](apply_outcomes& out) mutable {
+                const auto& o = out.results.at(0);
+                if (o.refused != jobs::refusal::none)
+                  rp.deliver(make_error(errc::failed_precondition, o.error));
+                else
+                  rp.deliver(proposal_result{o.index, {}, 0});
+              });
+        };
+        if (log->hold_requeues && cmd.has_requeue_jobs())
+          log->held.push_back(std::move(commit));
+        else
+          commit();
         return rp;
       },
       [](status_atom) { return raft_status{}; },
@@ -567,6 +584,53 @@ CAF_TEST(a requeue_jobs entry holds at most requeue_batch_jobs re-queues) {
     if (c.has_requeue_jobs()) sizes.push_back(c.requeue_jobs().requeues_size());
   CAF_CHECK_EQUAL(sizes, (std::vector<int>{static_cast<int>(config::requeue_batch_jobs), 50}));
   CAF_CHECK_EQUAL(requeued().size(), static_cast<std::size_t>(held));
+}
+
+CAF_TEST(the jobs of a dead worker are found in one walk: one finished before its entry is left out and one placed there since follows) {
+  const auto cfg = node_config_for(1, 3, dir->path);
+  const int held = static_cast<int>(config::requeue_batch_jobs) + 50;
+  auto wl = live_workers({1, 2}, held);
+  self->send(dispatcher, wl);
+  settle();
+  pass(config::dead_after(cfg));
+  for (int i = 1; i <= 2 * held; ++i) commit(submit(job_id(i), 1000 + i));  // worker 2 holds the even ids
+  log->hold_requeues = true;
+  wl.workers[0].report.running_jobs.clear();
+  for (int i = 1; i <= 2 * held; i += 2) wl.workers[0].report.running_jobs.push_back(job_id(i));
+  wl.workers[1].alive = false;
+  self->send(dispatcher, wl);
+  settle();
+  pass(2 * config::dispatcher_tick);  // ticks while the first entry waits: nothing more proposed
+  auto first = requeued();
+  CAF_REQUIRE_EQUAL(first.size(), config::requeue_batch_jobs);
+  CAF_CHECK_EQUAL(first.back().job_id(), job_id(2 * static_cast<int>(config::requeue_batch_jobs)));
+  // Before the first entry commits, the last of worker 2's jobs reports its
+  // end, and a new job is assigned to worker 2 (an assignment proposed
+  // before its death, say): neither is among the ids the walk found.
+  commit(report(job_id(2 * held), 2, scheduler::JOB_STATUS_COMPLETED, 3000, 1));
+  commit(submit(job_id(9000), 9000));
+  logpb::Command late;
+  late.mutable_assign_job()->set_job_id(job_id(9000));
+  late.mutable_assign_job()->set_worker_id(2);
+  commit(late);
+  auto commit_held = [&] {
+    self->send(raft, tick_atom::value);
+    settle();
+  };
+  commit_held();  // the first entry: the next comes from the same walk
+  CAF_REQUIRE_EQUAL(requeued().size(), config::requeue_batch_jobs + 49);
+  commit_held();  // the second: the walk is used up, a new one finds the late job
+  auto then = requeued();
+  CAF_REQUIRE_EQUAL(then.size(), config::requeue_batch_jobs + 50);
+  CAF_CHECK_EQUAL(then.back().job_id(), job_id(9000));
+  commit_held();
+  pass(2 * config::dispatcher_tick);
+  CAF_CHECK_EQUAL(requeued().size(), config::requeue_batch_jobs + 50);
+  CAF_CHECK_EQUAL(requeues_for(job_id(2 * held)), 0u);
+  for (int i = 2; i < 2 * held; i += 2) CAF_CHECK_EQUAL(requeues_for(job_id(i)), 1u);
+  std::vector<std::string> ids;
+  for (const auto& r : requeued()) ids.push_back(r.job_id());
+  CAF_CHECK(std::is_sorted(ids.begin(), ids.end() - 1));  // id order, the late job last
 }
 
 CAF_TEST(re-queues beyond the entry size limit go in further entries one after the other) {
