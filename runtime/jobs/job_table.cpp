@@ -22,13 +22,21 @@ std::vector<const job*> to_vector(const job_set& s) {
 // A wrong hint only costs the ordinary O(log n) insert.
 void insert_entry(job_set& s, const job* j) { s.insert(s.end(), index_entry(j)); }
 
+// One descent to the entry, then an erase at the iterator: set::erase(key)
+// walks down for the equal range, then again to both of its ends, and at a
+// million jobs each level is a cache miss (a lost worker's re-queue spent a
+// fifth of a node's CPU there, bench/scale.sh).
+void erase_entry(job_set& s, const job* j) {
+  if (auto it = s.find(index_entry(j)); it != s.end()) s.erase(it);
+}
+
 void add_to(std::map<std::uint64_t, job_set>& m, std::uint64_t worker, const job* j) { insert_entry(m[worker], j); }
 
 // Drops the worker's set once empty so the map holds only workers with jobs.
 void remove_from(std::map<std::uint64_t, job_set>& m, std::uint64_t worker, const job* j) {
   auto it = m.find(worker);
   if (it == m.end()) return;
-  it->second.erase(index_entry(j));
+  erase_entry(it->second, j);
   if (it->second.empty()) m.erase(it);
 }
 
@@ -59,16 +67,22 @@ bool job_table::insert(std::unique_ptr<job> owned) {
 void job_table::erase(const job* j) {
   if (!pieces_.empty()) keep_for_snapshot(j);
   unindex(j);
-  by_created_.erase(index_entry(j));
+  erase_entry(by_created_, j);
   by_id_.erase(std::string_view(j->id));  // destroys *j: nothing may touch it after this
 }
 
+// The exact inverse of reindex(): a job is looked for only in the sets
+// reindex() put it in (a search for an absent key costs as much as one that
+// finds it).
 void job_table::unindex(const job* j) {
-  by_status_[static_cast<int>(j->status)].erase(index_entry(j));
+  erase_entry(by_status_[static_cast<int>(j->status)], j);
   if (j->assigned_worker != 0) remove_from(by_worker_, j->assigned_worker, j);
   if (j->executed_by != 0 && j->executed_by != j->assigned_worker) remove_from(by_worker_, j->executed_by, j);
-  if (j->assigned_worker != 0) remove_from(active_on_worker_, j->assigned_worker, j);
-  by_completion_.erase(completion_entry(j));
+  if (is_terminal(j->status)) {
+    if (auto it = by_completion_.find(completion_entry(j)); it != by_completion_.end()) by_completion_.erase(it);
+  } else if (j->assigned_worker != 0) {
+    remove_from(active_on_worker_, j->assigned_worker, j);
+  }
 }
 
 void job_table::reindex(const job* j) {
