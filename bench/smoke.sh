@@ -57,7 +57,7 @@ SETTLE_S=0 WINDOW_S=1 "$HERE/idle.sh" "$BUILD" >"$OUT/idle.txt" 2>&1 || { cat "$
 # 4. bench_scale, a small table, when built.
 if [[ -x $BUILD/bench/bench_scale ]]; then
   "$BUILD/bench/bench_scale" --jobs 2000 --pages 5 --dir "$OUT" --json >"$OUT/scale.json" || fail "bench_scale failed"
-  jq -e '.jobs == 2000 and .snapshot.bytes > 0 and .list_ms.pending.pages > 0' "$OUT/scale.json" >/dev/null ||
+  jq -e '.jobs == 2000 and .snapshot.bytes > 0 and .list_ms.pending.pages > 0 and .requeue_entry_ms.entries > 0' "$OUT/scale.json" >/dev/null ||
     { cat "$OUT/scale.json" >&2; fail "bench_scale JSON malformed"; }
 fi
 # 5. docker.sh, 3 containers at concurrency 1 (~8 s), when built; it skips
