@@ -205,6 +205,20 @@ struct dispatcher_fixture : sim_fixture {
     }
     return n;
   }
+  // Workers 1 and 2 with `held` slots each get 2 * held jobs (worker 2 the
+  // even ids) past a new leader's grace; returns the worker list in which
+  // worker 1 reports its own and worker 2 is dead, for the test to send.
+  worker_list two_workers_then_2_dead(int held) {
+    auto wl = live_workers({1, 2}, static_cast<std::uint32_t>(held));
+    self->send(dispatcher, wl);
+    settle();
+    pass(config::dead_after(node_config_for(1, 3, dir->path)));
+    for (int i = 1; i <= 2 * held; ++i) commit(submit(job_id(i), 1000 + i));
+    wl.workers[0].report.running_jobs.clear();
+    for (int i = 1; i <= 2 * held; i += 2) wl.workers[0].report.running_jobs.push_back(job_id(i));
+    wl.workers[1].alive = false;
+    return wl;
+  }
   // Lets `d` of test time pass in dispatcher ticks (each one looks at the jobs).
   void pass(milliseconds d) {
     for (auto t = milliseconds(0); t < d; t += config::dispatcher_tick) {
@@ -566,17 +580,8 @@ CAF_TEST(while a member runs a build before requeue_jobs each re-queue goes in a
 }
 
 CAF_TEST(a requeue_jobs entry holds at most requeue_batch_jobs re-queues) {
-  const auto cfg = node_config_for(1, 3, dir->path);
   const int held = static_cast<int>(config::requeue_batch_jobs) + 50;
-  auto wl = live_workers({1, 2}, held);
-  self->send(dispatcher, wl);
-  settle();
-  pass(config::dead_after(cfg));
-  for (int i = 1; i <= 2 * held; ++i) commit(submit(job_id(i), 1000 + i));
-  wl.workers[0].report.running_jobs.clear();
-  for (int i = 1; i <= 2 * held; i += 2) wl.workers[0].report.running_jobs.push_back(job_id(i));
-  wl.workers[1].alive = false;
-  self->send(dispatcher, wl);
+  self->send(dispatcher, two_workers_then_2_dead(held));
   settle();
   pass(2 * config::dispatcher_tick);
   std::vector<int> sizes;
@@ -587,17 +592,9 @@ CAF_TEST(a requeue_jobs entry holds at most requeue_batch_jobs re-queues) {
 }
 
 CAF_TEST(the jobs of a dead worker are found in one walk: one finished before its entry is left out and one placed there since follows) {
-  const auto cfg = node_config_for(1, 3, dir->path);
   const int held = static_cast<int>(config::requeue_batch_jobs) + 50;
-  auto wl = live_workers({1, 2}, held);
-  self->send(dispatcher, wl);
-  settle();
-  pass(config::dead_after(cfg));
-  for (int i = 1; i <= 2 * held; ++i) commit(submit(job_id(i), 1000 + i));  // worker 2 holds the even ids
+  auto wl = two_workers_then_2_dead(held);
   log->hold_requeues = true;
-  wl.workers[0].report.running_jobs.clear();
-  for (int i = 1; i <= 2 * held; i += 2) wl.workers[0].report.running_jobs.push_back(job_id(i));
-  wl.workers[1].alive = false;
   self->send(dispatcher, wl);
   settle();
   pass(2 * config::dispatcher_tick);  // ticks while the first entry waits: nothing more proposed
