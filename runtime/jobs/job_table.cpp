@@ -26,9 +26,11 @@ void insert_entry(job_set& s, const job* j) { s.insert(s.end(), index_entry(j));
 // walks down for the equal range, then again to both of its ends, and at a
 // million jobs each level is a cache miss (a lost worker's re-queue spent a
 // fifth of a node's CPU there, bench/scale.sh).
-void erase_entry(job_set& s, const job* j) {
-  if (auto it = s.find(index_entry(j)); it != s.end()) s.erase(it);
+template <typename Set>
+void erase_found(Set& s, const typename Set::key_type& k) {
+  if (auto it = s.find(k); it != s.end()) s.erase(it);
 }
+void erase_entry(job_set& s, const job* j) { erase_found(s, index_entry(j)); }
 
 void add_to(std::map<std::uint64_t, job_set>& m, std::uint64_t worker, const job* j) { insert_entry(m[worker], j); }
 
@@ -79,7 +81,7 @@ void job_table::unindex(const job* j) {
   if (j->assigned_worker != 0) remove_from(by_worker_, j->assigned_worker, j);
   if (j->executed_by != 0 && j->executed_by != j->assigned_worker) remove_from(by_worker_, j->executed_by, j);
   if (is_terminal(j->status)) {
-    if (auto it = by_completion_.find(completion_entry(j)); it != by_completion_.end()) by_completion_.erase(it);
+    erase_found(by_completion_, completion_entry(j));
   } else if (j->assigned_worker != 0) {
     remove_from(active_on_worker_, j->assigned_worker, j);
   }
