@@ -221,6 +221,23 @@ void check_reads(self_ptr self) {
   }
 }
 
+// A read the core has not confirmed yet is gone from it once this node stops
+// leading (even if it is elected again, in a later term): it learns
+// not_leader now, which a client follows, rather than deadline_exceeded at
+// the commit deadline. A confirmed read stays valid: it waits for its index.
+void drop_lost_reads(self_ptr self) {
+  auto& st = self->state;
+  const bool leads = st.core->state() == raft::role::leader;
+  for (auto it = st.reads.begin(); it != st.reads.end();) {
+    if (it->second.index == 0 && (!leads || it->second.term != st.core->term())) {
+      it->second.promise.deliver(not_leader_here(self));
+      it = st.reads.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
 void check_transfers(self_ptr self) {
   auto& st = self->state;
   auto leader = st.core->leader();
@@ -287,8 +304,11 @@ void expire(self_ptr self) {
   }
   for (auto it = st.reads.begin(); it != st.reads.end();) {
     if (now >= it->second.deadline) {
-      it->second.promise.deliver(
-          make_error(errc::deadline_exceeded, "could not confirm leadership for a linearizable read"));
+      it->second.promise.deliver(make_error(
+          errc::deadline_exceeded,
+          it->second.index == 0 ? std::string("could not confirm leadership for a linearizable read")
+                                : "entries up to the read index " + std::to_string(it->second.index) +
+                                      " were not applied in time for a linearizable read; retry"));
       it = st.reads.erase(it);
     } else {
       ++it;
@@ -565,6 +585,7 @@ void drive(self_ptr self) {
   auto& st = self->state;
   arm_tick(self);
   notify_role(self);
+  drop_lost_reads(self);
   if (st.ready_in_flight || !st.core->has_ready()) return;
   auto rd = std::make_shared<raft::ready>(st.core->take_ready());
   st.ready_in_flight = true;
@@ -746,7 +767,8 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
         if (st.core->state() != raft::role::leader) return not_leader_here(self);
         auto ctx = std::to_string(++st.next_read);
         auto rp = self->make_response_promise<std::uint64_t>();
-        st.reads.emplace(ctx, raft_node_state::read_waiter{0, st.now() + config::commit_deadline(st.cfg), rp});
+        const auto deadline = st.now() + config::commit_deadline(st.cfg);
+        st.reads.emplace(ctx, raft_node_state::read_waiter{0, st.core->term(), deadline, rp});
         st.core->read_index(ctx);
         drive(self);
         return rp;

@@ -49,6 +49,7 @@ struct raft_node_state {
   };
   struct read_waiter {
     raft::index_t index = 0;   // 0 until the core confirmed leadership
+    raft::term_t term = 0;     // the leader's term when it was asked
     clock::time_point deadline;
     caf::typed_response_promise<std::uint64_t> promise;
   };

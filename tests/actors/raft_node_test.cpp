@@ -171,6 +171,40 @@ CAF_TEST(a held job status report on a leader that steps down learns not_leader)
   CAF_CHECK_EQUAL(status(l).last_index, before);
 }
 
+CAF_TEST(a linearizable read answers the commit index once a quorum confirmed leadership) {
+  start(3);
+  auto l = wait_for_leader();
+  CAF_REQUIRE_NOT_EQUAL(l, 0u);
+  auto a = ask<proposal_result>(node(l).raft, propose_atom::value, submit_command("echo before"));
+  pass(milliseconds(500));
+  CAF_REQUIRE(a->value.has_value());
+  auto r = ask<std::uint64_t>(node(l).raft, read_atom::value);
+  pass(milliseconds(500));
+  CAF_REQUIRE(r->value.has_value());
+  CAF_CHECK_GREATER_OR_EQUAL(*r->value, a->value->index);
+  CAF_CHECK_EQUAL(*r->value, status(l).commit_index);
+}
+
+CAF_TEST(an unconfirmed read on a leader that steps down learns not_leader at once) {
+  start(3);
+  auto l = wait_for_leader();
+  CAF_REQUIRE_NOT_EQUAL(l, 0u);
+  pass(milliseconds(500));
+  // Cut off, the leader cannot confirm the read; it steps down (check_quorum)
+  // within an election timeout, and the core forgets the read. The client
+  // hears not_leader then (and follows it), not deadline_exceeded at the
+  // commit deadline, seconds later.
+  net->isolate(l);
+  auto r = ask<std::uint64_t>(node(l).raft, read_atom::value);
+  settle();
+  CAF_REQUIRE(!r->done());
+  for (int i = 0; i < 40 && status(l).role == raft::role::leader; ++i) pass(milliseconds(50));
+  CAF_REQUIRE(status(l).role != raft::role::leader);
+  settle();
+  CAF_REQUIRE(r->error.has_value());
+  CAF_CHECK(r->error->code == errc::not_leader);
+}
+
 CAF_TEST(a proposal that cannot commit expires with deadline_exceeded at the commit deadline) {
   start(3);
   auto l = wait_for_leader();
