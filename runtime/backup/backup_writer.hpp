@@ -37,12 +37,16 @@ class backup_writer {
 
  private:
   void write(std::string_view bytes);
+  void pace_writeback();
 
   std::string path_, tmp_;
   storage::unique_fd fd_;
   metadata meta_;
   checksum crc_;
   std::uint64_t offset_ = 0, data_seen_ = 0;
+  // Written back: [0, waited_) is on the disk, [waited_, started_to_) on
+  // its way (pace_writeback).
+  std::uint64_t waited_ = 0, started_to_ = 0;
   bool started_ = false, finished_ = false;
 };
 
