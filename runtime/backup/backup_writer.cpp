@@ -34,11 +34,10 @@ void backup_writer::write(std::string_view bytes) {
 
 // The file goes to the disk as it arrives, a window at a time, each waited
 // for before the next starts, rather than all of it (hundreds of MB) in
-// finish()'s fsync. A node on the same disk shares the filesystem's journal
-// with this file: in ext4's ordered mode a journal commit, which the log's
-// fsync waits for, first writes the data of every block allocated in it, so
-// one large fsync here stalls the node's commits meanwhile. Only hints:
-// errors still surface at the fsync.
+// finish()'s fsync: that put the whole file in the disk's queue at once, and
+// a node's log fsync on the same disk waited behind it (the submits it
+// answered meanwhile: max 61-187 ms, against 19-61 paced; BENCHMARKS.md,
+// twenty-third round). Only hints: errors still surface at the fsync.
 void backup_writer::pace_writeback() {
   if (offset_ - started_to_ < writeback_window) return;
   if (waited_ < started_to_)
