@@ -36,8 +36,8 @@ void backup_writer::write(std::string_view bytes) {
 // for before the next starts, rather than all of it (hundreds of MB) in
 // finish()'s fsync: that put the whole file in the disk's queue at once, and
 // a node's log fsync on the same disk waited behind it (the submits it
-// answered meanwhile: max 61-187 ms, against 19-61 paced; BENCHMARKS.md,
-// twenty-third round). Only hints: errors still surface at the fsync.
+// answered meanwhile: max median 71 ms over 12 backups, 29 paced;
+// BENCHMARKS.md, twenty-third round). Only hints: errors surface at fsync.
 void backup_writer::pace_writeback() {
   if (offset_ - started_to_ < writeback_window) return;
   if (waited_ < started_to_)
