@@ -257,9 +257,13 @@ void http_server::routes() {
 
   add("/health/live", "GET", std::nullopt, [](const request&, response& res) { reply(res, 200, {{"status", "ok"}}); });
   add("/health/ready", "GET", std::nullopt, [this](const request&, response& res) {
-    auto h = ask<node_health>(sys_, service_, config::outer(config::query_timeout), status_atom::value);
-    if (h && h->raft.leader_id != 0)
-      reply(res, 200, {{"status", "ok"}, {"leader_id", h->raft.leader_id}});
+    // Ready means a leader is known: Raft's own view (the member list as
+    // this node sees it), not the node's health, which also asks the job
+    // table, so a table busy with a restart's work would make a node that
+    // knows its leader answer "no_leader".
+    auto rs = ask<raft_status>(sys_, service_, config::outer(config::query_timeout), member_atom::value, true);
+    if (rs && rs->leader_id != 0)
+      reply(res, 200, {{"status", "ok"}, {"leader_id", rs->leader_id}});
     else
       reply(res, 503, {{"status", "no_leader"}, {"leader_id", nullptr}});
   });
