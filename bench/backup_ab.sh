@@ -54,10 +54,7 @@ for i in $(seq 1 "$PAIRS"); do
     "$cli" -a "${GRPC[0]}" snapshot save "$TMP/backup.snap" --timeout 300 >/dev/null
     b1=$(date +%s%N)
     sleep 3  # the success log is written as submits are answered
-    awk -v a="$b0" -v b="$b1" '$1 >= a && $1 <= b { print ($1 - $2) / 1e6 }' "$TMP/submits.log" | sort -n |
-      awk -v s="$side" -v i="$i" -v ms=$(( (b1 - b0) / 1000000 )) '{ v[NR] = $1 }
-        END { printf "pair %d %s: backup %d ms; %d submits answered during it, latency ms p50 %.2f p99 %.2f max %.2f\n",
-              i, s, ms, NR, v[int(NR * 0.5) + 1], v[int(NR * 0.99) + 1], v[NR] }'
+    echo "pair $i $side: backup $(( (b1 - b0) / 1000000 )) ms; $(answered_between "$TMP/submits.log" "$b0" "$b1" "it")"
     sleep 5
   done
 done

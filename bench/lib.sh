@@ -17,6 +17,7 @@
 #   fsync_ref LABEL              # raw write+fdatasync rate -> $TMP/fsync-LABEL.txt
 #   dockerd_start DIR            # private dockerd (scripts/test-dockerd.sh) -> DOCKER_SOCK,
 #                                # or DOCKER_UNAVAILABLE (reason); stopped at exit
+#   answered_between LOG A B WHAT  # submits of a loadgen --success-log answered in [A, B] ns: count, p50/p99/max
 #   stop_pid PID; stop_all
 # shellcheck shell=bash
 # shellcheck disable=SC2034  # the variables set here are read by the sourcing scripts
@@ -83,6 +84,16 @@ lib_cleanup() {
 LAST_DELETE=/tmp/troupe-bench-last-delete
 
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# $1: a troupe-loadgen --success-log ("<answered ns> <sent ns>" per line),
+# $2, $3: a window in ns since the epoch, $4: what the window was ("the
+# backup") -> "submits answered during the backup: N, latency ms p50 p99 max"
+# for the submits answered within it.
+answered_between() {
+  awk -v a="$2" -v b="$3" '$1 >= a && $1 <= b { print ($1 - $2) / 1e6 }' "$1" | sort -n |
+    awk -v what="$4" '{ v[NR] = $1 } END { if (NR == 0) { print "no submit answered during " what; exit }
+      printf "submits answered during %s: %d, latency ms p50 %.2f p99 %.2f max %.2f\n", what, NR, v[int(NR * 0.5) + 1], v[int(NR * 0.99) + 1], v[NR] }'
+}
 
 cpu_ticks() {  # "busy total" jiffies of all CPUs since boot (busy: everything but idle and iowait)
   awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat

@@ -117,9 +117,7 @@ else
   requeued=$(awk '{ n += $6 } END { print n }' "$TMP/requeue_lines")
   span_ms=$(( (r1 - r0) / 1000000 ))
   echo "re-queued $requeued jobs in $seen log lines (one per removed worker per entry) over ${span_ms} ms"
-  awk -v a="$r0" -v b="$r1" '$1 >= a && $1 <= b { print ($1 - $2) / 1e6 }' "$TMP/requeue_submits.log" | sort -n |
-    awk '{ v[NR] = $1 } END { if (NR == 0) { print "no submit answered during the re-queue"; exit }
-      printf "submits answered during the re-queue: %d, latency ms p50 %.2f p99 %.2f max %.2f\n", NR, v[int(NR * 0.5) + 1], v[int(NR * 0.99) + 1], v[NR] }'
+  answered_between "$TMP/requeue_submits.log" "$r0" "$r1" "the re-queue"
 fi
 
 # Compaction on the serving node: submit ~70 MiB of 64 KiB commands (jobs
@@ -162,8 +160,6 @@ hwm=$(awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/${NODE_PID[1]}/status"
 wait "$load_pid"
 jq -r '"submits over the phase: \(.committed) committed, \(.committed_per_s) /s, latency ms p50 \(.latency_ms.p50) p99 \(.latency_ms.p99) max \(.latency_ms.max), errors \(.errors_total)"' "$TMP/backup_load.json"
 echo "backup of $(stat -c %s "$TMP/backup.snap") bytes: $(( (b1 - b0) / 1000000 )) ms (CLI, process start included); node RSS peak ${hwm} MiB"
-awk -v a="$b0" -v b="$b1" '$1 >= a && $1 <= b { print ($1 - $2) / 1e6 }' "$TMP/backup_submits.log" | sort -n |
-  awk '{ v[NR] = $1 } END { if (NR == 0) { print "no submit answered during the backup"; exit }
-    printf "submits answered during the backup: %d, latency ms p50 %.2f p99 %.2f max %.2f\n", NR, v[int(NR * 0.5) + 1], v[int(NR * 0.99) + 1], v[NR] }'
+answered_between "$TMP/backup_submits.log" "$b0" "$b1" "the backup"
 "$CLI" snapshot status "$TMP/backup.snap" | head -4
 echo "load average at the end: $(loadavg)"
