@@ -277,9 +277,11 @@ void flush(self_ptr self) {
   auto leader = st.role.leader_id;
   if (leader == raft::no_node) return;  // retried on tick
   // One batch is one log entry: packed up to config::status_batch_bytes (one
-  // update always goes) so it never exceeds the entry limit peers enforce.
+  // update always goes) so it never exceeds the entry limit peers enforce,
+  // and to config::status_batch_updates so its apply stays short.
   std::size_t n = 0, bytes = 0;
-  while (n < st.outbox.size() && (n == 0 || bytes + st.outbox[n].ByteSizeLong() <= config::status_batch_bytes(st.cfg)))
+  while (n < std::min(st.outbox.size(), config::status_batch_updates) &&
+         (n == 0 || bytes + st.outbox[n].ByteSizeLong() <= config::status_batch_bytes(st.cfg)))
     bytes += st.outbox[n++].ByteSizeLong();
   st.in_flight = status_batch{++st.last_seq, {}};
   count_running(st, st.outbox.begin(), st.outbox.begin() + static_cast<std::ptrdiff_t>(n), -1);
@@ -550,7 +552,7 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
         } else {
           queue(self, std::move(r.update));
         }
-            check_stopped(self);
+        check_stopped(self);
       },
       [=](tick_atom) {
         self->state.ticking = false;

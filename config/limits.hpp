@@ -27,6 +27,13 @@ inline constexpr std::uint64_t framing_bytes = 64 << 10;
 // and stderr plus a short error.
 inline std::uint64_t status_batch_bytes(const node_config& c) { return c.raft.max_append_bytes; }
 
+// Updates in one status batch, whatever their bytes: the job table applies an
+// entry in one message and every submit behind it waits. A node restarted
+// with 13,000 jobs to report failed packed ~8,700 of them into 1 MiB, which
+// held the submits behind it 60-85 ms at a million jobs (bench/scale.sh's
+// first submits); 1,000 keep that near the re-queue's (below).
+inline constexpr std::size_t status_batch_updates = 1000;
+
 // Bytes of the dispatcher's assign_jobs and requeue_jobs entries: items
 // packed until this much (~60 bytes an assignment, ~100 a re-queue), the rest
 // go in the next entry.

@@ -17,6 +17,7 @@
 #include <caf/all.hpp>
 
 #include "actors/job_supervisor.hpp"
+#include "config/limits.hpp"
 #include "runtime/common/wall_clock.hpp"
 #include "runtime/exec/output_store.hpp"
 #include "runtime/exec/process_backend.hpp"
@@ -200,6 +201,38 @@ TEST_CASE("a late answer for an older batch never settles a newer one") {
   f.self->send(f.transport, done_atom::value, std::uint64_t{3}, false);
   auto four = std::string(three) + "4@3:B/JOB_STATUS_COMPLETED,;";
   CHECK(f.wait_log(four) == four);
+}
+
+TEST_CASE("a backlog of reports goes out in order, in batches of at most status_batch_updates") {
+  fixture f;
+  // A restarted node's failure reports arrive like this, thousands at once;
+  // small updates, so the count, not the bytes, cuts the batches.
+  const std::size_t n = 2 * config::status_batch_updates + 2;
+  for (std::size_t i = 0; i < n; ++i) f.self->send(f.supervisor, done_atom::value, finished("J" + std::to_string(i)));
+  // Each batch is answered once sent; the next follows.
+  std::vector<std::vector<std::string>> batches;
+  std::size_t reported = 0;
+  for (std::uint64_t seq = 1; reported < n && seq <= n; ++seq) {
+    const std::string head = std::to_string(seq) + "@2:";
+    REQUIRE(f.wait_contains(head));
+    const auto log = f.log();
+    const auto from = log.find(head) + head.size();
+    std::vector<std::string> ids;
+    for (auto at = from; log[at] != ';'; at = log.find(',', at) + 1) ids.push_back(log.substr(at, log.find('/', at) - at));
+    reported += ids.size();
+    batches.push_back(std::move(ids));
+    f.self->send(f.transport, done_atom::value, seq, true);
+  }
+  REQUIRE(reported == n);
+  std::vector<std::string> sent, expected;
+  std::size_t largest = 0;
+  for (const auto& b : batches) {
+    largest = std::max(largest, b.size());
+    sent.insert(sent.end(), b.begin(), b.end());
+  }
+  for (std::size_t i = 0; i < n; ++i) expected.push_back("J" + std::to_string(i));
+  CHECK(sent == expected);
+  CHECK(largest == config::status_batch_updates);
 }
 
 // Output cut inline (the limit is 0), so stored: its meta.json shows when a
