@@ -4,9 +4,10 @@
 #pragma once
 
 #include <cstdint>
-#include <set>
 #include <string>
 #include <string_view>
+
+#include <absl/container/btree_set.h>
 
 #include "runtime/jobs/job.hpp"
 
@@ -65,7 +66,14 @@ struct creation_order {
   }
 };
 
-using job_set = std::set<index_entry, creation_order>;
+// B-trees, not red-black trees: every status change finds and moves a job in
+// three to five of these indexes, and at a million jobs a std::set lookup
+// missed the cache at each of its ~20 levels (the most sampled code while a
+// restarted node's failure reports were applied). A B-tree node holds many
+// entries: a lookup touches a few nodes, and an entry costs its 16 bytes
+// plus slack instead of a 48-byte node and malloc's header. bench_scale at
+// 1M jobs: 659 -> 492 bytes per job, a re-queue entry's apply 3.7 -> 1.8 ms.
+using job_set = absl::btree_set<index_entry, creation_order>;
 
 // Terminal jobs by (completed_at_ns, created_at_ns, id): eviction takes a prefix.
 struct completion_entry {

@@ -212,7 +212,7 @@ class job_table {
   std::array<job_set, job_status_count> by_status_;
   std::map<std::uint64_t, job_set> by_worker_;        // under assigned_worker and executed_by
   std::map<std::uint64_t, job_set> active_on_worker_;  // non-terminal, under assigned_worker
-  std::set<completion_entry, completion_order> by_completion_;  // terminal jobs
+  absl::btree_set<completion_entry, completion_order> by_completion_;  // terminal jobs
   std::set<std::uint64_t> workers_;
   std::set<std::uint64_t> draining_;
   std::uint64_t applied_index_ = 0;
