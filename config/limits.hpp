@@ -30,8 +30,9 @@ inline std::uint64_t status_batch_bytes(const node_config& c) { return c.raft.ma
 // Updates in one status batch, whatever their bytes: the job table applies an
 // entry in one message and every submit behind it waits. A node restarted
 // with 13,000 jobs to report failed packed ~8,700 of them into 1 MiB, which
-// held the submits behind it 60-85 ms at a million jobs (bench/scale.sh's
-// first submits); 1,000 keep that near the re-queue's (below).
+// held the submits behind it 60-115 ms at a million jobs; 1,000 keep that
+// near 25 ms, like the re-queue's entries (below). docs/BENCHMARKS.md,
+// twenty-fourth round.
 inline constexpr std::size_t status_batch_updates = 1000;
 
 // Bytes of the dispatcher's assign_jobs and requeue_jobs entries: items

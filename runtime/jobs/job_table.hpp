@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include <absl/container/btree_set.h>
 #include <absl/container/flat_hash_map.h>
 
 #include "runtime/jobs/job.hpp"
