@@ -21,7 +21,6 @@ CLI_A=$2 CLI_B=$3
 for b in "$CLI_A" "$CLI_B" "$BUILD/bench/bench_scale"; do [[ -x $b ]] || { echo "missing $b" >&2; exit 2; }; done
 PAIRS=${PAIRS:-4}
 JOBS=${JOBS:-1000000}
-command -v curl >/dev/null || { echo "needs curl" >&2; exit 2; }
 
 quiet_wait
 free_ports 2
@@ -29,13 +28,7 @@ TROUPE_EXTRA_TOML=$'[raft]\nsnapshot_every = 1000' troupe_configs 1
 echo "== bench_scale --jobs $JOBS: the data dir"
 "$BUILD/bench/bench_scale" --jobs "$JOBS" --dir "$TMP" --data-dir "$TMP/troupe-1" >/dev/null
 troupe_start_node 1
-ready=0
-for _ in $(seq 1 6000); do  # up to ~10 min at 0.1 s
-  [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://${HTTP[0]}/health/ready" || true) == 200 ]] && { ready=1; break; }
-  kill -0 "${NODE_PID[1]}" 2>/dev/null || { echo "troupe-node exited; log: $TMP/node1.log" >&2; KEEP_TMP=1; exit 1; }
-  sleep 0.1
-done
-(( ready )) || { echo "troupe-node not ready within 10 min; logs in $TMP" >&2; KEEP_TMP=1; exit 1; }
+troupe_wait_leader 600  # restoring the 1M-job snapshot takes a few s
 sleep "${SETTLE_S:-45}"
 
 # Each backup is followed by 8 s of load alone; ~14 s a backup in all.
