@@ -7,8 +7,9 @@
 #   reference   bench_docker_ref: the Docker backend's own calls (create with
 #               the same body, start, wait, logs, inspect, remove) through the
 #               same HTTP client (runtime/exec/docker_client), C threads; no
-#               scheduling. Run before and after troupe (the machine is shared;
-#               the two runs show the drift) and the overhead uses their mean.
+#               scheduling. Run before and after each troupe run (the
+#               machine is shared; the two runs show the drift) and each
+#               round's overhead uses the mean of the two runs around it.
 #   backend     (BACKEND_REF=1, default) bench_docker_ref --mode backend:
 #               docker_backend::run() itself, i.e. plus the on-disk job output
 #               store; still no scheduling.
@@ -25,6 +26,12 @@
 #               it took enough CPU on a 2-core machine to slow the containers
 #               by ~10% at C = 1 (troupe exec 0.158 s vs 0.146 s at 200 ms).
 #
+# ROUNDS (default 3) troupe runs per C, each between two reference runs
+# (reference, troupe, reference, troupe, ..., reference): the daemon's own
+# rate drifts by up to a quarter within minutes here, more than the 10%
+# target, so one troupe run beside one reference tells little; the summary
+# gives every round's overhead and their median.
+#
 # One node, not three: the reference is one daemon driven at concurrency C;
 # one node with capacity C runs exactly C containers at a time on it, while
 # three nodes would each run C (3C on one daemon) and measure something else.
@@ -32,7 +39,7 @@
 #
 #   bench/docker.sh [BUILD_DIR]          (default: build)
 #
-# Environment: COUNT (100), CONCURRENCIES ("1 4"), BACKEND_REF (1), POLL_MS (200),
+# Environment: COUNT (100), CONCURRENCIES ("1 4"), ROUNDS (3), BACKEND_REF (1), POLL_MS (200),
 # SUBMIT_CONCURRENCY (16), COMPLETE_TIMEOUT_S (600), FSYNC_REF (1: measure the
 # raw fsync rate first), QUIET_WAIT_S (as bench/compare.sh), KEEP_TMP. Exits 0 with a "skipped" line when no dockerd
 # can run here.
@@ -46,6 +53,8 @@ REF=$BUILD/bench/bench_docker_ref
 [[ -x $REF ]] || { echo "missing $REF (ninja -C $BUILD bench_docker_ref)" >&2; exit 2; }
 COUNT=${COUNT:-100}
 CONCURRENCIES=${CONCURRENCIES:-1 4}
+ROUNDS=${ROUNDS:-3}
+[[ $ROUNDS =~ ^[1-9][0-9]?$ ]] || { echo "ROUNDS is 1-99" >&2; exit 2; }
 IMAGE=local/busybox:latest
 
 dockerd_start "$TMP/dockerd"
@@ -121,8 +130,8 @@ ref_run() {  # $1: C, $2: mode, $3: label -> $TMP/ref-$3-C.json
   echo "dockerd+containerd CPU s during it: $(awk -v a="$d0" -v b="$(dockerd_cpu_s)" 'BEGIN { printf "%.2f", b - a }')"
 }
 
-troupe_run() {  # $1: C -> $TMP/troupe-C.json, $TMP/troupe-times-C.json
-  local c=$1
+troupe_run() {  # $1: C, $2: round -> $TMP/troupe-C-R.json, $TMP/troupe-times-C-R.json
+  local c=$1 r=$2
   rm -rf "$TMP"/troupe-1 "$TMP"/node1.toml
   free_ports 2
   TROUPE_EXECUTOR_TOML="backend = \"docker\"
@@ -131,16 +140,16 @@ docker_socket = \"$DOCKER_SOCK\"" \
 capacity = $c" troupe_configs 1
   troupe_start 1
   troupe_wait_leader 60
-  echo "== troupe: $COUNT jobs, capacity $c, image $IMAGE"
+  echo "== troupe (round $r): $COUNT jobs, capacity $c, image $IMAGE"
   local d0 n0
   d0=$(dockerd_cpu_s)
   n0=$(cpu_s "${NODE_PID[1]}")
   "$LOADGEN" --addr "$LEADER_ADDR" --mode jobs --count "$COUNT" --concurrency "${SUBMIT_CONCURRENCY:-16}" \
     --command true --image "$IMAGE" --poll-ms "${POLL_MS:-200}" \
-    --complete-timeout-s "${COMPLETE_TIMEOUT_S:-600}" -o json | tee "$TMP/troupe-$c.json"
+    --complete-timeout-s "${COMPLETE_TIMEOUT_S:-600}" -o json | tee "$TMP/troupe-$c-$r.json"
   echo "troupe-node CPU s during it: $(awk -v a="$n0" -v b="$(cpu_s "${NODE_PID[1]}")" 'BEGIN { printf "%.2f", b - a }');" \
     "dockerd+containerd CPU s: $(awk -v a="$d0" -v b="$(dockerd_cpu_s)" 'BEGIN { printf "%.2f", b - a }')"
-  troupe_job_times "${HTTP[0]}" | tee "$TMP/troupe-times-$c.json"
+  troupe_job_times "${HTTP[0]}" | tee "$TMP/troupe-times-$c-$r.json"
   echo "jobs by status at the end: $(backlog_json)"
   stop_all
   # Containers troupe left behind would slow the next run; there should be none.
@@ -149,59 +158,74 @@ capacity = $c" troupe_configs 1
   [[ $left == 0 ]] || echo "WARNING: $left containers left on the daemon after the troupe run" >&2
 }
 
+# Per C: the backend and store references once, then reference 0, troupe 1,
+# reference 1, ..., troupe ROUNDS, reference ROUNDS.
 for c in $CONCURRENCIES; do
-  ref_run "$c" client before
   if [[ ${BACKEND_REF:-1} == 1 ]]; then ref_run "$c" backend backend; fi
   ref_run "$c" store store
-  troupe_run "$c"
-  ref_run "$c" client after
+  ref_run "$c" client client0
+  for ((r = 1; r <= ROUNDS; r++)); do
+    troupe_run "$c" "$r"
+    ref_run "$c" client "client$r"
+  done
 done
 
 echo
-echo "troupe: 1 node, docker backend, [worker] capacity = C; reference: the backend's own Docker API calls, C threads."
-echo "overhead % = (reference containers/s / troupe jobs/s - 1) x 100, reference = mean of the runs before and after;"
-echo "troupe jobs/s = jobs / (last completed_at - first created_at)."
+echo "troupe: 1 node, docker backend, [worker] capacity = C; reference: the backend's own Docker API calls, C threads,"
+echo "run before the first troupe run and after each. Round i's overhead % = (reference containers/s / troupe jobs/s - 1) x 100,"
+echo "reference = mean of the runs just before and just after it; troupe jobs/s = jobs / (last completed_at - first created_at)."
 echo
-echo "| C | reference containers/s (before, after) | backend.run() containers/s | troupe jobs/s | overhead % | all COMPLETED |"
-echo "|---:|---:|---:|---:|---:|---|"
+echo "| C | reference containers/s, in run order | backend.run() containers/s | troupe jobs/s, each round | overhead %, each round | median overhead % | all COMPLETED |"
+echo "|---:|---|---:|---|---|---:|---|"
 for c in $CONCURRENCIES; do
-  b=$(jq .containers_per_s "$TMP/ref-before-$c.json")
-  a=$(jq .containers_per_s "$TMP/ref-after-$c.json")
+  refs=() ts=() ok=true
+  for ((r = 0; r <= ROUNDS; r++)); do refs+=("$(jq .containers_per_s "$TMP/ref-client$r-$c.json")"); done
+  for ((r = 1; r <= ROUNDS; r++)); do
+    ts+=("$(jq --argjson n "$COUNT" 'if .span_s > 0 then $n / .span_s else 0 end' "$TMP/troupe-times-$c-$r.json")")
+    [[ $(jq -r --argjson n "$COUNT" --slurpfile tt "$TMP/troupe-times-$c-$r.json" \
+      '(.jobs.all_terminal and .jobs.failed == 0 and ($tt[0].by_status.completed // 0) == $n)' "$TMP/troupe-$c-$r.json") == true ]] ||
+      ok=false
+  done
   be="-"
   [[ -f $TMP/ref-backend-$c.json ]] && be=$(jq '.containers_per_s * 100 | round / 100' "$TMP/ref-backend-$c.json")
-  t=$(jq --argjson n "$COUNT" 'if .span_s > 0 then $n / .span_s else 0 end' "$TMP/troupe-times-$c.json")
-  ok=$(jq -r --argjson n "$COUNT" --slurpfile tt "$TMP/troupe-times-$c.json" \
-    '(.jobs.all_terminal and .jobs.failed == 0 and ($tt[0].by_status.completed // 0) == $n)' "$TMP/troupe-$c.json")
-  awk -v c="$c" -v b="$b" -v a="$a" -v be="$be" -v t="$t" -v ok="$ok" 'BEGIN {
-    r = (a + b) / 2
-    printf "| %d | %.2f (%.2f, %.2f) | %s | %.2f | %s | %s |\n", c, r, b, a, be, t, (t > 0 ? sprintf("%.1f", (r / t - 1) * 100) : "-"), ok }'
+  awk -v c="$c" -v refs="${refs[*]}" -v ts="${ts[*]}" -v be="$be" -v ok="$ok" 'BEGIN {
+    nr = split(refs, rf, " "); nt = split(ts, t, " ")
+    for (i = 1; i <= nr; i++) rs = rs (i > 1 ? ", " : "") sprintf("%.2f", rf[i])
+    for (i = 1; i <= nt; i++) {
+      tx = tx (i > 1 ? ", " : "") sprintf("%.2f", t[i])
+      o[i] = t[i] > 0 ? ((rf[i] + rf[i + 1]) / 2 / t[i] - 1) * 100 : 1e9  # a round with no job done sorts last
+      ox = ox (i > 1 ? ", " : "") (t[i] > 0 ? sprintf("%.1f", o[i]) : "-")
+    }
+    for (i = 2; i <= nt; i++) for (j = i; j > 1 && o[j - 1] > o[j]; j--) { x = o[j]; o[j] = o[j - 1]; o[j - 1] = x }
+    m = nt % 2 ? o[(nt + 1) / 2] : (o[nt / 2] + o[nt / 2 + 1]) / 2
+    printf "| %d | %s | %s | %s | %s | %s | %s |\n", c, rs, be, tx, ox, (m < 1e8 ? sprintf("%.1f", m) : "-"), ok }'
 done
 echo
-echo "Seconds per container / job (mean / p50 / p99):"
+echo "Seconds per container / job, round 1 (mean / p50 / p99):"
 echo
 echo "| C | reference container (before) | reference container (after) | backend.run() | job disk work alone (store) | troupe exec (started -> completed) | troupe cycle (gap between completions) | troupe idle (completed -> next started) | troupe latency (created -> completed) |"
 echo "|---:|---|---|---|---|---|---|---|---|"
 for c in $CONCURRENCIES; do
   f='"\(.mean * 1000 | round / 1000) / \(.p50 * 1000 | round / 1000) / \(.p99 * 1000 | round / 1000)"'
-  rb=$(jq -r ".container_s | $f" "$TMP/ref-before-$c.json")
-  ra=$(jq -r ".container_s | $f" "$TMP/ref-after-$c.json")
+  rb=$(jq -r ".container_s | $f" "$TMP/ref-client0-$c.json")
+  ra=$(jq -r ".container_s | $f" "$TMP/ref-client1-$c.json")
   be="-"
   [[ -f $TMP/ref-backend-$c.json ]] && be=$(jq -r ".container_s | $f" "$TMP/ref-backend-$c.json")
   st=$(jq -r ".container_s | $f" "$TMP/ref-store-$c.json")
-  te=$(jq -r ".exec_s | $f" "$TMP/troupe-times-$c.json")
-  tc=$(jq -r ".cycle_s | $f" "$TMP/troupe-times-$c.json")
+  te=$(jq -r ".exec_s | $f" "$TMP/troupe-times-$c-1.json")
+  tc=$(jq -r ".cycle_s | $f" "$TMP/troupe-times-$c-1.json")
   ti="n/a (C > 1)"
-  [[ $c == 1 ]] && ti=$(jq -r ".idle_s | $f" "$TMP/troupe-times-$c.json")
-  tl=$(jq -r ".latency_s | $f" "$TMP/troupe-times-$c.json")
+  [[ $c == 1 ]] && ti=$(jq -r ".idle_s | $f" "$TMP/troupe-times-$c-1.json")
+  tl=$(jq -r ".latency_s | $f" "$TMP/troupe-times-$c-1.json")
   echo "| $c | $rb | $ra | $be | $st | $te | $tc | $ti | $tl |"
 done
 echo
-echo "Reference per step, mean s (before run):"
+echo "Reference per step, mean s (the first run):"
 echo
 echo "| C | create | start | wait | logs | inspect | remove |"
 echo "|---:|---:|---:|---:|---:|---:|---:|"
 for c in $CONCURRENCIES; do
-  jq -r --arg c "$c" '.step_s | "| \($c) | \(.create.mean) | \(.start.mean) | \(.wait.mean) | \(.logs.mean) | \(.inspect.mean) | \(.remove.mean) |"' "$TMP/ref-before-$c.json"
+  jq -r --arg c "$c" '.step_s | "| \($c) | \(.create.mean) | \(.start.mean) | \(.wait.mean) | \(.logs.mean) | \(.inspect.mean) | \(.remove.mean) |"' "$TMP/ref-client0-$c.json"
 done
 if [[ ${FSYNC_REF:-1} == 1 ]]; then echo "raw fsync at the start: $(fsync_summary start)"; fi
 echo "load average at the end: $(loadavg)"
