@@ -4,7 +4,7 @@
 # CONCURRENCY (1) SubmitJobs in flight for DURATION_S (8) s. The CPU each group
 # used over that window (utime + stime of /proc/PID/task/*/stat), divided by
 # the jobs committed, for the leader and for the two followers together; the
-# jobs' own processes (what the fork servers reaped: shims and their shells);
+# jobs' own processes (the fork servers and their shims, with the shells they reaped);
 # the machine's busy CPU and context switches per job.
 #
 #   bench/threads.sh [BUILD_DIR]          (default: build)
@@ -39,8 +39,8 @@ quiet_wait
 free_ports 6
 troupe_start_warmed
 
-# One line per thread and per child process of a node: "ROLE:PID:TID GROUP TICKS"
-# (ROLE leader or follower; a child's TICKS include what it reaped).
+# One line per thread, child and grandchild process of a node: "ROLE:PID:TID GROUP
+# TICKS" (ROLE leader or follower; a process's TICKS include what it reaped).
 snapshot() {
   local i pid role t c
   for i in 1 2 3; do
@@ -51,7 +51,9 @@ snapshot() {
       awk -v k="$role:$pid:${t##*/}" '{ n = $0; sub(/^[0-9]+ \(/, "", n); sub(/\) .*$/, "", n); gsub(/ /, "_", n)
         s = $0; sub(/^.*\) /, "", s); split(s, f, " "); print k, n, f[12] + f[13] }' "$t/stat" 2>/dev/null || true
     done
-    for c in $(pgrep -P "$pid" || true); do
+    # The fork server, and its shims (live ones hold their own and their
+    # jobs' CPU; an exited one's is in the server's reaped-children fields).
+    for c in $(pgrep -P "$pid" || true) $(for s in $(pgrep -P "$pid" || true); do pgrep -P "$s" || true; done); do
       awk -v k="$role:$pid:child$c" '{ s = $0; sub(/^.*\) /, "", s); split(s, f, " ")
         print k, "jobs", f[12] + f[13] + f[14] + f[15] }' "/proc/$c/stat" 2>/dev/null || true
     done

@@ -73,7 +73,7 @@ void fork_server::start() {
   posix_spawn_file_actions_adddup2(&actions, sock, shim::fd_server_socket);
   for (int fd = 0; fd < shim::fd_server_socket; ++fd) posix_spawn_file_actions_adddup2(&actions, null_src, fd);
   // Out of the node's process group (a terminal's ^C must not reach it or
-  // the per-job shims it forks), default signal dispositions and an empty
+  // the shims it forks), default signal dispositions and an empty
   // mask whatever the spawning thread had.
   sigset_t all, none;
   sigfillset(&all);

@@ -1,14 +1,16 @@
 // The node's side of the job shim's fork server (shim_main.cpp): one
 // long-lived troupe-job-shim per process backend, started with posix_spawn
-// (no fork of the large, threaded node), which forks a per-job shim for each
-// request it gets over a unix socket (shim_protocol.hpp). The per-job shims
+// (no fork of the large, threaded node), which hands each request it gets
+// over a unix socket (shim_protocol.hpp) to an idle shim of its own, or
+// forks one; a shim runs one job at a time, one after another. The shims
 // are the server's children, not the node's: the node learns a job's end
 // from its report pipe only.
 //
 // If the server dies, the next launch notices (its socket is closed) and
 // starts a new one; running jobs are unaffected (their pipes lead to the
-// node directly). If the node dies, the server sees EOF on its socket and
-// exits, and each per-job shim sees its control pipe close and kills its job.
+// node directly) and the dead server's shims exit once idle. If the node
+// dies, the server sees EOF on its socket and exits, its idle shims with it,
+// and each busy shim sees its control pipe close and kills its job.
 #pragma once
 
 #include <mutex>
@@ -22,15 +24,15 @@ class fork_server {
  public:
   // Starts the server: the executable at shim_path, checked again (see
   // locate_shim) each time it is started, at CPU priority `nice` (the
-  // per-job shims it forks inherit it). Throws std::runtime_error.
+  // shims it forks inherit it). Throws std::runtime_error.
   explicit fork_server(std::string shim_path, int nice = 0);
-  // Closes the socket (the server exits; per-job shims live on until their
+  // Closes the socket (the server exits; busy shims live on until their
   // jobs end) and reaps the server.
   ~fork_server();
   fork_server(const fork_server&) = delete;
   fork_server& operator=(const fork_server&) = delete;
 
-  // Has the server fork a per-job shim with argv `args`, environment `env`
+  // Has the server run a job in a shim, with argv `args`, environment `env`
   // and fds[0..4] as its descriptors 0-4 (the caller keeps and closes its
   // own copies). Restarts a server that died, then tries once more. Throws
   // std::runtime_error when the request cannot be delivered. Any thread.

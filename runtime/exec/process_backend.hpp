@@ -1,4 +1,4 @@
-// Runs each job as `sh -c COMMAND` under a per-job reaper process (spawn.hpp),
+// Runs each job as `sh -c COMMAND` under a reaper process (spawn.hpp),
 // as an unprivileged user (`[executor.process] user`; "nobody" when the node
 // runs as root), in an empty private working directory (mode 0700, the job
 // user's, outside the data dir, emptied after the job), with a minimal fixed
@@ -126,7 +126,7 @@ class process_backend final : public backend {
   process_options options_;
   job_user user_;
   std::string shim_path_;
-  std::unique_ptr<fork_server> server_;  // forks each job's shim
+  std::unique_ptr<fork_server> server_;  // runs each job in a shim
 
   // foreign: claimed by another backend (claim_slot), never used here.
   enum class slot_state { fresh, idle, busy, foreign };

@@ -1,13 +1,14 @@
-// The per-job reaper of troupe-job-shim (see spawn.hpp for the design): a
-// child the fork server (shim_main.cpp) forks for each job, with the
-// descriptor layout and command line of shim_protocol.hpp. It runs as the
+// The reaper of troupe-job-shim (see spawn.hpp for the design): a child of
+// the fork server (shim_main.cpp) that runs one job at a time, each with the
+// descriptor layout and arguments of shim_protocol.hpp. It runs as the
 // node's user (root when jobs switch users), so it trusts nothing it is
 // given without checking it; it depends on libc and libstdc++ only.
 //
-// It becomes a child subreaper, forks the job's shell (which applies nice and
-// rlimits, drops privileges and execs), and when the shell exits, the node
-// asks, or the node is gone (EOF on the control pipe), kills every descendant
-// until none is left, then reports and exits.
+// It is a child subreaper; for each job it starts the job's shell (which
+// applies nice and rlimits, drops privileges and execs), and when the shell
+// exits, the node asks, or the node is gone (EOF on the control pipe), kills
+// every descendant until none is left, then reports. Nothing of a job is
+// left then (no process, no descriptor) for the next job it runs.
 #include "runtime/exec/shim_job.hpp"
 
 #include <algorithm>
@@ -202,7 +203,11 @@ struct shell_start {
 
 int shell_main(void* arg) {
   auto* s = static_cast<shell_start*>(arg);
-  ::close(s->signal_fd);  // the child's own descriptor table: the shim keeps its copy
+  // The child's own descriptor table: the shim keeps its copies. Both are
+  // close-on-exec too; closed here as well, since the channel carries other
+  // jobs' requests and must never be the job's even before its exec.
+  ::close(s->signal_fd);
+  ::close(shim::fd_channel);
   job_main(*s->p, s->shim_pid);
 }
 
@@ -280,18 +285,7 @@ void close_fds_from(int first) {
   for (long fd = first; fd < max; ++fd) ::close(static_cast<int>(fd));
 }
 
-void run_job_shim(int argc, char** argv, char** envp) {
-  // Nothing else the fork server held (its socket, other requests'
-  // descriptors) may live on here or in the job.
-  close_fds_from(shim::first_free_fd);
-  for (int fd = 0; fd < shim::first_free_fd; ++fd)
-    if (::fcntl(fd, F_GETFD) < 0) _exit(shim::exit_bad_usage);
-  ::fcntl(shim::fd_control, F_SETFD, FD_CLOEXEC);
-  ::fcntl(shim::fd_report, F_SETFD, FD_CLOEXEC);
-
-  job_params p;
-  if (!parse_args(argc, argv, envp, &p)) setup_failed("the job shim was started with bad arguments", "", 0, shim::exit_bad_usage);
-
+int become_reaper() {
   if (::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
     setup_failed("cannot become a child subreaper", "", errno, shim::exit_setup);
   for (int sig : shim::ignored_signals) ::signal(sig, SIG_IGN);
@@ -302,6 +296,25 @@ void run_job_shim(int argc, char** argv, char** envp) {
   ::sigprocmask(SIG_SETMASK, &chld, nullptr);
   int sfd = ::signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sfd < 0) setup_failed("cannot create a signalfd", "", errno, shim::exit_setup);
+  if (sfd != shim::fd_signal) {
+    if (::dup3(sfd, shim::fd_signal, O_CLOEXEC) < 0) setup_failed("cannot place the signalfd", "", errno, shim::exit_setup);
+    ::close(sfd);
+  }
+  return shim::fd_signal;
+}
+
+bool run_job(int argc, char** argv, char** envp, int sfd) {
+  // Nothing else the fork server held (its socket, other requests'
+  // descriptors) or an earlier job left may live on here or in the job.
+  close_fds_from(shim::shim_fds_end);
+  for (int fd = 0; fd < shim::first_free_fd; ++fd)
+    if (::fcntl(fd, F_GETFD) < 0) _exit(shim::exit_bad_usage);
+  ::fcntl(shim::fd_control, F_SETFD, FD_CLOEXEC);
+  ::fcntl(shim::fd_report, F_SETFD, FD_CLOEXEC);
+
+  job_params p;
+  if (!parse_args(argc, argv, envp, &p)) setup_failed("the job shim was started with bad arguments", "", 0, shim::exit_bad_usage);
+
   // The node is already gone (the control pipe's writer closed): start nothing.
   struct pollfd control = {shim::fd_control, POLLIN, 0};
   if (::poll(&control, 1, 0) == 1 && (control.revents & POLLHUP)) _exit(shim::exit_node_gone);
@@ -332,7 +345,9 @@ void run_job_shim(int argc, char** argv, char** envp) {
     }
   };
 
-  // Run until the shell exits, the node asks, or the node is gone.
+  // Run until the shell exits, the node asks, or the node is gone. A
+  // SIGCHLD still pending from the previous job only makes reap_ready find
+  // nothing.
   bool node_gone = false;
   for (bool stop = false; !stop;) {
     struct pollfd pfd[2] = {{shim::fd_control, POLLIN, 0}, {sfd, POLLIN, 0}};
@@ -380,15 +395,19 @@ void run_job_shim(int argc, char** argv, char** envp) {
       if (work_fd >= 0) troupe::exec::empty_tree(work_fd, p.work_dir);
     } catch (...) {
     }
-    _exit(0);
+    return false;
   }
+  if (work_fd >= 0) ::close(work_fd);
 
   char rec[1 + sizeof(int) + 1];
   rec[0] = shim::report_status;
   std::memcpy(rec + 1, &shell_status, sizeof(int));
   rec[1 + sizeof(int)] = have_status ? 1 : 0;
   write_all_raw(shim::fd_report, rec, sizeof rec);
-  _exit(0);
+  // EOF on the report tells the node the job is over.
+  ::close(shim::fd_report);
+  ::close(shim::fd_control);
+  return true;
 }
 
 }  // namespace troupe::exec::shim

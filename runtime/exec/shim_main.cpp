@@ -1,13 +1,19 @@
 // troupe-job-shim: the process backend's fork server. The node starts it
 // once (posix_spawn, spawn.cpp's fork_server) and sends it one request per
-// job over a unix socket (shim_protocol.hpp); for each the server forks a
-// child that becomes that job's reaper (shim_job.cpp). Forking this small,
-// static, single-threaded process costs far less than exec'ing a new shim per
-// job (no fresh address space, no static start-up, whose cpuid probing traps
-// to the hypervisor in a VM). The per-job shims report to the node directly
-// through the pipes in their request, so the server keeps no state: it only
-// reaps them. It exits at EOF on its socket (the node stopped or died); the
-// per-job shims then live on until their jobs end, as before.
+// job over a unix socket (shim_protocol.hpp). The server hands each request
+// to an idle shim of its own, or forks a new one when none is idle; a shim
+// (shim_job.cpp) is the job's reaper, runs one job at a time and after each
+// says on its socket to the server that it is idle again. A job's shim used
+// to be forked for it and exit with it: the fork, the new address space's
+// page faults and its teardown were a third of the jobs' own CPU (the shell
+// the rest; docs/BENCHMARKS.md, twenty-fifth round). Forking this small,
+// static, single-threaded process still costs far less than exec'ing a
+// new shim (no fresh address space, no static start-up, whose cpuid probing
+// traps to the hypervisor in a VM). The shims report to the node directly
+// through the pipes in each request; the server only tracks which of them
+// are idle and reaps those that exit. It exits at EOF on its socket (the
+// node stopped or died); idle shims then see EOF on theirs and exit, busy
+// ones once their jobs end, as before.
 #include <cerrno>
 #include <csignal>
 #include <cstdint>
@@ -29,7 +35,7 @@ namespace {
 
 namespace shim = troupe::exec::shim;
 
-constexpr int job_fds = shim::first_free_fd;  // a request carries the per-job shim's descriptors 0-4
+constexpr int job_fds = shim::first_free_fd;  // a request carries the descriptors 0-4 of its job's shim
 
 // Reads exactly n bytes; false at EOF or on error (the node is gone).
 bool read_exact(int fd, char* data, std::size_t n) {
@@ -94,21 +100,130 @@ bool parse_request(std::vector<char>& body, std::vector<char*>& argv, std::vecto
   return true;
 }
 
-// In the forked child: the request's descriptors become 0-4, then the job's
-// reaper runs. Each is first moved above 4, so no dup2 overwrites a source
-// still needed.
-[[noreturn]] void become_job_shim(int fds[job_fds], std::vector<char*>& argv, std::vector<char*>& envp) {
+// Moves a request's descriptors to 0-4 (and `channel`, when not -1, to
+// fd_channel). Each is first copied above the shim's fixed descriptors, so
+// no dup2 overwrites a source still needed; the copies left there are closed
+// by run_job (close_fds_from).
+void place(int fds[job_fds], int channel) {
   for (int i = 0; i < job_fds; ++i) {
-    int lifted = ::fcntl(fds[i], F_DUPFD_CLOEXEC, job_fds);
+    int lifted = ::fcntl(fds[i], F_DUPFD_CLOEXEC, shim::shim_fds_end);
     if (lifted < 0) _exit(shim::exit_setup);
+    if (fds[i] >= shim::shim_fds_end) ::close(fds[i]);
     fds[i] = lifted;
   }
-  for (int i = 0; i < job_fds; ++i)
+  if (channel >= 0) {
+    int lifted = ::fcntl(channel, F_DUPFD_CLOEXEC, shim::shim_fds_end);
+    if (lifted < 0 || ::dup3(lifted, shim::fd_channel, O_CLOEXEC) < 0) _exit(shim::exit_setup);
+    ::close(lifted);
+  }
+  for (int i = 0; i < job_fds; ++i) {
     if (::dup2(fds[i], i) < 0) _exit(shim::exit_setup);
-  // Unblocked again by the reaper as it needs; the server's signalfd and
-  // socket go with close_fds_from in run_job_shim.
-  shim::run_job_shim(static_cast<int>(argv.size() - 1), argv.data(), envp.data());
+    ::close(fds[i]);
+  }
 }
+
+// In the forked child: a shim that runs this request's job, then each job
+// the server sends on `channel`, until the server or the node is gone. The
+// server's own descriptors (its socket, signalfd, the other shims'
+// channels) go with the first close_fds_from.
+[[noreturn]] void run_shim(int fds[job_fds], int channel, std::vector<char>& body, std::vector<char*>& argv,
+                           std::vector<char*>& envp) {
+  place(fds, channel);
+  shim::close_fds_from(shim::fd_channel + 1);
+  const int sfd = shim::become_reaper();
+  for (;;) {
+    if (!shim::run_job(static_cast<int>(argv.size() - 1), argv.data(), envp.data(), sfd)) _exit(0);
+    const char ready = shim::shim_ready;
+    if (::write(shim::fd_channel, &ready, 1) != 1) _exit(0);  // the server is gone
+    int next[job_fds];
+    // EOF: the server is gone, or has enough idle shims and let this one go.
+    if (!read_request(shim::fd_channel, body, next)) _exit(0);
+    if (!parse_request(body, argv, envp)) _exit(shim::exit_bad_usage);
+    place(next, -1);
+  }
+}
+
+// Hands a request (as read_request got it) to a shim on its channel; false
+// when the shim is gone (nothing it got can start a job then: a part of a
+// request ends it at EOF).
+bool send_request(int channel, const std::vector<char>& body, const int fds[job_fds]) {
+  const auto len = static_cast<std::uint32_t>(body.size());
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * job_fds)] = {};
+  iovec iov{const_cast<std::uint32_t*>(&len), sizeof len};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int) * job_fds);
+  std::memcpy(CMSG_DATA(c), fds, sizeof(int) * job_fds);
+  ssize_t n;
+  do {
+    n = ::sendmsg(channel, &msg, MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n != static_cast<ssize_t>(sizeof len)) return false;
+  for (std::size_t done = 0; done < body.size();) {
+    n = ::send(channel, body.data() + done, body.size() - done, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+// The server's shims. Never more than the jobs that ran at once (a shim is
+// forked only when none is idle), and at most max_idle of them idle: a node
+// whose load fell keeps that many warm, the others exit.
+struct shim_pool {
+  struct member {
+    int channel = -1;
+    bool idle = false;
+  };
+  static constexpr std::size_t max_idle = 32;
+  std::vector<member> members;
+
+  std::size_t idle_count() const {
+    std::size_t n = 0;
+    for (const auto& m : members) n += m.idle;
+    return n;
+  }
+  void drop(std::size_t i) {
+    ::close(members[i].channel);
+    members.erase(members.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+  // Reads what shim i said: ready bytes make it idle; EOF (it exited) or
+  // anything else drops it. Returns false when it was dropped.
+  bool hear(std::size_t i) {
+    char buf[16];
+    ssize_t n = ::recv(members[i].channel, buf, sizeof buf, MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return true;
+    if (n <= 0 || std::memchr(buf, shim::shim_ready, static_cast<std::size_t>(n)) == nullptr || members[i].idle) {
+      drop(i);
+      return false;
+    }
+    members[i].idle = true;
+    if (idle_count() > max_idle) {  // closing its channel lets it go
+      drop(i);
+      return false;
+    }
+    return true;
+  }
+  // Hands the request to an idle shim; false when none took it.
+  bool dispatch(const std::vector<char>& body, const int fds[job_fds]) {
+    for (std::size_t i = members.size(); i-- > 0;) {
+      if (!members[i].idle) continue;
+      if (send_request(members[i].channel, body, fds)) {
+        members[i].idle = false;
+        return true;
+      }
+      drop(i);
+    }
+    return false;
+  }
+};
 
 // Every signal's disposition to its default, whatever the node's were: jobs
 // restore only the dispositions the shim changes (shim::ignored_signals).
@@ -134,7 +249,7 @@ int main(int argc, char** argv) {
   shim::close_fds_from(shim::fd_server_socket + 1);
   if (::fcntl(shim::fd_server_socket, F_SETFD, FD_CLOEXEC) != 0) return shim::exit_bad_usage;
   reset_all_signals();
-  // As the per-job shims: a terminal's signals and a closed pipe must not
+  // As the shims: a terminal's signals and a closed pipe must not
   // end it (its children inherit these and keep them).
   for (int sig : shim::ignored_signals) ::signal(sig, SIG_IGN);
   sigset_t chld;
@@ -146,30 +261,48 @@ int main(int argc, char** argv) {
 
   std::vector<char> body;
   std::vector<char*> job_argv, job_envp;
+  shim_pool pool;
+  std::vector<pollfd> pfd;
   for (;;) {
-    struct pollfd pfd[2] = {{shim::fd_server_socket, POLLIN, 0}, {sfd, POLLIN, 0}};
-    if (::poll(pfd, 2, -1) < 0) {
+    pfd.assign({{shim::fd_server_socket, POLLIN, 0}, {sfd, POLLIN, 0}});
+    for (const auto& m : pool.members) pfd.push_back({m.channel, POLLIN, 0});
+    if (::poll(pfd.data(), pfd.size(), -1) < 0) {
       if (errno == EINTR) continue;
       return shim::exit_setup;
     }
-    if (pfd[1].revents) {  // per-job shims that ended: reap them
+    if (pfd[1].revents) {  // shims that exited: reap them
       struct signalfd_siginfo si;
       while (::read(sfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
       }
       while (::waitpid(-1, nullptr, WNOHANG) > 0) {
       }
     }
+    // Shims that are idle again or gone (pfd[2 + k] is members[k] as polled;
+    // walked backwards so that dropping one keeps the earlier ones' places).
+    for (std::size_t k = pfd.size() - 2; k-- > 0;)
+      if (pfd[2 + k].revents) pool.hear(k);
     if (!pfd[0].revents) continue;
     int fds[job_fds];
     if (!read_request(shim::fd_server_socket, body, fds)) return 0;  // the node is gone
     if (!parse_request(body, job_argv, job_envp)) return shim::exit_bad_usage;
-    pid_t child = ::fork();
-    if (child == 0) become_job_shim(fds, job_argv, job_envp);
-    if (child < 0) {
-      // The job cannot start: say so on its report pipe, as the reaper would.
-      std::string msg = std::string(1, shim::report_setup_error) + "cannot fork the job shim: " + std::strerror(errno) + "\n";
-      ssize_t ignored = ::write(fds[shim::fd_report], msg.data(), msg.size());
-      (void)ignored;
+    if (!pool.dispatch(body, fds)) {
+      int sv[2];
+      pid_t child = -1;
+      if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0) {
+        child = ::fork();
+        if (child == 0) run_shim(fds, sv[1], body, job_argv, job_envp);
+        ::close(sv[1]);
+        if (child > 0)
+          pool.members.push_back({sv[0], false});
+        else
+          ::close(sv[0]);
+      }
+      if (child < 0) {
+        // The job cannot start: say so on its report pipe, as the reaper would.
+        std::string msg = std::string(1, shim::report_setup_error) + "cannot fork the job shim: " + std::strerror(errno) + "\n";
+        ssize_t ignored = ::write(fds[shim::fd_report], msg.data(), msg.size());
+        (void)ignored;
+      }
     }
     for (int fd : fds) ::close(fd);
   }

@@ -149,7 +149,7 @@ spawned_job spawn_job(fork_server& server, const spawn_plan& plan) {
   if (plan.argv.empty() || plan.argv[0].empty() || plan.argv[0][0] != '/')
     throw std::runtime_error("nothing to run (the job's program must be an absolute path)");
   if (plan.nice < 0 || plan.nice > 19) throw std::runtime_error("nice " + std::to_string(plan.nice) + " is not 0-19");
-  // The per-job shim's command line (shim_protocol.hpp); the job's argv follows "--".
+  // The job's arguments for its shim (shim_protocol.hpp); the job's argv follows "--".
   std::vector<std::string> args = {
       "troupe-job-shim",
       shim::magic,

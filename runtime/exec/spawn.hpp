@@ -1,9 +1,9 @@
-// The process backend's sandboxed spawn: a per-job reaper ("shim") process
-// between the node and the job, and the privilege drop.
+// The process backend's sandboxed spawn: a reaper ("shim") process between
+// the node and each running job, and the privilege drop.
 //
 // How every descendant of a job is killed, and why this way:
-//   A shim per job (it keeps the node's user) makes itself
-//   a child subreaper (PR_SET_CHILD_SUBREAPER) and forks the job's `sh -c`.
+//   A shim per running job (it keeps the node's user) is a child subreaper
+//   (PR_SET_CHILD_SUBREAPER) and starts the job's `sh -c`.
 //   Whatever the job leaves behind when its parent dies (`setsid cmd &`,
 //   double-fork daemons, a new session or process group) is re-parented to
 //   that shim, never to init and never to the node, so "the job's processes"
@@ -33,9 +33,13 @@
 // load. Exec'ing the shim per job (posix_spawn) avoided that but cost an
 // exec, a fresh address space and a static start-up per job. So the node
 // starts one shim per backend, once, as a fork server (fork_server.hpp,
-// shim_main.cpp), and that small process forks each job's shim
-// (shim_job.cpp), handing it the job's descriptors and its settings, which
-// the shim validates.
+// shim_main.cpp), and that small process hands each job's descriptors and
+// settings, which the shim validates, to an idle shim (shim_job.cpp) or
+// forks a new one. A shim is idle again once its job and every descendant
+// of it are gone and its report is written: it holds nothing of that job
+// (no process, no descriptor) when it takes the next. A fork and exit per
+// job cost a third of the jobs' own CPU (docs/BENCHMARKS.md, twenty-fifth
+// round).
 #pragma once
 
 #include <cstdint>

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 
 using namespace troupe::exec;
 using namespace std::chrono_literals;
+using troupe::exec::test::count_processes;
 using troupe::exec::test::make_spec;
 using troupe::exec::test::scratch_dir;
 using troupe::exec::test::seconds_since;
@@ -94,4 +96,49 @@ TEST_CASE("shim server: a shim others can write is refused when the server is re
   CHECK(r.result == outcome::failed);
   CHECK(r.error.find("writable by other users") != std::string::npos);
   CHECK(r.stdout_inline.empty());
+}
+
+TEST_CASE("shim server: jobs one after another share an idle shim, which keeps nothing of the earlier job") {
+  scratch_dir dir;
+  process_backend b(options_in(dir));
+  cancel_token cancel;
+  // The first job leaves a process of a new session behind (reaped by
+  // completion's kill rounds) and names its shim.
+  job_result first = b.run(make_spec(dir, "first", "setsid sleep 30 & echo $PPID"), cancel);
+  REQUIRE(first.result == outcome::completed);
+  const std::string shim = first.stdout_inline;
+  REQUIRE(!shim.empty());
+  // The next job runs under the same shim, which has it as its only child,
+  // and its shell holds only the descriptors a job gets (0-2), none of the
+  // shim's (its report and control pipes, its channel to the server).
+  job_result next = b.run(
+      make_spec(dir, "next", "echo $PPID; cat /proc/$PPID/task/$PPID/children; echo; echo $$; ls /proc/$$/fd | tr '\\n' ' '"),
+      cancel);
+  REQUIRE(next.result == outcome::completed);
+  std::istringstream out(next.stdout_inline);
+  std::string parent, children, self, fds;
+  std::getline(out, parent);
+  std::getline(out, children);
+  std::getline(out, self);
+  std::getline(out, fds);
+  CHECK(parent + "\n" == shim);
+  CHECK(children == self + " ");
+  CHECK(fds == "0 1 2 ");
+  CHECK(count_processes({"sleep", "30"}) == 0);
+}
+
+TEST_CASE("shim server: idle shims exit with the server") {
+  scratch_dir dir;
+  process_backend b(options_in(dir));
+  cancel_token cancel;
+  job_result r = b.run(make_spec(dir, "one", "echo $PPID"), cancel);
+  REQUIRE(r.result == outcome::completed);
+  const pid_t shim = static_cast<pid_t>(std::stol(r.stdout_inline));
+  // Idle between jobs, not gone: the next job runs under it.
+  REQUIRE(b.run(make_spec(dir, "two", "echo $PPID"), cancel).stdout_inline == r.stdout_inline);
+  REQUIRE(!dead(shim));
+  const pid_t server = b.shim_server_pid();
+  REQUIRE(shim != server);
+  REQUIRE(::kill(server, SIGKILL) == 0);
+  CHECK(eventually([&] { return dead(shim); }));
 }

@@ -42,8 +42,8 @@ using troupe::exec::test::results;
 namespace {
 
 // The child of `parent` whose command line is exactly `argv` (the job
-// shim's fork server; the per-job shims it forks share its command line but
-// are its children), or -1.
+// shim's fork server; the shims it forks share its command line but are its
+// children), or -1.
 pid_t child_with_cmdline(pid_t parent, const std::vector<std::string>& argv) {
   std::string want;
   for (const auto& a : argv) want += a + '\0';
