@@ -142,3 +142,38 @@ TEST_CASE("shim server: idle shims exit with the server") {
   REQUIRE(::kill(server, SIGKILL) == 0);
   CHECK(eventually([&] { return dead(shim); }));
 }
+
+TEST_CASE("shim server: as many shims as jobs ran at once, of which at most 32 stay idle") {
+  scratch_dir dir;
+  process_backend b(options_in(dir));
+  results got;
+  const int n = 40;
+  for (int i = 0; i < n; ++i) {
+    const std::string id = "j" + std::to_string(i);
+    b.start(make_spec(dir, id, waiting_job(dir, id), 60s), std::make_shared<cancel_token>(), got.for_job(id));
+  }
+  REQUIRE(eventually(
+      [&] {
+        for (int i = 0; i < n; ++i)
+          if (!exists(dir.path() + "/shared/ready-j" + std::to_string(i))) return false;
+        return true;
+      },
+      60.0));
+  const pid_t server = b.shim_server_pid();
+  auto shims = [&] {
+    std::istringstream in(slurp("/proc/" + std::to_string(server) + "/task/" + std::to_string(server) + "/children"));
+    std::size_t count = 0;
+    for (std::string pid; in >> pid;)
+      if (!dead(static_cast<pid_t>(std::stol(pid)))) ++count;
+    return count;
+  };
+  CHECK(shims() == static_cast<std::size_t>(n));
+  std::ofstream(dir.path() + "/shared/go") << "go";
+  REQUIRE(got.wait_for(n, 60s));
+  for (int i = 0; i < n; ++i) CHECK(got.get("j" + std::to_string(i)).result == outcome::completed);
+  CHECK(eventually([&] { return shims() == 32; }));
+  // The next job runs in one of the idle ones: no new shim.
+  cancel_token cancel;
+  CHECK(b.run(make_spec(dir, "after", "true"), cancel).result == outcome::completed);
+  CHECK(shims() == 32);
+}
