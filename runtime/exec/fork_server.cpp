@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "runtime/exec/shim_protocol.hpp"
+#include "runtime/exec/shim_wire.hpp"
 #include "runtime/exec/spawn.hpp"
 
 namespace troupe::exec {
@@ -118,30 +119,9 @@ void fork_server::stop(bool kill_it) {
 }
 
 bool fork_server::send(const std::string& request, const int (&fds)[5]) {
-  if (socket_ < 0) return false;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof fds)] = {};
-  iovec iov{const_cast<char*>(request.data()), request.size()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof fds);
-  std::memcpy(CMSG_DATA(c), fds, sizeof fds);
-  std::size_t done = 0;
-  while (done < request.size()) {
-    ssize_t n = done == 0 ? ::sendmsg(socket_, &msg, MSG_NOSIGNAL)
-                          : ::send(socket_, request.data() + done, request.size() - done, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    // EPIPE/ECONNRESET: the server is gone. Part of a request sent: the
-    // server cannot make sense of the rest, so it must be replaced too.
-    if (n < 0) return false;
-    done += static_cast<std::size_t>(n);
-  }
-  return true;
+  // EPIPE/ECONNRESET: the server is gone. Part of a request sent: the
+  // server cannot make sense of the rest, so it must be replaced too.
+  return socket_ >= 0 && shim::send_request(socket_, request, fds);
 }
 
 void fork_server::launch(const std::vector<std::string>& args, const std::vector<std::string>& env,

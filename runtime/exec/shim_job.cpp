@@ -404,9 +404,6 @@ bool run_job(int argc, char** argv, char** envp, int sfd) {
   std::memcpy(rec + 1, &shell_status, sizeof(int));
   rec[1 + sizeof(int)] = have_status ? 1 : 0;
   write_all_raw(shim::fd_report, rec, sizeof rec);
-  // EOF on the report tells the node the job is over.
-  ::close(shim::fd_report);
-  ::close(shim::fd_control);
   return true;
 }
 

@@ -18,10 +18,11 @@ int become_reaper();
 // Runs the job described by argv (shim_protocol.hpp: the magic, its
 // settings, "--", the job's argv) with environment envp, on descriptors
 // 0-4 as shim_protocol.hpp lays them out, and returns when the job and all
-// its descendants are gone: its report is written and 0-4 are closed.
-// Returns false when the node is gone (the job was killed and its directory
-// emptied): the shim then exits. A job that cannot be set up is reported on
-// fd_report and ends the process.
+// its descendants are gone: its report is written, 0-2 are closed, and the
+// caller closes fd_control and fd_report (EOF there ends the job for the
+// node). Returns false when the node is gone (the job was killed and its
+// directory emptied): the shim then exits. A job that cannot be set up is
+// reported on fd_report and ends the process.
 bool run_job(int argc, char** argv, char** envp, int signal_fd);
 
 }  // namespace troupe::exec::shim

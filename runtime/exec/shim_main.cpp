@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <string>
+#include <string_view>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -30,6 +31,7 @@
 
 #include "runtime/exec/shim_job.hpp"
 #include "runtime/exec/shim_protocol.hpp"
+#include "runtime/exec/shim_wire.hpp"
 
 namespace {
 
@@ -133,45 +135,20 @@ void place(int fds[job_fds], int channel) {
   const int sfd = shim::become_reaper();
   for (;;) {
     if (!shim::run_job(static_cast<int>(argv.size() - 1), argv.data(), envp.data(), sfd)) _exit(0);
+    // Idle before the node can know: the job is over for the node at EOF on
+    // its report, and the node's next request must find this shim idle, not
+    // make the server fork another.
     const char ready = shim::shim_ready;
-    if (::write(shim::fd_channel, &ready, 1) != 1) _exit(0);  // the server is gone
+    const bool told = ::write(shim::fd_channel, &ready, 1) == 1;
+    ::close(shim::fd_report);
+    ::close(shim::fd_control);
+    if (!told) _exit(0);  // the server is gone
     int next[job_fds];
     // EOF: the server is gone, or has enough idle shims and let this one go.
     if (!read_request(shim::fd_channel, body, next)) _exit(0);
     if (!parse_request(body, argv, envp)) _exit(shim::exit_bad_usage);
     place(next, -1);
   }
-}
-
-// Hands a request (as read_request got it) to a shim on its channel; false
-// when the shim is gone (nothing it got can start a job then: a part of a
-// request ends it at EOF).
-bool send_request(int channel, const std::vector<char>& body, const int fds[job_fds]) {
-  const auto len = static_cast<std::uint32_t>(body.size());
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * job_fds)] = {};
-  iovec iov{const_cast<std::uint32_t*>(&len), sizeof len};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int) * job_fds);
-  std::memcpy(CMSG_DATA(c), fds, sizeof(int) * job_fds);
-  ssize_t n;
-  do {
-    n = ::sendmsg(channel, &msg, MSG_NOSIGNAL);
-  } while (n < 0 && errno == EINTR);
-  if (n != static_cast<ssize_t>(sizeof len)) return false;
-  for (std::size_t done = 0; done < body.size();) {
-    n = ::send(channel, body.data() + done, body.size() - done, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    done += static_cast<std::size_t>(n);
-  }
-  return true;
 }
 
 // The server's shims. Never more than the jobs that ran at once (a shim is
@@ -212,10 +189,10 @@ struct shim_pool {
     return true;
   }
   // Hands the request to an idle shim; false when none took it.
-  bool dispatch(const std::vector<char>& body, const int fds[job_fds]) {
+  bool dispatch(std::string_view request, const int (&fds)[job_fds]) {
     for (std::size_t i = members.size(); i-- > 0;) {
       if (!members[i].idle) continue;
-      if (send_request(members[i].channel, body, fds)) {
+      if (shim::send_request(members[i].channel, request, fds)) {
         members[i].idle = false;
         return true;
       }
@@ -261,6 +238,7 @@ int main(int argc, char** argv) {
 
   std::vector<char> body;
   std::vector<char*> job_argv, job_envp;
+  std::string request;
   shim_pool pool;
   std::vector<pollfd> pfd;
   for (;;) {
@@ -285,7 +263,11 @@ int main(int argc, char** argv) {
     int fds[job_fds];
     if (!read_request(shim::fd_server_socket, body, fds)) return 0;  // the node is gone
     if (!parse_request(body, job_argv, job_envp)) return shim::exit_bad_usage;
-    if (!pool.dispatch(body, fds)) {
+    // As it came (the length, then the body) for an idle shim.
+    const auto len = static_cast<std::uint32_t>(body.size());
+    request.assign(reinterpret_cast<const char*>(&len), sizeof len);
+    request.append(body.data(), body.size());
+    if (!pool.dispatch(request, fds)) {
       int sv[2];
       pid_t child = -1;
       if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0) {
