@@ -104,8 +104,8 @@ bool parse_request(std::vector<char>& body, std::vector<char*>& argv, std::vecto
 
 // Moves a request's descriptors to 0-4 (and `channel`, when not -1, to
 // fd_channel). Each is first copied above the shim's fixed descriptors, so
-// no dup2 overwrites a source still needed; the copies left there are closed
-// by run_job (close_fds_from).
+// no dup2 overwrites a source still needed. (In a new shim an original may
+// sit on 5 or 6: run_shim's close_fds_from or the channel's dup3 ends it.)
 void place(int fds[job_fds], int channel) {
   for (int i = 0; i < job_fds; ++i) {
     int lifted = ::fcntl(fds[i], F_DUPFD_CLOEXEC, shim::shim_fds_end);
@@ -270,9 +270,13 @@ int main(int argc, char** argv) {
     if (!pool.dispatch(request, fds)) {
       int sv[2];
       pid_t child = -1;
-      if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0) {
+      int err = 0;
+      if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        err = errno;
+      } else {
         child = ::fork();
         if (child == 0) run_shim(fds, sv[1], body, job_argv, job_envp);
+        if (child < 0) err = errno;
         ::close(sv[1]);
         if (child > 0)
           pool.members.push_back({sv[0], false});
@@ -281,7 +285,7 @@ int main(int argc, char** argv) {
       }
       if (child < 0) {
         // The job cannot start: say so on its report pipe, as the reaper would.
-        std::string msg = std::string(1, shim::report_setup_error) + "cannot fork the job shim: " + std::strerror(errno) + "\n";
+        std::string msg = std::string(1, shim::report_setup_error) + "cannot start the job's shim: " + std::strerror(err) + "\n";
         ssize_t ignored = ::write(fds[shim::fd_report], msg.data(), msg.size());
         (void)ignored;
       }
