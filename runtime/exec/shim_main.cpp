@@ -5,8 +5,8 @@
 // (shim_job.cpp) is the job's reaper, runs one job at a time and after each
 // says on its socket to the server that it is idle again. A job's shim used
 // to be forked for it and exit with it: the fork, the new address space's
-// page faults and its teardown were a third of the jobs' own CPU (the shell
-// the rest; docs/BENCHMARKS.md, twenty-fifth round). Forking this small,
+// page faults and its teardown were a fifth of the jobs' own CPU (the shell
+// two thirds; docs/BENCHMARKS.md, twenty-fifth round). Forking this small,
 // static, single-threaded process still costs far less than exec'ing a
 // new shim (no fresh address space, no static start-up, whose cpuid probing
 // traps to the hypervisor in a VM). The shims report to the node directly

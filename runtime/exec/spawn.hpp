@@ -38,7 +38,7 @@
 // forks a new one. A shim is idle again once its job and every descendant
 // of it are gone and its report is written: it holds nothing of that job
 // (no process, no descriptor) when it takes the next. A fork and exit per
-// job cost a third of the jobs' own CPU (docs/BENCHMARKS.md, twenty-fifth
+// job cost a fifth of the jobs' own CPU (docs/BENCHMARKS.md, twenty-fifth
 // round).
 #pragma once
 
