@@ -42,7 +42,7 @@ troupe_start_warmed
 # One line per thread, child and grandchild process of a node: "ROLE:PID:TID GROUP
 # TICKS" (ROLE leader or follower; a process's TICKS include what it reaped).
 snapshot() {
-  local i pid role t c
+  local i pid role t c s servers
   for i in 1 2 3; do
     pid=${NODE_PID[$i]}
     role=follower
@@ -53,7 +53,8 @@ snapshot() {
     done
     # The fork server, and its shims (live ones hold their own and their
     # jobs' CPU; an exited one's is in the server's reaped-children fields).
-    for c in $(pgrep -P "$pid" || true) $(for s in $(pgrep -P "$pid" || true); do pgrep -P "$s" || true; done); do
+    servers=$(pgrep -P "$pid" || true)
+    for c in $servers $(for s in $servers; do pgrep -P "$s" || true; done); do
       awk -v k="$role:$pid:child$c" '{ s = $0; sub(/^.*\) /, "", s); split(s, f, " ")
         print k, "jobs", f[12] + f[13] + f[14] + f[15] }' "/proc/$c/stat" 2>/dev/null || true
     done
