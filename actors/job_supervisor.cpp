@@ -443,6 +443,7 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
   st.transport = std::move(transport);
   st.raft = raft;
   st.table = table;
+  st.prefetch.emplace(st.cfg.worker.prefetch, config::prefetch_window(st.cfg), config::max_worker_slots, clock::now());
   // Containers of ours that no running job owns were left by a crash.
   try {
     for (const auto& id : st.backend->orphaned_jobs(st.cfg.id)) {
@@ -543,6 +544,7 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
             r.update.set_started_at_ns(run->second.started_ns);
         }
         st.running.erase(r.job_id);
+        st.prefetch->completed();
         start_waiting(self);
         if (st.evicted_running.erase(r.job_id)) remove_outputs(self, {r.job_id});
         if (st.stopping && r.update.status() == scheduler::JOB_STATUS_CANCELLED) {
@@ -588,7 +590,7 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
         r.executor_ok = st.executor_ok;
         r.executor_backend = st.backend->name();
         r.capacity = st.cfg.worker.capacity;
-        r.prefetch = st.cfg.worker.prefetch;
+        r.prefetch = st.prefetch->prefetch(clock::now());
         r.feature_level = feature_level;
         // Running or waiting here, or finished with its status not yet
         // acknowledged: the leader takes a job missing from this list for lost

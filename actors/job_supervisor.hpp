@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "actors/interfaces.hpp"
+#include "actors/prefetch_gauge.hpp"
 #include "config/node_config.hpp"
 #include "runtime/exec/backend.hpp"
 #include "runtime/exec/start_journal.hpp"
@@ -96,6 +97,9 @@ struct job_supervisor_state {
   // sent or acknowledged; the executor probe rides on the heartbeat's report.
   bool ticking = false;
   clock::time_point last_probe{};
+  // The prefetch this node's report offers the leader: [worker] prefetch or,
+  // with short jobs, what it completes in a refill window (prefetch_gauge).
+  std::optional<prefetch_gauge> prefetch;
   bool swept = false;
   std::size_t stopped = 0;
   std::vector<caf::typed_response_promise<std::size_t>> stop_waiters;

@@ -46,9 +46,11 @@ struct worker_options {
   std::uint32_t heartbeat_ms = 2000;
   std::uint32_t dead_after_ms = 5000;  // a worker silent this long is presumed dead
   std::uint32_t capacity = 4;          // jobs run concurrently by this node's worker
-  // Jobs the leader may assign here beyond capacity; they wait on this node
-  // (ASSIGNED) and start the moment a slot frees, without a round through
-  // the leader. 0: a job is assigned only to a free slot.
+  // Jobs the leader may assign here beyond capacity, at least; they wait on
+  // this node (ASSIGNED) and start the moment a slot frees, without a round
+  // through the leader. With short jobs the node offers more: what it
+  // completes in one such round (actors/prefetch_gauge.hpp). 0: a job is
+  // assigned only to a free slot.
   std::uint32_t prefetch = 4;
   std::uint32_t max_attempts = 3;      // runs of one job before it is failed for good
   // A job's RUNNING report waits this long after its start; a job that ends

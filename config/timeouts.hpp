@@ -41,6 +41,13 @@ inline milliseconds commit_deadline(const node_config& c) { return milliseconds(
 // when the hold ends.
 inline milliseconds status_hold(const node_config& c) { return milliseconds(c.raft.status_hold_ms); }
 
+// A worker lets the leader assign it about what it completes in this window
+// beyond its capacity (actors/prefetch_gauge): the round through the leader
+// that refills a freed slot, i.e. the result's hold and two commit rounds
+// (the result's, then the assignment's) of a loaded cluster, about 20 ms
+// each (p99 at 64 in flight, docs/BENCHMARKS.md).
+inline milliseconds prefetch_window(const node_config& c) { return status_hold(c) + milliseconds(40); }
+
 // How long whoever asks raft_node to propose waits for its answer: the hold
 // of a status report, the commit deadline, checked once per tick, plus a hop.
 inline milliseconds commit_wait(const node_config& c) {

@@ -5,7 +5,9 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -414,6 +416,45 @@ TEST_CASE("beyond capacity a job waits here, in the report, and starts when a sl
   f.self->request(f.supervisor, 10s, shutdown_atom::value)
       .receive([&](std::size_t n) { stopped = n; }, [](caf::error& e) { FAIL(caf::to_string(e)); });
   CHECK(stopped == 1);
+}
+
+TEST_CASE("with short jobs the report offers more prefetch than configured, and the floor again once they are done") {
+  // A refill window (config::prefetch_window: the status hold plus 40 ms) of
+  // over a second, so that a handful of `true` jobs measure above the floor.
+  fixture f(true, {}, [](config::node_config& c) {
+    c.worker.capacity = 4;
+    c.worker.prefetch = 2;
+    c.raft.status_hold_ms = 1000;
+  });
+  auto report = [&] {
+    worker_report r;
+    f.self->request(f.supervisor, 5s, workers_atom::value)
+        .receive([&](worker_report& w) { r = std::move(w); }, [](caf::error& e) { FAIL(caf::to_string(e)); });
+    return r;
+  };
+  CHECK(report().prefetch == 2);  // nothing completed yet
+  std::vector<jobs::job_change> changes;
+  for (int i = 0; i < 20; ++i) {
+    char id[40];
+    std::snprintf(id, sizeof id, "5e1f0c1a-0000-4000-8000-0000000001%02d", i);
+    changes.push_back({static_cast<std::uint64_t>(i + 1), jobs::change_kind::created, {}, assigned_here(id, "true")});
+  }
+  f.self->send(f.supervisor, job_changes{std::move(changes), {}});
+  // The gauge closes a period of at least 1 s when asked: 20 jobs in periods
+  // of 1-1.2 s (asked every 200 ms), at least 3 in one of them.
+  std::uint32_t most = 0;
+  for (auto until = std::chrono::steady_clock::now() + 10s; most <= 2 && std::chrono::steady_clock::now() < until;) {
+    std::this_thread::sleep_for(200ms);
+    most = std::max(most, report().prefetch);
+  }
+  CHECK(most > 2);
+  CHECK(most <= 21);  // 20 jobs in a period of 1 s or more, times 1.04
+  std::uint32_t last = most;
+  for (auto until = std::chrono::steady_clock::now() + 10s; last != 2 && std::chrono::steady_clock::now() < until;) {
+    std::this_thread::sleep_for(200ms);
+    last = report().prefetch;
+  }
+  CHECK(last == 2);  // a period with no completion
 }
 
 TEST_CASE("shutdown stops a running job without reporting it") {
