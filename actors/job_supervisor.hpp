@@ -66,10 +66,11 @@ struct job_supervisor_state {
   // looks its id up here; nothing walks them in an order that matters.
   std::unordered_map<std::string, running_job> running;
   // Assigned here while every slot ([worker] capacity) was busy: started in
-  // assignment order as slots free. [worker] prefetch bounds them at the
-  // leader, but a node restarted on a table with many jobs assigned to it
-  // (a backup, a lowered capacity) holds them all, and every job change of
-  // the cluster looks its id up here: indexed, not walked.
+  // assignment order as slots free. The prefetch this node's report offers
+  // bounds them at the leader, but a node restarted on a table with many
+  // jobs assigned to it (a backup, a lowered capacity) holds them all, and
+  // every job change of the cluster looks its id up here: indexed, not
+  // walked.
   std::list<jobs::job> waiting;
   std::unordered_map<std::string, std::list<jobs::job>::iterator> waiting_by_id;
   std::unordered_map<std::string, std::uint32_t> launched;  // latest attempt this process started or reported, per unfinished job
