@@ -168,6 +168,13 @@ struct fixture {
     self->request(transport, 5s, stats_atom::value).receive([&](std::string& s) { out = s; }, [](caf::error&) {});
     return out;
   }
+  // This node's worker report, as the heartbeat asks for it.
+  worker_report report() {
+    worker_report r;
+    self->request(supervisor, 5s, workers_atom::value)
+        .receive([&](worker_report& w) { r = std::move(w); }, [](caf::error& e) { FAIL(caf::to_string(e)); });
+    return r;
+  }
   // Waits (bounded) until the batch log reads `expected`.
   std::string wait_log(const std::string& expected) {
     auto until = std::chrono::steady_clock::now() + 5s;
@@ -384,9 +391,7 @@ TEST_CASE("beyond capacity a job waits here, in the report, and starts when a sl
   auto running_a = "1@2:" + a.id + "/JOB_STATUS_RUNNING,;";
   REQUIRE(f.wait_log(running_a) == running_a);  // one slot: only the first starts
   CHECK(process_running("sleep 987.7"));
-  worker_report r;
-  f.self->request(f.supervisor, 5s, workers_atom::value)
-      .receive([&](worker_report& w) { r = std::move(w); }, [](caf::error& e) { FAIL(caf::to_string(e)); });
+  worker_report r = f.report();
   CHECK(r.capacity == 1);
   CHECK(r.prefetch == 2);
   // The leader must not take the waiting ones for lost.
@@ -426,13 +431,7 @@ TEST_CASE("with short jobs the report offers more prefetch than configured, and 
     c.worker.prefetch = 2;
     c.raft.status_hold_ms = 1000;
   });
-  auto report = [&] {
-    worker_report r;
-    f.self->request(f.supervisor, 5s, workers_atom::value)
-        .receive([&](worker_report& w) { r = std::move(w); }, [](caf::error& e) { FAIL(caf::to_string(e)); });
-    return r;
-  };
-  CHECK(report().prefetch == 2);  // nothing completed yet
+  CHECK(f.report().prefetch == 2);  // nothing completed yet
   std::vector<jobs::job_change> changes;
   for (int i = 0; i < 20; ++i) {
     char id[40];
@@ -445,14 +444,14 @@ TEST_CASE("with short jobs the report offers more prefetch than configured, and 
   std::uint32_t most = 0;
   for (auto until = std::chrono::steady_clock::now() + 10s; most <= 2 && std::chrono::steady_clock::now() < until;) {
     std::this_thread::sleep_for(200ms);
-    most = std::max(most, report().prefetch);
+    most = std::max(most, f.report().prefetch);
   }
   CHECK(most > 2);
   CHECK(most <= 21);  // 20 jobs in a period of 1 s or more, times 1.04
   std::uint32_t last = most;
   for (auto until = std::chrono::steady_clock::now() + 10s; last != 2 && std::chrono::steady_clock::now() < until;) {
     std::this_thread::sleep_for(200ms);
-    last = report().prefetch;
+    last = f.report().prefetch;
   }
   CHECK(last == 2);  // a period with no completion
 }
