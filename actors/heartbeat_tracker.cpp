@@ -163,6 +163,7 @@ heartbeat_tracker_actor::behavior_type heartbeat_tracker(
   st.raft = raft;
   st.supervisor = supervisor;
   self->send(raft, subscribe_atom::value, caf::actor_cast<role_listener>(self));
+  self->send(supervisor, subscribe_atom::value, caf::actor_cast<report_listener>(self));
   schedule_tick(self);
   return {
       [=](tick_atom) {
@@ -198,6 +199,10 @@ heartbeat_tracker_actor::behavior_type heartbeat_tracker(
         rep.accepted = true;
         record(self, r);
         return rep;
+      },
+      [=](worker_report& r) {  // the supervisor's prefetch rose: a beat now, the next a full interval on
+        self->state.last_beat = clock::now();
+        send_beat(self, std::move(r));
       },
       [=](workers_atom) -> worker_list { return snapshot(self); },
       [=](subscribe_atom, worker_listener l) {

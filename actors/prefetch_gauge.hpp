@@ -23,13 +23,18 @@ class prefetch_gauge {
  public:
   using clock = std::chrono::steady_clock;
   // The rate is measured over periods of at least this long (a heartbeat
-  // asks for the prefetch every heartbeat interval, 2 s by default).
+  // asks for the prefetch every heartbeat interval, 2 s by default, and the
+  // supervisor after each completion).
   static constexpr std::chrono::milliseconds rate_period{1000};
 
   prefetch_gauge(std::uint32_t floor, std::chrono::milliseconds window, std::uint32_t max, clock::time_point now);
 
-  // One job ended on this node.
-  void completed() { ++count_; }
+  // One job ended on this node. A period that has counted none yet starts
+  // here: a burst after a quiet spell is measured from its first completion,
+  // not diluted by the spell.
+  void completed(clock::time_point now) {
+    if (count_++ == 0) period_start_ = now;
+  }
   // The prefetch to report now: max(floor, jobs completed per window at the
   // rate of the last period of at least rate_period), at most max; 0 when the
   // floor is 0. Closes the current period once it is rate_period old.

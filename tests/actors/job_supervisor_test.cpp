@@ -456,6 +456,31 @@ TEST_CASE("with short jobs the report offers more prefetch than configured, and 
   CHECK(last == 2);  // a period with no completion
 }
 
+TEST_CASE("a risen prefetch goes to the heartbeat at once, without waiting for it to ask") {
+  fixture f(true, {}, [](config::node_config& c) {
+    c.worker.capacity = 2;
+    c.worker.prefetch = 2;
+    c.raft.status_hold_ms = 1000;  // a refill window of over a second, as above
+  });
+  f.self->send(f.supervisor, subscribe_atom::value, caf::actor_cast<report_listener>(f.self.ptr()));
+  // 60 jobs of 50 ms, two at a time: completions for over a second, so that
+  // some land after the gauge's first period (1 s from the first completion).
+  std::vector<jobs::job_change> changes;
+  for (int i = 0; i < 60; ++i) {
+    char id[40];
+    std::snprintf(id, sizeof id, "5e1f0c1a-0000-4000-8000-0000000002%02d", i);
+    changes.push_back({static_cast<std::uint64_t>(i + 1), jobs::change_kind::created, {}, assigned_here(id, "sleep 0.05")});
+  }
+  f.self->send(f.supervisor, job_changes{std::move(changes), {}});
+  // Nobody asks for a report here: the one that arrives was pushed.
+  std::optional<worker_report> pushed;
+  f.self->receive([&](worker_report& r) { pushed = std::move(r); }, caf::after(15s) >> [] {});
+  REQUIRE(pushed.has_value());
+  CHECK(pushed->prefetch > 2);
+  CHECK(pushed->prefetch <= 61);  // 60 jobs in a period of 1 s or more, times 1.04
+  CHECK(!pushed->running_jobs.empty());  // a whole report: the jobs still running or waiting here
+}
+
 TEST_CASE("shutdown stops a running job without reporting it") {
   fixture f;
   auto j = long_job();
