@@ -481,7 +481,8 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
   st.transport = std::move(transport);
   st.raft = raft;
   st.table = table;
-  st.prefetch.emplace(st.cfg.worker.prefetch, config::prefetch_window(st.cfg), config::max_worker_slots, clock::now());
+  st.prefetch.emplace(st.cfg.worker.prefetch, st.cfg.worker.capacity, config::prefetch_window(st.cfg),
+                      config::max_worker_slots, clock::now());
   st.offered_prefetch = st.prefetch->prefetch(clock::now());  // the floor: only a rise is pushed
   // Containers of ours that no running job owns were left by a crash.
   try {
@@ -573,18 +574,20 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
                                      << (r.update.has_exit_code() ? " exit " + std::to_string(r.update.exit_code()) : "")
                                      << (r.update.error().empty() ? "" : " (" + r.update.error() + ")");
         const auto now = clock::now();
+        std::optional<clock::duration> ran;  // how long it held its slot
         if (auto run = st.running.find(r.job_id); run != st.running.end()) {
+          ran = now - run->second.started;
           if (run->second.moved_on) st.journal->settle(r.job_id, std::nullopt);
           metrics::global()
               .get_histogram("troupe_job_run_seconds", "Run time of jobs executed on this node, start to done",
                              metrics::duration_buckets())
-              .observe(std::chrono::duration<double>(now - run->second.started).count());
+              .observe(std::chrono::duration<double>(*ran).count());
           // Its RUNNING was still held: the final update says when it started.
           if (!run->second.running_reported && r.update.started_at_ns() == 0)
             r.update.set_started_at_ns(run->second.started_ns);
         }
         st.running.erase(r.job_id);
-        st.prefetch->completed(now);
+        if (ran) st.prefetch->completed(now, *ran);
         start_waiting(self);
         if (st.evicted_running.erase(r.job_id)) remove_outputs(self, {r.job_id});
         if (st.stopping && r.update.status() == scheduler::JOB_STATUS_CANCELLED) {
