@@ -93,9 +93,6 @@ void record(self_ptr self, const worker_report& r) {
   auto& entry = st.workers[r.node_id];
   bool first = entry.last_seen == clock::time_point{};
   bool was_dead = !first && clock::now() - entry.last_seen >= config::dead_after(st.cfg);
-  if (!first && entry.report.prefetch != r.prefetch)
-    TLOG(debug, "heartbeat_tracker") << "worker " << r.node_id << " offers a prefetch of " << r.prefetch << " (was "
-                                     << entry.report.prefetch << ")";
   entry.report = r;
   entry.last_seen = clock::now();
   if (first || was_dead)
@@ -166,7 +163,6 @@ heartbeat_tracker_actor::behavior_type heartbeat_tracker(
   st.raft = raft;
   st.supervisor = supervisor;
   self->send(raft, subscribe_atom::value, caf::actor_cast<role_listener>(self));
-  self->send(supervisor, subscribe_atom::value, caf::actor_cast<report_listener>(self));
   schedule_tick(self);
   return {
       [=](tick_atom) {
@@ -202,10 +198,6 @@ heartbeat_tracker_actor::behavior_type heartbeat_tracker(
         rep.accepted = true;
         record(self, r);
         return rep;
-      },
-      [=](worker_report& r) {  // the supervisor's prefetch rose: a beat now, the next a full interval on
-        self->state.last_beat = clock::now();
-        send_beat(self, std::move(r));
       },
       [=](workers_atom) -> worker_list { return snapshot(self); },
       [=](subscribe_atom, worker_listener l) {

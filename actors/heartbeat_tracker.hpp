@@ -1,6 +1,5 @@
 // heartbeat_tracker: on every node, sends this node's WorkerHeartbeat to the
-// leader every worker.heartbeat_ms (2 s), at once when the leader changes,
-// and when its supervisor pushes a report whose prefetch rose.
+// leader every worker.heartbeat_ms (2 s) and at once when the leader changes.
 // On the leader, records every worker's heartbeats: a worker is registered
 // (RegisterWorker entry) on its first heartbeat and counts as dead, excluded
 // from assignment, once unseen for worker.dead_after_ms (5 s). Listeners (the

@@ -19,10 +19,6 @@ using change_listener = caf::typed_actor<caf::reacts_to<job_changes>>;
 // Anyone who follows the leader's view of worker liveness (dispatcher).
 using worker_listener = caf::typed_actor<caf::reacts_to<worker_list>>;
 
-// Who sends this node's worker report to the leader (heartbeat_tracker): the
-// supervisor pushes it between heartbeats when its prefetch rises.
-using report_listener = caf::typed_actor<caf::reacts_to<worker_report>>;
-
 // The only owner of the Raft log files. Persists what raft_node's ready says.
 using log_store_actor = caf::typed_actor<
     caf::replies_to<persist_atom, persist_request>::with<persist_done>,
@@ -83,7 +79,6 @@ using heartbeat_tracker_actor = caf::typed_actor<
     caf::reacts_to<tick_atom>,
     caf::reacts_to<role_change>,
     caf::replies_to<heartbeat_atom, worker_report>::with<heartbeat_reply>,
-    caf::reacts_to<worker_report>,  // this node's own report, pushed by its supervisor: send it now
     caf::replies_to<workers_atom>::with<worker_list>,
     caf::reacts_to<subscribe_atom, worker_listener>>;
 
@@ -113,7 +108,6 @@ using job_supervisor_actor = caf::typed_actor<
     caf::reacts_to<running_atom>,                                  // RUNNING reports held long enough are due
     caf::reacts_to<heartbeat_atom, bool>,                          // executor backend health probe result
     caf::replies_to<workers_atom>::with<worker_report>,            // this node's own report
-    caf::reacts_to<subscribe_atom, report_listener>,               // who hears of a risen prefetch at once
     caf::replies_to<output_atom, std::string>::with<job_output>,   // a job's output stored on this node
     // Node shutdown: stop every job here without reporting it (after a
     // restart it is reported failed, "interrupted"); answers once none runs.

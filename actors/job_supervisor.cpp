@@ -422,44 +422,6 @@ std::vector<const std::pair<const std::string, job_supervisor_state::running_job
 }
 
 // Shutdown: answer every waiter once no executor is left.
-// This node's report to the leader (heartbeat_tracker sends it).
-worker_report make_report(job_supervisor_state& st) {
-  worker_report r;
-  r.node_id = st.cfg.id;
-  r.address = st.cfg.advertise_addr.empty() ? st.cfg.self().address : st.cfg.advertise_addr;
-  r.http_address = st.cfg.self().http_address;
-  r.executor_ok = st.executor_ok;
-  r.executor_backend = st.backend->name();
-  r.capacity = st.cfg.worker.capacity;
-  r.prefetch = st.prefetch->prefetch(clock::now());
-  r.feature_level = feature_level;
-  // Running or waiting here, or finished with its status not yet
-  // acknowledged: the leader takes a job missing from this list for lost
-  // (job_dispatcher). Sorted and unique, as before (running is hashed now).
-  auto& held = r.running_jobs;
-  held.reserve(st.running.size() + st.waiting.size() + st.outbox.size() +
-               (st.in_flight ? st.in_flight->updates.size() : 0));
-  for (const auto& p : st.running) held.push_back(p.first);
-  for (const auto& w : st.waiting) held.push_back(w.id);
-  for (const auto& u : st.outbox) held.push_back(u.job_id());
-  if (st.in_flight)
-    for (const auto& u : st.in_flight->updates) held.push_back(u.job_id());
-  std::sort(held.begin(), held.end());
-  held.erase(std::unique(held.begin(), held.end()), held.end());
-  st.offered_prefetch = r.prefetch;
-  return r;
-}
-
-// With short jobs the gauge's prefetch rises as soon as it has measured a
-// period of them: the report goes out then, not at the next heartbeat (up to
-// heartbeat_ms later), so that a burst gets its deeper queue about a second
-// after it begins. A fall waits for the heartbeat: a shallower queue is never
-// urgent.
-void offer_risen_prefetch(self_ptr self, clock::time_point now) {
-  auto& st = self->state;
-  if (st.report_to && st.prefetch->prefetch(now) > st.offered_prefetch) self->send(st.report_to, make_report(st));
-}
-
 void check_stopped(self_ptr self) {
   auto& st = self->state;
   if (!st.stopping || !st.running.empty()) return;
@@ -481,9 +443,7 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
   st.transport = std::move(transport);
   st.raft = raft;
   st.table = table;
-  st.prefetch.emplace(st.cfg.worker.prefetch, st.cfg.worker.capacity, config::prefetch_window(st.cfg),
-                      config::max_worker_slots, clock::now());
-  st.offered_prefetch = st.prefetch->prefetch(clock::now());  // the floor: only a rise is pushed
+  st.prefetch.emplace(st.cfg.worker.prefetch, config::prefetch_window(st.cfg), config::max_worker_slots, clock::now());
   // Containers of ours that no running job owns were left by a crash.
   try {
     for (const auto& id : st.backend->orphaned_jobs(st.cfg.id)) {
@@ -573,21 +533,18 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
                                      << scheduler::JobStatus_Name(r.update.status())
                                      << (r.update.has_exit_code() ? " exit " + std::to_string(r.update.exit_code()) : "")
                                      << (r.update.error().empty() ? "" : " (" + r.update.error() + ")");
-        const auto now = clock::now();
-        std::optional<clock::duration> ran;  // how long it held its slot
         if (auto run = st.running.find(r.job_id); run != st.running.end()) {
-          ran = now - run->second.started;
           if (run->second.moved_on) st.journal->settle(r.job_id, std::nullopt);
           metrics::global()
               .get_histogram("troupe_job_run_seconds", "Run time of jobs executed on this node, start to done",
                              metrics::duration_buckets())
-              .observe(std::chrono::duration<double>(*ran).count());
+              .observe(std::chrono::duration<double>(clock::now() - run->second.started).count());
           // Its RUNNING was still held: the final update says when it started.
           if (!run->second.running_reported && r.update.started_at_ns() == 0)
             r.update.set_started_at_ns(run->second.started_ns);
         }
         st.running.erase(r.job_id);
-        if (ran) st.prefetch->completed(now, *ran);
+        st.prefetch->completed();
         start_waiting(self);
         if (st.evicted_running.erase(r.job_id)) remove_outputs(self, {r.job_id});
         if (st.stopping && r.update.status() == scheduler::JOB_STATUS_CANCELLED) {
@@ -597,7 +554,6 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
         } else {
           queue(self, std::move(r.update));
         }
-        offer_risen_prefetch(self, now);  // once the report holds this job's result
         check_stopped(self);
       },
       [=](tick_atom) {
@@ -627,9 +583,30 @@ job_supervisor_actor::behavior_type job_supervisor(job_supervisor_actor::statefu
         // an idle node needs no timer of its own for it. The report carries
         // the last probe's answer.
         if (!st.stopping && clock::now() - st.last_probe >= config::executor_probe_interval) probe_executor(self);
-        return make_report(st);
+        worker_report r;
+        r.node_id = st.cfg.id;
+        r.address = st.cfg.advertise_addr.empty() ? st.cfg.self().address : st.cfg.advertise_addr;
+        r.http_address = st.cfg.self().http_address;
+        r.executor_ok = st.executor_ok;
+        r.executor_backend = st.backend->name();
+        r.capacity = st.cfg.worker.capacity;
+        r.prefetch = st.prefetch->prefetch(clock::now());
+        r.feature_level = feature_level;
+        // Running or waiting here, or finished with its status not yet
+        // acknowledged: the leader takes a job missing from this list for lost
+        // (job_dispatcher). Sorted and unique, as before (running is hashed now).
+        auto& held = r.running_jobs;
+        held.reserve(st.running.size() + st.waiting.size() + st.outbox.size() +
+                     (st.in_flight ? st.in_flight->updates.size() : 0));
+        for (const auto& p : st.running) held.push_back(p.first);
+        for (const auto& w : st.waiting) held.push_back(w.id);
+        for (const auto& u : st.outbox) held.push_back(u.job_id());
+        if (st.in_flight)
+          for (const auto& u : st.in_flight->updates) held.push_back(u.job_id());
+        std::sort(held.begin(), held.end());
+        held.erase(std::unique(held.begin(), held.end()), held.end());
+        return r;
       },
-      [=](subscribe_atom, report_listener l) { self->state.report_to = std::move(l); },
       [=](output_atom, const std::string& job_id) -> caf::result<job_output> {
         if (!jobs::is_valid_uuid(job_id))
           return make_error(errc::invalid_argument,

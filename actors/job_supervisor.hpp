@@ -101,8 +101,6 @@ struct job_supervisor_state {
   // The prefetch this node's report offers the leader: [worker] prefetch or,
   // with short jobs, what it completes in a refill window (prefetch_gauge).
   std::optional<prefetch_gauge> prefetch;
-  std::uint32_t offered_prefetch = 0;  // in the latest report made (the floor before any)
-  report_listener report_to;           // the heartbeat_tracker, once it subscribed
   bool swept = false;
   std::size_t stopped = 0;
   std::vector<caf::typed_response_promise<std::size_t>> stop_waiters;

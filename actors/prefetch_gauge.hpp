@@ -7,11 +7,11 @@
 // leaves slots empty for that round (4 with `true` jobs: a fifth of both CPUs
 // idle in a drain); one large enough for them strands long jobs behind each
 // other on one node while another frees up, and more of them on a node that
-// dies. So the worker takes what its slots get through in one such round:
-// [worker] prefetch is the floor (0 keeps prefetching off), and above it the
-// jobs waiting on a node amount to about one refill window of its slots' work
+// dies. So the worker takes what it completes in one such round at its recent
+// rate: [worker] prefetch is the floor (0 keeps prefetching off), and above it
+// the jobs waiting on a node amount to about one refill window of its work
 // (config::prefetch_window), whatever their length. docs/BENCHMARKS.md,
-// twenty-sixth and twenty-seventh rounds. Pure: the caller passes the time.
+// twenty-sixth round. Pure: the caller passes the time.
 #pragma once
 
 #include <chrono>
@@ -22,33 +22,25 @@ namespace troupe {
 class prefetch_gauge {
  public:
   using clock = std::chrono::steady_clock;
-  // Jobs' run times are averaged over periods of at least this long (a
-  // heartbeat asks for the prefetch every heartbeat interval, 2 s by default,
-  // and the supervisor after each completion).
+  // The rate is measured over periods of at least this long (a heartbeat
+  // asks for the prefetch every heartbeat interval, 2 s by default).
   static constexpr std::chrono::milliseconds rate_period{1000};
 
-  prefetch_gauge(std::uint32_t floor, std::uint32_t slots, std::chrono::milliseconds window, std::uint32_t max,
-                 clock::time_point now);
+  prefetch_gauge(std::uint32_t floor, std::chrono::milliseconds window, std::uint32_t max, clock::time_point now);
 
-  // One job ended on this node after holding its slot for `ran`. A period
-  // that has counted none yet starts here: the first period of a burst is
-  // all burst.
-  void completed(clock::time_point now, clock::duration ran);
-  // The prefetch to report now: max(floor, what the slots get through in one
-  // window at the mean run time of the last period of at least rate_period),
-  // at most max; 0 when the floor is 0. Closes the current period once it is
-  // rate_period old. The slots' pace, not the jobs completed: with too small
-  // a prefetch the slots run dry, and a completion rate would read that as
-  // less work and keep the prefetch small.
+  // One job ended on this node.
+  void completed() { ++count_; }
+  // The prefetch to report now: max(floor, jobs completed per window at the
+  // rate of the last period of at least rate_period), at most max; 0 when the
+  // floor is 0. Closes the current period once it is rate_period old.
   std::uint32_t prefetch(clock::time_point now);
 
  private:
-  std::uint32_t floor_, slots_, max_;
+  std::uint32_t floor_, max_;
   std::chrono::milliseconds window_;
   clock::time_point period_start_;
-  std::uint64_t count_ = 0;     // completions since period_start_
-  clock::duration ran_{};       // their run times, summed
-  double per_window_ = 0;       // jobs the slots get through per window, as of the last closed period
+  std::uint64_t count_ = 0;  // completions since period_start_
+  double per_window_ = 0;    // completions per window in the last closed period
 };
 
 }  // namespace troupe

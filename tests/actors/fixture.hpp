@@ -124,7 +124,6 @@ inline heartbeat_tracker_actor::behavior_type quiet_tracker() {
       [](tick_atom) {},
       [](const role_change&) {},
       [](heartbeat_atom, const worker_report&) { return heartbeat_reply{}; },
-      [](const worker_report&) {},
       [](workers_atom) { return worker_list{}; },
       [](subscribe_atom, worker_listener) {},
   };

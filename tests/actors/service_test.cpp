@@ -39,7 +39,6 @@ heartbeat_tracker_actor::behavior_type listing_tracker(heartbeat_tracker_actor::
       [](tick_atom) {},
       [](const role_change&) {},
       [](heartbeat_atom, const worker_report&) { return heartbeat_reply{}; },
-      [](const worker_report&) {},
       [=](workers_atom) { return *workers; },
       [](subscribe_atom, worker_listener) {},
   };
@@ -54,7 +53,6 @@ job_supervisor_actor::behavior_type idle_supervisor() {
       [](running_atom) {},
       [](heartbeat_atom, bool) {},
       [](workers_atom) { return worker_report{}; },
-      [](subscribe_atom, report_listener) {},
       [](output_atom, const std::string&) { return job_output{}; },
       [](shutdown_atom) { return std::size_t{0}; },
       [](topology_atom) { return topology{}; },
