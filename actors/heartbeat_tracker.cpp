@@ -93,6 +93,9 @@ void record(self_ptr self, const worker_report& r) {
   auto& entry = st.workers[r.node_id];
   bool first = entry.last_seen == clock::time_point{};
   bool was_dead = !first && clock::now() - entry.last_seen >= config::dead_after(st.cfg);
+  if (!first && entry.report.prefetch != r.prefetch)
+    TLOG(debug, "heartbeat_tracker") << "worker " << r.node_id << " offers a prefetch of " << r.prefetch << " (was "
+                                     << entry.report.prefetch << ")";
   entry.report = r;
   entry.last_seen = clock::now();
   if (first || was_dead)
