@@ -12,6 +12,7 @@
 #   troupe_start_warmed          # the three above for 3 nodes, a warm-up, HOLD_EXECUTION=1 drains them,
 #                                # RUN_ON_LEADER=1 drains the followers only
 #   etcd_start (PORTS[6..11]); etcd_wait_leader              # -> ELEADER (host:port)
+#   leader_metrics               # the leader's /metrics text, read now
 #   backlog_json                 # job totals by status, read now, as one JSON object
 #   backlog_wait_empty T P       # poll every P s until the backlog is 0 (status 1 after T s)
 #   fsync_ref LABEL              # raw write+fdatasync rate -> $TMP/fsync-LABEL.txt
@@ -266,10 +267,14 @@ troupe_wait_leader() {  # $1: timeout s (default 60) -> LEADER, LEADER_ADDR
   echo "leader: node $LEADER ($LEADER_ADDR)"
 }
 
+leader_metrics() {  # the leader's /metrics text, read now
+  curl -fsS --max-time 5 "http://${HTTP[LEADER-1]}/metrics"
+}
+
 backlog_json() {  # job totals by status at the leader, read now: {"pending":N,...,"backlog":N} (-1: unreadable)
   # One scrape of the leader's /metrics, not a CLI call and a jq per status:
   # polled every second through a drain, those were 5-9% of both CPUs.
-  curl -fsS --max-time 5 "http://${HTTP[LEADER-1]}/metrics" 2>/dev/null | awk '
+  leader_metrics 2>/dev/null | awk '
     /^troupe_jobs\{status="[a-z]+"\} / { st = $1; sub(/^[^"]*"/, "", st); sub(/".*$/, "", st); n[st] = $2; ok = 1 }
     END {
       split("pending assigned running completed failed", order, " ")

@@ -62,7 +62,7 @@ snapshot() {
 }
 ctxt() { awk '/^ctxt / { print $2 }' /proc/stat; }
 
-last_index() { curl -fsS "http://${HTTP[LEADER-1]}/metrics" | awk '/^troupe_raft_last_index / { print $2 }'; }
+last_index() { leader_metrics | awk '/^troupe_raft_last_index / { print $2 }'; }
 
 if [[ $PHASE == drain ]]; then
   row=$("$LOADGEN" --addr "$LEADER_ADDR" --concurrency "$CONCURRENCY" --count "${COUNT:-10000}" --duration-s 300 -o json)
