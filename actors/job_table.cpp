@@ -299,4 +299,13 @@ job_table_actor::behavior_type job_table(job_table_actor::stateful_pointer<job_t
   };
 }
 
+job_table_actor::behavior_type job_table_from(job_table_actor::stateful_pointer<job_table_state> self,
+                                              restored_table from) {
+  auto& st = self->state;
+  st.table = std::move(*from.table);
+  st.applied = from.applied;
+  st.applied_term = from.applied_term;
+  return job_table(self);
+}
+
 }  // namespace troupe

@@ -3,6 +3,7 @@
 // order, to its subscribers (dispatcher, supervisor, StreamJobs, dashboard).
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include "actors/interfaces.hpp"
@@ -28,5 +29,16 @@ struct job_table_state {
 };
 
 job_table_actor::behavior_type job_table(job_table_actor::stateful_pointer<job_table_state> self);
+
+// A table a node restored from its snapshot file before spawning the actor,
+// and the index and term of that snapshot.
+struct restored_table {
+  std::shared_ptr<jobs::job_table> table;
+  std::uint64_t applied = 0, applied_term = 0;
+};
+
+// job_table, starting from `from` (its table is moved out).
+job_table_actor::behavior_type job_table_from(job_table_actor::stateful_pointer<job_table_state> self,
+                                              restored_table from);
 
 }  // namespace troupe

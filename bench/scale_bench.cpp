@@ -41,6 +41,7 @@
 #include "config/limits.hpp"
 #include "log_command.pb.h"
 #include "runtime/jobs/job_table.hpp"
+#include "node/huge_pages.hpp"
 #include "runtime/jobs/snapshot_codec.hpp"
 #include "runtime/storage/state_files.hpp"
 
@@ -138,6 +139,9 @@ page_stats time_pages(const jobs::job_table& t, jobs::job_status st, const args&
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The heap as a node has it (node/huge_pages.hpp); GLIBC_TUNABLES=
+  // glibc.malloc.hugetlb=0 measures 4 KiB pages.
+  node::exec_with_huge_pages(argv);
   const args a = parse(argc, argv);
   const double rss0 = rss_mib();
   jobs::job_table table;

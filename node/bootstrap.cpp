@@ -24,6 +24,7 @@
 #include "node/actor_tree.hpp"
 #include "node/cpu_budget.hpp"
 #include "node/edge_security.hpp"
+#include "node/huge_pages.hpp"
 #include "node/data_dir_lock.hpp"
 #include "protocol/errors.hpp"
 #include "service/node_service.hpp"
@@ -173,21 +174,23 @@ void shut_down(caf::actor_system& sys, const actor_tree& tree, job_supervisor_ac
 int run_actors(caf::actor_system& sys, const config::node_config& cfg, recovered& rec,
                std::shared_ptr<exec::backend> backend, std::shared_ptr<exec::start_journal> journal);
 
-// Restores the job table from the recovered snapshot and waits for it. The
-// table decodes the bytes Raft keeps (shared, not copied). No malloc_trim
-// after it: measured at 1M jobs, node RSS once serving was the same with it
-// and without (1059 vs 1061 MiB): the decode leaves no per-job garbage.
-void restore_table(caf::actor_system& sys, const job_table_actor& table, const raft::snapshot& snap) {
+// The job table as of the recovered snapshot, built here, before its actor
+// starts: this is the main thread, which allocates from malloc's main heap,
+// the one glibc advises huge pages for; a CAF worker would build it in an
+// arena of its own, 4 KiB pages at a time (node/huge_pages.hpp). At a
+// million jobs on a paravirtualised host that halved the restore (docs/
+// BENCHMARKS.md, thirtieth round). No malloc_trim after it: measured at 1M
+// jobs, node RSS once serving was the same with it and without (1059 vs 1061
+// MiB): the decode leaves no per-job garbage. Throws what the decode throws
+// (a snapshot its CRC passed but this version cannot read).
+restored_table restore_table(const raft::snapshot& snap) {
   const auto t0 = std::chrono::steady_clock::now();
-  {
-    caf::scoped_actor s{sys};
-    s->request(table, caf::infinite, restore_atom::value, snapshot_blob{snap})
-        .receive([](std::uint64_t) {},
-                 [&](caf::error& e) { TLOG(error, "node") << "restoring the job table: " << sys.render(e); });
-  }
+  restored_table r{std::make_shared<jobs::job_table>(), snap.meta.index, snap.meta.term};
+  r.table->restore(snap.data.view());
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
-  TLOG(info, "node") << "job table restored from the snapshot at index " << snap.meta.index << " in " << ms.count()
-                     << " ms";
+  TLOG(info, "node") << "job table restored from the snapshot at index " << snap.meta.index << " ("
+                     << r.table->size() << " jobs) in " << ms.count() << " ms";
+  return r;
 }
 
 }  // namespace
@@ -202,6 +205,7 @@ int run_node(const config::node_config& cfg) {
   TLOG(info, "node") << "troupe node " << cfg.id << " starting (config " << cfg.source << ", data " << cfg.data_dir
                      << ", " << cfg.members.size() << " members in the config file"
                      << (cfg.join ? "; joining a running cluster" : "") << ")";
+  TLOG(info, "node") << "malloc: " << node::describe_huge_pages();
   if (!check_edge_security(cfg)) return 1;
   // First, before anything reads or writes the data dir: a second process on
   // the same dir must stop here, not after replacing committed entries.
@@ -274,6 +278,17 @@ namespace {
 int run_actors(caf::actor_system& sys, const config::node_config& cfg, recovered& rec,
                std::shared_ptr<exec::backend> backend, std::shared_ptr<exec::start_journal> journal) {
   const std::string raft_dir = cfg.data_dir + "/raft";
+  // On this thread, before any actor starts (restore_table says why).
+  restored_table from;
+  if (rec.snap) {
+    try {
+      from = restore_table(*rec.snap);
+    } catch (const std::exception& e) {
+      TLOG(error, "node") << "cannot restore the job table from " << storage::snapshot_path(raft_dir) << ": "
+                          << e.what();
+      return 1;
+    }
+  }
   // Channels and accepted senders start from [[members]] and follow the
   // replicated configuration once raft_node announces it (peer_transport).
   auto peers = std::make_shared<peer_clients>(cfg);
@@ -283,10 +298,9 @@ int run_actors(caf::actor_system& sys, const config::node_config& cfg, recovered
   actor_tree tree;
   auto store = sys.spawn<caf::detached>(log_store, rec.log, raft_dir, rec.hs, rec.restored.snap.index);
   tree.add("log_store", store, {}, "detached thread; owns " + raft_dir);
-  auto table = sys.spawn(job_table);
+  auto table = from.table ? sys.spawn(job_table_from, std::move(from)) : sys.spawn(job_table);
   tree.add("job_table", table, {}, "applied state, queries, change stream", "monitors its change listeners");
   if (rec.snap) {
-    restore_table(sys, table, *rec.snap);
     // A restarted leader can send the snapshot to lagging followers: Raft
     // keeps the file's bytes, mapped (raft_node's take_mapped_snapshot says
     // why), and the bytes read here go once the table is restored.

@@ -6,6 +6,7 @@
 #include "runtime/common/log.hpp"
 #include "node/bootstrap.hpp"
 #include "node/edge_security.hpp"
+#include "node/huge_pages.hpp"
 #include "node/restore.hpp"
 #include "runtime/storage/storage_error.hpp"
 
@@ -51,10 +52,13 @@ int main(int argc, char** argv) {
       for (const auto& w : troupe::exposure_warnings(cli.config)) std::cerr << "troupe-node: " << w << "\n";
       return 0;
     case troupe::config::cli_action::restore:
-      return restore(cli);
     case troupe::config::cli_action::run:
+      // Both build a job table as large as the cluster's: on huge pages
+      // (node/huge_pages.hpp). Returns when no exec was needed.
+      troupe::node::exec_with_huge_pages(argv);
       break;
   }
+  if (cli.action == troupe::config::cli_action::restore) return restore(cli);
   troupe::log::level lvl;
   if (troupe::log::parse_level(cli.config.log.level, lvl)) troupe::log::set_level(lvl);
   return troupe::run_node(cli.config);

@@ -2,6 +2,7 @@
 // through InstallSnapshot.
 #include <doctest/doctest.h>
 
+#include <filesystem>
 #include <map>
 
 #include <grpcpp/grpcpp.h>
@@ -19,9 +20,51 @@ bool maps_file(pid_t pid, const std::string& path) {
   return read_text_file("/proc/" + std::to_string(pid) + "/maps").find(" " + path + "\n") != std::string::npos;
 }
 
+// Whether any of the process's mappings carries MADV_HUGEPAGE ("hg" among
+// the VmFlags of /proc/<pid>/smaps).
+bool advises_huge_pages(pid_t pid) {
+  const std::string smaps = read_text_file("/proc/" + std::to_string(pid) + "/smaps");
+  std::size_t at = 0;
+  while ((at = smaps.find("\nVmFlags:", at)) != std::string::npos) {
+    const auto end = smaps.find('\n', at + 1);
+    if ((smaps.substr(at, end - at) + " ").find(" hg ") != std::string::npos) return true;
+    at = end;
+  }
+  return false;
+}
+
 }  // namespace
 
 TEST_SUITE("snapshot") {
+
+// A restart rebuilds the whole job table on the heap: on huge pages
+// (node/huge_pages.hpp), unless the environment says otherwise. The pid
+// is the one the test started: the node re-execs itself, it does not fork.
+TEST_CASE("a node's heap is on transparent huge pages unless GLIBC_TUNABLES chose otherwise") {
+  if (!std::filesystem::exists("/sys/kernel/mm/transparent_hugepage")) {
+    note_skipped_test();
+    MESSAGE("this kernel has no transparent huge pages");
+    return;
+  }
+  cluster_options o;
+  o.nodes = 2;
+  o.node_env = [](std::uint64_t id) {
+    return id == 2 ? std::vector<std::string>{"GLIBC_TUNABLES=glibc.malloc.hugetlb=0"} : std::vector<std::string>{};
+  };
+  cluster c(o);
+  c.start_all();
+  REQUIRE(c.wait_for_leader() != 0);
+  CHECK_MESSAGE(c.log_text(1).find("malloc: glibc.malloc.hugetlb=1") != std::string::npos,
+                c.log_path(1));
+  CHECK_MESSAGE(c.log_text(2).find("malloc: glibc.malloc.hugetlb=0") != std::string::npos,
+                c.log_path(2));
+  CHECK(advises_huge_pages(c.pid(1)));
+  CHECK_FALSE(advises_huge_pages(c.pid(2)));
+  // The started process itself was exec'd again with the tunable (its
+  // environment as of its last exec).
+  const std::string env = read_text_file("/proc/" + std::to_string(c.pid(1)) + "/environ");
+  CHECK(env.find("GLIBC_TUNABLES=glibc.malloc.hugetlb=1") != std::string::npos);
+}
 
 TEST_CASE("a restarted follower catches up from the leader's snapshot") {
   cluster_options o;

@@ -1,0 +1,82 @@
+#include "node/huge_pages.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <string_view>
+
+namespace troupe::node {
+
+namespace {
+
+constexpr const char* tunables_var = "GLIBC_TUNABLES";
+constexpr const char* marker_var = "TROUPE_HUGE_PAGES_EXEC";
+constexpr std::string_view hugetlb = "glibc.malloc.hugetlb=";
+
+// The value of glibc.malloc.hugetlb in a GLIBC_TUNABLES value
+// ("name=value:name=value"), if it is set.
+std::optional<std::string_view> hugetlb_value(std::string_view tunables) {
+  while (!tunables.empty()) {
+    const auto colon = tunables.find(':');
+    const auto item = tunables.substr(0, colon);
+    if (item.substr(0, hugetlb.size()) == hugetlb) return item.substr(hugetlb.size());
+    if (colon == std::string_view::npos) break;
+    tunables.remove_prefix(colon + 1);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string> tunables_with_huge_pages(const char* current) {
+  const std::string_view cur = current ? current : "";
+  if (hugetlb_value(cur)) return std::nullopt;
+  std::string out(cur);
+  if (!out.empty()) out += ':';
+  out.append(hugetlb).append("1");
+  return out;
+}
+
+void exec_with_huge_pages(char** argv) {
+  if (std::getenv(marker_var)) {
+    ::unsetenv(marker_var);
+    return;
+  }
+  const char* before = std::getenv(tunables_var);
+  const std::optional<std::string> saved = before ? std::optional<std::string>(before) : std::nullopt;
+  const auto tunables = tunables_with_huge_pages(before);
+  if (!tunables) return;
+  ::setenv(tunables_var, tunables->c_str(), 1);
+  ::setenv(marker_var, "1", 1);
+  ::execv("/proc/self/exe", argv);
+  const int err = errno;
+  ::unsetenv(marker_var);
+  if (saved)
+    ::setenv(tunables_var, saved->c_str(), 1);
+  else
+    ::unsetenv(tunables_var);
+  std::cerr << "troupe-node: cannot exec /proc/self/exe to advise huge pages for malloc (" << std::strerror(err)
+            << "); running with 4 KiB pages\n";
+}
+
+std::string describe_huge_pages() {
+  const char* t = std::getenv(tunables_var);
+  const auto v = hugetlb_value(t ? t : "");
+  // The file reads "always [madvise] never": the bracketed word is the mode.
+  std::string mode = "none (no /sys/kernel/mm/transparent_hugepage)";
+  std::ifstream f("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string line;
+  if (std::getline(f, line)) {
+    const auto open = line.find('['), close = line.find(']');
+    mode = open != std::string::npos && close != std::string::npos && close > open
+               ? line.substr(open + 1, close - open - 1)
+               : line;
+  }
+  return std::string(hugetlb) + (v ? std::string(*v) : std::string("(unset)")) + ", kernel THP mode " + mode;
+}
+
+}  // namespace troupe::node
