@@ -1,5 +1,6 @@
 #include "node/huge_pages.hpp"
 
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -42,7 +43,11 @@ std::optional<std::string> tunables_with_huge_pages(const char* current) {
 }
 
 void exec_with_huge_pages(char** argv) {
-  if (std::getenv(marker_var)) {
+  // The marker holds the process's name from before the exec, which named
+  // it "exe" after /proc/self/exe: ps, top and pgrep show that name, and
+  // the threads started later inherit it.
+  if (const char* name = std::getenv(marker_var)) {
+    ::prctl(PR_SET_NAME, name);
     ::unsetenv(marker_var);
     return;
   }
@@ -51,7 +56,9 @@ void exec_with_huge_pages(char** argv) {
   const auto tunables = tunables_with_huge_pages(before);
   if (!tunables) return;
   ::setenv(tunables_var, tunables->c_str(), 1);
-  ::setenv(marker_var, "1", 1);
+  char name[16] = {};  // the kernel's TASK_COMM_LEN
+  ::prctl(PR_GET_NAME, name);
+  ::setenv(marker_var, name[0] ? name : "troupe-node", 1);
   ::execv("/proc/self/exe", argv);
   const int err = errno;
   ::unsetenv(marker_var);

@@ -31,7 +31,8 @@ std::optional<std::string> tunables_with_huge_pages(const char* current);
 
 // Execs /proc/self/exe with `argv` and GLIBC_TUNABLES from
 // tunables_with_huge_pages, at most once (a variable marks the second start,
-// and is removed by it). Call it first in main, before any thread starts.
+// and is removed by it), and the process keeps its name (its comm, not
+// "exe"). Call it first in main, before any thread starts.
 // Returns when no exec was needed, or when it failed (then the environment
 // is as it was and the node runs with 4 KiB pages: a line on stderr says
 // why).

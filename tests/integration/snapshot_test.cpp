@@ -61,7 +61,8 @@ TEST_CASE("a node's heap is on transparent huge pages unless GLIBC_TUNABLES chos
   CHECK(advises_huge_pages(c.pid(1)));
   CHECK_FALSE(advises_huge_pages(c.pid(2)));
   // The started process itself was exec'd again with the tunable (its
-  // environment as of its last exec).
+  // environment as of its last exec), and kept its name.
+  CHECK(read_text_file("/proc/" + std::to_string(c.pid(1)) + "/comm") == "troupe-node\n");
   const std::string env = read_text_file("/proc/" + std::to_string(c.pid(1)) + "/environ");
   CHECK(env.find("GLIBC_TUNABLES=glibc.malloc.hugetlb=1") != std::string::npos);
 }
