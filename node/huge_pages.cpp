@@ -33,6 +33,17 @@ std::optional<std::string_view> hugetlb_value(std::string_view tunables) {
 
 }  // namespace
 
+std::string thp_mode(const std::string& path) {
+  // The file reads "always [madvise] never": the bracketed word is the mode.
+  std::ifstream f(path);
+  std::string line;
+  if (!std::getline(f, line)) return {};
+  const auto open = line.find('['), close = line.find(']');
+  return open != std::string::npos && close != std::string::npos && close > open
+             ? line.substr(open + 1, close - open - 1)
+             : line;
+}
+
 std::optional<std::string> tunables_with_huge_pages(const char* current) {
   const std::string_view cur = current ? current : "";
   if (hugetlb_value(cur)) return std::nullopt;
@@ -51,6 +62,9 @@ void exec_with_huge_pages(char** argv) {
     ::unsetenv(marker_var);
     return;
   }
+  // glibc advises huge pages only in this mode; under "always" the kernel
+  // gives the heap huge pages without advice, under "never" none.
+  if (thp_mode() != "madvise") return;
   const char* before = std::getenv(tunables_var);
   const std::optional<std::string> saved = before ? std::optional<std::string>(before) : std::nullopt;
   const auto tunables = tunables_with_huge_pages(before);
@@ -73,16 +87,8 @@ void exec_with_huge_pages(char** argv) {
 std::string describe_huge_pages() {
   const char* t = std::getenv(tunables_var);
   const auto v = hugetlb_value(t ? t : "");
-  // The file reads "always [madvise] never": the bracketed word is the mode.
-  std::string mode = "none (no /sys/kernel/mm/transparent_hugepage)";
-  std::ifstream f("/sys/kernel/mm/transparent_hugepage/enabled");
-  std::string line;
-  if (std::getline(f, line)) {
-    const auto open = line.find('['), close = line.find(']');
-    mode = open != std::string::npos && close != std::string::npos && close > open
-               ? line.substr(open + 1, close - open - 1)
-               : line;
-  }
+  std::string mode = thp_mode();
+  if (mode.empty()) mode = "none (no /sys/kernel/mm/transparent_hugepage)";
   return std::string(hugetlb) + (v ? std::string(*v) : std::string("(unset)")) + ", kernel THP mode " + mode;
 }
 

@@ -1,9 +1,28 @@
 // node/huge_pages: the GLIBC_TUNABLES value a node re-execs itself with.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
 #include "node/huge_pages.hpp"
 
+using troupe::node::thp_mode;
 using troupe::node::tunables_with_huge_pages;
+
+TEST_CASE("the THP mode is the bracketed word of the kernel's file; empty when there is none") {
+  const std::string path = "/tmp/troupe-thp-mode-test-" + std::to_string(::getpid());
+  for (const auto& [text, mode] : {std::pair<std::string, std::string>{"always [madvise] never", "madvise"},
+                                   {"[always] madvise never", "always"},
+                                   {"always madvise [never]", "never"},
+                                   {"[always] madvise never\n", "always"}}) {
+    std::ofstream(path) << text;
+    CHECK(thp_mode(path) == mode);
+  }
+  std::remove(path.c_str());
+  CHECK(thp_mode(path).empty());
+}
 
 TEST_CASE("the tunable is added to an unset or empty GLIBC_TUNABLES") {
   CHECK(tunables_with_huge_pages(nullptr) == "glibc.malloc.hugetlb=1");
