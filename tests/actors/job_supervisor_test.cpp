@@ -287,6 +287,17 @@ bool process_running(const std::string& cmdline) {
   return std::system(("pgrep -f '^" + cmdline + "$' > /dev/null").c_str()) == 0;
 }
 
+// A job reported RUNNING has been spawned, but its shell may not have exec'd
+// the command yet (seen on a loaded machine): wait, bounded, for the command.
+bool process_appears(const std::string& cmdline) {
+  auto until = std::chrono::steady_clock::now() + 5s;
+  while (!process_running(cmdline)) {
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(20ms);
+  }
+  return true;
+}
+
 bool job_process_gone() {
   auto until = std::chrono::steady_clock::now() + 5s;
   while (process_running("sleep 987.6")) {
@@ -390,7 +401,7 @@ TEST_CASE("beyond capacity a job waits here, in the report, and starts when a sl
                                          {}});
   auto running_a = "1@2:" + a.id + "/JOB_STATUS_RUNNING,;";
   REQUIRE(f.wait_log(running_a) == running_a);  // one slot: only the first starts
-  CHECK(process_running("sleep 987.7"));
+  CHECK(process_appears("sleep 987.7"));
   worker_report r = f.report();
   CHECK(r.capacity == 1);
   CHECK(r.prefetch == 2);
@@ -414,7 +425,7 @@ TEST_CASE("beyond capacity a job waits here, in the report, and starts when a sl
   CHECK(f.wait_contains("2@2:" + a.id + "/JOB_STATUS_CANCELLED"));
   f.self->send(f.transport, done_atom::value, std::uint64_t{2}, true);
   CHECK(f.wait_contains(c.id + "/JOB_STATUS_RUNNING"));
-  CHECK(process_running("sleep 987.9"));
+  CHECK(process_appears("sleep 987.9"));
   CHECK(f.log().find(b.id) == std::string::npos);  // never started, never reported
   CHECK_FALSE(process_running("sleep 987.8"));
   std::size_t stopped = 0;
