@@ -287,25 +287,21 @@ bool process_running(const std::string& cmdline) {
   return std::system(("pgrep -f '^" + cmdline + "$' > /dev/null").c_str()) == 0;
 }
 
-// A job reported RUNNING has been spawned, but its shell may not have exec'd
-// the command yet (seen on a loaded machine): wait, bounded, for the command.
-bool process_appears(const std::string& cmdline) {
+// Waits (bounded, 5 s) until `cmdline` is running, or until it is not.
+bool process_becomes(const std::string& cmdline, bool running) {
   auto until = std::chrono::steady_clock::now() + 5s;
-  while (!process_running(cmdline)) {
+  while (process_running(cmdline) != running) {
     if (std::chrono::steady_clock::now() >= until) return false;
     std::this_thread::sleep_for(20ms);
   }
   return true;
 }
 
-bool job_process_gone() {
-  auto until = std::chrono::steady_clock::now() + 5s;
-  while (process_running("sleep 987.6")) {
-    if (std::chrono::steady_clock::now() >= until) return false;
-    std::this_thread::sleep_for(20ms);
-  }
-  return true;
-}
+// A job reported RUNNING has been spawned, but its shell may not have exec'd
+// the command yet (seen on a loaded machine).
+bool process_appears(const std::string& cmdline) { return process_becomes(cmdline, true); }
+
+bool job_process_gone() { return process_becomes("sleep 987.6", false); }
 
 jobs::job assigned_here(const std::string& id, const std::string& command) {
   jobs::job j;
