@@ -298,6 +298,9 @@ TEST_CASE("process: rlimits are applied to the job") {
   opts.cpu_s = 1;
   opts.max_processes = 4096;
   opts.max_file_bytes = 1 << 20;
+  // At the default nice 10 the CPU loop below got a few percent of a CPU
+  // beside busy neighbours, and its 1 s of CPU outlasted the 20 s timeout.
+  opts.nice = 0;
   auto b = make_process_backend(opts);
   cancel_token cancel;
   job_result r = b->run(make_spec(dir, "p-limits",
@@ -314,10 +317,8 @@ TEST_CASE("process: rlimits are applied to the job") {
   CHECK(mem.exit_code.has_value());
   CHECK(mem.stderr_inline.find("tail") != std::string::npos);
 
-  // A CPU-bound loop is stopped by RLIMIT_CPU (SIGXCPU) long before the timeout.
-  auto t0 = std::chrono::steady_clock::now();
+  // A CPU-bound loop is stopped by RLIMIT_CPU (SIGXCPU), not by the timeout.
   job_result cpu = b->run(make_spec(dir, "p-cpu", "while :; do :; done", 20s), cancel);
-  CHECK(seconds_since(t0) < 10.0);
   CHECK(cpu.result == outcome::failed);
   CHECK_FALSE(cpu.timed_out);
   CHECK(cpu.error == "killed by signal " + std::to_string(SIGXCPU) + " (SIGXCPU: the CPU time limit of 1 s was reached)");
