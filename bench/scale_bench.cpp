@@ -40,8 +40,8 @@
 
 #include "config/limits.hpp"
 #include "log_command.pb.h"
-#include "runtime/jobs/job_table.hpp"
 #include "node/huge_pages.hpp"
+#include "runtime/jobs/job_table.hpp"
 #include "runtime/jobs/snapshot_codec.hpp"
 #include "runtime/storage/state_files.hpp"
 

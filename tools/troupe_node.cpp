@@ -51,14 +51,15 @@ int main(int argc, char** argv) {
       std::cout << troupe::config::summary(cli.config) << "\n";
       for (const auto& w : troupe::exposure_warnings(cli.config)) std::cerr << "troupe-node: " << w << "\n";
       return 0;
+    // Both build a job table as large as the cluster's, so both first put
+    // the heap on huge pages (node/huge_pages.hpp: an exec, or nothing).
     case troupe::config::cli_action::restore:
+      troupe::node::exec_with_huge_pages(argv);
+      return restore(cli);
     case troupe::config::cli_action::run:
-      // Both build a job table as large as the cluster's: on huge pages
-      // (node/huge_pages.hpp). Returns when no exec was needed.
       troupe::node::exec_with_huge_pages(argv);
       break;
   }
-  if (cli.action == troupe::config::cli_action::restore) return restore(cli);
   troupe::log::level lvl;
   if (troupe::log::parse_level(cli.config.log.level, lvl)) troupe::log::set_level(lvl);
   return troupe::run_node(cli.config);
