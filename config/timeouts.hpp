@@ -61,6 +61,13 @@ inline milliseconds transfer_window(const node_config& c) {
   return std::max(milliseconds(2000), 3 * election_timeout(c));
 }
 
+// A stopping leader hands leadership to a follower before it closes its
+// gateways (node/bootstrap.cpp). Waiting for that longer than this is
+// pointless: had the leader simply stopped, its followers would have elected
+// one of their own by then (each waits a random one to two election timeouts
+// after the last heartbeat).
+inline milliseconds stop_hand_off_wait(const node_config& c) { return 2 * election_timeout(c); }
+
 // How long whoever asks raft_node for a transfer waits for its answer.
 inline milliseconds transfer_wait(const node_config& c) { return transfer_window(c) + tick(c) + hop_margin; }
 

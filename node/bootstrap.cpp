@@ -171,6 +171,32 @@ void shut_down(caf::actor_system& sys, const actor_tree& tree, job_supervisor_ac
   for (auto it = core.rbegin(); it != core.rend(); ++it) self->send_exit(*it, caf::exit_reason::user_shutdown);
 }
 
+// A leader stopping on a signal first hands leadership to a live follower,
+// with its gateways still open (calls in flight are answered, new ones
+// redirected to the successor): the cluster then has a leader within a
+// round trip and a fsync, not after an election timeout, and no peer call
+// waits on this node for a commit that can no longer come while its server
+// shuts down. Bounded by config::stop_hand_off_wait; past it the node stops
+// anyway and the followers elect a leader themselves.
+void hand_leadership_away(caf::actor_system& sys, const config::node_config& cfg, const node_service_actor& service) {
+  caf::scoped_actor self{sys};
+  const auto t0 = std::chrono::steady_clock::now();
+  self->request(service, config::stop_hand_off_wait(cfg), shutdown_atom::value)
+      .receive(
+          [&](const std::string& handed) {
+            if (handed.empty()) return;
+            TLOG(info, "node") << handed << " ("
+                               << std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      std::chrono::steady_clock::now() - t0)
+                                      .count()
+                               << " ms)";
+          },
+          [&](caf::error& e) {
+            TLOG(warn, "node") << "leadership not handed away within " << config::stop_hand_off_wait(cfg).count()
+                               << " ms (" << sys.render(e) << "); stopping anyway";
+          });
+}
+
 int run_actors(caf::actor_system& sys, const config::node_config& cfg, recovered& rec,
                std::shared_ptr<exec::backend> backend, std::shared_ptr<exec::start_journal> journal);
 
@@ -407,6 +433,7 @@ int run_actors(caf::actor_system& sys, const config::node_config& cfg, recovered
     signal_watcher.join();
   }
   TLOG(info, "node") << "shutting down";
+  if (rc == 0) hand_leadership_away(sys, cfg, service);  // a core actor that died takes no part
   shut_down(sys, tree, supervisor, http, server);
   return rc;
 }

@@ -86,6 +86,9 @@ std::uint64_t pick_successor(const ctx_ptr &c, const raft_status &rs, const work
   return best;
 }
 
+
+}  // namespace
+
 void hand_off(self_ptr self, const ctx_ptr &c, std::function<void(std::string)> then) {
   self->request(c->raft, config::query_timeout, status_atom::value)
       .then(
@@ -108,8 +111,6 @@ void hand_off(self_ptr self, const ctx_ptr &c, std::function<void(std::string)> 
           },
           [=](caf::error &e) { then("could not hand leadership away: " + describe(e).message); });
 }
-
-}  // namespace
 
 void drain(self_ptr self, const ctx_ptr &c, caf::typed_response_promise<drain_result> rp) {
   auto id = std::to_string(c->cfg.id);

@@ -21,4 +21,9 @@ namespace troupe {
 void drain(node_service_actor::pointer self, const ctx_ptr& c, caf::typed_response_promise<drain_result> rp);
 void undrain(node_service_actor::pointer self, const ctx_ptr& c, caf::typed_response_promise<std::string> rp);
 
+// Step (d) alone, also taken by a leader that is stopping: calls `then` with
+// whom leadership went to ("leadership handed to node N"), why it could not
+// go, or "" when this node does not lead or has no other voter.
+void hand_off(node_service_actor::pointer self, const ctx_ptr& c, std::function<void(std::string)> then);
+
 }  // namespace troupe

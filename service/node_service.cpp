@@ -332,6 +332,11 @@ node_service_actor::behavior_type node_service(self_ptr self, std::shared_ptr<no
         undrain(self, c, rp);
         return rp;
       },
+      [=](shutdown_atom) -> caf::result<std::string> {
+        auto rp = self->make_response_promise<std::string>();
+        hand_off(self, c, [=](std::string handed) mutable { rp.deliver(std::move(handed)); });
+        return rp;
+      },
       [=](member_atom, member_change &change) { return change_members(self, c, std::move(change)); },
       [=](member_atom, bool local) { return list_members(self, c, local); },
       [=](status_atom) { return health(self, c); },

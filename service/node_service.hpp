@@ -69,6 +69,10 @@ using node_service_actor = caf::typed_actor<
                     std::string /*authorization*/>::with<std::uint64_t /*new leader*/>,
     caf::replies_to<drain_atom>::with<drain_result>,
     caf::replies_to<undrain_atom>::with<std::string>,
+    // The node is stopping (node/bootstrap.cpp): a leader hands leadership to
+    // a live follower first, as DrainNode does; the answer says to whom, or
+    // why not ("" when this node does not lead).
+    caf::replies_to<shutdown_atom>::with<std::string>,
     // MembershipService (service/membership.hpp): a change (leader only),
     // and this node's configuration (bool: local, else leader only).
     caf::replies_to<member_atom, member_change>::with<member_result>,

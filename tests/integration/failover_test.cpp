@@ -1,11 +1,15 @@
 // kill -9 of the leader: a new leader, no acknowledged job lost, jobs in
 // flight still finish, and the killed node rejoins after a restart. How fast
 // the new leader comes is a benchmark's (bench/failover.sh), not a bound here:
-// a loaded CI machine is no measure of it.
+// a loaded CI machine is no measure of it. SIGTERM of the leader: it hands
+// leadership to a follower before it stops.
 #include <doctest/doctest.h>
 
 #include <map>
 #include <set>
+#include <string>
+
+#include <sys/wait.h>
 
 #include <grpcpp/grpcpp.h>
 
@@ -92,6 +96,58 @@ TEST_CASE("leader failover loses no committed job and the old leader rejoins") {
     return false;
   });
   CHECK(alive);
+}
+
+
+// SIGTERM, unlike kill -9, lets the leader hand leadership to a follower
+// before its gateways close (node/bootstrap.cpp): the node it names leads
+// the survivors, one term later, and new work commits there. A follower
+// stopped the same way hands nothing and leaves leader and term alone.
+TEST_CASE("a leader stopped by SIGTERM hands leadership to a follower first") {
+  cluster c;
+  c.start_all();
+  const auto leader = c.wait_for_leader();
+  REQUIRE(leader != 0);
+  scheduler::SubmitJobResponse r;
+  REQUIRE(submit(c.stub(leader), "echo before-stop", &r).ok());
+  REQUIRE(wait_for_job(c.stub(leader), r.job_id(), milliseconds(20000)).status() == scheduler::JOB_STATUS_COMPLETED);
+  scheduler::GetClusterStatusResponse before;
+  REQUIRE(c.status(leader, before));
+  const std::string handed = "leadership handed to node ";
+
+  // A follower: nothing to hand; the other two keep leader and term.
+  const auto follower = c.some_follower(leader);
+  REQUIRE(follower != 0);
+  int st = c.terminate(follower);
+  CHECK(WIFEXITED(st));
+  CHECK(WEXITSTATUS(st) == 0);
+  CHECK(c.log_text(follower).find("leadership") == std::string::npos);
+  scheduler::GetClusterStatusResponse s;
+  REQUIRE(c.status(leader, s));
+  CHECK(s.leader_id() == leader);
+  CHECK(s.current_term() == before.current_term());
+  c.start(follower);
+  REQUIRE(wait_until(milliseconds(15000), [&] { return c.status(follower, s) && s.leader_id() == leader; }));
+
+  // The leader: it names its successor before it exits, cleanly.
+  st = c.terminate(leader);
+  CHECK(WIFEXITED(st));
+  CHECK(WEXITSTATUS(st) == 0);
+  const auto log = c.log_text(leader);
+  const auto at = log.find(handed);
+  REQUIRE_MESSAGE(at != std::string::npos, "node " << leader << " stopped without handing leadership away");
+  const auto successor = std::stoull(log.substr(at + handed.size()));
+  MESSAGE("node " << leader << ": " << log.substr(at, log.find('\n', at) - at));
+  CHECK(successor != leader);
+  CHECK(log.find("leadership not handed away") == std::string::npos);
+
+  std::uint64_t new_leader = 0;
+  REQUIRE(wait_until(milliseconds(10000), [&] { return (new_leader = c.agreed_leader()) != 0; }, milliseconds(20)));
+  CHECK(new_leader == successor);
+  REQUIRE(c.status(new_leader, s));
+  CHECK(s.current_term() == before.current_term() + 1);
+  REQUIRE(submit(c.stub(new_leader), "echo after-stop", &r).ok());
+  CHECK(wait_for_job(c.stub(new_leader), r.job_id(), milliseconds(20000)).status() == scheduler::JOB_STATUS_COMPLETED);
 }
 
 }  // TEST_SUITE
