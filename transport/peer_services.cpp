@@ -1,6 +1,8 @@
 #include "transport/peer_services.hpp"
 
 #include <atomic>
+#include <mutex>
+#include <set>
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
@@ -181,10 +183,22 @@ class raft_service final : public raftpb::RaftService::CallbackService {
   // it is (no certificate, not a member) ends the stream with that status,
   // which the sender logs.
   grpc::ServerBidiReactor<raftpb::RaftBatch, raftpb::Ack>* Stream(grpc::CallbackServerContext* ctx) override {
-    return new stream_reader(ctx, this);
+    auto* r = new stream_reader(ctx, this);
+    std::lock_guard<std::mutex> lock(open_mutex_);
+    open_.insert(r);
+    if (stopping_.load()) ctx->TryCancel();
+    return r;
   }
 
-  void stop_streams() { stopping_.store(true); }
+  // Ends every inbound stream now, not at its sender's next batch: a peer
+  // that has nothing more to send this node (a follower once this node
+  // handed leadership away) would otherwise hold the server's shutdown
+  // until its deadline.
+  void stop_streams() {
+    stopping_.store(true);
+    std::lock_guard<std::mutex> lock(open_mutex_);
+    for (auto* r : open_) r->cancel();
+  }
 
  private:
   class stream_reader final : public grpc::ServerBidiReactor<raftpb::RaftBatch, raftpb::Ack> {
@@ -211,7 +225,14 @@ class raft_service final : public raftpb::RaftService::CallbackService {
       batch_.Clear();
       StartRead(&batch_);
     }
-    void OnDone() override { delete this; }
+    void OnDone() override {
+      {
+        std::lock_guard<std::mutex> lock(service_->open_mutex_);
+        service_->open_.erase(this);
+      }
+      delete this;
+    }
+    void cancel() { ctx_->TryCancel(); }  // thread-safe; the pending read then ends, not ok
 
    private:
     grpc::CallbackServerContext* ctx_;
@@ -257,6 +278,9 @@ class raft_service final : public raftpb::RaftService::CallbackService {
   std::shared_ptr<const transport::peer_identity> identity_;
   transport::peer_rules rules_;
   std::atomic<bool> stopping_{false};
+  // Streams not yet done (OnDone removes each), for stop_streams.
+  mutable std::mutex open_mutex_;
+  mutable std::set<stream_reader*> open_;
 };
 
 }  // namespace
