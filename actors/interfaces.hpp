@@ -72,7 +72,10 @@ using raft_node_actor = caf::typed_actor<
     // handed over first and the answer is not_leader naming the new leader,
     // so the client's redirect carries the request there.
     caf::replies_to<member_atom, member_change>::with<member_result>,
-    caf::reacts_to<subscribe_atom, role_listener>>;
+    caf::reacts_to<subscribe_atom, role_listener>,
+    // The node is stopping (after its hand-off): no new proposals; unless
+    // another node leads, what waits for a commit is answered now (how many).
+    caf::replies_to<shutdown_atom>::with<std::size_t>>;
 
 // Leader side: liveness of every worker. Every side: sends its own heartbeat.
 using heartbeat_tracker_actor = caf::typed_actor<

@@ -695,6 +695,7 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
         auto& st = self->state;
         catch_up_ticks(self);
         if (st.core->state() != raft::role::leader) return not_leader_here(self);
+        if (st.stopping) return make_error(errc::unavailable, "node shutting down; retry on another node");
         const auto queued = st.pending.size() + st.held.size();
         if (queued >= st.cfg.raft.max_pending_proposals)
           return make_error(errc::resource_exhausted, "proposal queue is full (" + std::to_string(queued) +
@@ -708,6 +709,36 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
         start_proposal(self, cmd, rp);
         drive(self);
         return rp;
+      },
+      // A node that stops still leading, or knowing no leader, found no
+      // follower to take over: most likely no quorum is left, so what waits
+      // for a commit would wait out the commit deadline and hold the
+      // gateways' shutdown that long. It learns now; an appended entry may
+      // still commit under a later leader, so it hears what a fail-stop
+      // answers (fate unknown). With another node leading (the one this
+      // node handed over to), waiting entries are being committed: they
+      // keep waiting.
+      [=](shutdown_atom) -> std::size_t {
+        auto& st = self->state;
+        st.stopping = true;
+        const auto leader = st.core->leader();
+        if (leader != raft::no_node && leader != st.cfg.id) return 0;
+        std::size_t n = st.held.size() + st.pending.size() + st.reads.size();
+        for (auto& h : st.held)
+          h.promise.deliver(make_error(errc::unavailable, "node shutting down; retry on another node"));
+        st.held.clear();
+        for (auto& [index, p] : st.pending)
+          p.promise.deliver(make_error(errc::unavailable, "node shutting down before entry " + std::to_string(index) +
+                                                              " committed; its fate is unknown, check before retrying"));
+        st.pending.clear();
+        for (auto& [ctx, r] : st.reads) r.promise.deliver(make_error(errc::unavailable, "node shutting down"));
+        st.reads.clear();
+        n += st.member_changes.size();
+        for (auto& [index, w] : st.member_changes)
+          w.promise.deliver(make_error(errc::unavailable, "node shutting down before the membership change at index " +
+                                                              std::to_string(index) + " committed; see `troupe member list`"));
+        st.member_changes.clear();
+        return n;
       },
       [=](status_atom) -> raft_status {
         auto& st = self->state;

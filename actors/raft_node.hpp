@@ -72,6 +72,7 @@ struct raft_node_state {
   std::optional<clock::time_point> tick_armed;
 
   bool ready_in_flight = false;
+  bool stopping = false;  // the node is shutting down: proposals are refused
   raft::hard_state stored_hs;  // the last hard state handed to log_store
   // The compaction in flight (maybe_snapshot): its metadata, once the
   // table's first piece named the index, and what its log line reports.

@@ -177,8 +177,11 @@ void shut_down(caf::actor_system& sys, const actor_tree& tree, job_supervisor_ac
 // round trip and a fsync, not after an election timeout, and no peer call
 // waits on this node for a commit that can no longer come while its server
 // shuts down. Bounded by config::stop_hand_off_wait; past it the node stops
-// anyway and the followers elect a leader themselves.
-void hand_leadership_away(caf::actor_system& sys, const config::node_config& cfg, const node_service_actor& service) {
+// anyway and the followers elect a leader themselves. Then raft_node takes
+// no more proposals, and a node that still leads answers what waits for a
+// commit (raft_node's shutdown message says why).
+void hand_over_before_stop(caf::actor_system& sys, const config::node_config& cfg, const node_service_actor& service,
+                          const raft_node_actor& raft) {
   caf::scoped_actor self{sys};
   const auto t0 = std::chrono::steady_clock::now();
   self->request(service, config::stop_hand_off_wait(cfg), shutdown_atom::value)
@@ -195,6 +198,12 @@ void hand_leadership_away(caf::actor_system& sys, const config::node_config& cfg
             TLOG(warn, "node") << "leadership not handed away within " << config::stop_hand_off_wait(cfg).count()
                                << " ms (" << sys.render(e) << "); stopping anyway";
           });
+  self->request(raft, config::query_timeout, shutdown_atom::value)
+      .receive(
+          [](std::size_t n) {
+            if (n > 0) TLOG(info, "node") << n << " proposal(s) and read(s) still waiting for a commit answered";
+          },
+          [&](caf::error& e) { TLOG(warn, "node") << "raft_node did not stop taking proposals: " << sys.render(e); });
 }
 
 int run_actors(caf::actor_system& sys, const config::node_config& cfg, recovered& rec,
@@ -433,7 +442,7 @@ int run_actors(caf::actor_system& sys, const config::node_config& cfg, recovered
     signal_watcher.join();
   }
   TLOG(info, "node") << "shutting down";
-  if (rc == 0) hand_leadership_away(sys, cfg, service);  // a core actor that died takes no part
+  if (rc == 0) hand_over_before_stop(sys, cfg, service, raft);  // a core actor that died takes no part
   shut_down(sys, tree, supervisor, http, server);
   return rc;
 }

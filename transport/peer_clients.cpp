@@ -23,12 +23,14 @@ std::shared_ptr<grpc::ChannelCredentials> peer_credentials(const config::node_co
 }  // namespace
 
 peer_clients::~peer_clients() {
-  // The transport closed its streams as it stopped; their last reactions
-  // follow within moments. Bounded: a stream gRPC never finishes costs a
-  // wait, not a hang, and is said (the abort it guards against may follow).
+  // The transport closed its streams and cancelled its calls as it
+  // stopped; their last reactions follow within moments. Bounded: a stream
+  // gRPC never finishes costs a wait, not a hang, and is said (the abort it
+  // guards against may follow).
+  streams_->cancel_calls();
   if (!streams_->wait_idle(config::raft_call_deadline))
-    TLOG(warn, "peer_transport") << "Raft streams still open after " << config::raft_call_deadline.count()
-                                 << " ms; releasing their channels anyway";
+    TLOG(warn, "peer_transport") << "Raft streams or peer calls still open after "
+                                 << config::raft_call_deadline.count() << " ms; releasing their channels anyway";
 }
 
 peer_clients::peer_clients(const config::node_config& cfg) : cfg_(cfg), credentials_(peer_credentials(cfg)) {

@@ -122,6 +122,7 @@ peer_transport_actor::behavior_type peer_transport(peer_transport_actor::statefu
   self->state.cfg = std::move(cfg);
   self->state.peers = std::move(peers);
   self->state.members = std::move(members);
+  auto& sys = self->system();
   return {
       [=](send_atom, const raft_outbox& out) { send_raft(self, out); },
       [=](const role_change& rc) {
@@ -133,48 +134,48 @@ peer_transport_actor::behavior_type peer_transport(peer_transport_actor::statefu
           prune_streams(self);
         }
       },
-      [=](report_atom, std::uint64_t leader, const status_batch& b) -> caf::result<report_ack> {
+      [=, &sys](report_atom, std::uint64_t leader, const status_batch& b) -> caf::result<report_ack> {
         auto stub = self->state.peers->internal(leader);
         if (!stub) return no_channel(leader);
         internalpb::ForwardJobStatusRequest req;
         for (const auto& u : b.updates) *req.add_updates() = u;
         auto seq = b.seq;
         auto call = transport::spawn_call<report_ack, internalpb::ForwardJobStatusResponse>(
-            self, config::forward_wait(self->state.cfg), std::move(req),
+            sys, self->state.peers->streams(), config::forward_wait(self->state.cfg), std::move(req),
             [stub](auto* ctx, auto* q, auto* p, auto cb) { stub->async()->ForwardJobStatus(ctx, q, p, std::move(cb)); },
             [seq](const internalpb::ForwardJobStatusResponse& r) { return report_ack{seq, r.accepted(), r.message()}; });
         return self->delegate(call, run_atom::value);
       },
-      [=](heartbeat_atom, std::uint64_t leader, const worker_report& w) -> caf::result<heartbeat_reply> {
+      [=, &sys](heartbeat_atom, std::uint64_t leader, const worker_report& w) -> caf::result<heartbeat_reply> {
         auto stub = self->state.peers->internal(leader);
         if (!stub) return no_channel(leader);
         internalpb::WorkerHeartbeatRequest req;
         transport::to_proto(w, &req);
         auto call = transport::spawn_call<heartbeat_reply, internalpb::WorkerHeartbeatResponse>(
-            self, config::heartbeat_deadline(self->state.cfg), std::move(req),
+            sys, self->state.peers->streams(), config::heartbeat_deadline(self->state.cfg), std::move(req),
             [stub](auto* ctx, auto* q, auto* p, auto cb) { stub->async()->WorkerHeartbeat(ctx, q, p, std::move(cb)); },
             [](const internalpb::WorkerHeartbeatResponse& r) { return transport::from_proto(r); });
         return self->delegate(call, run_atom::value);
       },
-      [=](output_atom, std::uint64_t node, const std::string& job_id) -> caf::result<job_output> {
+      [=, &sys](output_atom, std::uint64_t node, const std::string& job_id) -> caf::result<job_output> {
         auto stub = self->state.peers->internal(node);
         if (!stub) return no_channel(node);
         internalpb::GetJobOutputRequest req;
         req.set_job_id(job_id);
         auto call = transport::spawn_call<job_output, internalpb::GetJobOutputResponse>(
-            self, config::remote_query_wait(), std::move(req),
+            sys, self->state.peers->streams(), config::remote_query_wait(), std::move(req),
             [stub](auto* ctx, auto* q, auto* p, auto cb) { stub->async()->GetJobOutput(ctx, q, p, std::move(cb)); },
             [](const internalpb::GetJobOutputResponse& r) { return transport::from_proto(r); });
         return self->delegate(call, run_atom::value);
       },
-      [=](drain_atom, std::uint64_t leader, std::uint64_t node, bool draining) -> caf::result<std::uint64_t> {
+      [=, &sys](drain_atom, std::uint64_t leader, std::uint64_t node, bool draining) -> caf::result<std::uint64_t> {
         auto stub = self->state.peers->internal(leader);
         if (!stub) return no_channel(leader);
         internalpb::SetWorkerDrainingRequest req;
         req.set_worker_id(node);
         req.set_draining(draining);
         auto call = transport::spawn_call<std::uint64_t, internalpb::SetWorkerDrainingResponse>(
-            self, config::forward_wait(self->state.cfg), std::move(req),
+            sys, self->state.peers->streams(), config::forward_wait(self->state.cfg), std::move(req),
             [stub](auto* ctx, auto* q, auto* p, auto cb) {
               stub->async()->SetWorkerDraining(ctx, q, p, std::move(cb));
             },

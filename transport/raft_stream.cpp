@@ -1,5 +1,7 @@
 #include "transport/raft_stream.hpp"
 
+#include <vector>
+
 #include "config/timeouts.hpp"
 #include "runtime/common/log.hpp"
 
@@ -31,6 +33,29 @@ void stream_count::add() {
 void stream_count::remove() {
   std::lock_guard<std::mutex> lock(mutex_);
   if (--live_ == 0) idle_.notify_all();
+}
+
+std::uint64_t stream_count::add(std::function<void()> cancel) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++live_;
+  calls_.emplace(++next_call_, std::move(cancel));
+  return next_call_;
+}
+
+void stream_count::remove(std::uint64_t call) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  calls_.erase(call);
+  if (--live_ == 0) idle_.notify_all();
+}
+
+void stream_count::cancel_calls() {
+  std::vector<std::function<void()>> cancels;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& [id, cancel] : calls_) cancels.push_back(cancel);
+  }
+  // Outside the lock: a cancel may finish its call, and so remove it, at once.
+  for (auto& cancel : cancels) cancel();
 }
 
 bool stream_count::wait_idle(std::chrono::milliseconds bound) {

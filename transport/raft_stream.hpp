@@ -22,6 +22,8 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 
@@ -31,7 +33,8 @@
 
 namespace troupe::transport {
 
-// The streams still open on one peer_clients' channels. A stream's last
+// The streams (and InternalService calls, transport/unary_call.hpp) still
+// open on one peer_clients' channels. A stream's last
 // reaction (OnDone) runs on a thread of gRPC 1.51's shared callback queue; if
 // the stream held the process's last channel, releasing it there would tear
 // that queue and its threads down from one of those very threads, which
@@ -42,13 +45,21 @@ class stream_count {
  public:
   void add();
   void remove();
-  // Waits until no stream is left, at most `bound`; false if some remain.
+  // A unary call counts with how to cancel it: its owner, stopping, cancels
+  // it rather than wait for its deadline (a report the leader can no longer
+  // commit waits a whole commit deadline).
+  std::uint64_t add(std::function<void()> cancel);
+  void remove(std::uint64_t call);
+  void cancel_calls();
+  // Waits until no stream or call is left, at most `bound`; false if some remain.
   bool wait_idle(std::chrono::milliseconds bound);
 
  private:
   std::mutex mutex_;
   std::condition_variable idle_;
   std::size_t live_ = 0;
+  std::map<std::uint64_t, std::function<void()>> calls_;
+  std::uint64_t next_call_ = 0;
 };
 
 class raft_stream final : public grpc::ClientBidiReactor<raftpb::RaftBatch, raftpb::Ack> {

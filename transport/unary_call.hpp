@@ -3,10 +3,6 @@
 // the call on a thread of its own, and such a thread may only *send* to an
 // actor (never touch its response promise), so the answer comes back to this
 // actor as a message; it answers the original requester and exits.
-// It is linked to the actor that spawned it (peer_transport): when that one
-// stops with its node, the call is cancelled instead of holding the actor
-// system's exit until its deadline (up to a commit wait for a report the
-// leader cannot commit any more).
 #pragma once
 
 #include <chrono>
@@ -15,14 +11,30 @@
 
 #include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
+#include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/send.hpp>
-#include <caf/spawn_options.hpp>
 #include <grpcpp/client_context.h>
 #include <grpcpp/support/status.h>
 
 #include "protocol/messages.hpp"
 #include "transport/grpc_status.hpp"
+#include "transport/raft_stream.hpp"
+
+namespace troupe::transport {
+
+// What a call's answer carries back to its actor: the call's context and
+// the actor's own handle, both of which hold the peer's channel. Released
+// where the answer is handled, on a CAF thread, never on the gRPC thread
+// that completed the call (transport/raft_stream.hpp: a channel released
+// there aborts the process).
+struct call_remains {
+  std::shared_ptr<void> held;
+};
+
+}  // namespace troupe::transport
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::transport::call_remains)
 
 namespace troupe::transport {
 
@@ -32,12 +44,34 @@ using call_handle = caf::typed_actor<caf::replies_to<run_atom>::with<Reply>>;
 // start(ctx, req, resp, on_done) issues the call (stub->async()->Method(...));
 // decode(resp) makes the reply of an OK call; any other status becomes the
 // matching errc (grpc_status.hpp).
-template <class Reply, class Resp, class Req, class Owner, class Start, class Decode>
-call_handle<Reply> spawn_call(Owner* owner, std::chrono::milliseconds deadline, Req req, Start start, Decode decode) {
+// The call counts in `open` (peer_clients' count of what is still open on
+// its channels, transport/raft_stream.hpp) until its answer has been
+// handled: a node that stops cancels it, and waits for that before it
+// releases its channels.
+template <class Reply, class Resp, class Req, class Start, class Decode>
+call_handle<Reply> spawn_call(caf::actor_system& sys, std::shared_ptr<stream_count> open,
+                              std::chrono::milliseconds deadline, Req req, Start start, Decode decode) {
   struct call {
     grpc::ClientContext ctx;
     Req req;
     Resp resp;
+  };
+  struct counted {
+    counted(std::shared_ptr<stream_count> n, std::shared_ptr<call> c)
+        : open(std::move(n)), id(open->add([c] { c->ctx.TryCancel(); })) {}
+    counted(const counted&) = delete;
+    counted& operator=(const counted&) = delete;
+    ~counted() { open->remove(id); }
+    std::shared_ptr<stream_count> open;
+    std::uint64_t id;
+  };
+  // Members are destroyed in reverse order: the count last.
+  struct completion {
+    completion(std::shared_ptr<stream_count> n, caf::actor a, std::shared_ptr<call> x)
+        : hold(std::move(n), x), me(std::move(a)), c(std::move(x)) {}
+    counted hold;
+    caf::actor me;
+    std::shared_ptr<call> c;
   };
   auto fn = [=](caf::event_based_actor* self) -> caf::behavior {
     auto promise = std::make_shared<caf::typed_response_promise<Reply>>();
@@ -47,27 +81,26 @@ call_handle<Reply> spawn_call(Owner* owner, std::chrono::milliseconds deadline, 
           auto c = std::make_shared<call>();
           c->req = req;
           c->ctx.set_deadline(std::chrono::system_clock::now() + deadline);
-          self->attach_functor([c] { c->ctx.TryCancel(); });  // a no-op once the call completed
-          auto me = caf::actor_cast<caf::actor>(self);
-          start(&c->ctx, &c->req, &c->resp, [c, me, decode](grpc::Status s) {
+          auto done = std::make_shared<completion>(open, caf::actor_cast<caf::actor>(self), c);
+          start(&c->ctx, &c->req, &c->resp, [done, decode](grpc::Status s) {
             if (s.ok())
-              caf::anon_send(me, done_atom::value, decode(c->resp));
+              caf::anon_send(done->me, done_atom::value, decode(done->c->resp), call_remains{done});
             else
-              caf::anon_send(me, done_atom::value, from_status(s, c->ctx));
+              caf::anon_send(done->me, done_atom::value, from_status(s, done->c->ctx), call_remains{done});
           });
           return *promise;
         },
-        [=](done_atom, Reply& r) {
+        [=](done_atom, Reply& r, call_remains&) {
           promise->deliver(std::move(r));
           self->quit();
         },
-        [=](done_atom, caf::error& e) {
+        [=](done_atom, caf::error& e, call_remains&) {
           promise->deliver(std::move(e));
           self->quit();
         },
     };
   };
-  return caf::actor_cast<call_handle<Reply>>(owner->template spawn<caf::linked>(fn));
+  return caf::actor_cast<call_handle<Reply>>(sys.spawn(fn));
 }
 
 }  // namespace troupe::transport

@@ -71,6 +71,7 @@ raft_node_actor::behavior_type instant_leader(raft_node_actor::pointer self, job
         return make_error(errc::failed_precondition, "no membership changes here");
       },
       [=](subscribe_atom, role_listener l) { self->send(l, role_change{raft::role::leader, 1, 1}); },
+      [](shutdown_atom) { return std::size_t{0}; },
   };
 }
 

@@ -241,6 +241,45 @@ CAF_TEST(a leader whose storage fails answers every waiting proposal at once) {
   }
 }
 
+CAF_TEST(a leader told the node is stopping answers what waits at once and takes no more proposals) {
+  start(3);
+  auto l = wait_for_leader();
+  CAF_REQUIRE_NOT_EQUAL(l, 0u);
+  // A leader with no follower left to hand over to (node/bootstrap.cpp):
+  // without the message its entry would wait out the commit deadline, and
+  // the stopping node's gRPC server with it.
+  net->isolate(l);
+  auto waiting = ask<proposal_result>(node(l).raft, propose_atom::value, submit_command("echo waiting"));
+  CAF_REQUIRE(!waiting->done());
+  auto told = ask<std::size_t>(node(l).raft, shutdown_atom::value);
+  CAF_REQUIRE(told->value.has_value());
+  CAF_CHECK_EQUAL(*told->value, 1u);
+  CAF_REQUIRE(waiting->error.has_value());  // no test time passed
+  CAF_CHECK(waiting->error->code == errc::unavailable);
+  CAF_CHECK(waiting->error->message.find("fate is unknown") != std::string::npos);
+  auto refused = ask<proposal_result>(node(l).raft, propose_atom::value, submit_command("echo refused"));
+  CAF_REQUIRE(refused->error.has_value());
+  CAF_CHECK(refused->error->code == errc::unavailable);
+  CAF_CHECK_EQUAL(refused->error->message, "node shutting down; retry on another node");
+}
+
+CAF_TEST(a follower told the node is stopping keeps redirecting to the leader) {
+  start(3);
+  auto l = wait_for_leader();
+  CAF_REQUIRE_NOT_EQUAL(l, 0u);
+  auto f = l == 1 ? 2u : 1u;
+  auto told = ask<std::size_t>(node(f).raft, shutdown_atom::value);
+  CAF_REQUIRE(told->value.has_value());
+  CAF_CHECK_EQUAL(*told->value, 0u);
+  auto r = ask<proposal_result>(node(f).raft, propose_atom::value, submit_command("echo elsewhere"));
+  CAF_REQUIRE(r->error.has_value());
+  CAF_CHECK(r->error->code == errc::not_leader);
+  // The cluster goes on: the leader still commits.
+  auto ok = ask<proposal_result>(node(l).raft, propose_atom::value, submit_command("echo still"));
+  pass(milliseconds(500));
+  CAF_CHECK(ok->value.has_value());
+}
+
 CAF_TEST(a leader whose core throws answers every waiting proposal at once and stops) {
   start(3);
   auto l = wait_for_leader();
