@@ -86,7 +86,6 @@ std::uint64_t pick_successor(const ctx_ptr &c, const raft_status &rs, const work
   return best;
 }
 
-
 }  // namespace
 
 void hand_off(self_ptr self, const ctx_ptr &c, std::function<void(std::string)> then) {
