@@ -74,7 +74,8 @@ using raft_node_actor = caf::typed_actor<
     caf::replies_to<member_atom, member_change>::with<member_result>,
     caf::reacts_to<subscribe_atom, role_listener>,
     // The node is stopping (after its hand-off): no new proposals; unless
-    // another node leads, what waits for a commit is answered now (how many).
+    // another node leads, every request still waiting is answered now (how
+    // many), as on a fail-stop.
     caf::replies_to<shutdown_atom>::with<std::size_t>>;
 
 // Leader side: liveness of every worker. Every side: sends its own heartbeat.

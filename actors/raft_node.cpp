@@ -713,31 +713,18 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
       // A node that stops still leading, or knowing no leader, found no
       // follower to take over: most likely no quorum is left, so what waits
       // for a commit would wait out the commit deadline and hold the
-      // gateways' shutdown that long. It learns now; an appended entry may
-      // still commit under a later leader, so it hears what a fail-stop
-      // answers (fate unknown). With another node leading (the one this
-      // node handed over to), waiting entries are being committed: they
-      // keep waiting.
+      // gateways' shutdown that long. It learns now, as on a fail-stop
+      // (answer_waiters: an appended entry may still commit under a later
+      // leader). With another node leading (the one this node handed over
+      // to), waiting entries are being committed: they keep waiting.
       [=](shutdown_atom) -> std::size_t {
         auto& st = self->state;
         st.stopping = true;
         const auto leader = st.core->leader();
         if (leader != raft::no_node && leader != st.cfg.id) return 0;
-        std::size_t n = st.held.size() + st.pending.size() + st.reads.size();
-        for (auto& h : st.held)
-          h.promise.deliver(make_error(errc::unavailable, "node shutting down; retry on another node"));
-        st.held.clear();
-        for (auto& [index, p] : st.pending)
-          p.promise.deliver(make_error(errc::unavailable, "node shutting down before entry " + std::to_string(index) +
-                                                              " committed; its fate is unknown, check before retrying"));
-        st.pending.clear();
-        for (auto& [ctx, r] : st.reads) r.promise.deliver(make_error(errc::unavailable, "node shutting down"));
-        st.reads.clear();
-        n += st.member_changes.size();
-        for (auto& [index, w] : st.member_changes)
-          w.promise.deliver(make_error(errc::unavailable, "node shutting down before the membership change at index " +
-                                                              std::to_string(index) + " committed; see `troupe member list`"));
-        st.member_changes.clear();
+        const std::size_t n =
+            st.pending.size() + st.held.size() + st.member_changes.size() + st.transfers.size() + st.reads.size();
+        answer_waiters(self, "node shutting down");
         return n;
       },
       [=](status_atom) -> raft_status {

@@ -47,7 +47,7 @@ for c in $(seq 1 "$CYCLES"); do
   line="cycle $c (leader was node $LEADER): all stopped in $total ms;"
   for i in 1 2 3; do
     log=$TMP/node$i.log
-    steps=$(grep -E "node: (leadership|[0-9]+ proposal|gRPC server stopped)" "$log" | sed -E 's/.*node: //' | tr '\n' ';' || true)
+    steps=$(grep -E "node: (leadership|[0-9]+ request|gRPC server stopped)" "$log" | sed -E 's/.*node: //' | tr '\n' ';' || true)
     line+=" node $i $(span_ms "$log" 'node: shutting down' 'node: stopped') ms [${steps%;}]"
     if grep -q "assertion failed" "$log"; then
       line+=" ABORTED"

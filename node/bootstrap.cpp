@@ -178,8 +178,8 @@ void shut_down(caf::actor_system& sys, const actor_tree& tree, job_supervisor_ac
 // waits on this node for a commit that can no longer come while its server
 // shuts down. Bounded by config::stop_hand_off_wait; past it the node stops
 // anyway and the followers elect a leader themselves. Then raft_node takes
-// no more proposals, and a node that still leads answers what waits for a
-// commit (raft_node's shutdown message says why).
+// no more proposals, and a node that still leads answers every request still
+// waiting on it (raft_node's shutdown message says why).
 void hand_over_before_stop(caf::actor_system& sys, const config::node_config& cfg, const node_service_actor& service,
                           const raft_node_actor& raft) {
   caf::scoped_actor self{sys};
@@ -201,7 +201,7 @@ void hand_over_before_stop(caf::actor_system& sys, const config::node_config& cf
   self->request(raft, config::query_timeout, shutdown_atom::value)
       .receive(
           [](std::size_t n) {
-            if (n > 0) TLOG(info, "node") << n << " proposal(s) and read(s) still waiting for a commit answered";
+            if (n > 0) TLOG(info, "node") << n << " request(s) still waiting on raft_node answered";
           },
           [&](caf::error& e) { TLOG(warn, "node") << "raft_node did not stop taking proposals: " << sys.render(e); });
 }
