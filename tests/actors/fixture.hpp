@@ -248,6 +248,14 @@ struct cluster_fixture : sim_fixture {
   }
 
   std::uint64_t leader_of(std::uint64_t id) { return status(id).leader_id; }
+
+  // A 3-node cluster whose leader is cut off from its followers, holding a
+  // proposal of `command` that cannot commit: the leader, and the answer.
+  struct waiting_leader {
+    std::uint64_t id;
+    std::shared_ptr<answer<proposal_result>> waiting;
+  };
+  waiting_leader isolated_leader_waiting(const std::string& command);
 };
 
 // A submit_job command as a gateway would hand it to raft_node.
@@ -255,6 +263,16 @@ inline logpb::Command submit_command(const std::string& command) {
   logpb::Command c;
   c.mutable_submit_job()->set_command(command);
   return c;
+}
+
+inline cluster_fixture::waiting_leader cluster_fixture::isolated_leader_waiting(const std::string& command) {
+  start(3);
+  auto l = wait_for_leader();
+  CAF_REQUIRE_NOT_EQUAL(l, 0u);
+  net->isolate(l);
+  auto waiting = ask<proposal_result>(node(l).raft, propose_atom::value, submit_command(command));
+  CAF_REQUIRE(!waiting->done());
+  return {l, waiting};
 }
 
 }  // namespace troupe::test

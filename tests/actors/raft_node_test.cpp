@@ -202,11 +202,7 @@ CAF_TEST(an unconfirmed read on a leader that steps down learns not_leader at on
 }
 
 CAF_TEST(a proposal that cannot commit expires with deadline_exceeded at the commit deadline) {
-  start(3);
-  auto l = wait_for_leader();
-  CAF_REQUIRE_NOT_EQUAL(l, 0u);
-  net->isolate(l);
-  auto a = ask<proposal_result>(node(l).raft, propose_atom::value, submit_command("echo lost"));
+  auto [l, a] = isolated_leader_waiting("echo lost");
   auto deadline = milliseconds(node(l).cfg.raft.commit_deadline_ms);
   pass(deadline - milliseconds(200));
   CAF_CHECK(!a->done());  // still waiting just before the deadline
@@ -219,15 +215,10 @@ CAF_TEST(a proposal that cannot commit expires with deadline_exceeded at the com
 }
 
 CAF_TEST(a leader whose storage fails answers every waiting proposal at once) {
-  start(3);
-  auto l = wait_for_leader();
-  CAF_REQUIRE_NOT_EQUAL(l, 0u);
   // Cut off, the first proposal is written here but cannot commit; then the
   // log_store dies (as it does on a write error), and the next proposal's
   // write fails: the Raft loop stops.
-  net->isolate(l);
-  auto waiting = ask<proposal_result>(node(l).raft, propose_atom::value, submit_command("echo waiting"));
-  CAF_REQUIRE(!waiting->done());
+  auto [l, waiting] = isolated_leader_waiting("echo waiting");
   caf::anon_send_exit(node(l).store, caf::exit_reason::kill);
   settle();
   auto failing = ask<proposal_result>(node(l).raft, propose_atom::value, submit_command("echo failing"));
@@ -242,15 +233,10 @@ CAF_TEST(a leader whose storage fails answers every waiting proposal at once) {
 }
 
 CAF_TEST(a leader told the node is stopping answers what waits at once and takes no more proposals) {
-  start(3);
-  auto l = wait_for_leader();
-  CAF_REQUIRE_NOT_EQUAL(l, 0u);
   // A leader with no follower left to hand over to (node/bootstrap.cpp):
   // without the message its entry would wait out the commit deadline, and
   // the stopping node's gRPC server with it.
-  net->isolate(l);
-  auto waiting = ask<proposal_result>(node(l).raft, propose_atom::value, submit_command("echo waiting"));
-  CAF_REQUIRE(!waiting->done());
+  auto [l, waiting] = isolated_leader_waiting("echo waiting");
   auto told = ask<std::size_t>(node(l).raft, shutdown_atom::value);
   CAF_REQUIRE(told->value.has_value());
   CAF_CHECK_EQUAL(*told->value, 1u);

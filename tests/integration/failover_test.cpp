@@ -98,7 +98,6 @@ TEST_CASE("leader failover loses no committed job and the old leader rejoins") {
   CHECK(alive);
 }
 
-
 // SIGTERM, unlike kill -9, lets the leader hand leadership to a follower
 // before its gateways close (node/bootstrap.cpp): the node it names leads
 // the survivors, one term later, and new work commits there. A follower
