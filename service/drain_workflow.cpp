@@ -68,19 +68,25 @@ void wait_idle(self_ptr self, const ctx_ptr &c, std::uint64_t index, clock::time
           });
 }
 
-// (d) The most up-to-date live, non-draining follower, or 0 (Raft's choice).
+// (d) The successor: the most up-to-date voter this node reaches now,
+// preferring a live, non-draining worker; 0 if it reaches none. A transfer
+// to a node that stopped would only wait out its bound, and the heartbeat
+// tracker and Raft's recent_active still count a node that stopped a moment
+// ago (the last node of a cluster stopped one by one), its channel not.
 std::uint64_t pick_successor(const ctx_ptr &c, const raft_status &rs, const worker_list &wl,
                              const std::set<std::uint64_t> &drained) {
+  std::set<std::uint64_t> preferred;
+  for (const auto &w : wl.workers)
+    if (w.alive && !drained.count(w.report.node_id)) preferred.insert(w.report.node_id);
   std::uint64_t best = 0, best_match = 0;
-  for (const auto &w : wl.workers) {
-    auto id = w.report.node_id;
-    if (id == c->cfg.id || !w.alive || drained.count(id) || !rs.conf.is_voter(id)) continue;
-    std::uint64_t match = 0;
-    for (const auto &p : rs.peers)
-      if (p.id == id) match = p.match;
-    if (best == 0 || match > best_match) {
-      best = id;
-      best_match = match;
+  bool best_preferred = false;
+  for (const auto &p : rs.peers) {
+    if (p.id == c->cfg.id || !rs.conf.is_voter(p.id) || !c->peers->connected(p.id)) continue;
+    const bool pref = preferred.count(p.id) > 0;
+    if (best == 0 || (pref && !best_preferred) || (pref == best_preferred && p.match > best_match)) {
+      best = p.id;
+      best_match = p.match;
+      best_preferred = pref;
     }
   }
   return best;
@@ -98,6 +104,7 @@ void hand_off(self_ptr self, const ctx_ptr &c, std::function<void(std::string)> 
                     [=](const worker_list &wl) {
                       drained_workers(self, c, rs, [=](const std::set<std::uint64_t> &drained) {
                         auto target = pick_successor(c, rs, wl, drained);
+                        if (target == 0) return then("leadership not handed away: no other voter is reachable");
                         self->request(c->raft, config::transfer_wait(c->cfg), transfer_atom::value, target)
                             .then(
                                 [=](std::uint64_t leader) {

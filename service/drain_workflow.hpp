@@ -7,9 +7,9 @@
 // SetWorkerDraining), retried across a leader change within the commit wait;
 // (b) wait until this node's table has applied that entry; (c) wait, at most
 // config::drain_jobs_wait, until the table shows no job assigned to or
-// running on this node; (d) if this node leads, hand leadership to a live,
-// non-draining node (the most up-to-date such one; 0 = Raft's best follower
-// when none qualifies); (e) answer.
+// running on this node; (d) if this node leads, hand leadership to the most
+// up-to-date voter it reaches, a live, non-draining one if there is such;
+// (e) answer.
 #pragma once
 
 #include <string>
@@ -23,7 +23,8 @@ void undrain(node_service_actor::pointer self, const ctx_ptr& c, caf::typed_resp
 
 // Step (d) alone, also taken by a leader that is stopping: calls `then` with
 // whom leadership went to ("leadership handed to node N"), why it could not
-// go, or "" when this node does not lead or has no other voter.
+// go (no other voter reachable, or the transfer failed), or "" when this node
+// does not lead or has no other voter.
 void hand_off(node_service_actor::pointer self, const ctx_ptr& c, std::function<void(std::string)> then);
 
 }  // namespace troupe

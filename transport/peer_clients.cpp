@@ -111,4 +111,15 @@ std::shared_ptr<scheduler::SchedulerService::Stub> peer_clients::scheduler(std::
   return p ? p->scheduler : nullptr;
 }
 
+bool peer_clients::connected(std::uint64_t id) const {
+  std::shared_ptr<grpc::Channel> channel;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const peer* p = find(id);
+    if (!p) return false;
+    channel = p->channel;
+  }
+  return channel->GetState(false) == GRPC_CHANNEL_READY;
+}
+
 }  // namespace troupe

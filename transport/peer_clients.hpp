@@ -25,18 +25,24 @@ namespace troupe {
 class peer_clients {
  public:
   explicit peer_clients(const config::node_config& cfg);
-  // Waits (bounded) for the Raft streams opened on these channels to end, so
-  // that none releases a channel on a gRPC thread (raft_stream.hpp).
+  // Cancels the unary calls still open on these channels, then waits
+  // (bounded) for them and the Raft streams to end, so that none releases a
+  // channel on a gRPC thread (raft_stream.hpp).
   ~peer_clients();
   peer_clients(const peer_clients&) = delete;
   peer_clients& operator=(const peer_clients&) = delete;
 
-  // What every raft_stream on these channels counts in.
+  // What every raft_stream and unary call on these channels counts in.
   const std::shared_ptr<transport::stream_count>& streams() const { return streams_; }
 
   std::shared_ptr<raftpb::RaftService::Stub> raft(std::uint64_t id) const;
   std::shared_ptr<internalpb::InternalService::Stub> internal(std::uint64_t id) const;
   std::shared_ptr<scheduler::SchedulerService::Stub> scheduler(std::uint64_t id) const;  // forwarding to the leader
+
+  // Whether the channel to `id` is connected now (gRPC's READY). A leader's
+  // channels to live followers always are (their Raft stream); one to a node
+  // that stopped is not from the moment its connection closes.
+  bool connected(std::uint64_t id) const;
 
   // Channels for exactly the other members of `conf` that have an address (a
   // new address replaces the channel). While this node is not in `conf`

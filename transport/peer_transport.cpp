@@ -26,13 +26,24 @@ struct raft_call {
   raftpb::Ack reply;
 };
 
+// What the completion holds: the call first released, then its count
+// (counted_call), so that a stopping node, which cancels these calls and
+// waits for their count, releases its channels only after their contexts.
+struct raft_call_hold {
+  raft_call_hold(std::shared_ptr<transport::stream_count> open, std::shared_ptr<raft_call> call)
+      : hold(std::move(open), call), c(std::move(call)) {}
+  transport::counted_call hold;
+  std::shared_ptr<raft_call> c;
+};
+
 // One unary RaftService call carrying `batch`.
-void dispatch(std::shared_ptr<raftpb::RaftService::Stub> stub, codec::raft_rpc rpc, std::uint64_t to,
+void dispatch(self_ptr self, std::shared_ptr<raftpb::RaftService::Stub> stub, codec::raft_rpc rpc, std::uint64_t to,
               raftpb::RaftBatch&& batch) {
   auto c = std::make_shared<raft_call>();
   c->request = std::move(batch);
   c->ctx.set_deadline(std::chrono::system_clock::now() + config::raft_call_deadline);
-  auto done = [c, to](grpc::Status s) { transport::note_raft_call_end(to, s); };
+  auto held = std::make_shared<raft_call_hold>(self->state.peers->streams(), c);
+  auto done = [held, to](grpc::Status s) { transport::note_raft_call_end(to, s); };
   auto* async = stub->async();
   switch (rpc) {
     case codec::raft_rpc::append_entries: async->AppendEntries(&c->ctx, &c->request, &c->reply, done); break;
@@ -51,7 +62,7 @@ void stream_to(self_ptr self, std::uint64_t to, const std::shared_ptr<raftpb::Ra
     o.stub = stub;
   }
   if (o.no_stream->load()) {
-    dispatch(stub, codec::raft_rpc::append_entries, to, std::move(batch));
+    dispatch(self, stub, codec::raft_rpc::append_entries, to, std::move(batch));
     return;
   }
   if (o.stream && o.stream->send(std::move(batch))) return;
@@ -91,7 +102,7 @@ void send_raft(self_ptr self, const raft_outbox& out) {
       if (key.second == codec::raft_rpc::append_entries)
         stream_to(self, key.first, stub, std::move(batch));
       else
-        dispatch(stub, key.second, key.first, std::move(batch));
+        dispatch(self, stub, key.second, key.first, std::move(batch));
     }
   }
 }

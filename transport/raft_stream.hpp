@@ -33,7 +33,7 @@
 
 namespace troupe::transport {
 
-// The streams (and InternalService calls, transport/unary_call.hpp) still
+// The streams (and unary peer calls, transport/unary_call.hpp) still
 // open on one peer_clients' channels. A stream's last
 // reaction (OnDone) runs on a thread of gRPC 1.51's shared callback queue; if
 // the stream held the process's last channel, releasing it there would tear

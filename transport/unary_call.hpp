@@ -38,16 +38,33 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::transport::call_remains)
 
 namespace troupe::transport {
 
+// A unary call's place in `open` (peer_clients' count of what is still open
+// on its channels, transport/raft_stream.hpp), with how to cancel it: a node
+// that stops cancels it, and waits for every such hold to be gone before it
+// releases its channels. The cancel holds the call, so whoever drops the
+// last hold on it releases the call's context here, before the count falls.
+class counted_call {
+ public:
+  template <class Call>
+  counted_call(std::shared_ptr<stream_count> open, const std::shared_ptr<Call>& c)
+      : open_(std::move(open)), id_(open_->add([c] { c->ctx.TryCancel(); })) {}
+  counted_call(const counted_call&) = delete;
+  counted_call& operator=(const counted_call&) = delete;
+  ~counted_call() { open_->remove(id_); }
+
+ private:
+  std::shared_ptr<stream_count> open_;
+  std::uint64_t id_;
+};
+
 template <class Reply>
 using call_handle = caf::typed_actor<caf::replies_to<run_atom>::with<Reply>>;
 
 // start(ctx, req, resp, on_done) issues the call (stub->async()->Method(...));
 // decode(resp) makes the reply of an OK call; any other status becomes the
 // matching errc (grpc_status.hpp).
-// The call counts in `open` (peer_clients' count of what is still open on
-// its channels, transport/raft_stream.hpp) until its answer has been
-// handled: a node that stops cancels it, and waits for that before it
-// releases its channels.
+// The call counts in `open` (counted_call) until its answer has been
+// handled.
 template <class Reply, class Resp, class Req, class Start, class Decode>
 call_handle<Reply> spawn_call(caf::actor_system& sys, std::shared_ptr<stream_count> open,
                               std::chrono::milliseconds deadline, Req req, Start start, Decode decode) {
@@ -56,20 +73,11 @@ call_handle<Reply> spawn_call(caf::actor_system& sys, std::shared_ptr<stream_cou
     Req req;
     Resp resp;
   };
-  struct counted {
-    counted(std::shared_ptr<stream_count> n, std::shared_ptr<call> c)
-        : open(std::move(n)), id(open->add([c] { c->ctx.TryCancel(); })) {}
-    counted(const counted&) = delete;
-    counted& operator=(const counted&) = delete;
-    ~counted() { open->remove(id); }
-    std::shared_ptr<stream_count> open;
-    std::uint64_t id;
-  };
   // Members are destroyed in reverse order: the count last.
   struct completion {
     completion(std::shared_ptr<stream_count> n, caf::actor a, std::shared_ptr<call> x)
         : hold(std::move(n), x), me(std::move(a)), c(std::move(x)) {}
-    counted hold;
+    counted_call hold;
     caf::actor me;
     std::shared_ptr<call> c;
   };

@@ -17,15 +17,21 @@ namespace {
 
 using propose_fn = std::function<caf::result<proposal_result>(const logpb::Command&)>;
 
-// raft_node whose proposals the test answers.
-raft_node_actor::behavior_type scripted_raft(raft_node_actor::pointer, std::shared_ptr<propose_fn> answer) {
+// raft_node whose proposals and status the test sets; it records the
+// targets of the leadership transfers asked of it.
+raft_node_actor::behavior_type scripted_raft(raft_node_actor::pointer, std::shared_ptr<propose_fn> answer,
+                                             std::shared_ptr<raft_status> status,
+                                             std::shared_ptr<std::vector<std::uint64_t>> transfers) {
   return {
       [](tick_atom) {},
       [](step_atom, const raft::message&) {},
       [=](propose_atom, logpb::Command& cmd) -> caf::result<proposal_result> { return (*answer)(cmd); },
-      [](status_atom) { return raft_status{}; },
+      [=](status_atom) { return *status; },
       [](log_atom, std::uint64_t, std::uint32_t) { return log_page{}; },
-      [](transfer_atom, std::uint64_t) { return std::uint64_t{0}; },
+      [=](transfer_atom, std::uint64_t target) {
+        transfers->push_back(target);
+        return target;
+      },
       [](read_atom) { return std::uint64_t{0}; },
       [](member_atom, const member_change& c) -> caf::result<member_result> { return member_result{{}, c.id}; },
       [](subscribe_atom, role_listener) {},
@@ -65,6 +71,8 @@ constexpr char some_job[] = "123e4567-e89b-42d3-a456-426614174000";
 struct service_fixture : sim_fixture {
   temp_dir dir;
   std::shared_ptr<propose_fn> reply = std::make_shared<propose_fn>();
+  std::shared_ptr<raft_status> status = std::make_shared<raft_status>();
+  std::shared_ptr<std::vector<std::uint64_t>> transfers = std::make_shared<std::vector<std::uint64_t>>();
   std::shared_ptr<fake_network> net = std::make_shared<fake_network>();
   std::shared_ptr<peer_script> script = std::make_shared<peer_script>();
   std::shared_ptr<worker_list> workers = std::make_shared<worker_list>();
@@ -74,7 +82,7 @@ struct service_fixture : sim_fixture {
   service_fixture() {
     auto init = std::make_shared<node_service_init>();
     init->cfg = node_config_for(1, 3, dir.path);
-    init->raft = sys.spawn(scripted_raft, reply);
+    init->raft = sys.spawn(scripted_raft, reply, status, transfers);
     init->table = table;
     init->tracker = sys.spawn(listing_tracker, workers);
     // The real one: scripted_raft names no leader, so it passes every submit on.
@@ -222,6 +230,33 @@ CAF_TEST(membership changes wait until the build of every live member reads them
   workers->workers.front().report.feature_level = feature_level;
   auto done = ask_service<member_result>(member_atom::value, add);
   CAF_CHECK(!done->error.has_value());
+}
+
+CAF_TEST(a leader that reaches no other voter hands nothing over and says so) {
+  // Node 1 leads a cluster of three whose other members its tracker still
+  // counts as alive, as the last node of a cluster stopped one by one does;
+  // nothing listens at their addresses, so its channels are not connected.
+  status->node_id = status->leader_id = 1;
+  status->role = raft::role::leader;
+  status->conf = raft::membership::of_voters({1, 2, 3});
+  status->peers = {{1, 9, 10, true, true}, {2, 9, 10, true, true}, {3, 8, 9, true, true}};
+  for (std::uint64_t id : {1, 2, 3}) {
+    worker_state w;
+    w.report.node_id = id;
+    w.alive = true;
+    workers->workers.push_back(w);
+  }
+  auto a = ask_service<std::string>(shutdown_atom::value);
+  CAF_REQUIRE(a->value.has_value());
+  CAF_CHECK_EQUAL(*a->value, "leadership not handed away: no other voter is reachable");
+  CAF_CHECK(transfers->empty());
+  // A follower has nothing to hand over.
+  status->role = raft::role::follower;
+  status->leader_id = 2;
+  a = ask_service<std::string>(shutdown_atom::value);
+  CAF_REQUIRE(a->value.has_value());
+  CAF_CHECK_EQUAL(*a->value, "");
+  CAF_CHECK(transfers->empty());
 }
 
 CAF_TEST(a request nobody answers in time is deadline_exceeded and a dead actor unavailable) {

@@ -149,4 +149,35 @@ TEST_CASE("a leader stopped by SIGTERM hands leadership to a follower first") {
   CHECK(wait_for_job(c.stub(new_leader), r.job_id(), milliseconds(20000)).status() == scheduler::JOB_STATUS_COMPLETED);
 }
 
+TEST_CASE("the last node of a cluster stopped one by one does not wait for a hand-off it cannot make") {
+  cluster c;
+  c.start_all();
+  const auto leader = c.wait_for_leader();
+  REQUIRE(leader != 0);
+  // The followers first, then the leader at once, as a whole cluster's stop
+  // goes: the leader's tracker and Raft still count the followers alive, but
+  // it reaches neither, so it stops without trying to hand over.
+  for (std::uint64_t id = 1; id <= 3; ++id) {
+    if (id == leader) continue;
+    const int st = c.terminate(id);
+    CHECK(WIFEXITED(st));
+    CHECK(WEXITSTATUS(st) == 0);
+  }
+  const int st = c.terminate(leader);
+  CHECK(WIFEXITED(st));
+  CHECK(WEXITSTATUS(st) == 0);
+  const auto log = c.log_text(leader);
+  CHECK(log.find("leadership handed to node") == std::string::npos);
+  CHECK(log.find("leadership not handed away within") == std::string::npos);
+  // Unless it had already stepped down (it lost its quorum an election
+  // timeout before), it says why it handed nothing over.
+  const auto at = log.find("leadership not handed away");
+  if (at != std::string::npos) {
+    CHECK(log.find("no other voter is reachable", at) != std::string::npos);
+    MESSAGE("node " << leader << ": " << log.substr(at, log.find('\n', at) - at));
+  } else {
+    MESSAGE("node " << leader << " no longer led when it was stopped");
+  }
+}
+
 }  // TEST_SUITE

@@ -420,6 +420,56 @@ TEST_CASE("a Raft stream counts in its peer_clients until it has released its ch
 
 namespace {
 
+// A peer whose RequestVote never answers: the call stays open until the
+// caller cancels it (or its 5 s deadline passes).
+class silent_raft final : public raftpb::RaftService::CallbackService {
+ public:
+  std::atomic<int> waiting{0};
+  grpc::ServerUnaryReactor* RequestVote(grpc::CallbackServerContext*, const raftpb::RaftBatch*,
+                                        raftpb::Ack*) override {
+    struct held final : grpc::ServerUnaryReactor {
+      void OnCancel() override { Finish(grpc::Status::CANCELLED); }
+      void OnDone() override { delete this; }
+    };
+    ++waiting;
+    return new held;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a unary Raft call counts in its peer_clients until released, and a stopping node cancels it") {
+  // Votes, snapshot chunks and TimeoutNow go as unary calls; like the
+  // streams, each must release its context before peer_clients releases the
+  // channels, and a node that stops must not wait out its deadline.
+  caf::actor_system_config acfg;
+  caf::actor_system sys(acfg);
+  silent_raft peer;
+  grpc::ServerBuilder b;
+  int port = 0;
+  b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  b.RegisterService(&peer);
+  auto server = b.BuildAndStart();
+  REQUIRE(port != 0);
+  auto cfg = make_config(1, port);
+  auto clients = std::make_shared<peer_clients>(cfg);
+  auto t = sys.spawn(peer_transport, cfg, clients, std::make_shared<transport::member_directory>(cfg));
+  raft::message vote = heartbeat();
+  vote.type = raft::msg_type::vote;
+  caf::anon_send(t, send_atom::value, raft_outbox{{vote}});
+  for (int i = 0; i < 100 && peer.waiting.load() == 0; ++i)  // bounded: 5 s
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  REQUIRE(peer.waiting.load() == 1);
+  CHECK_FALSE(clients->streams()->wait_idle(std::chrono::milliseconds(0)));  // the vote is open
+  caf::anon_send_exit(t, caf::exit_reason::user_shutdown);
+  // What ~peer_clients does first. Well within the call's 5 s deadline.
+  clients->streams()->cancel_calls();
+  CHECK(clients->streams()->wait_idle(std::chrono::seconds(3)));
+  server->Shutdown();
+}
+
+namespace {
+
 // An older node's RaftService: AppendEntries only (gRPC answers UNIMPLEMENTED
 // for Stream).
 class unary_only_raft final : public raftpb::RaftService::CallbackService {
