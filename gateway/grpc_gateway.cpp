@@ -13,6 +13,7 @@
 #include "gateway/membership_gateway.hpp"
 #include "gateway/views.hpp"
 #include "transport/peer_services.hpp"
+#include "transport/server_stop.hpp"
 #include "runtime/common/log.hpp"
 #include "runtime/common/utf8.hpp"
 #include "runtime/common/wall_clock.hpp"
@@ -194,10 +195,11 @@ struct grpc_server {
   std::unique_ptr<grpc::Service> admin;
   std::unique_ptr<grpc::Service> membership;  // MembershipService (gateway/membership_gateway)
   std::shared_ptr<troupe::peer_services> peer_services;  // RaftService and InternalService (transport/)
+  transport::server_stop stopping;
   std::unique_ptr<grpc::Server> server;
   ~grpc_server() {
     if (peer_services) stop_inbound_streams(*peer_services);
-    if (server) server->Shutdown(std::chrono::system_clock::now() + config::hop_margin);
+    if (server) stopping.stop(*server, config::hop_margin);
   }
 };
 
@@ -227,7 +229,9 @@ std::shared_ptr<grpc_server> start_grpc_server(caf::actor_system& sys, const con
   b.RegisterService(rs->admin.get());
   b.RegisterService(rs->membership.get());
   rs->peer_services = add_peer_services(b, sys, cfg, std::move(inbox), std::move(members));
-  b.experimental().SetInterceptorCreators(grpc_metrics_interceptors());
+  auto interceptors = grpc_metrics_interceptors();
+  interceptors.push_back(rs->stopping.call_counter());
+  b.experimental().SetInterceptorCreators(std::move(interceptors));
   rs->server = b.BuildAndStart();
   if (!rs->server || port == 0) throw std::runtime_error("cannot listen for gRPC on " + cfg.grpc_listen);
   TLOG(info, "grpc_gateway") << "serving SchedulerService, AdminService, MembershipService, InternalService, RaftService, health and reflection on "

@@ -4,6 +4,11 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <mutex>
 #include <thread>
@@ -16,6 +21,7 @@
 #include "runtime/common/wall_clock.hpp"
 #include "transport/peer_services.hpp"
 #include "transport/peer_transport.hpp"
+#include "transport/server_stop.hpp"
 #include "transport/status_report.hpp"
 
 using namespace troupe;
@@ -466,6 +472,97 @@ TEST_CASE("a unary Raft call counts in its peer_clients until released, and a st
   clients->streams()->cancel_calls();
   CHECK(clients->streams()->wait_idle(std::chrono::seconds(3)));
   server->Shutdown();
+}
+
+namespace {
+
+// RequestVote answers when the test says so.
+class gated_raft final : public raftpb::RaftService::CallbackService {
+ public:
+  std::atomic<int> arrived{0};
+  grpc::ServerUnaryReactor* RequestVote(grpc::CallbackServerContext* ctx, const raftpb::RaftBatch*,
+                                        raftpb::Ack*) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    held_ = ctx->DefaultReactor();
+    ++arrived;
+    return held_;
+  }
+  void answer() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    held_->Finish(grpc::Status::OK);
+  }
+
+ private:
+  std::mutex mutex_;
+  grpc::ServerUnaryReactor* held_ = nullptr;
+};
+
+// A channel with a connection of its own (not shared through gRPC's subchannel pool).
+std::unique_ptr<raftpb::RaftService::Stub> own_connection(int port) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  return raftpb::RaftService::NewStub(grpc::CreateCustomChannel(
+      "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials(), args));
+}
+
+}  // namespace
+
+TEST_CASE("a stopping server answers the unary calls in flight, and an idle client does not hold it") {
+  gated_raft peer;
+  transport::server_stop stopping;
+  grpc::ServerBuilder b;
+  int port = 0;
+  b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  b.RegisterService(&peer);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> counters;
+  counters.push_back(stopping.call_counter());
+  b.experimental().SetInterceptorCreators(std::move(counters));
+  auto server = b.BuildAndStart();
+  REQUIRE(port != 0);
+
+  // A client that connected and now reads nothing, as a synchronous stub
+  // between calls in another process does (in this one, the server's own
+  // threads would read for it): an HTTP/2 connection preface and SETTINGS,
+  // the server's SETTINGS read back, then silence.
+  int idle = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(idle >= 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<std::uint16_t>(port));
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(idle, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0);
+  const std::string hello = std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") + std::string("\0\0\0\4\0\0\0\0\0", 9);
+  REQUIRE(::write(idle, hello.data(), hello.size()) == static_cast<ssize_t>(hello.size()));
+  char frame[9];
+  REQUIRE(::recv(idle, frame, sizeof frame, MSG_WAITALL) == 9);
+  CHECK(frame[3] == 4);  // SETTINGS: the server took the connection
+  // A call in flight when the stop begins, answered 200 ms into it.
+  auto busy = own_connection(port);
+  grpc::Status answered;
+  std::thread caller([&] {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    raftpb::Ack ack;
+    answered = busy->RequestVote(&ctx, raftpb::RaftBatch{}, &ack);
+  });
+  for (int i = 0; i < 100 && peer.arrived.load() == 0; ++i)  // bounded: 5 s
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  REQUIRE(peer.arrived.load() == 1);
+  std::thread answerer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    peer.answer();
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  stopping.stop(*server, std::chrono::seconds(30));
+  const auto took = std::chrono::steady_clock::now() - t0;
+  caller.join();
+  answerer.join();
+  CHECK(answered.ok());  // answered, not cancelled by the stop
+  // Not a speed check: the idle client would have held the stop for the
+  // whole 30 s margin.
+  CHECK(took < std::chrono::seconds(15));
+  MESSAGE("stopped in " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+  ::close(idle);
 }
 
 namespace {
