@@ -14,6 +14,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "transport/peer_clients.hpp"
+#include "transport/unary_call.hpp"
 #include "protocol/errors.hpp"
 #include "service/node_service.hpp"
 
@@ -35,24 +36,34 @@ caf::error from_status(const grpc::Status& s, const grpc::ClientContext& ctx, st
 
 // Runs an async unary call (`start(ctx, done)` issues it) and then
 // `done(status, ctx)` inside the service actor. A non-empty `authorization`
-// is sent as the authorization metadata.
+// is sent as the authorization metadata. The call counts in `open`
+// (peer_clients' count, transport/unary_call.hpp's counted_call) until its
+// context is released: a stopping node cancels it and releases its channels
+// only after it.
 template <class Start>
-void call(node_service_actor::pointer self, std::chrono::milliseconds deadline, bool forwarded,
-          const std::string& authorization, Start start,
+void call(node_service_actor::pointer self, std::shared_ptr<transport::stream_count> open,
+          std::chrono::milliseconds deadline, bool forwarded, const std::string& authorization, Start start,
           std::function<void(const grpc::Status&, const grpc::ClientContext&)> done) {
   struct pending {
     grpc::ClientContext ctx;
     grpc::Status status;
   };
+  // The call first released, then its count.
+  struct held {
+    held(std::shared_ptr<transport::stream_count> n, std::shared_ptr<pending> x) : hold(std::move(n), x), p(x) {}
+    transport::counted_call hold;
+    std::shared_ptr<pending> p;
+  };
   auto p = std::make_shared<pending>();
   if (forwarded) p->ctx.AddMetadata(forwarded_key, "1");
   if (!authorization.empty()) p->ctx.AddMetadata(authorization_key, authorization);
   p->ctx.set_deadline(std::chrono::system_clock::now() + deadline);
+  auto h = std::make_shared<held>(std::move(open), p);
   auto me = caf::actor_cast<node_service_actor>(self);
-  start(&p->ctx, [p, me, done](grpc::Status s) {
-    p->status = std::move(s);
+  start(&p->ctx, [h, me, done](grpc::Status s) {
+    h->p->status = std::move(s);
     caf::anon_send(me, forward_atom::value,
-                   std::make_shared<std::function<void()>>([p, done] { done(p->status, p->ctx); }));
+                   std::make_shared<std::function<void()>>([h, done] { done(h->p->status, h->p->ctx); }));
   });
 }
 
@@ -74,7 +85,7 @@ void forward_to_leader(node_service_actor::pointer self, const peer_clients& pee
   auto q = std::make_shared<Req>(std::move(req));
   auto r = std::make_shared<Resp>();
   call(
-      self, deadline, true, authorization,
+      self, peers.streams(), deadline, true, authorization,
       [=](grpc::ClientContext* ctx, std::function<void(grpc::Status)> cb) {
         invoke(stub->async(), ctx, q.get(), r.get(), std::move(cb));
       },
