@@ -74,6 +74,7 @@ std::string peer_clients::sync(const raft::membership& conf) {
     auto it = peers_.find(m.id);
     if (it != peers_.end() && it->second.address == m.address) continue;
     note((it == peers_.end() ? "+node " : "node ") + std::to_string(m.id) + " at " + m.address);
+    if (it != peers_.end()) retired_.push_back(it->second.channel);
     peers_[m.id] = connect(m.id, m.address);
   }
   for (auto it = peers_.begin(); it != peers_.end();) {
@@ -83,6 +84,7 @@ std::string peer_clients::sync(const raft::membership& conf) {
       continue;
     }
     note("-node " + std::to_string(it->first));
+    retired_.push_back(it->second.channel);
     it = peers_.erase(it);
   }
   return changes;

@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
@@ -66,6 +67,12 @@ class peer_clients {
   std::shared_ptr<grpc::ChannelCredentials> credentials_;
   mutable std::mutex mutex_;
   std::map<std::uint64_t, peer> peers_;
+  // The channels sync dropped (a removed member, a changed address), kept
+  // until this object ends, after its streams and calls: one still open on
+  // such a channel would otherwise release it on a gRPC thread
+  // (raft_stream.hpp). One per membership change, and no call is made on
+  // them any more.
+  std::vector<std::shared_ptr<grpc::Channel>> retired_;
   std::shared_ptr<transport::stream_count> streams_ = std::make_shared<transport::stream_count>();
 };
 
