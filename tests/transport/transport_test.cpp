@@ -88,6 +88,20 @@ config::node_config make_config(std::uint64_t id, int port) {
   return c;
 }
 
+// A server on a free loopback port carrying one service (the peer a test
+// plays), with `interceptors`; `port` is set to where it listens.
+std::unique_ptr<grpc::Server> serve(
+    grpc::Service& service, int& port,
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors = {}) {
+  grpc::ServerBuilder b;
+  b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  b.RegisterService(&service);
+  if (!interceptors.empty()) b.experimental().SetInterceptorCreators(std::move(interceptors));
+  auto server = b.BuildAndStart();
+  REQUIRE(port != 0);
+  return server;
+}
+
 status_batch batch(std::uint64_t seq, const std::string& job) {
   status_batch b;
   b.seq = seq;
@@ -451,12 +465,8 @@ TEST_CASE("a unary Raft call counts in its peer_clients until released, and a st
   caf::actor_system_config acfg;
   caf::actor_system sys(acfg);
   silent_raft peer;
-  grpc::ServerBuilder b;
   int port = 0;
-  b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  b.RegisterService(&peer);
-  auto server = b.BuildAndStart();
-  REQUIRE(port != 0);
+  auto server = serve(peer, port);
   auto cfg = make_config(1, port);
   auto clients = std::make_shared<peer_clients>(cfg);
   auto t = sys.spawn(peer_transport, cfg, clients, std::make_shared<transport::member_directory>(cfg));
@@ -510,15 +520,10 @@ std::unique_ptr<raftpb::RaftService::Stub> own_connection(int port) {
 TEST_CASE("a stopping server answers the unary calls in flight, and an idle client does not hold it") {
   gated_raft peer;
   transport::server_stop stopping;
-  grpc::ServerBuilder b;
-  int port = 0;
-  b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  b.RegisterService(&peer);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> counters;
   counters.push_back(stopping.call_counter());
-  b.experimental().SetInterceptorCreators(std::move(counters));
-  auto server = b.BuildAndStart();
-  REQUIRE(port != 0);
+  int port = 0;
+  auto server = serve(peer, port, std::move(counters));
 
   // A client that connected and now reads nothing, as a synchronous stub
   // between calls in another process does (in this one, the server's own
@@ -587,12 +592,8 @@ TEST_CASE("a peer without RaftService.Stream (an older node) gets its appends as
   caf::actor_system_config acfg;
   caf::actor_system sys(acfg);
   unary_only_raft old_node;
-  grpc::ServerBuilder b;
   int port = 0;
-  b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  b.RegisterService(&old_node);
-  auto server = b.BuildAndStart();
-  REQUIRE(port != 0);
+  auto server = serve(old_node, port);
   auto cfg = make_config(1, port);
   auto t = sys.spawn(peer_transport, cfg, std::make_shared<peer_clients>(cfg),
                      std::make_shared<transport::member_directory>(cfg));
