@@ -102,6 +102,24 @@ std::unique_ptr<grpc::Server> serve(
   return server;
 }
 
+// Node 1's peer_transport, whose peer node 2 is `peer` on loopback.
+template <class Service>
+struct lone_peer {
+  caf::actor_system_config acfg;
+  caf::actor_system sys{acfg};
+  Service peer;
+  int port = 0;
+  std::unique_ptr<grpc::Server> server = serve(peer, port);
+  config::node_config cfg = make_config(1, port);
+  std::shared_ptr<peer_clients> clients = std::make_shared<peer_clients>(cfg);
+  peer_transport_actor transport =
+      sys.spawn(peer_transport, cfg, clients, std::make_shared<transport::member_directory>(cfg));
+  ~lone_peer() {
+    caf::anon_send_exit(transport, caf::exit_reason::user_shutdown);
+    server->Shutdown();
+  }
+};
+
 status_batch batch(std::uint64_t seq, const std::string& job) {
   status_batch b;
   b.seq = seq;
@@ -462,26 +480,18 @@ TEST_CASE("a unary Raft call counts in its peer_clients until released, and a st
   // Votes, snapshot chunks and TimeoutNow go as unary calls; like the
   // streams, each must release its context before peer_clients releases the
   // channels, and a node that stops must not wait out its deadline.
-  caf::actor_system_config acfg;
-  caf::actor_system sys(acfg);
-  silent_raft peer;
-  int port = 0;
-  auto server = serve(peer, port);
-  auto cfg = make_config(1, port);
-  auto clients = std::make_shared<peer_clients>(cfg);
-  auto t = sys.spawn(peer_transport, cfg, clients, std::make_shared<transport::member_directory>(cfg));
+  lone_peer<silent_raft> f;
   raft::message vote = heartbeat();
   vote.type = raft::msg_type::vote;
-  caf::anon_send(t, send_atom::value, raft_outbox{{vote}});
-  for (int i = 0; i < 100 && peer.waiting.load() == 0; ++i)  // bounded: 5 s
+  caf::anon_send(f.transport, send_atom::value, raft_outbox{{vote}});
+  for (int i = 0; i < 100 && f.peer.waiting.load() == 0; ++i)  // bounded: 5 s
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  REQUIRE(peer.waiting.load() == 1);
-  CHECK_FALSE(clients->streams()->wait_idle(std::chrono::milliseconds(0)));  // the vote is open
-  caf::anon_send_exit(t, caf::exit_reason::user_shutdown);
+  REQUIRE(f.peer.waiting.load() == 1);
+  CHECK_FALSE(f.clients->streams()->wait_idle(std::chrono::milliseconds(0)));  // the vote is open
+  caf::anon_send_exit(f.transport, caf::exit_reason::user_shutdown);
   // What ~peer_clients does first. Well within the call's 5 s deadline.
-  clients->streams()->cancel_calls();
-  CHECK(clients->streams()->wait_idle(std::chrono::seconds(3)));
-  server->Shutdown();
+  f.clients->streams()->cancel_calls();
+  CHECK(f.clients->streams()->wait_idle(std::chrono::seconds(3)));
 }
 
 namespace {
@@ -589,14 +599,9 @@ class unary_only_raft final : public raftpb::RaftService::CallbackService {
 }  // namespace
 
 TEST_CASE("a peer without RaftService.Stream (an older node) gets its appends as unary calls") {
-  caf::actor_system_config acfg;
-  caf::actor_system sys(acfg);
-  unary_only_raft old_node;
-  int port = 0;
-  auto server = serve(old_node, port);
-  auto cfg = make_config(1, port);
-  auto t = sys.spawn(peer_transport, cfg, std::make_shared<peer_clients>(cfg),
-                     std::make_shared<transport::member_directory>(cfg));
+  lone_peer<unary_only_raft> f;
+  auto& old_node = f.peer;
+  auto& t = f.transport;
   const raft::message m = heartbeat();
   // The first stream's refusal arrives asynchronously; until then a heartbeat
   // may be lost, as any Raft message may. Then every one arrives.
@@ -610,8 +615,6 @@ TEST_CASE("a peer without RaftService.Stream (an older node) gets its appends as
   for (int i = 0; i < 100 && old_node.delivered.load() < before + 10; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   CHECK(old_node.delivered.load() == before + 10);
-  caf::anon_send_exit(t, caf::exit_reason::user_shutdown);
-  server->Shutdown();
 }
 
 TEST_CASE("member_directory: a node outside its own configuration accepts anyone; a member only members") {
