@@ -351,9 +351,12 @@ std::string unreachable_majority(const raft_node_state& st, const raft::membersh
 // and the gRPC server's shutdown waits for every call's answer, which kept a
 // fail-stopped node and its ports for ~6 s before its restart. A proposed
 // entry may still commit through the other nodes, so the client is told to
-// check, as for other entries of unknown fate. `stopped` says why.
-void answer_waiters(self_ptr self, const std::string& stopped) {
+// check, as for other entries of unknown fate. `stopped` says why. Returns
+// how many were answered.
+std::size_t answer_waiters(self_ptr self, const std::string& stopped) {
   auto& st = self->state;
+  const std::size_t n = st.pending.size() + st.held.size() + st.member_changes.size() + st.transfers.size() +
+                        st.reads.size();
   for (auto& [index, p] : st.pending)
     p.promise.deliver(make_error(errc::unavailable, stopped + "; the entry's fate is unknown, check before retrying"));
   for (auto& h : st.held) h.promise.deliver(make_error(errc::unavailable, stopped + "; not proposed"));
@@ -366,6 +369,7 @@ void answer_waiters(self_ptr self, const std::string& stopped) {
   st.member_changes.clear();
   st.transfers.clear();
   st.reads.clear();
+  return n;
 }
 
 // Its storage failed.
@@ -722,10 +726,7 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
         st.stopping = true;
         const auto leader = st.core->leader();
         if (leader != raft::no_node && leader != st.cfg.id) return 0;
-        const std::size_t n =
-            st.pending.size() + st.held.size() + st.member_changes.size() + st.transfers.size() + st.reads.size();
-        answer_waiters(self, "node shutting down");
-        return n;
+        return answer_waiters(self, "node shutting down");
       },
       [=](status_atom) -> raft_status {
         auto& st = self->state;
