@@ -48,22 +48,16 @@ void call(node_service_actor::pointer self, std::shared_ptr<transport::stream_co
     grpc::ClientContext ctx;
     grpc::Status status;
   };
-  // The call first released, then its count.
-  struct held {
-    held(std::shared_ptr<transport::stream_count> n, std::shared_ptr<pending> x) : hold(std::move(n), x), p(x) {}
-    transport::counted_call hold;
-    std::shared_ptr<pending> p;
-  };
   auto p = std::make_shared<pending>();
   if (forwarded) p->ctx.AddMetadata(forwarded_key, "1");
   if (!authorization.empty()) p->ctx.AddMetadata(authorization_key, authorization);
   p->ctx.set_deadline(std::chrono::system_clock::now() + deadline);
-  auto h = std::make_shared<held>(std::move(open), p);
+  auto h = std::make_shared<transport::counted_call<pending>>(std::move(open), p);
   auto me = caf::actor_cast<node_service_actor>(self);
   start(&p->ctx, [h, me, done](grpc::Status s) {
-    h->p->status = std::move(s);
+    (*h)->status = std::move(s);
     caf::anon_send(me, forward_atom::value,
-                   std::make_shared<std::function<void()>>([h, done] { done(h->p->status, h->p->ctx); }));
+                   std::make_shared<std::function<void()>>([h, done] { done((*h)->status, (*h)->ctx); }));
   });
 }
 

@@ -26,23 +26,14 @@ struct raft_call {
   raftpb::Ack reply;
 };
 
-// What the completion holds: the call first released, then its count
-// (counted_call), so that a stopping node, which cancels these calls and
-// waits for their count, releases its channels only after their contexts.
-struct raft_call_hold {
-  raft_call_hold(std::shared_ptr<transport::stream_count> open, std::shared_ptr<raft_call> call)
-      : hold(std::move(open), call), c(std::move(call)) {}
-  transport::counted_call hold;
-  std::shared_ptr<raft_call> c;
-};
-
 // One unary RaftService call carrying `batch`.
 void dispatch(self_ptr self, std::shared_ptr<raftpb::RaftService::Stub> stub, codec::raft_rpc rpc, std::uint64_t to,
               raftpb::RaftBatch&& batch) {
   auto c = std::make_shared<raft_call>();
   c->request = std::move(batch);
   c->ctx.set_deadline(std::chrono::system_clock::now() + config::raft_call_deadline);
-  auto held = std::make_shared<raft_call_hold>(self->state.peers->streams(), c);
+  // Counted until the completion lets go of it (transport/unary_call.hpp).
+  auto held = std::make_shared<transport::counted_call<raft_call>>(self->state.peers->streams(), c);
   auto done = [held, to](grpc::Status s) { transport::note_raft_call_end(to, s); };
   auto* async = stub->async();
   switch (rpc) {

@@ -38,23 +38,30 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::transport::call_remains)
 
 namespace troupe::transport {
 
-// A unary call's place in `open` (peer_clients' count of what is still open
-// on its channels, transport/raft_stream.hpp), with how to cancel it: a node
-// that stops cancels it, and waits for every such hold to be gone before it
-// releases its channels. The cancel holds the call, so whoever drops the
-// last hold on it releases the call's context here, before the count falls.
+// A unary call (anything with a grpc::ClientContext `ctx`) and its place in
+// `open` (peer_clients' count of what is still open on its channels,
+// transport/raft_stream.hpp), with how to cancel it: a node that stops
+// cancels it, and waits for every such place to be gone before it releases
+// its channels. Whoever drops the last of these releases the call's context
+// (which holds the channel) first, and only then its place: so never after
+// the channels' owner stopped waiting.
+template <class Call>
 class counted_call {
  public:
-  template <class Call>
-  counted_call(std::shared_ptr<stream_count> open, const std::shared_ptr<Call>& c)
-      : open_(std::move(open)), id_(open_->add([c] { c->ctx.TryCancel(); })) {}
+  counted_call(std::shared_ptr<stream_count> open, std::shared_ptr<Call> c)
+      : open_(std::move(open)), id_(open_->add([c] { c->ctx.TryCancel(); })), call_(std::move(c)) {}
   counted_call(const counted_call&) = delete;
   counted_call& operator=(const counted_call&) = delete;
-  ~counted_call() { open_->remove(id_); }
+  ~counted_call() {
+    call_.reset();
+    open_->remove(id_);  // the cancel's copy of the call goes here, before the count falls
+  }
+  Call* operator->() const { return call_.get(); }
 
  private:
   std::shared_ptr<stream_count> open_;
   std::uint64_t id_;
+  std::shared_ptr<Call> call_;
 };
 
 template <class Reply>
@@ -73,13 +80,13 @@ call_handle<Reply> spawn_call(caf::actor_system& sys, std::shared_ptr<stream_cou
     Req req;
     Resp resp;
   };
-  // Members are destroyed in reverse order: the count last.
+  // Members are destroyed in reverse order: the actor's handle (it holds
+  // the stub) before the counted call.
   struct completion {
-    completion(std::shared_ptr<stream_count> n, caf::actor a, std::shared_ptr<call> x)
-        : hold(std::move(n), x), me(std::move(a)), c(std::move(x)) {}
-    counted_call hold;
+    completion(std::shared_ptr<stream_count> n, std::shared_ptr<call> x, caf::actor a)
+        : c(std::move(n), std::move(x)), me(std::move(a)) {}
+    counted_call<call> c;
     caf::actor me;
-    std::shared_ptr<call> c;
   };
   auto fn = [=](caf::event_based_actor* self) -> caf::behavior {
     auto promise = std::make_shared<caf::typed_response_promise<Reply>>();
@@ -89,7 +96,7 @@ call_handle<Reply> spawn_call(caf::actor_system& sys, std::shared_ptr<stream_cou
           auto c = std::make_shared<call>();
           c->req = req;
           c->ctx.set_deadline(std::chrono::system_clock::now() + deadline);
-          auto done = std::make_shared<completion>(open, caf::actor_cast<caf::actor>(self), c);
+          auto done = std::make_shared<completion>(open, c, caf::actor_cast<caf::actor>(self));
           start(&c->ctx, &c->req, &c->resp, [done, decode](grpc::Status s) {
             if (s.ok())
               caf::anon_send(done->me, done_atom::value, decode(done->c->resp), call_remains{done});
