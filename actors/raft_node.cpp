@@ -6,6 +6,7 @@
 #include <caf/stateful_actor.hpp>
 
 #include "actors/raft_membership.hpp"
+#include "actors/snapshot_schedule.hpp"
 #include "config/limits.hpp"
 #include "config/timeouts.hpp"
 #include "protocol/errors.hpp"
@@ -486,8 +487,10 @@ void ask_table_for_snapshot_piece(self_ptr self, bool first) {
     self->request(st.table, caf::infinite, write_atom::value).then(arrived, failed);
 }
 
-// A snapshot is taken once `raft.snapshot_every` entries were applied since
-// the last one, and once those entries add up to the last snapshot's size
+// A snapshot is taken once this node reaches its next point by count (about
+// `raft.snapshot_every` entries since the last; actors/snapshot_schedule.hpp
+// spreads the nodes' points so that they do not all compact at once), and
+// once the entries applied since the last snapshot add up to its size
 // (at most config::max_log_bytes_between_snapshots). Encoding the table holds
 // job_table's actor (every apply waits) for a time that grows with the table,
 // so with a count alone a large table was encoded about once a second under
@@ -503,7 +506,9 @@ void ask_table_for_snapshot_piece(self_ptr self, bool first) {
 void maybe_snapshot(self_ptr self) {
   auto& st = self->state;
   if (st.snapshot || st.cfg.raft.snapshot_every == 0) return;
-  if (st.applied_sent < st.core->snapshot_metadata().index + st.cfg.raft.snapshot_every) return;
+  const auto place = snapshot_place_of(st.core->voters(), st.core->id());
+  if (st.applied_sent < next_snapshot_index(st.core->snapshot_metadata().index, st.cfg.raft.snapshot_every, place))
+    return;
   if (st.applied_bytes_since_snapshot < std::min(st.snapshot_bytes, config::max_log_bytes_between_snapshots)) return;
   st.applied_bytes_since_snapshot = 0;
   st.snapshot.emplace();

@@ -1,0 +1,49 @@
+// Where a node takes its next snapshot by count of entries. Each node's
+// snapshots fall on its own lattice, phase + k * snapshot_every, with the
+// phase spread by its place among the voters: with three voters a third of
+// snapshot_every apart. Every node applies the same entries, so with one
+// threshold for all (every `snapshot_every` from the last) the whole cluster
+// compacted at the same index and so at the same moment: three table
+// encodes at once, each holding its node's applies, on machines that share
+// CPUs or a disk, and a leader and both followers slow together, which is a
+// stall of the commit path rather than of one node (docs/BENCHMARKS.md,
+// thirty-first round). Staggered, at most one node of a quorum is busy
+// compacting at a time.
+//
+// A snapshot comes at least half an interval after the last, so the log
+// between two holds from snapshot_every / 2 to 1.5 * snapshot_every
+// entries, exactly snapshot_every in a steady run; a node that installed a
+// leader's snapshot, or took one late (raft_node's byte rule), returns to its
+// lattice with the next. Pure.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+namespace troupe {
+
+// A node's place among the nodes whose snapshots are spread: its rank among
+// the voters (sorted by id), or one more place when it is not a voter (a
+// learner, or a node being removed).
+struct snapshot_place {
+  std::size_t rank = 0;
+  std::size_t nodes = 1;
+};
+
+inline snapshot_place snapshot_place_of(const std::vector<std::uint64_t>& voters, std::uint64_t id) {
+  const auto at = std::lower_bound(voters.begin(), voters.end(), id);
+  if (at != voters.end() && *at == id) return {static_cast<std::size_t>(at - voters.begin()), voters.size()};
+  return {voters.size(), voters.size() + 1};
+}
+
+// The index at or after which a node whose last snapshot is at `last` takes
+// the next.
+inline std::uint64_t next_snapshot_index(std::uint64_t last, std::uint64_t every, snapshot_place place) {
+  const std::uint64_t phase = every * place.rank / place.nodes;
+  const std::uint64_t earliest = last + (every + 1) / 2;
+  if (earliest <= phase) return phase;
+  return phase + (earliest - phase + every - 1) / every * every;
+}
+
+}  // namespace troupe

@@ -1,0 +1,58 @@
+// actors/snapshot_schedule: where each node takes its next snapshot by count.
+#include "actors/snapshot_schedule.hpp"
+
+#include <set>
+
+#include <doctest/doctest.h>
+
+using troupe::next_snapshot_index;
+using troupe::snapshot_place;
+using troupe::snapshot_place_of;
+
+TEST_CASE("snapshot schedule: three voters compact a third of the interval apart, then every interval") {
+  const std::vector<std::uint64_t> voters{1, 2, 3};
+  std::set<std::uint64_t> firsts;
+  for (std::uint64_t id : voters) {
+    const auto place = snapshot_place_of(voters, id);
+    const auto first = next_snapshot_index(0, 10000, place);
+    CHECK(first >= 5000);
+    CHECK(first <= 15000);
+    firsts.insert(first);
+    // Once on its lattice, a node snapshots exactly every interval.
+    CHECK(next_snapshot_index(first, 10000, place) == first + 10000);
+    CHECK(next_snapshot_index(first + 10000, 10000, place) == first + 20000);
+  }
+  CHECK(firsts == std::set<std::uint64_t>{6666, 10000, 13333});
+}
+
+TEST_CASE("snapshot schedule: a node off its lattice returns to it, never sooner than half an interval") {
+  const snapshot_place second{1, 3};  // phase 3,333 of 10,000
+  // An installed leader's snapshot, or one the byte rule made late.
+  CHECK(next_snapshot_index(10000, 10000, second) == 23333);  // 15,000 is the earliest
+  CHECK(next_snapshot_index(18000, 10000, second) == 23333);
+  CHECK(next_snapshot_index(18334, 10000, second) == 33333);
+  for (std::uint64_t last = 0; last < 40000; last += 777) {
+    const auto next = next_snapshot_index(last, 10000, second);
+    CHECK(next >= last + 5000);
+    CHECK(next < last + 15000);
+    CHECK(next % 10000 == 3333);
+  }
+}
+
+TEST_CASE("snapshot schedule: one node, or an interval of one, is as before") {
+  const snapshot_place alone{0, 1};
+  CHECK(next_snapshot_index(0, 10000, alone) == 10000);
+  CHECK(next_snapshot_index(10000, 10000, alone) == 20000);
+  for (std::size_t rank = 0; rank < 5; ++rank) CHECK(next_snapshot_index(41, 1, snapshot_place{rank, 5}) == 42);
+}
+
+TEST_CASE("snapshot schedule: a node's place is its rank among the voters, or one more place if it is not one") {
+  const std::vector<std::uint64_t> voters{2, 5, 9};
+  CHECK(snapshot_place_of(voters, 2).rank == 0);
+  CHECK(snapshot_place_of(voters, 9).rank == 2);
+  CHECK(snapshot_place_of(voters, 9).nodes == 3);
+  const auto learner = snapshot_place_of(voters, 7);
+  CHECK(learner.rank == 3);
+  CHECK(learner.nodes == 4);
+  CHECK(snapshot_place_of({}, 1).nodes == 1);
+}
