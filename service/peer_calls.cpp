@@ -31,6 +31,10 @@ caf::error from_status(const grpc::Status& s, const grpc::ClientContext& ctx, st
     case grpc::StatusCode::RESOURCE_EXHAUSTED: return make_error(errc::resource_exhausted, msg);
     case grpc::StatusCode::DEADLINE_EXCEEDED:
       return make_error(errc::deadline_exceeded, "node " + std::to_string(node) + ": " + msg);
+    // CANCELLED: this node, stopping, cancelled the call (or the leader,
+    // stopping, cut it); whether it took effect there is unknown, as when
+    // the leader is unreachable, and another node may take the retry.
+    case grpc::StatusCode::CANCELLED:
     case grpc::StatusCode::UNAVAILABLE:
       return make_error(errc::unavailable, "node " + std::to_string(node) + ": " + msg);
     default: return make_error(errc::internal, "node " + std::to_string(node) + ": " + msg);

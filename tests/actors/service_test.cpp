@@ -10,6 +10,13 @@
 #include "gateway/http_json.hpp"
 #include "service/node_service.hpp"
 
+#include <atomic>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+
+#include "scheduler.grpc.pb.h"
+
 using namespace troupe;
 using namespace troupe::test;
 
@@ -77,11 +84,16 @@ struct service_fixture : sim_fixture {
   std::shared_ptr<peer_script> script = std::make_shared<peer_script>();
   std::shared_ptr<worker_list> workers = std::make_shared<worker_list>();
   job_table_actor table = own(sys.spawn(job_table));
+  std::shared_ptr<const peer_clients> peers;
   node_service_actor service;
 
-  service_fixture() {
+  service_fixture() { service = spawn_service(node_config_for(1, 3, dir.path)); }
+
+  // Node 1's node_service over the stand-ins above, with `cfg`'s members as
+  // its peers.
+  node_service_actor spawn_service(config::node_config cfg) {
     auto init = std::make_shared<node_service_init>();
-    init->cfg = node_config_for(1, 3, dir.path);
+    init->cfg = std::move(cfg);
     init->raft = sys.spawn(scripted_raft, reply, status, transfers);
     init->table = table;
     init->tracker = sys.spawn(listing_tracker, workers);
@@ -91,9 +103,10 @@ struct service_fixture : sim_fixture {
                                          [this] { return sched.clock().now(); })));
     init->supervisor = sys.spawn(idle_supervisor);
     init->transport = sys.spawn(fake_transport, 1, net, script);
-    init->peers = std::make_shared<const peer_clients>(init->cfg);
-    service = own(sys.spawn(node_service, init));
+    init->peers = peers = std::make_shared<const peer_clients>(init->cfg);
+    auto spawned = own(sys.spawn(node_service, init));
     settle();
+    return spawned;
   }
 
   template <class T, class... Ts>
@@ -257,6 +270,60 @@ CAF_TEST(a leader that reaches no other voter hands nothing over and says so) {
   CAF_REQUIRE(a->value.has_value());
   CAF_CHECK_EQUAL(*a->value, "");
   CAF_CHECK(transfers->empty());
+}
+
+CAF_TEST(a forwarded call counts in peer_clients until answered and a stopping node cancels it) {
+  // A follower submits a REST client's job on the leader (node 2), whose
+  // SubmitJob never answers. Like the Raft calls (transport_tests), the call
+  // must release its context before peer_clients releases the channels, and a
+  // stopping node cancels it rather than wait out forward_wait.
+  struct silent_leader final : scheduler::SchedulerService::CallbackService {
+    std::atomic<int> waiting{0};
+    grpc::ServerUnaryReactor* SubmitJob(grpc::CallbackServerContext*, const scheduler::SubmitJobRequest*,
+                                        scheduler::SubmitJobResponse*) override {
+      struct held final : grpc::ServerUnaryReactor {
+        void OnCancel() override { Finish(grpc::Status::CANCELLED); }
+        void OnDone() override { delete this; }
+      };
+      ++waiting;
+      return new held;
+    }
+  } leader;
+  int port = 0;
+  grpc::ServerBuilder b;
+  b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  b.RegisterService(&leader);
+  auto server = b.BuildAndStart();
+  CAF_REQUIRE_NOT_EQUAL(port, 0);
+  auto cfg = node_config_for(1, 3, dir.path);
+  cfg.members[1].address = "127.0.0.1:" + std::to_string(port);
+  auto follower = spawn_service(cfg);
+  *reply = [&](const logpb::Command&) -> caf::result<proposal_result> {
+    return not_leader_error(2, cfg.members[1].address);
+  };
+  auto req = submit("echo forwarded");
+  req.forward = true;
+  auto a = ask<proposal_result>(follower, submit_atom::value, req);
+  for (int i = 0; i < 100 && leader.waiting.load() == 0; ++i)  // bounded: 5 s
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CAF_REQUIRE_EQUAL(leader.waiting.load(), 1);
+  CAF_CHECK(!peers->streams()->wait_idle(std::chrono::milliseconds(0)));  // the forwarded call is open
+  CAF_CHECK(!a->done());
+  // What ~peer_clients does first. The call holds its count until the
+  // service actor has run its answer (here, when the test lets it run).
+  peers->streams()->cancel_calls();
+  bool idle = false;
+  for (int i = 0; i < 60 && !idle; ++i) {  // bounded: 3 s, well within forward_wait
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    settle();
+    idle = peers->streams()->wait_idle(std::chrono::milliseconds(0));
+  }
+  CAF_CHECK(idle);
+  // The cancelled call's answer reached the client as unavailable.
+  CAF_REQUIRE(a->error.has_value());
+  CAF_CHECK(a->error->code == errc::unavailable);
+  CAF_CHECK_EQUAL(a->error->message.rfind("node 2: ", 0), 0u);
+  server->Shutdown();
 }
 
 CAF_TEST(a request nobody answers in time is deadline_exceeded and a dead actor unavailable) {
