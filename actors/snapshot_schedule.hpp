@@ -7,12 +7,13 @@
 // encodes at once, each holding its node's applies, on machines that share
 // CPUs or a disk, and a leader and both followers slow together, which is a
 // stall of the commit path rather than of one node (docs/BENCHMARKS.md,
-// thirty-first round). Staggered, at most one node of a quorum is busy
-// compacting at a time.
+// thirty-first round). Staggered, the nodes compact one after another, and
+// while one does, the others make a quorum.
 //
-// A snapshot comes at least half an interval after the last, so the log
-// between two holds from snapshot_every / 2 to 1.5 * snapshot_every
-// entries, exactly snapshot_every in a steady run; a node that installed a
+// A snapshot still comes at least snapshot_every entries after the last (what
+// `[raft] snapshot_every` promises), at the first point of the node's lattice
+// from there: the log between two holds fewer than 2 * snapshot_every
+// entries, exactly snapshot_every in a steady run. A node that installed a
 // leader's snapshot, or took one late (raft_node's byte rule), returns to its
 // lattice with the next. Pure.
 #pragma once
@@ -41,8 +42,7 @@ inline snapshot_place snapshot_place_of(const std::vector<std::uint64_t>& voters
 // the next.
 inline std::uint64_t next_snapshot_index(std::uint64_t last, std::uint64_t every, snapshot_place place) {
   const std::uint64_t phase = every * place.rank / place.nodes;
-  const std::uint64_t earliest = last + (every + 1) / 2;
-  if (earliest <= phase) return phase;
+  const std::uint64_t earliest = last + every;  // > phase: a phase is less than an interval
   return phase + (earliest - phase + every - 1) / every * every;
 }
 
