@@ -2,20 +2,20 @@
 // request can fail, whichever actor beneath refused it, and the one table per
 // gateway that turns them into gRPC codes and HTTP statuses.
 #define CAF_SUITE node_service
+#include <atomic>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+
 #include "protocol/feature_level.hpp"
 #include "tests/actors/fixture.hpp"
 
 #include "actors/job_dispatcher.hpp"
 #include "gateway/grpc_errors.hpp"
 #include "gateway/http_json.hpp"
-#include "service/node_service.hpp"
-
-#include <atomic>
-#include <thread>
-
-#include <grpcpp/grpcpp.h>
-
 #include "scheduler.grpc.pb.h"
+#include "service/node_service.hpp"
+#include "tests/transport/unanswered_call.hpp"
 
 using namespace troupe;
 using namespace troupe::test;
@@ -281,12 +281,8 @@ CAF_TEST(a forwarded call counts in peer_clients until answered and a stopping n
     std::atomic<int> waiting{0};
     grpc::ServerUnaryReactor* SubmitJob(grpc::CallbackServerContext*, const scheduler::SubmitJobRequest*,
                                         scheduler::SubmitJobResponse*) override {
-      struct held final : grpc::ServerUnaryReactor {
-        void OnCancel() override { Finish(grpc::Status::CANCELLED); }
-        void OnDone() override { delete this; }
-      };
       ++waiting;
-      return new held;
+      return new unanswered_call;
     }
   } leader;
   int port = 0;

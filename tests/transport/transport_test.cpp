@@ -19,6 +19,7 @@
 
 #include "protocol/errors.hpp"
 #include "runtime/common/wall_clock.hpp"
+#include "tests/transport/unanswered_call.hpp"
 #include "transport/peer_services.hpp"
 #include "transport/peer_transport.hpp"
 #include "transport/server_stop.hpp"
@@ -465,12 +466,8 @@ class silent_raft final : public raftpb::RaftService::CallbackService {
   std::atomic<int> waiting{0};
   grpc::ServerUnaryReactor* RequestVote(grpc::CallbackServerContext*, const raftpb::RaftBatch*,
                                         raftpb::Ack*) override {
-    struct held final : grpc::ServerUnaryReactor {
-      void OnCancel() override { Finish(grpc::Status::CANCELLED); }
-      void OnDone() override { delete this; }
-    };
     ++waiting;
-    return new held;
+    return new troupe::test::unanswered_call;
   }
 };
 
