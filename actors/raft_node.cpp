@@ -487,10 +487,10 @@ void ask_table_for_snapshot_piece(self_ptr self, bool first) {
     self->request(st.table, caf::infinite, write_atom::value).then(arrived, failed);
 }
 
-// A snapshot is taken once this node reaches its next point by count (about
-// `raft.snapshot_every` entries since the last; actors/snapshot_schedule.hpp
-// spreads the nodes' points so that they do not all compact at once), and
-// once the entries applied since the last snapshot add up to its size
+// A snapshot is taken once this node reaches its next point by count (at
+// least `raft.snapshot_every` entries after the last, where
+// actors/snapshot_schedule.hpp puts this node's turn so that the nodes do not
+// all compact at once), and once the entries applied since add up to its size
 // (at most config::max_log_bytes_between_snapshots). Encoding the table holds
 // job_table's actor (every apply waits) for a time that grows with the table,
 // so with a count alone a large table was encoded about once a second under

@@ -3,12 +3,12 @@
 // phase spread by its place among the voters: with three voters a third of
 // snapshot_every apart. Every node applies the same entries, so with one
 // threshold for all (every `snapshot_every` from the last) the whole cluster
-// compacted at the same index and so at the same moment: three table
-// encodes at once, each holding its node's applies, on machines that share
-// CPUs or a disk, and a leader and both followers slow together, which is a
-// stall of the commit path rather than of one node (docs/BENCHMARKS.md,
-// thirty-first round). Staggered, the nodes compact one after another, and
-// while one does, the others make a quorum.
+// compacted at the same index and so at the same moment. Each encode holds
+// its node's applies and its log_store's appends wait behind the pieces, so
+// the leader and both followers were slow together: a stall of the commit
+// path, not of one node (docs/BENCHMARKS.md, thirty-first and thirty-fourth
+// rounds). Staggered, the nodes compact one after another, and while one
+// does, the others make a quorum.
 //
 // A snapshot still comes at least snapshot_every entries after the last (what
 // `[raft] snapshot_every` promises), at the first point of the node's lattice
@@ -19,6 +19,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
