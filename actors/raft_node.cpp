@@ -506,7 +506,7 @@ void ask_table_for_snapshot_piece(self_ptr self, bool first) {
 void maybe_snapshot(self_ptr self) {
   auto& st = self->state;
   if (st.snapshot || st.cfg.raft.snapshot_every == 0) return;
-  const auto place = snapshot_place_of(st.core->voters(), st.core->id());
+  const auto place = snapshot_place_of(st.core->conf(), st.core->id());
   if (st.applied_sent < next_snapshot_index(st.core->snapshot_metadata().index, st.cfg.raft.snapshot_every, place))
     return;
   if (st.applied_bytes_since_snapshot < std::min(st.snapshot_bytes, config::max_log_bytes_between_snapshots)) return;

@@ -18,25 +18,34 @@
 // lattice with the next. Pure.
 #pragma once
 
-#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <vector>
+
+#include "runtime/raft/membership.hpp"
 
 namespace troupe {
 
 // A node's place among the nodes whose snapshots are spread: its rank among
-// the voters (sorted by id), or one more place when it is not a voter (a
-// learner, or a node being removed).
+// the voters (by id), or one more place when it is not a voter (a learner,
+// or a node being removed).
 struct snapshot_place {
   std::size_t rank = 0;
   std::size_t nodes = 1;
 };
 
-inline snapshot_place snapshot_place_of(const std::vector<std::uint64_t>& voters, std::uint64_t id) {
-  const auto at = std::lower_bound(voters.begin(), voters.end(), id);
-  if (at != voters.end() && *at == id) return {static_cast<std::size_t>(at - voters.begin()), voters.size()};
-  return {voters.size(), voters.size() + 1};
+// Read from the configuration itself: raft_node asks after every applied
+// batch, and a copy of the voters would be an allocation each time.
+inline snapshot_place snapshot_place_of(const raft::membership& conf, std::uint64_t id) {
+  snapshot_place p{0, 0};
+  bool voter = false;
+  for (const auto& m : conf.members()) {
+    if (!m.voter) continue;
+    ++p.nodes;
+    if (m.id < id) ++p.rank;
+    if (m.id == id) voter = true;
+  }
+  if (!voter) p.rank = p.nodes++;
+  return p;
 }
 
 // The index at or after which a node whose last snapshot is at `last` takes

@@ -10,9 +10,9 @@ using troupe::snapshot_place;
 using troupe::snapshot_place_of;
 
 TEST_CASE("snapshot schedule: three voters compact a third of the interval apart, then every interval") {
-  const std::vector<std::uint64_t> voters{1, 2, 3};
+  const auto voters = troupe::raft::membership::of_voters({1, 2, 3});
   std::set<std::uint64_t> firsts;
-  for (std::uint64_t id : voters) {
+  for (std::uint64_t id : {1, 2, 3}) {
     const auto place = snapshot_place_of(voters, id);
     const auto first = next_snapshot_index(0, 10000, place);
     CHECK(first >= 10000);  // never sooner than snapshot_every
@@ -47,12 +47,16 @@ TEST_CASE("snapshot schedule: one node, or an interval of one, is as before") {
 }
 
 TEST_CASE("snapshot schedule: a node's place is its rank among the voters, or one more place if it is not one") {
-  const std::vector<std::uint64_t> voters{2, 5, 9};
+  auto voters = troupe::raft::membership::of_voters({2, 5, 9});
+  voters.put({4, false, "127.0.0.1:4", ""});  // a learner counts for no voter's rank
   CHECK(snapshot_place_of(voters, 2).rank == 0);
+  CHECK(snapshot_place_of(voters, 5).rank == 1);
   CHECK(snapshot_place_of(voters, 9).rank == 2);
   CHECK(snapshot_place_of(voters, 9).nodes == 3);
-  const auto learner = snapshot_place_of(voters, 7);
-  CHECK(learner.rank == 3);
-  CHECK(learner.nodes == 4);
-  CHECK(snapshot_place_of({}, 1).nodes == 1);
+  for (std::uint64_t outside : {4, 7}) {  // the learner, and a node not in the configuration
+    const auto place = snapshot_place_of(voters, outside);
+    CHECK(place.nodes == 4);
+    CHECK(place.rank == 3);
+  }
+  CHECK(snapshot_place_of(troupe::raft::membership{}, 1).nodes == 1);
 }
