@@ -7,7 +7,8 @@
 #
 #   bench/jobs.sh [BUILD_DIR]          (default: build)
 #
-# Environment: COUNT, CONCURRENCY, POLL_MS, COMPLETE_TIMEOUT_S (600),
+# Environment: COUNT, CONCURRENCY, COMMAND (`true`; `/bin/true` runs without a
+# shell, `/bin/true;` through one), POLL_MS, COMPLETE_TIMEOUT_S (600),
 # QUIET_WAIT_S (as bench/compare.sh), KEEP_TMP. Diagnostics (where a job's CPU
 # goes, docs/BENCHMARKS.md section 2, ninth round): TMP_ROOT puts the nodes'
 # data dirs on another file system (e.g. a tmpfs), OUTPUTS_ROOT only their
@@ -37,7 +38,7 @@ troupe_start 3
 troupe_wait_leader 60
 CPU0=$(cpu_ticks)
 NODE0=$(node_ticks)
-"$LOADGEN" --addr "$LEADER_ADDR" --mode jobs --count "$COUNT" --concurrency "$CONCURRENCY" \
+"$LOADGEN" --addr "$LEADER_ADDR" --mode jobs --count "$COUNT" --concurrency "$CONCURRENCY" --command "${COMMAND:-true}" \
   --poll-ms "${POLL_MS:-20}" --complete-timeout-s "${COMPLETE_TIMEOUT_S:-600}" -o json | tee "$TMP/jobs.json"
 read -r B0 _ <<<"$CPU0"
 read -r B1 _ <<<"$(cpu_ticks)"

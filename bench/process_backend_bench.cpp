@@ -9,10 +9,13 @@
 //
 // usage: bench_process_backend [N=2000] [K=64] [mode=async|threads]
 //                              [BALLAST_MB=64] [IDLE_THREADS=32] [record=0|1]
+//                              [command=true]
 //   async    backend::start, results by callback (what job_executor does)
 //   threads  K threads each calling the blocking run() (the old executor:
 //            one thread per job); builds against the old backend too
 //   record   1: each job also records its start durably (as in the node)
+//   command  each job's command: `/bin/true` runs without a shell, `/bin/true;`
+//            through one (runtime/exec/direct_command.hpp)
 //
 // Run it as root for the production setting (jobs switch to "nobody").
 #include <sys/resource.h>
@@ -69,6 +72,7 @@ int main(int argc, char** argv) {
   const long ballast_mb = argc > 4 ? std::atol(argv[4]) : 64;
   const int idle_threads = argc > 5 ? std::atoi(argv[5]) : 32;
   const bool record = argc > 6 && std::atoi(argv[6]) != 0;
+  const std::string command = argc > 7 ? argv[7] : "true";
 
   std::vector<char> ballast(static_cast<std::size_t>(ballast_mb) << 20);
   for (std::size_t i = 0; i < ballast.size(); i += 4096) ballast[i] = 1;
@@ -92,7 +96,7 @@ int main(int argc, char** argv) {
     job_spec s;
     s.job_id = "b" + std::to_string(i);
     s.node_id = 1;
-    s.command = "true";
+    s.command = command;
     s.timeout = std::chrono::seconds(60);
     s.output_dir = dir + "/outputs";
     return s;
@@ -148,8 +152,8 @@ int main(int argc, char** argv) {
   const double machine_busy = (m1.first - m0.first) / static_cast<double>(::sysconf(_SC_CLK_TCK));
   quit = true;
   for (auto& t : idle) t.join();
-  std::printf("mode=%s n=%d k=%d ballast=%ldMB idle_threads=%d record=%d failed=%d\n", mode.c_str(), n, k,
-              ballast_mb, idle_threads, record ? 1 : 0, failed.load());
+  std::printf("mode=%s n=%d k=%d ballast=%ldMB idle_threads=%d record=%d command='%s' failed=%d\n", mode.c_str(), n, k,
+              ballast_mb, idle_threads, record ? 1 : 0, command.c_str(), failed.load());
   std::printf("wall %.2f s, %.0f jobs/s\n", wall, n / wall);
   std::printf("cpu per job: node %.0f us, children %.0f us, machine %.0f us\n", self / n * 1e6, kids / n * 1e6,
               machine_busy / n * 1e6);

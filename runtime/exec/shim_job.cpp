@@ -5,7 +5,8 @@
 // given without checking it; it depends on libc and libstdc++ only.
 //
 // It is a child subreaper; for each job it starts the job's shell (which
-// applies nice and rlimits, drops privileges and execs), and when the shell
+// applies nice and rlimits, drops privileges and execs: the shell, or a
+// plain external command itself, direct_command.hpp), and when the shell
 // exits, the node asks, or the node is gone (EOF on the control pipe), kills
 // every descendant until none is left, then reports. Nothing of a job is
 // left then (no process, no descriptor) for the next job it runs.
@@ -34,6 +35,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "runtime/exec/direct_command.hpp"
 #include "runtime/exec/remove_tree.hpp"
 #include "runtime/exec/shim_protocol.hpp"
 
@@ -52,6 +54,13 @@ struct job_params {
   char nice_text[4] = "";  // nice as text, for the shell's error message
   char** argv = nullptr;  // the job's, NULL-terminated
   char** envp = nullptr;
+  // When argv is `/bin/sh -c COMMAND` and COMMAND a plain external command
+  // (direct_command.hpp): its words and where to look for it, built before
+  // the job's process starts (which must not allocate).
+  std::vector<std::string> direct_words;
+  std::vector<char*> direct_argv;  // into direct_words, NULL-terminated
+  std::vector<std::string> direct_paths;
+  bool direct() const { return !direct_argv.empty(); }
 };
 
 void write_all_raw(int fd, const char* data, std::size_t n) {
@@ -138,6 +147,24 @@ bool parse_args(int argc, char** argv, char** envp, job_params* p) {
   return true;
 }
 
+// The process backend sends `/bin/sh -c COMMAND`: a plain external command
+// (direct_command.hpp) is run without the shell, looked up in the job's PATH
+// as the shell would (with no PATH, the shell's own default applies: left to it).
+void plan_direct(int argc, job_params* p) {
+  if (argc != shim::arg_job_argv + 3 || std::strcmp(p->argv[0], "/bin/sh") != 0 || std::strcmp(p->argv[1], "-c") != 0)
+    return;
+  const char* path = nullptr;
+  for (char** e = p->envp; *e && !path; ++e)
+    if (std::strncmp(*e, "PATH=", 5) == 0) path = *e + 5;
+  if (!path) return;
+  auto words = troupe::exec::direct_words(p->argv[2]);
+  if (!words) return;
+  p->direct_words = std::move(*words);
+  p->direct_paths = troupe::exec::search_paths(p->direct_words.front(), path);
+  for (auto& w : p->direct_words) p->direct_argv.push_back(w.data());
+  p->direct_argv.push_back(nullptr);
+}
+
 void set_limit(int resource, const char* name, std::uint64_t soft, std::uint64_t hard) {
   struct rlimit rl;
   rl.rlim_cur = static_cast<rlim_t>(soft);
@@ -191,6 +218,13 @@ void set_limit(int resource, const char* name, std::uint64_t soft, std::uint64_t
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != shim_pid) _exit(125);
   if (::chdir(p.work_dir.c_str()) != 0) setup_failed("cannot enter working directory", p.work_dir.c_str(), errno, 126);
+  // The program without its shell, as the shell would search for it; on any
+  // error but a missing file the shell gets the command and says why (or
+  // runs a script without #! itself).
+  for (const auto& path : p.direct_paths) {
+    ::execve(path.c_str(), p.direct_argv.data(), p.envp);
+    if (errno != ENOENT && errno != ENOTDIR) break;
+  }
   ::execve(p.argv[0], p.argv, p.envp);
   setup_failed("cannot execute", p.argv[0], errno, 127);
 }
@@ -314,6 +348,7 @@ bool run_job(int argc, char** argv, char** envp, int sfd) {
 
   job_params p;
   if (!parse_args(argc, argv, envp, &p)) setup_failed("the job shim was started with bad arguments", "", 0, shim::exit_bad_usage);
+  plan_direct(argc, &p);
 
   // The node is already gone (the control pipe's writer closed): start nothing.
   struct pollfd control = {shim::fd_control, POLLIN, 0};
@@ -329,7 +364,7 @@ bool run_job(int argc, char** argv, char** envp, int sfd) {
   if (shell < 0) setup_failed("cannot fork the job", "", errno, shim::exit_setup);
   ::close(shim::fd_stdin);
   ::close(shim::fd_stdout);
-  ::close(shim::fd_stderr);
+  if (!p.direct()) ::close(shim::fd_stderr);  // kept for the shell's line below
 
   bool have_status = false;
   int shell_status = 0;
@@ -380,6 +415,16 @@ bool run_job(int argc, char** argv, char** envp, int sfd) {
   // an uninterruptible wait on a hung file system) keeps this loop going:
   // the pause between rounds doubles up to half a second, so such a wait
   // costs next to no CPU.
+  // A program run without its shell that a signal ended (here: not one of
+  // ours, which come below) is reported as the shell reports it.
+  if (p.direct()) {
+    if (have_status && WIFSIGNALED(shell_status)) {
+      const std::string line = troupe::exec::shell_signal_line(WTERMSIG(shell_status), WCOREDUMP(shell_status));
+      write_all_raw(shim::fd_stderr, line.data(), line.size());
+      shell_status = W_EXITCODE(128 + WTERMSIG(shell_status), 0);
+    }
+    ::close(shim::fd_stderr);
+  }
   if (!have_status) ::kill(-shell, SIGKILL);
   for (long pause_ms = 0;; pause_ms = pause_ms == 0 ? 2 : std::min(2 * pause_ms, 500L)) {
     pid_t r = reap_ready();

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <dirent.h>
+#include <sys/types.h>
 
 #include <cstddef>
 #include <fstream>
@@ -19,13 +20,13 @@ inline std::string slurp(const std::string& path) {
   return s.str();
 }
 
-// Live (not zombie) processes whose command line is exactly `argv`.
-inline std::size_t count_processes(const std::vector<std::string>& argv) {
+// Pids of the live (not zombie) processes whose command line is exactly `argv`.
+inline std::vector<pid_t> processes_running(const std::vector<std::string>& argv) {
   std::string want;
   for (const auto& a : argv) want += a + '\0';
-  std::size_t n = 0;
+  std::vector<pid_t> found;
   DIR* d = ::opendir("/proc");
-  if (!d) return 0;
+  if (!d) return found;
   while (dirent* e = ::readdir(d)) {
     if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
     std::string base = std::string("/proc/") + e->d_name;
@@ -33,10 +34,12 @@ inline std::size_t count_processes(const std::vector<std::string>& argv) {
     std::string stat = slurp(base + "/stat");
     auto paren = stat.rfind(')');
     if (paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z') continue;
-    ++n;
+    found.push_back(static_cast<pid_t>(std::stol(e->d_name)));
   }
   ::closedir(d);
-  return n;
+  return found;
 }
+
+inline std::size_t count_processes(const std::vector<std::string>& argv) { return processes_running(argv).size(); }
 
 }  // namespace troupe::exec::test

@@ -1,0 +1,76 @@
+#include "runtime/exec/direct_command.hpp"
+
+#include <algorithm>
+#include <csignal>
+#include <cstring>
+#include <iterator>
+
+namespace troupe::exec {
+
+namespace {
+
+// Characters no shell gives a meaning to anywhere in a word (no quoting,
+// expansion, globbing, redirection, comment, separator or tilde).
+bool literal(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         std::strchr("_./-+,:@%=", c) != nullptr;
+}
+
+// dash 0.5.12's reserved words and builtins (`help` lists the builtins),
+// which the shell runs itself instead of searching PATH.
+constexpr std::string_view shell_words[] = {
+    "!",       "{",       "}",       "case",   "do",     "done",     "elif",  "else",   "esac",  "fi",
+    "for",     "if",      "in",      "then",   "until",  "while",    ".",     ":",      "[",     "alias",
+    "bg",      "break",   "cd",      "chdir",  "command", "continue", "echo",  "eval",   "exec",  "exit",
+    "export",  "false",   "fc",      "fg",     "getopts", "hash",     "jobs",  "kill",   "local", "printf",
+    "pwd",     "read",    "readonly", "return", "set",    "shift",    "test",  "times",  "trap",  "true",
+    "type",    "ulimit",  "umask",   "unalias", "unset",  "wait"};
+
+}  // namespace
+
+std::optional<std::vector<std::string>> direct_words(std::string_view command) {
+  std::vector<std::string> words;
+  std::size_t i = 0;
+  while (i < command.size()) {
+    if (command[i] == ' ') {
+      ++i;
+      continue;
+    }
+    std::size_t end = i;
+    while (end < command.size() && command[end] != ' ') {
+      if (!literal(command[end])) return std::nullopt;
+      ++end;
+    }
+    words.emplace_back(command.substr(i, end - i));
+    i = end;
+  }
+  if (words.empty()) return std::nullopt;
+  const std::string& name = words.front();
+  if (name.find('=') != std::string::npos) return std::nullopt;  // an assignment
+  if (std::find(std::begin(shell_words), std::end(shell_words), name) != std::end(shell_words)) return std::nullopt;
+  return words;
+}
+
+std::vector<std::string> search_paths(const std::string& name, std::string_view path) {
+  if (name.find('/') != std::string::npos) return {name};
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t colon = path.find(':', start);
+    const std::string_view dir = path.substr(start, colon == std::string_view::npos ? path.npos : colon - start);
+    out.push_back(dir.empty() ? name : std::string(dir) + "/" + name);
+    if (colon == std::string_view::npos) break;
+    start = colon + 1;
+  }
+  return out;
+}
+
+std::string shell_signal_line(int sig, bool core_dumped) {
+  if (sig == SIGINT || sig == SIGPIPE) return {};
+  const char* text = ::strsignal(sig);
+  std::string line(text ? text : "", 0, 31);
+  if (core_dumped) line += " (core dumped)";
+  return line + "\n";
+}
+
+}  // namespace troupe::exec
