@@ -404,6 +404,17 @@ bool run_job(int argc, char** argv, char** envp, int sfd) {
     }
   }
 
+  // A program run without its shell that a signal ended (here: not one of
+  // ours, which come below) is reported as the shell reports it.
+  if (p.direct()) {
+    if (have_status && WIFSIGNALED(shell_status)) {
+      const std::string line = troupe::exec::shell_signal_line(WTERMSIG(shell_status), WCOREDUMP(shell_status));
+      write_all_raw(shim::fd_stderr, line.data(), line.size());
+      shell_status = W_EXITCODE(128 + WTERMSIG(shell_status), 0);
+    }
+    ::close(shim::fd_stderr);
+  }
+
   // Kill everything below us until nothing is left: children of a killed
   // process are ours before we can reap it, so each round reaches deeper.
   // The shell's group first, in one go, while the shell is unreaped (its
@@ -415,16 +426,6 @@ bool run_job(int argc, char** argv, char** envp, int sfd) {
   // an uninterruptible wait on a hung file system) keeps this loop going:
   // the pause between rounds doubles up to half a second, so such a wait
   // costs next to no CPU.
-  // A program run without its shell that a signal ended (here: not one of
-  // ours, which come below) is reported as the shell reports it.
-  if (p.direct()) {
-    if (have_status && WIFSIGNALED(shell_status)) {
-      const std::string line = troupe::exec::shell_signal_line(WTERMSIG(shell_status), WCOREDUMP(shell_status));
-      write_all_raw(shim::fd_stderr, line.data(), line.size());
-      shell_status = W_EXITCODE(128 + WTERMSIG(shell_status), 0);
-    }
-    ::close(shim::fd_stderr);
-  }
   if (!have_status) ::kill(-shell, SIGKILL);
   for (long pause_ms = 0;; pause_ms = pause_ms == 0 ? 2 : std::min(2 * pause_ms, 500L)) {
     pid_t r = reap_ready();
