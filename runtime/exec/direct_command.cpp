@@ -36,13 +36,21 @@ std::optional<std::vector<std::string>> direct_words(std::string_view command) {
       ++i;
       continue;
     }
-    std::size_t end = i;
-    while (end < command.size() && command[end] != ' ') {
-      if (!literal(command[end])) return std::nullopt;
-      ++end;
+    std::string word;
+    while (i < command.size() && command[i] != ' ') {
+      if (command[i] == '\'') {
+        // Single quotes: everything up to the next one is literal (POSIX
+        // 2.2.2; no escape inside), newlines included.
+        const std::size_t close = command.find('\'', i + 1);
+        if (close == std::string_view::npos) return std::nullopt;  // the shell's syntax error
+        word.append(command.substr(i + 1, close - i - 1));
+        i = close + 1;
+      } else {
+        if (!literal(command[i])) return std::nullopt;
+        word += command[i++];
+      }
     }
-    words.emplace_back(command.substr(i, end - i));
-    i = end;
+    words.push_back(std::move(word));
   }
   if (words.empty()) return std::nullopt;
   const std::string& name = words.front();

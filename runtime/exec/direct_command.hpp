@@ -7,9 +7,11 @@
 // PVM host 3.8 of the 6.2 ms of CPU such a job cost; docs/BENCHMARKS.md,
 // thirty-fifth round). What the job sees does not change:
 //
-// - only commands whose every character the shell takes literally qualify,
-//   and not when the first word is an assignment, a reserved word or a
-//   builtin of dash's (`echo`, `true`, `cd` run in the shell as before);
+// - only commands whose every character the shell takes literally qualify
+//   (single quotes included, which only make what they enclose literal),
+//   and not when the first word holds a `=` (an assignment), is a reserved
+//   word or a builtin of dash's (`echo`, `true`, `cd` run in the shell as
+//   before);
 // - the program is looked up in the job's PATH, in order, as the shell
 //   does; anything but "no such file" on a directory (not executable, a
 //   script without `#!`, too long) hands the command to the shell, which
@@ -26,8 +28,9 @@
 
 namespace troupe::exec {
 
-// The words of `command`, split at spaces, when running them directly is
-// what `/bin/sh -c command` does; nullopt otherwise.
+// The words of `command`, split at spaces outside single quotes and with
+// the quotes removed, when running them directly is what `/bin/sh -c
+// command` does; nullopt otherwise.
 std::optional<std::vector<std::string>> direct_words(std::string_view command);
 
 // Where the shell looks for `name`, in order: `name` itself when it holds a

@@ -61,9 +61,11 @@ TEST_CASE("process: a plain external command runs without its shell; anything el
   CHECK(shell.stdout_inline.rfind("PPid:\t", 0) == 0);
   CHECK(parent_name(shell.stdout_inline) != "troupe-job-shim\n");
   // Arguments as the shell splits them.
-  job_result args = b->run(make_spec(dir, "p-args", "  /bin/echo a   b=c  --d,e+f%g@h:i "), cancel);
+  job_result args = b->run(make_spec(dir, "p-args", "  /bin/echo a   b=c  --d,e+f%g@h:i 'x  $y;' z''w '' "), cancel);
   CHECK(args.result == outcome::completed);
-  CHECK(args.stdout_inline == "a b=c --d,e+f%g@h:i\n");
+  CHECK(args.stdout_inline == "a b=c --d,e+f%g@h:i x  $y; zw \n");
+  job_result same = b->run(make_spec(dir, "p-args-sh", "/bin/echo a   b=c  --d,e+f%g@h:i 'x  $y;' z''w '' ;"), cancel);
+  CHECK(same.stdout_inline == args.stdout_inline);
 }
 
 TEST_CASE("process: what the shim cannot start without the shell, the shell starts or refuses as before") {
