@@ -4,11 +4,14 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <fstream>
+#include <random>
 #include <string>
 #include <sys/stat.h>
 #include <thread>
 
+#include "runtime/exec/direct_command.hpp"
 #include "runtime/exec/process_backend.hpp"
 #include "proc_probe.hpp"
 #include "test_support.hpp"
@@ -136,4 +139,31 @@ TEST_CASE("process: a program without its shell times out and is cancelled like 
   runner.join();
   CHECK(r.result == outcome::cancelled);
   CHECK(eventually([] { return processes_running({"sleep", "4712.2"}).empty(); }));
+}
+
+TEST_CASE("direct_command: the shell splits every command it accepts into the same words") {
+  // Random commands from literal characters, spaces, single quotes and some
+  // the shell interprets; for each one direct_words accepts, /bin/sh itself
+  // prints the arguments it would pass (printf '[%s]' gets them as argv).
+  std::mt19937 rng(4711);
+  const std::string alphabet = "ab09_./-+,:@%=  ''''\n$;*\\\"&|<>(){}~#?[]!^`";
+  int compared = 0;
+  for (int round = 0; round < 2000 && compared < 150; ++round) {
+    std::string args;
+    const int n = 1 + static_cast<int>(rng() % 12);
+    for (int i = 0; i < n; ++i) args += alphabet[rng() % alphabet.size()];
+    auto words = troupe::exec::direct_words("x " + args);
+    if (!words || words->size() < 2) continue;
+    std::string want;
+    for (std::size_t i = 1; i < words->size(); ++i) want += "[" + (*words)[i] + "]";
+    FILE* sh = ::popen(("exec /usr/bin/printf '[%s]' " + args).c_str(), "r");
+    REQUIRE(sh != nullptr);
+    std::string got;
+    char buf[256];
+    for (std::size_t k; (k = std::fread(buf, 1, sizeof buf, sh)) > 0;) got.append(buf, k);
+    CHECK(::pclose(sh) == 0);
+    CHECK_MESSAGE(got == want, "args: " << args);
+    ++compared;
+  }
+  CHECK(compared >= 100);
 }
