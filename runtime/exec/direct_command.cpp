@@ -45,6 +45,15 @@ std::optional<std::vector<std::string>> direct_words(std::string_view command) {
         if (close == std::string_view::npos) return std::nullopt;  // the shell's syntax error
         word.append(command.substr(i + 1, close - i - 1));
         i = close + 1;
+      } else if (command[i] == '"') {
+        // Double quotes: literal too when they hold none of the three
+        // characters the shell still expands or escapes there (2.2.3).
+        const std::size_t close = command.find('"', i + 1);
+        if (close == std::string_view::npos) return std::nullopt;
+        const std::string_view inside = command.substr(i + 1, close - i - 1);
+        if (inside.find_first_of("$`\\") != std::string_view::npos) return std::nullopt;
+        word.append(inside);
+        i = close + 1;
       } else {
         if (!literal(command[i])) return std::nullopt;
         word += command[i++];

@@ -8,7 +8,8 @@
 // thirty-fifth round). What the job sees does not change:
 //
 // - only commands whose every character the shell takes literally qualify
-//   (single quotes included, which only make what they enclose literal),
+//   (single quotes included, which only make what they enclose literal, and
+//   double quotes around text without `$`, a backquote or a backslash),
 //   and not when the first word holds a `=` (an assignment), is a reserved
 //   word or a builtin of dash's (`echo`, `true`, `cd` run in the shell as
 //   before);
@@ -28,9 +29,9 @@
 
 namespace troupe::exec {
 
-// The words of `command`, split at spaces outside single quotes and with
-// the quotes removed, when running them directly is what `/bin/sh -c
-// command` does; nullopt otherwise.
+// The words of `command`, split at spaces outside quotes and with the
+// quotes removed, when running them directly is what `/bin/sh -c command`
+// does; nullopt otherwise.
 std::optional<std::vector<std::string>> direct_words(std::string_view command);
 
 // Where the shell looks for `name`, in order: `name` itself when it holds a

@@ -33,9 +33,17 @@ TEST_CASE("direct_command: single quotes make anything literal and are removed")
   CHECK_FALSE(direct_words("'FOO=1' env"));  // not an assignment, but left to the shell
 }
 
+TEST_CASE("direct_command: double quotes around text the shell does not expand there") {
+  CHECK(direct_words("run --name \"run 2; *.txt ~ 'x'\"") == words{"run", "--name", "run 2; *.txt ~ 'x'"});
+  CHECK(direct_words("a \"\"b\"c\"'d'") == words{"a", "bcd"});
+  CHECK_FALSE(direct_words("a \"unterminated"));
+  for (const char* c : {"a \"$HOME\"", "a \"`id`\"", "a \"\\\"\""})
+    CHECK_MESSAGE(!direct_words(c), std::string(c));
+}
+
 TEST_CASE("direct_command: anything the shell would interpret stays with the shell") {
   for (const char* c : {"echo $HOME", "ls *.txt", "a; b", "a && b", "a | b", "a > f", "a < f", "a & b", "(a)",
-                        "a \"b\"", "a \\b", "a `b`", "ls ~", "a # comment", "a\tb", "a\nb", "[ -f x ]",
+                        "a \"$b\"", "a \"`b`\"", "a \"\\b\"", "a \\b", "a `b`", "ls ~", "a # comment", "a\tb", "a\nb", "[ -f x ]",
                         "a {b,c}", "a !b", "a ^b", "ls [ab]", "ls a?"})
     CHECK_MESSAGE(!direct_words(c), std::string(c));
   CHECK_FALSE(direct_words(""));
