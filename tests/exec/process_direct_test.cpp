@@ -48,12 +48,16 @@ job_result run_and_signal(backend& b, const scratch_dir& dir, const std::string&
   return r;
 }
 
+// A process backend in a scratch directory, for each case.
+struct backend_fixture {
+  scratch_dir dir;
+  std::unique_ptr<backend> b = make_process_backend(options_in(dir));
+  cancel_token cancel;
+};
+
 }  // namespace
 
-TEST_CASE("process: a plain external command runs without its shell; anything else with it") {
-  scratch_dir dir;
-  auto b = make_process_backend(options_in(dir));
-  cancel_token cancel;
+TEST_CASE_FIXTURE(backend_fixture, "process: a plain external command runs without its shell; anything else with it") {
   // grep's parent is the shim (idle again, still alive) when nothing is between them.
   job_result direct = b->run(make_spec(dir, "p-direct", "grep PPid /proc/self/status"), cancel);
   CHECK(direct.result == outcome::completed);
@@ -71,10 +75,7 @@ TEST_CASE("process: a plain external command runs without its shell; anything el
   CHECK(same.stdout_inline == args.stdout_inline);
 }
 
-TEST_CASE("process: what the shim cannot start without the shell, the shell starts or refuses as before") {
-  scratch_dir dir;
-  auto b = make_process_backend(options_in(dir));
-  cancel_token cancel;
+TEST_CASE_FIXTURE(backend_fixture, "process: what the shim cannot start without the shell, the shell starts or refuses as before") {
 
   job_result missing = b->run(make_spec(dir, "p-missing", "no-such-program-4711 x"), cancel);
   CHECK(missing.result == outcome::failed);
@@ -97,9 +98,7 @@ TEST_CASE("process: what the shim cannot start without the shell, the shell star
   CHECK(ran.stdout_inline == "from-script arg1\n");
 }
 
-TEST_CASE("process: a program a signal ends is reported as the shell reports it") {
-  scratch_dir dir;
-  auto b = make_process_backend(options_in(dir));
+TEST_CASE_FIXTURE(backend_fixture, "process: a program a signal ends is reported as the shell reports it") {
   // The shell's own report: its child killed, `exit $?` passes on its status.
   job_result shell = run_and_signal(*b, dir, "sleep 4711.1; exit $?", {"sleep", "4711.1"}, SIGTERM);
   job_result direct = run_and_signal(*b, dir, "sleep 4711.2", {"sleep", "4711.2"}, SIGTERM);
@@ -121,10 +120,7 @@ TEST_CASE("process: a program a signal ends is reported as the shell reports it"
   CHECK(direct_int.stderr_inline == shell_int.stderr_inline);
 }
 
-TEST_CASE("process: a program without its shell times out and is cancelled like any job") {
-  scratch_dir dir;
-  auto b = make_process_backend(options_in(dir));
-  cancel_token cancel;
+TEST_CASE_FIXTURE(backend_fixture, "process: a program without its shell times out and is cancelled like any job") {
   job_result timed = b->run(make_spec(dir, "p-direct-timeout", "sleep 4712.1", 1s), cancel);
   CHECK(timed.timed_out);
   CHECK(timed.error == "timed out after 1 s");
