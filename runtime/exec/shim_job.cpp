@@ -156,7 +156,7 @@ void plan_direct(int argc, job_params* p) {
   const char* path = nullptr;
   for (char** e = p->envp; *e && !path; ++e)
     if (std::strncmp(*e, "PATH=", 5) == 0) path = *e + 5;
-  if (!path) return;
+  if (!path || std::strchr(path, '%')) return;  // dash reads `%` in PATH as its own option
   auto words = troupe::exec::direct_words(p->argv[2]);
   if (!words) return;
   p->direct_words = std::move(*words);
@@ -175,7 +175,7 @@ void set_limit(int resource, const char* name, std::uint64_t soft, std::uint64_t
 // The job's shell, a child of the shim: lower priority, limits, privilege
 // drop, exec. It shares the shim's memory until the exec (start_shell): only
 // system calls and its own stack, no allocation.
-[[noreturn]] void job_main(const job_params& p, pid_t shim_pid) {
+[[noreturn]] void job_main(const job_params& p, pid_t shim_pid, bool* through_shell) {
   ::setpgid(0, 0);  // its own group: the first, quick SIGKILL goes to -pgid
   ::close(shim::fd_control);
   // The shim ignores these and nothing else (shim_protocol.hpp); one system
@@ -225,6 +225,7 @@ void set_limit(int resource, const char* name, std::uint64_t soft, std::uint64_t
     ::execve(path.c_str(), p.direct_argv.data(), p.envp);
     if (errno != ENOENT && errno != ENOTDIR) break;
   }
+  *through_shell = true;  // the shim reads it once this process has exec'd
   ::execve(p.argv[0], p.argv, p.envp);
   setup_failed("cannot execute", p.argv[0], errno, 127);
 }
@@ -233,6 +234,7 @@ struct shell_start {
   const job_params* p;
   pid_t shim_pid;
   int signal_fd;
+  bool* through_shell;
 };
 
 int shell_main(void* arg) {
@@ -242,7 +244,7 @@ int shell_main(void* arg) {
   // jobs' requests and must never be the job's even before its exec.
   ::close(s->signal_fd);
   ::close(shim::fd_channel);
-  job_main(*s->p, s->shim_pid);
+  job_main(*s->p, s->shim_pid, s->through_shell);
 }
 
 // Starts the job's shell as posix_spawn starts a child: clone with CLONE_VM |
@@ -251,9 +253,11 @@ int shell_main(void* arg) {
 // the exec to discard it, as a fork did for every job. Descriptors, signal
 // dispositions, limits and credentials are still the child's own (no
 // CLONE_FILES, CLONE_SIGHAND or CLONE_THREAD).
-pid_t start_shell(const job_params& p, pid_t self, int signal_fd) {
+// `through_shell` ends up true when the job's process exec'd the shell (its
+// memory is the shim's until then), false when it exec'd a program itself.
+pid_t start_shell(const job_params& p, pid_t self, int signal_fd, bool* through_shell) {
   alignas(16) static char stack[64 * 1024];
-  shell_start s{&p, self, signal_fd};
+  shell_start s{&p, self, signal_fd, through_shell};
   return ::clone(shell_main, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &s);
 }
 
@@ -360,11 +364,14 @@ bool run_job(int argc, char** argv, char** envp, int sfd) {
   const int work_fd = ::open(p.work_dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
   const pid_t self = ::getpid();
-  pid_t shell = start_shell(p, self, sfd);
+  bool through_shell = false;
+  pid_t shell = start_shell(p, self, sfd, &through_shell);
+  // The shell's report of a signal is the shell's to give when it runs.
+  const bool direct = p.direct() && !through_shell;
   if (shell < 0) setup_failed("cannot fork the job", "", errno, shim::exit_setup);
   ::close(shim::fd_stdin);
   ::close(shim::fd_stdout);
-  if (!p.direct()) ::close(shim::fd_stderr);  // kept for the shell's line below
+  if (!direct) ::close(shim::fd_stderr);  // kept for the shell's line below
 
   bool have_status = false;
   int shell_status = 0;
@@ -406,7 +413,7 @@ bool run_job(int argc, char** argv, char** envp, int sfd) {
 
   // A program run without its shell that a signal ended (here: not one of
   // ours, which come below) is reported as the shell reports it.
-  if (p.direct()) {
+  if (direct) {
     if (have_status && WIFSIGNALED(shell_status)) {
       const std::string line = troupe::exec::shell_signal_line(WTERMSIG(shell_status), WCOREDUMP(shell_status));
       write_all_raw(shim::fd_stderr, line.data(), line.size());

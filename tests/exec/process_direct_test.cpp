@@ -118,6 +118,17 @@ TEST_CASE_FIXTURE(backend_fixture, "process: a program a signal ends is reported
   CHECK(*direct_int.exit_code == 130);
   CHECK(direct_int.exit_code == shell_int.exit_code);
   CHECK(direct_int.stderr_inline == shell_int.stderr_inline);
+
+  // A command the shim handed to the shell (a script without #!): the shell
+  // itself killed is reported as a signal, as it always was, not as the
+  // shell's report of a program's end.
+  const std::string script = dir.path() + "/shared/sleeps";
+  std::ofstream(script) << "sleep 4711.5\n";
+  ::chmod(script.c_str(), 0755);
+  job_result handed = run_and_signal(*b, dir, script, {"/bin/sh", "-c", script}, SIGTERM);
+  CHECK_FALSE(handed.exit_code.has_value());
+  CHECK(handed.error == "killed by signal 15");
+  CHECK(handed.stderr_inline.empty());
 }
 
 TEST_CASE_FIXTURE(backend_fixture, "process: a program without its shell times out and is cancelled like any job") {
