@@ -5,7 +5,8 @@
 // /bin/sh, forks even for the last command of `-c`. The job shim then does
 // the same without the shell, which saves starting it and its fork (on the
 // PVM host 3.8 of the 6.2 ms of CPU such a job cost; docs/BENCHMARKS.md,
-// thirty-fifth round). What the job sees does not change:
+// thirty-fifth round). What the job sees does not change, except that its
+// parent process is the shim rather than a shell:
 //
 // - only commands whose every character the shell takes literally qualify
 //   (single quotes included, which only make what they enclose literal, and
