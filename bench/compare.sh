@@ -20,8 +20,10 @@
 # still running; by default rows follow each other and inherit the backlog),
 # HOLD_EXECUTION=1 (a diagnostic, not the measurement: every node is drained
 # before the rows, so jobs are accepted but none runs, and the rows show the
-# consensus path alone). Each row also reports how busy the machine's CPUs
-# were during it.
+# consensus path alone), COMMAND (each job's command, `true` by default, the
+# issue's measurement; `/bin/true` is a program, which the shim runs without
+# a shell: docs/BENCHMARKS.md, thirty-fifth round). Each row also reports how
+# busy the machine's CPUs were during it.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=bench/lib.sh
@@ -42,7 +44,7 @@ fsync_ref before
 troupe_start_warmed
 for c in $CONCURRENCIES; do
   t0=$(cpu_ticks)
-  row=$("$LOADGEN" --addr "$LEADER_ADDR" --concurrency "$c" --duration-s "$DURATION_S" -o json)
+  row=$("$LOADGEN" --addr "$LEADER_ADDR" --concurrency "$c" --duration-s "$DURATION_S" --command "${COMMAND:-true}" -o json)
   busy=$(cpu_busy_pct "$t0")
   # The backlog right as the row ends, before the next row submits more.
   bl=$(backlog_json)
