@@ -279,9 +279,10 @@ void process_backend::prepare(process_job& j) {
   // Fixed and minimal: nothing of the node's own environment (tokens,
   // credentials, paths to its data) reaches a job. PWD is what the shell
   // exports, here also for a command the shim runs without it
-  // (direct_command.hpp).
-  plan.env = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + job_dir, "LANG=C.UTF-8", "TROUPE_JOB_ID=" + spec.job_id,
-              "TMPDIR=" + job_dir, "PWD=" + job_dir};
+  // (direct_command.hpp); and the order is the one dash passes on (its
+  // variable table's), so that a program sees the same environ either way.
+  plan.env = {"HOME=" + job_dir, "TMPDIR=" + job_dir, "PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8",
+              "TROUPE_JOB_ID=" + spec.job_id, "PWD=" + job_dir};
   plan.work_dir = job_dir;
   plan.user = user_;
   plan.max_processes = options_.max_processes;
