@@ -13,7 +13,7 @@ namespace {
 // expansion, globbing, redirection, comment, separator or tilde).
 bool literal(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         std::strchr("_./-+,:@%=", c) != nullptr;
+         std::string_view("_./-+,:@%=").find(c) != std::string_view::npos;
 }
 
 // dash 0.5.12's reserved words and builtins (`help` lists the builtins),

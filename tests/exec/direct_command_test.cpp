@@ -47,6 +47,7 @@ TEST_CASE("direct_command: anything the shell would interpret stays with the she
                         "a {b,c}", "a !b", "a ^b", "ls [ab]", "ls a?"})
     CHECK_MESSAGE(!direct_words(c), std::string(c));
   CHECK_FALSE(direct_words(""));
+  CHECK_FALSE(direct_words(std::string_view("a\0b", 3)));  // strchr would call the NUL literal
   CHECK_FALSE(direct_words("    "));
   CHECK_FALSE(direct_words("FOO=1 env"));  // an assignment, not a program
   CHECK(direct_words("env FOO=1") == words{"env", "FOO=1"});  // an argument is literal
