@@ -80,8 +80,8 @@ call_handle<Reply> spawn_call(caf::actor_system& sys, std::shared_ptr<stream_cou
     Req req;
     Resp resp;
   };
-  // Members go in reverse order: `me`, whose actor holds the stub and so the
-  // channel, is released before `c` releases the call and then its count.
+  // Members are destroyed in reverse order: `me` (its actor holds the stub,
+  // and with it the channel) goes first; then `c` releases the call and its count.
   struct completion {
     completion(std::shared_ptr<stream_count> n, std::shared_ptr<call> x, caf::actor a)
         : c(std::move(n), std::move(x)), me(std::move(a)) {}
