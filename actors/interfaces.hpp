@@ -73,6 +73,9 @@ using raft_node_actor = caf::typed_actor<
     // so the client's redirect carries the request there.
     caf::replies_to<member_atom, member_change>::with<member_result>,
     caf::reacts_to<subscribe_atom, role_listener>,
+    // From the leader's dispatcher: whether jobs wait for a free slot (a
+    // backlog), which lengthens the hold of job status reports.
+    caf::reacts_to<backlog_atom, bool>,
     // The node is stopping (after its hand-off): no new proposals; unless
     // another node leads, every request still waiting is answered now (how
     // many), as on a fail-stop.

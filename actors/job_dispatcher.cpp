@@ -97,6 +97,7 @@ bool grace_over(self_ptr self) {
 // every node can apply (protocol/feature_level.hpp).
 std::uint32_t cluster_feature_level(const job_dispatcher_state& st);
 void check_workers(self_ptr self);
+void dispatch(self_ptr self);
 
 // One job to put back to pending, and why.
 struct lost_job {
@@ -293,7 +294,7 @@ worker_slots slots(const job_dispatcher_state& st) {
   return s;
 }
 
-void dispatch(self_ptr self) {
+void place(self_ptr self) {
   auto& st = self->state;
   if (!st.leader || st.assigning || st.pending.empty()) return;
   auto free = slots(st);
@@ -333,6 +334,22 @@ void dispatch(self_ptr self) {
     }
     dispatch(self);  // jobs submitted while this entry was in flight
   });
+}
+
+// Tells raft_node when jobs start or stop waiting for a slot (what is still
+// pending after placement), on a change only: while they wait it holds job
+// status reports longer (config::status_hold_busy), for fewer, fuller rounds.
+void tell_backlog(self_ptr self) {
+  auto& st = self->state;
+  const bool jobs_wait = st.leader && !st.pending.empty();
+  if (jobs_wait == st.told_backlog) return;
+  st.told_backlog = jobs_wait;
+  self->send(st.raft, backlog_atom::value, jobs_wait);
+}
+
+void dispatch(self_ptr self) {
+  place(self);
+  tell_backlog(self);
 }
 
 // A SubmitJob on its way to raft_node. Placed in its own entry when this node

@@ -12,6 +12,8 @@
 //    job table fails a job that used worker.max_attempts); the jobs found in
 //    one pass in entries of up to config::requeue_batch_jobs, one in flight;
 //  - evict_jobs: finished jobs older than jobs.retention_s.
+// It tells raft_node whether jobs wait for a slot (backlog_atom, on a change),
+// which then holds job status reports longer (config::status_hold_busy).
 // Every SubmitJob passes through it on its way to raft_node. When no job is
 // pending and a worker has a free slot, the leader's dispatcher places the
 // new job in its submit entry (SubmitJobCommand.assign_to): one entry and
@@ -74,6 +76,7 @@ struct job_dispatcher_state {
   // When the earliest tick now scheduled fires (none: no tick is coming).
   std::optional<clock::time_point> armed;
   bool assigning = false;                                       // an assign_jobs entry is proposed, not applied
+  bool told_backlog = false;                                    // what raft_node last heard: jobs wait for a slot
   // Slots taken by placed submits on their way through raft_node, by worker:
   // counted as load until the proposal's answer (the table's change, which
   // places the job in `held`, reaches this mailbox before that answer).

@@ -186,12 +186,20 @@ void start_proposal(self_ptr self, logpb::Command& cmd, proposal_promise rp) {
 // would start a round of its own on every node, and at low load the next
 // SubmitJob would wait behind that round (issue 12: at 1 job in flight each
 // job cost two rounds, its submit's and its result's). At high load other
-// proposals keep coming, so reports wait for next to nothing.
+// proposals keep coming, so reports wait for next to nothing. While jobs
+// wait for a free slot the hold is longer (config::status_hold_busy): in a
+// drain no submit comes to share a round with, each round would carry a
+// handful of results, and the jobs' ends wait behind the queue anyway.
+std::chrono::milliseconds hold_now(const raft_node_state& st) {
+  return st.backlog ? config::status_hold_busy(st.cfg) : config::status_hold(st.cfg);
+}
+
 void hold(self_ptr self, logpb::Command&& cmd, proposal_promise rp) {
   auto& st = self->state;
   if (st.held.empty()) {
-    st.held_until = st.now() + config::status_hold(st.cfg);
-    self->delayed_send(self, config::status_hold(st.cfg), tick_atom::value);
+    const auto wait = hold_now(st);
+    st.held_until = st.now() + wait;
+    self->delayed_send(self, wait, tick_atom::value);
   }
   st.held.push_back({std::move(cmd), std::move(rp)});
 }
@@ -710,7 +718,7 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
           return make_error(errc::resource_exhausted, "proposal queue is full (" + std::to_string(queued) +
                                                           " pending); retry with exponential backoff");
         auto rp = self->make_response_promise<proposal_result>();
-        if (cmd.has_batch_update_job_status() && config::status_hold(st.cfg).count() > 0) {
+        if (cmd.has_batch_update_job_status() && hold_now(st).count() > 0) {
           hold(self, std::move(cmd), rp);
           return rp;
         }
@@ -851,6 +859,7 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
         self->state.listeners.push_back(l);
         self->send(l, self->state.last_role);
       },
+      [=](backlog_atom, bool jobs_wait) { self->state.backlog = jobs_wait; },
   };
 }
 

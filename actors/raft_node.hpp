@@ -105,6 +105,9 @@ struct raft_node_state {
   };
   std::vector<held_proposal> held;
   clock::time_point held_until{};
+  // The leader's dispatcher says jobs wait for a free slot: reports are held
+  // for config::status_hold_busy instead.
+  bool backlog = false;
   std::vector<transfer_waiter> transfers;
   std::map<std::string, read_waiter> reads;  // by read context
   std::map<raft::index_t, member_waiter> member_changes;  // by index

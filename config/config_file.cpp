@@ -122,6 +122,7 @@ class schema {
                           {"commit_deadline_ms", u32(ro.commit_deadline_ms)},
                           {"max_pending_proposals", u32(ro.max_pending_proposals)},
                           {"status_hold_ms", u32(ro.status_hold_ms)},
+                          {"status_hold_busy_ms", u32(ro.status_hold_busy_ms)},
                           {"snapshot_every", u64(ro.snapshot_every)},
                           {"max_entries_per_append", u32(ro.max_entries_per_append)},
                           {"max_append_bytes", u64(ro.max_append_bytes)},

@@ -41,17 +41,25 @@ inline milliseconds commit_deadline(const node_config& c) { return milliseconds(
 // when the hold ends.
 inline milliseconds status_hold(const node_config& c) { return milliseconds(c.raft.status_hold_ms); }
 
+// The hold while jobs wait for a free slot (the leader's dispatcher tells
+// raft_node): the longer of the two settings.
+inline milliseconds status_hold_busy(const node_config& c) {
+  return milliseconds(std::max(c.raft.status_hold_ms, c.raft.status_hold_busy_ms));
+}
+
 // A worker lets the leader assign it about what it completes in this window
 // beyond its capacity (actors/prefetch_gauge): the round through the leader
 // that refills a freed slot, i.e. the result's hold and two commit rounds
 // (the result's, then the assignment's) of a loaded cluster, about 20 ms
-// each (p99 at 64 in flight, docs/BENCHMARKS.md).
-inline milliseconds prefetch_window(const node_config& c) { return status_hold(c) + milliseconds(40); }
+// each (p99 at 64 in flight, docs/BENCHMARKS.md). The hold is the busy one:
+// a prefetch matters when jobs wait for slots.
+inline milliseconds prefetch_window(const node_config& c) { return status_hold_busy(c) + milliseconds(40); }
 
-// How long whoever asks raft_node to propose waits for its answer: the hold
-// of a status report, the commit deadline, checked once per tick, plus a hop.
+// How long whoever asks raft_node to propose waits for its answer: the
+// longest hold of a status report, the commit deadline, checked once per
+// tick, plus a hop.
 inline milliseconds commit_wait(const node_config& c) {
-  return status_hold(c) + commit_deadline(c) + tick(c) + hop_margin;
+  return status_hold_busy(c) + commit_deadline(c) + tick(c) + hop_margin;
 }
 
 // A leadership transfer that has not completed in this window is aborted: the

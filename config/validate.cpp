@@ -172,6 +172,8 @@ class checker {
     // At most 1 s: the hold only delays when a job's end reaches the table.
     in_range<std::uint32_t>("[raft].status_hold_ms", r.status_hold_ms, 0, 1000,
                             "milliseconds a job status report waits to share a commit round");
+    in_range<std::uint32_t>("[raft].status_hold_busy_ms", r.status_hold_busy_ms, 0, 1000,
+                            "milliseconds a job status report waits to share a commit round while jobs wait for a slot");
     in_range<std::uint64_t>("[raft].snapshot_every", r.snapshot_every, 1, 1000000000, "applied entries between snapshots");
     in_range<std::uint32_t>("[raft].max_entries_per_append", r.max_entries_per_append, 1, 100000,
                             "entries per AppendEntries message");

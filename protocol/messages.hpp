@@ -62,6 +62,7 @@ using backup_atom = caf::atom_constant<caf::atom("backup")>;
 using oldest_atom = caf::atom_constant<caf::atom("oldest")>;
 using held_atom = caf::atom_constant<caf::atom("held")>;
 using running_atom = caf::atom_constant<caf::atom("running")>;
+using backlog_atom = caf::atom_constant<caf::atom("backlog")>;
 
 // ---- raft_node <-> log_store -------------------------------------------------
 struct persist_request {

@@ -29,6 +29,7 @@ struct applied_log {
   // stand-in gets a tick_atom (the test's "commit them now").
   bool hold_requeues = false;
   std::vector<std::function<void()>> held;
+  std::vector<bool> backlog;  // what the dispatcher said of its backlog, in order
 };
 
 // raft_node as a leader whose every proposal commits and applies at once
@@ -71,6 +72,7 @@ raft_node_actor::behavior_type instant_leader(raft_node_actor::pointer self, job
         return make_error(errc::failed_precondition, "no membership changes here");
       },
       [=](subscribe_atom, role_listener l) { self->send(l, role_change{raft::role::leader, 1, 1}); },
+      [=](backlog_atom, bool jobs_wait) { log->backlog.push_back(jobs_wait); },
       [](shutdown_atom) { return std::size_t{0}; },
   };
 }
@@ -258,6 +260,30 @@ CAF_TEST(pending jobs go to the least loaded worker round robin among equals up 
   commit(report(job_id(2), 2, scheduler::JOB_STATUS_FAILED, 5000));
   CAF_CHECK_EQUAL(assignments().back(), 2u);
   CAF_CHECK_EQUAL(proposals_for(job_id(7)), 1u);
+}
+
+CAF_TEST(raft_node hears while jobs wait for a slot and when none does or this node stops leading) {
+  auto waits = [&] { return !log->backlog.empty() && log->backlog.back(); };
+  self->send(dispatcher, live_workers({1}, 1));
+  settle();
+  commit(submit(job_id(1), 1001));
+  CAF_CHECK(!waits());  // placed: nothing waits
+  commit(submit(job_id(2), 1002));
+  commit(submit(job_id(3), 1003));
+  CAF_CHECK(waits());  // jobs 2 and 3 wait for worker 1's one slot
+  commit(report(job_id(1), 1, scheduler::JOB_STATUS_COMPLETED, 5000));
+  CAF_CHECK_EQUAL(proposals_for(job_id(2)), 1u);
+  CAF_CHECK(waits());  // job 3 still does
+  commit(report(job_id(2), 1, scheduler::JOB_STATUS_COMPLETED, 6000));
+  CAF_CHECK_EQUAL(proposals_for(job_id(3)), 1u);
+  CAF_CHECK(!waits());
+  commit(submit(job_id(4), 1004));
+  CAF_CHECK(waits());
+  self->send(dispatcher, role_change{raft::role::follower, 2, 2});
+  settle();
+  CAF_CHECK(!waits());
+  // Told on a change only.
+  for (std::size_t i = 1; i < log->backlog.size(); ++i) CAF_CHECK_NOT_EQUAL(log->backlog[i], log->backlog[i - 1]);
 }
 
 CAF_TEST(every job placed in one pass goes in one assign_jobs entry) {

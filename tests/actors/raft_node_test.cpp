@@ -151,6 +151,34 @@ CAF_TEST(a job status report alone goes into the log once status_hold_ms has pas
   CAF_CHECK_EQUAL(report->value->index, before + 1);
 }
 
+CAF_TEST(while jobs wait for a slot a report alone waits status_hold_busy_ms and then status_hold_ms again) {
+  auto l = leader_with_placed_job(*this);
+  const auto& r = node(l).cfg.raft;
+  CAF_REQUIRE(r.status_hold_busy_ms > r.status_hold_ms + 1);
+  self->send(node(l).raft, backlog_atom::value, true);  // the dispatcher: jobs wait for a slot
+  settle();
+  auto before = status(l).last_index;
+  auto report = ask<proposal_result>(node(l).raft, propose_atom::value, running_report(job_a));
+  sched.clock().advance_time(milliseconds(r.status_hold_busy_ms - 1));
+  settle();
+  CAF_CHECK_EQUAL(status(l).last_index, before);  // past status_hold_ms, still held
+  sched.clock().advance_time(milliseconds(1));
+  settle();
+  CAF_CHECK_EQUAL(status(l).last_index, before + 1);
+  pass(milliseconds(500));
+  CAF_REQUIRE(report->value.has_value());
+  // No job waits any more: the short hold again.
+  self->send(node(l).raft, backlog_atom::value, false);
+  settle();
+  before = status(l).last_index;
+  auto next = ask<proposal_result>(node(l).raft, propose_atom::value, running_report(job_a));
+  sched.clock().advance_time(milliseconds(r.status_hold_ms));
+  settle();
+  CAF_CHECK_EQUAL(status(l).last_index, before + 1);
+  pass(milliseconds(500));
+  CAF_CHECK(next->done());
+}
+
 CAF_TEST(with status_hold_ms 0 a job status report goes into the log at once) {
   auto l = leader_with_placed_job(*this, [](config::node_config& c) { c.raft.status_hold_ms = 0; });
   const auto before = status(l).last_index;

@@ -42,6 +42,7 @@ raft_node_actor::behavior_type scripted_raft(raft_node_actor::pointer, std::shar
       [](read_atom) { return std::uint64_t{0}; },
       [](member_atom, const member_change& c) -> caf::result<member_result> { return member_result{{}, c.id}; },
       [](subscribe_atom, role_listener) {},
+      [](backlog_atom, bool) {},
       [](shutdown_atom) { return std::size_t{0}; },
   };
 }

@@ -64,6 +64,7 @@ TEST_CASE("config/examples/full.toml sets every key to its default") {
   CHECK(c.raft.commit_deadline_ms == d.raft.commit_deadline_ms);
   CHECK(c.raft.max_pending_proposals == d.raft.max_pending_proposals);
   CHECK(c.raft.status_hold_ms == d.raft.status_hold_ms);
+  CHECK(c.raft.status_hold_busy_ms == d.raft.status_hold_busy_ms);
   CHECK(c.raft.snapshot_every == d.raft.snapshot_every);
   CHECK(c.raft.max_entries_per_append == d.raft.max_entries_per_append);
   CHECK(c.raft.snapshot_chunk_bytes == d.raft.snapshot_chunk_bytes);
@@ -115,7 +116,8 @@ TEST_CASE("config/examples/full.toml sets every key to its default") {
   const std::string text = read_text(path);
   for (const char* key :
        {"id =", "data_dir =", "advertise_addr =", "grpc =", "http =", "address =", "tick_ms =", "election_ticks =",
-        "heartbeat_ticks =", "commit_deadline_ms =", "max_pending_proposals =", "status_hold_ms =", "snapshot_every =",
+        "heartbeat_ticks =", "commit_deadline_ms =", "max_pending_proposals =", "status_hold_ms =", "status_hold_busy_ms =",
+        "snapshot_every =",
         "max_entries_per_append =", "snapshot_chunk_bytes =", "pre_vote =", "check_quorum =", "heartbeat_ms =",
         "dead_after_ms =", "capacity =", "prefetch =", "max_attempts =", "running_report_hold_ms =", "backend =", "docker_socket =", "default_image =",
         "timeout_s =", "output_cap_bytes =", "output_inline_bytes =", "network =", "memory_bytes =", "cpus =",

@@ -2,6 +2,8 @@
 
 #include <filesystem>
 
+#include "config/timeouts.hpp"
+
 namespace troupe::config::test {
 namespace fs = std::filesystem;
 
@@ -113,6 +115,8 @@ TEST_CASE("zero, absurd and contradictory timings and limits") {
               "0 is out of range");
   check_error(error_after(dir, [](node_config& c) { c.raft.status_hold_ms = 1001; }), "x.toml",
               "[raft].status_hold_ms", "1001 is out of range 0..1000");
+  check_error(error_after(dir, [](node_config& c) { c.raft.status_hold_busy_ms = 1001; }), "x.toml",
+              "[raft].status_hold_busy_ms", "1001 is out of range 0..1000");
   check_error(error_after(dir, [](node_config& c) { c.raft.heartbeat_ticks = 0; }), "x.toml",
               "[raft].heartbeat_ticks", "0 is out of range");
   check_error(error_after(dir, [](node_config& c) { c.raft.snapshot_chunk_bytes = 8u << 20; }), "x.toml",
@@ -155,6 +159,19 @@ TEST_CASE("validation finishes before the data dir is touched") {
   c.log.level = "loud";
   CHECK_THROWS_AS(validate(c), config_error);
   CHECK_FALSE(fs::exists(c.data_dir));
+}
+
+TEST_CASE("the status hold while jobs wait for a slot is never shorter than the hold, and what waits on it follows") {
+  node_config c;
+  c.raft.status_hold_ms = 10;
+  c.raft.status_hold_busy_ms = 40;
+  CHECK(config::status_hold_busy(c) == std::chrono::milliseconds(40));
+  CHECK(config::prefetch_window(c) == std::chrono::milliseconds(80));
+  CHECK(config::commit_wait(c) - config::commit_deadline(c) - config::tick(c) - config::hop_margin ==
+        std::chrono::milliseconds(40));
+  c.raft.status_hold_busy_ms = 0;  // never below status_hold_ms
+  CHECK(config::status_hold_busy(c) == std::chrono::milliseconds(10));
+  CHECK(config::prefetch_window(c) == std::chrono::milliseconds(50));
 }
 
 }  // namespace troupe::config::test
