@@ -37,10 +37,10 @@ struct raft_options {
   // The same hold while jobs wait for a free slot (the leader's dispatcher
   // has a backlog): a job's end then waits behind the queue anyway, and in a
   // drain, with no submits to share a round with, a longer hold puts more
-  // results in each round. On the PVM host a drain's nodes spent 40% less CPU
-  // per job at 40 than at 10 (docs/BENCHMARKS.md, thirty-sixth round). The
-  // workers' prefetch covers the longer refill (config::prefetch_window).
-  // Never shorter than status_hold_ms.
+  // results in each round. On the PVM host a drain's nodes spent about 45%
+  // less CPU per job at 40 than at 10 (docs/BENCHMARKS.md, thirty-sixth
+  // round). The workers' prefetch covers the longer refill
+  // (config::prefetch_window). Never shorter than status_hold_ms.
   std::uint32_t status_hold_busy_ms = 40;
   std::uint64_t snapshot_every = 10000;  // applied entries between snapshots
   std::uint32_t max_entries_per_append = 512;
