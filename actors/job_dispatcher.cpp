@@ -33,7 +33,10 @@ void propose(self_ptr self, logpb::Command cmd, std::function<void(const caf::er
 
 // Removes a job from the pending and placed views (a job is in at most one).
 void untrack(job_dispatcher_state& st, const std::string& id) {
-  if (st.pending.erase(id)) return;
+  if (st.pending.erase(id)) {
+    st.assigning_ids.erase(id);
+    return;
+  }
   if (auto p = st.placed.find(id); p != st.placed.end()) {
     if (auto h = st.held.find(p->second.worker); h != st.held.end() && --h->second == 0) st.held.erase(h);
     st.placed.erase(p);
@@ -257,7 +260,7 @@ std::uint32_t cluster_feature_level(const job_dispatcher_state& st) {
 }
 
 // The workers that may take jobs, with the jobs each holds (placed, and
-// reserved by submits in flight) and how many it takes.
+// reserved by proposals in flight) and how many it takes.
 struct worker_slots {
   std::map<std::uint64_t, std::uint32_t> load, capacity;
 
@@ -294,6 +297,14 @@ worker_slots slots(const job_dispatcher_state& st) {
   return s;
 }
 
+void unreserve(job_dispatcher_state& st, std::uint64_t worker) {
+  if (auto it = st.reserved.find(worker); it != st.reserved.end() && --it->second == 0) st.reserved.erase(it);
+}
+
+// Pending jobs wait for a slot, beyond those the assign_jobs entry in flight
+// placed.
+bool jobs_wait(const job_dispatcher_state& st) { return st.pending.size() > st.assigning_ids.size(); }
+
 void place(self_ptr self) {
   auto& st = self->state;
   if (!st.leader || st.assigning || st.pending.empty()) return;
@@ -323,9 +334,22 @@ void place(self_ptr self) {
     cmd = std::move(one);
   }
   st.assigning = true;
-  const auto n = cmd.has_assign_job() ? 1 : cmd.assign_jobs().assignments_size();
+  std::vector<std::uint64_t> workers;
+  auto mark = [&](const logpb::AssignJobCommand& a) {
+    st.assigning_ids.insert(a.job_id());
+    ++st.reserved[a.worker_id()];
+    workers.push_back(a.worker_id());
+  };
+  if (cmd.has_assign_job())
+    mark(cmd.assign_job());
+  else
+    for (const auto& a : cmd.assign_jobs().assignments()) mark(a);
+  const auto n = workers.size();
   propose(self, std::move(cmd), [=](const caf::error& e) {
-    self->state.assigning = false;
+    auto& st = self->state;
+    st.assigning = false;
+    st.assigning_ids.clear();
+    for (auto w : workers) unreserve(st, w);
     if (e) {
       // The jobs stay pending; the next change or tick places them again
       // (not at once, so a failing proposal does not spin).
@@ -341,10 +365,10 @@ void place(self_ptr self) {
 // status reports longer (config::status_hold_busy), for fewer, fuller rounds.
 void tell_backlog(self_ptr self) {
   auto& st = self->state;
-  const bool jobs_wait = st.leader && !st.pending.empty();
-  if (jobs_wait == st.told_backlog) return;
-  st.told_backlog = jobs_wait;
-  self->send(st.raft, backlog_atom::value, jobs_wait);
+  const bool wait = st.leader && jobs_wait(st);
+  if (wait == st.told_backlog) return;
+  st.told_backlog = wait;
+  self->send(st.raft, backlog_atom::value, wait);
 }
 
 void dispatch(self_ptr self) {
@@ -356,20 +380,20 @@ void dispatch(self_ptr self) {
 // leads, every member applies assign_to, no older job waits (it would be
 // overtaken) and a worker has a free slot; otherwise passed on as it is, and
 // placed later like any pending job. A follower's raft_node refuses it as
-// not the leader, for node_service to forward.
+// not the leader, for node_service to forward. Jobs of the assign_jobs entry
+// in flight do not wait: their entry goes to raft_node first. (Counting them
+// as waiting sent every submit at a steady 1 in flight unplaced, each then
+// followed by an assign_jobs entry: issue #12.)
 caf::result<proposal_result> submit(self_ptr self, logpb::Command& cmd) {
   auto& st = self->state;
   std::uint64_t worker = 0;
-  if (st.leader && st.pending.empty() && cluster_feature_level(st) >= feature_level_submit_assign)
+  if (st.leader && !jobs_wait(st) && cluster_feature_level(st) >= feature_level_submit_assign)
     worker = slots(st).take(st.last_assigned);
   if (worker == 0) return self->delegate(st.raft, propose_atom::value, std::move(cmd));
   cmd.mutable_submit_job()->set_assign_to(worker);
   ++st.reserved[worker];
   auto rp = self->make_response_promise<proposal_result>();
-  auto release = [=] {
-    auto& r = self->state.reserved;
-    if (auto it = r.find(worker); it != r.end() && --it->second == 0) r.erase(it);
-  };
+  auto release = [=] { unreserve(self->state, worker); };
   self->request(st.raft, config::commit_wait(st.cfg), propose_atom::value, std::move(cmd))
       .then(
           [=](proposal_result& r) mutable {

@@ -14,8 +14,9 @@
 //  - evict_jobs: finished jobs older than jobs.retention_s.
 // It tells raft_node whether jobs wait for a slot (backlog_atom, on a change),
 // which then holds job status reports longer (config::status_hold_busy).
-// Every SubmitJob passes through it on its way to raft_node. When no job is
-// pending and a worker has a free slot, the leader's dispatcher places the
+// Every SubmitJob passes through it on its way to raft_node. When no job
+// waits for a slot (pending jobs all in the assign_jobs entry on its way)
+// and a worker has a free slot, the leader's dispatcher places the
 // new job in its submit entry (SubmitJobCommand.assign_to): one entry and
 // one commit round per job fewer than an assign_jobs after it. Otherwise the
 // submit goes on to raft_node untouched.
@@ -40,6 +41,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_set>
 
 #include "actors/interfaces.hpp"
 #include "actors/pending_queue.hpp"
@@ -75,11 +77,16 @@ struct job_dispatcher_state {
   bool asking_oldest = false, ask_again = false;
   // When the earliest tick now scheduled fires (none: no tick is coming).
   std::optional<clock::time_point> armed;
-  bool assigning = false;                                       // an assign_jobs entry is proposed, not applied
+  bool assigning = false;                                       // an assign_jobs entry is proposed, not answered
+  // The jobs of that entry still pending in the view (the table has not
+  // applied it yet). They have their slots (counted in `reserved`), so they
+  // do not wait for one: a submit meanwhile may be placed in its own entry.
+  std::unordered_set<std::string> assigning_ids;
   bool told_backlog = false;                                    // what raft_node last heard: jobs wait for a slot
-  // Slots taken by placed submits on their way through raft_node, by worker:
-  // counted as load until the proposal's answer (the table's change, which
-  // places the job in `held`, reaches this mailbox before that answer).
+  // Slots taken by placed submits and by the assign_jobs entry on their way
+  // through raft_node, by worker: counted as load until the proposal's answer
+  // (the table's change, which places the job in `held`, reaches this
+  // mailbox before that answer).
   std::map<std::uint64_t, std::uint32_t> reserved;
   int requeue_entries_in_flight = 0;  // re-queue entries proposed, not answered
   // The jobs dead or removed workers hold, by id, found by one walk over

@@ -28,6 +28,7 @@ struct applied_log {
   // Set: requeue_jobs entries wait, proposed but not committed, until the
   // stand-in gets a tick_atom (the test's "commit them now").
   bool hold_requeues = false;
+  bool hold_assigns = false;  // the same for assign_jobs entries
   std::vector<std::function<void()>> held;
   std::vector<bool> backlog;  // what the dispatcher said of its backlog, in order
 };
@@ -58,7 +59,7 @@ raft_node_actor::behavior_type instant_leader(raft_node_actor::pointer self, job
                   rp.deliver(proposal_result{o.index, {}, 0});
               });
         };
-        if (log->hold_requeues && cmd.has_requeue_jobs())
+        if ((log->hold_requeues && cmd.has_requeue_jobs()) || (log->hold_assigns && cmd.has_assign_jobs()))
           log->held.push_back(std::move(commit));
         else
           commit();
@@ -164,6 +165,13 @@ struct dispatcher_fixture : sim_fixture {
       if (c.has_submit_job()) out.push_back(c.submit_job().assign_to());
     return out;
   }
+  // The last element of `v`, by value: CAF_CHECK_EQUAL binds its operands
+  // with auto&&, so `v().back()` there would refer into a destroyed vector.
+  template <class T>
+  static T last(const std::vector<T>& v) {
+    CAF_REQUIRE(!v.empty());
+    return v.back();
+  }
   std::size_t assign_entries() const {
     std::size_t n = 0;
     for (const auto& c : log->proposals) n += c.has_assign_job() || c.has_assign_jobs() ? 1 : 0;
@@ -258,7 +266,7 @@ CAF_TEST(pending jobs go to the least loaded worker round robin among equals up 
   CAF_CHECK_EQUAL(proposals_for(job_id(7)), 0u);
   // A job ends on worker 2: the waiting job goes there.
   commit(report(job_id(2), 2, scheduler::JOB_STATUS_FAILED, 5000));
-  CAF_CHECK_EQUAL(assignments().back(), 2u);
+  CAF_CHECK_EQUAL(last(assignments()), 2u);
   CAF_CHECK_EQUAL(proposals_for(job_id(7)), 1u);
 }
 
@@ -299,7 +307,7 @@ CAF_TEST(every job placed in one pass goes in one assign_jobs entry) {
   for (int i = 1; i <= 5; ++i) CAF_CHECK_EQUAL(proposals_for(job_id(i)), 1u);
   // The next job fills the last slot, in an entry of its own.
   commit(submit(job_id(6), 2000));
-  CAF_CHECK_EQUAL(assignments().back(), 3u);
+  CAF_CHECK_EQUAL(last(assignments()), 3u);
   CAF_CHECK_EQUAL(proposals_for(job_id(6)), 1u);
 }
 
@@ -345,7 +353,7 @@ CAF_TEST(a submit is placed in its own entry while a worker has a free slot and 
   // With a job waiting, the next submit is not placed ahead of it, even
   // once a slot frees: the waiting one takes the slot, by assign_jobs.
   CAF_REQUIRE(submit_through(job_id(5), 2000)->value);
-  CAF_CHECK_EQUAL(placed_in_submits().back(), 0u);
+  CAF_CHECK_EQUAL(last(placed_in_submits()), 0u);
   commit(report(job_id(2), 2, scheduler::JOB_STATUS_COMPLETED, 5000));
   CAF_CHECK_EQUAL(assign_entries(), 1u);
   const auto assigned_to = assigned();
@@ -353,6 +361,37 @@ CAF_TEST(a submit is placed in its own entry while a worker has a free slot and 
   CAF_CHECK_EQUAL(assigned_to[0].job_id(), job_id(4));
   CAF_CHECK_EQUAL(assigned_to[0].worker_id(), 2u);
   CAF_CHECK_EQUAL(proposals_for(job_id(5)), 0u);
+}
+
+CAF_TEST(a submit is placed in its own entry while the jobs that were pending are in the assign_jobs entry on its way) {
+  auto waits = [&] { return !log->backlog.empty() && log->backlog.back(); };
+  self->send(dispatcher, live_workers({1}, 2));
+  settle();
+  // Job 1 comes unplaced (as from a follower's forward, or an older build's
+  // leader); its assignment waits to commit.
+  log->hold_assigns = true;
+  commit(submit(job_id(1), 1001));
+  CAF_REQUIRE_EQUAL(assigned().size(), 1u);
+  CAF_CHECK(!waits());  // job 1 has its slot
+  // Job 2 comes meanwhile: nothing waits for a slot, and one is free.
+  CAF_REQUIRE(submit_through(job_id(2), 1002)->value);
+  CAF_CHECK_EQUAL(last(placed_in_submits()), 1u);
+  // Job 3: worker 1's two slots are job 1's (on its way) and job 2's.
+  CAF_REQUIRE(submit_through(job_id(3), 1003)->value);
+  CAF_CHECK_EQUAL(last(placed_in_submits()), 0u);
+  CAF_CHECK(waits());
+  CAF_CHECK_EQUAL(assign_entries(), 1u);  // job 3 waits for the entry in flight
+  // Job 1's assignment commits; job 3 still waits for a slot, job 4 behind it.
+  self->send(raft, tick_atom::value);
+  settle();
+  CAF_REQUIRE(submit_through(job_id(4), 1004)->value);
+  CAF_CHECK_EQUAL(last(placed_in_submits()), 0u);
+  CAF_CHECK_EQUAL(proposals_for(job_id(3)), 0u);
+  CAF_CHECK(waits());
+  // A slot frees: job 3 (the older) takes it.
+  commit(report(job_id(1), 1, scheduler::JOB_STATUS_COMPLETED, 5000));
+  CAF_CHECK_EQUAL(proposals_for(job_id(3)), 1u);
+  CAF_CHECK_EQUAL(proposals_for(job_id(4)), 0u);
 }
 
 CAF_TEST(submits are passed on unplaced by a follower and while a member runs an older build) {
@@ -372,7 +411,7 @@ CAF_TEST(submits are passed on unplaced by a follower and while a member runs an
   self->send(dispatcher, role_change{raft::role::leader, 3, 1});
   settle();
   CAF_REQUIRE(submit_through(job_id(3), 1002)->value);
-  CAF_CHECK_NOT_EQUAL(placed_in_submits().back(), 0u);
+  CAF_CHECK_NOT_EQUAL(last(placed_in_submits()), 0u);
 }
 
 CAF_TEST(a placed submit that fails frees its slot) {
@@ -400,7 +439,7 @@ CAF_TEST(a worker drained in the table gets no new job and undrained gets work a
   drain.mutable_set_worker_draining()->set_draining(false);
   commit(drain);
   commit(submit(job_id(7), 2000));
-  CAF_CHECK_EQUAL(assignments().back(), 2u);  // now the least loaded
+  CAF_CHECK_EQUAL(last(assignments()), 2u);  // now the least loaded
 }
 
 CAF_TEST(an idle leader has no timer; a finished job is evicted when it reaches retention) {
