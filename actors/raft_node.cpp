@@ -194,11 +194,27 @@ std::chrono::milliseconds hold_now(const raft_node_state& st) {
   return st.backlog ? config::status_hold_busy(st.cfg) : config::status_hold(st.cfg);
 }
 
-void hold(self_ptr self, logpb::Command&& cmd, proposal_promise rp) {
+// How long a proposal may wait for another to share its round (zero: it
+// goes at once). Reports: hold_now. The dispatcher's assignments, for
+// status_hold, while jobs wait for a slot and SubmitJobs keep coming: each
+// commit of results frees slots, and the assignment that refills them would
+// start a round of its own, which the next SubmitJob then waits behind (at 1
+// in flight on a saturated host, issue #12). The assigned jobs wait in their
+// workers' queues anyway. Not in a drain, where no SubmitJob would come and
+// the refill would wait out the hold; not with no backlog, where the
+// assignment is a job's start.
+std::chrono::milliseconds hold_for(const raft_node_state& st, const logpb::Command& cmd) {
+  if (cmd.has_batch_update_job_status()) return hold_now(st);
+  const auto hold = config::status_hold(st.cfg);
+  if ((cmd.has_assign_jobs() || cmd.has_assign_job()) && st.backlog && st.now() - st.last_submit < hold) return hold;
+  return std::chrono::milliseconds(0);
+}
+
+void hold(self_ptr self, logpb::Command&& cmd, proposal_promise rp, std::chrono::milliseconds wait) {
   auto& st = self->state;
-  if (st.held.empty()) {
-    const auto wait = hold_now(st);
-    st.held_until = st.now() + wait;
+  const auto until = st.now() + wait;
+  if (st.held.empty() || until < st.held_until) {
+    st.held_until = until;
     self->delayed_send(self, wait, tick_atom::value);
   }
   st.held.push_back({std::move(cmd), std::move(rp)});
@@ -718,8 +734,9 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
           return make_error(errc::resource_exhausted, "proposal queue is full (" + std::to_string(queued) +
                                                           " pending); retry with exponential backoff");
         auto rp = self->make_response_promise<proposal_result>();
-        if (cmd.has_batch_update_job_status() && hold_now(st).count() > 0) {
-          hold(self, std::move(cmd), rp);
+        if (cmd.has_submit_job()) st.last_submit = st.now();
+        if (const auto wait = hold_for(st, cmd); wait.count() > 0) {
+          hold(self, std::move(cmd), rp, wait);
           return rp;
         }
         release_held(self);

@@ -97,8 +97,9 @@ struct raft_node_state {
   raft::index_t catch_up_target = 0;
   bool caught_up = false;
   std::map<raft::index_t, pending_proposal> pending;
-  // Job status reports not yet handed to the core (config::status_hold):
-  // they go with the next other proposal, or at held_until.
+  // Job status reports, and while SubmitJobs come during a backlog the
+  // dispatcher's assignments, not yet handed to the core (hold_for in
+  // raft_node.cpp): they go with the next other proposal, or at held_until.
   struct held_proposal {
     logpb::Command cmd;
     caf::typed_response_promise<proposal_result> promise;
@@ -108,6 +109,7 @@ struct raft_node_state {
   // The leader's dispatcher says jobs wait for a free slot: reports are held
   // for config::status_hold_busy instead.
   bool backlog = false;
+  clock::time_point last_submit{};  // when the last SubmitJob was proposed here
   std::vector<transfer_waiter> transfers;
   std::map<std::string, read_waiter> reads;  // by read context
   std::map<raft::index_t, member_waiter> member_changes;  // by index

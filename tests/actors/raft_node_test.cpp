@@ -179,6 +179,60 @@ CAF_TEST(while jobs wait for a slot a report alone waits status_hold_busy_ms and
   CAF_CHECK(next->done());
 }
 
+CAF_TEST(while jobs wait for a slot and submits keep coming an assignment waits status_hold_ms for the next one) {
+  auto l = leader_with_placed_job(*this);
+  const auto hold = milliseconds(node(l).cfg.raft.status_hold_ms);
+  auto assign = [](const std::string& id) {
+    logpb::Command c;
+    auto* a = c.mutable_assign_jobs()->add_assignments();
+    a->set_job_id(id);
+    a->set_worker_id(2);
+    return c;
+  };
+  const std::string job_b = "00000000-0000-4000-8000-00000000000b", job_c = "00000000-0000-4000-8000-00000000000c";
+  // No backlog: an assignment goes at once, a submit just before or not.
+  auto b = ask<proposal_result>(node(l).raft, propose_atom::value, submit_command("echo b"));
+  auto before = status(l).last_index;
+  auto first = ask<proposal_result>(node(l).raft, propose_atom::value, assign(job_b));
+  CAF_CHECK_EQUAL(status(l).last_index, before + 1);
+  pass(milliseconds(500));
+  CAF_CHECK(first->done());
+  // Jobs wait for a slot and a submit came within status_hold_ms: held, then
+  // taken along by the next submit, ahead of it.
+  self->send(node(l).raft, backlog_atom::value, true);
+  settle();
+  auto c = ask<proposal_result>(node(l).raft, propose_atom::value, submit_command("echo c"));
+  before = status(l).last_index;
+  sched.clock().advance_time(hold - milliseconds(2));
+  settle();
+  auto held = ask<proposal_result>(node(l).raft, propose_atom::value, assign(job_c));
+  CAF_CHECK_EQUAL(status(l).last_index, before);
+  auto next = ask<proposal_result>(node(l).raft, propose_atom::value, submit_command("echo next"));
+  CAF_CHECK_EQUAL(status(l).last_index, before + 2);
+  pass(milliseconds(500));
+  CAF_REQUIRE(held->done() && next->value.has_value());
+  CAF_CHECK_EQUAL(next->value->index, before + 2);
+  // Alone, it goes when status_hold_ms has passed.
+  auto d = ask<proposal_result>(node(l).raft, propose_atom::value, submit_command("echo d"));
+  before = status(l).last_index;
+  auto alone = ask<proposal_result>(node(l).raft, propose_atom::value, assign(job_c));
+  sched.clock().advance_time(hold - milliseconds(1));
+  settle();
+  CAF_CHECK_EQUAL(status(l).last_index, before);
+  sched.clock().advance_time(milliseconds(1));
+  settle();
+  CAF_CHECK_EQUAL(status(l).last_index, before + 1);
+  pass(milliseconds(500));
+  CAF_CHECK(alone->done());
+  // No submit for status_hold_ms (a drain): at once again.
+  before = status(l).last_index;
+  auto drain = ask<proposal_result>(node(l).raft, propose_atom::value, assign(job_c));
+  CAF_CHECK_EQUAL(status(l).last_index, before + 1);
+  pass(milliseconds(500));
+  CAF_CHECK(drain->done());
+  CAF_CHECK(b->done() && c->done() && d->done());
+}
+
 CAF_TEST(with status_hold_ms 0 a job status report goes into the log at once) {
   auto l = leader_with_placed_job(*this, [](config::node_config& c) { c.raft.status_hold_ms = 0; });
   const auto before = status(l).last_index;
