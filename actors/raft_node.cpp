@@ -210,14 +210,18 @@ std::chrono::milliseconds hold_for(const raft_node_state& st, const logpb::Comma
   return std::chrono::milliseconds(0);
 }
 
-void hold(self_ptr self, logpb::Command&& cmd, proposal_promise rp, std::chrono::milliseconds wait) {
+// The held proposals go at the latest `wait` from now.
+void release_within(self_ptr self, std::chrono::milliseconds wait) {
   auto& st = self->state;
   const auto until = st.now() + wait;
-  if (st.held.empty() || until < st.held_until) {
-    st.held_until = until;
-    self->delayed_send(self, wait, tick_atom::value);
-  }
-  st.held.push_back({std::move(cmd), std::move(rp)});
+  if (!st.held.empty() && st.held_until <= until) return;
+  st.held_until = until;
+  self->delayed_send(self, wait, tick_atom::value);
+}
+
+void hold(self_ptr self, logpb::Command&& cmd, proposal_promise rp, std::chrono::milliseconds wait) {
+  release_within(self, wait);
+  self->state.held.push_back({std::move(cmd), std::move(rp)});
 }
 
 // Proposes the held reports, in the order they came (the caller drives).
@@ -876,7 +880,13 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
         self->state.listeners.push_back(l);
         self->send(l, self->state.last_role);
       },
-      [=](backlog_atom, bool jobs_wait) { self->state.backlog = jobs_wait; },
+      // When no job waits any more, what is held waits no longer than the
+      // short hold from now (not out the rest of a busy one).
+      [=](backlog_atom, bool jobs_wait) {
+        auto& st = self->state;
+        st.backlog = jobs_wait;
+        if (!jobs_wait && !st.held.empty()) release_within(self, config::status_hold(st.cfg));
+      },
   };
 }
 

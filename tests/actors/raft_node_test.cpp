@@ -179,6 +179,29 @@ CAF_TEST(while jobs wait for a slot a report alone waits status_hold_busy_ms and
   CAF_CHECK(next->done());
 }
 
+CAF_TEST(a report held for status_hold_busy_ms goes status_hold_ms after no job waits any more) {
+  auto l = leader_with_placed_job(*this);
+  const auto& r = node(l).cfg.raft;
+  const auto hold = milliseconds(r.status_hold_ms), busy = milliseconds(r.status_hold_busy_ms);
+  CAF_REQUIRE(busy > hold + milliseconds(5));
+  self->send(node(l).raft, backlog_atom::value, true);
+  settle();
+  const auto before = status(l).last_index;
+  auto report = ask<proposal_result>(node(l).raft, propose_atom::value, running_report(job_a));
+  sched.clock().advance_time(milliseconds(5));
+  settle();
+  self->send(node(l).raft, backlog_atom::value, false);  // the last waiting job placed
+  settle();
+  sched.clock().advance_time(hold - milliseconds(1));
+  settle();
+  CAF_CHECK_EQUAL(status(l).last_index, before);
+  sched.clock().advance_time(milliseconds(1));  // 5 ms + status_hold_ms: well before the busy hold's end
+  settle();
+  CAF_CHECK_EQUAL(status(l).last_index, before + 1);
+  pass(milliseconds(500));
+  CAF_CHECK(report->value.has_value());
+}
+
 CAF_TEST(while jobs wait for a slot and submits keep coming an assignment waits status_hold_ms for the next one) {
   auto l = leader_with_placed_job(*this);
   const auto hold = milliseconds(node(l).cfg.raft.status_hold_ms);
