@@ -224,7 +224,7 @@ void hold(self_ptr self, logpb::Command&& cmd, proposal_promise rp, std::chrono:
   self->state.held.push_back({std::move(cmd), std::move(rp)});
 }
 
-// Proposes the held reports, in the order they came (the caller drives).
+// Proposes the held proposals, in the order they came (the caller drives).
 void release_held(self_ptr self) {
   auto& st = self->state;
   if (st.held.empty()) return;
