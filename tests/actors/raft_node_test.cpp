@@ -115,6 +115,17 @@ std::uint64_t leader_with_placed_job(cluster_fixture& f, std::function<void(conf
   return l;
 }
 
+// Node l's log stays at `before` until `wait` has passed, and has one more
+// entry then.
+void check_goes_after(cluster_fixture& f, std::uint64_t l, raft::index_t before, milliseconds wait) {
+  f.sched.clock().advance_time(wait - milliseconds(1));
+  f.settle();
+  CAF_CHECK_EQUAL(f.status(l).last_index, before);
+  f.sched.clock().advance_time(milliseconds(1));
+  f.settle();
+  CAF_CHECK_EQUAL(f.status(l).last_index, before + 1);
+}
+
 }  // namespace
 
 CAF_TEST(a job status report waits for the next proposal and commits with it) {
@@ -140,12 +151,7 @@ CAF_TEST(a job status report alone goes into the log once status_hold_ms has pas
   auto l = leader_with_placed_job(*this);
   const auto before = status(l).last_index;
   auto report = ask<proposal_result>(node(l).raft, propose_atom::value, running_report(job_a));
-  sched.clock().advance_time(milliseconds(node(l).cfg.raft.status_hold_ms - 1));
-  settle();
-  CAF_CHECK_EQUAL(status(l).last_index, before);
-  sched.clock().advance_time(milliseconds(1));
-  settle();
-  CAF_CHECK_EQUAL(status(l).last_index, before + 1);
+  check_goes_after(*this, l, before, milliseconds(node(l).cfg.raft.status_hold_ms));
   pass(milliseconds(500));
   CAF_REQUIRE(report->value.has_value());
   CAF_CHECK_EQUAL(report->value->index, before + 1);
@@ -159,12 +165,7 @@ CAF_TEST(while jobs wait for a slot a report alone waits status_hold_busy_ms and
   settle();
   auto before = status(l).last_index;
   auto report = ask<proposal_result>(node(l).raft, propose_atom::value, running_report(job_a));
-  sched.clock().advance_time(milliseconds(r.status_hold_busy_ms - 1));
-  settle();
-  CAF_CHECK_EQUAL(status(l).last_index, before);  // past status_hold_ms, still held
-  sched.clock().advance_time(milliseconds(1));
-  settle();
-  CAF_CHECK_EQUAL(status(l).last_index, before + 1);
+  check_goes_after(*this, l, before, milliseconds(r.status_hold_busy_ms));  // past status_hold_ms, still held
   pass(milliseconds(500));
   CAF_REQUIRE(report->value.has_value());
   // No job waits any more: the short hold again.
@@ -192,12 +193,7 @@ CAF_TEST(a report held for status_hold_busy_ms goes status_hold_ms after no job 
   settle();
   self->send(node(l).raft, backlog_atom::value, false);  // the last waiting job placed
   settle();
-  sched.clock().advance_time(hold - milliseconds(1));
-  settle();
-  CAF_CHECK_EQUAL(status(l).last_index, before);
-  sched.clock().advance_time(milliseconds(1));  // 5 ms + status_hold_ms: well before the busy hold's end
-  settle();
-  CAF_CHECK_EQUAL(status(l).last_index, before + 1);
+  check_goes_after(*this, l, before, hold);  // 5 ms + status_hold_ms: well before the busy hold's end
   pass(milliseconds(500));
   CAF_CHECK(report->value.has_value());
 }
@@ -239,12 +235,7 @@ CAF_TEST(while jobs wait for a slot and submits keep coming an assignment waits 
   auto d = ask<proposal_result>(node(l).raft, propose_atom::value, submit_command("echo d"));
   before = status(l).last_index;
   auto alone = ask<proposal_result>(node(l).raft, propose_atom::value, assign(job_c));
-  sched.clock().advance_time(hold - milliseconds(1));
-  settle();
-  CAF_CHECK_EQUAL(status(l).last_index, before);
-  sched.clock().advance_time(milliseconds(1));
-  settle();
-  CAF_CHECK_EQUAL(status(l).last_index, before + 1);
+  check_goes_after(*this, l, before, hold);
   pass(milliseconds(500));
   CAF_CHECK(alone->done());
   // No submit for status_hold_ms (a drain): at once again.
