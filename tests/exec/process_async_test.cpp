@@ -27,6 +27,7 @@ using troupe::exec::test::count_processes;
 using troupe::exec::test::slurp;
 using troupe::exec::test::make_spec;
 using troupe::exec::test::scratch_dir;
+using troupe::exec::test::eventually;
 using troupe::exec::test::seconds_since;
 using troupe::exec::test::options_in;
 using troupe::exec::test::results;
@@ -40,16 +41,6 @@ std::string startup_error(const process_options& o) {
     return "";
   } catch (const std::exception& e) {
     return e.what();
-  }
-}
-
-template <class F>
-bool eventually(F check, double limit = 3.0) {
-  auto t0 = std::chrono::steady_clock::now();
-  for (;;) {
-    if (check()) return true;
-    if (seconds_since(t0) >= limit) return false;
-    std::this_thread::sleep_for(10ms);
   }
 }
 

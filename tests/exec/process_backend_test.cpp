@@ -25,6 +25,7 @@ using troupe::exec::test::options_in;
 using troupe::exec::test::processes_running;
 using troupe::exec::test::make_spec;
 using troupe::exec::test::scratch_dir;
+using troupe::exec::test::eventually;
 using troupe::exec::test::seconds_since;
 
 namespace {
@@ -54,17 +55,6 @@ pid_t read_pid(const std::string& path) {
 }
 
 std::unique_ptr<backend> backend_in(const scratch_dir& dir) { return make_process_backend(options_in(dir)); }
-
-// Waits (at most `limit` s) until `check` holds.
-template <class F>
-bool eventually(F check, double limit = 2.0) {
-  auto t0 = std::chrono::steady_clock::now();
-  for (;;) {
-    if (check()) return true;
-    if (seconds_since(t0) >= limit) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-}
 
 // A job leaving behind processes that escape its process group and session:
 // `setsid sleep A &`, a subshell's `setsid sh -c 'sleep B'` (re-parented when
