@@ -12,7 +12,6 @@
 #include <mutex>
 #include <sstream>
 #include <sys/stat.h>
-#include <thread>
 #include <unistd.h>
 
 #include "runtime/exec/output_store.hpp"
