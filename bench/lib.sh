@@ -170,15 +170,21 @@ fsync_summary() {  # $1: label -> "N syncs/s, M us per write+fdatasync" (first r
 }
 
 # --- troupe ------------------------------------------------------------------
-# troupe_configs N: node i listens on gRPC PORTS[i-1], HTTP PORTS[N+i-1].
+# troupe_configs N: node i listens on gRPC PORTS[i-1], HTTP PORTS[N+i-1], and
+# on a raft wire port of its own (TROUPE_WIRE=0: none, appends on gRPC streams).
 # TROUPE_EXECUTOR_TOML replaces the [executor] table's body (default: backend =
 # "process"); TROUPE_EXTRA_TOML is appended to every config.
 troupe_configs() {
   local n=$1 i j
-  GRPC=() HTTP=()
+  GRPC=() HTTP=() WIRE=()
+  local saved=("${PORTS[@]}")
+  free_ports "$n"
+  local wire_ports=("${PORTS[@]}")
+  PORTS=("${saved[@]}")
   for i in $(seq 1 "$n"); do
     GRPC+=("127.0.0.1:${PORTS[i-1]}")
     HTTP+=("127.0.0.1:${PORTS[n+i-1]}")
+    WIRE+=("127.0.0.1:${wire_ports[i-1]}")
   done
   ALL_ADDRS=$(IFS=,; echo "${GRPC[*]}")
   for i in $(seq 1 "$n"); do
@@ -189,11 +195,13 @@ troupe_configs() {
       echo "[listen]"
       echo "grpc = \"${GRPC[i-1]}\""
       echo "http = \"${HTTP[i-1]}\""
+      if [[ ${TROUPE_WIRE:-1} != 0 ]]; then echo "wire = \"${WIRE[i-1]}\""; fi
       for j in $(seq 1 "$n"); do
         echo "[[members]]"
         echo "id = $j"
         echo "address = \"${GRPC[j-1]}\""
         echo "http = \"${HTTP[j-1]}\""
+        if [[ ${TROUPE_WIRE:-1} != 0 ]]; then echo "wire = \"${WIRE[j-1]}\""; fi
       done
       echo "[executor]"
       echo "${TROUPE_EXECUTOR_TOML:-backend = \"process\"}"

@@ -113,7 +113,8 @@ class schema {
                           {"join", boolean(c.join)}}});
     sections_.push_back({"listen",
                          {{"grpc", [&c, this](auto& n, auto& k) { c.grpc_listen = host_port(n, k); }},
-                          {"http", [&c, this](auto& n, auto& k) { c.http_listen = host_port(n, k); }}}});
+                          {"http", [&c, this](auto& n, auto& k) { c.http_listen = host_port(n, k); }},
+                          {"wire", [&c, this](auto& n, auto& k) { c.wire_listen = host_port(n, k); }}}});
     raft_options& ro = c.raft;
     sections_.push_back({"raft",
                          {{"tick_ms", u32(ro.tick_ms)},
@@ -351,7 +352,8 @@ class schema {
       const std::vector<field> fields{
           {"id", [&](auto& v, auto& k) { m.id = r_.unsigned_integer<std::uint64_t>(v, k); saw_member_id = true; }},
           {"address", [&](auto& v, auto& k) { m.address = host_port(v, k); }},
-          {"http", [&](auto& v, auto& k) { m.http_address = host_port(v, k); }}};
+          {"http", [&](auto& v, auto& k) { m.http_address = host_port(v, k); }},
+          {"wire", [&](auto& v, auto& k) { m.wire_address = host_port(v, k); }}};
       read_fields(*entry.as_table(), label, fields);
       if (!saw_member_id) r_.fail(label + ".id", "missing (every member needs its unique id)");
       if (m.address.empty()) r_.fail(label + ".address", "missing (the host:port peers dial)");

@@ -14,6 +14,7 @@ struct member {
   std::uint64_t id = 0;
   std::string address;       // host:port of its gRPC listener, as peers and clients dial it
   std::string http_address;  // optional: host:port of its REST API / dashboard
+  std::string wire_address;  // optional: host:port of its raft wire (transport/wire_format.hpp)
 };
 
 struct raft_options {
@@ -157,6 +158,10 @@ struct node_config {
   std::string data_dir;
   std::string grpc_listen = "0.0.0.0:50051";
   std::string http_listen = "0.0.0.0:8081";
+  // Optional: the raft wire's listener (transport/peer_listener.hpp). Peers
+  // whose [[members]] entry names this node's wire send their appends and
+  // heartbeats over it instead of a gRPC stream. Not with [tls] (yet).
+  std::string wire_listen;
   std::string advertise_addr;   // address clients should dial for this node; default: own members[] address
   std::vector<member> members;  // every member including this node, sorted by id
   // This node is being added to a running cluster (`troupe member add` on the

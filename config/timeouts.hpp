@@ -176,6 +176,14 @@ inline constexpr milliseconds dispatcher_tick{1000};
 // lost, so a call stuck longer than this is only worth dropping.
 inline constexpr milliseconds raft_call_deadline{5000};
 
+// A connection to the raft wire's port that has not said hello within this
+// long is closed (transport/peer_listener.hpp).
+inline constexpr milliseconds wire_hello_wait{10000};
+
+// After a wire connection to a peer failed (an older node, a firewall, a
+// refusal), its appends stay on the gRPC stream this long before the next try.
+inline constexpr milliseconds wire_redial_wait{10000};
+
 // A heartbeat call, and the tracker's wait for peer_transport's answer.
 inline milliseconds heartbeat_deadline(const node_config& c) { return heartbeat_interval(c); }
 inline milliseconds heartbeat_wait(const node_config& c) { return outer(heartbeat_deadline(c)); }

@@ -12,6 +12,7 @@
 #include "gateway/job_stream.hpp"
 #include "gateway/membership_gateway.hpp"
 #include "gateway/views.hpp"
+#include "transport/peer_listener.hpp"
 #include "transport/peer_services.hpp"
 #include "transport/server_stop.hpp"
 #include "runtime/common/log.hpp"
@@ -197,8 +198,12 @@ struct grpc_server {
   std::shared_ptr<troupe::peer_services> peer_services;  // RaftService and InternalService (transport/)
   transport::server_stop stopping;
   std::unique_ptr<grpc::Server> server;
+  // The raft wire's listener ([listen] wire), beside RaftService: the other
+  // way peers' appends come in.
+  std::unique_ptr<transport::peer_listener> wire;
   ~grpc_server() {
     if (peer_services) stop_inbound_streams(*peer_services);
+    if (wire) wire->stop();
     if (server) stopping.stop(*server, config::hop_margin);
   }
 };
@@ -228,15 +233,19 @@ std::shared_ptr<grpc_server> start_grpc_server(caf::actor_system& sys, const con
   rs->admin = make_admin_service(sys, cfg, service);
   b.RegisterService(rs->admin.get());
   b.RegisterService(rs->membership.get());
+  if (!cfg.wire_listen.empty())  // bound before gRPC, so that a taken port stops the start
+    rs->wire = std::make_unique<transport::peer_listener>(cfg, inbox.raft, transport::peer_rules::from(cfg, members));
   rs->peer_services = add_peer_services(b, sys, cfg, std::move(inbox), std::move(members));
   auto interceptors = grpc_metrics_interceptors();
   interceptors.push_back(rs->stopping.call_counter());
   b.experimental().SetInterceptorCreators(std::move(interceptors));
   rs->server = b.BuildAndStart();
   if (!rs->server || port == 0) throw std::runtime_error("cannot listen for gRPC on " + cfg.grpc_listen);
+  if (rs->wire) rs->wire->start();
   TLOG(info, "grpc_gateway") << "serving SchedulerService, AdminService, MembershipService, InternalService, RaftService, health and reflection on "
                              << cfg.grpc_listen << (cfg.tls.enabled() ? " (TLS; peers need a node certificate)" : "")
-                             << (cfg.auth.enabled() ? "; clients need a token" : "");
+                             << (cfg.auth.enabled() ? "; clients need a token" : "")
+                             << (rs->wire ? "; the raft wire on " + cfg.wire_listen : std::string());
   return rs;
 }
 

@@ -262,11 +262,8 @@ class raft_service final : public raftpb::RaftService::CallbackService {
     // A sender outside this node's configuration (removed, or not yet added
     // here) gets FAILED_PRECONDITION, not INVALID_ARGUMENT: its transport
     // tells its operator (a removed node hears of its removal this way).
-    for (auto from : senders)
-      if (from != 0 && from != rules_.self && !rules_.is_member(from))
-        return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "node " + std::to_string(from) +
-                                                                       " is not in node " +
-                                                                       std::to_string(rules_.self) + "'s configuration");
+    if (auto stranger = transport::check_raft_senders(req, rules_); !stranger.empty())
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, stranger);
     return transport::invalid_status(ctx, method, transport::check_raft_batch(req, family, rules_));
   }
 

@@ -49,8 +49,25 @@ void stream_to(self_ptr self, std::uint64_t to, const std::shared_ptr<raftpb::Ra
   auto& o = self->state.streams[to];
   if (o.stub != stub) {  // first use, or a new channel
     if (o.stream) o.stream->close();
+    if (o.link) o.link->close();
     o = peer_transport_state::outbound{};
     o.stub = stub;
+  }
+  if (auto& wire = self->state.wire) {
+    if (o.link && o.link->over()) o.link.reset();
+    const auto* peer = self->state.cfg.find_member(to);
+    if (!o.link && peer && !peer->wire_address.empty() && std::chrono::steady_clock::now() >= o.redial_at) {
+      o.link = wire->dial(to, peer->wire_address);
+      o.redial_at = std::chrono::steady_clock::now() + config::wire_redial_wait;
+    }
+    if (o.link && o.link->send(batch)) {
+      // The stream stays open beside the wire: it keeps the channel to the
+      // peer connected, which a drain reads (peer_clients::connected), and
+      // takes the batches the moment the wire ends.
+      if (!o.no_stream->load() && (!o.stream || o.stream->ended()))
+        o.stream = transport::raft_stream::open(stub, to, o.no_stream, self->state.peers->streams());
+      return;
+    }
   }
   if (o.no_stream->load()) {
     dispatch(self, stub, codec::raft_rpc::append_entries, to, std::move(batch));
@@ -107,6 +124,7 @@ void prune_streams(self_ptr self) {
       continue;
     }
     if (it->second.stream) it->second.stream->close();
+    if (it->second.link) it->second.link->close();
     it = streams.erase(it);
   }
 }
@@ -124,6 +142,11 @@ peer_transport_actor::behavior_type peer_transport(peer_transport_actor::statefu
   self->state.cfg = std::move(cfg);
   self->state.peers = std::move(peers);
   self->state.members = std::move(members);
+  for (const auto& m : self->state.cfg.members)
+    if (m.id != self->state.cfg.id && !m.wire_address.empty()) {
+      self->state.wire = std::make_unique<transport::wire_dialer>();
+      break;
+    }
   auto& sys = self->system();
   return {
       [=](send_atom, const raft_outbox& out) { send_raft(self, out); },

@@ -6,7 +6,9 @@
 //     retransmits. The AppendEntries family goes down one long-lived stream
 //     per peer (transport/raft_stream.hpp), the rarer families (votes,
 //     snapshot chunks, TimeoutNow) as unary calls, as does everything to a
-//     peer without the Stream method.
+//     peer without the Stream method. To a peer whose [[members]] entry
+//     names its raft wire, the AppendEntries family goes over the wire
+//     instead while the wire carries (transport/wire_dialer.hpp).
 //   - InternalService requests (ForwardJobStatus, WorkerHeartbeat,
 //     GetJobOutput, SetWorkerDraining), each answered to the requester with
 //     the reply or a troupe caf::error (the peer's gRPC status read back as
@@ -18,6 +20,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 
@@ -26,6 +29,7 @@
 #include "transport/member_directory.hpp"
 #include "transport/peer_clients.hpp"
 #include "transport/raft_stream.hpp"
+#include "transport/wire_dialer.hpp"
 
 namespace troupe {
 
@@ -34,6 +38,9 @@ struct peer_transport_state {
   config::node_config cfg;
   std::shared_ptr<peer_clients> peers;
   std::shared_ptr<transport::member_directory> members;
+  // The raft wire's links (null when no member has a wire address);
+  // declared before `streams`, so it outlives the links they hold.
+  std::unique_ptr<transport::wire_dialer> wire;
 
   // The outbound stream to each peer, tied to the stub it was opened on (a
   // new channel after a configuration change gets a new stream).
@@ -41,12 +48,18 @@ struct peer_transport_state {
     std::shared_ptr<raftpb::RaftService::Stub> stub;
     std::shared_ptr<transport::raft_stream> stream;
     std::shared_ptr<std::atomic<bool>> no_stream = std::make_shared<std::atomic<bool>>(false);
+    // The wire to the peer, which carries its appends in the stream's place
+    // while it is ready; none before redial_at after one failed.
+    std::shared_ptr<transport::wire_link> link;
+    std::chrono::steady_clock::time_point redial_at{};
   };
   std::map<std::uint64_t, outbound> streams;
 
   ~peer_transport_state() {
-    for (auto& [id, o] : streams)
+    for (auto& [id, o] : streams) {
       if (o.stream) o.stream->close();
+      if (o.link) o.link->close();
+    }
   }
 };
 

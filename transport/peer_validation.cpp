@@ -276,16 +276,27 @@ void note_report_times_moved(std::uint64_t node, std::int64_t offset_ns) {
                                 << "'s time synchronisation (or this node's, if it says this of every node)";
 }
 
-grpc::Status invalid_status(const grpc::ServerContextBase& ctx, const char* method, const std::string& why) {
-  if (why.empty()) return grpc::Status::OK;
+std::string check_raft_senders(const raftpb::RaftBatch& b, const peer_rules& r) {
+  for (const auto& m : b.messages())
+    if (m.from() != 0 && m.from() != r.self && !r.is_member(m.from()))
+      return "node " + num(m.from()) + " is not in node " + num(r.self) + "'s configuration";
+  return "";
+}
+
+std::string note_refused(const std::string& peer, const char* method, const std::string& why) {
   const std::string text = std::string(method) + " refused: " + why;
   // One line per second per method: a flood of bad messages must not
   // become a flood of log lines.
   std::uint64_t left_out = 0;
   if (log_due(method, std::chrono::seconds(1), left_out))
-    TLOG(warn, "peer_validation") << text << " (peer " << ctx.peer() << ")"
+    TLOG(warn, "peer_validation") << text << " (peer " << peer << ")"
                                   << (left_out ? " [" + std::to_string(left_out) + " similar lines left out]" : "");
-  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, text);
+  return text;
+}
+
+grpc::Status invalid_status(const grpc::ServerContextBase& ctx, const char* method, const std::string& why) {
+  if (why.empty()) return grpc::Status::OK;
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, note_refused(ctx.peer(), method, why));
 }
 
 }  // namespace troupe::transport

@@ -65,6 +65,15 @@ std::int64_t align_report_times(std::vector<logpb::JobStatusUpdate>& updates, st
 void note_report_times_moved(std::uint64_t node, std::int64_t offset_ns);
 std::string check_worker_heartbeat(const internalpb::WorkerHeartbeatRequest& req, const peer_rules& r);
 
+// "" when every sender of `b` (0 aside) is this node or a member of its
+// configuration; otherwise which one is not. A removed node hears of its
+// removal through this refusal (FAILED_PRECONDITION on gRPC).
+std::string check_raft_senders(const raftpb::RaftBatch& b, const peer_rules& r);
+
+// Logs "<method> refused: <why> (peer <peer>)", at most one line per second
+// per method with the count of lines left out, and returns the text.
+std::string note_refused(const std::string& peer, const char* method, const std::string& why);
+
 // When `why` is empty: OK (go on). Otherwise INVALID_ARGUMENT "<method>
 // refused: <why>", logged (at most one line per second per method, with the
 // count of lines left out).

@@ -158,6 +158,11 @@ void raft_stream::OnReadDone(bool ok) {
   if (drop_hold) RemoveHold();
 }
 
+bool raft_stream::ended() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return ended_;
+}
+
 void raft_stream::close() {
   bool drop_hold = false;
   {

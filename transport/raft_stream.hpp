@@ -80,6 +80,9 @@ class raft_stream final : public grpc::ClientBidiReactor<raftpb::RaftBatch, raft
   // or this node stops).
   void close();
 
+  // Whether the stream is over (closed, cut, or refused): open a new one.
+  bool ended();
+
   // At most this many batches, and bytes, wait behind the one being
   // written (a stopped peer's flow-control window fills and nothing moves).
   static constexpr std::size_t max_queued = 1024;

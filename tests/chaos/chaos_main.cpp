@@ -160,12 +160,13 @@ bool corrupt(const std::string& mode, std::vector<view>& views, const history& h
 // Self-check "wipe": kill a follower, delete everything in its data dir and
 // start it again cut off from its peers (through the proxy), so it cannot
 // catch up from the leader and answers from its empty table.
-void wipe_follower(integration::cluster& c, fault_proxy& proxy) {
+void wipe_follower(integration::cluster& c, fault_proxy& proxy, fault_proxy& wire_proxy) {
   auto leader = c.wait_for_leader(milliseconds(30000));
   auto victim = c.some_follower(leader);
   c.kill9(victim);
   auto removed = c.wipe_data_dir(victim);
   proxy.set_node_mode(victim, link_mode::cut);
+  wire_proxy.set_node_mode(victim, link_mode::cut);
   c.start(victim);
   say("chaos self-check: wiped node " + std::to_string(victim) + "'s data dir (" + std::to_string(removed) +
       " files) and restarted it isolated");
@@ -180,14 +181,19 @@ bool run_seed(const options& o, std::uint64_t seed) {
       num(o.duration_s) + " s" + (o.self_check.empty() ? " of faults" : " without faults (self-check " + o.self_check + ")") +
       ", " + std::to_string(o.clients) + " client threads; replay: chaos_test --nodes " + std::to_string(o.nodes) +
       " --seed " + std::to_string(seed) + " --duration-s " + num(o.duration_s));
-  fault_proxy proxy(o.nodes);
+  fault_proxy proxy(o.nodes), wire_proxy(o.nodes);  // gRPC's links, the raft wire's
   integration::cluster_options co;
   co.nodes = o.nodes;
   co.snapshot_every = 1000;  // snapshots and InstallSnapshot happen during the run
   co.peer_address = [&proxy](std::uint64_t from, std::uint64_t to) { return proxy.address(from, to); };
+  co.peer_wire_address = [&wire_proxy](std::uint64_t from, std::uint64_t to) { return wire_proxy.address(from, to); };
   integration::cluster c(co);
-  for (auto id : c.ids()) proxy.set_destination(id, c.grpc_address(id));
+  for (auto id : c.ids()) {
+    proxy.set_destination(id, c.grpc_address(id));
+    if (!c.wire_address(id).empty()) wire_proxy.set_destination(id, c.wire_address(id));
+  }
   proxy.start();
+  wire_proxy.start();
   data_disks disks(c, 256);  // destroyed (unmounted) before the cluster removes its directory
   if (!disks.available()) say("chaos: " + disks.why_not());
   say("chaos: cluster in " + c.dir());
@@ -208,7 +214,7 @@ bool run_seed(const options& o, std::uint64_t seed) {
   clients cl(cop, h);
   auto t0 = steady::now();
   auto until = t0 + std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(o.duration_s));
-  nemesis nm(seed, c, proxy, disks, t0);
+  nemesis nm(seed, c, {&proxy, &wire_proxy}, disks, t0);
   cl.start();
   if (o.self_check.empty()) nm.run(until);
   else std::this_thread::sleep_for(until - steady::now());
@@ -228,7 +234,7 @@ bool run_seed(const options& o, std::uint64_t seed) {
   if (!o.self_check.empty()) {
     say("chaos self-check baseline: " + v.line(seed, o.nodes));
     if (o.self_check == "wipe") {
-      wipe_follower(c, proxy);
+      wipe_follower(c, proxy, wire_proxy);
       views = settle(c, h, cop.runs_file, seconds(20));
     } else if (!corrupt(o.self_check, views, h)) {
       say("chaos self-check: nothing to corrupt (no acknowledged or terminal job); self-check not done");

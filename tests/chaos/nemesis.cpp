@@ -64,8 +64,9 @@ void data_disks::free(std::uint64_t node) {
   fs::remove(c_.data_dir(node) + "/chaos-filler", ec);
 }
 
-nemesis::nemesis(std::uint64_t seed, integration::cluster& c, fault_proxy& p, data_disks& d, steady::time_point t0)
-    : rng_(seed), c_(c), proxy_(p), disks_(d), t0_(t0), paused_(c.size() + 1), killed_(c.size() + 1),
+nemesis::nemesis(std::uint64_t seed, integration::cluster& c, std::vector<fault_proxy*> proxies, data_disks& d,
+                 steady::time_point t0)
+    : rng_(seed), c_(c), proxies_(std::move(proxies)), disks_(d), t0_(t0), paused_(c.size() + 1), killed_(c.size() + 1),
       filled_(c.size() + 1), joining_(c.size() + 1), drained_(c.size() + 1), filled_since_start_(c.size() + 1) {
   for (auto id : c.ids()) {
     stubs_.push_back(integration::make_stub(c.grpc_address(id)));
@@ -249,7 +250,7 @@ void nemesis::restart_exited() {
 }
 
 void nemesis::heal_all() {
-  proxy_.heal();
+  for (auto* p : proxies_) p->heal();
   for (auto id : c_.ids()) {
     if (paused_[id] && c_.running(id)) ::kill(c_.pid(id), SIGCONT);
     paused_[id] = false;
@@ -325,7 +326,7 @@ void nemesis::run(steady::time_point until) {
         break;
       case isolate_node:
       case blackhole_node:
-        proxy_.set_node_mode(target, k == isolate_node ? link_mode::cut : link_mode::stall);
+        for (auto* p : proxies_) p->set_node_mode(target, k == isolate_node ? link_mode::cut : link_mode::stall);
         what += " node " + std::to_string(target) + (target == l ? " (leader)" : "");
         break;
       case split_cluster: {
@@ -333,7 +334,7 @@ void nemesis::run(steady::time_point until) {
         std::vector<std::uint64_t> side{target};
         for (auto id : c_.ids())
           if (side.size() < (n - 1) / 2 && id != target && rng_() % 2 == 0) side.push_back(id);
-        proxy_.split(side);
+        for (auto* p : proxies_) p->split(side);
         what += " {";
         for (auto id : side) what += " " + std::to_string(id);
         what += " } | rest";
@@ -341,7 +342,7 @@ void nemesis::run(steady::time_point until) {
       }
       case slow_node: {
         int ms = 50 + static_cast<int>(rng_() % 250);
-        proxy_.set_node_delay(target, ms);
+        for (auto* p : proxies_) p->set_node_delay(target, ms);
         what += " node " + std::to_string(target) + " +" + std::to_string(ms) + " ms per chunk";
         break;
       }

@@ -54,7 +54,9 @@ struct leader_kill {
 
 class nemesis {
  public:
-  nemesis(std::uint64_t seed, integration::cluster& c, fault_proxy& p, data_disks& d, steady::time_point t0);
+  // Every fault of `proxies` (gRPC's, and the raft wire's) is applied to all.
+  nemesis(std::uint64_t seed, integration::cluster& c, std::vector<fault_proxy*> proxies, data_disks& d,
+          steady::time_point t0);
 
   // Runs faults until `until` (each fault's hold time is cut short there).
   void run(steady::time_point until);
@@ -95,7 +97,7 @@ class nemesis {
 
   std::mt19937_64 rng_;
   integration::cluster& c_;
-  fault_proxy& proxy_;
+  std::vector<fault_proxy*> proxies_;
   data_disks& disks_;
   steady::time_point t0_;
   std::vector<std::unique_ptr<scheduler::SchedulerService::Stub>> stubs_;

@@ -118,13 +118,15 @@ cluster::cluster(cluster_options opts) : opts_(std::move(opts)), failures_at_sta
   if (opts_.nodes == 0) throw std::invalid_argument("cluster needs at least one node");
   dir_ = make_temp_dir();
   const std::size_t total = opts_.nodes + opts_.spare_nodes;
-  auto ports = free_ports(2 * total);
+  const bool wire = opts_.raft_wire && opts_.tls_dir.empty();
+  auto ports = free_ports(3 * total);
   nodes_.resize(total);
   for (std::size_t i = 0; i < total; ++i) {
     auto& n = nodes_[i];
     n.id = i + 1;
-    n.grpc_port = ports[2 * i];
-    n.http_port = ports[2 * i + 1];
+    n.grpc_port = ports[3 * i];
+    n.http_port = ports[3 * i + 1];
+    n.wire_port = wire ? ports[3 * i + 2] : 0;
     n.config_path = dir_ + "/node-" + std::to_string(n.id) + ".toml";
     n.stub = make_stub(loopback(n.grpc_port), opts_.client);
   }
@@ -152,12 +154,19 @@ void cluster::write_config(const node& n) const {
   std::ostringstream t;
   const bool spare = n.id > opts_.nodes;
   t << "[node]\nid = " << n.id << "\ndata_dir = \"" << data_dir(n.id) << "\"\n" << (spare ? "join = true\n" : "")
-    << "\n[listen]\ngrpc = \"" << loopback(n.grpc_port) << "\"\nhttp = \"" << loopback(n.http_port) << "\"\n\n";
+    << "\n[listen]\ngrpc = \"" << loopback(n.grpc_port) << "\"\nhttp = \"" << loopback(n.http_port) << "\"\n";
+  if (n.wire_port != 0) t << "wire = \"" << loopback(n.wire_port) << "\"\n";
+  t << "\n";
   for (const auto& m : nodes_) {
     if (m.id > opts_.nodes && m.id != n.id) continue;  // the seed: the first nodes (and a spare itself)
     auto address = m.id != n.id && opts_.peer_address ? opts_.peer_address(n.id, m.id) : loopback(m.grpc_port);
     t << "[[members]]\nid = " << m.id << "\naddress = \"" << address << "\"\nhttp = \"" << loopback(m.http_port)
-      << "\"\n\n";
+      << "\"\n";
+    if (m.wire_port != 0)
+      t << "wire = \""
+        << (m.id != n.id && opts_.peer_wire_address ? opts_.peer_wire_address(n.id, m.id) : loopback(m.wire_port))
+        << "\"\n";
+    t << "\n";
   }
   t << "[raft]\ntick_ms = " << opts_.tick_ms << "\nelection_ticks = " << opts_.election_ticks
     << "\nheartbeat_ticks = " << opts_.heartbeat_ticks << "\ncommit_deadline_ms = " << opts_.commit_deadline_ms
@@ -307,6 +316,9 @@ bool cluster::exited(std::uint64_t id, int* status) {
 }
 pid_t cluster::pid(std::uint64_t id) const { return at(id).pid; }
 std::string cluster::grpc_address(std::uint64_t id) const { return loopback(at(id).grpc_port); }
+std::string cluster::wire_address(std::uint64_t id) const {
+  return at(id).wire_port ? loopback(at(id).wire_port) : std::string();
+}
 std::string cluster::http_address(std::uint64_t id) const { return loopback(at(id).http_port); }
 std::string cluster::data_dir(std::uint64_t id) const { return dir_ + "/data-" + std::to_string(id); }
 

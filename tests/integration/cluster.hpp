@@ -67,6 +67,11 @@ struct cluster_options {
   // peer's own gRPC listener (tests/chaos routes every link through a
   // fault-injecting proxy this way). A node always lists itself directly.
   std::function<std::string(std::uint64_t from, std::uint64_t to)> peer_address;
+  // Every node gets a raft wire port ([listen] wire, and wire in each member's
+  // entry), unless tls_dir is set (the wire does not speak TLS yet) or this
+  // is false. peer_wire_address routes it as peer_address routes gRPC.
+  bool raft_wire = true;
+  std::function<std::string(std::uint64_t from, std::uint64_t to)> peer_wire_address;
   // When set, more NAME=value environment entries for node `id`'s process
   // (e.g. a node whose clock libfaketime puts ahead).
   std::function<std::vector<std::string>(std::uint64_t id)> node_env;
@@ -132,6 +137,7 @@ class cluster {
   std::size_t size() const { return opts_.nodes; }
   const std::string& dir() const { return dir_; }
   std::string grpc_address(std::uint64_t id) const;
+  std::string wire_address(std::uint64_t id) const;  // "" without the wire
   std::string http_address(std::uint64_t id) const;
   std::string data_dir(std::uint64_t id) const;
   // The TOML file node `id` starts with (written by the constructor), for
@@ -164,6 +170,7 @@ class cluster {
     std::uint64_t id = 0;
     std::uint16_t grpc_port = 0;
     std::uint16_t http_port = 0;
+    std::uint16_t wire_port = 0;  // 0: no raft wire
     pid_t pid = -1;
     int starts = 0;
     std::string config_path;

@@ -115,7 +115,7 @@ TEST_CASE("config/examples/full.toml sets every key to its default") {
   // "Every key": each one the loader knows appears in the file.
   const std::string text = read_text(path);
   for (const char* key :
-       {"id =", "data_dir =", "advertise_addr =", "grpc =", "http =", "address =", "tick_ms =", "election_ticks =",
+       {"id =", "data_dir =", "advertise_addr =", "grpc =", "http =", "wire =", "address =", "tick_ms =", "election_ticks =",
         "heartbeat_ticks =", "commit_deadline_ms =", "max_pending_proposals =", "status_hold_ms =", "status_hold_busy_ms =",
         "snapshot_every =",
         "max_entries_per_append =", "snapshot_chunk_bytes =", "pre_vote =", "check_quorum =", "heartbeat_ms =",

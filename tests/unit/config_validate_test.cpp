@@ -55,6 +55,30 @@ TEST_CASE("ids and membership") {
               "must be > 0");
 }
 
+TEST_CASE("the raft wire: its own port, member addresses, not with TLS") {
+  scratch_dir dir;
+  {
+    node_config c = valid_config(dir);
+    c.wire_listen = "0.0.0.0:50061";
+    for (auto& m : c.members) m.wire_address = "127.0.0.1:5006" + std::to_string(m.id);
+    validate(c);
+  }
+  check_error(error_after(dir, [](node_config& c) { c.wire_listen = "0.0.0.0:50051"; }), "x.toml", "[listen].wire",
+              "port 50051 is also the [listen].grpc port");
+  check_error(error_after(dir, [](node_config& c) { c.wire_listen = "0.0.0.0:8081"; }), "x.toml", "[listen].wire",
+              "port 8081 is also the [listen].http port");
+  check_error(error_after(dir, [](node_config& c) { c.members[1].wire_address = "127.0.0.1:50052"; }), "x.toml",
+              "[[members]][2].wire", "port 50052 on host 127.0.0.1 is also used by [[members]][2].address");
+  check_error(error_after(dir,
+                          [](node_config& c) {
+                            c.wire_listen = "0.0.0.0:50061";
+                            c.tls.cert_file = "n.crt";
+                            c.tls.key_file = "n.key";
+                            c.tls.ca_file = "ca.crt";
+                          }),
+              "x.toml", "[listen].wire", "the raft wire does not speak TLS yet");
+}
+
 TEST_CASE("addresses and ports") {
   scratch_dir dir;
   check_error(error_after(dir, [](node_config& c) { c.members[1].address = "127.0.0.1:50051"; }), "x.toml",

@@ -1,0 +1,315 @@
+#include "transport/peer_listener.hpp"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <stdexcept>
+
+#include <caf/send.hpp>
+
+#include "config/timeouts.hpp"
+#include "protocol/raft_codec.hpp"
+#include "runtime/common/log.hpp"
+#include "transport/wire_format.hpp"
+
+namespace troupe::transport {
+
+using clock = std::chrono::steady_clock;
+
+struct peer_listener::conn {
+  int fd = -1;
+  int listen_fd = -1;
+  std::string peer;       // for the log
+  std::string head;       // the dialer's hello, as it arrives
+  bool wire = false;      // past the hello
+  clock::time_point deadline;  // for the hello
+  wire::frame_reader frames;
+  raftpb::RaftBatch batch;
+  conn(std::uint64_t max_frame) : frames(max_frame) {}
+};
+
+namespace {
+
+std::string describe(const sockaddr_storage& sa) {
+  char host[INET6_ADDRSTRLEN] = "?";
+  unsigned port = 0;
+  if (sa.ss_family == AF_INET) {
+    const auto& a = reinterpret_cast<const sockaddr_in&>(sa);
+    ::inet_ntop(AF_INET, &a.sin_addr, host, sizeof host);
+    port = ntohs(a.sin_port);
+  } else if (sa.ss_family == AF_INET6) {
+    const auto& a = reinterpret_cast<const sockaddr_in6&>(sa);
+    ::inet_ntop(AF_INET6, &a.sin6_addr, host, sizeof host);
+    port = ntohs(a.sin6_port);
+  }
+  return std::string(host) + ":" + std::to_string(port);
+}
+
+std::runtime_error cannot_listen(const std::string& listen, const std::string& why) {
+  return std::runtime_error("cannot listen for the raft wire on " + listen + ": " + why);
+}
+
+// Binds and listens on every address `listen` ("host:port", "[v6]:port")
+// resolves to, as gRPC's listener does: a wildcard IPv6 address also
+// takes IPv4 (dual stack), and the IPv4 wildcard after it is then skipped.
+std::vector<int> bind_all(const std::string& listen, std::uint16_t& port) {
+  const auto colon = listen.rfind(':');
+  if (colon == std::string::npos) throw cannot_listen(listen, "expected host:port");
+  std::string host = listen.substr(0, colon);
+  const std::string service = listen.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* res = nullptr;
+  if (int rc = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &res); rc != 0)
+    throw cannot_listen(listen, ::gai_strerror(rc));
+  std::vector<int> fds;
+  std::string error;
+  port = 0;
+  for (auto* ai = res; ai; ai = ai->ai_next) {
+    sockaddr_storage sa{};
+    std::memcpy(&sa, ai->ai_addr, ai->ai_addrlen);
+    // Port 0: the first address picks one, the others take the same.
+    auto& sa_port = sa.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6&>(sa).sin6_port
+                                             : reinterpret_cast<sockaddr_in&>(sa).sin_port;
+    if (port != 0) sa_port = htons(port);
+    int fd = ::socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      error = std::strerror(errno);
+      continue;
+    }
+    int one = 1;
+    // Not SO_REUSEPORT: a second node on the same port must fail to start
+    // (grpc_gateway.cpp), not share the connections.
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (ai->ai_family == AF_INET6) {
+      const auto& a6 = reinterpret_cast<const sockaddr_in6&>(sa).sin6_addr;
+      int v6only = IN6_IS_ADDR_UNSPECIFIED(&a6) ? 0 : 1;
+      ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+    }
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&sa), ai->ai_addrlen) != 0 || ::listen(fd, SOMAXCONN) != 0) {
+      const int e = errno;
+      ::close(fd);
+      if (e == EADDRINUSE && !fds.empty() && ai->ai_family == AF_INET) continue;  // taken by the dual stack
+      error = std::strerror(e);
+      for (int f : fds) ::close(f);
+      ::freeaddrinfo(res);
+      throw cannot_listen(listen, error);
+    }
+    if (port == 0) {
+      sockaddr_storage bound{};
+      socklen_t len = sizeof bound;
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
+      port = bound.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6&>(bound).sin6_port)
+                                         : ntohs(reinterpret_cast<sockaddr_in&>(bound).sin_port);
+    }
+    fds.push_back(fd);
+  }
+  ::freeaddrinfo(res);
+  if (fds.empty()) throw cannot_listen(listen, error.empty() ? "no address" : error);
+  return fds;
+}
+
+}  // namespace
+
+peer_listener::peer_listener(const config::node_config& cfg, raft_inbox raft, peer_rules rules)
+    : raft_(std::move(raft)), rules_(std::move(rules)), listen_(cfg.wire_listen) {
+  listen_fds_ = bind_all(listen_, port_);
+  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (epoll_fd_ < 0 || wake_fd_ < 0) {
+    stop();
+    throw cannot_listen(listen_, std::strerror(errno));
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  for (int fd : listen_fds_) {
+    ev.data.fd = fd;
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+  }
+  ev.data.fd = wake_fd_;
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
+}
+
+peer_listener::~peer_listener() { stop(); }
+
+void peer_listener::start() {
+  thread_ = std::thread([this] { run(); });
+}
+
+void peer_listener::stop() {
+  if (stopping_.exchange(true)) return;
+  if (thread_.joinable()) {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
+    thread_.join();
+  }
+  for (auto& [fd, c] : conns_) ::close(fd);
+  conns_.clear();
+  for (int fd : listen_fds_) ::close(fd);
+  listen_fds_.clear();
+  if (epoll_fd_ >= 0) ::close(epoll_fd_);
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+  epoll_fd_ = wake_fd_ = -1;
+}
+
+void peer_listener::run() {
+  ::prctl(PR_SET_NAME, "peer_listener");
+  epoll_event events[64];
+  while (!stopping_.load()) {
+    // Only a connection that has not said hello yet needs a timer; otherwise
+    // the thread sleeps until something arrives.
+    int timeout_ms = -1;
+    for (const auto& [fd, c] : conns_)
+      if (!c->wire) {
+        timeout_ms = 1000;
+        break;
+      }
+    const int n = ::epoll_wait(epoll_fd_, events, 64, timeout_ms);
+    for (int i = 0; i < n && !stopping_.load(); ++i) {
+      const int fd = events[i].data.fd;
+      if (fd == wake_fd_) break;
+      if (std::find(listen_fds_.begin(), listen_fds_.end(), fd) != listen_fds_.end()) {
+        accept_from(fd);
+        continue;
+      }
+      if (auto it = conns_.find(fd); it != conns_.end()) on_readable(*it->second);
+    }
+    // A connection that has not said hello by its deadline is closed.
+    const auto now = clock::now();
+    std::vector<int> silent;
+    for (const auto& [fd, c] : conns_)
+      if (!c->wire && now >= c->deadline) silent.push_back(fd);
+    for (int fd : silent) close_conn(fd);
+  }
+}
+
+void peer_listener::accept_from(int listen_fd) {
+  for (;;) {
+    sockaddr_storage sa{};
+    socklen_t len = sizeof sa;
+    const int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&sa), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EMFILE || errno == ENFILE) {
+        // The connection stays in the backlog and the socket readable: wait
+        // a little rather than spin on it.
+        TLOG(warn, "peer_listener") << "accept on " << listen_ << ": " << std::strerror(errno);
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      return;  // EAGAIN: all taken
+    }
+    auto c = std::make_unique<conn>(rules_.max_message_bytes);
+    c->fd = fd;
+    c->listen_fd = listen_fd;
+    c->peer = describe(sa);
+    c->deadline = clock::now() + config::wire_hello_wait;
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.fd = fd;
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+    conns_.emplace(fd, std::move(c));
+  }
+}
+
+void peer_listener::close_conn(int fd) {
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+  ::close(fd);
+  conns_.erase(fd);
+}
+
+void peer_listener::on_readable(conn& c) {
+  if (c.wire)
+    read_frames(c);
+  else
+    greet(c);
+}
+
+// Reads the dialer's hello: the magic, then the version.
+void peer_listener::greet(conn& c) {
+  char buf[wire::hello.size()];
+  const ssize_t n = ::recv(c.fd, buf, wire::hello.size() - c.head.size(), 0);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+  if (n <= 0) {
+    close_conn(c.fd);
+    return;
+  }
+  c.head.append(buf, static_cast<std::size_t>(n));
+  const std::size_t magic = wire::hello.size() - 1;  // "TRPW", then the version
+  const std::size_t same = std::min(c.head.size(), magic);
+  if (c.head.compare(0, same, wire::hello.substr(0, same)) != 0) {
+    note_refused(c.peer, "RaftWire", "a connection that does not open with the raft wire's hello");
+    close_conn(c.fd);
+    return;
+  }
+  if (c.head.size() < wire::hello.size()) return;
+  // A hello: ours answers it either way (5 bytes fit any new socket's buffer).
+  [[maybe_unused]] auto sent = ::send(c.fd, wire::hello.data(), wire::hello.size(), MSG_NOSIGNAL);
+  if (c.head != wire::hello) {
+    TLOG(info, "peer_listener") << "wire connection from " << c.peer << " speaks version "
+                                << static_cast<int>(static_cast<unsigned char>(c.head.back())) << ", this node "
+                                << static_cast<int>(wire::hello.back()) << ": closed (it keeps its gRPC stream)";
+    close_conn(c.fd);
+    return;
+  }
+  c.wire = true;
+  int one = 1;
+  ::setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+void peer_listener::read_frames(conn& c) {
+  char buf[64 * 1024];
+  for (;;) {
+    const ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;
+    if (n <= 0) {  // the dialer closed (or reset) it
+      close_conn(c.fd);
+      return;
+    }
+    c.frames.feed(buf, static_cast<std::size_t>(n));
+    std::string_view frame;
+    for (;;) {
+      const auto r = c.frames.next(frame);
+      if (r == wire::frame_reader::result::need_more) break;
+      if (r == wire::frame_reader::result::too_big) {
+        note_refused(c.peer, "RaftWire", "a frame of " + std::to_string(c.frames.announced()) +
+                                             " bytes, over the limit of " + std::to_string(rules_.max_message_bytes));
+        close_conn(c.fd);
+        return;
+      }
+      c.batch.Clear();
+      if (!c.batch.ParseFromArray(frame.data(), static_cast<int>(frame.size()))) {
+        note_refused(c.peer, "RaftWire", "a frame that is not a RaftBatch");
+        close_conn(c.fd);
+        return;
+      }
+      // A sender outside the configuration loses the connection: it falls
+      // back to its gRPC stream, whose refusal tells its operator.
+      if (auto stranger = check_raft_senders(c.batch, rules_); !stranger.empty()) {
+        note_refused(c.peer, "RaftWire", stranger);
+        close_conn(c.fd);
+        return;
+      }
+      if (auto why = check_raft_batch(c.batch, codec::raft_rpc::append_entries, rules_); !why.empty()) {
+        note_refused(c.peer, "RaftWire", why);  // dropped alone, as RaftService.Stream drops it
+        continue;
+      }
+      for (const auto& m : c.batch.messages()) caf::anon_send(raft_, step_atom::value, codec::from_proto(m));
+    }
+  }
+}
+
+}  // namespace troupe::transport
