@@ -271,7 +271,9 @@ void peer_listener::greet(conn& c) {
 
 void peer_listener::read_frames(conn& c) {
   char buf[64 * 1024];
-  for (;;) {
+  // At most 1 MiB per wake-up: a peer that never pauses must not keep the
+  // thread from the others' connections (epoll reports this one again).
+  for (int reads = 0; reads < 16; ++reads) {
     const ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno == EAGAIN) return;
