@@ -42,6 +42,11 @@ bool check_edge_security(const config::node_config& cfg) {
 
 std::vector<std::string> exposure_warnings(const config::node_config& cfg) {
   std::vector<std::string> out;
+  // The raft wire never has TLS (config/validate.cpp refuses both).
+  if (!cfg.wire_listen.empty() && !loopback_only(cfg.wire_listen))
+    out.push_back("SECURITY: the raft wire listener " + cfg.wire_listen +
+                  " is reachable beyond loopback and has no TLS: anyone who can reach it can send Raft messages "
+                  "as a cluster member; keep it on a network only the nodes reach, or remove [listen].wire");
   if (cfg.tls.enabled() && cfg.auth.enabled()) return out;
   std::string missing = !cfg.tls.enabled() && !cfg.auth.enabled() ? "no [tls] and no [[auth.tokens]]"
                         : !cfg.tls.enabled()                      ? "no [tls]"

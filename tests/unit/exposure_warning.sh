@@ -23,7 +23,14 @@ bash "$src/scripts/make-certs.sh" "$dir/tls" 1 >/dev/null
   --tls-key "$dir/tls/node-1.key" --tls-ca "$dir/tls/ca.crt" --check-config 2>"$dir/err" >/dev/null
 ! grep -q SECURITY "$dir/err" || fail "warned with TLS and tokens: $(cat "$dir/err")"
 
-# Loopback only (the local example): quiet.
+# The raft wire beyond loopback (it has no TLS): warned, naming it.
+sed "s|data_dir = .*|data_dir = \"$dir/d3\"|; 0,/^wire = \"127.0.0.1:50061\"/s||wire = \"0.0.0.0:50061\"|" \
+  "$src/deploy/local/node1.toml" >"$dir/wire.toml"
+"$node" --config "$dir/wire.toml" --check-config 2>"$dir/err" >/dev/null
+grep -q "SECURITY: the raft wire listener 0.0.0.0:50061 is reachable beyond loopback and has no TLS" "$dir/err" \
+  || fail "no raft wire warning: $(cat "$dir/err")"
+
+# Loopback only (the local example, its raft wire included): quiet.
 sed "s|data_dir = .*|data_dir = \"$dir/d2\"|" "$src/deploy/local/node1.toml" >"$dir/node1.toml"
 "$node" --config "$dir/node1.toml" --check-config 2>"$dir/err" >/dev/null
 ! grep -q SECURITY "$dir/err" || fail "warned on loopback: $(cat "$dir/err")"
