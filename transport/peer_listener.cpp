@@ -15,9 +15,11 @@
 #include <chrono>
 #include <cstring>
 #include <stdexcept>
+#include <tuple>
 
 #include <caf/send.hpp>
 
+#include "config/host_port.hpp"
 #include "config/timeouts.hpp"
 #include "protocol/raft_codec.hpp"
 #include "runtime/common/log.hpp"
@@ -64,28 +66,24 @@ std::runtime_error cannot_listen(const std::string& listen, const std::string& w
 // resolves to, as gRPC's listener does: a wildcard IPv6 address also
 // takes IPv4 (dual stack), and the IPv4 wildcard after it is then skipped.
 std::vector<int> bind_all(const std::string& listen, std::uint16_t& port) {
-  const auto colon = listen.rfind(':');
-  if (colon == std::string::npos) throw cannot_listen(listen, "expected host:port");
-  std::string host = listen.substr(0, colon);
-  const std::string service = listen.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  std::string host;
+  try {
+    std::tie(host, port) = config::split_host_port(listen);
+  } catch (const std::exception& e) {
+    throw cannot_listen(listen, e.what());
+  }
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_PASSIVE;
   addrinfo* res = nullptr;
-  if (int rc = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &res); rc != 0)
+  if (int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res); rc != 0)
     throw cannot_listen(listen, ::gai_strerror(rc));
   std::vector<int> fds;
   std::string error;
-  port = 0;
   for (auto* ai = res; ai; ai = ai->ai_next) {
     sockaddr_storage sa{};
     std::memcpy(&sa, ai->ai_addr, ai->ai_addrlen);
-    // Port 0: the first address picks one, the others take the same.
-    auto& sa_port = sa.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6&>(sa).sin6_port
-                                             : reinterpret_cast<sockaddr_in&>(sa).sin_port;
-    if (port != 0) sa_port = htons(port);
     int fd = ::socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
       error = std::strerror(errno);
@@ -108,13 +106,6 @@ std::vector<int> bind_all(const std::string& listen, std::uint16_t& port) {
       for (int f : fds) ::close(f);
       ::freeaddrinfo(res);
       throw cannot_listen(listen, error);
-    }
-    if (port == 0) {
-      sockaddr_storage bound{};
-      socklen_t len = sizeof bound;
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
-      port = bound.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6&>(bound).sin6_port)
-                                         : ntohs(reinterpret_cast<sockaddr_in&>(bound).sin_port);
     }
     fds.push_back(fd);
   }

@@ -53,19 +53,20 @@ void stream_to(self_ptr self, std::uint64_t to, const std::shared_ptr<raftpb::Ra
     o = peer_transport_state::outbound{};
     o.stub = stub;
   }
+  auto open_stream = [&] { o.stream = transport::raft_stream::open(stub, to, o.no_stream, self->state.peers->streams()); };
   if (auto& wire = self->state.wire) {
     if (o.link && o.link->over()) o.link.reset();
     const auto* peer = self->state.cfg.find_member(to);
-    if (!o.link && peer && !peer->wire_address.empty() && std::chrono::steady_clock::now() >= o.redial_at) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!o.link && peer && !peer->wire_address.empty() && now >= o.redial_at) {
       o.link = wire->dial(to, peer->wire_address);
-      o.redial_at = std::chrono::steady_clock::now() + config::wire_redial_wait;
+      o.redial_at = now + config::wire_redial_wait;
     }
     if (o.link && o.link->send(batch)) {
       // The stream stays open beside the wire: it keeps the channel to the
       // peer connected, which a drain reads (peer_clients::connected), and
       // takes the batches the moment the wire ends.
-      if (!o.no_stream->load() && (!o.stream || o.stream->ended()))
-        o.stream = transport::raft_stream::open(stub, to, o.no_stream, self->state.peers->streams());
+      if (!o.no_stream->load() && (!o.stream || o.stream->ended())) open_stream();
       return;
     }
   }
@@ -74,7 +75,7 @@ void stream_to(self_ptr self, std::uint64_t to, const std::shared_ptr<raftpb::Ra
     return;
   }
   if (o.stream && o.stream->send(std::move(batch))) return;
-  o.stream = transport::raft_stream::open(stub, to, o.no_stream, self->state.peers->streams());
+  open_stream();
   o.stream->send(std::move(batch));
 }
 

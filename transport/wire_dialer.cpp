@@ -13,6 +13,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "config/host_port.hpp"
 #include "config/timeouts.hpp"
 #include "runtime/common/log.hpp"
 #include "transport/wire_format.hpp"
@@ -138,15 +139,18 @@ std::shared_ptr<wire_link> wire_dialer::dial(std::uint64_t to, const std::string
 void wire_dialer::connect(const std::shared_ptr<wire_link>& l) {
   std::lock_guard<std::mutex> lock(l->mutex_);
   if (l->state_ != wire_link::state::resolving) return;  // closed before it started
-  const auto colon = l->address_.rfind(':');
-  if (colon == std::string::npos) return l->end_locked("not host:port");
-  std::string host = l->address_.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  std::pair<std::string, std::uint16_t> host_port;
+  try {
+    host_port = config::split_host_port(l->address_);
+  } catch (const std::exception& e) {
+    return l->end_locked(e.what());
+  }
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* res = nullptr;
-  if (int rc = ::getaddrinfo(host.c_str(), l->address_.c_str() + colon + 1, &hints, &res); rc != 0 || !res)
+  if (int rc = ::getaddrinfo(host_port.first.c_str(), std::to_string(host_port.second).c_str(), &hints, &res);
+      rc != 0 || !res)
     return l->end_locked(rc ? ::gai_strerror(rc) : "no address");
   const int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {

@@ -40,10 +40,23 @@ raft_inbox::behavior_type fake_raft() {
   };
 }
 
+// A loopback port nobody listens on (the kernel's pick, released at once).
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+  socklen_t len = sizeof sa;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
+  ::close(fd);
+  return ntohs(sa.sin_port);
+}
+
 config::node_config make_config(std::uint64_t id, int port) {
   config::node_config c;
   c.id = id;
-  c.wire_listen = "127.0.0.1:0";
+  c.wire_listen = "127.0.0.1:" + std::to_string(free_port());
   c.members = {{1, "127.0.0.1:1", ""}, {2, "127.0.0.1:" + std::to_string(port), ""}, {3, "127.0.0.1:2", ""}};
   return c;
 }
@@ -237,15 +250,7 @@ TEST_CASE("a wire link carries once the peer answered, and not to a peer without
     server->Shutdown();
   }
   SUBCASE("nothing listens") {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
-    socklen_t len = sizeof sa;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
-    ::close(fd);  // a port nobody listens on
-    auto link = dialer.dial(2, "127.0.0.1:" + std::to_string(ntohs(sa.sin_port)));
+    auto link = dialer.dial(2, "127.0.0.1:" + std::to_string(free_port()));
     CHECK(eventually([&] { return link->over(); }));
   }
 }
