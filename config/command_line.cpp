@@ -136,7 +136,7 @@ std::vector<member> parse_peers(const std::string& value, std::uint64_t self_id)
     } catch (const config_error& e) {
       fail("--peers", "entry " + quoted(entry) + ": " + e.what());
     }
-    peers.push_back({*id, address, ""});
+    peers.push_back({*id, address, "", ""});
   }
   if (peers.empty()) fail("--peers", "no members in " + quoted(value));
   return peers;

@@ -5,7 +5,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -119,20 +118,12 @@ std::vector<int> bind_all(const std::string& listen, std::uint16_t& port) {
 peer_listener::peer_listener(const config::node_config& cfg, raft_inbox raft, peer_rules rules)
     : raft_(std::move(raft)), rules_(std::move(rules)), listen_(cfg.wire_listen) {
   listen_fds_ = bind_all(listen_, port_);
-  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
-  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (epoll_fd_ < 0 || wake_fd_ < 0) {
-    stop();
-    throw cannot_listen(listen_, std::strerror(errno));
-  }
   epoll_event ev{};
   ev.events = EPOLLIN;
   for (int fd : listen_fds_) {
     ev.data.fd = fd;
-    ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+    ::epoll_ctl(epoll_.fd(), EPOLL_CTL_ADD, fd, &ev);
   }
-  ev.data.fd = wake_fd_;
-  ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
 }
 
 peer_listener::~peer_listener() { stop(); }
@@ -144,17 +135,13 @@ void peer_listener::start() {
 void peer_listener::stop() {
   if (stopping_.exchange(true)) return;
   if (thread_.joinable()) {
-    const std::uint64_t one = 1;
-    [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
+    epoll_.wake();
     thread_.join();
   }
   for (auto& [fd, c] : conns_) ::close(fd);
   conns_.clear();
   for (int fd : listen_fds_) ::close(fd);
   listen_fds_.clear();
-  if (epoll_fd_ >= 0) ::close(epoll_fd_);
-  if (wake_fd_ >= 0) ::close(wake_fd_);
-  epoll_fd_ = wake_fd_ = -1;
 }
 
 void peer_listener::run() {
@@ -169,10 +156,10 @@ void peer_listener::run() {
         timeout_ms = 1000;
         break;
       }
-    const int n = ::epoll_wait(epoll_fd_, events, 64, timeout_ms);
+    const int n = ::epoll_wait(epoll_.fd(), events, 64, timeout_ms);
     for (int i = 0; i < n && !stopping_.load(); ++i) {
+      if (epoll_.consume_wake(events[i])) break;
       const int fd = events[i].data.fd;
-      if (fd == wake_fd_) break;
       if (std::find(listen_fds_.begin(), listen_fds_.end(), fd) != listen_fds_.end()) {
         accept_from(fd);
         continue;
@@ -210,13 +197,13 @@ void peer_listener::accept_from(int listen_fd) {
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLRDHUP;
     ev.data.fd = fd;
-    ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+    ::epoll_ctl(epoll_.fd(), EPOLL_CTL_ADD, fd, &ev);
     conns_.emplace(fd, std::move(c));
   }
 }
 
 void peer_listener::close_conn(int fd) {
-  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+  ::epoll_ctl(epoll_.fd(), EPOLL_CTL_DEL, fd, nullptr);
   ::close(fd);
   conns_.erase(fd);
 }

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "config/node_config.hpp"
+#include "runtime/common/wakeable_epoll.hpp"
 #include "transport/interface.hpp"
 #include "transport/peer_validation.hpp"
 
@@ -55,8 +56,7 @@ class peer_listener {
   std::string listen_;
   std::vector<int> listen_fds_;
   std::uint16_t port_ = 0;
-  int epoll_fd_ = -1;
-  int wake_fd_ = -1;  // eventfd: stop()
+  wakeable_epoll epoll_{"peer_listener"};  // woken by stop()
   std::map<int, std::unique_ptr<conn>> conns_;  // the thread's alone
   std::atomic<bool> stopping_{false};
   std::thread thread_;

@@ -4,7 +4,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -52,7 +51,7 @@ void wire_link::end_locked(const char* why) {
     else
       TLOG(debug, "wire_dialer") << "no raft wire to node " << to_ << " at " << address_ << ": " << why;
   }
-  dialer_->wake();  // its thread closes the socket
+  dialer_->epoll_.wake();  // its thread closes the socket
 }
 
 bool wire_link::send(const raftpb::RaftBatch& batch) {
@@ -85,24 +84,17 @@ bool wire_link::send(const raftpb::RaftBatch& batch) {
   epoll_event ev{};
   ev.events = writing;
   ev.data.fd = fd_;
-  ::epoll_ctl(dialer_->epoll_fd_, EPOLL_CTL_MOD, fd_, &ev);
+  ::epoll_ctl(dialer_->epoll_.fd(), EPOLL_CTL_MOD, fd_, &ev);
   return true;
 }
 
 wire_dialer::wire_dialer() {
-  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
-  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (epoll_fd_ < 0 || wake_fd_ < 0) throw std::runtime_error(std::string("wire_dialer: ") + std::strerror(errno));
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.fd = wake_fd_;
-  ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
   thread_ = std::thread([this] { run(); });
 }
 
 wire_dialer::~wire_dialer() {
   stopping_.store(true);
-  wake();
+  epoll_.wake();
   thread_.join();
   // Every link ends here, those never connected too: none may wake this
   // dialer afterwards (close() of an ended link does nothing).
@@ -116,13 +108,6 @@ wire_dialer::~wire_dialer() {
     std::lock_guard<std::mutex> lock(l->mutex_);
     l->state_ = wire_link::state::over;
   }
-  ::close(epoll_fd_);
-  ::close(wake_fd_);
-}
-
-void wire_dialer::wake() {
-  const std::uint64_t one = 1;
-  [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
 }
 
 std::shared_ptr<wire_link> wire_dialer::dial(std::uint64_t to, const std::string& address) {
@@ -131,7 +116,7 @@ std::shared_ptr<wire_link> wire_dialer::dial(std::uint64_t to, const std::string
     std::lock_guard<std::mutex> lock(mutex_);
     new_.push_back(l);
   }
-  wake();
+  epoll_.wake();
   return l;
 }
 
@@ -173,7 +158,7 @@ void wire_dialer::connect(const std::shared_ptr<wire_link>& l) {
   epoll_event ev{};
   ev.events = writing;
   ev.data.fd = fd;
-  ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+  ::epoll_ctl(epoll_.fd(), EPOLL_CTL_ADD, fd, &ev);
 }
 
 void wire_dialer::on_event(const std::shared_ptr<wire_link>& l, std::uint32_t events) {
@@ -193,7 +178,7 @@ void wire_dialer::on_event(const std::shared_ptr<wire_link>& l, std::uint32_t ev
       epoll_event ev{};
       ev.events = reading;
       ev.data.fd = l->fd_;
-      ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, l->fd_, &ev);
+      ::epoll_ctl(epoll_.fd(), EPOLL_CTL_MOD, l->fd_, &ev);
       return;
     }
     case state::greeting: {
@@ -232,7 +217,7 @@ void wire_dialer::on_event(const std::shared_ptr<wire_link>& l, std::uint32_t ev
         epoll_event ev{};
         ev.events = reading;
         ev.data.fd = l->fd_;
-        ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, l->fd_, &ev);
+        ::epoll_ctl(epoll_.fd(), EPOLL_CTL_MOD, l->fd_, &ev);
       }
       return;
     }
@@ -253,7 +238,7 @@ void wire_dialer::close_over() {
       ++it;
       continue;
     }
-    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, it->first, nullptr);
+    ::epoll_ctl(epoll_.fd(), EPOLL_CTL_DEL, it->first, nullptr);
     ::close(it->first);
     l.fd_ = -1;
     it = links_.erase(it);
@@ -271,14 +256,10 @@ void wire_dialer::run() {
       std::lock_guard<std::mutex> lock(l->mutex_);
       if (l->state_ != wire_link::state::ready || !l->out_.empty()) timeout_ms = 1000;
     }
-    const int n = ::epoll_wait(epoll_fd_, events, 16, timeout_ms);
+    const int n = ::epoll_wait(epoll_.fd(), events, 16, timeout_ms);
     for (int i = 0; i < n; ++i) {
+      if (epoll_.consume_wake(events[i])) continue;
       const int fd = events[i].data.fd;
-      if (fd == wake_fd_) {
-        std::uint64_t v;
-        [[maybe_unused]] auto r = ::read(wake_fd_, &v, sizeof v);
-        continue;
-      }
       if (auto it = links_.find(fd); it != links_.end()) on_event(it->second, events[i].events);
     }
     std::vector<std::shared_ptr<wire_link>> fresh;

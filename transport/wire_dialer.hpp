@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "raft.pb.h"
+#include "runtime/common/wakeable_epoll.hpp"
 
 namespace troupe::transport {
 
@@ -76,13 +77,11 @@ class wire_dialer {
  private:
   friend class wire_link;
   void run();
-  void wake();
   void connect(const std::shared_ptr<wire_link>& l);
   void on_event(const std::shared_ptr<wire_link>& l, std::uint32_t events);
   void close_over();  // closes the sockets of links that are over
 
-  int epoll_fd_ = -1;
-  int wake_fd_ = -1;
+  wakeable_epoll epoll_{"wire_dialer"};
   std::mutex mutex_;
   std::vector<std::shared_ptr<wire_link>> new_;  // dialled, not yet connecting
   std::atomic<bool> stopping_{false};

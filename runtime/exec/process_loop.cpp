@@ -8,7 +8,6 @@
 #include <set>
 #include <stdexcept>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "runtime/common/log.hpp"
@@ -28,7 +27,6 @@ constexpr auto stop_grace = 10s;
 
 // What an epoll event is about: the job's number and which descriptor.
 enum kind : std::uint64_t { k_stdout = 0, k_stderr = 1, k_report = 2 };
-constexpr std::uint64_t wake_tag = ~0ull;
 
 std::uint64_t tag(std::uint64_t id, kind k) { return (id << 2) | k; }
 
@@ -40,38 +38,17 @@ void close_fd(int& fd) {
 }  // namespace
 
 process_loop::process_loop(finished_fn on_finished) : on_finished_(std::move(on_finished)) {
-  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
-  if (epoll_fd_ < 0) throw std::runtime_error(std::string("epoll_create1: ") + std::strerror(errno));
-  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (wake_fd_ < 0) {
-    ::close(epoll_fd_);
-    throw std::runtime_error(std::string("eventfd: ") + std::strerror(errno));
-  }
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.u64 = wake_tag;
-  ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
   thread_ = std::thread([this] { run(); });
 }
 
-process_loop::~process_loop() {
-  stop();
-  ::close(wake_fd_);
-  ::close(epoll_fd_);
-}
-
-void process_loop::wake() {
-  std::uint64_t one = 1;
-  while (::write(wake_fd_, &one, sizeof one) < 0 && errno == EINTR) {
-  }
-}
+process_loop::~process_loop() { stop(); }
 
 void process_loop::watch(std::unique_ptr<process_job> job) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     incoming_.push_back(std::move(job));
   }
-  wake();
+  epoll_.wake();
 }
 
 void process_loop::stop() {
@@ -79,7 +56,7 @@ void process_loop::stop() {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;
   }
-  wake();
+  epoll_.wake();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -92,14 +69,14 @@ void process_loop::run() {
 
   auto unwatch = [&](int& fd) {
     if (fd < 0) return;
-    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+    ::epoll_ctl(epoll_.fd(), EPOLL_CTL_DEL, fd, nullptr);
     close_fd(fd);
   };
   auto add = [&](int fd, std::uint64_t data) {
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = data;
-    return ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) == 0;
+    return ::epoll_ctl(epoll_.fd(), EPOLL_CTL_ADD, fd, &ev) == 0;
   };
   // Hands the job on once its shim is gone and its pipes are drained (or
   // the grace is over).
@@ -209,7 +186,7 @@ void process_loop::run() {
       timeout_ms = static_cast<int>(std::max<std::chrono::milliseconds::rep>(wait.count(), 0));
     }
     if (stop_deadline) timeout_ms = timeout_ms < 0 ? 100 : std::min(timeout_ms, 100);
-    int n = ::epoll_wait(epoll_fd_, events, 64, timeout_ms);
+    int n = ::epoll_wait(epoll_.fd(), events, 64, timeout_ms);
     if (n < 0) {
       if (errno == EINTR) continue;
       TLOG(error, "process_backend") << "epoll_wait: " << std::strerror(errno);
@@ -217,13 +194,8 @@ void process_loop::run() {
     }
     now = clock::now();
     for (int i = 0; i < n; ++i) {
+      if (epoll_.consume_wake(events[i])) continue;
       const std::uint64_t data = events[i].data.u64;
-      if (data == wake_tag) {
-        std::uint64_t v;
-        while (::read(wake_fd_, &v, sizeof v) > 0) {
-        }
-        continue;
-      }
       const std::uint64_t id = data >> 2;
       const auto k = static_cast<kind>(data & 3);
       auto it = jobs.find(id);

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "runtime/common/wakeable_epoll.hpp"
 #include "runtime/exec/process_job.hpp"
 
 namespace troupe::exec {
@@ -39,10 +40,9 @@ class process_loop {
 
  private:
   void run();
-  void wake();
 
   finished_fn on_finished_;
-  int epoll_fd_ = -1, wake_fd_ = -1;
+  wakeable_epoll epoll_{"process_loop"};
   std::mutex mutex_;
   std::vector<std::unique_ptr<process_job>> incoming_;
   bool stopping_ = false;

@@ -135,7 +135,7 @@ inline config::node_config node_config_for(std::uint64_t id, std::size_t members
   c.id = id;
   c.data_dir = data_dir;
   for (std::uint64_t m = 1; m <= members; ++m)
-    c.members.push_back({m, "127.0.0.1:" + std::to_string(50050 + m), "127.0.0.1:" + std::to_string(8080 + m)});
+    c.members.push_back({m, "127.0.0.1:" + std::to_string(50050 + m), "127.0.0.1:" + std::to_string(8080 + m), ""});
   return c;
 }
 

@@ -122,7 +122,7 @@ struct fixture {
     std::filesystem::create_directories(dir + "/outputs");
     config::node_config cfg;
     cfg.id = 1;
-    cfg.members = {{1, "127.0.0.1:1", ""}, {2, "127.0.0.1:2", ""}, {3, "127.0.0.1:3", ""}};
+    cfg.members = {{1, "127.0.0.1:1", "", ""}, {2, "127.0.0.1:2", "", ""}, {3, "127.0.0.1:3", "", ""}};
     cfg.data_dir = dir;
     cfg.executor.timeout_s = 300;
     if (tweak) tweak(cfg);

@@ -24,7 +24,7 @@ constexpr std::int64_t s_ns = 1'000'000'000;
 config::node_config cluster() {
   config::node_config c;
   c.id = 2;
-  c.members = {{1, "127.0.0.1:1", ""}, {2, "127.0.0.1:2", ""}, {3, "127.0.0.1:3", ""}};
+  c.members = {{1, "127.0.0.1:1", "", ""}, {2, "127.0.0.1:2", "", ""}, {3, "127.0.0.1:3", "", ""}};
   return c;
 }
 const transport::peer_rules rules = transport::peer_rules::from(cluster());

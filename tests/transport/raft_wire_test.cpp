@@ -57,7 +57,7 @@ config::node_config make_config(std::uint64_t id, int port) {
   config::node_config c;
   c.id = id;
   c.wire_listen = "127.0.0.1:" + std::to_string(free_port());
-  c.members = {{1, "127.0.0.1:1", ""}, {2, "127.0.0.1:" + std::to_string(port), ""}, {3, "127.0.0.1:2", ""}};
+  c.members = {{1, "127.0.0.1:1", "", ""}, {2, "127.0.0.1:" + std::to_string(port), "", ""}, {3, "127.0.0.1:2", "", ""}};
   return c;
 }
 

@@ -85,7 +85,7 @@ output_inbox::behavior_type fake_supervisor() {
 config::node_config make_config(std::uint64_t id, int port) {
   config::node_config c;
   c.id = id;
-  c.members = {{1, "127.0.0.1:1", ""}, {2, "127.0.0.1:" + std::to_string(port), ""}, {3, "127.0.0.1:2", ""}};
+  c.members = {{1, "127.0.0.1:1", "", ""}, {2, "127.0.0.1:" + std::to_string(port), "", ""}, {3, "127.0.0.1:2", "", ""}};
   return c;
 }
 
@@ -333,7 +333,7 @@ bool stepped_from(fixture& f, std::uint64_t from) {
   raft_outbox out{{heartbeat(from)}};
   // A transport of `from` (node 2's server is at the same address for every peer here).
   config::node_config cfg = make_config(from, 0);
-  cfg.members.push_back({from, "127.0.0.1:1", ""});
+  cfg.members.push_back({from, "127.0.0.1:1", "", ""});
   auto peers = std::make_shared<peer_clients>(cfg);
   auto port = "127.0.0.1:" + std::to_string(f.server_port);
   peers->sync(conf_of({{from, true, "127.0.0.1:1", ""}, {2, true, port, ""}}));
@@ -617,7 +617,7 @@ TEST_CASE("a peer without RaftService.Stream (an older node) gets its appends as
 TEST_CASE("member_directory: a node outside its own configuration accepts anyone; a member only members") {
   config::node_config cfg = make_config(4, 0);
   cfg.join = true;
-  cfg.members.push_back({4, "127.0.0.1:4", ""});
+  cfg.members.push_back({4, "127.0.0.1:4", "", ""});
   transport::member_directory d(cfg);
   CHECK(d.current()->empty());       // joining: nothing until the leader's configuration arrives
   CHECK(d.accepts(9));               // whoever leads may add it

@@ -69,7 +69,7 @@ peer_transport_actor::behavior_type no_peers() {
 config::node_config make_config(std::size_t members) {
   config::node_config c;
   c.id = 1;
-  for (std::uint64_t id = 1; id <= members; ++id) c.members.push_back({id, "127.0.0.1:" + std::to_string(50050 + id), ""});
+  for (std::uint64_t id = 1; id <= members; ++id) c.members.push_back({id, "127.0.0.1:" + std::to_string(50050 + id), "", ""});
   c.raft.tick_ms = 5;
   c.raft.election_ticks = 10;
   c.raft.heartbeat_ticks = 1;
