@@ -9,8 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "protocol/raft_codec.hpp"
 #include "runtime/jobs/snapshot_codec.hpp"
 #include "runtime/storage/record_codec.hpp"
+#include "transport/wire_format.hpp"
 
 namespace {
 
@@ -147,6 +149,36 @@ void raft_runs() {
   write("raft", "five_nodes_mixed", mixed);
 }
 
+// wire_fuzz input: byte 0 (bits 0..5: piece size - 1, bit 6: a 64-byte
+// frame limit), then frames as a dialer sends them after its hello.
+std::string frames(const std::vector<std::vector<raft::message>>& batches) {
+  std::string out;
+  for (const auto& msgs : batches) {
+    raftpb::RaftBatch b;
+    for (const raft::message& m : msgs) codec::to_proto(m, *b.add_messages());
+    transport::wire::append_frame(out, b);
+  }
+  return out;
+}
+
+void wire_streams() {
+  raft::message hb{raft::msg_type::heartbeat, 2, 1, 3, 0, 0, {}, 7, false, 0, "ctx", {}};
+  raft::message app{raft::msg_type::append, 2, 1, 3, 3, 7, {}, 7, false, 0, "", {}};
+  app.entries = {{3, 8, raft::entry_type::normal, "submit job-8"}, {3, 9, raft::entry_type::noop, ""}};
+  raft::message resp{raft::msg_type::append_response, 3, 1, 3, 0, 9, {}, 0, false, 0, "", {}};
+  raft::message stranger = hb;
+  stranger.from = 9;
+  write("wire", "heartbeat_bytewise", std::string(1, 0) + frames({{hb}}));
+  write("wire", "append_pieces_of_7", std::string(1, 6) + frames({{app}}));
+  write("wire", "two_frames", std::string(1, 63) + frames({{app, hb}, {resp}}));
+  write("wire", "over_small_limit", std::string(1, 64 | 3) + frames({{hb}, {app}}));
+  std::string torn = frames({{hb}, {app}});
+  torn.resize(torn.size() - 5);
+  write("wire", "torn_second_frame", std::string(1, 2) + torn);
+  write("wire", "stranger", std::string(1, 9) + frames({{stranger}}));
+  write("wire", "not_a_batch", std::string(1, 4) + std::string("\0\0\0\x05\xff\xff\xff\xff\xff", 9));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -161,5 +193,6 @@ int main(int argc, char** argv) {
   rest();
   http_requests();
   raft_runs();
+  wire_streams();
   return 0;
 }

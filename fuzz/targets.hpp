@@ -1,4 +1,4 @@
-// The six fuzz harnesses. Each runs one input and aborts (fuzz_check.hpp) if
+// The seven fuzz harnesses. Each runs one input and aborts (fuzz_check.hpp) if
 // the code under test breaks its documented contract; an exception of an
 // undocumented type escapes, which is a failure too.
 #pragma once
@@ -20,5 +20,7 @@ void rest_one(const std::uint8_t* data, std::size_t size);
 void http_one(const std::uint8_t* data, std::size_t size);
 // byte 0 picks the cluster size; then one byte per random choice of the simulation.
 void raft_one(const std::uint8_t* data, std::size_t size);
+// byte 0 picks the piece size and the frame limit (wire_fuzz.cpp); then the raft wire's bytes after the hello.
+void wire_one(const std::uint8_t* data, std::size_t size);
 
 }  // namespace troupe::fuzz

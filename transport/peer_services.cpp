@@ -33,6 +33,14 @@ grpc::ServerUnaryReactor* refused(grpc::CallbackServerContext* ctx, const grpc::
   return r;
 }
 
+// When `why` (a transport/peer_validation check's answer) is empty: OK (go
+// on). Otherwise INVALID_ARGUMENT "<method> refused: <why>", logged at most
+// once per second per method (note_refused).
+grpc::Status invalid_status(const grpc::ServerContextBase& ctx, const char* method, const std::string& why) {
+  if (why.empty()) return grpc::Status::OK;
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, transport::note_refused(ctx.peer(), method, why));
+}
+
 // ---------------------------------------------------------------------------
 class internal_service final : public internalpb::InternalService::CallbackService {
  public:
@@ -62,7 +70,7 @@ class internal_service final : public internalpb::InternalService::CallbackServi
                                             const internalpb::WorkerHeartbeatRequest* req,
                                             internalpb::WorkerHeartbeatResponse* resp) override {
     if (auto* no = refused(ctx, identity_->verify(*ctx, "WorkerHeartbeat", {req->node_id()}))) return no;
-    if (auto* bad = refused(ctx, transport::invalid_status(*ctx, "WorkerHeartbeat",
+    if (auto* bad = refused(ctx, invalid_status(*ctx, "WorkerHeartbeat",
                                                            transport::check_worker_heartbeat(*req, rules_))))
       return bad;
     auto* r = ctx->DefaultReactor();  // check_worker_heartbeat refused a non-member already
@@ -79,7 +87,7 @@ class internal_service final : public internalpb::InternalService::CallbackServi
     std::vector<std::uint64_t> reporters;
     for (const auto& u : req->updates()) reporters.push_back(u.executed_by());
     if (auto* no = refused(ctx, identity_->verify(*ctx, "ForwardJobStatus", reporters))) return no;
-    if (auto* bad = refused(ctx, transport::invalid_status(*ctx, "ForwardJobStatus",
+    if (auto* bad = refused(ctx, invalid_status(*ctx, "ForwardJobStatus",
                                                            transport::check_forward_job_status(*req, rules_))))
       return bad;
     auto* r = ctx->DefaultReactor();
@@ -264,7 +272,7 @@ class raft_service final : public raftpb::RaftService::CallbackService {
     // tells its operator (a removed node hears of its removal this way).
     if (auto stranger = transport::check_raft_senders(req, rules_); !stranger.empty())
       return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, stranger);
-    return transport::invalid_status(ctx, method, transport::check_raft_batch(req, family, rules_));
+    return invalid_status(ctx, method, transport::check_raft_batch(req, family, rules_));
   }
 
   void step(const raftpb::RaftBatch& req) const {

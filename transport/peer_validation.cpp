@@ -294,9 +294,4 @@ std::string note_refused(const std::string& peer, const char* method, const std:
   return text;
 }
 
-grpc::Status invalid_status(const grpc::ServerContextBase& ctx, const char* method, const std::string& why) {
-  if (why.empty()) return grpc::Status::OK;
-  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, note_refused(ctx.peer(), method, why));
-}
-
 }  // namespace troupe::transport

@@ -14,8 +14,6 @@
 #include <string>
 #include <vector>
 
-#include <grpcpp/grpcpp.h>
-
 #include "config/node_config.hpp"
 #include "internal.pb.h"
 #include "protocol/raft_codec.hpp"
@@ -73,10 +71,5 @@ std::string check_raft_senders(const raftpb::RaftBatch& b, const peer_rules& r);
 // Logs "<method> refused: <why> (peer <peer>)", at most one line per second
 // per method with the count of lines left out, and returns the text.
 std::string note_refused(const std::string& peer, const char* method, const std::string& why);
-
-// When `why` is empty: OK (go on). Otherwise INVALID_ARGUMENT "<method>
-// refused: <why>", logged (at most one line per second per method, with the
-// count of lines left out).
-grpc::Status invalid_status(const grpc::ServerContextBase& ctx, const char* method, const std::string& why);
 
 }  // namespace troupe::transport
