@@ -20,6 +20,9 @@
 #                                # or DOCKER_UNAVAILABLE (reason); stopped at exit
 #   answered_between LOG A B WHAT  # submits of a loadgen --success-log answered in [A, B] ns: count, p50/p99/max
 #   stop_pid PID; stop_all
+# TROUPE_TLS=1: the troupe nodes get [tls] (certificates from
+# scripts/make-certs.sh in $TMP/tls), and $CLI / $LOADGEN / leader_metrics
+# trust their CA; the raft wire is then mutual TLS too.
 # shellcheck shell=bash
 # shellcheck disable=SC2034  # the variables set here are read by the sourcing scripts
 
@@ -44,6 +47,17 @@ lib_init() {  # $1: build dir, $2: short name for the temp dir
   DOCKERD_DIR=""
   trap lib_cleanup EXIT
   trap 'exit 130' INT TERM
+  WEB=http CURL_CA=()
+  if [[ ${TROUPE_TLS:-0} == 1 ]]; then
+    bash "$(dirname "${BASH_SOURCE[0]}")/../scripts/make-certs.sh" "$TMP/tls" 1 2 3 4 5 >/dev/null
+    local tool
+    for tool in CLI LOADGEN; do  # the same tools, trusting the cluster CA
+      printf '#!/bin/bash\nexec %q --ca-file %q "$@"\n' "${!tool}" "$TMP/tls/ca.crt" >"$TMP/${tool,,}-tls"
+      chmod +x "$TMP/${tool,,}-tls"
+      printf -v "$tool" '%s' "$TMP/${tool,,}-tls"
+    done
+    WEB=https CURL_CA=(--cacert "$TMP/tls/ca.crt")
+  fi
 }
 
 stop_pid() {  # stop one process we started: TERM, up to 10 s, then KILL
@@ -210,6 +224,12 @@ troupe_configs() {
       echo "[log]"
       echo "level = \"${TROUPE_LOG_LEVEL:-warn}\""
       if [[ -n ${TROUPE_EXTRA_TOML:-} ]]; then echo "$TROUPE_EXTRA_TOML"; fi
+      if [[ ${TROUPE_TLS:-0} == 1 ]]; then
+        echo "[tls]"
+        echo "cert_file = \"$TMP/tls/node-$i.crt\""
+        echo "key_file = \"$TMP/tls/node-$i.key\""
+        echo "ca_file = \"$TMP/tls/ca.crt\""
+      fi
     } >"$TMP/node$i.toml"
   done
 }
@@ -276,7 +296,7 @@ troupe_wait_leader() {  # $1: timeout s (default 60) -> LEADER, LEADER_ADDR
 }
 
 leader_metrics() {  # the leader's /metrics text, read now
-  curl -fsS --max-time 5 "http://${HTTP[LEADER-1]}/metrics"
+  curl -fsS --max-time 5 "${CURL_CA[@]}" "$WEB://${HTTP[LEADER-1]}/metrics"
 }
 
 backlog_json() {  # job totals by status at the leader, read now: {"pending":N,...,"backlog":N} (-1: unreadable)

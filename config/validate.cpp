@@ -109,8 +109,6 @@ class checker {
       fail("[listen].http", "port " + std::to_string(http.second) + " is also the " +
                                 name("[listen].grpc") + " port; the two listeners need different ports");
     if (c_.wire_listen.empty()) return;
-    if (c_.tls.enabled())
-      fail("[listen].wire", "the raft wire does not speak TLS yet: remove [listen].wire, or [tls]");
     const auto wire = endpoint("[listen].wire", c_.wire_listen, false);
     if (wire.second == grpc.second || wire.second == http.second)
       fail("[listen].wire", "port " + std::to_string(wire.second) + " is also the " +
@@ -153,8 +151,6 @@ class checker {
         claim(member_key(i, "http"), lowercase(http.first), http.second);
       }
       if (!m.wire_address.empty()) {
-        if (c_.tls.enabled())
-          fail(member_key(i, "wire"), "the raft wire does not speak TLS yet: remove the member's wire, or [tls]");
         const auto wire = endpoint(member_key(i, "wire"), m.wire_address, true);
         claim(member_key(i, "wire"), lowercase(wire.first), wire.second);
       }

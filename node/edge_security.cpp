@@ -42,8 +42,9 @@ bool check_edge_security(const config::node_config& cfg) {
 
 std::vector<std::string> exposure_warnings(const config::node_config& cfg) {
   std::vector<std::string> out;
-  // The raft wire never has TLS (config/validate.cpp refuses both).
-  if (!cfg.wire_listen.empty() && !loopback_only(cfg.wire_listen))
+  // Without [tls] the raft wire takes any sender's word for who it is; with
+  // it, a node certificate of the cluster CA (transport/wire_tls.hpp).
+  if (!cfg.wire_listen.empty() && !cfg.tls.enabled() && !loopback_only(cfg.wire_listen))
     out.push_back("SECURITY: the raft wire listener " + cfg.wire_listen +
                   " is reachable beyond loopback and has no TLS: anyone who can reach it can send Raft messages "
                   "as a cluster member; keep it on a network only the nodes reach, or remove [listen].wire");

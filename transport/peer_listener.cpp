@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 #include <tuple>
 
@@ -32,6 +33,9 @@ struct peer_listener::conn {
   int fd = -1;
   int listen_fd = -1;
   std::string peer;       // for the log
+  std::unique_ptr<wire_stream> io;
+  bool secured = false;   // past the TLS handshake (at once without [tls])
+  std::optional<std::uint64_t> node;  // with [tls]: the node its certificate names
   std::string head;       // the dialer's hello, as it arrives
   bool wire = false;      // past the hello
   clock::time_point deadline;  // for the hello
@@ -116,7 +120,10 @@ std::vector<int> bind_all(const std::string& listen, std::uint16_t& port) {
 }  // namespace
 
 peer_listener::peer_listener(const config::node_config& cfg, raft_inbox raft, peer_rules rules)
-    : raft_(std::move(raft)), rules_(std::move(rules)), listen_(cfg.wire_listen) {
+    : raft_(std::move(raft)),
+      rules_(std::move(rules)),
+      listen_(cfg.wire_listen),
+      tls_(cfg.tls.enabled() ? std::make_unique<wire_tls>(cfg.tls) : nullptr) {
   listen_fds_ = bind_all(listen_, port_);
   epoll_event ev{};
   ev.events = EPOLLIN;
@@ -164,7 +171,7 @@ void peer_listener::run() {
         accept_from(fd);
         continue;
       }
-      if (auto it = conns_.find(fd); it != conns_.end()) on_readable(*it->second);
+      if (auto it = conns_.find(fd); it != conns_.end()) on_ready(*it->second);
     }
     // A connection that has not said hello by its deadline is closed.
     const auto now = clock::now();
@@ -193,7 +200,8 @@ void peer_listener::accept_from(int listen_fd) {
     c->fd = fd;
     c->listen_fd = listen_fd;
     c->peer = describe(sa);
-    c->deadline = clock::now() + config::wire_hello_wait;
+    c->io = std::make_unique<wire_stream>(fd, tls_.get(), true);
+    c->deadline = clock::now() + config::wire_hello_wait;  // the TLS handshake's too
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLRDHUP;
     ev.data.fd = fd;
@@ -204,27 +212,61 @@ void peer_listener::accept_from(int listen_fd) {
 
 void peer_listener::close_conn(int fd) {
   ::epoll_ctl(epoll_.fd(), EPOLL_CTL_DEL, fd, nullptr);
+  conns_.erase(fd);  // its TLS session first
   ::close(fd);
-  conns_.erase(fd);
 }
 
-void peer_listener::on_readable(conn& c) {
+void peer_listener::on_ready(conn& c) {
   if (c.wire)
     read_frames(c);
-  else
+  else if (c.secured)
     greet(c);
+  else
+    handshake(c);
+}
+
+// With [tls]: the handshake, then who the peer is. Without, nothing to do.
+void peer_listener::handshake(conn& c) {
+  const auto st = c.io->handshake();
+  if (st == wire_stream::status::again) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP | (c.io->wants_write() ? EPOLLOUT : 0u);
+    ev.data.fd = c.fd;
+    ::epoll_ctl(epoll_.fd(), EPOLL_CTL_MOD, c.fd, &ev);
+    return;
+  }
+  if (st != wire_stream::status::ok) {
+    note_refused(c.peer, "RaftWire", "TLS handshake: " + c.io->error());
+    return close_conn(c.fd);
+  }
+  if (tls_) {
+    c.node = c.io->certified_node();
+    if (!c.node) {
+      note_refused(c.peer, "RaftWire", "no node certificate: the raft wire is for cluster members only");
+      return close_conn(c.fd);
+    }
+    // A node of this CA outside the configuration (removed, not added yet)
+    // loses the connection and meets its gRPC stream's refusal.
+    if (!rules_.is_member(*c.node)) {
+      note_refused(c.peer, "RaftWire", "node-" + std::to_string(*c.node) + " is not in this node's configuration");
+      return close_conn(c.fd);
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.fd = c.fd;
+    ::epoll_ctl(epoll_.fd(), EPOLL_CTL_MOD, c.fd, &ev);
+  }
+  c.secured = true;
+  greet(c);  // the hello may have come with the handshake's last flight
 }
 
 // Reads the dialer's hello: the magic, then the version.
 void peer_listener::greet(conn& c) {
   char buf[wire::hello.size()];
-  const ssize_t n = ::recv(c.fd, buf, wire::hello.size() - c.head.size(), 0);
-  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-  if (n <= 0) {
-    close_conn(c.fd);
-    return;
-  }
-  c.head.append(buf, static_cast<std::size_t>(n));
+  const auto r = c.io->read(buf, wire::hello.size() - c.head.size());
+  if (r.st == wire_stream::status::again) return;
+  if (r.st != wire_stream::status::ok) return close_conn(c.fd);
+  c.head.append(buf, r.bytes);
   const std::size_t magic = wire::hello.size() - 1;  // "TRPW", then the version
   const std::size_t same = std::min(c.head.size(), magic);
   if (c.head.compare(0, same, wire::hello.substr(0, same)) != 0) {
@@ -234,7 +276,7 @@ void peer_listener::greet(conn& c) {
   }
   if (c.head.size() < wire::hello.size()) return;
   // A hello: ours answers it either way (5 bytes fit any new socket's buffer).
-  [[maybe_unused]] auto sent = ::send(c.fd, wire::hello.data(), wire::hello.size(), MSG_NOSIGNAL);
+  [[maybe_unused]] auto sent = c.io->write(wire::hello.data(), wire::hello.size());
   if (c.head != wire::hello) {
     TLOG(info, "peer_listener") << "wire connection from " << c.peer << " speaks version "
                                 << static_cast<int>(static_cast<unsigned char>(c.head.back())) << ", this node "
@@ -245,21 +287,19 @@ void peer_listener::greet(conn& c) {
   c.wire = true;
   int one = 1;
   ::setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (c.io->pending()) read_frames(c);  // frames decrypted with the hello
 }
 
 void peer_listener::read_frames(conn& c) {
   char buf[64 * 1024];
   // At most 1 MiB per wake-up: a peer that never pauses must not keep the
-  // thread from the others' connections (epoll reports this one again).
-  for (int reads = 0; reads < 16; ++reads) {
-    const ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) return;
-    if (n <= 0) {  // the dialer closed (or reset) it
-      close_conn(c.fd);
-      return;
-    }
-    c.frames.feed(buf, static_cast<std::size_t>(n));
+  // thread from the others' connections (epoll reports this one again). TLS
+  // holds what it decrypted beyond that where epoll cannot see it: read on.
+  for (int reads = 0; reads < 16 || c.io->pending(); ++reads) {
+    const auto r = c.io->read(buf, sizeof buf);
+    if (r.st == wire_stream::status::again) return;
+    if (r.st != wire_stream::status::ok) return close_conn(c.fd);  // the dialer closed (or reset) it
+    c.frames.feed(buf, r.bytes);
     std::string_view frame;
     for (;;) {
       const auto r = c.frames.next(frame);
@@ -283,6 +323,15 @@ void peer_listener::read_frames(conn& c) {
         close_conn(c.fd);
         return;
       }
+      // With [tls], a member speaks only for itself.
+      if (c.node)
+        for (const auto& m : c.batch.messages())
+          if (m.from() != *c.node) {
+            note_refused(c.peer, "RaftWire", "a message claims node " + std::to_string(m.from()) +
+                                                 ", the certificate says node " + std::to_string(*c.node));
+            close_conn(c.fd);
+            return;
+          }
       if (auto why = check_raft_batch(c.batch, codec::raft_rpc::append_entries, rules_); !why.empty()) {
         note_refused(c.peer, "RaftWire", why);  // dropped alone, as RaftService.Stream drops it
         continue;

@@ -3,7 +3,9 @@
 // dialer's hello (transport/wire_format.hpp), reads frames, admits each
 // batch as RaftService.Stream admits one (who, then what:
 // transport/peer_validation.hpp) and steps its messages into raft_node, as
-// the gRPC server's threads would. A port of its own: a listener that waits
+// the gRPC server's threads would. With [tls] each connection is mutual TLS
+// (transport/wire_tls.hpp) and may carry only messages from the node its
+// certificate names, as peer_identity rules for gRPC. A port of its own: a listener that waits
 // for a client's first bytes cannot share gRPC's port, whose synchronous
 // clients need the server's SETTINGS before they speak (docs/BENCHMARKS.md,
 // thirty-ninth round).
@@ -21,13 +23,14 @@
 #include "runtime/common/wakeable_epoll.hpp"
 #include "transport/interface.hpp"
 #include "transport/peer_validation.hpp"
+#include "transport/wire_tls.hpp"
 
 namespace troupe::transport {
 
 class peer_listener {
  public:
-  // Binds cfg.wire_listen (every address it resolves to); throws
-  // std::runtime_error with the reason when it cannot.
+  // Binds cfg.wire_listen (every address it resolves to) and loads cfg.tls;
+  // throws std::runtime_error with the reason when it cannot.
   peer_listener(const config::node_config& cfg, raft_inbox raft, peer_rules rules);
   ~peer_listener();  // stop()
   peer_listener(const peer_listener&) = delete;
@@ -46,7 +49,8 @@ class peer_listener {
   struct conn;
   void run();
   void accept_from(int listen_fd);
-  void on_readable(conn& c);
+  void on_ready(conn& c);
+  void handshake(conn& c);
   void greet(conn& c);
   void read_frames(conn& c);
   void close_conn(int fd);
@@ -54,6 +58,7 @@ class peer_listener {
   raft_inbox raft_;
   peer_rules rules_;
   std::string listen_;
+  std::unique_ptr<wire_tls> tls_;  // with [tls]
   std::vector<int> listen_fds_;
   std::uint16_t port_ = 0;
   wakeable_epoll epoll_{"peer_listener"};  // woken by stop()

@@ -145,7 +145,13 @@ peer_transport_actor::behavior_type peer_transport(peer_transport_actor::statefu
   self->state.members = std::move(members);
   for (const auto& m : self->state.cfg.members)
     if (m.id != self->state.cfg.id && !m.wire_address.empty()) {
-      self->state.wire = std::make_unique<transport::wire_dialer>();
+      try {
+        self->state.wire = std::make_unique<transport::wire_dialer>(self->state.cfg.tls);
+      } catch (const std::exception& e) {
+        // The gRPC streams carry everything then; their own handshakes will
+        // say the same about these files.
+        TLOG(error, "peer_transport") << "no raft wire: " << e.what();
+      }
       break;
     }
   auto& sys = self->system();

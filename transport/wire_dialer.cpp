@@ -36,13 +36,13 @@ bool wire_link::over() const {
 
 void wire_link::close() {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (state_ != state::over) end_locked(nullptr);
+  if (state_ != state::over) end_locked("");
 }
 
-void wire_link::end_locked(const char* why) {
+void wire_link::end_locked(const std::string& why) {
   state_ = state::over;
   out_.clear();
-  if (why) {
+  if (!why.empty()) {
     // A link that carried appends and ended is news (the peer stopped or
     // refused this node); one that never got ready is an older peer or a
     // closed port, retried every wire_redial_wait, so said at debug.
@@ -70,25 +70,26 @@ bool wire_link::send(const raftpb::RaftBatch& batch) {
     return true;  // the dialer's thread writes it when the socket drains
   }
   wire::append_frame(out_, batch);
-  const ssize_t n = ::send(fd_, out_.data(), out_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-  if (n == static_cast<ssize_t>(out_.size())) {
+  const auto r = io_->write(out_.data(), out_.size());
+  if (r.st == wire_stream::status::ok && r.bytes == out_.size()) {
     out_.clear();
     return true;
   }
-  if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-    end_locked(std::strerror(errno));
+  if (r.st == wire_stream::status::failed || r.st == wire_stream::status::closed) {
+    end_locked(io_->error());
     return false;  // not sent: the caller uses the stream
   }
-  out_.erase(0, n > 0 ? static_cast<std::size_t>(n) : 0);
+  // The rest waits for the dialer's thread. A TLS write that waits for a
+  // read is retried on the next event too: the socket is always watched for
+  // reading.
+  out_.erase(0, r.bytes);
   since_ = now;
-  epoll_event ev{};
-  ev.events = writing;
-  ev.data.fd = fd_;
-  ::epoll_ctl(dialer_->epoll_.fd(), EPOLL_CTL_MOD, fd_, &ev);
+  dialer_->watch(fd_, true);
   return true;
 }
 
-wire_dialer::wire_dialer() {
+wire_dialer::wire_dialer(const config::tls_options& tls)
+    : tls_(tls.enabled() ? std::make_unique<wire_tls>(tls) : nullptr) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -101,6 +102,7 @@ wire_dialer::~wire_dialer() {
   for (auto& [fd, l] : links_) {
     std::lock_guard<std::mutex> lock(l->mutex_);
     l->state_ = wire_link::state::over;
+    l->io_.reset();
     l->fd_ = -1;
     ::close(fd);
   }
@@ -152,6 +154,7 @@ void wire_dialer::connect(const std::shared_ptr<wire_link>& l) {
     return l->end_locked(std::strerror(e));
   }
   l->fd_ = fd;
+  l->io_ = std::make_unique<wire_stream>(fd, tls_.get(), false);
   l->state_ = wire_link::state::connecting;
   l->since_ = clock::now();
   links_.emplace(fd, l);
@@ -161,9 +164,26 @@ void wire_dialer::connect(const std::shared_ptr<wire_link>& l) {
   ::epoll_ctl(epoll_.fd(), EPOLL_CTL_ADD, fd, &ev);
 }
 
+void wire_dialer::watch(int fd, bool write) {
+  epoll_event ev{};
+  ev.events = write ? writing : reading;
+  ev.data.fd = fd;
+  ::epoll_ctl(epoll_.fd(), EPOLL_CTL_MOD, fd, &ev);
+}
+
+// The 5 bytes go into a fresh connection's empty buffer whole, or not at all.
+void wire_dialer::send_hello(wire_link& l) {
+  const auto r = l.io_->write(wire::hello.data(), wire::hello.size());
+  if (r.st != wire_stream::status::ok || r.bytes != wire::hello.size())
+    return l.end_locked("could not send the hello");
+  l.state_ = wire_link::state::greeting;
+  watch(l.fd_, false);
+}
+
 void wire_dialer::on_event(const std::shared_ptr<wire_link>& l, std::uint32_t events) {
   std::lock_guard<std::mutex> lock(l->mutex_);
   using state = wire_link::state;
+  using status = wire_stream::status;
   switch (l->state_) {
     case state::connecting: {
       int err = 0;
@@ -171,22 +191,23 @@ void wire_dialer::on_event(const std::shared_ptr<wire_link>& l, std::uint32_t ev
       ::getsockopt(l->fd_, SOL_SOCKET, SO_ERROR, &err, &len);
       if (err != 0) return l->end_locked(std::strerror(err));
       if (!(events & EPOLLOUT)) return;
-      if (::send(l->fd_, wire::hello.data(), wire::hello.size(), MSG_NOSIGNAL) !=
-          static_cast<ssize_t>(wire::hello.size()))
-        return l->end_locked("could not send the hello");
-      l->state_ = state::greeting;
-      epoll_event ev{};
-      ev.events = reading;
-      ev.data.fd = l->fd_;
-      ::epoll_ctl(epoll_.fd(), EPOLL_CTL_MOD, l->fd_, &ev);
-      return;
+      l->state_ = state::handshaking;
+      [[fallthrough]];
+    }
+    case state::handshaking: {
+      const status st = l->io_->handshake();
+      if (st == status::again) return watch(l->fd_, l->io_->wants_write());
+      if (st != status::ok) return l->end_locked("TLS handshake: " + l->io_->error());
+      if (tls_ && l->io_->certified_node() != l->to_)
+        return l->end_locked("the certificate that answered is not node-" + std::to_string(l->to_) + "'s");
+      return send_hello(*l);
     }
     case state::greeting: {
       char buf[wire::hello.size()];
-      const ssize_t n = ::recv(l->fd_, buf, wire::hello.size() - l->head_.size(), 0);
-      if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-      if (n <= 0) return l->end_locked("the peer closed the connection at the hello (a version without the wire)");
-      l->head_.append(buf, static_cast<std::size_t>(n));
+      const auto r = l->io_->read(buf, wire::hello.size() - l->head_.size());
+      if (r.st == status::again) return;
+      if (r.st != status::ok) return l->end_locked("the peer closed the connection at the hello (a version without the wire)");
+      l->head_.append(buf, r.bytes);
       if (l->head_.compare(0, l->head_.size(), wire::hello.substr(0, l->head_.size())) != 0)
         return l->end_locked(l->head_.compare(0, 4, wire::hello.substr(0, 4)) == 0
                                  ? "the peer speaks another wire version"
@@ -194,31 +215,31 @@ void wire_dialer::on_event(const std::shared_ptr<wire_link>& l, std::uint32_t ev
       if (l->head_.size() < wire::hello.size()) return;
       l->state_ = state::ready;
       l->was_ready_ = true;
-      TLOG(info, "wire_dialer") << "appends to node " << l->to_ << " go over the raft wire (" << l->address_ << ")";
+      TLOG(info, "wire_dialer") << "appends to node " << l->to_ << " go over the raft wire (" << l->address_
+                                << (tls_ ? ", TLS" : "") << ")";
       return;
     }
     case state::ready: {
+      // The listener sends nothing after its hello (TLS records aside); a
+      // read notices the end, and lets a TLS write that waited on it go on.
       if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
         char buf[256];
-        const ssize_t n = ::recv(l->fd_, buf, sizeof buf, 0);
-        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
-          return l->end_locked(n == 0 ? "the peer closed the connection" : std::strerror(errno));
-        // The listener sends nothing after its hello; anything else is ignored.
+        for (int reads = 0; reads < 16; ++reads) {
+          const auto r = l->io_->read(buf, sizeof buf);
+          if (r.st == status::again) break;
+          if (r.st == status::closed) return l->end_locked("the peer closed the connection");
+          if (r.st == status::failed) return l->end_locked(l->io_->error());
+        }
       }
-      if ((events & EPOLLOUT) && !l->out_.empty()) {
-        const ssize_t n = ::send(l->fd_, l->out_.data(), l->out_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n < 0 && errno != EAGAIN && errno != EINTR) return l->end_locked(std::strerror(errno));
-        if (n > 0) {
-          l->out_.erase(0, static_cast<std::size_t>(n));
+      if (!l->out_.empty()) {
+        const auto r = l->io_->write(l->out_.data(), l->out_.size());
+        if (r.st == status::failed || r.st == status::closed) return l->end_locked(l->io_->error());
+        if (r.bytes > 0) {
+          l->out_.erase(0, r.bytes);
           l->since_ = clock::now();
         }
       }
-      if (l->out_.empty()) {
-        epoll_event ev{};
-        ev.events = reading;
-        ev.data.fd = l->fd_;
-        ::epoll_ctl(epoll_.fd(), EPOLL_CTL_MOD, l->fd_, &ev);
-      }
+      if (l->out_.empty()) watch(l->fd_, false);
       return;
     }
     case state::resolving:
@@ -239,6 +260,7 @@ void wire_dialer::close_over() {
       continue;
     }
     ::epoll_ctl(epoll_.fd(), EPOLL_CTL_DEL, it->first, nullptr);
+    l.io_.reset();
     ::close(it->first);
     l.fd_ = -1;
     it = links_.erase(it);

@@ -118,7 +118,7 @@ cluster::cluster(cluster_options opts) : opts_(std::move(opts)), failures_at_sta
   if (opts_.nodes == 0) throw std::invalid_argument("cluster needs at least one node");
   dir_ = make_temp_dir();
   const std::size_t total = opts_.nodes + opts_.spare_nodes;
-  const bool wire = opts_.raft_wire && opts_.tls_dir.empty();
+  const bool wire = opts_.raft_wire;
   auto ports = free_ports(3 * total);
   nodes_.resize(total);
   for (std::size_t i = 0; i < total; ++i) {

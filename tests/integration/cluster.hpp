@@ -68,8 +68,8 @@ struct cluster_options {
   // fault-injecting proxy this way). A node always lists itself directly.
   std::function<std::string(std::uint64_t from, std::uint64_t to)> peer_address;
   // Every node gets a raft wire port ([listen] wire, and wire in each member's
-  // entry), unless tls_dir is set (the wire does not speak TLS yet) or this
-  // is false. peer_wire_address routes it as peer_address routes gRPC.
+  // entry; mutual TLS with tls_dir's files when set), unless this is false.
+  // peer_wire_address routes it as peer_address routes gRPC.
   bool raft_wire = true;
   std::function<std::string(std::uint64_t from, std::uint64_t to)> peer_wire_address;
   // When set, more NAME=value environment entries for node `id`'s process

@@ -415,6 +415,8 @@ TEST_CASE("TLS, node identity and tokens on a real cluster") {
     text = replace_once(text, "data-1\"", "data-duplicate\"");
     text = replace_once(text, "http = \"" + c.http_address(1) + "\"",
                         "http = \"127.0.0.1:" + std::to_string(free_port()) + "\"");
+    text = replace_once(text, "wire = \"" + c.wire_address(1) + "\"",  // [listen]'s, bound before gRPC
+                        "wire = \"127.0.0.1:" + std::to_string(free_port()) + "\"");
     const auto path = c.dir() + "/duplicate.toml";
     std::ofstream(path) << text;
     auto r = run_process({node_binary(), "--config", path}, milliseconds(20000));

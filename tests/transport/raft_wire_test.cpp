@@ -13,6 +13,8 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
+#include <filesystem>
 #include <thread>
 
 #include <caf/all.hpp>
@@ -84,15 +86,38 @@ std::string frame(const raftpb::RaftBatch& b) {
 struct node2 {
   caf::actor_system_config acfg;
   caf::actor_system sys{acfg};
-  config::node_config cfg = make_config(2, 0);
-  std::shared_ptr<transport::member_directory> members = std::make_shared<transport::member_directory>(cfg);
+  config::node_config cfg;
+  std::shared_ptr<transport::member_directory> members;
   raft_inbox raft = sys.spawn(fake_raft);
-  std::unique_ptr<transport::peer_listener> listener =
-      std::make_unique<transport::peer_listener>(cfg, raft, transport::peer_rules::from(cfg, members));
-  int port = listener->port();
+  std::unique_ptr<transport::peer_listener> listener;
+  int port = 0;
 
-  node2() { listener->start(); }
+  explicit node2(config::tls_options tls = {}) : cfg(make_config(2, 0)) {
+    cfg.tls = std::move(tls);
+    members = std::make_shared<transport::member_directory>(cfg);
+    listener = std::make_unique<transport::peer_listener>(cfg, raft, transport::peer_rules::from(cfg, members));
+    port = listener->port();
+    listener->start();
+  }
   ~node2() { listener->stop(); }
+};
+
+// Certificates from scripts/make-certs.sh: the cluster CA, node-1, -2, -3
+// and -7 (of the CA, not in the configuration) and a client's.
+struct certificates {
+  std::string dir;
+  certificates() {
+    char tmpl[] = "/tmp/troupe-wire-tls-XXXXXX";
+    REQUIRE(::mkdtemp(tmpl) != nullptr);
+    dir = tmpl;
+    const std::string cmd = "bash " TROUPE_SOURCE_DIR "/scripts/make-certs.sh " + dir +
+                            " 1 2 3 7 --client ci >/dev/null";
+    REQUIRE(std::system(cmd.c_str()) == 0);
+  }
+  ~certificates() { std::filesystem::remove_all(dir); }
+  config::tls_options of(const std::string& name) const {
+    return {dir + "/" + name + ".crt", dir + "/" + name + ".key", dir + "/ca.crt"};
+  }
 };
 
 // A raw TCP client of node 2's port.
@@ -220,7 +245,7 @@ TEST_CASE("the listener refuses what it must, and a bad batch alone is dropped")
 }
 
 TEST_CASE("a wire link carries once the peer answered, and not to a peer without the wire") {
-  transport::wire_dialer dialer;
+  transport::wire_dialer dialer{config::tls_options{}};
   SUBCASE("a node with the wire") {
     node2 n;
     stepped = 0;
@@ -253,4 +278,48 @@ TEST_CASE("a wire link carries once the peer answered, and not to a peer without
     auto link = dialer.dial(2, "127.0.0.1:" + std::to_string(free_port()));
     CHECK(eventually([&] { return link->over(); }));
   }
+}
+
+TEST_CASE("with [tls] a link is mutual TLS between certified members, each speaking for itself") {
+  certificates certs;
+  node2 n(certs.of("node-2"));
+  const std::string at = "127.0.0.1:" + std::to_string(n.port);
+  stepped = 0;
+  SUBCASE("node-1 to node-2: carries, and node-1 speaks only for itself") {
+    transport::wire_dialer dialer(certs.of("node-1"));
+    auto link = dialer.dial(2, at);
+    CHECK(eventually([&] { return link->send(heartbeats(1)); }));
+    for (int i = 0; i < 100; ++i) CHECK(link->send(heartbeats(2)));
+    CHECK(eventually([] { return stepped.load() == 201; }));
+    // A message that claims node 3 over node-1's connection ends it.
+    CHECK(link->send(heartbeats(1, 3)));
+    CHECK(eventually([&] { return link->over(); }));
+    CHECK(stepped.load() == 201);
+  }
+  SUBCASE("the certificate that answers must be the dialled node's") {
+    transport::wire_dialer dialer(certs.of("node-1"));
+    auto link = dialer.dial(3, at);  // node 2 answers where node 3 was expected
+    CHECK(eventually([&] { return link->over(); }));
+  }
+  SUBCASE("no certificate, a client's, or a node's outside the configuration: refused") {
+    transport::wire_dialer plain{config::tls_options{}};
+    transport::wire_dialer client(certs.of("client-ci"));
+    transport::wire_dialer stranger(certs.of("node-7"));
+    auto a = plain.dial(2, at);
+    auto b = client.dial(2, at);
+    auto c = stranger.dial(2, at);
+    CHECK(eventually([&] { return a->over() && b->over() && c->over(); }, 10.0));
+    raw_client raw(n.port);
+    raw.write(std::string(transport::wire::hello) + frame(heartbeats(1)));
+    CHECK(raw.closed());
+  }
+  CHECK(stepped.load() <= 201);
+}
+
+TEST_CASE("a TLS dialer refuses a listener whose certificate is of another CA") {
+  certificates ours, theirs;
+  node2 n(theirs.of("node-2"));
+  transport::wire_dialer dialer(ours.of("node-1"));
+  auto link = dialer.dial(2, "127.0.0.1:" + std::to_string(n.port));
+  CHECK(eventually([&] { return link->over(); }));
 }

@@ -55,7 +55,7 @@ TEST_CASE("ids and membership") {
               "must be > 0");
 }
 
-TEST_CASE("the raft wire: its own port, member addresses, not with TLS") {
+TEST_CASE("the raft wire: its own port, member addresses, with or without TLS") {
   scratch_dir dir;
   {
     node_config c = valid_config(dir);
@@ -69,14 +69,14 @@ TEST_CASE("the raft wire: its own port, member addresses, not with TLS") {
               "port 8081 is also the [listen].http port");
   check_error(error_after(dir, [](node_config& c) { c.members[1].wire_address = "127.0.0.1:50052"; }), "x.toml",
               "[[members]][2].wire", "port 50052 on host 127.0.0.1 is also used by [[members]][2].address");
-  check_error(error_after(dir,
-                          [](node_config& c) {
-                            c.wire_listen = "0.0.0.0:50061";
-                            c.tls.cert_file = "n.crt";
-                            c.tls.key_file = "n.key";
-                            c.tls.ca_file = "ca.crt";
-                          }),
-              "x.toml", "[listen].wire", "the raft wire does not speak TLS yet");
+  {  // with [tls] the wire is mutual TLS with the same files (transport/wire_tls.hpp)
+    node_config c = valid_config(dir);
+    c.wire_listen = "0.0.0.0:50061";
+    c.tls.cert_file = dir.write("n.crt", "");
+    c.tls.key_file = dir.write("n.key", "");
+    c.tls.ca_file = dir.write("ca.crt", "");
+    validate(c);
+  }
 }
 
 TEST_CASE("addresses and ports") {
