@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # troupe-node --check-config warns about a listener beyond loopback without
-# [tls] and tokens, and only then. Usage: exposure_warning.sh TROUPE_NODE SOURCE_DIR
+# [tls] and tokens (the raft wire's: without [tls]), and only then.
+# Usage: exposure_warning.sh TROUPE_NODE SOURCE_DIR
 set -euo pipefail
 node=$1 src=$2
 dir=$(mktemp -d /tmp/troupe-exposure-XXXXXX)
@@ -23,12 +24,17 @@ bash "$src/scripts/make-certs.sh" "$dir/tls" 1 >/dev/null
   --tls-key "$dir/tls/node-1.key" --tls-ca "$dir/tls/ca.crt" --check-config 2>"$dir/err" >/dev/null
 ! grep -q SECURITY "$dir/err" || fail "warned with TLS and tokens: $(cat "$dir/err")"
 
-# The raft wire beyond loopback (it has no TLS): warned, naming it.
+# The raft wire beyond loopback without [tls]: warned, naming it.
 sed "s|data_dir = .*|data_dir = \"$dir/d3\"|; 0,/^wire = \"127.0.0.1:50061\"/s||wire = \"0.0.0.0:50061\"|" \
   "$src/deploy/local/node1.toml" >"$dir/wire.toml"
 "$node" --config "$dir/wire.toml" --check-config 2>"$dir/err" >/dev/null
 grep -q "SECURITY: the raft wire listener 0.0.0.0:50061 is reachable beyond loopback and has no TLS" "$dir/err" \
   || fail "no raft wire warning: $(cat "$dir/err")"
+
+# The same with [tls] (the wire is then mutual TLS) and tokens: quiet.
+"$node" --config "$dir/wire.toml" --tls-cert "$dir/tls/node-1.crt" --tls-key "$dir/tls/node-1.key" \
+  --tls-ca "$dir/tls/ca.crt" --auth-token ci:submit:abc --check-config 2>"$dir/err" >/dev/null
+! grep -q SECURITY "$dir/err" || fail "raft wire with TLS warned: $(cat "$dir/err")"
 
 # Loopback only (the local example, its raft wire included): quiet.
 sed "s|data_dir = .*|data_dir = \"$dir/d2\"|" "$src/deploy/local/node1.toml" >"$dir/node1.toml"
