@@ -79,12 +79,12 @@ bool wire_link::send(const raftpb::RaftBatch& batch) {
     end_locked(io_->error());
     return false;  // not sent: the caller uses the stream
   }
-  // The rest waits for the dialer's thread. A TLS write that waits for a
-  // read is retried on the next event too: the socket is always watched for
-  // reading.
+  // The rest waits for the dialer's thread: when the socket takes bytes, or
+  // (a TLS write that waits on a read) on the next read event, since the
+  // socket is always watched for reading.
   out_.erase(0, r.bytes);
   since_ = now;
-  dialer_->watch(fd_, true);
+  dialer_->watch(fd_, r.st == wire_stream::status::ok || io_->wants_write());
   return true;
 }
 
@@ -231,6 +231,7 @@ void wire_dialer::on_event(const std::shared_ptr<wire_link>& l, std::uint32_t ev
           if (r.st == status::failed) return l->end_locked(l->io_->error());
         }
       }
+      bool wait_to_write = false;
       if (!l->out_.empty()) {
         const auto r = l->io_->write(l->out_.data(), l->out_.size());
         if (r.st == status::failed || r.st == status::closed) return l->end_locked(l->io_->error());
@@ -238,8 +239,9 @@ void wire_dialer::on_event(const std::shared_ptr<wire_link>& l, std::uint32_t ev
           l->out_.erase(0, r.bytes);
           l->since_ = clock::now();
         }
+        wait_to_write = !l->out_.empty() && (r.st == status::ok || l->io_->wants_write());
       }
-      if (l->out_.empty()) watch(l->fd_, false);
+      watch(l->fd_, wait_to_write);
       return;
     }
     case state::resolving:

@@ -147,6 +147,7 @@ wire_stream::io wire_stream::write(const char* data, std::size_t n) {
   if (!ssl_) {
     const ssize_t r = ::send(fd_, data, n, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (r >= 0) return {status::ok, static_cast<std::size_t>(r)};
+    wants_write_ = true;
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return {status::again, 0};
     error_ = std::strerror(errno);
     return {status::failed, 0};

@@ -61,7 +61,8 @@ class wire_stream {
   status handshake();
   io read(char* buf, std::size_t n);
   io write(const char* data, std::size_t n);
-  // Whether the last call that answered `again` waits to write.
+  // Whether the last call that answered `again` waits for the socket to
+  // take bytes (else for bytes to arrive: a TLS write may wait on a read).
   bool wants_write() const { return wants_write_; }
   // TLS only: bytes decrypted but not read yet, which epoll cannot report.
   bool pending() const;
