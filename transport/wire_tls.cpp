@@ -125,6 +125,7 @@ wire_stream::status wire_stream::handshake() {
 wire_stream::io wire_stream::read(char* buf, std::size_t n) {
   if (fd_ < 0) return {status::failed, 0};
   if (!ssl_) {
+    wants_write_ = false;
     const ssize_t r = ::recv(fd_, buf, n, 0);
     if (r > 0) return {status::ok, static_cast<std::size_t>(r)};
     if (r == 0) {

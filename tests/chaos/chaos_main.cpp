@@ -1,23 +1,32 @@
 // chaos_test: N real troupe-node processes, peer traffic through a
 // fault-injecting proxy, client threads, a seeded nemesis, then a checker.
 //   chaos_test [--nodes N] [--seeds 1,2,3 | --seed S] [--duration-s D] [--clients K]
-//              [--settle-s S] [--self-check drop|flip|wipe]
+//              [--settle-s S] [--self-check drop|flip|wipe] [--tls]
 // Per seed: start the cluster, run clients and faults for D seconds, heal
 // (all nodes up, no partitions), stop the clients, wait (at most S seconds)
 // until every job is terminal and the reads stop changing, then print one
 // verdict line and an availability line. Exit 0 iff every seed passed.
 // --self-check applies one deliberate corruption after a fault-free run and
 // must make the verdict FAIL: it proves the checker can fail.
+// --tls gives the nodes [tls] (certificates from scripts/make-certs.sh):
+// gRPC, REST and the raft wire then all run over TLS, through the same
+// proxies, and the clients, nemesis and checker trust the cluster CA.
 #include <signal.h>
+
+#include <stdlib.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <iomanip>
 #include <iostream>
+#include <optional>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -53,12 +62,13 @@ struct options {
   std::size_t clients = 3;
   double settle_s = 60;
   std::string self_check;  // "", "drop", "flip", "wipe"
+  bool tls = false;
 };
 
 [[noreturn]] void usage(const std::string& problem) {
   std::cerr << "chaos_test: " << problem << "\n"
             << "usage: chaos_test [--nodes N] [--seeds 1,2,3 | --seed S] [--duration-s D] [--clients K]\n"
-               "                  [--settle-s S] [--self-check drop|flip|wipe]\n";
+               "                  [--settle-s S] [--self-check drop|flip|wipe] [--tls]\n";
   std::exit(2);
 }
 
@@ -81,6 +91,7 @@ options parse(int argc, char** argv) {
       else if (a == "--clients") o.clients = std::stoul(value());
       else if (a == "--settle-s") o.settle_s = std::stod(value());
       else if (a == "--self-check") o.self_check = value();
+      else if (a == "--tls") o.tls = true;
       else usage("unknown argument " + a);
     } catch (const std::invalid_argument&) {
       usage("bad value for " + a);
@@ -112,8 +123,27 @@ read_options addresses(const integration::cluster& c) {
     r.grpc_addresses.push_back(c.grpc_address(id));
     r.http_addresses.push_back(c.http_address(id));
   }
+  r.ca_file = c.client().ca_file;
   return r;
 }
+
+// Node certificates for ids 1..n and their CA, in a directory of their own
+// removed afterwards.
+struct certificates {
+  std::string dir;
+  explicit certificates(std::size_t n) {
+    char tmpl[] = "/tmp/troupe-chaos-tls-XXXXXX";
+    if (!::mkdtemp(tmpl)) throw std::runtime_error(std::string("mkdtemp: ") + std::strerror(errno));
+    dir = tmpl;
+    std::string cmd = std::string("bash ") + integration::make_certs_script() + " " + dir;
+    for (std::size_t id = 1; id <= n; ++id) cmd += " " + std::to_string(id);
+    if (std::system((cmd + " >/dev/null").c_str()) != 0) throw std::runtime_error("failed: " + cmd);
+  }
+  ~certificates() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+};
 
 // Reads until every job is terminal in every view and two reads in a row are
 // the same (the cluster stopped changing), or `limit` passes; returns the last read.
@@ -170,9 +200,11 @@ void wipe_follower(integration::cluster& c, fault_proxy& proxy, fault_proxy& wir
   c.start(victim);
   say("chaos self-check: wiped node " + std::to_string(victim) + "'s data dir (" + std::to_string(removed) +
       " files) and restarted it isolated");
+  const std::string& ca = c.client().ca_file;
   integration::wait_until(milliseconds(15000), [&] {
-    return integration::http("GET", "http://" + c.http_address(victim) + "/health/live", "", milliseconds(1000)).code ==
-           200;
+    return integration::http("GET", (ca.empty() ? "http://" : "https://") + c.http_address(victim) + "/health/live",
+                             "", milliseconds(1000), ca)
+               .code == 200;
   });
 }
 
@@ -180,13 +212,19 @@ bool run_seed(const options& o, std::uint64_t seed) {
   say("chaos: seed " + std::to_string(seed) + ", " + std::to_string(o.nodes) + " nodes, " +
       num(o.duration_s) + " s" + (o.self_check.empty() ? " of faults" : " without faults (self-check " + o.self_check + ")") +
       ", " + std::to_string(o.clients) + " client threads; replay: chaos_test --nodes " + std::to_string(o.nodes) +
-      " --seed " + std::to_string(seed) + " --duration-s " + num(o.duration_s));
+      " --seed " + std::to_string(seed) + " --duration-s " + num(o.duration_s) + (o.tls ? " --tls" : ""));
   fault_proxy proxy(o.nodes), wire_proxy(o.nodes);  // gRPC's links, the raft wire's
   integration::cluster_options co;
   co.nodes = o.nodes;
   co.snapshot_every = 1000;  // snapshots and InstallSnapshot happen during the run
   co.peer_address = [&proxy](std::uint64_t from, std::uint64_t to) { return proxy.address(from, to); };
   co.peer_wire_address = [&wire_proxy](std::uint64_t from, std::uint64_t to) { return wire_proxy.address(from, to); };
+  std::optional<certificates> certs;
+  if (o.tls) {
+    certs.emplace(o.nodes);
+    co.tls_dir = certs->dir;
+    co.client.ca_file = certs->dir + "/ca.crt";
+  }
   integration::cluster c(co);
   for (auto id : c.ids()) {
     proxy.set_destination(id, c.grpc_address(id));
@@ -198,6 +236,15 @@ bool run_seed(const options& o, std::uint64_t seed) {
   if (!disks.available()) say("chaos: " + disks.why_not());
   say("chaos: cluster in " + c.dir());
   c.start_all();
+  // With TLS, no call before every node listens: a synchronous gRPC 1.51
+  // channel whose first TLS connect was refused never completes a later
+  // handshake (tests/integration/security_test.cpp).
+  if (o.tls)
+    integration::wait_until(milliseconds(20000), [&] {
+      for (auto id : c.ids())
+        if (c.log_text(id).find("grpc_gateway: serving") == std::string::npos) return false;
+      return true;
+    });
   if (c.wait_for_leader(milliseconds(30000)) == 0) {
     say("chaos verdict: FAIL seed=" + std::to_string(seed) + " nodes=" + std::to_string(o.nodes) + " no leader at start");
     ++integration::failures;
@@ -207,6 +254,7 @@ bool run_seed(const options& o, std::uint64_t seed) {
   history h;
   client_options cop;
   for (auto id : c.ids()) cop.node_addresses.push_back(c.grpc_address(id));
+  cop.security = c.client();
   cop.seed = seed;
   cop.threads = o.clients;
   cop.run_tag = "s" + std::to_string(seed);

@@ -75,11 +75,11 @@ job_record from_rest(const json& j) {
   return r;
 }
 
-view read_grpc(std::uint64_t node, const std::string& address) {
+view read_grpc(std::uint64_t node, const std::string& address, const std::string& ca_file) {
   view v;
   v.name = "node" + std::to_string(node) + "/grpc";
   try {
-    auto stub = integration::make_stub(address);
+    auto stub = integration::make_stub(address, integration::client_security{ca_file, "", "", ""});
     for (const auto& j : integration::list_all(*stub, scheduler::ListJobsRequest{})) v.jobs[j.job_id()] = from_grpc(j);
     v.ok = true;
   } catch (const std::exception& e) {
@@ -88,13 +88,14 @@ view read_grpc(std::uint64_t node, const std::string& address) {
   return v;
 }
 
-view read_rest(std::uint64_t node, const std::string& address) {
+view read_rest(std::uint64_t node, const std::string& address, const std::string& ca_file) {
   view v;
   v.name = "node" + std::to_string(node) + "/rest";
   std::string token;
   for (int page = 0; page < 1000; ++page) {
-    auto url = "http://" + address + "/api/jobs?page_size=1000" + (token.empty() ? "" : "&page_token=" + token);
-    auto r = integration::http("GET", url, "", std::chrono::milliseconds(10000));
+    auto url = (ca_file.empty() ? "http://" : "https://") + address + "/api/jobs?page_size=1000" +
+               (token.empty() ? "" : "&page_token=" + token);
+    auto r = integration::http("GET", url, "", std::chrono::milliseconds(10000), ca_file);
     if (r.code != 200) {
       v.error = "GET " + url + ": " + (r.code ? std::to_string(r.code) + " " + r.body : r.error);
       return v;
@@ -143,8 +144,8 @@ std::string job_record::common_fields() const {
 std::vector<view> read_views(const read_options& o) {
   std::vector<view> out;
   for (std::size_t i = 0; i < o.grpc_addresses.size(); ++i) {
-    out.push_back(read_grpc(i + 1, o.grpc_addresses[i]));
-    out.push_back(read_rest(i + 1, o.http_addresses[i]));
+    out.push_back(read_grpc(i + 1, o.grpc_addresses[i], o.ca_file));
+    out.push_back(read_rest(i + 1, o.http_addresses[i], o.ca_file));
   }
   return out;
 }

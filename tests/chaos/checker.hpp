@@ -37,6 +37,7 @@ struct view {
 struct read_options {
   std::vector<std::string> grpc_addresses;  // node id i at [i - 1]
   std::vector<std::string> http_addresses;
+  std::string ca_file;  // a cluster with [tls]: TLS (https) trusting this CA
 };
 // Reads every view of every node (2 per node), each paging to the end.
 std::vector<view> read_views(const read_options& o);

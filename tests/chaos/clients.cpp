@@ -130,7 +130,7 @@ void clients::stop() {
 
 void clients::run(std::size_t index) {
   session s;
-  for (const auto& a : opts_.node_addresses) s.stubs.push_back(integration::make_stub(a));
+  for (const auto& a : opts_.node_addresses) s.stubs.push_back(integration::make_stub(a, opts_.security));
   s.rng.seed(opts_.seed * 1000003 + index);
   s.h = &history_;
   s.deadline_ms = opts_.call_deadline_ms;

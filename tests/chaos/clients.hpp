@@ -11,11 +11,13 @@
 #include <vector>
 
 #include "tests/chaos/history.hpp"
+#include "tests/integration/cluster.hpp"
 
 namespace troupe::chaos {
 
 struct client_options {
   std::vector<std::string> node_addresses;  // gRPC address of node id i at [i - 1]
+  integration::client_security security;    // a cluster with [tls]: its CA
   std::uint64_t seed = 1;
   std::size_t threads = 3;
   int pause_ms = 60;            // between one thread's operations

@@ -69,8 +69,9 @@ nemesis::nemesis(std::uint64_t seed, integration::cluster& c, std::vector<fault_
     : rng_(seed), c_(c), proxies_(std::move(proxies)), disks_(d), t0_(t0), paused_(c.size() + 1), killed_(c.size() + 1),
       filled_(c.size() + 1), joining_(c.size() + 1), drained_(c.size() + 1), filled_since_start_(c.size() + 1) {
   for (auto id : c.ids()) {
-    stubs_.push_back(integration::make_stub(c.grpc_address(id)));
-    member_stubs_.push_back(membership::MembershipService::NewStub(integration::make_channel(c.grpc_address(id), {})));
+    stubs_.push_back(integration::make_stub(c.grpc_address(id), c.client()));
+    member_stubs_.push_back(
+        membership::MembershipService::NewStub(integration::make_channel(c.grpc_address(id), c.client())));
   }
 }
 
@@ -111,7 +112,7 @@ std::string nemesis::impairment(std::uint64_t leader) {
     if (filled_since_start_[id]) return node + "'s disk had been full since its start (it may be failing-stop)";
     if (joining_[id]) {
       membership::ListMembersResponse conf;
-      if (!integration::list_members(c_, leader, true, conf, {}, milliseconds(300)) || !integration::is_voter(conf, id))
+      if (!integration::list_members(c_, leader, true, conf, c_.client(), milliseconds(300)) || !integration::is_voter(conf, id))
         return node + " was not a voter (yet) after it was added back";
     }
     grpc::ClientContext ctx;
@@ -206,7 +207,7 @@ void nemesis::add_back_removed() {
   for (int i = 0; i < 300 && steady::now() < until; ++i) {
     auto l = leader();
     membership::ListMembersResponse conf;
-    if (l == 0 || !integration::list_members(c_, l, true, conf, {}, milliseconds(1000)) || !conf.committed()) {
+    if (l == 0 || !integration::list_members(c_, l, true, conf, c_.client(), milliseconds(1000)) || !conf.committed()) {
       std::this_thread::sleep_for(milliseconds(100));
       continue;
     }

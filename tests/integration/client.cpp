@@ -169,7 +169,8 @@ std::string header(const http_reply& r, const std::string& name) {
   return {};
 }
 
-http_reply http(const std::string& method, const std::string& url, const std::string& body, milliseconds timeout) {
+http_reply http(const std::string& method, const std::string& url, const std::string& body, milliseconds timeout,
+                const std::string& ca_file) {
   http_reply out;
   CURL* c = curl_easy_init();
   if (!c) {
@@ -186,6 +187,7 @@ http_reply http(const std::string& method, const std::string& url, const std::st
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &out.body);
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, collect_header);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &out.headers);
+  if (!ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, ca_file.c_str());
   if (method == "POST" || method == "PUT") {
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.c_str());

@@ -54,8 +54,9 @@ struct http_reply {
 };
 // The value of header `name` (case-insensitive) in `r`, or "" when absent.
 std::string header(const http_reply& r, const std::string& name);
+// ca_file: for https, the only CA trusted (a cluster with [tls]).
 http_reply http(const std::string& method, const std::string& url, const std::string& body = "",
-                milliseconds timeout = milliseconds(10000));
+                milliseconds timeout = milliseconds(10000), const std::string& ca_file = "");
 
 struct process_result {
   int exit_code = -1;  // -1: did not exit in time (killed)

@@ -135,6 +135,7 @@ class cluster {
   pid_t pid(std::uint64_t id) const;
 
   std::size_t size() const { return opts_.nodes; }
+  const client_security& client() const { return opts_.client; }  // what its own stubs present
   const std::string& dir() const { return dir_; }
   std::string grpc_address(std::uint64_t id) const;
   std::string wire_address(std::uint64_t id) const;  // "" without the wire
