@@ -26,7 +26,7 @@ bool is_leader(self_ptr self) { return self->state.role.role == raft::role::lead
 std::vector<raft::member> workers_of(const heartbeat_tracker_state& st) {
   std::vector<raft::member> out;
   if (st.role.conf.empty()) {
-    for (const auto& m : st.cfg.members) out.push_back(raft::member{m.id, true, m.address, m.http_address});
+    for (const auto& m : st.cfg.members) out.push_back(raft::member{m.id, true, m.address, m.http_address, m.wire_address});
     return out;
   }
   for (const auto& m : st.role.conf.members())

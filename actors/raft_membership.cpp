@@ -12,6 +12,7 @@ raft::membership with_addresses(const raft::membership& conf, const config::node
     if (!seed) continue;
     if (m.address.empty()) m.address = seed->address;
     if (m.http_address.empty()) m.http_address = seed->http_address;
+    if (m.wire_address.empty()) m.wire_address = seed->wire_address;
     out.put(std::move(m));
   }
   return out;
@@ -25,8 +26,8 @@ caf::expected<raft::membership> plan_change(const raft::membership& conf, const 
     if (const auto* m = conf.find(change.id))
       return make_error(errc::failed_precondition,
                         node + " is already a member (" + (m->voter ? "voter" : "learner") + ")");
-    for (const std::string* a : {&change.address, &change.http_address}) {
-      if (a->empty() && a == &change.http_address) continue;
+    for (const std::string* a : {&change.address, &change.http_address, &change.wire_address}) {
+      if (a->empty() && a != &change.address) continue;  // the REST and wire addresses are optional
       try {
         auto hp = config::split_host_port(*a);
         if (config::is_wildcard_host(hp.first))
@@ -35,11 +36,18 @@ caf::expected<raft::membership> plan_change(const raft::membership& conf, const 
         return make_error(errc::invalid_argument, "address \"" + *a + "\": " + e.what());
       }
     }
-    for (const auto& m : conf.members())
+    if (!change.wire_address.empty() && change.wire_address == change.address)
+      return make_error(errc::invalid_argument, "the wire address " + change.wire_address +
+                                                    " is the gRPC address; the raft wire needs a port of its own");
+    for (const auto& m : conf.members()) {
       if (m.address == change.address)
         return make_error(errc::invalid_argument, "address " + change.address + " is already node " +
                                                       std::to_string(m.id) + "'s");
-    next.put(raft::member{change.id, false, change.address, change.http_address});
+      if (!change.wire_address.empty() && (m.wire_address == change.wire_address || m.address == change.wire_address))
+        return make_error(errc::invalid_argument, "wire address " + change.wire_address + " is already node " +
+                                                      std::to_string(m.id) + "'s");
+    }
+    next.put(raft::member{change.id, false, change.address, change.http_address, change.wire_address});
     return next;
   }
   const auto* m = conf.find(change.id);

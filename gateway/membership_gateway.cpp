@@ -16,6 +16,7 @@ void to_proto(const raft::membership& conf, google::protobuf::RepeatedPtrField<p
     p->set_address(m.address);
     p->set_http_address(m.http_address);
     p->set_voter(m.voter);
+    p->set_wire_address(m.wire_address);
   }
 }
 
@@ -26,12 +27,13 @@ class membership_service final : public pb::MembershipService::CallbackService {
 
   grpc::ServerUnaryReactor* AddMember(grpc::CallbackServerContext* ctx, const pb::AddMemberRequest* req,
                                       pb::AddMemberResponse* resp) override {
-    return change(ctx, *req, resp, {member_change::op::add, req->id(), req->address(), req->http_address()});
+    return change(ctx, *req, resp,
+                  {member_change::op::add, req->id(), req->address(), req->http_address(), req->wire_address()});
   }
 
   grpc::ServerUnaryReactor* RemoveMember(grpc::CallbackServerContext* ctx, const pb::RemoveMemberRequest* req,
                                          pb::RemoveMemberResponse* resp) override {
-    return change(ctx, *req, resp, {member_change::op::remove, req->id(), {}, {}});
+    return change(ctx, *req, resp, {member_change::op::remove, req->id(), {}, {}, {}});
   }
 
   grpc::ServerUnaryReactor* ListMembers(grpc::CallbackServerContext* ctx, const pb::ListMembersRequest* req,

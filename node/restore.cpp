@@ -56,7 +56,7 @@ restore_summary restore_data_dir(const config::node_config& cfg, const std::stri
   snap.meta.term = backup.meta.term;
   // The new cluster's configuration: the config's members, all voters, with
   // their addresses (the replicated configuration from now on).
-  for (const auto& m : cfg.members) snap.meta.conf.put(raft::member{m.id, true, m.address, m.http_address});
+  for (const auto& m : cfg.members) snap.meta.conf.put(raft::member{m.id, true, m.address, m.http_address, m.wire_address});
   snap.data = table.snapshot();
   out.voters = snap.meta.conf.voters();
 

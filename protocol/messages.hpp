@@ -273,6 +273,7 @@ struct member_change {
   std::uint64_t id = 0;
   std::string address;       // add: the new node's peer address (host:port)
   std::string http_address;  // add: optional
+  std::string wire_address;  // add: optional, its raft wire (transport/wire_format.hpp)
 };
 // Answered once the change is committed: the configuration it made.
 struct member_result {

@@ -20,12 +20,18 @@ caf::result<member_result> change_members(node_service_actor::pointer self, cons
   self->request(c->tracker, config::query_timeout, workers_atom::value)
       .then(
           [=](const worker_list& wl) mutable {
+            // A wire address makes the configuration one only level 5 reads.
+            const std::uint32_t needed =
+                change.wire_address.empty() ? feature_level_membership : feature_level_member_wire;
             for (const auto& w : wl.workers)
-              if (w.alive && w.report.feature_level < feature_level_membership) {
-                rp.deliver(make_error(errc::failed_precondition,
-                                      "node " + std::to_string(w.report.node_id) + " runs an older build (feature level " +
-                                          std::to_string(w.report.feature_level) +
-                                          ") that cannot read membership changes; finish the rolling upgrade first"));
+              if (w.alive && w.report.feature_level < needed) {
+                rp.deliver(make_error(
+                    errc::failed_precondition,
+                    "node " + std::to_string(w.report.node_id) + " runs an older build (feature level " +
+                        std::to_string(w.report.feature_level) + ") that cannot read " +
+                        (change.wire_address.empty() ? "membership changes" : "a member's wire address") +
+                        "; finish the rolling upgrade first" +
+                        (change.wire_address.empty() ? "" : ", or add the node without its wire")));
                 return;
               }
             propose();

@@ -27,7 +27,7 @@ scheduler::GetClusterStatusResponse cluster_status(const config::node_config& cf
   // file's members only while there is none yet (a joining node).
   std::vector<raft::member> members = rs.conf.members();
   if (rs.conf.empty())
-    for (const auto& m : cfg.members) members.push_back(raft::member{m.id, true, m.address, m.http_address});
+    for (const auto& m : cfg.members) members.push_back(raft::member{m.id, true, m.address, m.http_address, m.wire_address});
   for (const auto& m : members) {
     auto* n = out.add_nodes();
     n->set_node_id(m.id);

@@ -6,7 +6,7 @@
 //   troupe cluster status | cluster transfer-leader [--to N] | cluster drain | cluster undrain
 //   troupe log list [--start-index N] [--limit N]
 //   troupe snapshot save FILE [--timeout S] | snapshot status FILE
-//   troupe member add ID ADDRESS [--http ADDR] | member remove ID | member list [--local]
+//   troupe member add ID ADDRESS [--http ADDR] [--wire ADDR] | member remove ID | member list [--local]
 // Follows "Not the leader" redirects (trailing metadata leader-address), tries
 // the next address when one is down, and retries RESOURCE_EXHAUSTED with
 // exponential backoff (bounded).
@@ -64,8 +64,9 @@ const char* usage_text =
     "  log list [--start-index N] [--limit N]\n"
     "  snapshot save FILE [--timeout S]                     the leader's consistent snapshot of every job (admin)\n"
     "  snapshot status FILE                                verify a saved snapshot and print what it holds\n"
-    "  member add ID ADDRESS [--http ADDR]   add a node (start it with --join); it catches up as a learner,\n"
-    "                                        then the leader makes it a voter\n"
+    "  member add ID ADDRESS [--http ADDR] [--wire ADDR]\n"
+    "                                        add a node (start it with --join); it catches up as a learner,\n"
+    "                                        then the leader makes it a voter; --wire: its [listen] wire\n"
     "  member remove ID                      remove a node (the leader hands leadership over first)\n"
     "  member list [--local]                 the leader's configuration (--local: the -a node's own)\n"
     "  -a/--addr takes one or several gRPC addresses (comma separated); the client follows leader redirects.\n"
@@ -395,16 +396,17 @@ json members_json(const google::protobuf::RepeatedPtrField<troupe::membership::M
   json out = json::array();
   for (const auto& m : members)
     out.push_back({{"id", m.id()}, {"address", m.address()}, {"http_address", m.http_address()},
-                   {"voter", m.voter()}});
+                   {"wire_address", m.wire_address()}, {"voter", m.voter()}});
   return out;
 }
 
 void print_members(const google::protobuf::RepeatedPtrField<troupe::membership::Member>& members) {
   std::cout << std::left << std::setw(6) << "NODE" << std::setw(24) << "ADDRESS" << std::setw(24) << "HTTP"
-            << "ROLE\n";
+            << std::setw(24) << "WIRE" << "ROLE\n";
   for (const auto& m : members)
     std::cout << std::setw(6) << m.id() << std::setw(24) << m.address() << std::setw(24)
-              << (m.http_address().empty() ? "-" : m.http_address()) << (m.voter() ? "voter" : "learner") << "\n";
+              << (m.http_address().empty() ? "-" : m.http_address()) << std::setw(24)
+              << (m.wire_address().empty() ? "-" : m.wire_address()) << (m.voter() ? "voter" : "learner") << "\n";
 }
 
 // A change waits for its entry to commit, and removing the leader for a
@@ -425,6 +427,7 @@ int member_command(client& c, const options& o, const std::string& verb) {
     req.set_id(node_id_arg());
     req.set_address(o.args[3]);
     if (o.flags.count("--http")) req.set_http_address(o.flags.at("--http"));
+    if (o.flags.count("--wire")) req.set_wire_address(o.flags.at("--wire"));
     pb::AddMemberResponse resp;
     auto s = c.call(&M::AddMember, req, resp, member_change_deadline);
     if (!s.ok()) return fail(s);

@@ -4,7 +4,7 @@ namespace troupe::transport {
 
 raft::membership seed_membership(const config::node_config& cfg) {
   raft::membership m;
-  for (const auto& s : cfg.members) m.put(raft::member{s.id, true, s.address, s.http_address});
+  for (const auto& s : cfg.members) m.put(raft::member{s.id, true, s.address, s.http_address, s.wire_address});
   return m;
 }
 
@@ -39,6 +39,13 @@ std::string member_directory::address(std::uint64_t id) const {
   if (const auto* m = conf->find(id); m && !m->address.empty()) return m->address;
   const auto* s = seed_.find_member(id);
   return s ? s->address : std::string();
+}
+
+std::string member_directory::wire_address(std::uint64_t id) const {
+  auto conf = current();
+  if (const auto* m = conf->find(id); m && !m->wire_address.empty()) return m->wire_address;
+  const auto* s = seed_.find_member(id);
+  return s ? s->wire_address : std::string();
 }
 
 }  // namespace troupe::transport

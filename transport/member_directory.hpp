@@ -37,6 +37,8 @@ class member_directory {
 
   // The peer address of `id`: the configuration's, else the seed list's ("" if none).
   std::string address(std::uint64_t id) const;
+  // The raft wire address of `id`, the same way ("": it has none).
+  std::string wire_address(std::uint64_t id) const;
 
  private:
   std::uint64_t self_;

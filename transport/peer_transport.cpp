@@ -54,12 +54,27 @@ void stream_to(self_ptr self, std::uint64_t to, const std::shared_ptr<raftpb::Ra
     o.stub = stub;
   }
   auto open_stream = [&] { o.stream = transport::raft_stream::open(stub, to, o.no_stream, self->state.peers->streams()); };
-  if (auto& wire = self->state.wire) {
-    if (o.link && o.link->over()) o.link.reset();
-    const auto* peer = self->state.cfg.find_member(to);
+  auto& st = self->state;
+  const std::string wire_at = st.members->wire_address(to);
+  if (!wire_at.empty() && !st.wire && !st.wire_refused) {
+    try {
+      st.wire = std::make_unique<transport::wire_dialer>(st.cfg.tls);
+    } catch (const std::exception& e) {
+      // The gRPC streams carry everything then; their own handshakes will
+      // say the same about these files.
+      st.wire_refused = true;
+      TLOG(error, "peer_transport") << "no raft wire: " << e.what();
+    }
+  }
+  if (auto& wire = st.wire) {
+    if (o.link && (o.link->over() || o.link->address() != wire_at)) {
+      if (!o.link->over()) o.redial_at = {};  // the peer's wire moved (or is gone): dial the new one now
+      o.link->close();
+      o.link.reset();
+    }
     const auto now = std::chrono::steady_clock::now();
-    if (!o.link && peer && !peer->wire_address.empty() && now >= o.redial_at) {
-      o.link = wire->dial(to, peer->wire_address);
+    if (!o.link && !wire_at.empty() && now >= o.redial_at) {
+      o.link = wire->dial(to, wire_at);
       o.redial_at = now + config::wire_redial_wait;
     }
     if (o.link && o.link->send(batch)) {
@@ -143,17 +158,6 @@ peer_transport_actor::behavior_type peer_transport(peer_transport_actor::statefu
   self->state.cfg = std::move(cfg);
   self->state.peers = std::move(peers);
   self->state.members = std::move(members);
-  for (const auto& m : self->state.cfg.members)
-    if (m.id != self->state.cfg.id && !m.wire_address.empty()) {
-      try {
-        self->state.wire = std::make_unique<transport::wire_dialer>(self->state.cfg.tls);
-      } catch (const std::exception& e) {
-        // The gRPC streams carry everything then; their own handshakes will
-        // say the same about these files.
-        TLOG(error, "peer_transport") << "no raft wire: " << e.what();
-      }
-      break;
-    }
   auto& sys = self->system();
   return {
       [=](send_atom, const raft_outbox& out) { send_raft(self, out); },

@@ -6,9 +6,10 @@
 //     retransmits. The AppendEntries family goes down one long-lived stream
 //     per peer (transport/raft_stream.hpp), the rarer families (votes,
 //     snapshot chunks, TimeoutNow) as unary calls, as does everything to a
-//     peer without the Stream method. To a peer whose [[members]] entry
-//     names its raft wire, the AppendEntries family goes over the wire
-//     instead while the wire carries (transport/wire_dialer.hpp).
+//     peer without the Stream method. To a peer whose entry in the
+//     replicated configuration (or else in [[members]]) names its raft
+//     wire, the AppendEntries family goes over the wire instead while the
+//     wire carries (transport/wire_dialer.hpp).
 //   - InternalService requests (ForwardJobStatus, WorkerHeartbeat,
 //     GetJobOutput, SetWorkerDraining), each answered to the requester with
 //     the reply or a troupe caf::error (the peer's gRPC status read back as
@@ -38,9 +39,11 @@ struct peer_transport_state {
   config::node_config cfg;
   std::shared_ptr<peer_clients> peers;
   std::shared_ptr<transport::member_directory> members;
-  // The raft wire's links (null when no member has a wire address);
-  // declared before `streams`, so it outlives the links they hold.
+  // The raft wire's links, made when a peer first has a wire address (null
+  // before, or when [tls]'s files were refused: wire_refused); declared
+  // before `streams`, so it outlives the links they hold.
   std::unique_ptr<transport::wire_dialer> wire;
+  bool wire_refused = false;
 
   // The outbound stream to each peer, tied to the stub it was opened on (a
   // new channel after a configuration change gets a new stream).

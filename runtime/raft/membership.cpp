@@ -7,7 +7,8 @@ namespace troupe::raft {
 namespace {
 
 constexpr std::string_view magic = "TRMB";
-constexpr std::uint8_t version = 1;
+constexpr std::uint8_t version_plain = 1;
+constexpr std::uint8_t version_wire = 2;  // + each member's wire address
 // A configuration names a handful of servers; this bound only stops a corrupt
 // count from reserving gigabytes.
 constexpr std::uint32_t max_members = 4096;
@@ -61,7 +62,7 @@ struct reader {
 
 membership membership::of_voters(const std::vector<node_id>& ids) {
   membership m;
-  for (node_id id : ids) m.put(member{id, true, {}, {}});
+  for (node_id id : ids) m.put(member{id, true, {}, {}, {}});
   return m;
 }
 
@@ -119,8 +120,10 @@ std::string single_change_error(const membership& current, const membership& nex
 }
 
 std::string encode(const membership& m) {
+  const bool wire = std::any_of(m.members().begin(), m.members().end(),
+                                [](const member& x) { return !x.wire_address.empty(); });
   std::string out(magic);
-  out.push_back(static_cast<char>(version));
+  out.push_back(static_cast<char>(wire ? version_wire : version_plain));
   put_u32(out, static_cast<std::uint32_t>(m.members().size()));
   for (const auto& x : m.members()) {
     put_u64(out, x.id);
@@ -129,6 +132,10 @@ std::string encode(const membership& m) {
     out += x.address;
     put_u32(out, static_cast<std::uint32_t>(x.http_address.size()));
     out += x.http_address;
+    if (wire) {
+      put_u32(out, static_cast<std::uint32_t>(x.wire_address.size()));
+      out += x.wire_address;
+    }
   }
   return out;
 }
@@ -142,7 +149,8 @@ std::optional<membership> decode_membership(std::string_view bytes, std::string*
   std::string_view head;
   std::uint8_t ver = 0;
   if (!r.take(magic.size(), head) || head != magic) return fail("not a membership encoding (bad magic)");
-  if (!r.u8(ver) || ver != version) return fail("unsupported membership encoding version " + std::to_string(ver));
+  if (!r.u8(ver) || (ver != version_plain && ver != version_wire))
+    return fail("unsupported membership encoding version " + std::to_string(ver));
   std::uint32_t count = 0;
   if (!r.u32(count)) return fail("truncated member count");
   if (count > max_members) return fail("member count " + std::to_string(count) + " exceeds " + std::to_string(max_members));
@@ -151,7 +159,8 @@ std::optional<membership> decode_membership(std::string_view bytes, std::string*
   for (std::uint32_t i = 0; i < count; ++i) {
     member m;
     std::uint8_t voter = 0;
-    if (!r.u64(m.id) || !r.u8(voter) || !r.str(m.address) || !r.str(m.http_address))
+    if (!r.u64(m.id) || !r.u8(voter) || !r.str(m.address) || !r.str(m.http_address) ||
+        (ver == version_wire && !r.str(m.wire_address)))
       return fail("truncated member " + std::to_string(i));
     if (m.id == no_node) return fail("member " + std::to_string(i) + " has node id 0");
     if (m.id <= prev) return fail("member ids are not strictly increasing at member " + std::to_string(i));

@@ -19,9 +19,11 @@ struct member {
   bool voter = true;
   std::string address;       // peer (Raft) address, host:port; may be empty for a seed member
   std::string http_address;  // dashboard/REST address; may be empty
+  std::string wire_address;  // raft wire address (transport/wire_format.hpp); may be empty
 
   friend bool operator==(const member& a, const member& b) {
-    return a.id == b.id && a.voter == b.voter && a.address == b.address && a.http_address == b.http_address;
+    return a.id == b.id && a.voter == b.voter && a.address == b.address && a.http_address == b.http_address &&
+           a.wire_address == b.wire_address;
   }
 };
 
@@ -59,7 +61,11 @@ class membership {
 std::string single_change_error(const membership& current, const membership& next);
 
 // Encoding: "TRMB" | version:u8 | count:u32 | { id:u64 | voter:u8 |
-// address_len:u32 | address | http_len:u32 | http }*, little-endian.
+// address_len:u32 | address | http_len:u32 | http [| wire_len:u32 | wire] }*,
+// little-endian. Version 2 carries the wire addresses; a configuration
+// without any is written as version 1, which builds before them read (so a
+// cluster writes version 2 only once a member with a wire address is added,
+// which waits for every node to read it: protocol/feature_level.hpp).
 std::string encode(const membership& m);
 // nullopt with *why set when the bytes are not a valid encoding (ids must be
 // non-zero and strictly increasing).

@@ -621,7 +621,7 @@ CAF_TEST(a membership change that would leave no reachable majority of voters is
   const auto before = status(l).last_index;
   // Removing the live follower would leave {leader, down}: 1 of 2 reachable.
   auto refused = ask<member_result>(node(l).raft, member_atom::value,
-                                    member_change{member_change::op::remove, up, "", ""});
+                                    member_change{member_change::op::remove, up, "", "", ""});
   settle();
   CAF_REQUIRE(refused->error.has_value());
   CAF_CHECK(refused->error->code == errc::failed_precondition);
@@ -632,7 +632,7 @@ CAF_TEST(a membership change that would leave no reachable majority of voters is
   CAF_CHECK_EQUAL(status(l).last_index, before);
   // Removing the silent node leaves {leader, up}, both reachable: it commits.
   auto removed = ask<member_result>(node(l).raft, member_atom::value,
-                                    member_change{member_change::op::remove, down, "", ""});
+                                    member_change{member_change::op::remove, down, "", "", ""});
   pass(milliseconds(500));
   CAF_REQUIRE(removed->value.has_value());
   CAF_CHECK(!removed->value->conf.contains(down));
@@ -646,11 +646,11 @@ CAF_TEST(a second membership change while the first is uncommitted is refused fa
   auto f = l == 1 ? 2u : 1u;
   net->isolate(l);  // the change cannot commit while the leader is cut off
   auto first = ask<member_result>(node(l).raft, member_atom::value,
-                                  member_change{member_change::op::add, 4, "127.0.0.1:50054", ""});
+                                  member_change{member_change::op::add, 4, "127.0.0.1:50054", "", ""});
   settle();
   CAF_CHECK(!first->done());
   auto second = ask<member_result>(node(l).raft, member_atom::value,
-                                   member_change{member_change::op::remove, std::uint64_t{f}, "", ""});
+                                   member_change{member_change::op::remove, std::uint64_t{f}, "", "", ""});
   settle();
   CAF_REQUIRE(second->error.has_value());
   CAF_CHECK(second->error->code == errc::failed_precondition);
@@ -663,13 +663,13 @@ CAF_TEST(a second membership change while the first is uncommitted is refused fa
   CAF_CHECK(!first->value->conf.is_voter(4));  // a learner until it catches up (node 4 never runs here)
   // Committed now: the next change is judged on its own merits.
   auto existing = ask<member_result>(node(l).raft, member_atom::value,
-                                     member_change{member_change::op::add, std::uint64_t{f}, "127.0.0.1:9", ""});
+                                     member_change{member_change::op::add, std::uint64_t{f}, "127.0.0.1:9", "", ""});
   settle();
   CAF_REQUIRE(existing->error.has_value());
   CAF_CHECK(existing->error->code == errc::failed_precondition);
   CAF_CHECK(existing->error->message.find("already a member") != std::string::npos);
   auto unknown = ask<member_result>(node(l).raft, member_atom::value,
-                                    member_change{member_change::op::remove, std::uint64_t{9}, "", ""});
+                                    member_change{member_change::op::remove, std::uint64_t{9}, "", "", ""});
   settle();
   CAF_REQUIRE(unknown->error.has_value());
   CAF_CHECK(unknown->error->code == errc::not_found);

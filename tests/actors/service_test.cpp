@@ -230,7 +230,7 @@ CAF_TEST(membership changes wait until the build of every live member reads them
   old_build.report.feature_level = 1;
   old_build.alive = true;
   workers->workers.push_back(old_build);
-  member_change add{member_change::op::add, 4, "127.0.0.1:50054", ""};
+  member_change add{member_change::op::add, 4, "127.0.0.1:50054", "", ""};
   auto refused = ask_service<member_result>(member_atom::value, add);
   CAF_REQUIRE(refused->error.has_value());
   CAF_CHECK(refused->error->code == errc::failed_precondition);
@@ -243,6 +243,27 @@ CAF_TEST(membership changes wait until the build of every live member reads them
   workers->workers.front().alive = true;
   workers->workers.front().report.feature_level = feature_level;
   auto done = ask_service<member_result>(member_atom::value, add);
+  CAF_CHECK(!done->error.has_value());
+}
+
+CAF_TEST(a wire address in a membership change waits until every live member reads one) {
+  worker_state level4;  // reads membership changes, not version 2 of their encoding
+  level4.report.node_id = 3;
+  level4.report.feature_level = feature_level_member_wire - 1;
+  level4.alive = true;
+  workers->workers.push_back(level4);
+  member_change with_wire{member_change::op::add, 4, "127.0.0.1:50054", "", "127.0.0.1:50064"};
+  auto refused = ask_service<member_result>(member_atom::value, with_wire);
+  CAF_REQUIRE(refused->error.has_value());
+  CAF_CHECK(refused->error->code == errc::failed_precondition);
+  CAF_CHECK(refused->error->message.find("cannot read a member's wire address") != std::string::npos);
+  CAF_CHECK(refused->error->message.find("or add the node without its wire") != std::string::npos);
+  // Without the wire the same node may be added now.
+  member_change plain{member_change::op::add, 4, "127.0.0.1:50054", "", ""};
+  auto ok = ask_service<member_result>(member_atom::value, plain);
+  CAF_CHECK(!ok->error.has_value());
+  workers->workers.front().report.feature_level = feature_level_member_wire;
+  auto done = ask_service<member_result>(member_atom::value, with_wire);
   CAF_CHECK(!done->error.has_value());
 }
 

@@ -193,8 +193,12 @@ process_result member_change(cluster& c, const std::set<std::uint64_t>& via, con
   return r;
 }
 
+// With its raft wire when it has one: the other members learn the wire
+// address from the configuration entry, as they learn its gRPC address.
 void add_node(cluster& c, const std::set<std::uint64_t>& via, std::uint64_t id) {
-  auto r = member_change(c, via, {"member", "add", std::to_string(id), c.grpc_address(id), "--http", c.http_address(id)});
+  std::vector<std::string> args{"member", "add", std::to_string(id), c.grpc_address(id), "--http", c.http_address(id)};
+  if (!c.wire_address(id).empty()) args.insert(args.end(), {"--wire", c.wire_address(id)});
+  auto r = member_change(c, via, args);
   REQUIRE_MESSAGE(r.exit_code == 0, "member add " << id << ": " << r.output);
   c.start(id);
   std::set<std::uint64_t> now = via;
@@ -259,11 +263,25 @@ TEST_SUITE("membership") {
       load.set_members(members);
       watch.set_members(members);
     }
-    // Every member's own status lists the five (the replicated configuration).
+    // Every member's own status lists the five (the replicated configuration),
+    // with the added nodes' wire addresses.
     for (auto id : members) {
       pb::ListMembersResponse mine;
       REQUIRE(wait_until(milliseconds(10000), [&] { return list_members(c, id, true, mine) && mine.members_size() == 5; }));
+      for (const auto& x : mine.members())
+        if (x.id() >= 4) CHECK(x.wire_address() == c.wire_address(x.id()));
     }
+    // The leader's appends reach the added nodes over their wires, which no
+    // [[members]] entry of the first three names.
+    for (std::uint64_t added : {4, 5})
+      CHECK_MESSAGE(wait_until(milliseconds(10000), [&] {
+                      for (std::uint64_t id : {1, 2, 3})
+                        if (c.log_text(id).find("appends to node " + std::to_string(added) + " go over the raft wire") !=
+                            std::string::npos)
+                          return true;
+                      return false;
+                    }, milliseconds(200)),
+                    "no member sends node " << added << " its appends over the wire");
     const auto grown = load.acknowledged().size();
     REQUIRE(wait_until(milliseconds(15000), [&] { return load.acknowledged().size() >= grown + 5; }));
 
@@ -417,6 +435,16 @@ TEST_SUITE("membership") {
       add.set_address(c.grpc_address(1));  // node 1's address
       s = member_call(c, leader, admin, &pb::MembershipService::Stub::AddMember, add, added);
       CHECK(s.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+      // A wire address: dialable, a port of its own, no other member's.
+      add.set_address("127.0.0.1:5000");
+      REQUIRE(!c.wire_address(1).empty());
+      for (const std::string& bad : {std::string("0.0.0.0:5001"), std::string("no-port"), std::string("127.0.0.1:5000"),
+                                     c.wire_address(1), c.grpc_address(2)}) {
+        add.set_wire_address(bad);
+        s = member_call(c, leader, admin, &pb::MembershipService::Stub::AddMember, add, added);
+        CHECK_MESSAGE(s.error_code() == grpc::StatusCode::INVALID_ARGUMENT, "wire \"" << bad << "\": " << s.error_message());
+      }
+      add.clear_wire_address();
 
       add.set_address("127.0.0.1:5000");
       s = member_call(c, leader, reader, &pb::MembershipService::Stub::AddMember, add, added);

@@ -11,7 +11,7 @@ using troupe::raft::test::test_cluster;
 namespace {
 
 membership with(membership m, node_id id, bool voter) {
-  m.put(member{id, voter, "127.0.0.1:" + std::to_string(50050 + id), ""});
+  m.put(member{id, voter, "127.0.0.1:" + std::to_string(50050 + id), "", ""});
   return m;
 }
 membership without(membership m, node_id id) {
@@ -249,4 +249,44 @@ TEST_CASE("a removed follower receives the entry that removes it and its commit,
   CHECK(c.count(msg_type::heartbeat, 3) == 0);
   c.tick_all(30);
   CHECK(c.node(3).state() == role::follower);  // not a voter: never campaigns
+}
+
+TEST_CASE("the encoding: version 1 without wire addresses (what older builds read), version 2 with them") {
+  membership plain = with(with(membership{}, 1, true), 2, false);
+  const std::string v1 = encode(plain);
+  CHECK(v1.substr(0, 5) == std::string("TRMB\x01", 5));
+  CHECK(decode_membership(v1) == plain);
+  // Byte for byte what builds before wire addresses wrote for the same configuration.
+  std::string old("TRMB\x01\x02\0\0\0", 9);
+  auto put = [&](std::uint64_t v, int n) {
+    for (int i = 0; i < n; ++i) old.push_back(static_cast<char>(v >> (8 * i)));
+  };
+  for (node_id id : {1, 2}) {
+    const std::string addr = "127.0.0.1:" + std::to_string(50050 + id);
+    put(id, 8);
+    old.push_back(id == 1 ? 1 : 0);
+    put(addr.size(), 4);
+    old += addr;
+    put(0, 4);
+  }
+  CHECK(v1 == old);
+
+  membership wired = plain;
+  member m = *wired.find(2);
+  m.wire_address = "127.0.0.1:50062";
+  wired.put(m);
+  const std::string v2 = encode(wired);
+  CHECK(v2.substr(0, 5) == std::string("TRMB\x02", 5));
+  const auto back = decode_membership(v2);
+  REQUIRE(back.has_value());
+  CHECK(*back == wired);
+  CHECK(back->find(2)->wire_address == "127.0.0.1:50062");
+  CHECK(back->find(1)->wire_address.empty());
+  std::string why;
+  CHECK_FALSE(decode_membership(v2.substr(0, v2.size() - 3), &why));
+  CHECK(why.find("truncated member") != std::string::npos);
+  std::string v3 = v2;
+  v3[4] = 3;
+  CHECK_FALSE(decode_membership(v3, &why));
+  CHECK(why == "unsupported membership encoding version 3");
 }

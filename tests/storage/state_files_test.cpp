@@ -96,8 +96,8 @@ TEST_SUITE("state_files") {
     std::string big(1 << 20, '\0');
     for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 31);
     raft::membership conf;  // a learner and addresses survive too
-    conf.put(raft::member{4, true, "10.0.0.4:50051", "10.0.0.4:8081"});
-    conf.put(raft::member{5, false, "10.0.0.5:50051", ""});
+    conf.put(raft::member{4, true, "10.0.0.4:50051", "10.0.0.4:8081", "10.0.0.4:50061"});
+    conf.put(raft::member{5, false, "10.0.0.5:50051", "", ""});
     raft::snapshot b{{500, 7, conf}, big};
     save_snapshot(d.path(), b);
     const auto got = load_snapshot(d.path());

@@ -336,7 +336,7 @@ bool stepped_from(fixture& f, std::uint64_t from) {
   cfg.members.push_back({from, "127.0.0.1:1", "", ""});
   auto peers = std::make_shared<peer_clients>(cfg);
   auto port = "127.0.0.1:" + std::to_string(f.server_port);
-  peers->sync(conf_of({{from, true, "127.0.0.1:1", ""}, {2, true, port, ""}}));
+  peers->sync(conf_of({{from, true, "127.0.0.1:1", "", ""}, {2, true, port, "", ""}}));
   auto t = f.sys->spawn(peer_transport, cfg, peers, std::make_shared<transport::member_directory>(cfg));
   caf::anon_send(t, send_atom::value, out);
   bool seen = false;
@@ -353,7 +353,7 @@ bool stepped_from(fixture& f, std::uint64_t from) {
 TEST_CASE("membership: channels and accepted senders follow the replicated configuration") {
   fixture f;
   const std::string node2 = "127.0.0.1:" + std::to_string(f.server_port);
-  f.server_members->update(conf_of({{1, true, "127.0.0.1:1", ""}, {2, true, node2, ""}, {3, true, "127.0.0.1:2", ""}}));
+  f.server_members->update(conf_of({{1, true, "127.0.0.1:1", "", ""}, {2, true, node2, "", ""}, {3, true, "127.0.0.1:2", "", ""}}));
 
   SUBCASE("a member added later gets a channel once raft_node announces it; a removed one loses it") {
     worker_report w;
@@ -362,8 +362,8 @@ TEST_CASE("membership: channels and accepted senders follow the replicated confi
     REQUIRE(std::holds_alternative<error_info>(before));
     CHECK(std::get<error_info>(before).code == errc::unavailable);  // no channel to node 4 yet
     role_change rc;
-    rc.conf = conf_of({{1, true, "127.0.0.1:1", ""}, {2, true, node2, ""}, {3, true, "127.0.0.1:2", ""},
-                       {4, false, node2, ""}});  // node 4 listens where node 2's server is
+    rc.conf = conf_of({{1, true, "127.0.0.1:1", "", ""}, {2, true, node2, "", ""}, {3, true, "127.0.0.1:2", "", ""},
+                       {4, false, node2, "", ""}});  // node 4 listens where node 2's server is
     rc.conf_index = 10;
     caf::anon_send(f.transport, rc);
     std::variant<heartbeat_reply, error_info> after = error_info{};
@@ -389,11 +389,11 @@ TEST_CASE("membership: channels and accepted senders follow the replicated confi
 
   SUBCASE("the server accepts a member added later and refuses a removed one") {
     CHECK_FALSE(stepped_from(f, 5));  // not a member
-    f.server_members->update(conf_of({{1, true, "127.0.0.1:1", ""}, {2, true, node2, ""}, {3, true, "127.0.0.1:2", ""},
-                                      {5, false, "127.0.0.1:5", ""}}));
+    f.server_members->update(conf_of({{1, true, "127.0.0.1:1", "", ""}, {2, true, node2, "", ""}, {3, true, "127.0.0.1:2", "", ""},
+                                      {5, false, "127.0.0.1:5", "", ""}}));
     CHECK(stepped_from(f, 5));  // added
     CHECK(stepped_from(f, 1));
-    f.server_members->update(conf_of({{2, true, node2, ""}, {3, true, "127.0.0.1:2", ""}, {5, true, "127.0.0.1:5", ""}}));
+    f.server_members->update(conf_of({{2, true, node2, "", ""}, {3, true, "127.0.0.1:2", "", ""}, {5, true, "127.0.0.1:5", "", ""}}));
     CHECK_FALSE(stepped_from(f, 1));  // removed
     worker_report w;
     w.node_id = 1;
@@ -624,8 +624,8 @@ TEST_CASE("member_directory: a node outside its own configuration accepts anyone
   CHECK_FALSE(d.accepts(0));
   CHECK(d.address(1) == "127.0.0.1:1");  // the seed list stands in for addresses
   CHECK_FALSE(d.update(raft::membership{}));  // an empty configuration is no news
-  CHECK(d.update(conf_of({{1, true, "10.0.0.1:1", ""}, {4, false, "127.0.0.1:4", ""}})));
-  CHECK_FALSE(d.update(conf_of({{1, true, "10.0.0.1:1", ""}, {4, false, "127.0.0.1:4", ""}})));
+  CHECK(d.update(conf_of({{1, true, "10.0.0.1:1", "", ""}, {4, false, "127.0.0.1:4", "", ""}})));
+  CHECK_FALSE(d.update(conf_of({{1, true, "10.0.0.1:1", "", ""}, {4, false, "127.0.0.1:4", "", ""}})));
   CHECK(d.accepts(1));
   CHECK_FALSE(d.accepts(9));
   CHECK(d.address(1) == "10.0.0.1:1");  // the replicated address wins

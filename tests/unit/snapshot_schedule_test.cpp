@@ -48,7 +48,7 @@ TEST_CASE("snapshot schedule: one node, or an interval of one, is as before") {
 
 TEST_CASE("snapshot schedule: a node's place is its rank among the voters, or one more place if it is not one") {
   auto voters = troupe::raft::membership::of_voters({2, 5, 9});
-  voters.put({4, false, "127.0.0.1:4", ""});  // a learner counts for no voter's rank
+  voters.put({4, false, "127.0.0.1:4", "", ""});  // a learner counts for no voter's rank
   CHECK(snapshot_place_of(voters, 2).rank == 0);
   CHECK(snapshot_place_of(voters, 5).rank == 1);
   CHECK(snapshot_place_of(voters, 9).rank == 2);

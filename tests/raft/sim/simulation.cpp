@@ -283,7 +283,7 @@ class simulation {
     bool add = !spares.empty() && below(2) == 0;
     if (add) {
       who = spares[below(spares.size())];
-      next.put(member{who, false, "", ""});
+      next.put(member{who, false, "", "", ""});
     } else {
       const auto& ms = conf.members();
       if (ms.empty()) return;
