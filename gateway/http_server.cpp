@@ -24,9 +24,12 @@
 
 #include "config/host_port.hpp"
 #include "runtime/common/log.hpp"
+#include "transport/openssl_error.hpp"
 
 namespace troupe::http {
 namespace {
+
+using transport::openssl_error;
 
 using clock = std::chrono::steady_clock;
 
@@ -34,16 +37,6 @@ bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
          });
-}
-
-std::string openssl_error() {
-  std::string out;
-  while (unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    out += (out.empty() ? "" : "; ") + std::string(buf);
-  }
-  return out.empty() ? "unknown OpenSSL error" : out;
 }
 
 // Milliseconds left until `deadline`, for poll(); 0 once it has passed.

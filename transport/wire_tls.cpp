@@ -9,22 +9,12 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "transport/openssl_error.hpp"
 #include "transport/peer_identity.hpp"
 
 namespace troupe::transport {
 
 namespace {
-
-std::string openssl_error() {
-  std::string out;
-  while (unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out.empty() ? "unknown OpenSSL error" : out;
-}
 
 SSL_CTX* make_context(const config::tls_options& tls, bool server) {
   SSL_CTX* ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
