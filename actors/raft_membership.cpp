@@ -12,13 +12,16 @@ raft::membership with_addresses(const raft::membership& conf, const config::node
     if (!seed) continue;
     if (m.address.empty()) m.address = seed->address;
     if (m.http_address.empty()) m.http_address = seed->http_address;
-    if (m.wire_address.empty()) m.wire_address = seed->wire_address;
+    // Not the wire address: a configuration that carries one is written in
+    // a newer encoding (feature level 5), so only `member add --wire` puts
+    // one in. The transport falls back to [[members]] by itself.
     out.put(std::move(m));
   }
   return out;
 }
 
-caf::expected<raft::membership> plan_change(const raft::membership& conf, const member_change& change) {
+caf::expected<raft::membership> plan_change(const raft::membership& conf, const member_change& change,
+                                            const config::node_config& cfg) {
   const std::string node = "node " + std::to_string(change.id);
   if (change.id == raft::no_node) return make_error(errc::invalid_argument, "node id must be non-zero");
   raft::membership next = conf;
@@ -43,7 +46,9 @@ caf::expected<raft::membership> plan_change(const raft::membership& conf, const 
       if (m.address == change.address)
         return make_error(errc::invalid_argument, "address " + change.address + " is already node " +
                                                       std::to_string(m.id) + "'s");
-      if (!change.wire_address.empty() && (m.wire_address == change.wire_address || m.address == change.wire_address))
+      const auto* seed = cfg.find_member(m.id);
+      const std::string& wire = m.wire_address.empty() && seed ? seed->wire_address : m.wire_address;
+      if (!change.wire_address.empty() && (wire == change.wire_address || m.address == change.wire_address))
         return make_error(errc::invalid_argument, "wire address " + change.wire_address + " is already node " +
                                                       std::to_string(m.id) + "'s");
     }

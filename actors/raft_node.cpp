@@ -830,7 +830,7 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
         auto& st = self->state;
         catch_up_ticks(self);
         if (st.core->state() != raft::role::leader) return not_leader_here(self);
-        auto next = plan_change(st.last_role.conf, change);
+        auto next = plan_change(st.last_role.conf, change, st.cfg);
         if (!next) return std::move(next.error());
         if (change.kind == member_change::op::remove && change.id == st.cfg.id) {
           // Removing the leader: hand leadership to the most up-to-date

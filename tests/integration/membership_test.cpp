@@ -268,8 +268,10 @@ TEST_SUITE("membership") {
     for (auto id : members) {
       pb::ListMembersResponse mine;
       REQUIRE(wait_until(milliseconds(10000), [&] { return list_members(c, id, true, mine) && mine.members_size() == 5; }));
+      // The first three's wires stay out of the log: only their peers'
+      // [[members]] name them (entries that carry one need feature level 5).
       for (const auto& x : mine.members())
-        if (x.id() >= 4) CHECK(x.wire_address() == c.wire_address(x.id()));
+        CHECK(x.wire_address() == (x.id() >= 4 ? c.wire_address(x.id()) : std::string()));
     }
     // The leader's appends reach the added nodes over their wires, which no
     // [[members]] entry of the first three names.

@@ -10,6 +10,7 @@
 
 #include <caf/all.hpp>
 
+#include "actors/raft_membership.hpp"
 #include "actors/raft_node.hpp"
 #include "protocol/errors.hpp"
 
@@ -153,4 +154,32 @@ TEST_CASE("a proposal that does not commit answers deadline_exceeded once the in
   CHECK(info.code == errc::deadline_exceeded);
   CHECK_MESSAGE(info.message.find("not committed within 60000 ms") == 0, info.message);
   CHECK(waited < milliseconds(5000));
+}
+
+TEST_CASE("a membership change writes wire addresses only when one is added with the change") {
+  // [[members]] name every seed member's wire; the core knows their ids only.
+  auto cfg = make_config(3);
+  for (auto& m : cfg.members) m.wire_address = "127.0.0.1:5006" + std::to_string(m.id);
+  const auto conf = with_addresses(raft::membership::of_voters({1, 2, 3}), cfg);
+  CHECK(conf.find(1)->address == cfg.members[0].address);  // gRPC addresses are filled in
+  CHECK(conf.find(1)->wire_address.empty());                // wire addresses are not
+
+  // A plain add: the entry is encoding version 1, which builds of feature
+  // level 2-4 read.
+  auto plain = plan_change(conf, member_change{member_change::op::add, 4, "127.0.0.1:50054", "", ""}, cfg);
+  REQUIRE(plain);
+  CHECK(raft::encode(*plain)[4] == 1);
+
+  // With a wire address: version 2, carrying that one only.
+  auto wired = plan_change(conf, member_change{member_change::op::add, 4, "127.0.0.1:50054", "", "127.0.0.1:50064"}, cfg);
+  REQUIRE(wired);
+  CHECK(raft::encode(*wired)[4] == 2);
+  CHECK(wired->find(4)->wire_address == "127.0.0.1:50064");
+  CHECK(wired->find(1)->wire_address.empty());
+
+  // A seed member's wire from [[members]] is taken, as is a gRPC address.
+  // So is the new node's own gRPC address.
+  for (const char* taken : {"127.0.0.1:50062", "127.0.0.1:50052", "127.0.0.1:50054"})
+    CHECK_MESSAGE(!plan_change(conf, member_change{member_change::op::add, 4, "127.0.0.1:50054", "", taken}, cfg),
+                  taken);
 }
