@@ -283,7 +283,9 @@ class simulation {
     bool add = !spares.empty() && below(2) == 0;
     if (add) {
       who = spares[below(spares.size())];
-      next.put(member{who, false, "", "", ""});
+      // Odd spares come with a wire address, so that half the
+      // configurations travel in membership encoding version 2.
+      next.put(member{who, false, "", "", who % 2 ? "127.0.0.1:" + std::to_string(50060 + who) : ""});
     } else {
       const auto& ms = conf.members();
       if (ms.empty()) return;
