@@ -112,42 +112,35 @@ wire_stream::status wire_stream::handshake() {
   return r == 1 ? status::ok : settle(r);
 }
 
+// A recv or send's result; 0 from recv is the peer's close.
+wire_stream::io wire_stream::plain(ssize_t r, bool writing) {
+  wants_write_ = writing;
+  if (r > 0 || (r == 0 && writing)) return {status::ok, static_cast<std::size_t>(r)};
+  if (r == 0) {
+    error_ = "the peer closed the connection";
+    return {status::closed, 0};
+  }
+  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return {status::again, 0};
+  error_ = std::strerror(errno);
+  return {status::failed, 0};
+}
+
 wire_stream::io wire_stream::read(char* buf, std::size_t n) {
   if (fd_ < 0) return {status::failed, 0};
-  if (!ssl_) {
-    wants_write_ = false;
-    const ssize_t r = ::recv(fd_, buf, n, 0);
-    if (r > 0) return {status::ok, static_cast<std::size_t>(r)};
-    if (r == 0) {
-      error_ = "the peer closed the connection";
-      return {status::closed, 0};
-    }
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return {status::again, 0};
-    error_ = std::strerror(errno);
-    return {status::failed, 0};
-  }
+  if (!ssl_) return plain(::recv(fd_, buf, n, 0), false);
   errno = 0;
   std::size_t got = 0;
   const int r = SSL_read_ex(ssl_, buf, n, &got);
-  if (r == 1) return {status::ok, got};
-  return {settle(r), 0};
+  return r == 1 ? io{status::ok, got} : io{settle(r), 0};
 }
 
 wire_stream::io wire_stream::write(const char* data, std::size_t n) {
   if (fd_ < 0) return {status::failed, 0};
-  if (!ssl_) {
-    const ssize_t r = ::send(fd_, data, n, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (r >= 0) return {status::ok, static_cast<std::size_t>(r)};
-    wants_write_ = true;
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return {status::again, 0};
-    error_ = std::strerror(errno);
-    return {status::failed, 0};
-  }
+  if (!ssl_) return plain(::send(fd_, data, n, MSG_DONTWAIT | MSG_NOSIGNAL), true);
   errno = 0;
   std::size_t put = 0;
   const int r = SSL_write_ex(ssl_, data, n, &put);
-  if (r == 1) return {status::ok, put};
-  return {settle(r), 0};
+  return r == 1 ? io{status::ok, put} : io{settle(r), 0};
 }
 
 bool wire_stream::pending() const { return ssl_ && SSL_pending(ssl_) > 0; }

@@ -10,6 +10,8 @@
 // the dialer holds its link's mutex around each call.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -74,7 +76,8 @@ class wire_stream {
   const std::string& error() const { return error_; }
 
  private:
-  status settle(int ret);  // an OpenSSL return value as a status
+  status settle(int ret);              // an OpenSSL return value as a status
+  io plain(ssize_t r, bool writing);   // a recv or send result as an io
 
   int fd_;
   SSL* ssl_ = nullptr;
