@@ -135,9 +135,9 @@ struct certificates {
     char tmpl[] = "/tmp/troupe-chaos-tls-XXXXXX";
     if (!::mkdtemp(tmpl)) throw std::runtime_error(std::string("mkdtemp: ") + std::strerror(errno));
     dir = tmpl;
-    std::string cmd = std::string("bash ") + integration::make_certs_script() + " " + dir;
-    for (std::size_t id = 1; id <= n; ++id) cmd += " " + std::to_string(id);
-    if (std::system((cmd + " >/dev/null").c_str()) != 0) throw std::runtime_error("failed: " + cmd);
+    std::vector<std::string> args{dir};
+    for (std::size_t id = 1; id <= n; ++id) args.push_back(std::to_string(id));
+    integration::make_certs(args);
   }
   ~certificates() {
     std::error_code ec;
@@ -236,15 +236,8 @@ bool run_seed(const options& o, std::uint64_t seed) {
   if (!disks.available()) say("chaos: " + disks.why_not());
   say("chaos: cluster in " + c.dir());
   c.start_all();
-  // With TLS, no call before every node listens: a synchronous gRPC 1.51
-  // channel whose first TLS connect was refused never completes a later
-  // handshake (tests/integration/security_test.cpp).
-  if (o.tls)
-    integration::wait_until(milliseconds(20000), [&] {
-      for (auto id : c.ids())
-        if (c.log_text(id).find("grpc_gateway: serving") == std::string::npos) return false;
-      return true;
-    });
+  // With TLS, no call before every node listens (cluster::wait_serving).
+  if (o.tls) c.wait_serving(c.ids(), milliseconds(20000));
   if (c.wait_for_leader(milliseconds(30000)) == 0) {
     say("chaos verdict: FAIL seed=" + std::to_string(seed) + " nodes=" + std::to_string(o.nodes) + " no leader at start");
     ++integration::failures;

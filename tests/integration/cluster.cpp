@@ -22,6 +22,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "tests/integration/client.hpp"
 #include "transport/client_credentials.hpp"
 
 namespace troupe::integration {
@@ -414,6 +415,21 @@ const char* cli_binary() {
 const char* make_certs_script() {
   const char* env = std::getenv("TROUPE_MAKE_CERTS");
   return env && *env ? env : TROUPE_MAKE_CERTS;
+}
+
+void make_certs(const std::vector<std::string>& args) {
+  std::vector<std::string> argv{"/bin/bash", make_certs_script()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto r = run_process(argv, milliseconds(60000));
+  if (r.exit_code != 0) throw std::runtime_error("make-certs.sh failed: " + r.output);
+}
+
+bool cluster::wait_serving(const std::vector<std::uint64_t>& nodes, milliseconds timeout) const {
+  return wait_until(timeout, [&] {
+    for (auto id : nodes)
+      if (log_text(id).find("grpc_gateway: serving") == std::string::npos) return false;
+    return true;
+  });
 }
 
 std::vector<std::string> faketime_env(const std::string& offset) {

@@ -148,6 +148,11 @@ class cluster {
   std::string log_path(std::uint64_t id) const;
   std::string log_text(std::uint64_t id) const;
   std::vector<std::uint64_t> ids() const;
+  // Whether every one of `nodes` logged that its gRPC server is serving
+  // within `timeout`. With TLS no stub may dial before: a synchronous gRPC
+  // 1.51 channel whose first TLS connect was refused never completes a
+  // later handshake (nothing polls it between calls).
+  bool wait_serving(const std::vector<std::uint64_t>& nodes, milliseconds timeout) const;
 
   scheduler::SchedulerService::Stub& stub(std::uint64_t id);
 
@@ -201,6 +206,9 @@ const char* node_binary();
 const char* cli_binary();
 // scripts/make-certs.sh of the source tree ($TROUPE_MAKE_CERTS when set).
 const char* make_certs_script();
+// Runs it with `args` (OUT_DIR ID... [--client NAME]...); throws
+// std::runtime_error with its output when it fails.
+void make_certs(const std::vector<std::string>& args);
 
 // The environment (for cluster_options::node_env) that runs a node with its
 // wall clock moved by `offset` (libfaketime's FAKETIME syntax: "+600s",

@@ -369,18 +369,6 @@ const std::string admin_token = "member-admin-token-0123456789";
 // A sync client's TLS channel whose first connect was refused never completes
 // a later handshake with this gRPC (see security_test.cpp): no call on the
 // cluster's stubs before the node listens.
-void wait_listening(cluster& c, std::uint64_t id) {
-  REQUIRE(wait_until(milliseconds(20000), [&] {
-    return c.log_text(id).find("grpc_gateway: serving") != std::string::npos;
-  }));
-}
-
-void make_certs(const std::vector<std::string>& args) {
-  std::vector<std::string> argv{"/bin/bash", make_certs_script()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  auto r = run_process(argv, milliseconds(60000));
-  REQUIRE_MESSAGE(r.exit_code == 0, "make-certs.sh failed: " << r.output);
-}
 
 // One MembershipService call on node `id`, not following redirects.
 template <class Req, class Resp, class Fn>
@@ -407,7 +395,7 @@ TEST_SUITE("membership") {
     o.client = client_security{certs + "/ca.crt", "", "", admin_token};
     cluster c(o);
     c.start_all();
-    for (std::uint64_t id : {1, 2, 3}) wait_listening(c, id);
+    REQUIRE(c.wait_serving({1, 2, 3}, milliseconds(20000)));
     const auto leader = c.wait_for_leader();
     REQUIRE(leader != 0);
     const client_security admin{certs + "/ca.crt", "", "", admin_token};
@@ -535,7 +523,7 @@ TEST_SUITE("membership") {
       REQUIRE_MESSAGE(r.exit_code == 0, r.output);
       CHECK(r.output.find("learner") != std::string::npos);
       c.start(4);
-      wait_listening(c, 4);
+      REQUIRE(c.wait_serving({4}, milliseconds(20000)));
       pb::ListMembersResponse list;
       REQUIRE(wait_until(milliseconds(30000), [&] {
         auto l = c.agreed_leader();

@@ -35,14 +35,6 @@ const std::string read_token = "read-token-0123456789";
 const std::string submit_token = "submit-token-0123456789";
 const std::string admin_token = "admin-token-0123456789";
 
-// Runs scripts/make-certs.sh; REQUIREs that it worked.
-void make_certs(const std::vector<std::string>& args) {
-  std::vector<std::string> argv{"/bin/bash", make_certs_script()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  auto r = run_process(argv, milliseconds(60000));
-  REQUIRE_MESSAGE(r.exit_code == 0, "make-certs.sh failed: " << r.output);
-}
-
 struct state {
   std::uint64_t leader = 0;
   std::uint64_t term = 0;
@@ -197,15 +189,8 @@ TEST_CASE("TLS, node identity and tokens on a real cluster") {
   o.client = {ca, "", "", admin_token};
   cluster c(o);
   c.start_all();
-  // No call before every node listens: a sync-only client's TLS channel whose
-  // first connect was refused never completes a later handshake with this
-  // gRPC (1.51; nothing polls the handshake between calls), so the cluster's
-  // stubs must first dial a listening port.
-  REQUIRE(wait_until(milliseconds(20000), [&] {
-    for (auto id : c.ids())
-      if (c.log_text(id).find("grpc_gateway: serving") == std::string::npos) return false;
-    return true;
-  }));
+  // No call before every node listens (cluster::wait_serving says why).
+  REQUIRE(c.wait_serving(c.ids(), milliseconds(20000)));
   auto leader = c.wait_for_leader();
   REQUIRE(leader != 0);
   auto follower = c.some_follower(leader);
