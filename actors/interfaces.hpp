@@ -22,11 +22,22 @@ using worker_listener = caf::typed_actor<caf::reacts_to<worker_list>>;
 // The only owner of the Raft log files. Persists what raft_node's ready says.
 using log_store_actor = caf::typed_actor<
     caf::replies_to<persist_atom, persist_request>::with<persist_done>,
-    // The next piece of a snapshot's file (the first one creates it). The
-    // last one installs the file and deletes the log segments it covers;
-    // its reply carries the installed data (persist_done). unavailable: the
-    // snapshot was dropped meanwhile (a leader's snapshot replaced it).
-    caf::replies_to<write_atom, snapshot_piece>::with<persist_done>>;
+    // Installs this node's own snapshot, which snapshot_writer finished at
+    // that index, and deletes the log segments it covers; the reply carries
+    // the installed data (persist_done). A snapshot no newer than the
+    // installed one (the leader's, persisted meanwhile) is removed instead,
+    // and the reply carries no data.
+    caf::replies_to<install_atom, raft::index_t>::with<persist_done>>;
+
+// Writes this node's own snapshot file beside the log, a piece per message
+// as job_table encodes it (the first creates the file, the last completes
+// and fsyncs it; each reply: the data's bytes written so far), on a thread
+// of its own so that the appends never wait for it. log_store installs the
+// finished file. cancel_atom drops the file in progress; a piece of a
+// dropped snapshot is refused (unavailable).
+using snapshot_writer_actor = caf::typed_actor<
+    caf::replies_to<write_atom, snapshot_piece>::with<std::uint64_t>,
+    caf::reacts_to<cancel_atom>>;
 
 // The applied state: the job table, its queries and its change stream.
 using job_table_actor = caf::typed_actor<

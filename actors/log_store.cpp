@@ -2,7 +2,6 @@
 
 #include <chrono>
 
-#include "protocol/errors.hpp"
 #include "runtime/common/log.hpp"
 #include "runtime/storage/state_files.hpp"
 
@@ -43,9 +42,9 @@ log_store_actor::behavior_type log_store(log_store_actor::stateful_pointer<log_s
         if (req.snapshot) {
           // A snapshot from the leader replaces the whole stored log; the
           // entries that follow it arrive in this same request. One of our
-          // own being written is older (the core installs a snapshot only
-          // past what it has applied): dropped, its file removed.
-          st.snapshot_write.reset();
+          // own that snapshot_writer may be writing is older (the core
+          // installs a snapshot only past what it has applied): install_atom
+          // will remove it.
           storage::save_snapshot(st.dir, *req.snapshot);
           st.snapshot_index = req.snapshot->meta.index;
           if (!st.log->empty()) st.log->truncate_suffix(st.log->first_index());
@@ -79,34 +78,21 @@ log_store_actor::behavior_type log_store(log_store_actor::stateful_pointer<log_s
         done.fsync_us = static_cast<std::uint64_t>(us);
         return done;
       },
-      // A snapshot of our own, a piece per message as job_table encodes it
-      // (raft_node passes each piece on): at a million jobs the file is
-      // ~230 MB, and each append waits for one piece, not for the whole
-      // file. A snapshot from the leader persisted in between drops it
-      // (above); and it is installed only over an older one, so the file
-      // never goes back, nor the log behind it. raft_node has one in flight
-      // at most.
-      [=](write_atom, snapshot_piece& p) -> caf::result<persist_done> {
+      // A snapshot of our own, which snapshot_writer has finished: installed
+      // only over an older one, so the file never goes back, nor the log
+      // behind it. raft_node has one in flight at most.
+      [=](install_atom, raft::index_t index) -> persist_done {
         auto& st = self->state;
-        const raft::index_t index = p.meta.index;
-        if (p.first) {
-          st.snapshot_write = std::make_unique<storage::snapshot_file_writer>(st.dir, std::move(p.meta));
-        } else if (!st.snapshot_write || st.snapshot_write->meta().index != index) {
-          return make_error(errc::unavailable, "the snapshot at index " + std::to_string(index) +
-                                                   " was dropped: a snapshot from the leader replaced it");
-        }
-        st.snapshot_write->append(p.bytes);
         persist_done done;
-        if (p.last) {
-          if (index > st.snapshot_index) {
-            st.snapshot_write->install();
-            st.snapshot_index = index;
-            st.log->compact_prefix(index);
-            TLOG(debug, "log_store") << "snapshot saved at index " << index << ", log now starts at "
-                                     << st.log->first_index();
-            map_installed(st, index, done, true);
-          }
-          st.snapshot_write.reset();  // removes the file if not installed
+        if (index > st.snapshot_index) {
+          storage::install_snapshot_file(st.dir, index);
+          st.snapshot_index = index;
+          st.log->compact_prefix(index);
+          TLOG(debug, "log_store") << "snapshot saved at index " << index << ", log now starts at "
+                                   << st.log->first_index();
+          map_installed(st, index, done, true);
+        } else {
+          storage::remove_snapshot_file(st.dir, index);  // the leader's, newer, came meanwhile
         }
         done.last_index = st.log->last_index();
         return done;

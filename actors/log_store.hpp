@@ -3,7 +3,8 @@
 // per bundle, so one fsync covers every entry that arrived meanwhile (group
 // commit: raft_node keeps one bundle in flight and batches the rest).
 // Spawned detached: fsync blocks, and must not block a scheduler thread.
-// A snapshot is written a piece per message, so appends go on meanwhile.
+// This node's own snapshots are written by snapshot_writer, on a thread of
+// its own; log_store installs each once finished.
 #pragma once
 
 #include <memory>
@@ -21,7 +22,6 @@ struct log_store_state {
   std::string dir;
   raft::hard_state saved;  // what the hard state file holds
   raft::index_t snapshot_index = 0;  // the snapshot file's (0: none)
-  std::unique_ptr<storage::snapshot_file_writer> snapshot_write;  // ours, a piece per write_atom
 };
 
 log_store_actor::behavior_type log_store(log_store_actor::stateful_pointer<log_store_state> self,

@@ -437,6 +437,7 @@ void take_mapped_snapshot(self_ptr self, persist_done& done) {
 }
 
 void ask_table_for_snapshot_piece(self_ptr self, bool first);
+void install_snapshot(self_ptr self);
 
 // Ends a compaction that will not compact the core: a snapshot from the
 // leader replaced the table or the file meanwhile, or one of the actors
@@ -445,6 +446,7 @@ void give_up_snapshot(self_ptr self, const std::string& why) {
   auto& st = self->state;
   TLOG(debug, "raft_node") << "snapshot given up: " << why;
   self->send(st.table, cancel_atom::value, compact_atom::value);
+  self->send(st.snapshot_writer, cancel_atom::value);
   st.snapshot.reset();
 }
 
@@ -467,7 +469,7 @@ void compact_core(self_ptr self, persist_done& done) {
                           << ms(s.table) << ", store " << ms(s.store) << "); log compacted";
 }
 
-// A piece from the table: to log_store, then the next piece. The first names
+// A piece from the table: to snapshot_writer, then the next piece. The first names
 // the index, and the core its term and configuration, which the file holds.
 void snapshot_piece_arrived(self_ptr self, snapshot_piece& p, clock::time_point asked) {
   auto& st = self->state;
@@ -475,7 +477,9 @@ void snapshot_piece_arrived(self_ptr self, snapshot_piece& p, clock::time_point 
   auto& s = *st.snapshot;
   s.table += clock::now() - asked;
   if (p.meta.index == 0) {
-    st.snapshot.reset();  // the table was restored from the leader's snapshot: nothing of ours to finish
+    // The table was restored from the leader's snapshot: nothing of ours to finish.
+    self->send(st.snapshot_writer, cancel_atom::value);
+    st.snapshot.reset();
     return;
   }
   if (p.first) {
@@ -490,16 +494,32 @@ void snapshot_piece_arrived(self_ptr self, snapshot_piece& p, clock::time_point 
   ++s.pieces;
   const bool last = p.last;
   const auto sent = clock::now();
-  self->request(st.store, caf::infinite, write_atom::value, std::move(p))
+  self->request(st.snapshot_writer, caf::infinite, write_atom::value, std::move(p))
+      .then(
+          [=](std::uint64_t) {
+            auto& st = self->state;
+            if (!st.snapshot) return;
+            st.snapshot->store += clock::now() - sent;
+            if (last)
+              install_snapshot(self);
+            else
+              ask_table_for_snapshot_piece(self, false);
+          },
+          [=](caf::error& e) { give_up_snapshot(self, "snapshot_writer: " + self->system().render(e)); });
+}
+
+// The file is written: log_store installs it, unless a snapshot from the
+// leader came meanwhile (then compact_core finds no data and lets it go).
+void install_snapshot(self_ptr self) {
+  auto& st = self->state;
+  const auto sent = clock::now();
+  self->request(st.store, caf::infinite, install_atom::value, st.snapshot->meta.index)
       .then(
           [=](persist_done& done) {
             auto& st = self->state;
             if (!st.snapshot) return;
             st.snapshot->store += clock::now() - sent;
-            if (last)
-              compact_core(self, done);
-            else
-              ask_table_for_snapshot_piece(self, false);
+            compact_core(self, done);
           },
           [=](caf::error& e) { give_up_snapshot(self, "log_store: " + self->system().render(e)); });
 }
@@ -526,11 +546,12 @@ void ask_table_for_snapshot_piece(self_ptr self, bool first) {
 // stays proportional to the work applied, as LogCabin's snapshot ratio keeps
 // it, and a restart replays at most that much log.
 //
-// The table encodes it a piece per request, and each piece goes to log_store
-// before the next is asked for: applies and appends go on in between, and
-// no more than a piece is in memory (the whole snapshot, ~230 MB at a
-// million jobs, came on top of the table at the peak). The core compacts
-// once the file is installed, from the data as log_store mapped it.
+// The table encodes it a piece per request, and each piece goes to
+// snapshot_writer before the next is asked for: applies go on in between,
+// appends on log_store's thread throughout, and no more than a piece is in
+// memory (the whole snapshot, ~230 MB at a million jobs, came on top of the
+// table at the peak). log_store installs the finished file, and the core
+// compacts, from the data as log_store mapped it.
 void maybe_snapshot(self_ptr self) {
   auto& st = self->state;
   if (st.snapshot || st.cfg.raft.snapshot_every == 0) return;
@@ -668,6 +689,7 @@ raft_node_actor::behavior_type raft_node(raft_node_actor::stateful_pointer<raft_
   auto& st = self->state;
   st.cfg = init->cfg;
   st.store = init->store;
+  st.snapshot_writer = init->snapshot_writer;
   st.table = init->table;
   st.transport = init->transport;
   st.now = init->now;

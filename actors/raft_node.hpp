@@ -60,6 +60,7 @@ struct raft_node_state {
   std::map<std::uint64_t, clock::time_point> heard_from;
   config::node_config cfg;
   log_store_actor store;
+  snapshot_writer_actor snapshot_writer;
   job_table_actor table;
   peer_transport_actor transport;
   std::mt19937_64 rng;
@@ -124,6 +125,7 @@ struct raft_node_init {
   config::node_config cfg;
   raft::restored_state restored;
   log_store_actor store;
+  snapshot_writer_actor snapshot_writer;  // this node's own snapshots (null: none is ever taken)
   job_table_actor table;
   peer_transport_actor transport;
   // Every deadline (commit, transfer, read) is measured on this clock, so an

@@ -17,6 +17,7 @@
 #include "actors/job_supervisor.hpp"
 #include "actors/job_table.hpp"
 #include "actors/log_store.hpp"
+#include "actors/snapshot_writer.hpp"
 #include "actors/raft_node.hpp"
 #include "config/timeouts.hpp"
 #include "gateway/grpc_gateway.hpp"
@@ -333,6 +334,8 @@ int run_actors(caf::actor_system& sys, const config::node_config& cfg, recovered
   actor_tree tree;
   auto store = sys.spawn<caf::detached>(log_store, rec.log, raft_dir, rec.hs, rec.restored.snap.index);
   tree.add("log_store", store, {}, "detached thread; owns " + raft_dir);
+  auto writer = sys.spawn<caf::detached>(snapshot_writer, raft_dir);
+  tree.add("snapshot_writer", writer, {}, "detached thread; writes this node's snapshots into " + raft_dir);
   auto table = from.table ? sys.spawn(job_table_from, std::move(from)) : sys.spawn(job_table);
   tree.add("job_table", table, {}, "applied state, queries, change stream", "monitors its change listeners");
   if (rec.snap) {
@@ -354,11 +357,12 @@ int run_actors(caf::actor_system& sys, const config::node_config& cfg, recovered
   init->cfg = cfg;
   init->restored = std::move(rec.restored);
   init->store = store;
+  init->snapshot_writer = writer;
   init->table = table;
   init->transport = transport;
   auto raft = sys.spawn(raft_node, init);
   caf::anon_send(raft, subscribe_atom::value, caf::actor_cast<role_listener>(transport));
-  tree.add("raft_node", raft, {"log_store", "peer_transport", "job_table"}, "");
+  tree.add("raft_node", raft, {"log_store", "snapshot_writer", "peer_transport", "job_table"}, "");
   auto supervisor = sys.spawn(job_supervisor, cfg, backend, journal, transport, raft, table);
   tree.add("job_supervisor", supervisor, {"raft_node", "job_table", "peer_transport"},
            "executor backend " + backend->name(), "monitors its job_executors");

@@ -35,6 +35,7 @@ using read_atom = caf::atom_constant<caf::atom("read")>;
 using persist_atom = caf::atom_constant<caf::atom("persist")>;
 using compact_atom = caf::atom_constant<caf::atom("compact")>;
 using write_atom = caf::atom_constant<caf::atom("write")>;
+using install_atom = caf::atom_constant<caf::atom("install")>;
 using apply_atom = caf::atom_constant<caf::atom("apply")>;
 using restore_atom = caf::atom_constant<caf::atom("restore")>;
 using get_atom = caf::atom_constant<caf::atom("get")>;

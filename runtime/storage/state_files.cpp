@@ -227,19 +227,25 @@ void save_snapshot(const std::string& dir, const raft::snapshot& snap) {
   w.install();
 }
 
+namespace {
+std::string unfinished_path(const std::string& dir, raft::index_t index) {
+  return snapshot_path(dir) + "." + std::to_string(index) + ".tmp";
+}
+}  // namespace
+
 snapshot_file_writer::snapshot_file_writer(const std::string& dir, raft::snapshot_meta meta)
-    : dir_(dir), path_(snapshot_path(dir) + "." + std::to_string(meta.index) + ".tmp"), meta_(std::move(meta)) {
+    : dir_(dir), path_(unfinished_path(dir, meta.index)), meta_(std::move(meta)) {
   ensure_directory(dir_);
   fd_ = open_file(path_, O_WRONLY | O_CREAT | O_TRUNC);
-  data_at_ = snapshot_header(meta_, 0).size();  // written at install()
+  data_at_ = snapshot_header(meta_, 0).size();  // written at finish()
 }
 
 snapshot_file_writer::~snapshot_file_writer() {
-  if (!installed_) ::unlink(path_.c_str());  // best effort; the next start removes it otherwise
+  if (!finished_) ::unlink(path_.c_str());  // best effort; the next start removes it otherwise
 }
 
 void snapshot_file_writer::append(std::string_view data) {
-  if (installed_) throw std::logic_error("snapshot_file_writer: append after install");
+  if (finished_) throw std::logic_error("snapshot_file_writer: append after finish");
   if (data.empty()) return;
   pwrite_all(fd_.get(), data, data_at_ + written_, path_);
   data_crc_ = crc32c_extend(data_crc_, data.data(), data.size());
@@ -251,8 +257,8 @@ void snapshot_file_writer::append(std::string_view data) {
   written_ += data.size();
 }
 
-void snapshot_file_writer::install() {
-  if (installed_) return;
+void snapshot_file_writer::finish() {
+  if (finished_) return;
   const std::string header = snapshot_header(meta_, written_);
   std::string trailer;
   put_u32(trailer, crc32c_combine(crc32c(header), data_crc_, written_));
@@ -260,8 +266,23 @@ void snapshot_file_writer::install() {
   pwrite_all(fd_.get(), trailer, data_at_ + written_, path_);
   fsync_or_throw(fd_.get(), path_);
   fd_ = unique_fd();
-  rename_durably(path_, snapshot_path(dir_), dir_);
+  finished_ = true;
+}
+
+void snapshot_file_writer::install() {
+  if (installed_) return;
+  finish();
+  install_snapshot_file(dir_, meta_.index);
   installed_ = true;
+}
+
+void install_snapshot_file(const std::string& dir, raft::index_t index) {
+  rename_durably(unfinished_path(dir, index), snapshot_path(dir), dir);
+}
+
+void remove_snapshot_file(const std::string& dir, raft::index_t index) {
+  const std::string path = unfinished_path(dir, index);
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) throw_errno("cannot remove", path);
 }
 
 std::size_t remove_unfinished_snapshots(const std::string& dir) {

@@ -39,8 +39,8 @@ void save_snapshot(const std::string& dir, const raft::snapshot& snap);
 // (<dir>/snapshot.<index>.tmp) as its data comes, a piece per append(): the
 // job table encodes a million jobs (~230 MB) a piece at a time, and no piece
 // is held once written, nor the whole data ever in memory. The data's length
-// and the CRC go in at install(), when they are known. Throws storage_error
-// as the other writes here; the file is removed unless installed.
+// and the CRC go in at finish(), when they are known. Throws storage_error
+// as the other writes here; the file is removed unless finished.
 class snapshot_file_writer {
  public:
   snapshot_file_writer(const std::string& dir, raft::snapshot_meta meta);  // creates the file
@@ -50,8 +50,11 @@ class snapshot_file_writer {
 
   // The next bytes of the data, after those appended before.
   void append(std::string_view data);
-  // Completes the file (the header with the data's length, the CRC), fsyncs
-  // it, renames it over <dir>/snapshot and fsyncs the directory.
+  // Completes the file (the header with the data's length, the CRC) and
+  // fsyncs it. It stays where it is, for install_snapshot_file (or the next
+  // start's remove_unfinished_snapshots): this writer no longer removes it.
+  void finish();
+  // finish(), then install_snapshot_file (once: done stays done).
   void install();
   const raft::snapshot_meta& meta() const { return meta_; }
   std::uint64_t data_bytes() const { return written_; }
@@ -64,8 +67,15 @@ class snapshot_file_writer {
   std::uint64_t data_at_ = 0;   // the header's size
   std::uint64_t written_ = 0;   // bytes of the data written
   std::uint32_t data_crc_ = 0;  // of the data written
+  bool finished_ = false;
   bool installed_ = false;
 };
+
+// Renames the file a snapshot_file_writer finished at `index` over
+// <dir>/snapshot, and fsyncs the directory.
+void install_snapshot_file(const std::string& dir, raft::index_t index);
+// Removes that file instead (a newer snapshot was installed meanwhile).
+void remove_snapshot_file(const std::string& dir, raft::index_t index);
 
 // Removes the files of snapshot writes that were never installed (a crash
 // in between; also the "snapshot.tmp" of older versions); returns how many.

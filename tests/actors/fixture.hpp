@@ -20,6 +20,7 @@
 
 #include "actors/job_table.hpp"
 #include "actors/log_store.hpp"
+#include "actors/snapshot_writer.hpp"
 #include "actors/raft_node.hpp"
 #include "config/node_config.hpp"
 #include "protocol/errors.hpp"
@@ -145,6 +146,7 @@ struct test_node {
   config::node_config cfg;
   std::unique_ptr<temp_dir> dir;
   log_store_actor store;
+  snapshot_writer_actor writer;
   job_table_actor table;
   peer_transport_actor transport;
   raft_node_actor raft;
@@ -202,11 +204,13 @@ struct cluster_fixture : sim_fixture {
       auto log = std::make_shared<storage::segmented_log>(storage::segmented_log::open(raft_dir));
       // Not detached as in production: the test coordinator runs it.
       t.store = own(sys.spawn(log_store, log, raft_dir, raft::hard_state{}, raft::index_t{0}));
+      t.writer = own(sys.spawn(snapshot_writer, raft_dir));
       t.table = own(sys.spawn(job_table));
       t.transport = own(sys.spawn(fake_transport, id, net, script));
       auto init = std::make_shared<raft_node_init>();
       init->cfg = t.cfg;
       init->store = t.store;
+      init->snapshot_writer = t.writer;
       init->table = t.table;
       init->transport = t.transport;
       init->now = [this] { return sched.clock().now(); };

@@ -202,6 +202,34 @@ TEST_SUITE("state_files") {
     CHECK(got->data == big);
   }
 
+  TEST_CASE("snapshot_file_writer: a finished file waits beside the current one to be installed or removed") {
+    temp_dir d;
+    save_snapshot(d.path(), raft::snapshot{{5, 1, {}}, "old"});
+    const raft::snapshot next{{9, 2, raft::membership::of_voters({1, 2})}, "next"};
+    {
+      snapshot_file_writer w(d.path(), next.meta);
+      w.append(next.data.view());
+      w.finish();
+      CHECK_THROWS_AS(w.append("more"), std::logic_error);
+    }  // finished: no longer the writer's to remove
+    CHECK(read_file(snapshot_path(d.path()) + ".9.tmp") == encode_snapshot(next));
+    CHECK(load_snapshot(d.path())->data == "old");
+    install_snapshot_file(d.path(), 9);
+    CHECK_FALSE(std::filesystem::exists(snapshot_path(d.path()) + ".9.tmp"));
+    CHECK(load_snapshot(d.path())->data == "next");
+    // One that lost to a newer snapshot is removed; removing it twice is no error.
+    {
+      snapshot_file_writer w(d.path(), raft::snapshot_meta{7, 1, {}});
+      w.append("older");
+      w.finish();
+    }
+    remove_snapshot_file(d.path(), 7);
+    remove_snapshot_file(d.path(), 7);
+    CHECK_FALSE(std::filesystem::exists(snapshot_path(d.path()) + ".7.tmp"));
+    CHECK(load_snapshot(d.path())->data == "next");
+    CHECK_THROWS_AS(install_snapshot_file(d.path(), 7), storage_error);
+  }
+
   TEST_CASE("snapshot_file_writer: a snapshot with no data") {
     temp_dir d;
     const raft::snapshot_meta meta{3, 2, raft::membership::of_voters({7})};

@@ -29,7 +29,7 @@ log_store_actor::behavior_type silent_store(log_store_actor::stateful_pointer<si
         self->state.held.push_back(self->make_response_promise<persist_done>());
         return self->state.held.back();
       },
-      [](write_atom, snapshot_piece&) { return persist_done{}; },
+      [](install_atom, raft::index_t) { return persist_done{}; },
   };
 }
 
