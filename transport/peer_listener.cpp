@@ -275,8 +275,18 @@ void peer_listener::greet(conn& c) {
     return;
   }
   if (c.head.size() < wire::hello.size()) return;
-  // A hello: ours answers it either way (5 bytes fit any new socket's buffer).
-  [[maybe_unused]] auto sent = c.io->write(wire::hello.data(), wire::hello.size());
+  // A hello: ours answers it either way. The 5 bytes go into a fresh
+  // connection's empty buffer whole; if not, the connection ends now rather
+  // than at the dialer's 5 s wait for the answer (it keeps its gRPC stream
+  // and dials again), as the dialer does with its own hello.
+  const auto sent = c.io->write(wire::hello.data(), wire::hello.size());
+  if (sent.st != wire_stream::status::ok || sent.bytes != wire::hello.size()) {
+    TLOG(info, "peer_listener") << "wire connection from " << c.peer << ": could not answer its hello ("
+                                << (sent.st == wire_stream::status::again ? "the socket took nothing" : c.io->error())
+                                << "): closed (it keeps its gRPC stream)";
+    close_conn(c.fd);
+    return;
+  }
   if (c.head != wire::hello) {
     TLOG(info, "peer_listener") << "wire connection from " << c.peer << " speaks version "
                                 << static_cast<int>(static_cast<unsigned char>(c.head.back())) << ", this node "
