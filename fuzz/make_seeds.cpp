@@ -11,7 +11,10 @@
 
 #include "protocol/raft_codec.hpp"
 #include "runtime/jobs/snapshot_codec.hpp"
+#include "runtime/raft/membership.hpp"
+#include "runtime/storage/crc32c.hpp"
 #include "runtime/storage/record_codec.hpp"
+#include "runtime/storage/state_files.hpp"
 #include "transport/wire_format.hpp"
 
 namespace {
@@ -179,6 +182,37 @@ void wire_streams() {
   write("wire", "not_a_batch", std::string(1, 4) + std::string("\0\0\0\x05\xff\xff\xff\xff\xff", 9));
 }
 
+// state_fuzz input: byte 0 (mod 3: 0 a configuration's encoding, 1 a hard
+// state file, 2 a snapshot file), then the bytes.
+void state_files() {
+  raft::membership plain = raft::membership::of_voters({1, 2, 3});
+  raft::membership wired;
+  wired.put(raft::member{1, true, "127.0.0.1:50051", "127.0.0.1:8081", ""});
+  wired.put(raft::member{4, false, "10.0.0.4:50051", "10.0.0.4:8081", "10.0.0.4:50061"});
+  write("state", "conf_v1", std::string(1, 0) + raft::encode(plain));
+  write("state", "conf_v2_wire", std::string(1, 0) + raft::encode(wired));
+  write("state", "hard_state", std::string(1, 1) + storage::encode_hard_state(raft::hard_state{7, 2, 41}));
+  write("state", "snapshot_v2",
+        std::string(1, 2) + storage::encode_snapshot(raft::snapshot{{40, 3, plain}, "the table's bytes"}));
+  write("state", "snapshot_v2_wire",
+        std::string(1, 2) + storage::encode_snapshot(raft::snapshot{{90, 5, wired}, std::string()}));
+  // Version 1 (builds before the addresses): the voters' ids in place of the
+  // configuration's encoding.
+  std::string v1 = "TRSN";
+  auto u32 = [&](std::uint32_t v) { for (int i = 0; i < 4; ++i) v1.push_back(static_cast<char>(v >> (8 * i))); };
+  auto u64 = [&](std::uint64_t v) { for (int i = 0; i < 8; ++i) v1.push_back(static_cast<char>(v >> (8 * i))); };
+  u32(1);
+  u64(12);
+  u64(2);
+  u32(2);
+  u64(1);
+  u64(2);
+  u64(3);
+  v1 += "abc";
+  u32(storage::crc32c(v1));
+  write("state", "snapshot_v1", std::string(1, 2) + v1);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -194,5 +228,6 @@ int main(int argc, char** argv) {
   http_requests();
   raft_runs();
   wire_streams();
+  state_files();
   return 0;
 }

@@ -1,4 +1,4 @@
-// The seven fuzz harnesses. Each runs one input and aborts (fuzz_check.hpp) if
+// The eight fuzz harnesses. Each runs one input and aborts (fuzz_check.hpp) if
 // the code under test breaks its documented contract; an exception of an
 // undocumented type escapes, which is a failure too.
 #pragma once
@@ -22,5 +22,7 @@ void http_one(const std::uint8_t* data, std::size_t size);
 void raft_one(const std::uint8_t* data, std::size_t size);
 // byte 0 picks the piece size and the frame limit (wire_fuzz.cpp); then the raft wire's bytes after the hello.
 void wire_one(const std::uint8_t* data, std::size_t size);
+// byte 0 picks what the rest is (state_fuzz.cpp): a configuration's encoding, a hard state file or a snapshot file.
+void state_one(const std::uint8_t* data, std::size_t size);
 
 }  // namespace troupe::fuzz

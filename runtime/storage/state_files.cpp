@@ -170,7 +170,18 @@ std::size_t decode_snapshot_meta(std::string_view bytes, const std::string& sour
   if (version == 1) {
     need(std::size_t{8} * count, "voters");
     std::vector<raft::node_id> voters;
+    const std::size_t voters_at = pos;
     for (std::uint32_t i = 0; i < count; ++i, pos += 8) voters.push_back(get_u64(bytes.data() + pos));
+    // What version 2's decoder refuses too: node 0, or a node listed twice
+    // (the configuration would silently hold fewer voters than the file).
+    std::vector<raft::node_id> sorted = voters;
+    std::sort(sorted.begin(), sorted.end());
+    if (!sorted.empty() && sorted.front() == raft::no_node)
+      throw storage_error(source + ": bad configuration at byte offset " + std::to_string(voters_at) +
+                          ": a voter with node id 0");
+    if (auto twice = std::adjacent_find(sorted.begin(), sorted.end()); twice != sorted.end())
+      throw storage_error(source + ": bad configuration at byte offset " + std::to_string(voters_at) + ": voter " +
+                          std::to_string(*twice) + " is listed twice");
     meta.conf = raft::membership::of_voters(voters);
   } else {
     need(count, "configuration");

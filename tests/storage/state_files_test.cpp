@@ -167,6 +167,35 @@ TEST_SUITE("state_files") {
     CHECK(snap.data == "xyz");
   }
 
+  // Found by state_fuzz: version 1's voters were taken as they came, so a
+  // node 0 or a voter listed twice made a configuration that version 2's
+  // decoder (and the core) would refuse.
+  TEST_CASE("decode_snapshot refuses a version 1 file whose voters include node 0 or one node twice") {
+    auto v1_with = [](std::uint64_t a, std::uint64_t b) {
+      std::string v1("TRSN");
+      put_u32(v1, 1);
+      put_u64(v1, 9);
+      put_u64(v1, 2);
+      put_u32(v1, 2);
+      put_u64(v1, a);
+      put_u64(v1, b);
+      put_u64(v1, 0);
+      put_u32(v1, crc32c(v1));
+      return v1;
+    };
+    auto refusal = [](const std::string& bytes) {
+      try {
+        decode_snapshot(bytes, "v1-file");
+      } catch (const storage_error& e) {
+        return std::string(e.what());
+      }
+      return std::string("accepted");
+    };
+    CHECK(refusal(v1_with(3, 0)) == "v1-file: bad configuration at byte offset 28: a voter with node id 0");
+    CHECK(refusal(v1_with(2, 2)) == "v1-file: bad configuration at byte offset 28: voter 2 is listed twice");
+    CHECK(decode_snapshot(v1_with(3, 2), "v1-file").meta.conf == raft::membership::of_voters({2, 3}));
+  }
+
   TEST_CASE("atomic_write_file creates parent directories and replaces content") {
     temp_dir d;
     const std::string path = d.path() + "/a/b/out.bin";
