@@ -125,7 +125,7 @@ struct raft_node_init {
   config::node_config cfg;
   raft::restored_state restored;
   log_store_actor store;
-  snapshot_writer_actor snapshot_writer;  // this node's own snapshots (null: none is ever taken)
+  snapshot_writer_actor snapshot_writer;  // writes this node's own snapshots
   job_table_actor table;
   peer_transport_actor transport;
   // Every deadline (commit, transfer, read) is measured on this clock, so an
