@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "protocol/raft_codec.hpp"
+#include "runtime/backup/backup_file.hpp"
 #include "runtime/jobs/snapshot_codec.hpp"
 #include "runtime/raft/membership.hpp"
 #include "runtime/storage/crc32c.hpp"
@@ -182,8 +183,8 @@ void wire_streams() {
   write("wire", "not_a_batch", std::string(1, 4) + std::string("\0\0\0\x05\xff\xff\xff\xff\xff", 9));
 }
 
-// state_fuzz input: byte 0 (mod 3: 0 a configuration's encoding, 1 a hard
-// state file, 2 a snapshot file), then the bytes.
+// state_fuzz input: byte 0 (mod 4: 0 a configuration's encoding, 1 a hard
+// state file, 2 a snapshot file, 3 a backup file), then the bytes.
 void state_files() {
   raft::membership plain = raft::membership::of_voters({1, 2, 3});
   raft::membership wired;
@@ -211,6 +212,13 @@ void state_files() {
   v1 += "abc";
   u32(storage::crc32c(v1));
   write("state", "snapshot_v1", std::string(1, 2) + v1);
+  jobs::job j;
+  j.id = "job-1";
+  j.command = "echo hi";
+  j.created_at_ns = 1'000;
+  const std::string table = snapshot(41, {1, 2}, {}, {j});
+  const backup::metadata meta{backup::format_version, 41, 3, 1, table.size()};
+  write("state", "backup", std::string(1, 3) + backup::encode(meta, table));
 }
 
 }  // namespace

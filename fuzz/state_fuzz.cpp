@@ -1,7 +1,9 @@
-// The Raft state files next to the log and the replicated configuration's
-// encoding (runtime/storage/state_files.hpp, runtime/raft/membership.hpp):
-// what a node reads from disk at every start, and what arrives in every
-// configuration entry and snapshot. Contract:
+// The files a node reads and the replicated configuration's encoding: the
+// Raft state files next to the log (runtime/storage/state_files.hpp), read at
+// every start; the configuration in every configuration entry and snapshot
+// (runtime/raft/membership.hpp); a backup file, which `troupe-node --restore`
+// and `troupe snapshot status` read (runtime/backup/backup_file.hpp).
+// Contract:
 // - decode_membership never throws; it accepts only what it documents
 //   (non-zero, strictly increasing ids), and what it accepts encodes back
 //   to the same bytes when written in the same version (a version 2 input
@@ -10,7 +12,10 @@
 // - decode_hard_state and decode_snapshot return or throw storage_error
 //   naming the file; an accepted hard state encodes back to its bytes, an
 //   accepted snapshot of the current version too, and one of version 1 to a
-//   current file holding the same index, term, configuration and data.
+//   current file holding the same index, term, configuration and data;
+// - backup::decode returns or throws backup_error naming the file; what it
+//   accepts holds the data its header announces and encodes back to its
+//   bytes.
 // Each file is also tried with its CRC trailer recomputed, so that the
 // fuzzer's mutations reach the parsing behind the checksum.
 #include <string>
@@ -18,6 +23,7 @@
 
 #include "fuzz/fuzz_check.hpp"
 #include "fuzz/targets.hpp"
+#include "runtime/backup/backup_file.hpp"
 #include "runtime/raft/membership.hpp"
 #include "runtime/storage/crc32c.hpp"
 #include "runtime/storage/state_files.hpp"
@@ -82,6 +88,19 @@ void check_snapshot(std::string_view bytes) {
           target, "an older snapshot file re-encoded holds something else");
 }
 
+void check_backup(std::string_view bytes) {
+  backup::contents c;
+  try {
+    c = backup::decode(std::string(bytes), file);
+  } catch (const backup::backup_error& e) {
+    require(std::string(e.what()).find(file) != std::string::npos, target,
+            std::string("backup_error does not name the file: ") + e.what());
+    return;
+  }
+  require(c.meta.data_bytes == c.data.size(), target, "an accepted backup's data is not the length its header says");
+  require(backup::encode(c.meta, c.data) == bytes, target, "an accepted backup does not encode back to its bytes");
+}
+
 // The bytes with their last four replaced by the CRC32C of the rest.
 std::string with_valid_crc(std::string_view bytes) {
   std::string out(bytes);
@@ -96,7 +115,7 @@ std::string with_valid_crc(std::string_view bytes) {
 void state_one(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return;
   const std::string_view bytes(reinterpret_cast<const char*>(data + 1), size - 1);
-  switch (data[0] % 3) {
+  switch (data[0] % 4) {
     case 0:
       check_membership(bytes);
       break;
@@ -104,9 +123,13 @@ void state_one(const std::uint8_t* data, std::size_t size) {
       check_hard_state(bytes);
       check_hard_state(with_valid_crc(bytes));
       break;
-    default:
+    case 2:
       check_snapshot(bytes);
       check_snapshot(with_valid_crc(bytes));
+      break;
+    default:
+      check_backup(bytes);
+      check_backup(with_valid_crc(bytes));
       break;
   }
 }

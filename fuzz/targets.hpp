@@ -22,7 +22,8 @@ void http_one(const std::uint8_t* data, std::size_t size);
 void raft_one(const std::uint8_t* data, std::size_t size);
 // byte 0 picks the piece size and the frame limit (wire_fuzz.cpp); then the raft wire's bytes after the hello.
 void wire_one(const std::uint8_t* data, std::size_t size);
-// byte 0 picks what the rest is (state_fuzz.cpp): a configuration's encoding, a hard state file or a snapshot file.
+// byte 0 picks what the rest is (state_fuzz.cpp): a configuration's encoding, a hard state file, a snapshot
+// file or a backup file.
 void state_one(const std::uint8_t* data, std::size_t size);
 
 }  // namespace troupe::fuzz

@@ -44,4 +44,4 @@ TEST_CASE("REST request parsing") { CHECK(replay("rest", troupe::fuzz::rest_one)
 TEST_CASE("HTTP/1.1 request parser, whole and in pieces") { CHECK(replay("http", troupe::fuzz::http_one) >= 6); }
 TEST_CASE("Raft core under the simulation checker") { CHECK(replay("raft", troupe::fuzz::raft_one) >= 2); }
 TEST_CASE("raft wire framing and admission") { CHECK(replay("wire", troupe::fuzz::wire_one) >= 4); }
-TEST_CASE("Raft state files and the configuration's encoding") { CHECK(replay("state", troupe::fuzz::state_one) >= 6); }
+TEST_CASE("state and backup files, the configuration's encoding") { CHECK(replay("state", troupe::fuzz::state_one) >= 7); }
