@@ -552,22 +552,57 @@ void ask_table_for_snapshot_piece(self_ptr self, bool first) {
 // memory (the whole snapshot, ~230 MB at a million jobs, came on top of the
 // table at the peak). log_store installs the finished file, and the core
 // compacts, from the data as log_store mapped it.
+//
+// One snapshot is taken regardless of those thresholds: a leader's that does
+// not list the leader (send_out says why it must not be sent).
 void maybe_snapshot(self_ptr self) {
   auto& st = self->state;
-  if (st.snapshot || st.cfg.raft.snapshot_every == 0) return;
-  const auto place = snapshot_place_of(st.core->conf(), st.core->id());
-  if (st.applied_sent < next_snapshot_index(st.core->snapshot_metadata().index, st.cfg.raft.snapshot_every, place))
-    return;
-  if (st.applied_bytes_since_snapshot < std::min(st.snapshot_bytes, config::max_log_bytes_between_snapshots)) return;
+  if (st.snapshot) return;
+  const auto& last = st.core->snapshot_metadata();
+  const raft::node_id id = st.core->id();
+  if (st.core->state() == raft::role::leader && last.index > 0 && !last.conf.contains(id)) {
+    if (!st.core->conf_at(st.applied_done).contains(id)) return;  // its own addition is not applied yet
+    TLOG(info, "raft_node") << "taking a snapshot now: the last one (index " << last.index
+                            << ") is from before this node, the leader, was added, and a follower that installed "
+                               "it would refuse this leader";
+  } else {
+    if (st.cfg.raft.snapshot_every == 0) return;
+    const auto place = snapshot_place_of(st.core->conf(), id);
+    if (st.applied_sent < next_snapshot_index(last.index, st.cfg.raft.snapshot_every, place)) return;
+    if (st.applied_bytes_since_snapshot < std::min(st.snapshot_bytes, config::max_log_bytes_between_snapshots)) return;
+  }
   st.applied_bytes_since_snapshot = 0;
   st.snapshot.emplace();
   st.snapshot->began = clock::now();
   ask_table_for_snapshot_piece(self, true);
 }
 
+// The core's messages to the transport, but never a chunk of a snapshot
+// that does not list this node, the leader sending it. Such a snapshot is
+// one this node received from an earlier leader before it was itself added
+// (a node replaced under the same id that then won an election). A follower
+// listed in it, once installed, would take this leader for a stranger (its
+// transport accepts Raft traffic from members of its configuration only) and
+// refuse everything it sends, for good: seen in chaos seed 107, a follower
+// that never caught up. The core sends the chunk again at the follower's
+// next heartbeat response, and by then maybe_snapshot has taken one that
+// lists this node (every configuration this leader appends lists it).
+void send_out(self_ptr self, std::vector<raft::message> msgs) {
+  auto& st = self->state;
+  const raft::node_id id = st.core->id();
+  const auto held = std::remove_if(msgs.begin(), msgs.end(), [id](const raft::message& m) {
+    return m.type == raft::msg_type::snapshot && !m.snapshot.conf.contains(id);
+  });
+  if (held != msgs.end()) {
+    msgs.erase(held, msgs.end());
+    maybe_snapshot(self);
+  }
+  if (!msgs.empty()) self->send(st.transport, send_atom::value, raft_outbox{std::move(msgs)});
+}
+
 void after_persist(self_ptr self, std::shared_ptr<raft::ready> rd) {
   auto& st = self->state;
-  if (!rd->messages.empty()) self->send(st.transport, send_atom::value, raft_outbox{rd->messages});
+  if (!rd->messages.empty()) send_out(self, rd->messages);
   if (rd->snapshot) {
     st.applied_sent = std::max(st.applied_sent, rd->snapshot->meta.index);
     st.snapshot_bytes = rd->snapshot->data.size();
@@ -651,7 +686,7 @@ void drive(self_ptr self) {
     // A leader replicates while it writes (the core counts it only once
     // advance() says its disk has the entries): a commit costs one fsync on
     // the critical path, the followers', not two in a row.
-    self->send(st.transport, send_atom::value, raft_outbox{std::move(rd->messages)});
+    send_out(self, std::move(rd->messages));
     rd->messages.clear();
   }
   // log_store makes only term and vote durable (the commit index is learned

@@ -332,7 +332,8 @@ TEST_CASE("GET /api/topology: fixed actors with ids, and a job_executor per runn
       CHECK(a["parent"].get<std::string>().rfind("job_supervisor#", 0) == 0);
     }
   }
-  for (const char* n : {"raft_node", "job_table", "job_supervisor", "heartbeat_tracker"}) CHECK(names.count(n));
+  for (const char* n : {"raft_node", "log_store", "snapshot_writer", "job_table", "job_supervisor", "heartbeat_tracker"})
+    CHECK(names.count(n));
   CHECK(executor_found);
   CHECK(http("DELETE", leader_base() + "/api/jobs/" + id).status == 200);
   wait_status(leader_base(), id, {"cancelled"});
