@@ -118,8 +118,11 @@ void send_beat(self_ptr self, worker_report report) {
     record(self, report);
     return;
   }
+  // With no leader known the beat goes to another member, whose answer
+  // names its leader: a node whose configuration is too old to list that
+  // leader learns it so (peer_transport), and a worker report sent to a
+  // follower is only dropped.
   auto leader = st.role.leader_id;
-  if (leader == raft::no_node) return;
   self->request(st.transport, config::heartbeat_wait(st.cfg), heartbeat_atom::value, leader, std::move(report))
       .then([](const heartbeat_reply&) {},
             [leader](const caf::error& e) {
@@ -197,6 +200,7 @@ heartbeat_tracker_actor::behavior_type heartbeat_tracker(
         heartbeat_reply rep;
         rep.leader_id = self->state.role.leader_id;
         rep.term = self->state.role.term;
+        if (const auto* m = self->state.role.conf.find(rep.leader_id)) rep.leader_address = m->address;
         if (!is_leader(self)) return rep;
         rep.accepted = true;
         record(self, r);

@@ -314,6 +314,7 @@ struct heartbeat_reply {
   bool accepted = false;
   std::uint64_t leader_id = 0;
   std::uint64_t term = 0;
+  std::string leader_address;  // as the answering node's configuration lists it
 };
 
 // ---- job execution ---------------------------------------------------------------

@@ -32,10 +32,11 @@ void to_proto(const heartbeat_reply& r, internalpb::WorkerHeartbeatResponse* out
   out->set_accepted(r.accepted);
   out->set_leader_id(r.leader_id);
   out->set_term(r.term);
+  out->set_leader_address(r.leader_address);
 }
 
 heartbeat_reply from_proto(const internalpb::WorkerHeartbeatResponse& in) {
-  return heartbeat_reply{in.accepted(), in.leader_id(), in.term()};
+  return heartbeat_reply{in.accepted(), in.leader_id(), in.term(), in.leader_address()};
 }
 
 void to_proto(const job_output& o, internalpb::GetJobOutputResponse* out) {

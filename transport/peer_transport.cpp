@@ -13,6 +13,7 @@
 #include "protocol/raft_codec.hpp"
 #include "runtime/common/log.hpp"
 #include "transport/internal_codec.hpp"
+#include "transport/peer_validation.hpp"
 #include "transport/unary_call.hpp"
 
 namespace troupe {
@@ -145,6 +146,54 @@ void prune_streams(self_ptr self) {
   }
 }
 
+// The members the transport accepts and keeps channels to: the announced
+// configuration, plus a leader it does not list yet that a listed member
+// named (as a learner: it is nobody's vote here).
+void follow(self_ptr self) {
+  auto& st = self->state;
+  raft::membership conf = st.conf;
+  if (st.named_leader) conf.put(*st.named_leader);
+  st.members->update(conf);
+  if (auto changes = st.peers->sync(conf); !changes.empty()) {
+    TLOG(info, "peer_transport") << "peer channels follow the configuration at index " << st.conf_index
+                                 << (st.named_leader ? " and the leader a member named" : "") << ": " << changes;
+    prune_streams(self);
+  }
+}
+
+// A member's answer to a heartbeat sent while this node knew no leader.
+// Its leader, when this node's configuration does not list it, is one added
+// after the last configuration this node has: a member that slept through
+// that addition, or one replaced, refuses the leader's appends as a
+// stranger's (it accepts members only), and no other node would ever send
+// it the entries that list the leader. A member it does list vouches for
+// it, so its traffic is accepted from now on (docs/ARCHITECTURE.md).
+void learn_leader(self_ptr self, std::uint64_t asked, const heartbeat_reply& r) {
+  auto& st = self->state;
+  const auto leader = r.leader_id;
+  // Only a member needs it: a node outside its own configuration (joining,
+  // or replaying entries older than its addition) accepts any node already.
+  if (!st.conf.contains(st.cfg.id) || leader == raft::no_node || leader == st.cfg.id || st.conf.contains(leader) ||
+      r.leader_address.empty() || r.leader_address.size() > transport::max_address_bytes)
+    return;
+  if (st.named_leader && st.named_leader->id == leader && st.named_leader->address == r.leader_address) return;
+  TLOG(info, "peer_transport") << "node " << asked << " says node " << leader << " leads (term " << r.term << ", at "
+                               << r.leader_address << "), which this node's configuration (index " << st.conf_index
+                               << ") does not list yet: its Raft traffic is accepted from now on";
+  st.named_leader = raft::member{leader, false, r.leader_address, "", ""};
+  follow(self);
+}
+
+// The next other member to ask for the leader, one after another (0: none).
+std::uint64_t next_to_ask(self_ptr self) {
+  auto& st = self->state;
+  std::vector<std::uint64_t> others;
+  for (const auto& m : st.members->current()->members())
+    if (m.id != st.cfg.id && st.peers->internal(m.id)) others.push_back(m.id);
+  if (others.empty()) return raft::no_node;
+  return others[st.ask_next++ % others.size()];
+}
+
 caf::error no_channel(std::uint64_t node) {
   return make_error(errc::unavailable, node == 0 ? std::string("no leader to send to")
                                                  : "no channel to node " + std::to_string(node));
@@ -163,12 +212,11 @@ peer_transport_actor::behavior_type peer_transport(peer_transport_actor::statefu
       [=](send_atom, const raft_outbox& out) { send_raft(self, out); },
       [=](const role_change& rc) {
         auto& st = self->state;
-        st.members->update(rc.conf);
-        if (auto changes = st.peers->sync(rc.conf); !changes.empty()) {
-          TLOG(info, "peer_transport") << "peer channels follow the configuration at index " << rc.conf_index << ": "
-                                       << changes;
-          prune_streams(self);
-        }
+        if (rc.conf.empty()) return;  // a joining node keeps its seed until the leader's arrives
+        st.conf = rc.conf;
+        st.conf_index = rc.conf_index;
+        if (st.named_leader && st.conf.contains(st.named_leader->id)) st.named_leader.reset();  // listed now
+        follow(self);
       },
       [=, &sys](report_atom, std::uint64_t leader, const status_batch& b) -> caf::result<report_ack> {
         auto stub = self->state.peers->internal(leader);
@@ -183,15 +231,26 @@ peer_transport_actor::behavior_type peer_transport(peer_transport_actor::statefu
         return self->delegate(call, run_atom::value);
       },
       [=, &sys](heartbeat_atom, std::uint64_t leader, const worker_report& w) -> caf::result<heartbeat_reply> {
-        auto stub = self->state.peers->internal(leader);
-        if (!stub) return no_channel(leader);
+        const bool asking = leader == raft::no_node;
+        const std::uint64_t to = asking ? next_to_ask(self) : leader;
+        auto stub = self->state.peers->internal(to);
+        if (!stub) return no_channel(to);
         internalpb::WorkerHeartbeatRequest req;
         transport::to_proto(w, &req);
         auto call = transport::spawn_call<heartbeat_reply, internalpb::WorkerHeartbeatResponse>(
             sys, self->state.peers->streams(), config::heartbeat_deadline(self->state.cfg), std::move(req),
             [stub](auto* ctx, auto* q, auto* p, auto cb) { stub->async()->WorkerHeartbeat(ctx, q, p, std::move(cb)); },
             [](const internalpb::WorkerHeartbeatResponse& r) { return transport::from_proto(r); });
-        return self->delegate(call, run_atom::value);
+        if (!asking) return self->delegate(call, run_atom::value);
+        auto rp = self->make_response_promise<heartbeat_reply>();
+        self->request(call, caf::infinite, run_atom::value)
+            .then(
+                [=](heartbeat_reply& r) mutable {
+                  learn_leader(self, to, r);
+                  rp.deliver(std::move(r));
+                },
+                [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+        return rp;
       },
       [=, &sys](output_atom, std::uint64_t node, const std::string& job_id) -> caf::result<job_output> {
         auto stub = self->state.peers->internal(node);

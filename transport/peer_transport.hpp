@@ -23,6 +23,7 @@
 #include <atomic>
 #include <chrono>
 #include <map>
+#include <optional>
 #include <memory>
 
 #include "config/node_config.hpp"
@@ -44,6 +45,15 @@ struct peer_transport_state {
   // before `streams`, so it outlives the links they hold.
   std::unique_ptr<transport::wire_dialer> wire;
   bool wire_refused = false;
+
+  // The configuration raft_node announced last, and a leader it does not
+  // list yet that a member this node does list named (ask_for_leader): the
+  // transport accepts and answers that leader's traffic until the
+  // configuration that lists it arrives.
+  raft::membership conf;
+  std::uint64_t conf_index = 0;
+  std::optional<raft::member> named_leader;
+  std::size_t ask_next = 0;  // which other member to ask next
 
   // The outbound stream to each peer, tied to the stub it was opened on (a
   // new channel after a configuration change gets a new stream).

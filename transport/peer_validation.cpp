@@ -20,7 +20,6 @@ using raft::msg_type;
 constexpr std::int64_t ns_per_s = 1'000'000'000;
 constexpr std::size_t max_context_bytes = 256;  // read-index contexts and "transfer" are a few bytes
 constexpr int max_running_jobs = 1 << 16;
-constexpr std::size_t max_address_bytes = 512;
 constexpr std::size_t max_job_id_bytes = 128;
 
 std::string num(std::uint64_t v) { return std::to_string(v); }

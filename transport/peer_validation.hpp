@@ -22,6 +22,10 @@
 
 namespace troupe::transport {
 
+// The longest peer or HTTP address a peer may send (a heartbeat's, a
+// heartbeat answer's leader).
+constexpr std::size_t max_address_bytes = 512;
+
 struct peer_rules {
   std::uint64_t self = 0;
   // The replicated configuration (shared with peer_transport, which updates

@@ -552,3 +552,37 @@ TEST_SUITE("membership") {
     std::filesystem::remove_all(certs);
   }
 }
+
+TEST_SUITE("membership") {
+  // A member that was down while a node was added, and that node then took
+  // the lead: the member's log ends at a configuration that lists the
+  // member itself but not its leader, and its transport accepts Raft
+  // traffic from members only. It learns the leader from a member it does
+  // list (the WorkerHeartbeat answer names the leader and its address), and
+  // catches up.
+  TEST_CASE("a member that slept through a node's addition follows that node once it leads") {
+    cluster_options o;
+    o.spare_nodes = 1;
+    cluster c(o);
+    c.start_all();
+    REQUIRE(c.wait_for_leader() != 0);
+    c.terminate(3);  // asleep: its log ends with the configuration {1, 2, 3}
+    add_node(c, {1, 2}, 4);
+    auto moved = member_change(c, {1, 2, 4}, {"cluster", "transfer-leader", "--to", "4"});
+    REQUIRE_MESSAGE(moved.exit_code == 0, moved.output);
+    pb::ListMembersResponse m;
+    REQUIRE(wait_until(milliseconds(10000), [&] { return list_members(c, 4, true, m) && m.leader_id() == 4; },
+                       milliseconds(200)));
+    scheduler::SubmitJobResponse r;
+    REQUIRE(submit(c.stub(4), "echo while-3-slept", &r).ok());
+    c.start(3);
+    // Node 3's own view: the configuration with node 4, led by node 4, and the job.
+    CHECK(wait_until(milliseconds(20000), [&] {
+      pb::ListMembersResponse mine;
+      return list_members(c, 3, true, mine) && mine.leader_id() == 4 && mine.members_size() == 4;
+    }, milliseconds(200)));
+    CHECK(c.log_text(3).find("node 4 leads") != std::string::npos);
+    auto st = wait_for_job(c.stub(3), r.job_id(), milliseconds(20000));
+    CHECK(st.status() == scheduler::JOB_STATUS_COMPLETED);
+  }
+}

@@ -68,7 +68,7 @@ raft_inbox::behavior_type fake_raft() {
 }
 
 heartbeat_inbox::behavior_type fake_tracker() {
-  return {[](heartbeat_atom, const worker_report& w) { return heartbeat_reply{w.node_id == 1, 2, 7}; }};
+  return {[](heartbeat_atom, const worker_report& w) { return heartbeat_reply{w.node_id == 1, 2, 7, "127.0.0.1:1"}; }};
 }
 
 output_inbox::behavior_type fake_supervisor() {
@@ -243,6 +243,10 @@ TEST_CASE("peer_transport <-> peer services over gRPC") {
     auto h = std::get<heartbeat_reply>(f.ask<heartbeat_reply>(heartbeat_atom::value, std::uint64_t{2}, w));
     CHECK(h.accepted);
     CHECK(h.term == 7);
+    CHECK(h.leader_address == "127.0.0.1:1");
+    // With no leader known, the beat goes to another member, whose answer names its leader.
+    auto asked = std::get<heartbeat_reply>(f.ask<heartbeat_reply>(heartbeat_atom::value, std::uint64_t{0}, w));
+    CHECK(asked.leader_id == 2);
     auto o = std::get<job_output>(f.ask<job_output>(output_atom::value, std::uint64_t{2}, std::string(job_id)));
     CHECK(o.found);
     CHECK(o.stdout_data == std::string("out of ") + job_id);
