@@ -43,7 +43,7 @@ using peer_transport_actor = caf::typed_actor<
     // ForwardJobStatus to the leader.
     caf::replies_to<report_atom, std::uint64_t /*leader*/, status_batch>::with<report_ack>,
     // WorkerHeartbeat to the leader. With no leader known (0), to one other
-    // member after another, to learn it (peer_transport.cpp: ask_for_leader).
+    // member after another, to learn it (peer_transport.cpp: learn_leader).
     caf::replies_to<heartbeat_atom, std::uint64_t /*leader*/, worker_report>::with<heartbeat_reply>,
     // GetJobOutput from the node that ran the job.
     caf::replies_to<output_atom, std::uint64_t /*node*/, std::string /*job id*/>::with<job_output>,

@@ -173,8 +173,8 @@ void learn_leader(self_ptr self, std::uint64_t asked, const heartbeat_reply& r) 
   const auto leader = r.leader_id;
   // Only a member needs it: a node outside its own configuration (joining,
   // or replaying entries older than its addition) accepts any node already.
-  if (!st.conf.contains(st.cfg.id) || leader == raft::no_node || leader == st.cfg.id || st.conf.contains(leader) ||
-      r.leader_address.empty() || r.leader_address.size() > transport::max_address_bytes)
+  if (!st.conf.contains(st.cfg.id) || !st.conf.contains(asked) || leader == raft::no_node || leader == st.cfg.id ||
+      st.conf.contains(leader) || r.leader_address.empty() || r.leader_address.size() > transport::max_address_bytes)
     return;
   if (st.named_leader && st.named_leader->id == leader && st.named_leader->address == r.leader_address) return;
   TLOG(info, "peer_transport") << "node " << asked << " says node " << leader << " leads (term " << r.term << ", at "

@@ -23,8 +23,8 @@
 #include <atomic>
 #include <chrono>
 #include <map>
-#include <optional>
 #include <memory>
+#include <optional>
 
 #include "config/node_config.hpp"
 #include "transport/interface.hpp"
@@ -47,7 +47,7 @@ struct peer_transport_state {
   bool wire_refused = false;
 
   // The configuration raft_node announced last, and a leader it does not
-  // list yet that a member this node does list named (ask_for_leader): the
+  // list yet that a member this node does list named (learn_leader): the
   // transport accepts and answers that leader's traffic until the
   // configuration that lists it arrives.
   raft::membership conf;
