@@ -5,6 +5,7 @@
 #include <caf/actor_cast.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "actors/raft_membership.hpp"
 #include "config/timeouts.hpp"
 #include "protocol/errors.hpp"
 #include "runtime/common/log.hpp"
@@ -200,7 +201,8 @@ heartbeat_tracker_actor::behavior_type heartbeat_tracker(
         heartbeat_reply rep;
         rep.leader_id = self->state.role.leader_id;
         rep.term = self->state.role.term;
-        if (const auto* m = self->state.role.conf.find(rep.leader_id)) rep.leader_address = m->address;
+        if (rep.leader_id != raft::no_node)
+          rep.leader_address = member_address(self->state.role.conf, self->state.cfg, rep.leader_id);
         if (!is_leader(self)) return rep;
         rep.accepted = true;
         record(self, r);

@@ -184,11 +184,13 @@ void learn_leader(self_ptr self, std::uint64_t asked, const heartbeat_reply& r) 
   follow(self);
 }
 
-// The next other member to ask for the leader, one after another (0: none).
+// The next other member of this node's configuration to ask for the
+// leader, one after another (0: none). Only their answers count
+// (learn_leader), so a leader named earlier is not asked.
 std::uint64_t next_to_ask(self_ptr self) {
   auto& st = self->state;
   std::vector<std::uint64_t> others;
-  for (const auto& m : st.members->current()->members())
+  for (const auto& m : st.conf.members())
     if (m.id != st.cfg.id && st.peers->internal(m.id)) others.push_back(m.id);
   if (others.empty()) return raft::no_node;
   return others[st.ask_next++ % others.size()];

@@ -82,6 +82,12 @@ output_inbox::behavior_type fake_supervisor() {
   }};
 }
 
+raft::membership conf_of(std::initializer_list<raft::member> ms) {
+  raft::membership c;
+  for (const auto& m : ms) c.put(m);
+  return c;
+}
+
 config::node_config make_config(std::uint64_t id, int port) {
   config::node_config c;
   c.id = id;
@@ -244,7 +250,14 @@ TEST_CASE("peer_transport <-> peer services over gRPC") {
     CHECK(h.accepted);
     CHECK(h.term == 7);
     CHECK(h.leader_address == "127.0.0.1:1");
-    // With no leader known, the beat goes to another member, whose answer names its leader.
+    // With no leader known, the beat goes to another member of the
+    // configuration raft_node announced, whose answer names its leader.
+    role_change rc;
+    rc.conf = conf_of({{1, true, "127.0.0.1:1", "", ""},
+                       {2, true, "127.0.0.1:" + std::to_string(f.server_port), "", ""},
+                       {3, true, "127.0.0.1:2", "", ""}});
+    rc.conf_index = 3;
+    caf::anon_send(f.transport, rc);  // handled before the request below: one mailbox, in order
     auto asked = std::get<heartbeat_reply>(f.ask<heartbeat_reply>(heartbeat_atom::value, std::uint64_t{0}, w));
     CHECK(asked.leader_id == 2);
     auto o = std::get<job_output>(f.ask<job_output>(output_atom::value, std::uint64_t{2}, std::string(job_id)));
@@ -324,12 +337,6 @@ TEST_CASE("peer_transport <-> peer services over gRPC") {
 }
 
 namespace {
-
-raft::membership conf_of(std::initializer_list<raft::member> ms) {
-  raft::membership c;
-  for (const auto& m : ms) c.put(m);
-  return c;
-}
 
 // Counts heartbeats node 2's server steps into its raft inbox from `from`, one at a time.
 bool stepped_from(fixture& f, std::uint64_t from) {
