@@ -17,6 +17,7 @@
 #include "runtime/storage/record_codec.hpp"
 #include "runtime/storage/state_files.hpp"
 #include "transport/wire_format.hpp"
+#include "log_command.pb.h"
 
 namespace {
 
@@ -221,6 +222,38 @@ void state_files() {
   write("state", "backup", std::string(1, 3) + backup::encode(meta, table));
 }
 
+// apply_fuzz input: one byte per choice (apply_fuzz.cpp's next_command and
+// apply_one): an op (submit 0, assign 2, status batch 4, cancel 6, requeue 7,
+// register 9, evict 10, drain 11, raw 12, snapshot 14, list 15, checkpoint
+// 16, forget_workers 17), then its arguments.
+void apply_logs() {
+  using bytes = std::vector<std::uint8_t>;
+  auto put = [](const std::string& name, const bytes& b) { write("apply", name, std::string(b.begin(), b.end())); };
+  // job-a submitted, assigned to worker 1, running, completed with output,
+  // listed, checkpointed, evicted.
+  put("lifecycle", {0, 0, 1, 2, 0,  9, 1,  2, 0, 1, 3,  4, 1, 0, 2, 1, 1, 4, 5,  16,
+                    4, 1, 0, 3 | 8, 1, 1, 0x25, 6,  15, 0, 1, 1,  15, 3, 0x21, 0x05,  10, 20,  15, 0, 0, 0});
+  // Three jobs, a snapshot begun and taken a job at a time while one
+  // completes, one is cancelled and one is placed by its submit (assign_to).
+  put("pieces", {0, 0, 1, 2, 0,  0, 1, 2, 2, 0,  0, 2, 1, 2, 0,  14, 0,  14, 1, 1,  14, 2,  2, 0, 2, 3,
+                 6, 1, 4,  4, 1, 0, 3, 2, 1, 5, 7,  14, 1, 1,  14, 2,  0, 3, 1, 1, 0x18,  14, 1, 4,  14, 2,  16});
+  // Requeues until out of attempts, a drained worker refused, a stale
+  // replay, then forget_workers.
+  put("requeue_drain", {0, 4, 1, 3, 0,  2, 4, 2, 1,  7, 4, 3, 2,  2, 4, 3, 1,  7, 4, 2, 2,  11, 2 | 8,  2, 4, 2, 1,
+                        0, 5, 1, 3, 0,  2, 5, 3, 1,  13, 1, 0,  16,  17,  4, 1, 5, 2, 3, 1, 0,  15, 0x10, 0, 2});
+  // A raw entry: a submit with an id outside the pool and an admission cap.
+  logpb::Command c;
+  c.mutable_submit_job()->set_job_id("7b1c3e0a-0000-4000-8000-000000000001");
+  c.mutable_submit_job()->set_command("python3 train.py");
+  c.mutable_submit_job()->set_created_at_ns(123'456'789);
+  c.mutable_submit_job()->set_max_active(2);
+  const std::string raw = c.SerializeAsString();
+  bytes b{0, 0, 1, 2, 0, 12, static_cast<std::uint8_t>(raw.size())};
+  b.insert(b.end(), raw.begin(), raw.end());
+  b.insert(b.end(), {0, 1, 1, 2, 2,  15, 0, 0, 1});
+  put("raw_submit", b);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -237,5 +270,6 @@ int main(int argc, char** argv) {
   raft_runs();
   wire_streams();
   state_files();
+  apply_logs();
   return 0;
 }

@@ -1,4 +1,4 @@
-// The eight fuzz harnesses. Each runs one input and aborts (fuzz_check.hpp) if
+// The nine fuzz harnesses. Each runs one input and aborts (fuzz_check.hpp) if
 // the code under test breaks its documented contract; an exception of an
 // undocumented type escapes, which is a failure too.
 #pragma once
@@ -25,5 +25,8 @@ void wire_one(const std::uint8_t* data, std::size_t size);
 // byte 0 picks what the rest is (state_fuzz.cpp): a configuration's encoding, a hard state file, a snapshot
 // file or a backup file.
 void state_one(const std::uint8_t* data, std::size_t size);
+// One byte per choice (apply_fuzz.cpp): a log of job table commands, with snapshots, listings and
+// checkpoints between them.
+void apply_one(const std::uint8_t* data, std::size_t size);
 
 }  // namespace troupe::fuzz

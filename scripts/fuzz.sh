@@ -7,7 +7,7 @@
 #                                      fuzz from fuzz/corpus/<target> (default 30 s)
 #   fuzz.sh seeds                      rewrite fuzz/corpus/* from the real encoders
 #
-# Targets: record snapshot config rest http raft wire state. Extra arguments after the seconds
+# Targets: record snapshot config rest http raft wire state apply. Extra arguments after the seconds
 # go to libFuzzer (e.g. -jobs=2, -max_len=65536).
 # Exits 77, which ctest reports as skipped, when clang-14 or its libFuzzer
 # runtime is missing. TROUPE_FUZZ_CXX names another clang++ (default clang++-14).
@@ -16,7 +16,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${TROUPE_FUZZ_BUILD_DIR:-$root/build/fuzz-clang}
 jobs=${TROUPE_BUILD_JOBS:-$(nproc)}
 cxx=${TROUPE_FUZZ_CXX:-clang++-14}  # another clang with libFuzzer works too
-targets=(record snapshot config rest http raft wire state)
+targets=(record snapshot config rest http raft wire state apply)
 # libFuzzer exits 77 on a crash by default, which ctest would take for "skipped".
 exit_codes=(-error_exitcode=1 -timeout_exitcode=1)
 

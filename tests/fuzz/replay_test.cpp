@@ -45,3 +45,4 @@ TEST_CASE("HTTP/1.1 request parser, whole and in pieces") { CHECK(replay("http",
 TEST_CASE("Raft core under the simulation checker") { CHECK(replay("raft", troupe::fuzz::raft_one) >= 2); }
 TEST_CASE("raft wire framing and admission") { CHECK(replay("wire", troupe::fuzz::wire_one) >= 4); }
 TEST_CASE("state and backup files, the configuration's encoding") { CHECK(replay("state", troupe::fuzz::state_one) >= 7); }
+TEST_CASE("job table fed a log, snapshots and listings") { CHECK(replay("apply", troupe::fuzz::apply_one) >= 4); }
