@@ -62,7 +62,7 @@ struct reader {
 // The fuzzer's vocabulary: a few ids, workers and times, so that commands
 // collide on the same jobs and tie on the same instants.
 std::string job_id(std::uint8_t b) { return "job-" + std::string(1, static_cast<char>('a' + b % 10)); }
-std::uint64_t worker(std::uint8_t b) { return b % 5; }  // 0 is never a valid worker
+std::uint64_t worker(std::uint8_t b) { return b % 5; }  // 0 too: refused where a command names a worker
 std::int64_t instant(std::uint8_t b) { return static_cast<std::int64_t>(b % 24) * (ms / 2); }
 
 logpb::AssignJobCommand assignment(reader& in) {
