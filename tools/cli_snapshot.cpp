@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "admin.grpc.pb.h"
+#include "protocol/grpc_status_names.hpp"
 #include "runtime/backup/backup_writer.hpp"
 
 namespace troupe::cli {
@@ -95,7 +96,7 @@ int snapshot_save(const std::string& file, bool json_out,
     if (!failure.empty())
       std::cerr << "troupe: snapshot save: " << failure << "; " << file << " was not written\n";
     else
-      std::cerr << "troupe: snapshot save: " << s.error_message() << " (" << s.error_code() << "); " << file
+      std::cerr << "troupe: snapshot save: " << s.error_message() << " (" << troupe::grpc_code_name(s.error_code()) << "); " << file
                 << " was not written\n";
     return 1;
   }

@@ -30,6 +30,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "protocol/grpc_status_names.hpp"
 #include "runtime/jobs/rfc3339.hpp"
 #include "tools/cli_snapshot.hpp"
 #include "transport/client_credentials.hpp"
@@ -272,7 +273,7 @@ void print_job_row(const scheduler::JobInfo& j) {
 }
 
 int fail(const grpc::Status& s) {
-  std::cerr << "troupe: " << s.error_message() << " (" << s.error_code() << ")\n";
+  std::cerr << "troupe: " << s.error_message() << " (" << troupe::grpc_code_name(s.error_code()) << ")\n";
   return 1;
 }
 
