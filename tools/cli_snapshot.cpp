@@ -96,7 +96,7 @@ int snapshot_save(const std::string& file, bool json_out,
     if (!failure.empty())
       std::cerr << "troupe: snapshot save: " << failure << "; " << file << " was not written\n";
     else
-      std::cerr << "troupe: snapshot save: " << s.error_message() << " (" << troupe::grpc_code_name(s.error_code()) << "); " << file
+      std::cerr << "troupe: snapshot save: " << s.error_message() << " (" << grpc_code_name(s.error_code()) << "); " << file
                 << " was not written\n";
     return 1;
   }
