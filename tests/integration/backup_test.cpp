@@ -276,11 +276,11 @@ TEST_CASE("snapshot save needs the admin role when tokens are configured; a fail
 
   auto none = run_process({cli_binary(), "-a", addr, "snapshot", "save", file}, milliseconds(30000));
   CHECK(none.exit_code == 1);
-  CHECK_MESSAGE(none.output.find("(16)") != std::string::npos, none.output);  // UNAUTHENTICATED
+  CHECK_MESSAGE(none.output.find("(UNAUTHENTICATED)") != std::string::npos, none.output);
   auto reader = run_process({cli_binary(), "-a", addr, "--token", read_token, "snapshot", "save", file},
                             milliseconds(30000));
   CHECK(reader.exit_code == 1);
-  CHECK_MESSAGE(reader.output.find("(7)") != std::string::npos, reader.output);  // PERMISSION_DENIED
+  CHECK_MESSAGE(reader.output.find("(PERMISSION_DENIED)") != std::string::npos, reader.output);
   CHECK_MESSAGE(reader.output.find("was not written") != std::string::npos, reader.output);
   CHECK_FALSE(fs::exists(file));
   CHECK_FALSE(fs::exists(file + ".tmp"));
