@@ -21,6 +21,7 @@
 // results entry by entry and the same table, every field of every job.
 #include <algorithm>
 #include <cctype>
+#include <cstddef>
 #include <iterator>
 #include <limits>
 #include <map>
@@ -363,7 +364,8 @@ void snapshot_step(jobs::job_table& t, std::vector<in_progress>& snaps, reader& 
     if (snaps.size() < 3) snaps.push_back({t.begin_snapshot(), t.snapshot(), {}, false});
     return;
   }
-  in_progress& s = snaps[(b >> 2) % snaps.size()];
+  const std::size_t which = (b >> 2) % snaps.size();
+  in_progress& s = snaps[which];
   switch (b % 4) {
     case 1: {
       const std::uint8_t lim = in.byte();
@@ -384,7 +386,7 @@ void snapshot_step(jobs::job_table& t, std::vector<in_progress>& snaps, reader& 
       check(!t.snapshot_in_progress(s.id), "a cancelled snapshot is still in progress");
       break;
   }
-  snaps.erase(snaps.begin() + (&s - snaps.data()));
+  snaps.erase(snaps.begin() + static_cast<std::ptrdiff_t>(which));
 }
 
 std::string same_results(const jobs::apply_result& a, const jobs::apply_result& b) {
