@@ -14,7 +14,8 @@
 # data dirs on another file system (e.g. a tmpfs), OUTPUTS_ROOT only their
 # job outputs (data_dir/outputs becomes a symlink into it).
 # Prints the machine's busy CPU per job over the loadgen's run as well, and
-# the nodes' own share of it (their threads, not the jobs' processes).
+# the nodes' own share of it (their threads, not the jobs' processes), and
+# how long each job held its worker slot.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=bench/lib.sh
@@ -50,6 +51,16 @@ echo "CPU: $(cpu_busy_pct "$CPU0")% of all CPUs busy during the run;" \
   "$(ms_per_job $((B1 - B0))) ms busy per job," \
   "of it $(ms_per_job $((NODE1 - NODE0))) ms in the three troupe-node processes (not their jobs)"
 echo "jobs by status at the end: $(backlog_json)"
+# How long each job held its worker slot (troupe_job_run_seconds: start
+# request to result, on every node), and so how many ran at once on average
+# over the run: whether the slots or the CPUs bound the drain
+# (docs/BENCHMARKS.md, forty-third round).
+run=$(for h in "${HTTP[@]}"; do curl -fsS --max-time 5 "${CURL_CA[@]}" "$WEB://$h/metrics" || true; done |
+  awk '/^troupe_job_run_seconds_sum /{s+=$2} /^troupe_job_run_seconds_count /{c+=$2} END{printf "%.6f %d", s, c}')
+read -r RUN_S RUN_N <<<"$run"
+awk -v s="$RUN_S" -v n="$RUN_N" -v t="$(jq '.jobs.first_submit_to_last_terminal_s' "$TMP/jobs.json")" 'BEGIN {
+  if (n > 0 && t > 0) printf "slots: %d jobs ran, each held its slot %.1f ms on average (start to result); %.1f jobs running at once on average\n", n, 1000 * s / n, s / t
+}'
 echo
 echo "| jobs | in flight | submit phase s | submitted/s | first submit to last terminal s | jobs completed/s | failed | all terminal |"
 echo "|---:|---:|---:|---:|---:|---:|---:|---|"

@@ -26,6 +26,8 @@ fi
 # 2. jobs mode: a few jobs submitted and waited for.
 COUNT=30 CONCURRENCY=4 "$HERE/jobs.sh" "$BUILD" >"$OUT/jobs.txt" 2>&1 || { cat "$OUT/jobs.txt" >&2; fail "jobs.sh failed"; }
 grep -Eq '^\| 30 \| 4 \| ' "$OUT/jobs.txt" || { cat "$OUT/jobs.txt" >&2; fail "no jobs table row"; }
+grep -Eq '^slots: 30 jobs ran, each held its slot [0-9.]+ ms on average \(start to result\); [0-9.]+ jobs running at once on average$' "$OUT/jobs.txt" ||
+  { cat "$OUT/jobs.txt" >&2; fail "no slots line from jobs.sh"; }
 
 # 2b. ab.sh, one pair of the same build: both rows, the medians and the pair count.
 COUNT=30 CONCURRENCY=4 "$HERE/ab.sh" "$BUILD" "$BUILD" 1 >"$OUT/ab.txt" 2>&1 || { cat "$OUT/ab.txt" >&2; fail "ab.sh failed"; }
