@@ -156,7 +156,8 @@ class schema {
                           {"max_processes", u64(po.max_processes)},
                           {"max_file_bytes", u64(po.max_file_bytes)},
                           {"cpu_s", u64(po.cpu_s)},
-                          {"nice", u32(po.nice)}}});
+                          {"nice", u32(po.nice)},
+                          {"cpus", string(po.cpus)}}});
     sandbox_options& so = c.executor.sandbox;
     sections_.push_back({"executor.sandbox",
                          {{"network", string(so.network)},

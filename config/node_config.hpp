@@ -86,6 +86,7 @@ struct process_options {
   std::uint64_t max_file_bytes = 1ull << 30;  // RLIMIT_FSIZE: one file a job writes
   std::uint64_t cpu_s = 0;                    // RLIMIT_CPU; 0: the job's timeout
   std::uint32_t nice = 10;                    // 0-19: jobs run at this nice value, so they never starve the node's Raft path
+  std::string cpus;                           // CPU list ("1", "2-7"): jobs run only there; "": any CPU the node may use
 };
 
 struct executor_options {

@@ -1,5 +1,6 @@
 #include "config/validate.hpp"
 
+#include "config/cpu_list.hpp"
 #include "config/data_dir.hpp"
 #include "config/limits.hpp"
 #include "config/host_port.hpp"
@@ -252,6 +253,9 @@ class checker {
     in_range<std::uint64_t>("[executor.process].max_file_bytes", p.max_file_bytes, 4096, 1ull << 50, "bytes per file a job writes");
     in_range<std::uint64_t>("[executor.process].cpu_s", p.cpu_s, 0, 30ull * 86400, "CPU seconds per job; 0 = the timeout");
     in_range<std::uint32_t>("[executor.process].nice", p.nice, 0, 19, "the jobs' nice value; higher yields more CPU to the node");
+    std::string error;
+    if (!p.cpus.empty() && !parse_cpu_list(p.cpus, error))
+      fail("[executor.process].cpus", quoted(p.cpus) + " is not a CPU list: " + error + " (\"\" = any CPU)");
   }
 
   // Whether path `p` is `dir` or below it (lexically, both made absolute).

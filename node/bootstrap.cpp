@@ -19,6 +19,7 @@
 #include "actors/log_store.hpp"
 #include "actors/snapshot_writer.hpp"
 #include "actors/raft_node.hpp"
+#include "config/cpu_list.hpp"
 #include "config/timeouts.hpp"
 #include "gateway/grpc_gateway.hpp"
 #include "gateway/http_gateway.hpp"
@@ -60,6 +61,8 @@ exec::process_options process_options(const config::node_config& cfg) {
   o.max_file_bytes = p.max_file_bytes;
   o.cpu_s = p.cpu_s;
   o.nice = static_cast<int>(p.nice);
+  std::string error;  // validated with the config
+  if (!p.cpus.empty()) o.cpus = config::parse_cpu_list(p.cpus, error).value_or(std::vector<unsigned>{});
   return o;
 }
 
@@ -68,7 +71,8 @@ exec::process_options process_options(const config::node_config& cfg) {
 std::shared_ptr<exec::backend> make_process(const config::node_config& cfg) {
   auto b = std::make_shared<exec::process_backend>(process_options(cfg));
   TLOG(info, "node") << "executor: process jobs run as " << b->user().name << " (uid " << b->user().uid << ") in "
-                     << cfg.executor.process.work_dir << "/node-" << cfg.id;
+                     << cfg.executor.process.work_dir << "/node-" << cfg.id
+                     << (cfg.executor.process.cpus.empty() ? "" : ", on CPUs " + cfg.executor.process.cpus);
   return b;
 }
 

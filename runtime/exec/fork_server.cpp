@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 #include <fcntl.h>
+#include <sched.h>
 #include <spawn.h>
 #include <stdexcept>
 #include <sys/resource.h>
@@ -41,7 +42,10 @@ std::string encode(const std::vector<std::string>& args, const std::vector<std::
 
 }  // namespace
 
-fork_server::fork_server(std::string shim_path, int nice) : shim_path_(std::move(shim_path)), nice_(nice) { start(); }
+fork_server::fork_server(std::string shim_path, int nice, std::vector<unsigned> cpus)
+    : shim_path_(std::move(shim_path)), nice_(nice), cpus_(std::move(cpus)) {
+  start();
+}
 
 fork_server::~fork_server() { stop(false); }
 
@@ -102,6 +106,26 @@ void fork_server::start() {
   // work: it yields the CPU to the node's Raft path like the jobs do. Best
   // effort: a server at the node's priority still runs every job.
   if (nice_ > 0) ::setpriority(PRIO_PROCESS, static_cast<id_t>(pid), nice_);
+  // Not best effort: jobs off the CPUs kept for the node is what was asked.
+  // Set before the server reads its first request, so every shim and job
+  // is born with it.
+  if (!cpus_.empty()) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (unsigned cpu : cpus_)
+      if (cpu < CPU_SETSIZE) CPU_SET(cpu, &set);
+    if (::sched_setaffinity(pid, sizeof set, &set) != 0) {
+      const int e = errno;
+      ::kill(pid, SIGKILL);  // it has read no request yet
+      while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+      }
+      ::close(sv[0]);
+      std::string list;
+      for (unsigned cpu : cpus_) list += (list.empty() ? "" : ",") + std::to_string(cpu);
+      throw std::runtime_error("cannot run jobs on CPUs " + list + " ([executor.process] cpus): " + std::strerror(e) +
+                               (e == EINVAL ? " (none of them is online and allowed to this node)" : ""));
+    }
+  }
   pid_ = pid;
   socket_ = sv[0];
 }

@@ -23,9 +23,11 @@ namespace troupe::exec {
 class fork_server {
  public:
   // Starts the server: the executable at shim_path, checked again (see
-  // locate_shim) each time it is started, at CPU priority `nice` (the
-  // shims it forks inherit it). Throws std::runtime_error.
-  explicit fork_server(std::string shim_path, int nice = 0);
+  // locate_shim) each time it is started, at CPU priority `nice` and, when
+  // `cpus` names any, allowed only on those CPUs (the shims it forks, and
+  // their jobs, inherit both). Throws std::runtime_error, also when none of
+  // `cpus` is a CPU this process may use.
+  explicit fork_server(std::string shim_path, int nice = 0, std::vector<unsigned> cpus = {});
   // Closes the socket (the server exits; busy shims live on until their
   // jobs end) and reaps the server.
   ~fork_server();
@@ -48,6 +50,7 @@ class fork_server {
   std::mutex mutex_;
   std::string shim_path_;
   int nice_ = 0;
+  std::vector<unsigned> cpus_;  // empty: any
   pid_t pid_ = -1;
   int socket_ = -1;
 };

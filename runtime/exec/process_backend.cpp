@@ -79,7 +79,7 @@ process_backend::process_backend(process_options options) : options_(std::move(o
   // At startup, not per job: a node without its shim must not accept jobs.
   shim_path_ = locate_shim(options_.shim_path);
   prepare_private_dir(options_.work_dir);
-  server_ = std::make_unique<fork_server>(shim_path_, options_.nice);
+  server_ = std::make_unique<fork_server>(shim_path_, options_.nice, options_.cpus);
   finisher_ = std::thread([this] { finisher_main(); });
   loop_ = std::make_unique<process_loop>([this](std::unique_ptr<process_job> job) { to_finisher(std::move(job)); });
   starter_ = std::thread([this] { starter_main(); });

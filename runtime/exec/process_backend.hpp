@@ -69,6 +69,7 @@ struct process_options {
   std::uint64_t cpu_s = 0;                    // RLIMIT_CPU (SIGXCPU, SIGKILL 1 s later); 0: the job's timeout
   std::optional<std::uint64_t> rlimit_as_bytes;  // RLIMIT_AS (address space); unset: none
   int nice = 10;                              // 0-19: jobs yield the CPU to the node (its Raft path)
+  std::vector<unsigned> cpus;                 // the only CPUs jobs may run on; empty: any the node may use
   std::string shim_path;                      // "": found by locate_shim (spawn.hpp)
 };
 

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <sched.h>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -260,6 +261,51 @@ TEST_CASE("process: output over the cap is truncated on disk and reported with t
   CHECK(s.stdout_data.size() == (1u << 20));
   CHECK(s.stderr_data.size() == (1u << 20));
   CHECK(s.stdout_bytes == 3000000);
+}
+
+TEST_CASE("process: with cpus set, every job and what it starts runs only on those CPUs; a list none of which is usable is an error") {
+  scratch_dir dir;
+  cpu_set_t mine;
+  CPU_ZERO(&mine);
+  REQUIRE(::sched_getaffinity(0, sizeof mine, &mine) == 0);
+  unsigned last = 0;  // the highest CPU this test may use: 0 on a one-CPU machine
+  for (unsigned c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &mine)) last = c;
+  auto allowed_line = [](const std::string& status) {
+    const auto at = status.find("Cpus_allowed_list:");
+    return at == std::string::npos ? std::string() : status.substr(at, status.find('\n', at) + 1 - at);
+  };
+  cancel_token cancel;
+  const std::string probe = "grep Cpus_allowed_list /proc/self/status";
+
+  process_options opts = options_in(dir);
+  opts.cpus = {last};
+  auto pinned = make_process_backend(opts);
+  const std::string want = "Cpus_allowed_list:\t" + std::to_string(last) + "\n";
+  // Through the shell, a process the shell starts, and a program run without the shell.
+  job_result r = pinned->run(make_spec(dir, "p-cpus", probe + "; sh -c '" + probe + "'"), cancel);
+  CHECK(r.result == outcome::completed);
+  CHECK(r.stdout_inline == want + want);
+  job_result direct = pinned->run(make_spec(dir, "p-cpus-direct", probe), cancel);
+  CHECK(direct.stdout_inline == want);
+
+  // Without the option a job may use every CPU the node may.
+  auto plain = make_process_backend(options_in(dir));
+  job_result any = plain->run(make_spec(dir, "p-cpus-any", probe), cancel);
+  CHECK(any.stdout_inline == allowed_line(slurp("/proc/self/status")));
+
+  // A list naming no CPU this process may use: the backend does not start.
+  unsigned unusable = CPU_SETSIZE - 1;
+  REQUIRE_FALSE(CPU_ISSET(unusable, &mine));
+  opts.cpus = {unusable};
+  std::string error;
+  try {
+    make_process_backend(opts);
+  } catch (const std::runtime_error& e) {
+    error = e.what();
+  }
+  CHECK(error.find("cannot run jobs on CPUs 1023 ([executor.process] cpus)") == 0);
+  CHECK(error.find("none of them is online and allowed to this node") != std::string::npos);
 }
 
 TEST_CASE("process: rlimits are applied to the job") {

@@ -1,7 +1,10 @@
 // [tls], [[auth.tokens]], [limits], [http], [executor.process]: loading,
 // validation and the command-line flags.
+#include "config/cpu_list.hpp"
 #include "config/secret.hpp"
 #include "config_test_support.hpp"
+
+#include <vector>
 
 namespace troupe::config::test {
 
@@ -104,6 +107,34 @@ TEST_CASE("[executor.process] nice: 0-19, default 10") {
   CHECK(load(dir, "[executor.process]\nnice = 19\n").executor.process.nice == 19);
   CHECK(load_error(dir, "[executor.process]\nnice = 20\n").find("[executor.process].nice") != std::string::npos);
   CHECK(load_error(dir, "[executor.process]\nnice = -1\n").find("nice") != std::string::npos);
+}
+
+TEST_CASE("[executor.process] cpus: a CPU list, default any") {
+  scratch_dir dir;
+  CHECK(load(dir, "").executor.process.cpus.empty());
+  CHECK(load(dir, "[executor.process]\ncpus = \"1,4-6\"\n").executor.process.cpus == "1,4-6");
+  for (const char* bad : {"x", "1,", "3-1", "-1", "1024", "1-2-3", "0x1"}) {
+    CAPTURE(bad);
+    const std::string e = load_error(dir, std::string("[executor.process]\ncpus = \"") + bad + "\"\n");
+    CHECK(e.find("[executor.process].cpus") != std::string::npos);
+    CHECK(e.find("is not a CPU list") != std::string::npos);
+  }
+  CHECK(load_error(dir, "[executor.process]\ncpus = \"3-1\"\n").find("the range \"3-1\" runs backwards") != std::string::npos);
+  CHECK(load_error(dir, "[executor.process]\ncpus = 1\n").find("cpus") != std::string::npos);
+}
+
+TEST_CASE("parse_cpu_list: the kernel's CPU list syntax, ascending and without repeats") {
+  std::string error;
+  using list = std::vector<unsigned>;
+  CHECK(troupe::config::parse_cpu_list("0", error) == list{0});
+  CHECK(troupe::config::parse_cpu_list(" 6 , 1,1-2,4-4", error) == list{1, 2, 4, 6});
+  CHECK(troupe::config::parse_cpu_list("1023", error) == list{1023});
+  for (const char* bad : {"", " ", ",", "1,,2", "1-", "-", "+1", "1 2", "2-1", "1024", "0-1024", "99999999999"}) {
+    CAPTURE(bad);
+    error.clear();
+    CHECK_FALSE(troupe::config::parse_cpu_list(bad, error).has_value());
+    CHECK_FALSE(error.empty());
+  }
 }
 
 TEST_CASE("[limits] and [http]") {
