@@ -106,9 +106,9 @@ void fork_server::start() {
   // work: it yields the CPU to the node's Raft path like the jobs do. Best
   // effort: a server at the node's priority still runs every job.
   if (nice_ > 0) ::setpriority(PRIO_PROCESS, static_cast<id_t>(pid), nice_);
-  // Not best effort: jobs off the CPUs kept for the node is what was asked.
-  // Set before the server reads its first request, so every shim and job
-  // is born with it.
+  // Not best effort, unlike nice: the operator kept the other CPUs for the
+  // node. Set before the server reads its first request (it is one thread),
+  // so every shim and job is born with it.
   if (!cpus_.empty()) {
     cpu_set_t set;
     CPU_ZERO(&set);
