@@ -9,13 +9,15 @@
 //
 // usage: bench_process_backend [N=2000] [K=64] [mode=async|threads]
 //                              [BALLAST_MB=64] [IDLE_THREADS=32] [record=0|1]
-//                              [command=true]
+//                              [command=true] [cpus=]
 //   async    backend::start, results by callback (what job_executor does)
 //   threads  K threads each calling the blocking run() (the old executor:
 //            one thread per job); builds against the old backend too
 //   record   1: each job also records its start durably (as in the node)
 //   command  each job's command: `/bin/true` runs without a shell, `/bin/true;`
 //            through one (runtime/exec/direct_command.hpp)
+//   cpus     CPU numbers, comma-separated: the jobs run only there
+//            ([executor.process] cpus); empty: any CPU
 //
 // Run it as root for the production setting (jobs switch to "nobody").
 #include <sys/resource.h>
@@ -73,6 +75,13 @@ int main(int argc, char** argv) {
   const int idle_threads = argc > 5 ? std::atoi(argv[5]) : 32;
   const bool record = argc > 6 && std::atoi(argv[6]) != 0;
   const std::string command = argc > 7 ? argv[7] : "true";
+  std::vector<unsigned> cpus;
+  if (argc > 8)
+    for (std::istringstream in(argv[8]); in.good();) {
+      unsigned cpu = 0;
+      if (in >> cpu) cpus.push_back(cpu);
+      in.ignore(1);  // the comma
+    }
 
   std::vector<char> ballast(static_cast<std::size_t>(ballast_mb) << 20);
   for (std::size_t i = 0; i < ballast.size(); i += 4096) ballast[i] = 1;
@@ -89,6 +98,11 @@ int main(int argc, char** argv) {
   ::chmod(dir.c_str(), 0711);
   process_options o;
   o.work_dir = dir + "/work";
+#ifdef BENCH_HAVE_CPUS
+  o.cpus = cpus;
+#else
+  if (!cpus.empty()) std::fprintf(stderr, "this backend has no cpus option; ignored\n");
+#endif
   process_backend b(o);
   auto journal = record ? std::make_shared<start_journal>(dir + "/outputs") : nullptr;
 
