@@ -106,6 +106,8 @@ void fork_server::start() {
   // work: it yields the CPU to the node's Raft path like the jobs do. Best
   // effort: a server at the node's priority still runs every job.
   if (nice_ > 0) ::setpriority(PRIO_PROCESS, static_cast<id_t>(pid), nice_);
+  pid_ = pid;
+  socket_ = sv[0];
   // Not best effort, unlike nice: the operator kept the other CPUs for the
   // node. Set before the server reads its first request (it is one thread),
   // so every shim and job is born with it.
@@ -116,18 +118,13 @@ void fork_server::start() {
       if (cpu < CPU_SETSIZE) CPU_SET(cpu, &set);
     if (::sched_setaffinity(pid, sizeof set, &set) != 0) {
       const int e = errno;
-      ::kill(pid, SIGKILL);  // it has read no request yet
-      while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-      }
-      ::close(sv[0]);
+      stop(true);  // it has read no request yet
       std::string list;
       for (unsigned cpu : cpus_) list += (list.empty() ? "" : ",") + std::to_string(cpu);
       throw std::runtime_error("cannot run jobs on CPUs " + list + " ([executor.process] cpus): " + std::strerror(e) +
                                (e == EINVAL ? " (none of them is online and allowed to this node)" : ""));
     }
   }
-  pid_ = pid;
-  socket_ = sv[0];
 }
 
 void fork_server::stop(bool kill_it) {
