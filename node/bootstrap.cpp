@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <filesystem>
 #include <optional>
+#include <stdexcept>
 
 #include <absl/synchronization/mutex.h>
 #include <caf/all.hpp>
@@ -61,8 +62,13 @@ exec::process_options process_options(const config::node_config& cfg) {
   o.max_file_bytes = p.max_file_bytes;
   o.cpu_s = p.cpu_s;
   o.nice = static_cast<int>(p.nice);
-  std::string error;  // validated with the config
-  if (!p.cpus.empty()) o.cpus = config::parse_cpu_list(p.cpus, error).value_or(std::vector<unsigned>{});
+  if (!p.cpus.empty()) {
+    std::string error;
+    auto cpus = config::parse_cpu_list(p.cpus, error);
+    // The config's validation refused it already; never "any CPU" instead.
+    if (!cpus) throw std::runtime_error("[executor.process] cpus: " + error);
+    o.cpus = std::move(*cpus);
+  }
   return o;
 }
 
