@@ -16,7 +16,7 @@
 //   record   1: each job also records its start durably (as in the node)
 //   command  each job's command: `/bin/true` runs without a shell, `/bin/true;`
 //            through one (runtime/exec/direct_command.hpp)
-//   cpus     CPU numbers, comma-separated: the jobs run only there
+//   cpus     a CPU list ("1", "0-3,6"): the jobs run only there
 //            ([executor.process] cpus); empty: any CPU
 //
 // Run it as root for the production setting (jobs switch to "nobody").
@@ -37,6 +37,9 @@
 #include <thread>
 #include <vector>
 
+#ifdef BENCH_HAVE_CPUS
+#include "config/cpu_list.hpp"
+#endif
 #include "runtime/exec/output_store.hpp"
 #include "runtime/exec/process_backend.hpp"
 #include "runtime/exec/start_journal.hpp"
@@ -75,13 +78,19 @@ int main(int argc, char** argv) {
   const int idle_threads = argc > 5 ? std::atoi(argv[5]) : 32;
   const bool record = argc > 6 && std::atoi(argv[6]) != 0;
   const std::string command = argc > 7 ? argv[7] : "true";
-  std::vector<unsigned> cpus;
-  if (argc > 8)
-    for (std::istringstream in(argv[8]); in.good();) {
-      unsigned cpu = 0;
-      if (in >> cpu) cpus.push_back(cpu);
-      in.ignore(1);  // the comma
+  const std::string cpus = argc > 8 ? argv[8] : "";
+#ifdef BENCH_HAVE_CPUS
+  std::vector<unsigned> cpu_list;
+  if (!cpus.empty()) {
+    std::string error;
+    auto list = troupe::config::parse_cpu_list(cpus, error);
+    if (!list) {
+      std::fprintf(stderr, "cpus: %s\n", error.c_str());
+      return 2;
     }
+    cpu_list = *list;
+  }
+#endif
 
   std::vector<char> ballast(static_cast<std::size_t>(ballast_mb) << 20);
   for (std::size_t i = 0; i < ballast.size(); i += 4096) ballast[i] = 1;
@@ -99,7 +108,7 @@ int main(int argc, char** argv) {
   process_options o;
   o.work_dir = dir + "/work";
 #ifdef BENCH_HAVE_CPUS
-  o.cpus = cpus;
+  o.cpus = cpu_list;
 #else
   if (!cpus.empty()) std::fprintf(stderr, "this backend has no cpus option; ignored\n");
 #endif
