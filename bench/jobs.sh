@@ -55,7 +55,7 @@ echo "jobs by status at the end: $(backlog_json)"
 # request to result, on every node), and so how many ran at once on average
 # over the run: whether the slots or the CPUs bound the drain
 # (docs/BENCHMARKS.md, forty-third round).
-run=$(for h in "${HTTP[@]}"; do curl -fsS --max-time 5 "${CURL_CA[@]}" "$WEB://$h/metrics" || true; done |
+run=$(for i in $(seq 1 "${#HTTP[@]}"); do node_metrics "$i" || true; done |
   awk '/^troupe_job_run_seconds_sum /{s+=$2} /^troupe_job_run_seconds_count /{c+=$2} END{printf "%.6f %d", s, c}')
 read -r RUN_S RUN_N <<<"$run"
 awk -v s="$RUN_S" -v n="$RUN_N" -v t="$(jq '.jobs.first_submit_to_last_terminal_s' "$TMP/jobs.json")" 'BEGIN {

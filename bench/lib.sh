@@ -12,7 +12,7 @@
 #   troupe_start_warmed          # the three above for 3 nodes, a warm-up, HOLD_EXECUTION=1 drains them,
 #                                # RUN_ON_LEADER=1 drains the followers only
 #   etcd_start (PORTS[6..11]); etcd_wait_leader              # -> ELEADER (host:port)
-#   leader_metrics               # the leader's /metrics text, read now
+#   node_metrics I; leader_metrics  # node I's / the leader's /metrics text, read now
 #   backlog_json                 # job totals by status, read now, as one JSON object
 #   backlog_wait_empty T P       # poll every P s until the backlog is 0 (status 1 after T s)
 #   fsync_ref LABEL              # raw write+fdatasync rate -> $TMP/fsync-LABEL.txt
@@ -295,8 +295,12 @@ troupe_wait_leader() {  # $1: timeout s (default 60) -> LEADER, LEADER_ADDR
   echo "leader: node $LEADER ($LEADER_ADDR)"
 }
 
+node_metrics() {  # node $1's /metrics text, read now
+  curl -fsS --max-time 5 "${CURL_CA[@]}" "$WEB://${HTTP[$1-1]}/metrics"
+}
+
 leader_metrics() {  # the leader's /metrics text, read now
-  curl -fsS --max-time 5 "${CURL_CA[@]}" "$WEB://${HTTP[LEADER-1]}/metrics"
+  node_metrics "$LEADER"
 }
 
 backlog_json() {  # job totals by status at the leader, read now: {"pending":N,...,"backlog":N} (-1: unreadable)
